@@ -1,0 +1,1 @@
+/* executor.c: not yet written */

@@ -1,0 +1,1 @@
+/* future.c: not yet written */

@@ -1,0 +1,1 @@
+/* map.c: not yet written */

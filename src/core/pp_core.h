@@ -1,0 +1,56 @@
+/*
+ * Core-private declarations shared by the files of src/core/ (and usable by the backends):
+ * the allocation choke point, argument checks, assertions and error-text helpers.
+ * Includes no OS header.
+ */
+#ifndef PP_CORE_H
+#define PP_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "procpool.h"
+
+/* Every allocation of the library goes through these (one choke point: tests can make the
+ * Nth allocation fail). pp__free(NULL) is a no-op. */
+void *pp__malloc(size_t n);
+void *pp__calloc(size_t n, size_t size);
+void *pp__realloc(void *p, size_t n);
+void  pp__free(void *p);
+char *pp__strdup(const char *s);                   /* NULL on ENOMEM */
+char *pp__strndup(const char *s, size_t n);        /* copies at most n bytes, NUL-ends */
+char *pp__asprintf(const char *fmt, ...)           /* NULL on ENOMEM */
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+char *pp__vasprintf(const char *fmt, va_list ap);
+
+/* Returns PP_EINVAL from the enclosing function when cond is false. */
+#define PP__CHECK_ARG(cond)                                                                    \
+    do {                                                                                       \
+        if (!(cond))                                                                           \
+            return PP_EINVAL;                                                                  \
+    } while (0)
+
+/* Broken invariants: abort with file and line (always on: these guard memory safety). */
+void pp__assert_fail(const char *expr, const char *file, int line);
+#define PP__ASSERT(cond)                                                                       \
+    do {                                                                                       \
+        if (!(cond))                                                                           \
+            pp__assert_fail(#cond, __FILE__, __LINE__);                                        \
+    } while (0)
+
+/* A timeout argument is valid if it is PP_FOREVER or >= 0. */
+#define PP__TIMEOUT_OK(ms) ((ms) == PP_FOREVER || (ms) >= 0)
+
+/* Process-wide initialisation (APR, the global future lock). Idempotent and thread-safe;
+ * every public entry point that needs it calls it. */
+pp_status pp__global_init(void);
+
+/* Names longer than this are rejected (task and initializer names). */
+#define PP__NAME_MAX 255
+
+#endif /* PP_CORE_H */

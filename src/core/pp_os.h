@@ -1,0 +1,156 @@
+/*
+ * The backend interface: everything the platform-neutral core needs from the OS.
+ *
+ * Implemented twice, in src/posix/ and in src/win32/ (same function names); CMake links
+ * exactly one. This is the only OS-facing header the core includes, and it includes no OS
+ * header itself. Names are pp__os_*.
+ *
+ * Error reporting: a function that returns PP_ESYS fills *oe (when oe is not NULL) with the
+ * name of the failing call and its errno / GetLastError() value; pp__os_strerror() renders
+ * it. Channel and wait-set calls are non-blocking unless noted.
+ */
+#ifndef PP_OS_H
+#define PP_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "procpool.h"
+
+typedef struct pp__oserr {
+    const char *call; /* static string naming the failing OS call, e.g. "posix_spawn" */
+    long long   code; /* errno or GetLastError() */
+} pp__oserr;
+
+typedef struct pp__proc    pp__proc;    /* a started child process */
+typedef struct pp__chan    pp__chan;    /* one end of a duplex byte channel to a worker */
+typedef struct pp__waitset pp__waitset; /* the manager's wait-for-multiple set */
+
+/* How a child ended. exited: code is its exit code (Windows: the exit code, which may be an
+ * exception code such as 0xC0000005); otherwise signal is the number of the signal that
+ * killed it. */
+typedef struct pp__exit {
+    bool exited;
+    int  code;
+    int  signal;
+} pp__exit;
+
+/* ---- process-wide -------------------------------------------------------------------- */
+
+/* Runs fn exactly once per process, whichever thread calls first; other callers wait until
+ * it has returned (pthread_once / InitOnceExecuteOnce). There is one such once-flag: the
+ * core calls this from a single place, its global initialisation. */
+void pp__os_call_once(void (*fn)(void));
+
+/* CPUs this process may use (affinity mask), >= 1. */
+int pp__os_cpu_count(void);
+
+/* The absolute path of this program's executable, UTF-8, in a buffer the caller frees with
+ * pp__free(). */
+pp_status pp__os_exepath(char **utf8, pp__oserr *oe);
+
+/* A monotonic clock in milliseconds (never goes back; origin unspecified). */
+int64_t pp__os_monotonic_ms(void);
+
+/* The current process id. */
+long long pp__os_getpid(void);
+
+/* Writes into buf (capacity cap, always NUL-terminated) the text of oe: for example
+ * "posix_spawn: (2) No such file or directory". Returns buf. */
+char *pp__os_strerror(const pp__oserr *oe, char *buf, size_t cap);
+
+/* The short name of a signal number, e.g. "SIGKILL", or NULL if unknown (Windows: NULL).
+ * On Windows, pp__os_exit_name() names an exception exit code ("EXCEPTION_ACCESS_VIOLATION");
+ * on POSIX it returns NULL. */
+const char *pp__os_signal_name(int sig);
+const char *pp__os_exit_name(int code);
+
+/* Open file descriptors / handles of this process (tests: leak checks). */
+size_t pp__os_handle_count(void);
+
+/* ---- processes ------------------------------------------------------------------------ */
+
+/* Starts argv[0] with the given arguments and exactly one inherited channel (plus
+ * stdin/stdout/stderr); the backend appends two arguments: the worker marker
+ * PP__WORKER_MARKER and a token naming the inherited channel. On PP_OK, *p is the child and
+ * *c the parent's end of its channel (non-blocking, close-on-exec). On error nothing is left
+ * open. argv is NULL-terminated, UTF-8. */
+#define PP__WORKER_MARKER "--procpool-worker"
+pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__oserr *oe);
+
+/* In a worker: finds the marker and token in argv and returns the worker's end of its
+ * channel, blocking, and no longer inheritable. PP_END if argv has no marker (not a
+ * worker); PP_EINVAL if the token is malformed. */
+pp_status pp__os_chan_from_argv(int argc, char **argv, pp__chan **c, pp__oserr *oe);
+
+long long pp__os_proc_pid(const pp__proc *p);
+
+/* Asks (kill=false: SIGTERM / TerminateProcess) or forces (kill=true: SIGKILL /
+ * TerminateProcess) the child to stop. A child that has already exited is not an error. */
+pp_status pp__os_proc_stop(pp__proc *p, bool kill, pp__oserr *oe);
+
+/* Collects the child's exit status, waiting up to timeout_ms (0: poll; PP_FOREVER).
+ * PP_OK: *st is filled, and later calls return the same status. PP_ETIMEDOUT: still alive.
+ * Reaps exactly this child (waitpid(pid), never -1). */
+pp_status pp__os_proc_reap(pp__proc *p, long timeout_ms, pp__exit *st, pp__oserr *oe);
+
+/* Frees p. If the child has not been reaped, it is killed and reaped first. NULL: no-op. */
+void pp__os_proc_free(pp__proc *p);
+
+/* ---- channels ------------------------------------------------------------------------- */
+
+/* Read / write up to cap / len bytes. PP_OK with *n > 0: bytes moved. PP_OK with *n == 0:
+ * would block (non-blocking channels only): retry after the wait set reports the channel.
+ * PP_END: the peer is gone (EOF, broken pipe): never raises SIGPIPE. PP_ESYS otherwise.
+ * A blocking channel (a worker's) blocks until at least one byte moves. */
+pp_status pp__os_chan_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__oserr *oe);
+pp_status pp__os_chan_write(pp__chan *c, const void *buf, size_t len, size_t *n,
+                            pp__oserr *oe);
+
+/* Closes and frees the channel. NULL: no-op. */
+void pp__os_chan_free(pp__chan *c);
+
+/* ---- the wait set --------------------------------------------------------------------- */
+
+enum {
+    PP__EV_READ = 1,  /* the channel has bytes, EOF or an error: read it */
+    PP__EV_WRITE = 2, /* the channel can take bytes (or is broken): write it */
+    PP__EV_EXIT = 4,  /* the process has exited (or may have: reap it to know) */
+    PP__EV_WAKE = 8   /* pp__os_waitset_wake() was called (tag is NULL) */
+};
+typedef struct pp__event {
+    void    *tag;
+    unsigned events;
+} pp__event;
+
+/* A wait set holds a wakeup plus any number of channels and processes, each with a tag
+ * (not NULL) given back in its events. Used by one thread (the manager), except
+ * pp__os_waitset_wake(), which any thread may call at any time until the set is freed. */
+pp_status pp__os_waitset_create(pp__waitset **ws, pp__oserr *oe);
+
+/* Adds the channel, or changes its interest (PP__EV_READ | PP__EV_WRITE). A channel whose
+ * peer has gone is reported readable (and writable, if asked) so that the read / write
+ * returns PP_END. */
+pp_status pp__os_waitset_chan(pp__waitset *ws, pp__chan *c, unsigned interest, void *tag);
+
+/* Adds the process as an exit sentinel. A backend without an exact sentinel (the channel
+ * breaking is the sentinel) may do nothing and return PP_OK. */
+pp_status pp__os_waitset_proc(pp__waitset *ws, pp__proc *p, void *tag);
+
+/* Removes every channel and process registered with this tag. */
+void pp__os_waitset_remove(pp__waitset *ws, void *tag);
+
+/* Wakes the waiting thread; wakes coalesce. Any thread; async-safe enough for callbacks. */
+void pp__os_waitset_wake(pp__waitset *ws);
+
+/* Waits up to timeout_ms (PP_FOREVER: no limit) for events, writes at most cap of them to
+ * out (one pp__event per tag, events or-ed), and sets *n (0: timeout). A wakeup is
+ * consumed when reported. */
+pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, size_t cap,
+                              size_t *n, pp__oserr *oe);
+
+/* Frees the set (not the channels and processes in it). NULL: no-op. */
+void pp__os_waitset_free(pp__waitset *ws);
+
+#endif /* PP_OS_H */

@@ -1,0 +1,1 @@
+/* wire.c: not yet written */

@@ -1,0 +1,138 @@
+/*
+ * The wire protocol between the manager and a worker: framing, encode and decode, as pure
+ * functions over memory buffers (no I/O, no globals: fuzzable).
+ *
+ * A frame is a 16-byte header followed by a body of body_len bytes. All integers are
+ * little-endian, whatever the host. Lengths are 64-bit.
+ *
+ *   header:  u32 type   one of PP__MSG_* (their high 16 bits are the magic 0x5050, "PP")
+ *            u32 flags  PP__MSGF_* bits; unknown bits are malformed
+ *            u64 body_len
+ *
+ * Bodies (s = a u32 length then that many bytes, b = a u64 length then that many bytes):
+ *   INIT    M->W  u32 max_tasks (0 = unlimited), s initializer name (empty: none), b initargs
+ *   CALL    M->W  u64 work_id, s task name (1..PP__NAME_MAX bytes), u32 n (>= 1),
+ *                 n x b argument
+ *   STOP    M->W  empty: finish and exit 0
+ *   READY   W->M  u64 pid: the worker has run its initializer (if any) and serves calls
+ *   INITERR W->M  u32 status (PP_ETASK | PP_ENOTASK | PP_ENOMEM), u32 code (an int32),
+ *                 b message: the initializer failed; the worker exits after sending it
+ *   RESULT  W->M  u64 work_id, u32 n (>= 1), n x item; item = u32 status (PP_OK | PP_ETASK |
+ *                 PP_ENOTASK | PP_ENOMEM), u32 code (an int32), b data (the result bytes for
+ *                 PP_OK, else the failure text). Flag PP__MSGF_LAST: the worker exits after
+ *                 this result (max_tasks_per_child reached).
+ *
+ * A decoder accepts a body only if it is exactly as long as its fields say, every count and
+ * length fits, and every status is one of those listed; anything else is PP_EINVAL
+ * ("malformed"). Decoders never allocate: the views they return point into the body.
+ */
+#ifndef PP_WIRE_H
+#define PP_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "procpool.h"
+
+#define PP__WIRE_HDR 16u
+#define PP__WIRE_MAGIC 0x50500000u
+enum {
+    PP__MSG_INIT = PP__WIRE_MAGIC | 1u,
+    PP__MSG_CALL = PP__WIRE_MAGIC | 2u,
+    PP__MSG_STOP = PP__WIRE_MAGIC | 3u,
+    PP__MSG_READY = PP__WIRE_MAGIC | 4u,
+    PP__MSG_INITERR = PP__WIRE_MAGIC | 5u,
+    PP__MSG_RESULT = PP__WIRE_MAGIC | 6u
+};
+#define PP__MSGF_LAST 1u
+/* Default upper bound on a body; larger lengths are malformed before anything is allocated. */
+#define PP__WIRE_MAX_BODY ((uint64_t)1 << 40)
+
+typedef struct pp__wire_hdr {
+    uint32_t type;
+    uint32_t flags;
+    uint64_t body_len;
+} pp__wire_hdr;
+
+/* Writes a header. */
+void pp__wire_put_hdr(uint8_t out[PP__WIRE_HDR], uint32_t type, uint32_t flags,
+                      uint64_t body_len);
+/* Reads and checks a header: known type, only flags that type allows (PP__MSGF_LAST on
+ * RESULT), body_len <= max_body, and a body length the type allows (STOP: 0; READY: 8).
+ * PP_OK or PP_EINVAL. */
+pp_status pp__wire_get_hdr(const uint8_t in[PP__WIRE_HDR], uint64_t max_body,
+                           pp__wire_hdr *h);
+
+/* A read cursor over a run of items (arguments of a CALL, items of a RESULT) that a decoder
+ * has already validated: the next_* functions cannot fail on it. */
+typedef struct pp__wire_cur {
+    const uint8_t *p;
+    size_t         left; /* items left */
+} pp__wire_cur;
+
+/* ---- CALL ---- */
+/* Size of a whole CALL frame (header included) for these arguments; SIZE_MAX on overflow. */
+size_t pp__wire_call_size(size_t name_len, const pp_buf *args, size_t n);
+/* Writes a whole CALL frame (header included) into out, which has pp__wire_call_size()
+ * bytes. */
+void pp__wire_encode_call(uint8_t *out, uint64_t work_id, const char *name, size_t name_len,
+                          const pp_buf *args, size_t n);
+typedef struct pp__wire_call {
+    uint64_t     work_id;
+    const char  *name; /* not NUL-terminated */
+    size_t       name_len;
+    uint32_t     n;
+    pp__wire_cur args; /* n arguments: pp__wire_next_arg() */
+} pp__wire_call;
+pp_status pp__wire_decode_call(const uint8_t *body, size_t len, pp__wire_call *c);
+void pp__wire_next_arg(pp__wire_cur *cur, pp_buf *arg);
+
+/* ---- RESULT ---- */
+/* A growable output buffer. Zero-initialise; free data with pp__free(). */
+typedef struct pp__wbuf {
+    uint8_t *data;
+    size_t   len, cap;
+} pp__wbuf;
+pp_status pp__wbuf_reserve(pp__wbuf *b, size_t extra);
+/* Building a RESULT frame: begin (resets b->len to 0, writes the header and the fixed
+ * fields; n is the number of items that will follow), one item() per item, then end(),
+ * which patches body_len and flags into the header. PP_ENOMEM leaves b valid. */
+pp_status pp__wire_result_begin(pp__wbuf *b, uint64_t work_id, uint32_t n);
+pp_status pp__wire_result_item(pp__wbuf *b, pp_status status, int32_t code, const void *data,
+                               size_t len);
+void pp__wire_result_end(pp__wbuf *b, uint32_t flags);
+typedef struct pp__wire_item {
+    pp_status   status;
+    int32_t     code;
+    const void *data;
+    size_t      len;
+} pp__wire_item;
+typedef struct pp__wire_result {
+    uint64_t     work_id;
+    uint32_t     n;
+    pp__wire_cur items; /* pp__wire_next_item() */
+} pp__wire_result;
+pp_status pp__wire_decode_result(const uint8_t *body, size_t len, pp__wire_result *r);
+void pp__wire_next_item(pp__wire_cur *cur, pp__wire_item *it);
+
+/* ---- INIT, READY, INITERR, STOP: whole frames, header included ---- */
+pp_status pp__wire_encode_init(pp__wbuf *b, uint32_t max_tasks, const char *initializer,
+                               const void *initargs, size_t initargs_len);
+typedef struct pp__wire_init {
+    uint32_t    max_tasks;
+    const char *name; /* not NUL-terminated; name_len 0: no initializer */
+    size_t      name_len;
+    pp_buf      initargs;
+} pp__wire_init;
+pp_status pp__wire_decode_init(const uint8_t *body, size_t len, pp__wire_init *in);
+
+pp_status pp__wire_encode_ready(pp__wbuf *b, uint64_t pid);
+pp_status pp__wire_decode_ready(const uint8_t *body, size_t len, uint64_t *pid);
+
+pp_status pp__wire_encode_initerr(pp__wbuf *b, pp_status status, int32_t code,
+                                  const char *msg, size_t msg_len);
+pp_status pp__wire_decode_initerr(const uint8_t *body, size_t len, pp__wire_item *it);
+
+pp_status pp__wire_encode_stop(pp__wbuf *b);
+
+#endif /* PP_WIRE_H */

@@ -1,0 +1,1 @@
+/* waitset.c: not yet written */

@@ -1,0 +1,58 @@
+/*
+ * The CUnit test program. Usage: pp_tests [suite [test]]  (no argument: every suite).
+ * It is its own worker: pp_worker_main() comes before anything else.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+#include "pp_test.h"
+
+static const CU_SuiteInfo *const suites[] = {
+    &pp_suite_future,   &pp_suite_callbacks,   &pp_suite_wait,   &pp_suite_as_completed,
+    &pp_suite_submit,   &pp_suite_map,         &pp_suite_shutdown, &pp_suite_broken,
+    &pp_suite_initializer, &pp_suite_protocol, &pp_suite_backend,
+};
+#define N_SUITES (sizeof suites / sizeof suites[0])
+
+int main(int argc, char **argv)
+{
+    pp_t_register_tasks();
+    pp_worker_main(argc, argv); /* never returns in a worker */
+
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    const char *want_suite = argc > 1 ? argv[1] : NULL;
+    const char *want_test = argc > 2 ? argv[2] : NULL;
+    size_t added = 0;
+    for (size_t i = 0; i < N_SUITES; i++) {
+        const CU_SuiteInfo *si = suites[i];
+        if (want_suite && strcmp(want_suite, "all") != 0 && strcmp(want_suite, si->pName) != 0)
+            continue;
+        CU_pSuite s = CU_add_suite_with_setup_and_teardown(si->pName, si->pInitFunc,
+                                                           si->pCleanupFunc, si->pSetUpFunc,
+                                                           si->pTearDownFunc);
+        if (!s)
+            return 2;
+        for (CU_TestInfo *t = si->pTests; t && t->pName; t++) {
+            if (want_test && strcmp(want_test, t->pName) != 0)
+                continue;
+            if (!CU_add_test(s, t->pName, t->pTestFunc))
+                return 2;
+            added++;
+        }
+    }
+    if (added == 0) {
+        fprintf(stderr, "pp_tests: no test matches '%s%s%s'\n", want_suite ? want_suite : "",
+                want_test ? " " : "", want_test ? want_test : "");
+        CU_cleanup_registry();
+        return 2;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed() +
+                      CU_get_number_of_tests_failed();
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,82 @@
+/*
+ * Shared declarations of the CUnit test program. The test program is its own worker: main()
+ * registers the tasks of tasks.c, calls pp_worker_main(), then runs the suites named on its
+ * command line (all of them without arguments).
+ */
+#ifndef PP_TEST_H
+#define PP_TEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+
+#include "procpool.h"
+
+/* Every wait in a test has a finite timeout; this one is for "should happen promptly". */
+#define PP_T_TIMEOUT_MS 30000L
+
+/* Assert a status, printing both names on failure. _FATAL variants stop the test. */
+#define PP_ASSERT_ST(expected, expr)                                                           \
+    do {                                                                                       \
+        pp_status pp_t_st_ = (expr);                                                           \
+        if (pp_t_st_ != (expected))                                                            \
+            fprintf(stderr, "\n  %s:%d: %s returned %s, expected %s\n", __FILE__, __LINE__,    \
+                    #expr, pp_status_str(pp_t_st_), pp_status_str(expected));                  \
+        CU_ASSERT_EQUAL(pp_t_st_, (expected));                                                 \
+    } while (0)
+#define PP_ASSERT_ST_FATAL(expected, expr)                                                     \
+    do {                                                                                       \
+        pp_status pp_t_st_ = (expr);                                                           \
+        if (pp_t_st_ != (expected))                                                            \
+            fprintf(stderr, "\n  %s:%d: %s returned %s, expected %s\n", __FILE__, __LINE__,    \
+                    #expr, pp_status_str(pp_t_st_), pp_status_str(expected));                  \
+        CU_ASSERT_EQUAL_FATAL(pp_t_st_, (expected));                                           \
+    } while (0)
+#define PP_ASSERT_OK(expr) PP_ASSERT_ST(PP_OK, expr)
+#define PP_ASSERT_OK_FATAL(expr) PP_ASSERT_ST_FATAL(PP_OK, expr)
+
+/* Registers every test task (tasks.c). Called first thing in main(), in parent and worker. */
+void pp_t_register_tasks(void);
+
+/* Creates an executor with max_workers workers (0: default) and an optional initializer;
+ * fails the test fatally if creation fails. */
+pp_executor *pp_t_executor(int max_workers);
+pp_executor *pp_t_executor_init(int max_workers, const char *initializer, const void *initargs,
+                                size_t initargs_len);
+
+/* Helpers to build task arguments (tasks.c documents each task's argument layout). */
+typedef struct pp_t_sleep_arg {
+    uint32_t ms;    /* sleep this long first */
+    int32_t  value; /* then: "sleep" returns it; "sleep_exit" exits with it */
+} pp_t_sleep_arg;
+
+/* Current time in ms on a monotonic clock (for bounds on hangs, not for timing asserts). */
+long long pp_t_now_ms(void);
+/* Sleep for ms milliseconds in the calling (parent) thread. */
+void pp_t_sleep_ms(unsigned ms);
+/* Process id of this process. */
+long long pp_t_getpid(void);
+/* Is the process with this id still alive (and not a zombie we could reap)? */
+int pp_t_pid_alive(long long pid);
+
+/* 64-bit FNV-1a of a buffer; the "checksum" task returns the same. */
+uint64_t pp_t_fnv1a(const void *data, size_t len);
+/* Fills buf with n deterministic pseudo-random bytes from seed; the "bytes" task does the same. */
+void pp_t_fill(void *buf, size_t n, uint32_t seed);
+
+/* One suite per area; defined in test_<area>.c. */
+extern const CU_SuiteInfo pp_suite_future;
+extern const CU_SuiteInfo pp_suite_callbacks;
+extern const CU_SuiteInfo pp_suite_wait;
+extern const CU_SuiteInfo pp_suite_as_completed;
+extern const CU_SuiteInfo pp_suite_submit;
+extern const CU_SuiteInfo pp_suite_map;
+extern const CU_SuiteInfo pp_suite_shutdown;
+extern const CU_SuiteInfo pp_suite_broken;
+extern const CU_SuiteInfo pp_suite_initializer;
+extern const CU_SuiteInfo pp_suite_protocol;
+extern const CU_SuiteInfo pp_suite_backend;
+
+#endif /* PP_TEST_H */

@@ -1,0 +1,390 @@
+/*
+ * The tasks every test can call, registered in the parent and in every worker (the test
+ * program is its own worker). Argument layouts are native-endian structs: parent and worker
+ * are the same program.
+ *
+ *   noop         any             -> no bytes
+ *   echo         bytes           -> the same bytes
+ *   pid          any             -> long long: the worker's pid
+ *   sleep        pp_t_sleep_arg  -> sleeps .ms, returns int32 .value
+ *   sleep_exit   pp_t_sleep_arg  -> sleeps .ms, then exits the worker with code .value
+ *   square       int32 x         -> int64 x*x; fails with code 7, "negative: <x>" if x < 0
+ *   fail         int32 code, then text -> fails with that code and text
+ *   exit         int32 code      -> exits the worker with that code
+ *   abort        any             -> abort()
+ *   segv         any             -> writes through a NULL pointer (SIGSEGV / access violation)
+ *   kill_self    any             -> SIGKILL to itself (Windows: TerminateProcess(self, 9))
+ *   bytes        uint64 n, uint32 seed -> n bytes of pp_t_fill(seed)
+ *   checksum     bytes           -> uint64 pp_t_fnv1a(bytes)
+ *   return_then_fail any         -> sets result "partial", then returns 2
+ *   error_then_ok any            -> sets error text "ignored", then returns 0
+ *   calls        any             -> uint64: how many calls this worker process has run,
+ *                                   this one included
+ *   init_set     bytes (initializer) -> stores the bytes in the worker
+ *   init_get     any             -> the bytes stored by init_set (empty if none)
+ *   init_fail    any (initializer) -> fails with code 3, "init failed"
+ *   init_exit    any (initializer) -> exits the worker with code 5
+ *   init_segv    any (initializer) -> SIGSEGV
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _WIN32
+#  include <windows.h>
+#else
+#  include <signal.h>
+#  include <sys/types.h>
+#  include <time.h>
+#  include <unistd.h>
+#endif
+
+#include "pp_test.h"
+
+static uint64_t n_calls;
+static unsigned char *init_data;
+static size_t init_len;
+
+long long pp_t_now_ms(void)
+{
+#ifdef _WIN32
+    return (long long)GetTickCount64();
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+#endif
+}
+
+void pp_t_sleep_ms(unsigned ms)
+{
+#ifdef _WIN32
+    Sleep(ms);
+#else
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+#endif
+}
+
+long long pp_t_getpid(void)
+{
+#ifdef _WIN32
+    return (long long)GetCurrentProcessId();
+#else
+    return (long long)getpid();
+#endif
+}
+
+int pp_t_pid_alive(long long pid)
+{
+#ifdef _WIN32
+    HANDLE h = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pid);
+    if (!h)
+        return 0;
+    DWORD r = WaitForSingleObject(h, 0);
+    CloseHandle(h);
+    return r == WAIT_TIMEOUT;
+#else
+    if (kill((pid_t)pid, 0) != 0)
+        return 0;
+    /* A zombie still answers kill(0): look at its state in /proc where there is one. */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%lld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    char buf[512];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')');
+    return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+#endif
+}
+
+uint64_t pp_t_fnv1a(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+void pp_t_fill(void *buf, size_t n, uint32_t seed)
+{
+    unsigned char *p = buf;
+    uint64_t x = 0x9E3779B97F4A7C15ULL ^ seed;
+    size_t i = 0;
+    while (i < n) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        for (int k = 0; k < 8 && i < n; k++, i++)
+            p[i] = (unsigned char)(x >> (8 * k));
+    }
+}
+
+static void crash_segv(void)
+{
+    volatile int *volatile p = NULL;
+    *p = 42;
+}
+
+static void kill_self(void)
+{
+#ifdef _WIN32
+    TerminateProcess(GetCurrentProcess(), 9);
+#else
+    kill(getpid(), SIGKILL);
+#endif
+    for (;;)
+        pp_t_sleep_ms(1000);
+}
+
+static int t_noop(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c, (void)a, (void)n;
+    return 0;
+}
+
+static int t_echo(pp_task_ctx *c, const void *a, size_t n)
+{
+    return pp_task_return(c, a, n) == PP_OK ? 0 : 1;
+}
+
+static int t_pid(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    long long pid = pp_t_getpid();
+    return pp_task_return(c, &pid, sizeof pid) == PP_OK ? 0 : 1;
+}
+
+static int t_sleep(pp_task_ctx *c, const void *a, size_t n)
+{
+    pp_t_sleep_arg s = {0, 0};
+    if (n == sizeof s)
+        memcpy(&s, a, sizeof s);
+    pp_t_sleep_ms(s.ms);
+    return pp_task_return(c, &s.value, sizeof s.value) == PP_OK ? 0 : 1;
+}
+
+static int t_sleep_exit(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c;
+    pp_t_sleep_arg s = {0, 0};
+    if (n == sizeof s)
+        memcpy(&s, a, sizeof s);
+    pp_t_sleep_ms(s.ms);
+    exit(s.value);
+}
+
+static int t_square(pp_task_ctx *c, const void *a, size_t n)
+{
+    int32_t x = 0;
+    if (n != sizeof x) {
+        pp_task_error(c, "square: bad argument length %zu", n);
+        return 1;
+    }
+    memcpy(&x, a, sizeof x);
+    if (x < 0) {
+        pp_task_error(c, "negative: %d", (int)x);
+        return 7;
+    }
+    int64_t r = (int64_t)x * x;
+    return pp_task_return(c, &r, sizeof r) == PP_OK ? 0 : 1;
+}
+
+static int t_fail(pp_task_ctx *c, const void *a, size_t n)
+{
+    int32_t code = 1;
+    if (n >= sizeof code)
+        memcpy(&code, a, sizeof code);
+    if (n > sizeof code)
+        pp_task_error(c, "%.*s", (int)(n - sizeof code), (const char *)a + sizeof code);
+    return code;
+}
+
+static int t_exit(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c;
+    int32_t code = 0;
+    if (n >= sizeof code)
+        memcpy(&code, a, sizeof code);
+    exit(code);
+}
+
+static int t_abort(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c, (void)a, (void)n;
+    abort();
+}
+
+static int t_segv(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c, (void)a, (void)n;
+    crash_segv();
+    return 0;
+}
+
+static int t_kill_self(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c, (void)a, (void)n;
+    kill_self();
+    return 0;
+}
+
+static int t_bytes(pp_task_ctx *c, const void *a, size_t n)
+{
+    struct {
+        uint64_t n;
+        uint32_t seed;
+    } arg;
+    if (n != sizeof arg)
+        return 1;
+    memcpy(&arg, a, sizeof arg);
+    unsigned char *buf = malloc(arg.n ? (size_t)arg.n : 1);
+    if (!buf)
+        return 1;
+    pp_t_fill(buf, (size_t)arg.n, arg.seed);
+    pp_status st = pp_task_return(c, buf, (size_t)arg.n);
+    free(buf);
+    return st == PP_OK ? 0 : 1;
+}
+
+static int t_checksum(pp_task_ctx *c, const void *a, size_t n)
+{
+    uint64_t h = pp_t_fnv1a(a, n);
+    return pp_task_return(c, &h, sizeof h) == PP_OK ? 0 : 1;
+}
+
+static int t_return_then_fail(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    pp_task_return(c, "partial", 7);
+    return 2;
+}
+
+static int t_error_then_ok(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    pp_task_error(c, "ignored");
+    return 0;
+}
+
+static int t_calls(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    uint64_t v = n_calls;
+    return pp_task_return(c, &v, sizeof v) == PP_OK ? 0 : 1;
+}
+
+static int t_init_set(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c;
+    free(init_data);
+    init_data = malloc(n ? n : 1);
+    if (!init_data)
+        return 1;
+    if (n)
+        memcpy(init_data, a, n);
+    init_len = n;
+    return 0;
+}
+
+static int t_init_get(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    return pp_task_return(c, init_data, init_len) == PP_OK ? 0 : 1;
+}
+
+static int t_init_fail(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    pp_task_error(c, "init failed");
+    return 3;
+}
+
+static int t_init_exit(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c, (void)a, (void)n;
+    exit(5);
+}
+
+static int t_init_segv(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c, (void)a, (void)n;
+    crash_segv();
+    return 0;
+}
+
+/* Wraps each task so that "calls" can count them. */
+#define COUNTED(fn)                                                                            \
+    static int counted_##fn(pp_task_ctx *c, const void *a, size_t n)                           \
+    {                                                                                          \
+        n_calls++;                                                                             \
+        return fn(c, a, n);                                                                    \
+    }
+COUNTED(t_noop)
+COUNTED(t_echo)
+COUNTED(t_pid)
+COUNTED(t_sleep)
+COUNTED(t_square)
+COUNTED(t_calls)
+
+void pp_t_register_tasks(void)
+{
+    static const struct {
+        const char *name;
+        pp_task_fn  fn;
+    } tasks[] = {
+        {"noop", counted_t_noop},
+        {"echo", counted_t_echo},
+        {"pid", counted_t_pid},
+        {"sleep", counted_t_sleep},
+        {"sleep_exit", t_sleep_exit},
+        {"square", counted_t_square},
+        {"fail", t_fail},
+        {"exit", t_exit},
+        {"abort", t_abort},
+        {"segv", t_segv},
+        {"kill_self", t_kill_self},
+        {"bytes", t_bytes},
+        {"checksum", t_checksum},
+        {"return_then_fail", t_return_then_fail},
+        {"error_then_ok", t_error_then_ok},
+        {"calls", counted_t_calls},
+        {"init_set", t_init_set},
+        {"init_get", t_init_get},
+        {"init_fail", t_init_fail},
+        {"init_exit", t_init_exit},
+        {"init_segv", t_init_segv},
+    };
+    for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
+        if (pp_register_task(tasks[i].name, tasks[i].fn) != PP_OK) {
+            fprintf(stderr, "pp_tests: cannot register task %s\n", tasks[i].name);
+            exit(2);
+        }
+    }
+}
+
+pp_executor *pp_t_executor_init(int max_workers, const char *initializer, const void *initargs,
+                                size_t initargs_len)
+{
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    o.max_workers = max_workers;
+    o.initializer = initializer;
+    o.initargs.data = initargs;
+    o.initargs.len = initargs_len;
+    pp_executor *ex = NULL;
+    PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+    return ex;
+}
+
+pp_executor *pp_t_executor(int max_workers)
+{
+    return pp_t_executor_init(max_workers, NULL, NULL, 0);
+}

@@ -1,0 +1,3 @@
+#include "pp_test.h"
+static CU_TestInfo tests[] = {CU_TEST_INFO_NULL};
+const CU_SuiteInfo pp_suite_wait = {"wait", NULL, NULL, NULL, NULL, tests};
