@@ -61,6 +61,11 @@ long long pp_t_getpid(void);
 /* Is the process with this id still alive (and not a zombie we could reap)? */
 int pp_t_pid_alive(long long pid);
 
+/* Threads for tests (APR underneath): start fn(arg) on a new thread; join waits for it. */
+typedef struct pp_t_thread pp_t_thread;
+pp_t_thread *pp_t_thread_start(void (*fn)(void *), void *arg);
+void pp_t_thread_join(pp_t_thread *t);
+
 /* 64-bit FNV-1a of a buffer; the "checksum" task returns the same. */
 uint64_t pp_t_fnv1a(const void *data, size_t len);
 /* Fills buf with n deterministic pseudo-random bytes from seed; the "bytes" task does the same. */

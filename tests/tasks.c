@@ -38,7 +38,50 @@
 #  include <unistd.h>
 #endif
 
+#include <apr_general.h>
+#include <apr_pools.h>
+#include <apr_thread_proc.h>
+
 #include "pp_test.h"
+
+struct pp_t_thread {
+    apr_pool_t   *pool;
+    apr_thread_t *thr;
+    void (*fn)(void *);
+    void *arg;
+};
+
+static void *APR_THREAD_FUNC thread_main(apr_thread_t *thr, void *data)
+{
+    pp_t_thread *t = data;
+    t->fn(t->arg);
+    apr_thread_exit(thr, APR_SUCCESS);
+    return NULL;
+}
+
+pp_t_thread *pp_t_thread_start(void (*fn)(void *), void *arg)
+{
+    static int apr_ready;
+    if (!apr_ready) {
+        CU_ASSERT_FATAL(apr_initialize() == APR_SUCCESS);
+        apr_ready = 1;
+    }
+    pp_t_thread *t = calloc(1, sizeof *t);
+    CU_ASSERT_FATAL(t != NULL);
+    CU_ASSERT_FATAL(apr_pool_create(&t->pool, NULL) == APR_SUCCESS);
+    t->fn = fn;
+    t->arg = arg;
+    CU_ASSERT_FATAL(apr_thread_create(&t->thr, NULL, thread_main, t, t->pool) == APR_SUCCESS);
+    return t;
+}
+
+void pp_t_thread_join(pp_t_thread *t)
+{
+    apr_status_t rv;
+    apr_thread_join(&rv, t->thr);
+    apr_pool_destroy(t->pool);
+    free(t);
+}
 
 static uint64_t n_calls;
 static unsigned char *init_data;
