@@ -1,1 +1,1053 @@
-/* executor.c: not yet written */
+/*
+ * The executor: pp_executor_* and pp_submit on the callers' side, and the manager thread's
+ * state machine, the only code that talks to workers.
+ *
+ * A work item's life (follow `work` through this file):
+ *
+ *   pp_submit ------> FIFO (ex->fifo, under ex->lock; its future is PENDING, cancellable)
+ *   take_pending ---> call queue (manager-private; future set RUNNING: "handed out").
+ *                     At most max_workers + EXTRA_QUEUED_CALLS items are handed out.
+ *   assign ---------> held by one worker; its CALL frame is written (non-blocking).
+ *   on_result ------> the worker is marked idle and given its next item, then the future
+ *                     is finished with the result or the task's error.
+ *   break_pool -----> (a worker died, or sent garbage) every handed-out and queued item fails
+ *                     PP_EBROKEN.
+ *
+ * Manager states (ex->mstate):
+ *
+ *   M_SERVING  --shutdown requested, FIFO empty, nothing handed out--> M_STOPPING
+ *              (STOP sent to every worker)
+ *   M_STOPPING --every worker has exited and been reaped-->            M_DONE
+ *   M_SERVING / M_STOPPING --a worker died unexpectedly, sent a malformed message, or could
+ *              not be started: break_pool-->                          M_DONE
+ *
+ * Worker states (worker.state), each worker holding at most one item:
+ *
+ *   W_STARTING --READY--> W_IDLE or W_BUSY  (an item may be assigned before READY: it waits
+ *                                            in the channel behind INIT)
+ *   W_IDLE --assign--> W_BUSY --RESULT--> W_IDLE
+ *   W_BUSY --RESULT flagged LAST--> W_STOPPING (exit expected: max_tasks_per_child)
+ *   any --STOP sent--> W_STOPPING --channel EOF / process exit--> gone (reaped, freed)
+ *   any but W_STOPPING --channel EOF / process exit--> gone, and the pool breaks
+ *
+ * Locks: ex->lock guards the FIFO, the shutdown/broken flags, the stats and the pid list:
+ * the state callers can see. Everything else is the manager thread's alone. Futures are
+ * completed (and their callbacks run) with no executor lock held.
+ */
+#include <string.h>
+
+#include <apr_atomic.h>
+#include <apr_pools.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
+
+#include "executor.h"
+#include "future.h"
+#include "pp_os.h"
+#include "registry.h"
+#include "wire.h"
+
+#define EXTRA_QUEUED_CALLS 1
+#define RBUF_CAP (64u * 1024u)         /* staging buffer for small frames, per worker */
+#define READ_BUDGET (8u * 1024u * 1024u) /* bytes read from one worker per wakeup */
+#define N_EVENTS 64
+#define OUTQ 4                           /* INIT + one CALL + STOP fit */
+#define REAP_GRACE_MS 2000               /* how long a dying worker gets to exit on its own */
+#define BROKEN_PREFIX "A process in the process pool was terminated abruptly while the " \
+                      "future was running or pending: "
+
+/* ---- types ---- */
+
+typedef struct work {
+    uint64_t     id;
+    pp_future   *f;
+    const char  *task;      /* stable registered name */
+    uint32_t     n;         /* arguments in the call */
+    bool         raw;       /* map chunk: the future's result is the RESULT body */
+    size_t       frame_len; /* the CALL frame follows the struct */
+    struct work *next;
+    /* uint8_t frame[frame_len]; */
+} work;
+
+static uint8_t *work_frame(work *w)
+{
+    return (uint8_t *)(w + 1);
+}
+
+typedef enum wstate { W_STARTING, W_IDLE, W_BUSY, W_STOPPING } wstate;
+
+typedef struct outframe {
+    const uint8_t *p;
+    size_t         len;
+} outframe;
+
+typedef struct worker {
+    pp__proc      *proc;
+    pp__chan      *chan;
+    long long      pid;
+    wstate         state;
+    work          *item;      /* the item it holds, or NULL */
+    bool           gone;      /* exited and reaped: freed after the current event batch */
+    struct worker *next;
+    /* output: a small queue of frames; CALL frames belong to their work item, INIT to the
+     * executor, STOP is static */
+    outframe       out[OUTQ];
+    unsigned       out_head, out_n;
+    size_t         out_off;
+    bool           want_write;
+    /* input: frames are parsed from a staging buffer; a body larger than it is read
+     * straight into its own allocation */
+    uint8_t       *rbuf;
+    size_t         rlen, rpos;
+    pp__wire_hdr   big_hdr;
+    uint8_t       *big;       /* the large body being read, or NULL */
+    size_t         big_got;
+    /* an initializer failure reported by the worker (INITERR) */
+    char          *init_err;
+    int            init_code;
+} worker;
+
+typedef enum mstate { M_SERVING, M_STOPPING, M_DONE } mstate;
+
+struct pp_executor {
+    apr_pool_t         *pool;
+    apr_thread_t       *thread;
+    pp__waitset        *ws;
+    /* options, immutable after create */
+    int                 max_workers;
+    char               *program;      /* the worker program */
+    const char         *initializer;  /* stable registered name, or NULL */
+    pp__wbuf            init_frame;   /* the INIT frame every worker gets */
+    pp__wbuf            stop_frame;
+    volatile apr_uint64_t next_id;
+
+    /* --- guarded by lock --- */
+    apr_thread_mutex_t *lock;
+    work               *fifo, **fifo_tail;
+    size_t              n_fifo;
+    bool                shutdown, broken;
+    pp_executor_stats   stats;
+    long long          *pids;         /* live workers, max_workers slots */
+    size_t              n_pids;
+
+    /* --- the manager thread's alone --- */
+    mstate              mstate;
+    worker             *workers;
+    int                 n_workers;
+    work               *callq, **callq_tail;
+    size_t              n_handed;      /* in the call queue or held by a worker */
+    worker             *graveyard;     /* gone workers, freed after each event batch */
+
+    /* --- joining --- */
+    apr_thread_mutex_t *join_lock;
+    bool                joined;
+};
+
+static _Thread_local pp_executor *tl_manager; /* the executor whose manager runs here */
+
+/* ---- small helpers ---- */
+
+static void fifo_push(work ***tail, work *w)
+{
+    w->next = NULL;
+    **tail = w;
+    *tail = &w->next;
+}
+
+static work *fifo_pop(work **head, work ***tail)
+{
+    work *w = *head;
+    if (w) {
+        *head = w->next;
+        if (!*head)
+            *tail = head;
+        w->next = NULL;
+    }
+    return w;
+}
+
+static void work_free(work *w)
+{
+    if (w) {
+        pp_future_release(w->f);
+        pp__free(w);
+    }
+}
+
+static void stats_add(pp_executor *ex, unsigned long long *counter)
+{
+    apr_thread_mutex_lock(ex->lock);
+    (*counter)++;
+    apr_thread_mutex_unlock(ex->lock);
+}
+
+/* Publishes the manager-private counts that pp_executor_stats_get reports. */
+static void publish(pp_executor *ex)
+{
+    int idle = 0;
+    for (worker *w = ex->workers; w; w = w->next)
+        idle += w->state == W_IDLE;
+    apr_thread_mutex_lock(ex->lock);
+    ex->stats.workers = ex->n_workers;
+    ex->stats.idle_workers = idle;
+    ex->stats.handed_out = ex->n_handed;
+    apr_thread_mutex_unlock(ex->lock);
+}
+
+/* ---- the cause of a broken pool ---- */
+
+/* "exited with code 3" / "killed by signal 9 (SIGKILL)"; *code gets exit code or -signal. */
+static void describe_exit(const pp__exit *st, char *buf, size_t cap, int *code)
+{
+    if (st->exited) {
+        const char *name = pp__os_exit_name(st->code);
+        if (name)
+            snprintf(buf, cap, "exited with code 0x%08X (%s)", (unsigned)st->code, name);
+        else
+            snprintf(buf, cap, "exited with code %d", st->code);
+        *code = st->code;
+    } else {
+        const char *name = pp__os_signal_name(st->signal);
+        snprintf(buf, cap, "killed by signal %d (%s)", st->signal, name ? name : "unknown");
+        *code = -st->signal;
+    }
+}
+
+/* What the worker was doing: "running 'decode' (work 17)", "in the initializer 'init'",
+ * "while idle". */
+static void describe_activity(const pp_executor *ex, const worker *w, char *buf, size_t cap)
+{
+    /* A worker still W_STARTING never sent READY (everything it sent is read before its
+     * exit is handled): it died in its initializer, or before. */
+    if (w->state == W_STARTING && ex->initializer)
+        snprintf(buf, cap, "in the initializer '%s'", ex->initializer);
+    else if (w->state == W_STARTING)
+        snprintf(buf, cap, "while starting");
+    else if (w->item)
+        snprintf(buf, cap, "running '%s' (work %llu)", w->item->task,
+                 (unsigned long long)w->item->id);
+    else
+        snprintf(buf, cap, "while idle");
+}
+
+/* ---- breaking the pool ---- */
+
+static void reap_worker(worker *w, pp__exit *st);
+static void worker_drop(pp_executor *ex, worker *w);
+
+/* Fails one future PP_EBROKEN with its own message. */
+static void fail_broken(pp_executor *ex, work *it, const char *prefix, const char *cause,
+                        int code, long long pid)
+{
+    char *msg = pp__asprintf("%s%s", prefix, cause);
+    if (pp__future_finish_error(it->f, PP_EBROKEN, code, pid, msg) == PP_OK)
+        stats_add(ex, &ex->stats.failed);
+    else /* cancelled by its owner while queued */
+        stats_add(ex, &ex->stats.cancelled);
+    work_free(it);
+}
+
+/*
+ * The pool is broken: `cause` says why ("worker 4242 killed by signal 9 (SIGKILL) running
+ * 'decode' (work 17)"), `culprit` is the worker at fault (already reaped and dropped: its
+ * item is passed as `held`), or NULL. Sets the broken flag first, so that a submit made
+ * after seeing a broken future gets PP_EBROKEN; then fails every handed-out and queued
+ * item; then terminates the remaining workers.
+ */
+static void break_pool(pp_executor *ex, work *held, const char *cause, int code, long long pid)
+{
+    apr_thread_mutex_lock(ex->lock);
+    ex->broken = true;
+    ex->shutdown = true;
+    work *queued = ex->fifo;
+    ex->fifo = NULL;
+    ex->fifo_tail = &ex->fifo;
+    ex->n_fifo = 0;
+    ex->stats.pending = 0;
+    apr_thread_mutex_unlock(ex->lock);
+
+    if (held)
+        fail_broken(ex, held, "", cause, code, pid);
+    for (worker *w = ex->workers; w; w = w->next) {
+        if (w->item) {
+            work *it = w->item;
+            w->item = NULL;
+            fail_broken(ex, it, BROKEN_PREFIX, cause, code, pid);
+        }
+    }
+    work *it;
+    while ((it = fifo_pop(&ex->callq, &ex->callq_tail)) != NULL)
+        fail_broken(ex, it, BROKEN_PREFIX, cause, code, pid);
+    while ((it = queued) != NULL) {
+        queued = it->next;
+        fail_broken(ex, it, BROKEN_PREFIX, cause, code, pid);
+    }
+    ex->n_handed = 0;
+
+    /* Terminate the others, as CPython does: their state is unknown. */
+    for (worker *w = ex->workers; w; w = w->next)
+        pp__os_proc_stop(w->proc, false, NULL);
+    while (ex->workers) {
+        worker *w = ex->workers;
+        pp__exit st;
+        reap_worker(w, &st);
+        worker_drop(ex, w);
+    }
+    ex->mstate = M_DONE;
+}
+
+/* ---- workers: start, I/O, exit ---- */
+
+static void queue_frame(worker *w, const uint8_t *p, size_t len)
+{
+    PP__ASSERT(w->out_n < OUTQ);
+    w->out[(w->out_head + w->out_n) % OUTQ] = (outframe){p, len};
+    w->out_n++;
+}
+
+/* Collects the exit status: waits a grace period, then kills. */
+static void reap_worker(worker *w, pp__exit *st)
+{
+    if (pp__os_proc_reap(w->proc, REAP_GRACE_MS, st, NULL) == PP_OK)
+        return;
+    pp__os_proc_stop(w->proc, true, NULL);
+    if (pp__os_proc_reap(w->proc, PP_FOREVER, st, NULL) != PP_OK)
+        *st = (pp__exit){false, 0, 9};
+}
+
+/* Unlinks a reaped worker, unpublishes its pid; it is freed after the event batch. */
+static void worker_drop(pp_executor *ex, worker *w)
+{
+    for (worker **pp = &ex->workers; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    ex->n_workers--;
+    pp__os_waitset_remove(ex->ws, w);
+    apr_thread_mutex_lock(ex->lock);
+    for (size_t i = 0; i < ex->n_pids; i++) {
+        if (ex->pids[i] == w->pid) {
+            ex->pids[i] = ex->pids[--ex->n_pids];
+            break;
+        }
+    }
+    apr_thread_mutex_unlock(ex->lock);
+    w->gone = true;
+    w->next = ex->graveyard;
+    ex->graveyard = w;
+}
+
+static void worker_free(worker *w)
+{
+    pp__os_chan_free(w->chan);
+    pp__os_proc_free(w->proc);
+    pp__free(w->rbuf);
+    pp__free(w->big);
+    pp__free(w->init_err);
+    pp__free(w);
+}
+
+/*
+ * The worker's channel reached EOF or its process exited. Expected for a W_STOPPING
+ * worker; anything else breaks the pool.
+ */
+static void worker_gone(pp_executor *ex, worker *w)
+{
+    if (w->gone)
+        return;
+    pp__exit st;
+    reap_worker(w, &st);
+    work *held = w->item;
+    w->item = NULL;
+    if (w->state == W_STOPPING && !held && !w->init_err) {
+        worker_drop(ex, w);
+        return;
+    }
+    stats_add(ex, &ex->stats.workers_died);
+    char how[128], what[PP__NAME_MAX + 64], cause[1024];
+    int code = 0;
+    describe_exit(&st, how, sizeof how, &code);
+    if (w->init_err) {
+        snprintf(cause, sizeof cause, "worker %lld: the initializer '%s' failed (code %d): %s",
+                 w->pid, ex->initializer ? ex->initializer : "?", w->init_code, w->init_err);
+    } else {
+        w->item = held; /* for the description */
+        describe_activity(ex, w, what, sizeof what);
+        w->item = NULL;
+        snprintf(cause, sizeof cause, "worker %lld %s %s", w->pid, how, what);
+    }
+    long long pid = w->pid;
+    worker_drop(ex, w);
+    break_pool(ex, held, cause, code, pid);
+}
+
+/* The worker broke the protocol: kill it and break the pool. */
+static void worker_malformed(pp_executor *ex, worker *w, const char *what)
+{
+    pp__os_proc_stop(w->proc, true, NULL);
+    pp__exit st;
+    reap_worker(w, &st);
+    stats_add(ex, &ex->stats.workers_died);
+    char cause[512];
+    snprintf(cause, sizeof cause, "worker %lld sent a malformed message (%s) and was killed",
+             w->pid, what);
+    int code = st.exited ? st.code : -st.signal;
+    work *held = w->item;
+    w->item = NULL;
+    long long pid = w->pid;
+    worker_drop(ex, w);
+    break_pool(ex, held, cause, code, pid);
+}
+
+/* Writes what the worker's output queue holds, as far as the channel takes it. */
+static void worker_flush(pp_executor *ex, worker *w)
+{
+    while (w->out_n && !w->gone) {
+        outframe *o = &w->out[w->out_head];
+        size_t n = 0;
+        pp_status st = pp__os_chan_write(w->chan, o->p + w->out_off, o->len - w->out_off, &n,
+                                         NULL);
+        if (st != PP_OK) { /* the worker is gone: its exit tells the rest */
+            worker_gone(ex, w);
+            return;
+        }
+        if (n == 0)
+            break;
+        w->out_off += n;
+        if (w->out_off == o->len) {
+            w->out_head = (w->out_head + 1) % OUTQ;
+            w->out_n--;
+            w->out_off = 0;
+        }
+    }
+    if (w->gone)
+        return;
+    bool want = w->out_n > 0;
+    if (want != w->want_write) {
+        pp__os_waitset_chan(ex->ws, w->chan, PP__EV_READ | (want ? PP__EV_WRITE : 0), w);
+        w->want_write = want;
+    }
+}
+
+static void worker_stop(pp_executor *ex, worker *w)
+{
+    if (w->state == W_STOPPING)
+        return;
+    w->state = W_STOPPING;
+    queue_frame(w, ex->stop_frame.data, ex->stop_frame.len);
+    worker_flush(ex, w);
+}
+
+/* Starts one worker; on failure the pool breaks (nothing else could run the work). */
+static worker *worker_start(pp_executor *ex)
+{
+    worker *w = pp__calloc(1, sizeof *w);
+    uint8_t *rbuf = pp__malloc(RBUF_CAP);
+    const char *argv[] = {ex->program, NULL};
+    pp__oserr oe = {NULL, 0};
+    pp_status st = (w && rbuf) ? pp__os_spawn(argv, &w->proc, &w->chan, &oe) : PP_ENOMEM;
+    if (st == PP_OK) {
+        w->pid = pp__os_proc_pid(w->proc);
+        if (pp__os_waitset_chan(ex->ws, w->chan, PP__EV_READ, w) != PP_OK ||
+            pp__os_waitset_proc(ex->ws, w->proc, w) != PP_OK) {
+            pp__os_waitset_remove(ex->ws, w);
+            oe = (pp__oserr){"waitset", 0};
+            st = PP_ESYS;
+        }
+    }
+    if (st != PP_OK) {
+        char err[256], cause[512];
+        if (st == PP_ESYS)
+            pp__os_strerror(&oe, err, sizeof err);
+        else
+            snprintf(err, sizeof err, "%s", pp_status_str(st));
+        snprintf(cause, sizeof cause, "cannot start a worker (%s): %s", ex->program, err);
+        if (w) {
+            pp__os_chan_free(w->chan);
+            pp__os_proc_free(w->proc);
+        }
+        pp__free(w);
+        pp__free(rbuf);
+        break_pool(ex, NULL, cause, 0, 0);
+        return NULL;
+    }
+    w->rbuf = rbuf;
+    w->state = W_STARTING;
+    w->next = ex->workers;
+    ex->workers = w;
+    ex->n_workers++;
+    apr_thread_mutex_lock(ex->lock);
+    ex->pids[ex->n_pids++] = w->pid;
+    ex->stats.workers_started++;
+    apr_thread_mutex_unlock(ex->lock);
+    queue_frame(w, ex->init_frame.data, ex->init_frame.len);
+    worker_flush(ex, w);
+    return w;
+}
+
+/* ---- results ---- */
+
+/* Finishes an item from its RESULT; body is owned (freed here or by the future) if
+ * body_owned, else it lives in the staging buffer and is copied. */
+static void finish_item(pp_executor *ex, worker *w, work *it, const pp__wire_result *r,
+                        uint8_t *body, size_t body_len, bool body_owned)
+{
+    pp_status st;
+    if (it->raw) {
+        uint8_t *own = body_owned ? body : pp__malloc(body_len);
+        if (own && !body_owned)
+            memcpy(own, body, body_len);
+        st = own ? pp__future_finish_owned(it->f, own, own, body_len, w->pid)
+                 : pp__future_finish_error(it->f, PP_ENOMEM, 0, w->pid, NULL);
+        stats_add(ex, st == PP_OK && own ? &ex->stats.completed : &ex->stats.failed);
+        work_free(it);
+        return;
+    }
+    pp__wire_cur cur = r->items;
+    pp__wire_item item;
+    pp__wire_next_item(&cur, &item);
+    if (item.status == PP_OK) {
+        void *own = body_owned ? body : NULL;
+        const void *data = item.data;
+        if (!body_owned && item.len) {
+            own = pp__malloc(item.len);
+            if (own)
+                memcpy(own, item.data, item.len);
+            data = own;
+        }
+        if (!own && item.len)
+            pp__future_finish_error(it->f, PP_ENOMEM, 0, w->pid, NULL);
+        else
+            pp__future_finish_owned(it->f, own, data, item.len, w->pid);
+        stats_add(ex, own || !item.len ? &ex->stats.completed : &ex->stats.failed);
+    } else {
+        char *msg = pp__strndup(item.data, item.len);
+        if (body_owned)
+            pp__free(body);
+        pp__future_finish_error(it->f, item.status, item.code, w->pid, msg);
+        stats_add(ex, &ex->stats.failed);
+    }
+    work_free(it);
+}
+
+static void assign(pp_executor *ex);
+
+/* One complete frame from worker w. */
+static void on_frame(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
+                     bool body_owned)
+{
+    size_t len = (size_t)h->body_len;
+    switch (h->type) {
+    case PP__MSG_READY: {
+        uint64_t pid;
+        if (w->state != W_STARTING || pp__wire_decode_ready(body, len, &pid) != PP_OK)
+            goto malformed;
+        w->state = w->item ? W_BUSY : W_IDLE;
+        break;
+    }
+    case PP__MSG_INITERR: {
+        pp__wire_item it;
+        if (w->state != W_STARTING || pp__wire_decode_initerr(body, len, &it) != PP_OK)
+            goto malformed;
+        w->init_err = pp__strndup(it.data, it.len);
+        w->init_code = it.code;
+        if (body_owned)
+            pp__free(body);
+        worker_gone(ex, w); /* it exits after sending INITERR */
+        return;
+    }
+    case PP__MSG_RESULT: {
+        pp__wire_result r;
+        if (pp__wire_decode_result(body, len, &r) != PP_OK)
+            goto malformed;
+        work *it = w->item;
+        if (!it || w->state == W_STARTING || r.work_id != it->id || r.n != it->n)
+            goto malformed;
+        /* Mark the worker idle and give it its next item before completing the future:
+         * back-to-back tasks reuse one worker, and the worker never waits on callbacks. */
+        w->item = NULL;
+        w->state = (h->flags & PP__MSGF_LAST) ? W_STOPPING : W_IDLE;
+        ex->n_handed--;
+        assign(ex);
+        finish_item(ex, w, it, &r, body, len, body_owned);
+        return;
+    }
+    default:
+        goto malformed;
+    }
+    if (body_owned)
+        pp__free(body);
+    return;
+malformed:
+    if (body_owned)
+        pp__free(body);
+    char what[64];
+    snprintf(what, sizeof what, "frame type 0x%08X, %llu bytes", (unsigned)h->type,
+             (unsigned long long)h->body_len);
+    worker_malformed(ex, w, what);
+}
+
+/* Reads what worker w has sent, up to a budget, and handles every complete frame. */
+static void worker_read(pp_executor *ex, worker *w)
+{
+    size_t budget = READ_BUDGET;
+    while (!w->gone && ex->mstate != M_DONE && budget) {
+        size_t n = 0;
+        pp_status st;
+        if (w->big) { /* a large body: straight into its own buffer */
+            size_t want = (size_t)w->big_hdr.body_len - w->big_got;
+            st = pp__os_chan_read(w->chan, w->big + w->big_got, want, &n, NULL);
+            if (st != PP_OK) {
+                worker_gone(ex, w);
+                return;
+            }
+            if (n == 0)
+                return;
+            budget -= n < budget ? n : budget;
+            w->big_got += n;
+            if (w->big_got == w->big_hdr.body_len) {
+                uint8_t *body = w->big;
+                pp__wire_hdr h = w->big_hdr;
+                w->big = NULL;
+                on_frame(ex, w, &h, body, true);
+            }
+            continue;
+        }
+        /* parse every complete frame in the staging buffer */
+        while (!w->gone && ex->mstate != M_DONE && w->rlen - w->rpos >= PP__WIRE_HDR) {
+            pp__wire_hdr h;
+            if (pp__wire_get_hdr(w->rbuf + w->rpos, PP__WIRE_MAX_BODY, &h) != PP_OK) {
+                worker_malformed(ex, w, "bad frame header");
+                return;
+            }
+            size_t avail = w->rlen - w->rpos - PP__WIRE_HDR;
+            if (h.body_len <= avail) {
+                uint8_t *body = w->rbuf + w->rpos + PP__WIRE_HDR;
+                w->rpos += PP__WIRE_HDR + (size_t)h.body_len;
+                on_frame(ex, w, &h, body, false);
+            } else if (h.body_len + PP__WIRE_HDR <= RBUF_CAP) {
+                break; /* the rest comes with the next read */
+            } else {
+                if (h.body_len > SIZE_MAX || !(w->big = pp__malloc((size_t)h.body_len))) {
+                    worker_malformed(ex, w, "frame too large to receive");
+                    return;
+                }
+                memcpy(w->big, w->rbuf + w->rpos + PP__WIRE_HDR, avail);
+                w->big_got = avail;
+                w->big_hdr = h;
+                w->rpos = w->rlen;
+            }
+        }
+        if (w->gone || ex->mstate == M_DONE)
+            return;
+        if (w->rpos) {
+            memmove(w->rbuf, w->rbuf + w->rpos, w->rlen - w->rpos);
+            w->rlen -= w->rpos;
+            w->rpos = 0;
+        }
+        if (w->big)
+            continue;
+        st = pp__os_chan_read(w->chan, w->rbuf + w->rlen, RBUF_CAP - w->rlen, &n, NULL);
+        if (st != PP_OK) {
+            worker_gone(ex, w);
+            return;
+        }
+        if (n == 0)
+            return;
+        budget -= n < budget ? n : budget;
+        w->rlen += n;
+    }
+}
+
+/* ---- the manager's steps ---- */
+
+/* Moves items from the FIFO to the call queue while fewer than max_workers + 1 are handed
+ * out, setting their futures running; cancelled ones are dropped here. */
+static void take_pending(pp_executor *ex)
+{
+    size_t cap = (size_t)ex->max_workers + EXTRA_QUEUED_CALLS;
+    while (ex->n_handed < cap) {
+        apr_thread_mutex_lock(ex->lock);
+        work *it = fifo_pop(&ex->fifo, &ex->fifo_tail);
+        if (it)
+            ex->stats.pending = --ex->n_fifo;
+        apr_thread_mutex_unlock(ex->lock);
+        if (!it)
+            return;
+        if (pp_future_set_running_or_notify_cancel(it->f)) {
+            fifo_push(&ex->callq_tail, it);
+            ex->n_handed++;
+        } else {
+            stats_add(ex, &ex->stats.cancelled);
+            work_free(it);
+        }
+    }
+}
+
+/* Gives queued items to workers that hold none (idle, or starting). */
+static void assign(pp_executor *ex)
+{
+    take_pending(ex);
+    for (worker *w = ex->workers; w && ex->callq; w = w->next) {
+        if (w->item || w->gone || w->state == W_STOPPING || w->state == W_BUSY)
+            continue;
+        w->item = fifo_pop(&ex->callq, &ex->callq_tail);
+        if (w->state == W_IDLE)
+            w->state = W_BUSY;
+        queue_frame(w, work_frame(w->item), w->item->frame_len);
+        worker_flush(ex, w);
+        if (ex->mstate == M_DONE)
+            return;
+    }
+}
+
+/* Starts workers for queued items no worker can take, up to max_workers. */
+static void grow(pp_executor *ex)
+{
+    while (ex->callq && ex->n_workers < ex->max_workers && ex->mstate != M_DONE) {
+        if (!worker_start(ex))
+            return;
+        assign(ex);
+    }
+}
+
+/* One pass of the state machine between two waits. */
+static void manager_step(pp_executor *ex)
+{
+    if (ex->mstate == M_SERVING) {
+        assign(ex);
+        grow(ex);
+    }
+    if (ex->mstate == M_SERVING) {
+        apr_thread_mutex_lock(ex->lock);
+        bool drained = ex->shutdown && ex->n_fifo == 0;
+        apr_thread_mutex_unlock(ex->lock);
+        if (drained && ex->n_handed == 0) {
+            ex->mstate = M_STOPPING;
+            for (worker *w = ex->workers; w; w = w->next)
+                worker_stop(ex, w);
+        }
+    }
+    if (ex->mstate == M_STOPPING && ex->n_workers == 0)
+        ex->mstate = M_DONE;
+}
+
+static void manager_wait(pp_executor *ex)
+{
+    pp__event ev[N_EVENTS];
+    size_t n = 0;
+    pp__oserr oe = {NULL, 0};
+    if (pp__os_waitset_wait(ex->ws, PP_FOREVER, ev, N_EVENTS, &n, &oe) != PP_OK) {
+        char err[256], cause[320];
+        snprintf(cause, sizeof cause, "the manager cannot wait: %s",
+                 pp__os_strerror(&oe, err, sizeof err));
+        break_pool(ex, NULL, cause, 0, 0);
+        return;
+    }
+    for (size_t i = 0; i < n && ex->mstate != M_DONE; i++) {
+        worker *w = ev[i].tag;
+        if (!w || w->gone)
+            continue;
+        if (ev[i].events & (PP__EV_READ | PP__EV_EXIT))
+            worker_read(ex, w);
+        if (!w->gone && (ev[i].events & PP__EV_WRITE))
+            worker_flush(ex, w);
+        if (!w->gone && (ev[i].events & PP__EV_EXIT)) {
+            /* The process is dead: whatever it wrote is readable now; then it is gone. */
+            while (!w->gone && ex->mstate != M_DONE) {
+                size_t before = w->rlen + w->big_got;
+                worker_read(ex, w);
+                if (w->gone || w->rlen + w->big_got == before)
+                    break;
+            }
+            worker_gone(ex, w);
+        }
+    }
+    while (ex->graveyard) {
+        worker *w = ex->graveyard;
+        ex->graveyard = w->next;
+        worker_free(w);
+    }
+}
+
+static void *APR_THREAD_FUNC manager_main(apr_thread_t *thread, void *arg)
+{
+    pp_executor *ex = arg;
+    tl_manager = ex;
+    for (;;) {
+        manager_step(ex);
+        publish(ex);
+        if (ex->mstate == M_DONE)
+            break;
+        manager_wait(ex);
+    }
+    while (ex->graveyard) {
+        worker *w = ex->graveyard;
+        ex->graveyard = w->next;
+        worker_free(w);
+    }
+    publish(ex);
+    tl_manager = NULL;
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+/* ---- the callers' side ---- */
+
+void pp_executor_options_init(pp_executor_options *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->start_method = PP_START_DEFAULT;
+}
+
+int pp_cpu_count(void)
+{
+    return pp__os_cpu_count();
+}
+
+static pp_status check_options(const pp_executor_options *o)
+{
+    PP__CHECK_ARG(o->max_workers >= 0);
+    PP__CHECK_ARG(o->max_tasks_per_child >= 0);
+    PP__CHECK_ARG(o->initargs.data != NULL || o->initargs.len == 0);
+    switch (o->start_method) {
+    case PP_START_DEFAULT:
+    case PP_START_SPAWN:
+        break;
+    case PP_START_FORK:
+    case PP_START_FORKSERVER:
+        return PP_ENOTSUP;
+    default:
+        return PP_EINVAL;
+    }
+    if (o->initializer) {
+        size_t len = strlen(o->initializer);
+        PP__CHECK_ARG(len > 0 && len <= PP__NAME_MAX);
+        if (!pp__registry_lookup(o->initializer, len, NULL))
+            return PP_ENOTASK;
+    }
+    if (o->max_tasks_per_child > 0)
+        return PP_ENOTSUP;
+    if (!o->worker_path && !pp__registry_closed())
+        return PP_ESTATE;
+    return PP_OK;
+}
+
+static void executor_free(pp_executor *ex)
+{
+    pp__os_waitset_free(ex->ws);
+    pp__free(ex->program);
+    pp__free(ex->init_frame.data);
+    pp__free(ex->stop_frame.data);
+    pp__free(ex->pids);
+    if (ex->pool)
+        apr_pool_destroy(ex->pool);
+    pp__free(ex);
+}
+
+pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
+{
+    PP__CHECK_ARG(out != NULL);
+    *out = NULL;
+    pp_executor_options defaults;
+    if (!o) {
+        pp_executor_options_init(&defaults);
+        o = &defaults;
+    }
+    pp_status st = check_options(o);
+    if (st != PP_OK)
+        return st;
+    if ((st = pp__global_init()) != PP_OK)
+        return st;
+
+    pp_executor *ex = pp__calloc(1, sizeof *ex);
+    if (!ex)
+        return PP_ENOMEM;
+    ex->max_workers = o->max_workers ? o->max_workers : pp__os_cpu_count();
+    ex->initializer = o->initializer
+                          ? pp__registry_lookup(o->initializer, strlen(o->initializer), NULL)
+                          : NULL;
+    ex->fifo_tail = &ex->fifo;
+    ex->callq_tail = &ex->callq;
+    ex->mstate = M_SERVING;
+    pp__oserr oe = {NULL, 0};
+    st = PP_ENOMEM;
+    if (o->worker_path)
+        ex->program = pp__strdup(o->worker_path);
+    else if ((st = pp__os_exepath(&ex->program, &oe)) != PP_OK)
+        goto fail;
+    ex->pids = pp__calloc((size_t)ex->max_workers, sizeof *ex->pids);
+    if (!ex->program || !ex->pids ||
+        pp__wire_encode_init(&ex->init_frame, 0, ex->initializer, o->initargs.data,
+                             o->initargs.len) != PP_OK ||
+        pp__wire_encode_stop(&ex->stop_frame) != PP_OK) {
+        st = PP_ENOMEM;
+        goto fail;
+    }
+    st = PP_ESYS;
+    if (apr_pool_create(&ex->pool, NULL) != APR_SUCCESS ||
+        apr_thread_mutex_create(&ex->lock, APR_THREAD_MUTEX_DEFAULT, ex->pool) != APR_SUCCESS ||
+        apr_thread_mutex_create(&ex->join_lock, APR_THREAD_MUTEX_DEFAULT, ex->pool) !=
+            APR_SUCCESS)
+        goto fail;
+    if ((st = pp__os_waitset_create(&ex->ws, &oe)) != PP_OK)
+        goto fail;
+    if (apr_thread_create(&ex->thread, NULL, manager_main, ex, ex->pool) != APR_SUCCESS) {
+        st = PP_ESYS;
+        goto fail;
+    }
+    *out = ex;
+    return PP_OK;
+fail:
+    executor_free(ex);
+    return st;
+}
+
+pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args, size_t n,
+                           bool raw, pp_future **out)
+{
+    *out = NULL;
+    size_t name_len = strlen(task);
+    size_t frame_len = pp__wire_call_size(name_len, args, n);
+    if (frame_len == SIZE_MAX || frame_len > SIZE_MAX - sizeof(work))
+        return PP_ENOMEM;
+    work *it = pp__malloc(sizeof *it + frame_len);
+    pp_future *f = pp__future_new();
+    if (!it || !f) {
+        pp__free(it);
+        pp_future_release(f);
+        return PP_ENOMEM;
+    }
+    it->id = apr_atomic_inc64(&ex->next_id);
+    it->f = f;
+    it->task = task;
+    it->n = (uint32_t)n;
+    it->raw = raw;
+    it->frame_len = frame_len;
+    it->next = NULL;
+    pp__wire_encode_call(work_frame(it), it->id, task, name_len, args, n);
+
+    apr_thread_mutex_lock(ex->lock);
+    pp_status st = ex->broken ? PP_EBROKEN : ex->shutdown ? PP_ESHUTDOWN : PP_OK;
+    if (st == PP_OK) {
+        fifo_push(&ex->fifo_tail, it);
+        ex->stats.pending = ++ex->n_fifo;
+        pp_future_retain(f); /* the caller's reference; the item keeps its own */
+    }
+    apr_thread_mutex_unlock(ex->lock);
+    if (st != PP_OK) {
+        work_free(it);
+        return st;
+    }
+    pp__os_waitset_wake(ex->ws);
+    *out = f;
+    return PP_OK;
+}
+
+pp_status pp_submit(pp_executor *ex, const char *task, const void *arg, size_t len,
+                    pp_future **out)
+{
+    PP__CHECK_ARG(out != NULL);
+    *out = NULL;
+    PP__CHECK_ARG(ex != NULL && task != NULL && (arg != NULL || len == 0));
+    const char *name = pp__registry_lookup(task, strlen(task), NULL);
+    if (!name)
+        return PP_ENOTASK;
+    pp_buf b = {arg, len};
+    return pp__submit_batch(ex, name, &b, 1, false, out);
+}
+
+static void join_manager(pp_executor *ex)
+{
+    apr_thread_mutex_lock(ex->join_lock);
+    if (!ex->joined) {
+        apr_status_t rv;
+        apr_thread_join(&rv, ex->thread);
+        ex->joined = true;
+    }
+    apr_thread_mutex_unlock(ex->join_lock);
+}
+
+pp_status pp_executor_shutdown(pp_executor *ex, bool wait, bool cancel_futures)
+{
+    PP__CHECK_ARG(ex != NULL);
+    apr_thread_mutex_lock(ex->lock);
+    ex->shutdown = true;
+    work *cancel = NULL;
+    if (cancel_futures) {
+        cancel = ex->fifo;
+        ex->fifo = NULL;
+        ex->fifo_tail = &ex->fifo;
+        ex->n_fifo = 0;
+        ex->stats.pending = 0;
+    }
+    apr_thread_mutex_unlock(ex->lock);
+    /* Cancelled here, on the caller's thread: their callbacks run here, no lock held. */
+    while (cancel) {
+        work *it = cancel;
+        cancel = it->next;
+        pp_future_cancel(it->f);
+        stats_add(ex, &ex->stats.cancelled);
+        work_free(it);
+    }
+    pp__os_waitset_wake(ex->ws);
+    if (!wait)
+        return PP_OK;
+    if (tl_manager == ex)
+        return PP_ESTATE;
+    join_manager(ex);
+    return PP_OK;
+}
+
+pp_status pp_executor_terminate_workers(pp_executor *ex)
+{
+    PP__CHECK_ARG(ex != NULL);
+    return PP_ENOTSUP;
+}
+
+pp_status pp_executor_kill_workers(pp_executor *ex)
+{
+    PP__CHECK_ARG(ex != NULL);
+    return PP_ENOTSUP;
+}
+
+void pp_executor_destroy(pp_executor *ex)
+{
+    if (!ex)
+        return;
+    if (tl_manager == ex) {
+        /* From one of its own done callbacks: it cannot wait for itself. Shut down and
+         * leave the executor allocated (documented as not allowed). */
+        pp_executor_shutdown(ex, false, false);
+        return;
+    }
+    pp_executor_shutdown(ex, true, false);
+    executor_free(ex);
+}
+
+pp_status pp_executor_stats_get(pp_executor *ex, pp_executor_stats *out)
+{
+    PP__CHECK_ARG(ex != NULL && out != NULL);
+    apr_thread_mutex_lock(ex->lock);
+    *out = ex->stats;
+    out->pending = ex->n_fifo;
+    apr_thread_mutex_unlock(ex->lock);
+    return PP_OK;
+}
+
+pp_status pp_executor_worker_pids(pp_executor *ex, long long *pids, size_t cap, size_t *n)
+{
+    if (n)
+        *n = 0;
+    PP__CHECK_ARG(ex != NULL && n != NULL && (pids != NULL || cap == 0));
+    apr_thread_mutex_lock(ex->lock);
+    for (size_t i = 0; i < ex->n_pids && i < cap; i++)
+        pids[i] = ex->pids[i];
+    *n = ex->n_pids;
+    apr_thread_mutex_unlock(ex->lock);
+    return PP_OK;
+}

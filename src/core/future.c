@@ -1,1 +1,429 @@
-/* future.c: not yet written */
+/*
+ * Futures: states, results, errors, done callbacks, reference counting, and the waiters that
+ * blocking calls sleep on. See future.h for the locking rules.
+ *
+ * States (CPython's, minus the separate "cancelled and notified" state, which only
+ * set_running_or_notify_cancel() needs and is kept as a flag):
+ *
+ *   PENDING --set_running_or_notify_cancel--> RUNNING --set_result/set_error--> FINISHED
+ *   PENDING --cancel--> CANCELLED                  (a done state, like FINISHED)
+ *   PENDING --set_result/set_error--> FINISHED     (allowed, as in CPython)
+ */
+#include <string.h>
+
+#include <apr_atomic.h>
+#include <apr_pools.h>
+
+#include "future.h"
+#include "pp_os.h"
+
+apr_thread_mutex_t *pp__flock;
+static apr_pool_t  *g_pool;      /* under pp__flock after initialisation */
+static pp__waiter  *g_free_waiters;
+
+void pp__future_global_init(pp_status *st);
+void pp__future_global_init(pp_status *st)
+{
+    if (apr_pool_create(&g_pool, NULL) != APR_SUCCESS ||
+        apr_thread_mutex_create(&pp__flock, APR_THREAD_MUTEX_DEFAULT, g_pool) != APR_SUCCESS) {
+        *st = PP_ESYS;
+        return;
+    }
+    *st = PP_OK;
+}
+
+int64_t pp__deadline(long timeout_ms)
+{
+    if (timeout_ms == PP_FOREVER)
+        return -1;
+    return pp__os_monotonic_ms() + timeout_ms;
+}
+
+/* ---- waiters ---- */
+
+pp__waiter *pp__waiter_get(void)
+{
+    pp__waiter *w = g_free_waiters;
+    if (w) {
+        g_free_waiters = w->next_free;
+    } else {
+        w = apr_pcalloc(g_pool, sizeof *w);
+        if (!w || apr_thread_cond_create(&w->cond, g_pool) != APR_SUCCESS)
+            return NULL; /* the pool keeps the memory: no leak to undo */
+    }
+    w->q = NULL;
+    w->q_len = 0;
+    w->next_free = NULL;
+    return w;
+}
+
+void pp__waiter_put(pp__waiter *w)
+{
+    if (!w)
+        return;
+    w->q = NULL;
+    w->next_free = g_free_waiters;
+    g_free_waiters = w;
+}
+
+void pp__wreg_add(pp__wreg *reg)
+{
+    reg->next = reg->f->waiters;
+    reg->f->waiters = reg;
+}
+
+void pp__wreg_remove(pp__wreg *reg)
+{
+    for (pp__wreg **pp = &reg->f->waiters; *pp; pp = &(*pp)->next) {
+        if (*pp == reg) {
+            *pp = reg->next;
+            reg->next = NULL;
+            return;
+        }
+    }
+}
+
+bool pp__waiter_sleep(pp__waiter *w, int64_t deadline_ms)
+{
+    if (deadline_ms < 0) {
+        apr_thread_cond_wait(w->cond, pp__flock);
+        return true;
+    }
+    int64_t left = deadline_ms - pp__os_monotonic_ms();
+    if (left <= 0)
+        return false;
+    apr_thread_cond_timedwait(w->cond, pp__flock, (apr_interval_time_t)left * 1000);
+    return true;
+}
+
+/* Under pp__flock: tell every waiter registered on f that it is done. */
+static void notify_waiters(pp_future *f)
+{
+    for (pp__wreg *r = f->waiters; r; r = r->next) {
+        if (r->w->q)
+            r->w->q[r->w->q_len++] = f;
+        apr_thread_cond_signal(r->w->cond);
+    }
+}
+
+/* Runs and frees a detached callback list, outside any lock. */
+static void run_callbacks(pp_future *f, pp__cb *cb)
+{
+    while (cb) {
+        pp__cb *next = cb->next;
+        cb->fn(f, cb->userdata);
+        pp__free(cb);
+        cb = next;
+    }
+}
+
+/* Under pp__flock: mark done, notify waiters, detach the callbacks to run after unlock. */
+static pp__cb *complete_locked(pp_future *f, pp__fstate state)
+{
+    f->state = state;
+    notify_waiters(f);
+    pp__cb *cbs = f->cbs;
+    f->cbs = NULL;
+    f->cbs_tail = &f->cbs;
+    return cbs;
+}
+
+bool pp__future_wait_done(pp_future *f, int64_t deadline_ms)
+{
+    apr_thread_mutex_lock(pp__flock);
+    bool done = pp__fdone(f);
+    if (!done) {
+        pp__waiter *w = pp__waiter_get();
+        if (!w) {
+            /* No condition variable to be had: poll (ENOMEM fallback, not the normal path). */
+            apr_thread_mutex_unlock(pp__flock);
+            for (;;) {
+                apr_thread_mutex_lock(pp__flock);
+                done = pp__fdone(f);
+                apr_thread_mutex_unlock(pp__flock);
+                if (done || (deadline_ms >= 0 && pp__os_monotonic_ms() >= deadline_ms))
+                    return done;
+                apr_sleep(1000);
+            }
+        }
+        pp__wreg reg = {w, f, NULL};
+        pp__wreg_add(&reg);
+        while (!(done = pp__fdone(f)) && pp__waiter_sleep(w, deadline_ms)) {
+        }
+        pp__wreg_remove(&reg);
+        pp__waiter_put(w);
+    }
+    apr_thread_mutex_unlock(pp__flock);
+    return done;
+}
+
+/* ---- lifecycle ---- */
+
+pp_future *pp__future_new(void)
+{
+    if (pp__global_init() != PP_OK)
+        return NULL;
+    pp_future *f = pp__calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->refs = 1;
+    f->state = PP__F_PENDING;
+    f->cbs_tail = &f->cbs;
+    return f;
+}
+
+pp_status pp_future_create(pp_future **out)
+{
+    PP__CHECK_ARG(out != NULL);
+    *out = NULL;
+    pp_status st = pp__global_init();
+    if (st != PP_OK)
+        return st;
+    *out = pp__future_new();
+    return *out ? PP_OK : PP_ENOMEM;
+}
+
+void pp_future_retain(pp_future *f)
+{
+    if (f)
+        apr_atomic_inc32(&f->refs);
+}
+
+void pp_future_release(pp_future *f)
+{
+    if (!f || apr_atomic_dec32(&f->refs) != 0)
+        return;
+    /* The last reference: nobody can be waiting on f or adding callbacks to it. */
+    pp__cb *cb = f->cbs;
+    while (cb) {
+        pp__cb *next = cb->next;
+        pp__free(cb);
+        cb = next;
+    }
+    pp__free(f->owned);
+    if (f->msg_owned)
+        pp__free((char *)f->err.message);
+    pp__free(f);
+}
+
+/* ---- state queries ---- */
+
+static bool state_is(pp_future *f, pp__fstate s)
+{
+    if (!f)
+        return false;
+    apr_thread_mutex_lock(pp__flock);
+    bool r = f->state == s;
+    apr_thread_mutex_unlock(pp__flock);
+    return r;
+}
+
+bool pp_future_cancelled(pp_future *f)
+{
+    return state_is(f, PP__F_CANCELLED);
+}
+
+bool pp_future_running(pp_future *f)
+{
+    return state_is(f, PP__F_RUNNING);
+}
+
+bool pp_future_done(pp_future *f)
+{
+    if (!f)
+        return false;
+    apr_thread_mutex_lock(pp__flock);
+    bool r = pp__fdone(f);
+    apr_thread_mutex_unlock(pp__flock);
+    return r;
+}
+
+long long pp__future_pid(pp_future *f)
+{
+    apr_thread_mutex_lock(pp__flock);
+    long long pid = f->pid;
+    apr_thread_mutex_unlock(pp__flock);
+    return pid;
+}
+
+/* ---- transitions ---- */
+
+bool pp_future_cancel(pp_future *f)
+{
+    if (!f)
+        return false;
+    apr_thread_mutex_lock(pp__flock);
+    if (f->state == PP__F_RUNNING || f->state == PP__F_FINISHED) {
+        apr_thread_mutex_unlock(pp__flock);
+        return false;
+    }
+    if (f->state == PP__F_CANCELLED) {
+        apr_thread_mutex_unlock(pp__flock);
+        return true;
+    }
+    pp__cb *cbs = complete_locked(f, PP__F_CANCELLED);
+    apr_thread_mutex_unlock(pp__flock);
+    run_callbacks(f, cbs);
+    return true;
+}
+
+bool pp_future_set_running_or_notify_cancel(pp_future *f)
+{
+    if (!f)
+        return false;
+    apr_thread_mutex_lock(pp__flock);
+    bool r = false;
+    if (f->state == PP__F_PENDING) {
+        f->state = PP__F_RUNNING;
+        r = true;
+    } else if (f->state == PP__F_CANCELLED) {
+        f->cancel_notified = true;
+    }
+    apr_thread_mutex_unlock(pp__flock);
+    return r;
+}
+
+pp_status pp__future_finish_owned(pp_future *f, void *owned, const void *data, size_t len,
+                                  long long pid)
+{
+    apr_thread_mutex_lock(pp__flock);
+    if (pp__fdone(f)) {
+        apr_thread_mutex_unlock(pp__flock);
+        pp__free(owned);
+        return PP_ESTATE;
+    }
+    f->owned = owned;
+    f->data = data;
+    f->len = len;
+    f->pid = pid;
+    f->err.status = PP_OK;
+    pp__cb *cbs = complete_locked(f, PP__F_FINISHED);
+    apr_thread_mutex_unlock(pp__flock);
+    run_callbacks(f, cbs);
+    return PP_OK;
+}
+
+pp_status pp__future_finish_error(pp_future *f, pp_status status, int code, long long pid,
+                                  char *msg)
+{
+    apr_thread_mutex_lock(pp__flock);
+    if (pp__fdone(f)) {
+        apr_thread_mutex_unlock(pp__flock);
+        pp__free(msg);
+        return PP_ESTATE;
+    }
+    f->err.status = status;
+    f->err.code = code;
+    f->err.pid = pid;
+    f->err.message = msg ? msg : pp_status_str(status);
+    f->msg_owned = msg != NULL;
+    f->pid = pid;
+    pp__cb *cbs = complete_locked(f, PP__F_FINISHED);
+    apr_thread_mutex_unlock(pp__flock);
+    run_callbacks(f, cbs);
+    return PP_OK;
+}
+
+static bool is_done_locked(pp_future *f)
+{
+    apr_thread_mutex_lock(pp__flock);
+    bool r = pp__fdone(f);
+    apr_thread_mutex_unlock(pp__flock);
+    return r;
+}
+
+pp_status pp_future_set_result(pp_future *f, const void *data, size_t len)
+{
+    PP__CHECK_ARG(f != NULL && (data != NULL || len == 0));
+    if (is_done_locked(f))
+        return PP_ESTATE;
+    void *copy = NULL;
+    if (len) {
+        copy = pp__malloc(len);
+        if (!copy)
+            return PP_ENOMEM;
+        memcpy(copy, data, len);
+    }
+    return pp__future_finish_owned(f, copy, copy, len, 0);
+}
+
+static bool error_status_ok(pp_status s)
+{
+    switch (s) {
+    case PP_EINVAL: case PP_ENOMEM: case PP_ETIMEDOUT: case PP_ESHUTDOWN: case PP_EBROKEN:
+    case PP_ETASK: case PP_ENOTASK: case PP_ESTATE: case PP_ENOTSUP: case PP_ESYS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+pp_status pp_future_set_error(pp_future *f, pp_status status, int code, const char *message)
+{
+    PP__CHECK_ARG(f != NULL && error_status_ok(status));
+    if (is_done_locked(f))
+        return PP_ESTATE;
+    char *msg = pp__strdup(message ? message : pp_status_str(status));
+    if (!msg)
+        return PP_ENOMEM;
+    return pp__future_finish_error(f, status, code, 0, msg);
+}
+
+pp_status pp_future_add_done_callback(pp_future *f, pp_done_fn fn, void *userdata)
+{
+    PP__CHECK_ARG(f != NULL && fn != NULL);
+    pp__cb *cb = pp__malloc(sizeof *cb);
+    if (!cb)
+        return PP_ENOMEM;
+    cb->fn = fn;
+    cb->userdata = userdata;
+    cb->next = NULL;
+    apr_thread_mutex_lock(pp__flock);
+    if (!pp__fdone(f)) {
+        *f->cbs_tail = cb;
+        f->cbs_tail = &cb->next;
+        apr_thread_mutex_unlock(pp__flock);
+        return PP_OK;
+    }
+    apr_thread_mutex_unlock(pp__flock);
+    fn(f, userdata);
+    pp__free(cb);
+    return PP_OK;
+}
+
+/* ---- results ---- */
+
+pp_status pp_future_result(pp_future *f, long timeout_ms, pp_buf *result)
+{
+    if (result) {
+        result->data = NULL;
+        result->len = 0;
+    }
+    PP__CHECK_ARG(f != NULL && PP__TIMEOUT_OK(timeout_ms));
+    if (!pp__future_wait_done(f, pp__deadline(timeout_ms)))
+        return PP_ETIMEDOUT;
+    /* Done futures never change again: read without the lock after one locked look. */
+    apr_thread_mutex_lock(pp__flock);
+    pp_status st = f->state == PP__F_CANCELLED ? PP_ECANCELLED : f->err.status;
+    apr_thread_mutex_unlock(pp__flock);
+    if (st == PP_OK && result) {
+        result->data = f->data;
+        result->len = f->len;
+    }
+    return st;
+}
+
+pp_status pp_future_exception(pp_future *f, long timeout_ms, const pp_error **err)
+{
+    if (err)
+        *err = NULL;
+    PP__CHECK_ARG(f != NULL && err != NULL && PP__TIMEOUT_OK(timeout_ms));
+    if (!pp__future_wait_done(f, pp__deadline(timeout_ms)))
+        return PP_ETIMEDOUT;
+    apr_thread_mutex_lock(pp__flock);
+    pp_status st = f->state == PP__F_CANCELLED ? PP_ECANCELLED : PP_OK;
+    if (st == PP_OK && f->err.status != PP_OK)
+        *err = &f->err;
+    apr_thread_mutex_unlock(pp__flock);
+    return st;
+}

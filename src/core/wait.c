@@ -1,1 +1,217 @@
-/* wait.c: not yet written */
+/*
+ * pp_wait and pp_as_completed_*: waiting on several futures at once.
+ *
+ * Both register one waiter on every distinct future, under pp__flock, and sleep on it until
+ * their condition holds or the deadline passes. as_completed's waiter carries a queue that
+ * completing futures append themselves to, which gives the completion order.
+ */
+#include <string.h>
+
+#include "future.h"
+#include "pp_os.h"
+
+/* Under pp__flock: does the wait condition hold for the distinct futures u[0..n)? */
+static bool wait_satisfied(pp_future *const *u, size_t n, pp_return_when when)
+{
+    size_t n_done = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!pp__fdone(u[i]))
+            continue;
+        n_done++;
+        if (when == PP_FIRST_COMPLETED)
+            return true;
+        if (when == PP_FIRST_EXCEPTION && u[i]->state == PP__F_FINISHED &&
+            u[i]->err.status != PP_OK)
+            return true;
+    }
+    return n_done == n;
+}
+
+/* Fills u with the distinct entries of fs (first occurrence order); returns their count. */
+static size_t distinct(pp_future *const *fs, size_t n, pp_future **u)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < m && u[j] != fs[i])
+            j++;
+        if (j == m)
+            u[m++] = fs[i];
+    }
+    return m;
+}
+
+pp_status pp_wait(pp_future *const *fs, size_t n, long timeout_ms, pp_return_when when,
+                  bool *done, size_t *n_done)
+{
+    if (n_done)
+        *n_done = 0;
+    PP__CHECK_ARG(fs != NULL || n == 0);
+    PP__CHECK_ARG(PP__TIMEOUT_OK(timeout_ms));
+    PP__CHECK_ARG(when == PP_FIRST_COMPLETED || when == PP_FIRST_EXCEPTION ||
+                  when == PP_ALL_COMPLETED);
+    for (size_t i = 0; i < n; i++)
+        PP__CHECK_ARG(fs[i] != NULL);
+    pp_status st = pp__global_init();
+    if (st != PP_OK)
+        return st;
+    int64_t deadline = pp__deadline(timeout_ms);
+
+    pp_future **u = NULL;
+    pp__wreg *regs = NULL;
+    if (n) {
+        u = pp__malloc(n * sizeof *u);
+        regs = pp__malloc(n * sizeof *regs);
+        if (!u || !regs) {
+            pp__free(u);
+            pp__free(regs);
+            return PP_ENOMEM;
+        }
+    }
+    size_t m = distinct(fs, n, u);
+
+    apr_thread_mutex_lock(pp__flock);
+    if (!wait_satisfied(u, m, when) && timeout_ms != 0) {
+        pp__waiter *w = pp__waiter_get();
+        if (!w) {
+            apr_thread_mutex_unlock(pp__flock);
+            pp__free(u);
+            pp__free(regs);
+            return PP_ENOMEM;
+        }
+        for (size_t i = 0; i < m; i++) {
+            regs[i] = (pp__wreg){w, u[i], NULL};
+            pp__wreg_add(&regs[i]);
+        }
+        while (!wait_satisfied(u, m, when) && pp__waiter_sleep(w, deadline)) {
+        }
+        for (size_t i = 0; i < m; i++)
+            pp__wreg_remove(&regs[i]);
+        pp__waiter_put(w);
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < m; i++)
+        count += pp__fdone(u[i]);
+    if (done) {
+        for (size_t i = 0; i < n; i++)
+            done[i] = pp__fdone(fs[i]);
+    }
+    apr_thread_mutex_unlock(pp__flock);
+    if (n_done)
+        *n_done = count;
+    pp__free(u);
+    pp__free(regs);
+    return PP_OK;
+}
+
+/* ---- as_completed ---- */
+
+struct pp_as_completed {
+    size_t      m;        /* distinct futures */
+    pp_future **u;        /* the futures, one reference each */
+    pp__wreg   *regs;     /* registrations of the futures not done at begin */
+    size_t      n_regs;
+    pp_future **q;        /* yield order: done at begin, then completion order */
+    size_t      q_next;   /* next index of q to yield */
+    pp__waiter *w;        /* NULL once every future is done */
+    int64_t     deadline;
+};
+
+pp_status pp_as_completed_begin(pp_future *const *fs, size_t n, long timeout_ms,
+                                pp_as_completed **out)
+{
+    PP__CHECK_ARG(out != NULL);
+    *out = NULL;
+    PP__CHECK_ARG(fs != NULL || n == 0);
+    PP__CHECK_ARG(PP__TIMEOUT_OK(timeout_ms));
+    for (size_t i = 0; i < n; i++)
+        PP__CHECK_ARG(fs[i] != NULL);
+    pp_status st = pp__global_init();
+    if (st != PP_OK)
+        return st;
+
+    pp_as_completed *it = pp__calloc(1, sizeof *it);
+    if (!it)
+        return PP_ENOMEM;
+    if (n) {
+        it->u = pp__malloc(n * sizeof *it->u);
+        it->regs = pp__malloc(n * sizeof *it->regs);
+        it->q = pp__malloc(n * sizeof *it->q);
+        if (!it->u || !it->regs || !it->q) {
+            pp_as_completed_end(it);
+            return PP_ENOMEM;
+        }
+    }
+    it->deadline = pp__deadline(timeout_ms);
+    it->m = distinct(fs, n, it->u);
+    for (size_t i = 0; i < it->m; i++)
+        pp_future_retain(it->u[i]);
+
+    apr_thread_mutex_lock(pp__flock);
+    size_t q_len = 0;
+    for (size_t i = 0; i < it->m; i++) {
+        if (pp__fdone(it->u[i]))
+            it->q[q_len++] = it->u[i];
+    }
+    if (q_len < it->m) {
+        it->w = pp__waiter_get();
+        if (!it->w) {
+            apr_thread_mutex_unlock(pp__flock);
+            pp_as_completed_end(it);
+            return PP_ENOMEM;
+        }
+        it->w->q = it->q;
+        it->w->q_len = q_len;
+        for (size_t i = 0; i < it->m; i++) {
+            if (!pp__fdone(it->u[i])) {
+                it->regs[it->n_regs] = (pp__wreg){it->w, it->u[i], NULL};
+                pp__wreg_add(&it->regs[it->n_regs++]);
+            }
+        }
+    }
+    apr_thread_mutex_unlock(pp__flock);
+    *out = it;
+    return PP_OK;
+}
+
+pp_status pp_as_completed_next(pp_as_completed *it, pp_future **f)
+{
+    if (f)
+        *f = NULL;
+    PP__CHECK_ARG(it != NULL && f != NULL);
+    if (it->q_next == it->m)
+        return PP_END;
+    if (!it->w) { /* everything was done at begin */
+        *f = it->q[it->q_next++];
+        return PP_OK;
+    }
+    apr_thread_mutex_lock(pp__flock);
+    while (it->w->q_len == it->q_next && pp__waiter_sleep(it->w, it->deadline)) {
+    }
+    pp_status st = PP_ETIMEDOUT;
+    if (it->w->q_len > it->q_next) {
+        *f = it->q[it->q_next++];
+        st = PP_OK;
+    }
+    apr_thread_mutex_unlock(pp__flock);
+    return st;
+}
+
+void pp_as_completed_end(pp_as_completed *it)
+{
+    if (!it)
+        return;
+    if (it->w) {
+        apr_thread_mutex_lock(pp__flock);
+        for (size_t i = 0; i < it->n_regs; i++)
+            pp__wreg_remove(&it->regs[i]);
+        pp__waiter_put(it->w);
+        apr_thread_mutex_unlock(pp__flock);
+    }
+    for (size_t i = 0; i < it->m; i++)
+        pp_future_release(it->u[i]);
+    pp__free(it->u);
+    pp__free(it->regs);
+    pp__free(it->q);
+    pp__free(it);
+}

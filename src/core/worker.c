@@ -1,1 +1,263 @@
-/* worker.c: not yet written */
+/*
+ * The worker side: pp_worker_main() and the loop a worker process runs.
+ *
+ * A worker reads frames from its channel (blocking): first INIT (run the initializer, answer
+ * READY or INITERR), then CALLs, each answered by one RESULT with one item per argument.
+ * It exits 0 on STOP or when the channel reaches EOF (the parent is gone), and exits after
+ * the RESULT flagged PP__MSGF_LAST when it has run max_tasks calls. Anything malformed makes
+ * it exit with PP__WORKER_EXIT_PROTOCOL: the manager reports it as a broken pool.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pp_core.h"
+#include "pp_os.h"
+#include "registry.h"
+#include "wire.h"
+
+#define WORKER_EXIT_PROTOCOL 70 /* EX_SOFTWARE */
+#define TASK_ERROR_MAX (64u * 1024u)
+#define TRUNCATED_MARK "...[truncated]"
+
+struct pp_task_ctx {
+    pp__wbuf result;   /* result bytes of the current call */
+    char    *error;    /* failure text, or NULL */
+    bool     nomem;    /* a pp_task_return / pp_task_error ran out of memory */
+};
+
+pp_status pp_task_return(pp_task_ctx *ctx, const void *data, size_t len)
+{
+    PP__CHECK_ARG(ctx != NULL && (data != NULL || len == 0));
+    ctx->result.len = 0;
+    if (pp__wbuf_reserve(&ctx->result, len) != PP_OK) {
+        ctx->nomem = true;
+        return PP_ENOMEM;
+    }
+    if (len)
+        memcpy(ctx->result.data, data, len);
+    ctx->result.len = len;
+    return PP_OK;
+}
+
+pp_status pp_task_error(pp_task_ctx *ctx, const char *fmt, ...)
+{
+    PP__CHECK_ARG(ctx != NULL && fmt != NULL);
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = pp__vasprintf(fmt, ap);
+    va_end(ap);
+    if (!s) {
+        ctx->nomem = true;
+        return PP_ENOMEM;
+    }
+    size_t len = strlen(s);
+    if (len > TASK_ERROR_MAX) {
+        size_t keep = TASK_ERROR_MAX - (sizeof TRUNCATED_MARK - 1);
+        memcpy(s + keep, TRUNCATED_MARK, sizeof TRUNCATED_MARK);
+    }
+    pp__free(ctx->error);
+    ctx->error = s;
+    return PP_OK;
+}
+
+/* ---- blocking frame I/O on the worker's channel ---- */
+
+static void die_quietly(int code)
+{
+    fflush(NULL);
+    exit(code);
+}
+
+/* Reads exactly len bytes; exits 0 on EOF (the parent is gone). */
+static void read_full(pp__chan *c, void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    while (len) {
+        size_t n = 0;
+        pp_status st = pp__os_chan_read(c, p, len, &n, NULL);
+        if (st == PP_END)
+            die_quietly(0);
+        if (st != PP_OK)
+            die_quietly(WORKER_EXIT_PROTOCOL);
+        p += n;
+        len -= n;
+    }
+}
+
+static void write_full(pp__chan *c, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    while (len) {
+        size_t n = 0;
+        pp_status st = pp__os_chan_write(c, p, len, &n, NULL);
+        if (st == PP_END)
+            die_quietly(0);
+        if (st != PP_OK)
+            die_quietly(WORKER_EXIT_PROTOCOL);
+        p += n;
+        len -= n;
+    }
+}
+
+/* Reads one frame into *body (grown as needed); returns its header. */
+static pp__wire_hdr read_frame(pp__chan *c, pp__wbuf *body)
+{
+    uint8_t raw[PP__WIRE_HDR];
+    pp__wire_hdr h;
+    read_full(c, raw, sizeof raw);
+    if (pp__wire_get_hdr(raw, PP__WIRE_MAX_BODY, &h) != PP_OK)
+        die_quietly(WORKER_EXIT_PROTOCOL);
+    body->len = 0;
+    if (h.body_len > SIZE_MAX || pp__wbuf_reserve(body, (size_t)h.body_len) != PP_OK)
+        die_quietly(WORKER_EXIT_PROTOCOL);
+    read_full(c, body->data, (size_t)h.body_len);
+    body->len = (size_t)h.body_len;
+    return h;
+}
+
+/* ---- running calls ---- */
+
+/* Runs fn once; appends its RESULT item to out. */
+static pp_status run_one(pp_task_ctx *ctx, const char *name, pp_task_fn fn, pp_buf arg,
+                         pp__wbuf *out)
+{
+    ctx->result.len = 0;
+    pp__free(ctx->error);
+    ctx->error = NULL;
+    ctx->nomem = false;
+    int rc = fn(ctx, arg.data, arg.len);
+    if (ctx->nomem)
+        return pp__wire_result_item(out, PP_ENOMEM, rc, "out of memory in the worker", 27);
+    if (rc == 0)
+        return pp__wire_result_item(out, PP_OK, 0, ctx->result.data, ctx->result.len);
+    if (ctx->error)
+        return pp__wire_result_item(out, PP_ETASK, rc, ctx->error, strlen(ctx->error));
+    char msg[PP__NAME_MAX + 64];
+    int n = snprintf(msg, sizeof msg, "task '%s' failed with code %d", name, rc);
+    return pp__wire_result_item(out, PP_ETASK, rc, msg, (size_t)n);
+}
+
+static void serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
+                       pp__wbuf *out, uint32_t flags)
+{
+    pp_task_fn fn = NULL;
+    char name[PP__NAME_MAX + 1];
+    memcpy(name, call->name, call->name_len);
+    name[call->name_len] = 0;
+    bool known = pp__registry_lookup(call->name, call->name_len, &fn) != NULL;
+    char msg[PP__NAME_MAX + 64];
+    int msg_len = snprintf(msg, sizeof msg, "no task '%s' is registered in worker %lld", name,
+                           pp__os_getpid());
+
+    if (pp__wire_result_begin(out, call->work_id, call->n) != PP_OK)
+        die_quietly(WORKER_EXIT_PROTOCOL);
+    pp__wire_cur cur = call->args;
+    for (uint32_t i = 0; i < call->n; i++) {
+        pp_buf arg;
+        pp__wire_next_arg(&cur, &arg);
+        pp_status st = known ? run_one(ctx, name, fn, arg, out)
+                             : pp__wire_result_item(out, PP_ENOTASK, 0, msg, (size_t)msg_len);
+        if (st != PP_OK)
+            die_quietly(WORKER_EXIT_PROTOCOL); /* out of memory building the result */
+    }
+    pp__wire_result_end(out, flags);
+    write_full(c, out->data, out->len);
+}
+
+/* INIT: run the initializer; answer READY, or INITERR and exit. */
+static uint32_t serve_init(pp__chan *c, pp_task_ctx *ctx, const pp__wbuf *body, pp__wbuf *out)
+{
+    pp__wire_init in;
+    if (pp__wire_decode_init(body->data, body->len, &in) != PP_OK)
+        die_quietly(WORKER_EXIT_PROTOCOL);
+    if (in.name_len) {
+        pp_task_fn fn = NULL;
+        char name[PP__NAME_MAX + 1];
+        memcpy(name, in.name, in.name_len);
+        name[in.name_len] = 0;
+        pp_status st = PP_OK;
+        int code = 0;
+        char *msg = NULL;
+        if (!pp__registry_lookup(in.name, in.name_len, &fn)) {
+            st = PP_ENOTASK;
+            msg = pp__asprintf("no initializer '%s' is registered in worker %lld", name,
+                               pp__os_getpid());
+        } else {
+            ctx->result.len = 0;
+            ctx->error = NULL;
+            ctx->nomem = false;
+            code = fn(ctx, in.initargs.data, in.initargs.len);
+            if (code != 0) {
+                st = PP_ETASK;
+                msg = ctx->error ? pp__strdup(ctx->error)
+                                 : pp__asprintf("initializer '%s' failed with code %d", name,
+                                                code);
+            }
+            pp__free(ctx->error);
+            ctx->error = NULL;
+        }
+        if (st != PP_OK) {
+            if (pp__wire_encode_initerr(out, st, code, msg ? msg : "", msg ? strlen(msg) : 0) ==
+                PP_OK)
+                write_full(c, out->data, out->len);
+            pp__free(msg);
+            die_quietly(1);
+        }
+    }
+    if (pp__wire_encode_ready(out, (uint64_t)pp__os_getpid()) != PP_OK)
+        die_quietly(WORKER_EXIT_PROTOCOL);
+    write_full(c, out->data, out->len);
+    return in.max_tasks;
+}
+
+static void serve(pp__chan *c)
+{
+    pp_task_ctx ctx = {{NULL, 0, 0}, NULL, false};
+    pp__wbuf body = {NULL, 0, 0}, out = {NULL, 0, 0};
+
+    pp__wire_hdr h = read_frame(c, &body);
+    if (h.type != PP__MSG_INIT)
+        die_quietly(WORKER_EXIT_PROTOCOL);
+    uint32_t max_tasks = serve_init(c, &ctx, &body, &out);
+    uint64_t done = 0;
+    for (;;) {
+        h = read_frame(c, &body);
+        if (h.type == PP__MSG_STOP)
+            break;
+        pp__wire_call call;
+        if (h.type != PP__MSG_CALL || pp__wire_decode_call(body.data, body.len, &call) != PP_OK)
+            die_quietly(WORKER_EXIT_PROTOCOL);
+        done++;
+        bool last = max_tasks != 0 && done >= max_tasks;
+        serve_call(c, &ctx, &call, &out, last ? PP__MSGF_LAST : 0);
+        if (last)
+            break;
+    }
+    pp__free(ctx.result.data);
+    pp__free(ctx.error);
+    pp__free(body.data);
+    pp__free(out.data);
+    pp__os_chan_free(c);
+    die_quietly(0);
+}
+
+int pp_worker_main(int argc, char **argv)
+{
+    pp__chan *c = NULL;
+    pp__oserr oe = {NULL, 0};
+    pp__registry_close();
+    if (argc <= 0 || argv == NULL)
+        return 0;
+    pp_status st = pp__os_chan_from_argv(argc, argv, &c, &oe);
+    if (st == PP_END)
+        return 0;
+    if (st != PP_OK) {
+        char buf[256];
+        fprintf(stderr, "procpool: bad worker channel (%s)\n",
+                st == PP_ESYS ? pp__os_strerror(&oe, buf, sizeof buf) : pp_status_str(st));
+        die_quietly(WORKER_EXIT_PROTOCOL);
+    }
+    serve(c);
+    return 0; /* not reached */
+}

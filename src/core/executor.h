@@ -1,0 +1,17 @@
+/*
+ * Core-private executor interface used by map.c.
+ */
+#ifndef PP_EXECUTOR_H
+#define PP_EXECUTOR_H
+
+#include "pp_core.h"
+
+/* Submits one work item that calls task (a stable registered name, see registry.h) once per
+ * argument of args[0..n), n >= 1. With raw, the future's result is the whole RESULT body
+ * (decode it with pp__wire_decode_result); otherwise n must be 1 and the future gets the
+ * item's result or error. On PP_OK, *out has one reference for the caller. */
+pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args, size_t n,
+                           bool raw, pp_future **out);
+
+
+#endif /* PP_EXECUTOR_H */

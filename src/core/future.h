@@ -1,0 +1,107 @@
+/*
+ * Core-private view of futures and waiters, shared by future.c, wait.c, map.c and
+ * executor.c.
+ *
+ * Locking: all future state (state, result, callbacks, waiter lists) is guarded by one
+ * process-wide mutex, pp__flock. Critical sections are a few pointer moves; callbacks and
+ * frees happen outside it. A blocking call (result, wait, as_completed) borrows a waiter: a
+ * condition variable on pp__flock, registered on each future it waits for; completing a
+ * future signals the waiters registered on it.
+ */
+#ifndef PP_FUTURE_H
+#define PP_FUTURE_H
+
+#include <apr_thread_cond.h>
+#include <apr_thread_mutex.h>
+
+#include "pp_core.h"
+
+typedef enum pp__fstate {
+    PP__F_PENDING,   /* created / queued: cancel() succeeds */
+    PP__F_RUNNING,   /* handed to a worker: cannot be cancelled */
+    PP__F_CANCELLED, /* cancelled; done */
+    PP__F_FINISHED   /* result or error set; done */
+} pp__fstate;
+
+typedef struct pp__cb {
+    pp_done_fn     fn;
+    void          *userdata;
+    struct pp__cb *next;
+} pp__cb;
+
+typedef struct pp__waiter pp__waiter;
+
+/* One registration of a waiter on one future (an intrusive list node on the future). */
+typedef struct pp__wreg {
+    pp__waiter      *w;
+    pp_future       *f;
+    struct pp__wreg *next;
+} pp__wreg;
+
+struct pp__waiter {
+    apr_thread_cond_t *cond;
+    /* as_completed: completed futures are appended here (capacity given by the owner). */
+    pp_future        **q;
+    size_t             q_len;
+    pp__waiter        *next_free;
+};
+
+struct pp_future {
+    volatile apr_uint32_t refs;
+    pp__fstate            state;
+    bool                  cancel_notified; /* set_running_or_notify_cancel saw the cancel */
+    /* FINISHED with a result: */
+    void                 *owned; /* freed with the future */
+    const void           *data;
+    size_t                len;
+    /* FINISHED with an error: err.status != PP_OK; err.message is owned (or static). */
+    pp_error              err;
+    bool                  msg_owned;
+    long long             pid; /* the worker that produced the outcome, 0 if none */
+    pp__cb               *cbs, **cbs_tail;
+    pp__wreg             *waiters;
+};
+
+/* The global future lock (created by pp__global_init). */
+extern apr_thread_mutex_t *pp__flock;
+
+/* A new pending future with one reference. NULL on ENOMEM. */
+pp_future *pp__future_new(void);
+
+/* Finishes f with a result whose bytes [data, data+len) live in owned (freed with f; may be
+ * NULL with len 0). Ownership of owned passes to f even on failure (PP_ESTATE: f was
+ * already done, owned is freed). Runs callbacks on this thread. */
+pp_status pp__future_finish_owned(pp_future *f, void *owned, const void *data, size_t len,
+                                  long long pid);
+
+/* Finishes f with an error; msg is an owned, NUL-terminated string (NULL: the status name is
+ * used). msg is consumed whatever the outcome. PP_ESTATE if f was already done. */
+pp_status pp__future_finish_error(pp_future *f, pp_status status, int code, long long pid,
+                                  char *msg);
+
+/* The worker pid recorded with the outcome (0 if none). */
+long long pp__future_pid(pp_future *f);
+
+/* Waits until f is done or the deadline passes (deadline_ms: PP_FOREVER-like -1 = none, in
+ * pp__os_monotonic_ms time). Returns true if done. */
+bool pp__future_wait_done(pp_future *f, int64_t deadline_ms);
+
+/* Waiters: take one (NULL on ENOMEM) and give it back, both under pp__flock. */
+pp__waiter *pp__waiter_get(void);
+void        pp__waiter_put(pp__waiter *w);
+/* Registers / unregisters reg (reg->w and reg->f set) on reg->f, under pp__flock. */
+void pp__wreg_add(pp__wreg *reg);
+void pp__wreg_remove(pp__wreg *reg);
+/* Waits on w's condition until signalled or the deadline (-1: none). Under pp__flock.
+ * Returns false once the deadline has passed. */
+bool pp__waiter_sleep(pp__waiter *w, int64_t deadline_ms);
+
+/* A deadline from a validated timeout: -1 for PP_FOREVER. */
+int64_t pp__deadline(long timeout_ms);
+
+static inline bool pp__fdone(const pp_future *f)
+{
+    return f->state == PP__F_CANCELLED || f->state == PP__F_FINISHED;
+}
+
+#endif /* PP_FUTURE_H */
