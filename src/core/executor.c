@@ -517,6 +517,8 @@ static void finish_item(pp_executor *ex, worker *w, work *it, const pp__wire_res
                 memcpy(own, item.data, item.len);
             data = own;
         }
+        if (!item.len)
+            data = NULL; /* never point into the staging buffer */
         if (!own && item.len)
             pp__future_finish_error(it->f, PP_ENOMEM, 0, w->pid, NULL);
         else
@@ -811,7 +813,7 @@ int pp_cpu_count(void)
 
 static pp_status check_options(const pp_executor_options *o)
 {
-    PP__CHECK_ARG(o->max_workers >= 0);
+    PP__CHECK_ARG(o->max_workers >= 0 && o->max_workers <= pp__os_max_workers());
     PP__CHECK_ARG(o->max_tasks_per_child >= 0);
     PP__CHECK_ARG(o->initargs.data != NULL || o->initargs.len == 0);
     switch (o->start_method) {
@@ -868,6 +870,8 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     if (!ex)
         return PP_ENOMEM;
     ex->max_workers = o->max_workers ? o->max_workers : pp__os_cpu_count();
+    if (ex->max_workers > pp__os_max_workers())
+        ex->max_workers = pp__os_max_workers();
     ex->initializer = o->initializer
                           ? pp__registry_lookup(o->initializer, strlen(o->initializer), NULL)
                           : NULL;
