@@ -1,1 +1,75 @@
-/* chan.c: not yet written */
+/*
+ * POSIX backend: channels. A channel is one end of a socketpair(AF_UNIX, SOCK_STREAM):
+ * duplex, so a worker inherits exactly one descriptor. Writes use send(MSG_NOSIGNAL), so a
+ * peer that died mid-transfer gives EPIPE (PP_END) and never a SIGPIPE, in the parent or in
+ * a worker.
+ */
+#ifndef _GNU_SOURCE
+#  define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "posix.h"
+
+pp__chan *pp__posix_chan_new(int fd, bool blocking)
+{
+    pp__chan *c = pp__malloc(sizeof *c);
+    if (c) {
+        c->fd = fd;
+        c->blocking = blocking;
+    }
+    return c;
+}
+
+pp_status pp__os_chan_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__oserr *oe)
+{
+    *n = 0;
+    for (;;) {
+        ssize_t r = read(c->fd, buf, cap);
+        if (r > 0) {
+            *n = (size_t)r;
+            return PP_OK;
+        }
+        if (r == 0)
+            return PP_END;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return PP_OK;
+        if (errno == ECONNRESET || errno == EPIPE)
+            return PP_END;
+        return pp__posix_err(oe, "read", errno);
+    }
+}
+
+pp_status pp__os_chan_write(pp__chan *c, const void *buf, size_t len, size_t *n,
+                            pp__oserr *oe)
+{
+    *n = 0;
+    if (len == 0)
+        return PP_OK;
+    for (;;) {
+        ssize_t r = send(c->fd, buf, len, MSG_NOSIGNAL);
+        if (r >= 0) {
+            *n = (size_t)r;
+            return PP_OK;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return PP_OK;
+        if (errno == EPIPE || errno == ECONNRESET)
+            return PP_END;
+        return pp__posix_err(oe, "send", errno);
+    }
+}
+
+void pp__os_chan_free(pp__chan *c)
+{
+    if (!c)
+        return;
+    close(c->fd);
+    pp__free(c);
+}

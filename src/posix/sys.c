@@ -1,1 +1,159 @@
-/* sys.c: not yet written */
+/*
+ * POSIX backend: process-wide facts (CPU count, executable path, clock, errors, signals).
+ */
+#ifndef _GNU_SOURCE
+#  define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "posix.h"
+
+pp_status pp__posix_err(pp__oserr *oe, const char *call, int err)
+{
+    if (oe) {
+        oe->call = call;
+        oe->code = err;
+    }
+    return PP_ESYS;
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+void pp__os_call_once(void (*fn)(void))
+{
+    pthread_once(&once, fn);
+}
+
+int pp__os_cpu_count(void)
+{
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return n;
+    }
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int pp__os_max_workers(void)
+{
+    return INT_MAX;
+}
+
+pp_status pp__os_exepath(char **utf8, pp__oserr *oe)
+{
+    *utf8 = NULL;
+    for (size_t cap = 256; cap <= 65536; cap *= 2) {
+        char *buf = pp__malloc(cap);
+        if (!buf)
+            return PP_ENOMEM;
+        ssize_t n = readlink("/proc/self/exe", buf, cap);
+        if (n < 0) {
+            int err = errno;
+            pp__free(buf);
+            return pp__posix_err(oe, "readlink(/proc/self/exe)", err);
+        }
+        if ((size_t)n < cap) {
+            buf[n] = 0;
+            *utf8 = buf;
+            return PP_OK;
+        }
+        pp__free(buf);
+    }
+    return pp__posix_err(oe, "readlink(/proc/self/exe)", ENAMETOOLONG);
+}
+
+int64_t pp__os_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long pp__os_getpid(void)
+{
+    return (long long)getpid();
+}
+
+char *pp__os_strerror(const pp__oserr *oe, char *buf, size_t cap)
+{
+    if (!cap)
+        return buf;
+    char tmp[256];
+    const char *text = strerror_r((int)oe->code, tmp, sizeof tmp); /* GNU: returns the text */
+    snprintf(buf, cap, "%s: (%lld) %s", oe->call ? oe->call : "?", oe->code, text);
+    return buf;
+}
+
+const char *pp__os_signal_name(int sig)
+{
+    switch (sig) {
+    case SIGHUP: return "SIGHUP";
+    case SIGINT: return "SIGINT";
+    case SIGQUIT: return "SIGQUIT";
+    case SIGILL: return "SIGILL";
+    case SIGTRAP: return "SIGTRAP";
+    case SIGABRT: return "SIGABRT";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGKILL: return "SIGKILL";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGPIPE: return "SIGPIPE";
+    case SIGALRM: return "SIGALRM";
+    case SIGTERM: return "SIGTERM";
+    case SIGCHLD: return "SIGCHLD";
+    case SIGCONT: return "SIGCONT";
+    case SIGSTOP: return "SIGSTOP";
+    case SIGTSTP: return "SIGTSTP";
+    case SIGTTIN: return "SIGTTIN";
+    case SIGTTOU: return "SIGTTOU";
+    case SIGURG: return "SIGURG";
+    case SIGXCPU: return "SIGXCPU";
+    case SIGXFSZ: return "SIGXFSZ";
+    case SIGVTALRM: return "SIGVTALRM";
+    case SIGPROF: return "SIGPROF";
+    case SIGSYS: return "SIGSYS";
+    default: return NULL;
+    }
+}
+
+const char *pp__os_exit_name(int code)
+{
+    (void)code;
+    return NULL;
+}
+
+size_t pp__os_handle_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        size_t n = 0;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] != '.')
+                n++;
+        }
+        closedir(d);
+        return n ? n - 1 : 0; /* not the directory's own descriptor */
+    }
+    size_t n = 0;
+    long max = sysconf(_SC_OPEN_MAX);
+    for (long fd = 0; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+        n += fcntl((int)fd, F_GETFD) != -1;
+    return n;
+}
