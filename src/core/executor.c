@@ -36,7 +36,7 @@
  */
 #include <string.h>
 
-#include <apr_atomic.h>
+#include <stdatomic.h>
 #include <apr_pools.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
@@ -119,7 +119,7 @@ struct pp_executor {
     const char         *initializer;  /* stable registered name, or NULL */
     pp__wbuf            init_frame;   /* the INIT frame every worker gets */
     pp__wbuf            stop_frame;
-    volatile apr_uint64_t next_id;
+    atomic_uint_fast64_t next_id;
 
     /* --- guarded by lock --- */
     apr_thread_mutex_t *lock;
@@ -926,7 +926,7 @@ pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args
         pp_future_release(f);
         return PP_ENOMEM;
     }
-    it->id = apr_atomic_inc64(&ex->next_id);
+    it->id = atomic_fetch_add_explicit(&ex->next_id, 1, memory_order_relaxed);
     it->f = f;
     it->task = task;
     it->n = (uint32_t)n;

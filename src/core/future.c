@@ -11,7 +11,6 @@
  */
 #include <string.h>
 
-#include <apr_atomic.h>
 #include <apr_pools.h>
 
 #include "future.h"
@@ -166,7 +165,7 @@ pp_future *pp__future_new(void)
     pp_future *f = pp__calloc(1, sizeof *f);
     if (!f)
         return NULL;
-    f->refs = 1;
+    atomic_init(&f->refs, 1);
     f->state = PP__F_PENDING;
     f->cbs_tail = &f->cbs;
     return f;
@@ -186,12 +185,12 @@ pp_status pp_future_create(pp_future **out)
 void pp_future_retain(pp_future *f)
 {
     if (f)
-        apr_atomic_inc32(&f->refs);
+        atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
 }
 
 void pp_future_release(pp_future *f)
 {
-    if (!f || apr_atomic_dec32(&f->refs) != 0)
+    if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
     /* The last reference: nobody can be waiting on f or adding callbacks to it. */
     pp__cb *cb = f->cbs;

@@ -11,6 +11,8 @@
 #ifndef PP_FUTURE_H
 #define PP_FUTURE_H
 
+#include <stdatomic.h>
+
 #include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
 
@@ -47,7 +49,7 @@ struct pp__waiter {
 };
 
 struct pp_future {
-    volatile apr_uint32_t refs;
+    atomic_uint           refs;
     pp__fstate            state;
     bool                  cancel_notified; /* set_running_or_notify_cancel saw the cancel */
     /* FINISHED with a result: */
