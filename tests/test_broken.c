@@ -1,3 +1,314 @@
+/*
+ * The broken-pool suite: a worker that dies for any reason breaks the pool; every pending
+ * and running future resolves PP_EBROKEN with a message naming the pid, the exit code or
+ * signal and the task; later submits fail; the other workers are stopped; nothing hangs.
+ * Every crash here is a real crash of a real worker process.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef _WIN32
+#  include <signal.h>
+#  include <sys/types.h>
+#  include <unistd.h>
+#endif
+
 #include "pp_test.h"
-static CU_TestInfo tests[] = {CU_TEST_INFO_NULL};
+
+#define BOUND_MS 10000L /* generous bound on "resolves promptly" */
+
+/* Waits (bounded) until no pid of pids is alive. */
+static int all_gone(const long long *pids, size_t n)
+{
+    long long end = pp_t_now_ms() + BOUND_MS;
+    for (;;) {
+        size_t alive = 0;
+        for (size_t i = 0; i < n; i++)
+            alive += pp_t_pid_alive(pids[i]) != 0;
+        if (!alive)
+            return 1;
+        if (pp_t_now_ms() > end)
+            return 0;
+        pp_t_sleep_ms(10);
+    }
+}
+
+/*
+ * Runs `task` (with arg) on a 2-worker pool that also has a long "sleep" running and three
+ * queued items, and checks the whole broken-pool contract. expect_in_msg must appear in
+ * the culprit's message; expect_code is pp_error.code of the culprit.
+ */
+static void check_break(const char *task, const void *arg, size_t len,
+                        const char *expect_in_msg, int expect_code)
+{
+    pp_executor *ex = pp_t_executor(2);
+    /* A finished future before the break keeps its result. */
+    pp_future *early;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", "kept", 4, &early));
+    pp_buf r;
+    PP_ASSERT_OK_FATAL(pp_future_result(early, PP_T_TIMEOUT_MS, &r));
+
+    pp_t_sleep_arg slow = {3000, 1};
+    pp_future *running, *bad, *queued[3];
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &slow, sizeof slow, &running));
+    PP_ASSERT_OK_FATAL(pp_submit(ex, task, arg, len, &bad));
+    for (int i = 0; i < 3; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &slow, sizeof slow, &queued[i]));
+
+    long long t0 = pp_t_now_ms();
+    const pp_error *e = NULL;
+    PP_ASSERT_OK_FATAL(pp_future_exception(bad, BOUND_MS, &e));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
+    CU_ASSERT(e->pid > 0);
+    CU_ASSERT_EQUAL(e->code, expect_code);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e->message);
+    char pidtxt[32];
+    snprintf(pidtxt, sizeof pidtxt, "worker %lld", e->pid);
+    if (!strstr(e->message, pidtxt) || !strstr(e->message, expect_in_msg) ||
+        !strstr(e->message, task))
+        fprintf(stderr, "\n  unexpected message: %s\n", e->message);
+    CU_ASSERT(strstr(e->message, pidtxt) != NULL);
+    CU_ASSERT(strstr(e->message, expect_in_msg) != NULL);
+    CU_ASSERT(strstr(e->message, task) != NULL);
+    long long dead_pid = e->pid;
+
+    /* Every other pending and running future fails too, each with its own error. */
+    pp_future *others[4] = {running, queued[0], queued[1], queued[2]};
+    for (int i = 0; i < 4; i++) {
+        const pp_error *oe = NULL;
+        PP_ASSERT_OK_FATAL(pp_future_exception(others[i], BOUND_MS, &oe));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(oe);
+        CU_ASSERT_EQUAL(oe->status, PP_EBROKEN);
+        CU_ASSERT_EQUAL(oe->pid, dead_pid);
+        CU_ASSERT(strstr(oe->message, pidtxt) != NULL);
+        CU_ASSERT(oe != e);
+        CU_ASSERT_EQUAL(pp_future_result(others[i], 0, NULL), PP_EBROKEN);
+    }
+    CU_ASSERT(pp_t_now_ms() - t0 < BOUND_MS); /* a bound on hanging, not a timing test */
+
+    /* Later submits fail; the earlier result is intact. */
+    pp_future *later = (pp_future *)1;
+    CU_ASSERT_EQUAL(pp_submit(ex, "echo", "x", 1, &later), PP_EBROKEN);
+    CU_ASSERT_PTR_NULL(later);
+    PP_ASSERT_OK(pp_future_result(early, 0, &r));
+    CU_ASSERT(r.len == 4 && memcmp(r.data, "kept", 4) == 0);
+
+    /* The pool's workers are gone; the counters say one died. */
+    pp_executor_stats s;
+    long long end = pp_t_now_ms() + BOUND_MS;
+    do {
+        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    } while (s.workers > 0 && pp_t_now_ms() < end && (pp_t_sleep_ms(10), 1));
+    CU_ASSERT_EQUAL(s.workers, 0);
+    CU_ASSERT(s.workers_died >= 1);
+    CU_ASSERT(s.failed >= 5);
+    CU_ASSERT(s.workers_started >= 1 && s.workers_started <= 2);
+    CU_ASSERT(all_gone(&dead_pid, 1));
+
+    t0 = pp_t_now_ms();
+    pp_executor_destroy(ex); /* a broken executor is destroyed promptly */
+    CU_ASSERT(pp_t_now_ms() - t0 < BOUND_MS);
+    pp_future_release(early);
+    pp_future_release(bad);
+    for (int i = 0; i < 4; i++)
+        pp_future_release(others[i]);
+}
+
+static void test_exit(void)
+{
+    int32_t code = 3;
+    check_break("exit", &code, sizeof code, "exited with code 3", 3);
+}
+
+static void test_exit_zero(void)
+{
+    int32_t code = 0; /* even a clean exit in the middle of a task breaks the pool */
+    check_break("exit", &code, sizeof code, "exited with code 0", 0);
+}
+
+static void test_exit_mid_task(void)
+{
+    pp_t_sleep_arg a = {200, 4};
+    check_break("sleep_exit", &a, sizeof a, "exited with code 4", 4);
+}
+
+static void test_abort(void)
+{
+#ifdef _WIN32
+    check_break("abort", NULL, 0, "exited with code 3", 3);
+#else
+    check_break("abort", NULL, 0, "killed by signal 6 (SIGABRT)", -6);
+#endif
+}
+
+static void test_segv(void)
+{
+#ifdef _WIN32
+    check_break("segv", NULL, 0, "EXCEPTION_ACCESS_VIOLATION", (int)0xC0000005);
+#else
+    check_break("segv", NULL, 0, "killed by signal 11 (SIGSEGV)", -11);
+#endif
+}
+
+static void test_kill_self(void)
+{
+#ifdef _WIN32
+    check_break("kill_self", NULL, 0, "exited with code 9", 9);
+#else
+    check_break("kill_self", NULL, 0, "killed by signal 9 (SIGKILL)", -9);
+#endif
+}
+
+/* A task that fails only fails its own future. */
+static void test_task_failure_does_not_break(void)
+{
+    pp_executor *ex = pp_t_executor(1);
+    for (int i = 0; i < 3; i++) {
+        pp_future *f;
+        unsigned char arg[4 + 5];
+        int32_t code = 9;
+        memcpy(arg, &code, 4);
+        memcpy(arg + 4, "oops!", 5);
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "fail", arg, sizeof arg, &f));
+        CU_ASSERT_EQUAL(pp_future_result(f, PP_T_TIMEOUT_MS, NULL), PP_ETASK);
+        const pp_error *e;
+        PP_ASSERT_OK(pp_future_exception(f, 0, &e));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        CU_ASSERT_EQUAL(e->code, 9);
+        CU_ASSERT_STRING_EQUAL(e->message, "oops!");
+        pp_future_release(f);
+    }
+    pp_future *f;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", "ok", 2, &f));
+    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, NULL));
+    pp_future_release(f);
+    pp_executor_stats s;
+    pp_executor_stats_get(ex, &s);
+    CU_ASSERT_EQUAL(s.workers_died, 0);
+    CU_ASSERT_EQUAL(s.workers, 1);
+    pp_executor_destroy(ex);
+}
+
+/* An idle worker killed from outside breaks the pool too; so does one killed mid-task. */
+static void test_killed_from_outside(void)
+{
+#ifdef _WIN32
+    printf("SKIP: kills a worker with a POSIX signal\n");
+#else
+    for (int busy = 0; busy < 2; busy++) {
+        pp_executor *ex = pp_t_executor(2);
+        pp_future *f;
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &f));
+        pp_buf r;
+        PP_ASSERT_OK_FATAL(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+        long long pid;
+        memcpy(&pid, r.data, sizeof pid);
+        pp_future_release(f);
+        pp_future *g = NULL;
+        if (busy) {
+            pp_t_sleep_arg a = {5000, 0};
+            PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &g));
+            long long end = pp_t_now_ms() + BOUND_MS;
+            while (!pp_future_running(g) && pp_t_now_ms() < end)
+                pp_t_sleep_ms(5);
+        }
+        CU_ASSERT_EQUAL_FATAL(kill((pid_t)pid, SIGKILL), 0);
+        /* the next submit (or the running future) sees the broken pool, promptly */
+        long long end = pp_t_now_ms() + BOUND_MS;
+        pp_status st = PP_OK;
+        if (g) {
+            const pp_error *e;
+            PP_ASSERT_OK(pp_future_exception(g, BOUND_MS, &e));
+            CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+            CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
+            CU_ASSERT_EQUAL(e->code, -9);
+            CU_ASSERT(strstr(e->message, "killed by signal 9 (SIGKILL) running 'sleep'") != NULL);
+            pp_future_release(g);
+        }
+        while (pp_t_now_ms() < end) {
+            pp_future *h = NULL;
+            st = pp_submit(ex, "echo", "x", 1, &h);
+            if (st != PP_OK)
+                break;
+            pp_future_result(h, BOUND_MS, NULL);
+            pp_future_release(h);
+            pp_t_sleep_ms(10);
+        }
+        CU_ASSERT_EQUAL(st, PP_EBROKEN);
+        pp_executor_destroy(ex);
+    }
+#endif
+}
+
+/* The other workers are stopped when the pool breaks. */
+static void test_other_workers_stopped(void)
+{
+    pp_executor *ex = pp_t_executor(3);
+    pp_t_sleep_arg a = {300, 0};
+    pp_future *fs[3];
+    for (int i = 0; i < 3; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    for (int i = 0; i < 3; i++) {
+        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
+        pp_future_release(fs[i]);
+    }
+    long long pids[8];
+    size_t n = 0;
+    PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 8, &n));
+    CU_ASSERT_FATAL(n >= 1 && n <= 3);
+    pp_future *f;
+    int32_t code = 2;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "exit", &code, sizeof code, &f));
+    CU_ASSERT_EQUAL(pp_future_result(f, BOUND_MS, NULL), PP_EBROKEN);
+    pp_future_release(f);
+    CU_ASSERT(all_gone(pids, n));
+    size_t m = 99;
+    long long end = pp_t_now_ms() + BOUND_MS;
+    do {
+        PP_ASSERT_OK(pp_executor_worker_pids(ex, NULL, 0, &m));
+    } while (m && pp_t_now_ms() < end && (pp_t_sleep_ms(10), 1));
+    CU_ASSERT_EQUAL(m, 0);
+    pp_executor_destroy(ex);
+}
+
+/* A done callback that submits after seeing the broken future gets PP_EBROKEN. */
+static pp_status cb_status = PP_OK;
+static void submit_from_callback(pp_future *f, void *ud)
+{
+    (void)f;
+    pp_future *g = NULL;
+    cb_status = pp_submit(ud, "echo", "x", 1, &g);
+    pp_future_release(g);
+}
+
+static void test_broken_flag_before_futures_fail(void)
+{
+    pp_executor *ex = pp_t_executor(1);
+    pp_future *f;
+    int32_t code = 1;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "exit", &code, sizeof code, &f));
+    cb_status = PP_OK;
+    PP_ASSERT_OK(pp_future_add_done_callback(f, submit_from_callback, ex));
+    CU_ASSERT_EQUAL(pp_future_result(f, BOUND_MS, NULL), PP_EBROKEN);
+    pp_executor_shutdown(ex, true, false); /* the callback has run by then */
+    CU_ASSERT_EQUAL(cb_status, PP_EBROKEN);
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+}
+
+static CU_TestInfo tests[] = {
+    {"worker exits with code 3", test_exit},
+    {"worker exits with code 0 mid-task", test_exit_zero},
+    {"worker exits in the middle of a task", test_exit_mid_task},
+    {"worker aborts", test_abort},
+    {"worker segfaults", test_segv},
+    {"worker is killed", test_kill_self},
+    {"a failing task does not break the pool", test_task_failure_does_not_break},
+    {"worker killed from outside, idle and busy", test_killed_from_outside},
+    {"the other workers are stopped", test_other_workers_stopped},
+    {"broken flag is set before futures fail", test_broken_flag_before_futures_fail},
+    CU_TEST_INFO_NULL,
+};
+
 const CU_SuiteInfo pp_suite_broken = {"broken", NULL, NULL, NULL, NULL, tests};
