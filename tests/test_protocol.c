@@ -1,3 +1,994 @@
+/*
+ * The wire protocol (src/core/wire.h): codec tests (round trips, the exact little-endian
+ * layout, rejection of every truncation and of each malformed field, size overflow), then
+ * large payloads through the executor in both directions at once.
+ *
+ * Frames under test are decoded from heap copies of exactly their own size, so that an
+ * over-read shows up under valgrind or ASan.
+ */
+#include <stdlib.h>
+#include <string.h>
+
 #include "pp_test.h"
-static CU_TestInfo tests[] = {CU_TEST_INFO_NULL};
+#include "pp_core.h"
+#include "wire.h"
+
+#define MIB ((size_t)1 << 20)
+#define BIG (64 * MIB)
+#define BIG_TIMEOUT_MS 120000L
+
+/* ---- helpers ---- */
+
+/* An exact-size heap copy of len bytes (at least one byte allocated). */
+static uint8_t *dup_bytes(const void *p, size_t len)
+{
+    uint8_t *d = malloc(len ? len : 1);
+    CU_ASSERT_FATAL(d != NULL);
+    if (len)
+        memcpy(d, p, len);
+    return d;
+}
+
+/* A hand-written frame builder, independent of the encoders, to pin the layout. */
+typedef struct tb {
+    uint8_t b[1024];
+    size_t  len;
+} tb;
+
+static void tb_u32(tb *t, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        t->b[t->len++] = (uint8_t)(v >> (8 * i));
+}
+
+static void tb_u64(tb *t, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        t->b[t->len++] = (uint8_t)(v >> (8 * i));
+}
+
+static void tb_bytes(tb *t, const void *p, size_t n)
+{
+    memcpy(t->b + t->len, p, n);
+    t->len += n;
+}
+
+static void tb_hdr(tb *t, uint32_t type, uint32_t flags, uint64_t body_len)
+{
+    t->len = 0;
+    tb_u32(t, type);
+    tb_u32(t, flags);
+    tb_u64(t, body_len);
+}
+
+/* Sets the header's body_len to what follows it. */
+static void tb_fix_len(tb *t)
+{
+    for (int i = 0; i < 8; i++)
+        t->b[8 + i] = (uint8_t)((uint64_t)(t->len - PP__WIRE_HDR) >> (8 * i));
+}
+
+/* Decodes a whole frame as a receiver would: header, exact body length, then the decoder of
+ * its type. On a heap copy of exactly len bytes. */
+static pp_status decode_frame(const uint8_t *frame, size_t len)
+{
+    if (len < PP__WIRE_HDR)
+        return PP_EINVAL;
+    uint8_t *f = dup_bytes(frame, len);
+    pp__wire_hdr h;
+    pp_status st = pp__wire_get_hdr(f, PP__WIRE_MAX_BODY, &h);
+    if (st == PP_OK && h.body_len != len - PP__WIRE_HDR)
+        st = PP_EINVAL;
+    const uint8_t *body = f + PP__WIRE_HDR;
+    size_t n = len - PP__WIRE_HDR;
+    if (st == PP_OK) {
+        switch (h.type) {
+        case PP__MSG_INIT: {
+            pp__wire_init in;
+            st = pp__wire_decode_init(body, n, &in);
+            break;
+        }
+        case PP__MSG_CALL: {
+            pp__wire_call c;
+            st = pp__wire_decode_call(body, n, &c);
+            if (st == PP_OK) { /* walking the view must stay inside the body */
+                pp_buf arg;
+                for (uint32_t i = 0; i < c.n; i++)
+                    pp__wire_next_arg(&c.args, &arg);
+            }
+            break;
+        }
+        case PP__MSG_RESULT: {
+            pp__wire_result r;
+            st = pp__wire_decode_result(body, n, &r);
+            if (st == PP_OK) {
+                pp__wire_item it;
+                for (uint32_t i = 0; i < r.n; i++)
+                    pp__wire_next_item(&r.items, &it);
+            }
+            break;
+        }
+        case PP__MSG_READY: {
+            uint64_t pid;
+            st = pp__wire_decode_ready(body, n, &pid);
+            break;
+        }
+        case PP__MSG_INITERR: {
+            pp__wire_item it;
+            st = pp__wire_decode_initerr(body, n, &it);
+            break;
+        }
+        case PP__MSG_STOP:
+            break;
+        default:
+            st = PP_EINVAL;
+        }
+    }
+    free(f);
+    return st;
+}
+
+/* Builds and returns (malloc'd) a small valid CALL frame: 3 arguments, one of them empty. */
+static uint8_t *small_call(size_t *len)
+{
+    const pp_buf args[3] = {{"hello", 5}, {NULL, 0}, {"\x00\xff", 2}};
+    *len = pp__wire_call_size(4, args, 3);
+    uint8_t *f = malloc(*len);
+    CU_ASSERT_FATAL(f != NULL);
+    pp__wire_encode_call(f, 42, "task", 4, args, 3);
+    return f;
+}
+
+/* ---- headers and exact bytes ---- */
+
+static void test_header_bytes(void)
+{
+    uint8_t h[PP__WIRE_HDR];
+    pp__wire_put_hdr(h, 0x50500006u, 0x01020304u, 0x1122334455667788ull);
+    static const uint8_t want[PP__WIRE_HDR] = {0x06, 0x00, 0x50, 0x50, 0x04, 0x03, 0x02, 0x01,
+                                               0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11};
+    CU_ASSERT_EQUAL(memcmp(h, want, sizeof want), 0);
+
+    pp__wire_hdr got;
+    pp__wire_put_hdr(h, PP__MSG_RESULT, PP__MSGF_LAST, 12345);
+    PP_ASSERT_OK(pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, &got));
+    CU_ASSERT_EQUAL(got.type, PP__MSG_RESULT);
+    CU_ASSERT_EQUAL(got.flags, PP__MSGF_LAST);
+    CU_ASSERT_EQUAL(got.body_len, 12345);
+
+    const uint32_t types[] = {PP__MSG_INIT, PP__MSG_CALL, PP__MSG_INITERR, PP__MSG_RESULT};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        pp__wire_put_hdr(h, types[i], 0, 100);
+        PP_ASSERT_OK(pp__wire_get_hdr(h, 100, &got)); /* body_len == max_body is fine */
+        CU_ASSERT_EQUAL(got.type, types[i]);
+        CU_ASSERT_EQUAL(got.flags, 0);
+        CU_ASSERT_EQUAL(got.body_len, 100);
+        pp__wire_put_hdr(h, types[i], 0, 0);
+        PP_ASSERT_OK(pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, &got));
+    }
+    pp__wire_put_hdr(h, PP__MSG_STOP, 0, 0);
+    PP_ASSERT_OK(pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, &got));
+    pp__wire_put_hdr(h, PP__MSG_READY, 0, 8);
+    PP_ASSERT_OK(pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, &got));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_get_hdr(NULL, PP__WIRE_MAX_BODY, &got));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, NULL));
+}
+
+/* A known CALL frame, byte for byte: pins the little-endian layout. */
+static void test_call_exact_bytes(void)
+{
+    static const uint8_t want[] = {
+        0x02, 0x00, 0x50, 0x50,                         /* type CALL */
+        0x00, 0x00, 0x00, 0x00,                         /* flags */
+        0x1d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* body_len 29 */
+        0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* work_id */
+        0x02, 0x00, 0x00, 0x00, 'a',  'b',              /* name */
+        0x01, 0x00, 0x00, 0x00,                         /* n */
+        0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 'x', 'y', 'z'};
+    const pp_buf arg = {"xyz", 3};
+    size_t size = pp__wire_call_size(2, &arg, 1);
+    CU_ASSERT_EQUAL_FATAL(size, sizeof want);
+    uint8_t *f = malloc(size);
+    CU_ASSERT_FATAL(f != NULL);
+    pp__wire_encode_call(f, 0x0102030405060708ull, "ab", 2, &arg, 1);
+    CU_ASSERT_EQUAL(memcmp(f, want, sizeof want), 0);
+    free(f);
+}
+
+/* A known RESULT frame, byte for byte: a negative code, the LAST flag. */
+static void test_result_exact_bytes(void)
+{
+    static const uint8_t want[] = {
+        0x06, 0x00, 0x50, 0x50,                         /* type RESULT */
+        0x01, 0x00, 0x00, 0x00,                         /* flags LAST */
+        0x1d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* body_len 29 */
+        0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* work_id */
+        0x01, 0x00, 0x00, 0x00,                         /* n */
+        0x08, 0x00, 0x00, 0x00,                         /* status PP_ETASK */
+        0xfe, 0xff, 0xff, 0xff,                         /* code -2 */
+        0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 'e'};
+    CU_ASSERT_EQUAL(PP_ETASK, 8);
+    pp__wbuf b = {NULL, 0, 0};
+    PP_ASSERT_OK_FATAL(pp__wire_result_begin(&b, 0x11, 1));
+    PP_ASSERT_OK_FATAL(pp__wire_result_item(&b, PP_ETASK, -2, "e", 1));
+    pp__wire_result_end(&b, PP__MSGF_LAST);
+    CU_ASSERT_EQUAL(b.len, sizeof want);
+    CU_ASSERT(b.len == sizeof want && memcmp(b.data, want, sizeof want) == 0);
+    pp__free(b.data);
+}
+
+/* ---- round trips ---- */
+
+/* Encodes a CALL, checks its header, decodes it from an exact copy, checks every field. */
+static void call_round_trip(uint64_t id, const char *name, size_t name_len, const pp_buf *args,
+                            size_t n)
+{
+    size_t size = pp__wire_call_size(name_len, args, n);
+    CU_ASSERT_FATAL(size != SIZE_MAX && size > PP__WIRE_HDR);
+    uint8_t *f = malloc(size);
+    CU_ASSERT_FATAL(f != NULL);
+    pp__wire_encode_call(f, id, name, name_len, args, n);
+    pp__wire_hdr h;
+    PP_ASSERT_OK_FATAL(pp__wire_get_hdr(f, PP__WIRE_MAX_BODY, &h));
+    CU_ASSERT_EQUAL(h.type, PP__MSG_CALL);
+    CU_ASSERT_EQUAL(h.flags, 0);
+    CU_ASSERT_EQUAL_FATAL(h.body_len, size - PP__WIRE_HDR);
+
+    pp__wire_call c;
+    PP_ASSERT_OK_FATAL(pp__wire_decode_call(f + PP__WIRE_HDR, size - PP__WIRE_HDR, &c));
+    CU_ASSERT_EQUAL(c.work_id, id);
+    CU_ASSERT_EQUAL(c.name_len, name_len);
+    CU_ASSERT(memcmp(c.name, name, name_len) == 0);
+    CU_ASSERT_EQUAL_FATAL(c.n, n);
+    CU_ASSERT_EQUAL(c.args.left, n);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        pp_buf a;
+        pp__wire_next_arg(&c.args, &a);
+        if (a.len != args[i].len || (a.len && memcmp(a.data, args[i].data, a.len) != 0))
+            bad++;
+        if ((const uint8_t *)a.data + a.len > f + size)
+            bad++;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(c.args.left, 0);
+    CU_ASSERT(c.args.p == f + size);
+    free(f);
+}
+
+static void test_call_round_trip(void)
+{
+    /* one empty argument */
+    const pp_buf empty = {NULL, 0};
+    call_round_trip(1, "noop", 4, &empty, 1);
+    /* one small argument; the largest work id */
+    const pp_buf one = {"\x01\x02\x03", 3};
+    call_round_trip(UINT64_MAX, "echo", 4, &one, 1);
+    /* a name of PP__NAME_MAX bytes, and of 1 byte */
+    char name[PP__NAME_MAX];
+    memset(name, 'n', sizeof name);
+    call_round_trip(7, name, sizeof name, &one, 1);
+    call_round_trip(8, "x", 1, &one, 1);
+    /* 1000 arguments of various lengths, some empty */
+    enum { N = 1000 };
+    pp_buf *args = calloc(N, sizeof *args);
+    uint8_t *data = malloc(N * 17);
+    CU_ASSERT_FATAL(args != NULL && data != NULL);
+    for (size_t i = 0; i < N * 17; i++)
+        data[i] = (uint8_t)(i * 31 + 7);
+    for (size_t i = 0; i < N; i++) {
+        args[i].len = i % 17;
+        args[i].data = args[i].len ? data + i * 17 : NULL;
+    }
+    call_round_trip(0x8000000000000001ull, "square", 6, args, N);
+    free(data);
+    free(args);
+}
+
+static void test_call_round_trip_64mib(void)
+{
+    uint8_t *big = malloc(BIG);
+    CU_ASSERT_FATAL(big != NULL);
+    pp_t_fill(big, BIG, 99);
+    const pp_buf args[3] = {{"a", 1}, {big, BIG}, {NULL, 0}};
+    call_round_trip(5, "checksum", 8, args, 3);
+    free(big);
+}
+
+typedef struct item_spec {
+    pp_status   status;
+    int32_t     code;
+    const void *data;
+    size_t      len;
+} item_spec;
+
+static void result_round_trip(uint64_t id, uint32_t flags, const item_spec *items, uint32_t n)
+{
+    pp__wbuf b = {NULL, 0, 0};
+    PP_ASSERT_OK_FATAL(pp__wire_result_begin(&b, id, n));
+    for (uint32_t i = 0; i < n; i++)
+        PP_ASSERT_OK_FATAL(pp__wire_result_item(&b, items[i].status, items[i].code,
+                                                items[i].data, items[i].len));
+    pp__wire_result_end(&b, flags);
+    CU_ASSERT_FATAL(b.len >= PP__WIRE_HDR && b.len <= b.cap);
+    uint8_t *f = dup_bytes(b.data, b.len);
+    size_t size = b.len;
+    pp__free(b.data);
+
+    pp__wire_hdr h;
+    PP_ASSERT_OK_FATAL(pp__wire_get_hdr(f, PP__WIRE_MAX_BODY, &h));
+    CU_ASSERT_EQUAL(h.type, PP__MSG_RESULT);
+    CU_ASSERT_EQUAL(h.flags, flags);
+    CU_ASSERT_EQUAL_FATAL(h.body_len, size - PP__WIRE_HDR);
+    pp__wire_result r;
+    PP_ASSERT_OK_FATAL(pp__wire_decode_result(f + PP__WIRE_HDR, size - PP__WIRE_HDR, &r));
+    CU_ASSERT_EQUAL(r.work_id, id);
+    CU_ASSERT_EQUAL_FATAL(r.n, n);
+    size_t bad = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        pp__wire_item it;
+        pp__wire_next_item(&r.items, &it);
+        if (it.status != items[i].status || it.code != items[i].code ||
+            it.len != items[i].len || (it.len && memcmp(it.data, items[i].data, it.len) != 0))
+            bad++;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(r.items.left, 0);
+    CU_ASSERT(r.items.p == f + size);
+    free(f);
+}
+
+static void test_result_round_trip(void)
+{
+    const item_spec one[] = {{PP_OK, 0, NULL, 0}};
+    result_round_trip(1, 0, one, 1);
+    result_round_trip(2, PP__MSGF_LAST, one, 1);
+    const item_spec each[] = {{PP_OK, 0, "result", 6},
+                              {PP_ETASK, INT32_MIN, "failed", 6},
+                              {PP_ENOTASK, INT32_MAX, "no task", 7},
+                              {PP_ENOMEM, -1, NULL, 0}};
+    result_round_trip(UINT64_MAX, 0, each, 4);
+
+    enum { N = 1000 };
+    static const pp_status st[] = {PP_OK, PP_ETASK, PP_ENOTASK, PP_ENOMEM};
+    item_spec *items = calloc(N, sizeof *items);
+    uint8_t *data = malloc(N * 13);
+    CU_ASSERT_FATAL(items != NULL && data != NULL);
+    for (size_t i = 0; i < N * 13; i++)
+        data[i] = (uint8_t)(i * 7 + 3);
+    for (uint32_t i = 0; i < N; i++) {
+        items[i].status = st[i % 4];
+        items[i].code = (int32_t)i - 500;
+        items[i].len = i % 13;
+        items[i].data = items[i].len ? data + i * 13 : NULL;
+    }
+    result_round_trip(77, PP__MSGF_LAST, items, N);
+    free(data);
+    free(items);
+}
+
+static void test_result_round_trip_64mib(void)
+{
+    uint8_t *big = malloc(BIG);
+    CU_ASSERT_FATAL(big != NULL);
+    pp_t_fill(big, BIG, 1234);
+    const item_spec items[] = {{PP_OK, 0, big, BIG}, {PP_ETASK, 3, "x", 1}};
+    result_round_trip(9, 0, items, 2);
+    free(big);
+}
+
+static void init_round_trip(uint32_t max_tasks, const char *name, const void *args,
+                            size_t args_len)
+{
+    pp__wbuf b = {NULL, 0, 0};
+    PP_ASSERT_OK_FATAL(pp__wire_encode_init(&b, max_tasks, name, args, args_len));
+    uint8_t *f = dup_bytes(b.data, b.len);
+    size_t size = b.len;
+    pp__free(b.data);
+    pp__wire_hdr h;
+    PP_ASSERT_OK_FATAL(pp__wire_get_hdr(f, PP__WIRE_MAX_BODY, &h));
+    CU_ASSERT_EQUAL(h.type, PP__MSG_INIT);
+    CU_ASSERT_EQUAL(h.flags, 0);
+    CU_ASSERT_EQUAL_FATAL(h.body_len, size - PP__WIRE_HDR);
+    pp__wire_init in;
+    PP_ASSERT_OK_FATAL(pp__wire_decode_init(f + PP__WIRE_HDR, size - PP__WIRE_HDR, &in));
+    size_t name_len = name ? strlen(name) : 0;
+    CU_ASSERT_EQUAL(in.max_tasks, max_tasks);
+    CU_ASSERT_EQUAL(in.name_len, name_len);
+    CU_ASSERT(name_len == 0 || memcmp(in.name, name, name_len) == 0);
+    CU_ASSERT_EQUAL(in.initargs.len, args_len);
+    CU_ASSERT(args_len == 0 || memcmp(in.initargs.data, args, args_len) == 0);
+    free(f);
+}
+
+static void test_init_round_trip(void)
+{
+    init_round_trip(0, NULL, NULL, 0);
+    init_round_trip(0, "", NULL, 0);
+    init_round_trip(UINT32_MAX, "init_set", "abc", 3);
+    init_round_trip(3, "init_get", NULL, 0);
+    char name[PP__NAME_MAX + 1];
+    memset(name, 'i', PP__NAME_MAX);
+    name[PP__NAME_MAX] = 0;
+    init_round_trip(1, name, "\0\0", 2);
+    uint8_t *args = malloc(MIB);
+    CU_ASSERT_FATAL(args != NULL);
+    pp_t_fill(args, MIB, 5);
+    init_round_trip(0, NULL, args, MIB);
+    free(args);
+}
+
+static void test_ready_stop_initerr_round_trip(void)
+{
+    pp__wbuf b = {NULL, 0, 0};
+    pp__wire_hdr h;
+
+    /* READY; a whole-frame encoder starts the buffer afresh */
+    PP_ASSERT_OK_FATAL(pp__wire_encode_stop(&b));
+    PP_ASSERT_OK_FATAL(pp__wire_encode_ready(&b, 0x0123456789abcdefull));
+    CU_ASSERT_EQUAL_FATAL(b.len, PP__WIRE_HDR + 8);
+    PP_ASSERT_OK(pp__wire_get_hdr(b.data, PP__WIRE_MAX_BODY, &h));
+    CU_ASSERT_EQUAL(h.type, PP__MSG_READY);
+    CU_ASSERT_EQUAL(h.body_len, 8);
+    CU_ASSERT_EQUAL(b.data[PP__WIRE_HDR], 0xef); /* little-endian */
+    uint64_t pid = 0;
+    PP_ASSERT_OK(pp__wire_decode_ready(b.data + PP__WIRE_HDR, 8, &pid));
+    CU_ASSERT_EQUAL(pid, 0x0123456789abcdefull);
+
+    /* STOP */
+    PP_ASSERT_OK_FATAL(pp__wire_encode_stop(&b));
+    CU_ASSERT_EQUAL_FATAL(b.len, PP__WIRE_HDR);
+    PP_ASSERT_OK(pp__wire_get_hdr(b.data, PP__WIRE_MAX_BODY, &h));
+    CU_ASSERT_EQUAL(h.type, PP__MSG_STOP);
+    CU_ASSERT_EQUAL(h.flags, 0);
+    CU_ASSERT_EQUAL(h.body_len, 0);
+
+    /* INITERR, each status it allows */
+    const item_spec errs[] = {{PP_ETASK, 3, "init failed", 11},
+                              {PP_ENOTASK, 0, "no initializer", 14},
+                              {PP_ENOMEM, INT32_MIN, NULL, 0}};
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        PP_ASSERT_OK_FATAL(pp__wire_encode_initerr(&b, errs[i].status, errs[i].code,
+                                                   errs[i].data, errs[i].len));
+        PP_ASSERT_OK(pp__wire_get_hdr(b.data, PP__WIRE_MAX_BODY, &h));
+        CU_ASSERT_EQUAL(h.type, PP__MSG_INITERR);
+        CU_ASSERT_EQUAL_FATAL(h.body_len, b.len - PP__WIRE_HDR);
+        uint8_t *body = dup_bytes(b.data + PP__WIRE_HDR, b.len - PP__WIRE_HDR);
+        pp__wire_item it;
+        PP_ASSERT_OK(pp__wire_decode_initerr(body, b.len - PP__WIRE_HDR, &it));
+        CU_ASSERT_EQUAL(it.status, errs[i].status);
+        CU_ASSERT_EQUAL(it.code, errs[i].code);
+        CU_ASSERT_EQUAL(it.len, errs[i].len);
+        CU_ASSERT(it.len == 0 || memcmp(it.data, errs[i].data, it.len) == 0);
+        free(body);
+    }
+    pp__free(b.data);
+}
+
+/* ---- truncation ---- */
+
+/* Every proper prefix of a valid frame is rejected: as a frame whose header claims the
+ * shorter body, and as a short body given straight to the decoder. */
+static void check_truncations(const uint8_t *frame, size_t len)
+{
+    CU_ASSERT_FATAL(len >= PP__WIRE_HDR && len <= 1024);
+    PP_ASSERT_OK_FATAL(decode_frame(frame, len));
+    size_t accepted = 0;
+    for (size_t p = 0; p < len; p++) {
+        uint8_t buf[1024];
+        memcpy(buf, frame, p);
+        if (p >= PP__WIRE_HDR) {
+            for (int i = 0; i < 8; i++)
+                buf[8 + i] = (uint8_t)((uint64_t)(p - PP__WIRE_HDR) >> (8 * i));
+        }
+        if (decode_frame(buf, p) != PP_EINVAL)
+            accepted++;
+    }
+    CU_ASSERT_EQUAL(accepted, 0);
+}
+
+static void test_truncations(void)
+{
+    size_t len;
+    uint8_t *f = small_call(&len);
+    check_truncations(f, len);
+    free(f);
+
+    pp__wbuf b = {NULL, 0, 0};
+    PP_ASSERT_OK_FATAL(pp__wire_result_begin(&b, 3, 3));
+    PP_ASSERT_OK_FATAL(pp__wire_result_item(&b, PP_OK, 0, "abc", 3));
+    PP_ASSERT_OK_FATAL(pp__wire_result_item(&b, PP_ENOMEM, 0, NULL, 0));
+    PP_ASSERT_OK_FATAL(pp__wire_result_item(&b, PP_ETASK, -9, "bad", 3));
+    pp__wire_result_end(&b, PP__MSGF_LAST);
+    check_truncations(b.data, b.len);
+
+    PP_ASSERT_OK_FATAL(pp__wire_encode_init(&b, 4, "init_set", "args", 4));
+    check_truncations(b.data, b.len);
+    PP_ASSERT_OK_FATAL(pp__wire_encode_init(&b, 0, NULL, NULL, 0));
+    check_truncations(b.data, b.len);
+    PP_ASSERT_OK_FATAL(pp__wire_encode_ready(&b, 4242));
+    check_truncations(b.data, b.len);
+    PP_ASSERT_OK_FATAL(pp__wire_encode_initerr(&b, PP_ETASK, 3, "init failed", 11));
+    check_truncations(b.data, b.len);
+    PP_ASSERT_OK_FATAL(pp__wire_encode_stop(&b));
+    check_truncations(b.data, b.len);
+    pp__free(b.data);
+
+    /* NULL body with length 0: rejected, not dereferenced */
+    pp__wire_call c;
+    pp__wire_result r;
+    pp__wire_init in;
+    pp__wire_item it;
+    uint64_t pid;
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_decode_call(NULL, 0, &c));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_decode_result(NULL, 0, &r));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_decode_init(NULL, 0, &in));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_decode_initerr(NULL, 0, &it));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_decode_ready(NULL, 0, &pid));
+}
+
+/* ---- malformed fields ---- */
+
+static void test_bad_header(void)
+{
+    uint8_t h[PP__WIRE_HDR];
+    pp__wire_hdr got;
+    const struct {
+        uint32_t type, flags;
+        uint64_t body_len;
+    } bad[] = {
+        {0x51500002u, 0, 10},                      /* bad magic */
+        {0x00000002u, 0, 10},                      /* no magic */
+        {0x50500000u, 0, 10},                      /* unknown type 0 */
+        {0x50500007u, 0, 10},                      /* unknown type 7 */
+        {0x5050ffffu, 0, 10},                      /* unknown type */
+        {PP__MSG_RESULT, 2, 10},                   /* unknown flag */
+        {PP__MSG_RESULT, 0x80000000u, 10},         /* unknown flag */
+        {PP__MSG_RESULT, PP__MSGF_LAST | 4, 10},   /* known + unknown flag */
+        {PP__MSG_CALL, PP__MSGF_LAST, 10},         /* LAST on the wrong type */
+        {PP__MSG_INIT, PP__MSGF_LAST, 10},         /* LAST on the wrong type */
+        {PP__MSG_INITERR, PP__MSGF_LAST, 10},      /* LAST on the wrong type */
+        {PP__MSG_READY, PP__MSGF_LAST, 8},         /* LAST on the wrong type */
+        {PP__MSG_STOP, PP__MSGF_LAST, 0},          /* LAST on the wrong type */
+        {PP__MSG_STOP, 0, 1},                      /* STOP with a body */
+        {PP__MSG_STOP, 0, UINT64_MAX},             /* STOP with a body */
+        {PP__MSG_READY, 0, 0},                     /* READY not 8 bytes */
+        {PP__MSG_READY, 0, 7},                     /* READY not 8 bytes */
+        {PP__MSG_READY, 0, 9},                     /* READY not 8 bytes */
+        {PP__MSG_CALL, 0, PP__WIRE_MAX_BODY + 1},  /* above the maximum */
+        {PP__MSG_RESULT, 0, UINT64_MAX},           /* above the maximum */
+        {PP__MSG_INIT, 0, (uint64_t)1 << 63},      /* above the maximum */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pp__wire_put_hdr(h, bad[i].type, bad[i].flags, bad[i].body_len);
+        pp_status st = pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, &got);
+        if (st != PP_EINVAL)
+            fprintf(stderr, "\n  bad header %zu accepted\n", i);
+        CU_ASSERT_EQUAL(st, PP_EINVAL);
+    }
+    /* the caller's max_body */
+    pp__wire_put_hdr(h, PP__MSG_CALL, 0, 101);
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_get_hdr(h, 100, &got));
+    PP_ASSERT_OK(pp__wire_get_hdr(h, 101, &got));
+    pp__wire_put_hdr(h, PP__MSG_RESULT, 0, 1);
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_get_hdr(h, 0, &got));
+}
+
+/* CALL bodies built by hand: each breaks one rule. */
+static void test_bad_call(void)
+{
+    tb t;
+    /* valid reference */
+    tb_hdr(&t, PP__MSG_CALL, 0, 0);
+    tb_u64(&t, 1);
+    tb_u32(&t, 4);
+    tb_bytes(&t, "echo", 4);
+    tb_u32(&t, 1);
+    tb_u64(&t, 2);
+    tb_bytes(&t, "hi", 2);
+    tb_fix_len(&t);
+    PP_ASSERT_OK(decode_frame(t.b, t.len));
+
+    /* trailing byte */
+    t.b[t.len++] = 0;
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+
+    /* name length 0 */
+    tb_hdr(&t, PP__MSG_CALL, 0, 0);
+    tb_u64(&t, 1);
+    tb_u32(&t, 0);
+    tb_u32(&t, 1);
+    tb_u64(&t, 0);
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+
+    /* name length above PP__NAME_MAX (the bytes are there), and exactly PP__NAME_MAX */
+    for (uint32_t name_len = PP__NAME_MAX; name_len <= PP__NAME_MAX + 1; name_len++) {
+        tb_hdr(&t, PP__MSG_CALL, 0, 0);
+        tb_u64(&t, 1);
+        tb_u32(&t, name_len);
+        memset(t.b + t.len, 'a', name_len);
+        t.len += name_len;
+        tb_u32(&t, 1);
+        tb_u64(&t, 0);
+        tb_fix_len(&t);
+        PP_ASSERT_ST(name_len <= PP__NAME_MAX ? PP_OK : PP_EINVAL, decode_frame(t.b, t.len));
+    }
+
+    /* name length past the end */
+    tb_hdr(&t, PP__MSG_CALL, 0, 0);
+    tb_u64(&t, 1);
+    tb_u32(&t, 200);
+    tb_bytes(&t, "echo", 4);
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+
+    /* n == 0 (with and without anything after it) */
+    tb_hdr(&t, PP__MSG_CALL, 0, 0);
+    tb_u64(&t, 1);
+    tb_u32(&t, 4);
+    tb_bytes(&t, "echo", 4);
+    tb_u32(&t, 0);
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    tb_u64(&t, 0);
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+
+    /* n larger than the arguments present */
+    tb_hdr(&t, PP__MSG_CALL, 0, 0);
+    tb_u64(&t, 1);
+    tb_u32(&t, 4);
+    tb_bytes(&t, "echo", 4);
+    tb_u32(&t, 3);
+    tb_u64(&t, 0);
+    tb_u64(&t, 0);
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    /* n = UINT32_MAX with few bytes */
+    t.b[PP__WIRE_HDR + 16] = t.b[PP__WIRE_HDR + 17] = t.b[PP__WIRE_HDR + 18] =
+        t.b[PP__WIRE_HDR + 19] = 0xff;
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+
+    /* an argument length pointing past the end: by one, by a lot, UINT64_MAX, and lengths
+     * that wrap a 32-bit size_t */
+    const uint64_t lens[] = {3, 1000, UINT64_MAX, UINT64_MAX - 1, (uint64_t)1 << 32,
+                             ((uint64_t)1 << 32) + 2, (uint64_t)1 << 63, SIZE_MAX};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        tb_hdr(&t, PP__MSG_CALL, 0, 0);
+        tb_u64(&t, 1);
+        tb_u32(&t, 4);
+        tb_bytes(&t, "echo", 4);
+        tb_u32(&t, 1);
+        tb_u64(&t, lens[i]);
+        tb_bytes(&t, "hi", 2);
+        tb_fix_len(&t);
+        PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    }
+    /* the second of two arguments too long */
+    tb_hdr(&t, PP__MSG_CALL, 0, 0);
+    tb_u64(&t, 1);
+    tb_u32(&t, 4);
+    tb_bytes(&t, "echo", 4);
+    tb_u32(&t, 2);
+    tb_u64(&t, 1);
+    tb_bytes(&t, "a", 1);
+    tb_u64(&t, 2);
+    tb_bytes(&t, "b", 1);
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+}
+
+static void test_bad_result(void)
+{
+    tb t;
+    /* valid reference */
+    tb_hdr(&t, PP__MSG_RESULT, 0, 0);
+    tb_u64(&t, 1);
+    tb_u32(&t, 1);
+    tb_u32(&t, PP_OK);
+    tb_u32(&t, 0);
+    tb_u64(&t, 1);
+    tb_bytes(&t, "r", 1);
+    tb_fix_len(&t);
+    PP_ASSERT_OK(decode_frame(t.b, t.len));
+    /* trailing byte */
+    t.b[t.len++] = 0;
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+
+    /* n == 0 */
+    tb_hdr(&t, PP__MSG_RESULT, 0, 0);
+    tb_u64(&t, 1);
+    tb_u32(&t, 0);
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+
+    /* unknown statuses, in the first or the second item */
+    const uint32_t bad_st[] = {PP_END,      PP_EINVAL, PP_ETIMEDOUT, PP_ECANCELLED, PP_ESHUTDOWN,
+                               PP_EBROKEN,  PP_ESTATE, PP_ENOTSUP,   PP_ESYS,       13,
+                               0x80000000u, UINT32_MAX};
+    for (size_t i = 0; i < sizeof bad_st / sizeof bad_st[0]; i++) {
+        for (int second = 0; second < 2; second++) {
+            tb_hdr(&t, PP__MSG_RESULT, 0, 0);
+            tb_u64(&t, 1);
+            tb_u32(&t, 2);
+            tb_u32(&t, second ? PP_OK : bad_st[i]);
+            tb_u32(&t, 0);
+            tb_u64(&t, 0);
+            tb_u32(&t, second ? bad_st[i] : PP_ETASK);
+            tb_u32(&t, 1);
+            tb_u64(&t, 0);
+            tb_fix_len(&t);
+            PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+        }
+    }
+
+    /* a data length past the end */
+    const uint64_t lens[] = {2, UINT64_MAX, (uint64_t)1 << 32, ((uint64_t)1 << 32) + 1};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        tb_hdr(&t, PP__MSG_RESULT, 0, 0);
+        tb_u64(&t, 1);
+        tb_u32(&t, 1);
+        tb_u32(&t, PP_OK);
+        tb_u32(&t, 0);
+        tb_u64(&t, lens[i]);
+        tb_bytes(&t, "r", 1);
+        tb_fix_len(&t);
+        PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    }
+    /* more items announced than present */
+    tb_hdr(&t, PP__MSG_RESULT, 0, 0);
+    tb_u64(&t, 1);
+    tb_u32(&t, 2);
+    tb_u32(&t, PP_OK);
+    tb_u32(&t, 0);
+    tb_u64(&t, 0);
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+}
+
+static void test_bad_init_initerr_ready(void)
+{
+    tb t;
+    /* INIT: valid, empty name */
+    tb_hdr(&t, PP__MSG_INIT, 0, 0);
+    tb_u32(&t, 0);
+    tb_u32(&t, 0);
+    tb_u64(&t, 0);
+    tb_fix_len(&t);
+    PP_ASSERT_OK(decode_frame(t.b, t.len));
+    t.b[t.len++] = 0; /* trailing byte */
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+
+    /* INIT: name length above PP__NAME_MAX */
+    tb_hdr(&t, PP__MSG_INIT, 0, 0);
+    tb_u32(&t, 0);
+    tb_u32(&t, PP__NAME_MAX + 1);
+    memset(t.b + t.len, 'a', PP__NAME_MAX + 1);
+    t.len += PP__NAME_MAX + 1;
+    tb_u64(&t, 0);
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+
+    /* INIT: initargs past the end */
+    tb_hdr(&t, PP__MSG_INIT, 0, 0);
+    tb_u32(&t, 0);
+    tb_u32(&t, 1);
+    tb_bytes(&t, "i", 1);
+    tb_u64(&t, UINT64_MAX);
+    tb_bytes(&t, "abc", 3);
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+
+    /* INITERR: valid, then each status it does not allow */
+    tb_hdr(&t, PP__MSG_INITERR, 0, 0);
+    tb_u32(&t, PP_ETASK);
+    tb_u32(&t, 0xffffffffu);
+    tb_u64(&t, 2);
+    tb_bytes(&t, "no", 2);
+    tb_fix_len(&t);
+    PP_ASSERT_OK(decode_frame(t.b, t.len));
+    {
+        pp__wire_item it;
+        PP_ASSERT_OK(pp__wire_decode_initerr(t.b + PP__WIRE_HDR, t.len - PP__WIRE_HDR, &it));
+        CU_ASSERT_EQUAL(it.code, -1);
+    }
+    t.b[t.len++] = 0; /* trailing byte */
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    const uint32_t bad_st[] = {PP_OK,      PP_END,  PP_EINVAL, PP_ETIMEDOUT, PP_ECANCELLED,
+                               PP_ESHUTDOWN, PP_EBROKEN, PP_ESTATE, PP_ENOTSUP, PP_ESYS, 13,
+                               UINT32_MAX};
+    for (size_t i = 0; i < sizeof bad_st / sizeof bad_st[0]; i++) {
+        tb_hdr(&t, PP__MSG_INITERR, 0, 0);
+        tb_u32(&t, bad_st[i]);
+        tb_u32(&t, 0);
+        tb_u64(&t, 0);
+        tb_fix_len(&t);
+        PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    }
+    /* INITERR: message past the end */
+    tb_hdr(&t, PP__MSG_INITERR, 0, 0);
+    tb_u32(&t, PP_ENOMEM);
+    tb_u32(&t, 0);
+    tb_u64(&t, 3);
+    tb_bytes(&t, "ab", 2);
+    tb_fix_len(&t);
+    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+
+    /* READY body of the wrong size, given straight to the decoder */
+    uint64_t pid;
+    uint8_t nine[9] = {0};
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_decode_ready(nine, 7, &pid));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_decode_ready(nine, 9, &pid));
+    PP_ASSERT_OK(pp__wire_decode_ready(nine, 8, &pid));
+}
+
+/* ---- encoders' argument checks, sizes and the growable buffer ---- */
+
+static void test_call_size_overflow(void)
+{
+    pp_buf args[3] = {{"a", 1}, {NULL, SIZE_MAX}, {NULL, 0}};
+    CU_ASSERT_EQUAL(pp__wire_call_size(4, args, 1), PP__WIRE_HDR + 8 + 4 + 4 + 4 + 8 + 1);
+    CU_ASSERT_EQUAL(pp__wire_call_size(4, args, 2), SIZE_MAX);
+    args[1].len = SIZE_MAX - 8;
+    CU_ASSERT_EQUAL(pp__wire_call_size(4, args, 2), SIZE_MAX);
+    args[1].len = SIZE_MAX - 30; /* fits with its own length, not with the header */
+    CU_ASSERT_EQUAL(pp__wire_call_size(0, args + 1, 1), SIZE_MAX);
+    args[0].len = SIZE_MAX / 2;
+    args[1].len = SIZE_MAX / 2;
+    CU_ASSERT_EQUAL(pp__wire_call_size(4, args, 2), SIZE_MAX);
+    args[0].len = 1;
+    CU_ASSERT_EQUAL(pp__wire_call_size(SIZE_MAX, args, 1), SIZE_MAX);
+    CU_ASSERT_EQUAL(pp__wire_call_size(SIZE_MAX - 20, args, 1), SIZE_MAX);
+#if SIZE_MAX > UINT32_MAX
+    /* counts and name lengths that do not fit their u32 fields */
+    CU_ASSERT_EQUAL(pp__wire_call_size((size_t)UINT32_MAX + 1, args, 1), SIZE_MAX);
+    CU_ASSERT_EQUAL(pp__wire_call_size(4, args, (size_t)UINT32_MAX + 1), SIZE_MAX);
+#endif
+}
+
+static void test_wbuf_and_encoder_args(void)
+{
+    pp__wbuf b = {NULL, 0, 0};
+    PP_ASSERT_ST(PP_EINVAL, pp__wbuf_reserve(NULL, 1));
+    PP_ASSERT_OK(pp__wbuf_reserve(&b, 0));
+    PP_ASSERT_OK_FATAL(pp__wbuf_reserve(&b, 10));
+    CU_ASSERT(b.data != NULL && b.cap >= 10);
+    /* geometric growth: appending one byte at a time reallocates O(log n) times */
+    unsigned reallocs = 0;
+    for (size_t i = 0; i < 100000; i++) {
+        size_t cap = b.cap;
+        PP_ASSERT_OK_FATAL(pp__wbuf_reserve(&b, 1));
+        b.data[b.len++] = (uint8_t)i;
+        if (b.cap != cap)
+            reallocs++;
+    }
+    CU_ASSERT(reallocs <= 20);
+    CU_ASSERT(b.len == 100000 && b.cap >= b.len && b.data[99999] == (uint8_t)99999);
+    /* overflowing requests fail and leave the buffer as it was */
+    uint8_t *data = b.data;
+    size_t len = b.len, cap = b.cap;
+    PP_ASSERT_ST(PP_ENOMEM, pp__wbuf_reserve(&b, SIZE_MAX));
+    PP_ASSERT_ST(PP_ENOMEM, pp__wbuf_reserve(&b, SIZE_MAX - len + 1));
+    CU_ASSERT(b.data == data && b.len == len && b.cap == cap);
+    /* an item larger than memory fails cleanly too */
+    PP_ASSERT_OK_FATAL(pp__wire_result_begin(&b, 1, 1));
+    len = b.len;
+    PP_ASSERT_ST(PP_ENOMEM, pp__wire_result_item(&b, PP_OK, 0, "x", SIZE_MAX - 4));
+    CU_ASSERT_EQUAL(b.len, len);
+
+    /* encoders' argument checks */
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_result_item(&b, PP_EBROKEN, 0, NULL, 0));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_result_item(&b, PP_END, 0, NULL, 0));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_result_item(&b, PP_OK, 0, NULL, 1));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_result_item(NULL, PP_OK, 0, NULL, 0));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_result_begin(NULL, 1, 1));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_encode_initerr(&b, PP_OK, 0, NULL, 0));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_encode_initerr(&b, PP_EBROKEN, 0, NULL, 0));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_encode_initerr(&b, PP_ETASK, 0, NULL, 1));
+    char name[PP__NAME_MAX + 2];
+    memset(name, 'n', PP__NAME_MAX + 1);
+    name[PP__NAME_MAX + 1] = 0;
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_encode_init(&b, 0, name, NULL, 0));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_encode_init(&b, 0, "i", NULL, 1));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_encode_init(NULL, 0, "i", NULL, 0));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_encode_ready(NULL, 1));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_encode_stop(NULL));
+    pp__free(b.data);
+}
+
+/* ---- large payloads through the executor ---- */
+
+typedef struct bytes_arg { /* the "bytes" task's argument, as tasks.c reads it */
+    uint64_t n;
+    uint32_t seed;
+} bytes_arg;
+
+/* A call and its result can each be 64 MiB or more, in both directions at once with
+ * max_workers + 1 items in flight, without deadlock. */
+static void test_big_both_directions(void)
+{
+    enum { N_ECHO = 3, N_BYTES = 3, N = N_ECHO + N_BYTES };
+    pp_executor *ex = pp_t_executor(2);
+    uint8_t *buf = malloc(BIG);
+    CU_ASSERT_FATAL(buf != NULL);
+    pp_future *fs[N] = {NULL};
+    uint64_t want[N];
+    for (int i = 0; i < N_ECHO; i++) {
+        pp_t_fill(buf, BIG, 1000u + (uint32_t)i);
+        want[i] = pp_t_fnv1a(buf, BIG);
+        PP_ASSERT_OK(pp_submit(ex, "echo", buf, BIG, &fs[i])); /* copied: buf is reused */
+    }
+    for (int i = N_ECHO; i < N; i++) {
+        bytes_arg a;
+        memset(&a, 0, sizeof a);
+        a.n = BIG;
+        a.seed = 2000u + (uint32_t)i;
+        pp_t_fill(buf, BIG, a.seed);
+        want[i] = pp_t_fnv1a(buf, BIG);
+        PP_ASSERT_OK(pp_submit(ex, "bytes", &a, sizeof a, &fs[i]));
+    }
+    free(buf);
+    for (int i = 0; i < N; i++) {
+        pp_buf r = {NULL, 0};
+        if (!fs[i])
+            continue;
+        PP_ASSERT_OK(pp_future_result(fs[i], BIG_TIMEOUT_MS, &r));
+        CU_ASSERT_EQUAL(r.len, BIG);
+        CU_ASSERT(r.len == BIG && pp_t_fnv1a(r.data, r.len) == want[i]);
+        pp_future_release(fs[i]);
+    }
+    pp_executor_destroy(ex);
+}
+
+static void test_big_checksum(void)
+{
+    pp_executor *ex = pp_t_executor(1);
+    uint8_t *buf = malloc(BIG + 3);
+    CU_ASSERT_FATAL(buf != NULL);
+    pp_t_fill(buf, BIG + 3, 77);
+    uint64_t want = pp_t_fnv1a(buf, BIG + 3);
+    pp_future *f = NULL;
+    PP_ASSERT_OK(pp_submit(ex, "checksum", buf, BIG + 3, &f));
+    free(buf);
+    if (f) {
+        pp_buf r = {NULL, 0};
+        PP_ASSERT_OK(pp_future_result(f, BIG_TIMEOUT_MS, &r));
+        uint64_t got = 0;
+        CU_ASSERT_EQUAL(r.len, sizeof got);
+        if (r.len == sizeof got)
+            memcpy(&got, r.data, sizeof got);
+        CU_ASSERT_EQUAL(got, want);
+        pp_future_release(f);
+    }
+    pp_executor_destroy(ex);
+}
+
+static CU_TestInfo tests[] = {
+    {"header layout and checks", test_header_bytes},
+    {"CALL exact bytes", test_call_exact_bytes},
+    {"RESULT exact bytes", test_result_exact_bytes},
+    {"CALL round trip (0-length, n=1, n=1000)", test_call_round_trip},
+    {"CALL round trip with a 64 MiB argument", test_call_round_trip_64mib},
+    {"RESULT round trip (every status, n=1000)", test_result_round_trip},
+    {"RESULT round trip with a 64 MiB item", test_result_round_trip_64mib},
+    {"INIT round trip", test_init_round_trip},
+    {"READY, STOP, INITERR round trip", test_ready_stop_initerr_round_trip},
+    {"every truncation is rejected", test_truncations},
+    {"bad headers are rejected", test_bad_header},
+    {"bad CALL bodies are rejected", test_bad_call},
+    {"bad RESULT bodies are rejected", test_bad_result},
+    {"bad INIT, INITERR, READY bodies are rejected", test_bad_init_initerr_ready},
+    {"call size overflow gives SIZE_MAX", test_call_size_overflow},
+    {"growable buffer and encoder argument checks", test_wbuf_and_encoder_args},
+    {"64 MiB calls and results both ways at once, max_workers + 1 in flight",
+     test_big_both_directions},
+    {"checksum of a 64 MiB argument", test_big_checksum},
+    CU_TEST_INFO_NULL,
+};
+
 const CU_SuiteInfo pp_suite_protocol = {"protocol", NULL, NULL, NULL, NULL, tests};

@@ -240,10 +240,9 @@ static void fail_broken(pp_executor *ex, work *it, const char *prefix, const cha
                         int code, long long pid)
 {
     char *msg = pp__asprintf("%s%s", prefix, cause);
-    if (pp__future_finish_error(it->f, PP_EBROKEN, code, pid, msg) == PP_OK)
-        stats_add(ex, &ex->stats.failed);
-    else /* cancelled by its owner while queued */
-        stats_add(ex, &ex->stats.cancelled);
+    /* Counted first (see finish_item); a queued item its owner cancelled counts as such. */
+    stats_add(ex, pp_future_cancelled(it->f) ? &ex->stats.cancelled : &ex->stats.failed);
+    pp__future_finish_error(it->f, PP_EBROKEN, code, pid, msg);
     work_free(it);
 }
 
@@ -490,46 +489,39 @@ static worker *worker_start(pp_executor *ex)
 /* ---- results ---- */
 
 /* Finishes an item from its RESULT; body is owned (freed here or by the future) if
- * body_owned, else it lives in the staging buffer and is copied. */
+ * body_owned, else it lives in the staging buffer and is copied. The counters are updated
+ * before the future completes, so that whoever sees it done sees them counted. */
 static void finish_item(pp_executor *ex, worker *w, work *it, const pp__wire_result *r,
                         uint8_t *body, size_t body_len, bool body_owned)
 {
-    pp_status st;
-    if (it->raw) {
-        uint8_t *own = body_owned ? body : pp__malloc(body_len);
-        if (own && !body_owned)
-            memcpy(own, body, body_len);
-        st = own ? pp__future_finish_owned(it->f, own, own, body_len, w->pid)
-                 : pp__future_finish_error(it->f, PP_ENOMEM, 0, w->pid, NULL);
-        stats_add(ex, st == PP_OK && own ? &ex->stats.completed : &ex->stats.failed);
-        work_free(it);
-        return;
+    pp__wire_item item = {PP_OK, 0, body, body_len}; /* raw: the whole body */
+    if (!it->raw) {
+        pp__wire_cur cur = r->items;
+        pp__wire_next_item(&cur, &item);
     }
-    pp__wire_cur cur = r->items;
-    pp__wire_item item;
-    pp__wire_next_item(&cur, &item);
-    if (item.status == PP_OK) {
-        void *own = body_owned ? body : NULL;
-        const void *data = item.data;
-        if (!body_owned && item.len) {
-            own = pp__malloc(item.len);
-            if (own)
-                memcpy(own, item.data, item.len);
-            data = own;
-        }
-        if (!item.len)
-            data = NULL; /* never point into the staging buffer */
-        if (!own && item.len)
-            pp__future_finish_error(it->f, PP_ENOMEM, 0, w->pid, NULL);
-        else
-            pp__future_finish_owned(it->f, own, data, item.len, w->pid);
-        stats_add(ex, own || !item.len ? &ex->stats.completed : &ex->stats.failed);
-    } else {
+    if (item.status != PP_OK) {
         char *msg = pp__strndup(item.data, item.len);
         if (body_owned)
             pp__free(body);
-        pp__future_finish_error(it->f, item.status, item.code, w->pid, msg);
         stats_add(ex, &ex->stats.failed);
+        pp__future_finish_error(it->f, item.status, item.code, w->pid, msg);
+        work_free(it);
+        return;
+    }
+    void *own = body_owned ? body : NULL;
+    const void *data = item.len ? item.data : NULL; /* never into the staging buffer */
+    if (!body_owned && item.len) {
+        own = pp__malloc(item.len);
+        if (own)
+            memcpy(own, item.data, item.len);
+        data = own;
+    }
+    if (!own && item.len) {
+        stats_add(ex, &ex->stats.failed);
+        pp__future_finish_error(it->f, PP_ENOMEM, 0, w->pid, NULL);
+    } else {
+        stats_add(ex, &ex->stats.completed);
+        pp__future_finish_owned(it->f, own, data, item.len, w->pid);
     }
     work_free(it);
 }

@@ -22,6 +22,12 @@
  *                 PP_OK, else the failure text). Flag PP__MSGF_LAST: the worker exits after
  *                 this result (max_tasks_per_child reached).
  *
+ * Encoders of whole frames (INIT, READY, INITERR, STOP, and a RESULT from result_begin)
+ * replace the buffer's contents (b->len restarts at 0). They return PP_EINVAL for a NULL
+ * buffer, a status the message does not allow, NULL data with a nonzero length, or an INIT
+ * name longer than PP__NAME_MAX; pp__wire_call_size / encode_call leave n >= 1 and the name
+ * length to the caller, and give SIZE_MAX when a count or length does not fit its field.
+ *
  * A decoder accepts a body only if it is exactly as long as its fields say, every count and
  * length fits, and every status is one of those listed; anything else is PP_EINVAL
  * ("malformed"). Decoders never allocate: the views they return point into the body.
@@ -58,7 +64,7 @@ typedef struct pp__wire_hdr {
 void pp__wire_put_hdr(uint8_t out[PP__WIRE_HDR], uint32_t type, uint32_t flags,
                       uint64_t body_len);
 /* Reads and checks a header: known type, only flags that type allows (PP__MSGF_LAST on
- * RESULT), body_len <= max_body, and a body length the type allows (STOP: 0; READY: 8).
+ * RESULT), body_len <= max_body and <= SIZE_MAX, and a body length the type allows (STOP: 0; READY: 8).
  * PP_OK or PP_EINVAL. */
 pp_status pp__wire_get_hdr(const uint8_t in[PP__WIRE_HDR], uint64_t max_body,
                            pp__wire_hdr *h);
