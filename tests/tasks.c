@@ -26,6 +26,7 @@
  *   init_exit    any (initializer) -> exits the worker with code 5
  *   init_segv    any (initializer) -> SIGSEGV
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,9 +171,13 @@ void pp_t_fill(void *buf, size_t n, uint32_t seed)
     }
 }
 
+/* A real memory fault. Sanitizers install SIGSEGV handlers (ASan reports and exits 1) and
+ * UBSan flags NULL stores: restore the default action and fault on an unmapped, non-NULL
+ * address, so the worker dies by SIGSEGV (an access violation on Windows) in every build. */
 static void crash_segv(void)
 {
-    volatile int *volatile p = NULL;
+    signal(SIGSEGV, SIG_DFL);
+    volatile int *volatile p = (volatile int *)(uintptr_t)16;
     *p = 42;
 }
 
