@@ -345,6 +345,42 @@ static void test_wake(void)
     pp__os_waitset_free(ws);
 }
 
+typedef struct waker {
+    pp__waitset *ws;
+    volatile int done;
+} waker;
+
+static void wake_many(void *arg)
+{
+    waker *w = arg;
+    for (int i = 0; i < 200000; i++)
+        pp__os_waitset_wake(w->ws);
+    w->done++;
+}
+
+/* Wakes racing with the waiter are never lost: after a storm of wakes consumed by waits,
+ * one more wake still ends a wait (a regression test: clearing the "pending" flag before
+ * consuming the eventfd once lost every later wake). */
+static void test_wake_storm(void)
+{
+    waker w = {NULL, 0};
+    PP_ASSERT_OK_FATAL(pp__os_waitset_create(&w.ws, NULL));
+    pp_t_thread *t1 = pp_t_thread_start(wake_many, &w);
+    pp_t_thread *t2 = pp_t_thread_start(wake_many, &w);
+    pp__event ev[4];
+    size_t n;
+    long long end = pp_t_now_ms() + WAIT_MS;
+    while (w.done < 2 && pp_t_now_ms() < end)
+        PP_ASSERT_OK(pp__os_waitset_wait(w.ws, 0, ev, 4, &n, NULL));
+    pp_t_thread_join(t1);
+    pp_t_thread_join(t2);
+    PP_ASSERT_OK(pp__os_waitset_wait(w.ws, 0, ev, 4, &n, NULL)); /* drain what is left */
+    pp__os_waitset_wake(w.ws);
+    PP_ASSERT_OK(pp__os_waitset_wait(w.ws, 5000, ev, 4, &n, NULL));
+    CU_ASSERT_EQUAL(n, 1);
+    pp__os_waitset_free(w.ws);
+}
+
 static void test_no_descriptor_leak(void)
 {
     size_t before = pp__os_handle_count();
@@ -398,6 +434,7 @@ static CU_TestInfo tests[] = {
     {"a dead worker is reported by the wait set", test_dead_worker_is_reported},
     {"spawning a missing program fails cleanly", test_spawn_missing_program},
     {"wakes: coalesced, cross-thread, timeouts", test_wake},
+    {"a storm of racing wakes loses none", test_wake_storm},
     {"100 spawn/kill cycles leak no descriptor", test_no_descriptor_leak},
     {"a worker inherits exactly 0, 1, 2 and its channel", test_worker_descriptors},
     CU_TEST_INFO_NULL,

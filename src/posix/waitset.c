@@ -151,12 +151,17 @@ void pp__os_waitset_wake(pp__waitset *ws)
     (void)r; /* EAGAIN: the counter / pipe is full, so a wake is pending anyway */
 }
 
+/* Consume the wakeup, then clear the flag, in that order: cleared first, a wake landing in
+ * between would write the eventfd, be consumed by the read, and leave the flag set for
+ * good, so that every later wake would be skipped. Cleared after, a wake landing in between
+ * is skipped, but its caller changed the state before waking, and the manager looks at the
+ * state after every wait. */
 static void drain_wake(pp__waitset *ws)
 {
-    __atomic_store_n(&ws->wake_pending, 0, __ATOMIC_RELEASE);
     char buf[64];
     while (read(ws->wake_r, buf, sizeof buf) > 0) {
     }
+    __atomic_store_n(&ws->wake_pending, 0, __ATOMIC_RELEASE);
 }
 
 static void emit(pp__event *out, size_t cap, size_t *n, void *tag, unsigned ev)
