@@ -302,7 +302,7 @@ static void test_spawn_missing_program(void)
     CU_ASSERT_EQUAL(pp__os_spawn(argv, &p, &ch, &oe), PP_ESYS);
     CU_ASSERT_PTR_NULL(p);
     CU_ASSERT_PTR_NULL(ch);
-    CU_ASSERT_PTR_NOT_NULL(oe.call);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(oe.call);
     CU_ASSERT(oe.code != 0);
     char buf[256];
     pp__os_strerror(&oe, buf, sizeof buf);

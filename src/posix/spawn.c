@@ -68,6 +68,12 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
 
     int sv[2] = {-1, -1};
     pp_status st = PP_OK;
+    /* posix_spawn reports exec failures on glibc, but not everywhere (nor under valgrind,
+     * which runs its clone as a fork): check first, for a clear error in the common case. */
+    if (access(args[0], X_OK) != 0) {
+        st = pp__posix_err(oe, "access(worker program)", errno);
+        goto out;
+    }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         st = pp__posix_err(oe, "socketpair", errno);
         goto out;
