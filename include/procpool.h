@@ -233,7 +233,9 @@ typedef struct pp_executor_options {
     const char     *worker_path;         /**< spawn: program to start; NULL = this program */
     const char     *initializer;         /**< task run once in each new worker, or NULL */
     pp_buf          initargs;            /**< argument bytes of the initializer (copied) */
-    int             max_tasks_per_child; /**< 0 = unlimited (other values: not yet available) */
+    int             max_tasks_per_child; /**< a worker exits after this many work items (a map
+                                              chunk is one) and is replaced on demand;
+                                              0 = unlimited */
 } pp_executor_options;
 
 /**
@@ -259,7 +261,7 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  *                     start method; initargs.data is NULL with initargs.len > 0;
  *                     max_tasks_per_child < 0
  * @retval PP_ENOTASK  the initializer is not a registered task name
- * @retval PP_ENOTSUP  fork or forkserver, or max_tasks_per_child > 0 (not yet available)
+ * @retval PP_ENOTSUP  fork or forkserver (not yet available)
  * @retval PP_ESTATE   spawn with no worker_path, and pp_worker_main() was never called in
  *                     this process (the workers would not know they are workers)
  * @retval PP_ENOMEM   out of memory

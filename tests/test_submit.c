@@ -328,6 +328,67 @@ static void test_registration_closed(void)
     CU_ASSERT_EQUAL(pp_worker_main(0, NULL), 0);
 }
 
+static pp_executor *executor_max_tasks(int workers, int max_tasks)
+{
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    o.max_workers = workers;
+    o.max_tasks_per_child = max_tasks;
+    pp_executor *ex = NULL;
+    PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+    return ex;
+}
+
+/* A worker exits after max_tasks_per_child items and is replaced: the pid changes every N. */
+static void test_max_tasks_per_child(void)
+{
+    pp_executor *ex = executor_max_tasks(1, 3);
+    long long pids[9];
+    for (int i = 0; i < 9; i++)
+        pids[i] = task_pid(ex);
+    for (int i = 0; i < 9; i++) {
+        CU_ASSERT(pids[i] > 0);
+        if (i % 3) {
+            CU_ASSERT_EQUAL(pids[i], pids[i - 1]);
+        } else if (i) {
+            CU_ASSERT_NOT_EQUAL(pids[i], pids[i - 1]);
+        }
+    }
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.workers_started, 3);
+    CU_ASSERT_EQUAL(s.workers_died, 0); /* retiring is not dying */
+    CU_ASSERT_EQUAL(s.completed, 9);
+    pp_executor_destroy(ex);
+}
+
+/* No task is lost or run twice while workers retire under load, also across a shutdown
+ * that does not wait. */
+static void test_max_tasks_under_load(void)
+{
+    enum { N = 40 };
+    for (int nowait = 0; nowait < 2; nowait++) {
+        pp_executor *ex = executor_max_tasks(2, 2);
+        pp_future *fs[N];
+        for (int i = 0; i < N; i++)
+            PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", &i, sizeof i, &fs[i]));
+        if (nowait)
+            PP_ASSERT_OK(pp_executor_shutdown(ex, false, false));
+        for (int i = 0; i < N; i++) {
+            pp_buf r;
+            PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, &r));
+            CU_ASSERT(r.len == sizeof i && memcmp(r.data, &i, sizeof i) == 0);
+            pp_future_release(fs[i]);
+        }
+        pp_executor_stats s;
+        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+        CU_ASSERT_EQUAL(s.completed, N);
+        CU_ASSERT(s.workers_started >= N / 2);
+        CU_ASSERT_EQUAL(s.workers_died, 0);
+        pp_executor_destroy(ex);
+    }
+}
+
 static CU_TestInfo tests[] = {
     {"results of echo, square, empty and copied arguments", test_results},
     {"task failures: code, message, pid", test_task_errors},
@@ -339,6 +400,8 @@ static CU_TestInfo tests[] = {
     {"max_workers 0 is pp_cpu_count()", test_default_max_workers},
     {"2000 tasks", test_many_tasks},
     {"submits from four threads", test_submit_from_threads},
+    {"max_tasks_per_child replaces workers every N items", test_max_tasks_per_child},
+    {"max_tasks_per_child under load and shutdown(wait=false)", test_max_tasks_under_load},
     {"status strings", test_status_strings},
     {"registration is closed after pp_worker_main", test_registration_closed},
     CU_TEST_INFO_NULL,

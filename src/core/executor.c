@@ -824,8 +824,6 @@ static pp_status check_options(const pp_executor_options *o)
         if (!pp__registry_lookup(o->initializer, len, NULL))
             return PP_ENOTASK;
     }
-    if (o->max_tasks_per_child > 0)
-        return PP_ENOTSUP;
     if (!o->worker_path && !pp__registry_closed())
         return PP_ESTATE;
     return PP_OK;
@@ -878,7 +876,8 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
         goto fail;
     ex->pids = pp__calloc((size_t)ex->max_workers, sizeof *ex->pids);
     if (!ex->program || !ex->pids ||
-        pp__wire_encode_init(&ex->init_frame, 0, ex->initializer, o->initargs.data,
+        pp__wire_encode_init(&ex->init_frame, (uint32_t)o->max_tasks_per_child, ex->initializer,
+                             o->initargs.data,
                              o->initargs.len) != PP_OK ||
         pp__wire_encode_stop(&ex->stop_frame) != PP_OK) {
         st = PP_ENOMEM;
