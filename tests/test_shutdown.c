@@ -1,3 +1,182 @@
+/*
+ * The shutdown suite: shutdown(wait, cancel_futures) and destroy, as CPython's
+ * Executor.shutdown: no new work, pending work runs (or is cancelled), workers are joined,
+ * calling it again is fine, nothing is left behind.
+ */
+#include <string.h>
+
+#include "pp_os.h"
 #include "pp_test.h"
-static CU_TestInfo tests[] = {CU_TEST_INFO_NULL};
+
+#define BOUND_MS 10000L
+
+static void test_wait_runs_pending_work(void)
+{
+    pp_executor *ex = pp_t_executor(2);
+    pp_t_sleep_arg a = {100, 5};
+    pp_future *fs[6];
+    for (int i = 0; i < 6; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
+    for (int i = 0; i < 6; i++) {
+        CU_ASSERT(pp_future_done(fs[i]));
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(fs[i], 0, &r));
+        CU_ASSERT(r.len == 4 && *(const int32_t *)r.data == 5);
+        pp_future_release(fs[i]);
+    }
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, false)); /* twice is fine */
+    PP_ASSERT_OK(pp_executor_shutdown(ex, false, true));
+    pp_future *f = (pp_future *)1;
+    CU_ASSERT_EQUAL(pp_submit(ex, "noop", NULL, 0, &f), PP_ESHUTDOWN);
+    CU_ASSERT_PTR_NULL(f);
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.workers, 0);
+    CU_ASSERT_EQUAL(s.completed, 6);
+    pp_executor_destroy(ex);
+}
+
+static int cancel_callbacks;
+static void count_cb(pp_future *f, void *ud)
+{
+    (void)ud;
+    if (pp_future_cancelled(f))
+        cancel_callbacks++;
+}
+
+static void test_cancel_futures(void)
+{
+    pp_executor *ex = pp_t_executor(1);
+    pp_t_sleep_arg a = {300, 1};
+    pp_future *fs[6];
+    cancel_callbacks = 0;
+    for (int i = 0; i < 6; i++) {
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+        PP_ASSERT_OK(pp_future_add_done_callback(fs[i], count_cb, NULL));
+    }
+    pp_executor_stats s;
+    long long end = pp_t_now_ms() + BOUND_MS;
+    do {
+        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    } while (s.handed_out < 2 && pp_t_now_ms() < end && (pp_t_sleep_ms(5), 1));
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, true));
+    int done = 0, cancelled = 0;
+    for (int i = 0; i < 6; i++) {
+        pp_status st = pp_future_result(fs[i], 0, NULL);
+        if (st == PP_OK)
+            done++;
+        else if (st == PP_ECANCELLED && pp_future_cancelled(fs[i]))
+            cancelled++;
+        pp_future_release(fs[i]);
+    }
+    CU_ASSERT_EQUAL(done, 2); /* the max_workers + 1 handed out */
+    CU_ASSERT_EQUAL(cancelled, 4);
+    CU_ASSERT_EQUAL(cancel_callbacks, 4);
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.cancelled, 4);
+    pp_executor_destroy(ex);
+}
+
+static void test_no_wait(void)
+{
+    pp_executor *ex = pp_t_executor(1);
+    pp_t_sleep_arg a = {300, 3};
+    pp_future *fs[3];
+    for (int i = 0; i < 3; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    long long t0 = pp_t_now_ms();
+    PP_ASSERT_OK(pp_executor_shutdown(ex, false, false));
+    CU_ASSERT(pp_t_now_ms() - t0 < 250); /* returned before the work could finish */
+    for (int i = 0; i < 3; i++) { /* the work still runs */
+        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
+        pp_future_release(fs[i]);
+    }
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, false)); /* then wait */
+    pp_executor_destroy(ex);
+}
+
+static void test_destroy_waits(void)
+{
+    pp_executor *ex = pp_t_executor(2);
+    pp_t_sleep_arg a = {100, 9};
+    pp_future *fs[5];
+    for (int i = 0; i < 5; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    pp_executor_destroy(ex);
+    for (int i = 0; i < 5; i++) { /* futures outlive their executor */
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(fs[i], 0, &r));
+        CU_ASSERT(r.len == 4 && *(const int32_t *)r.data == 9);
+        pp_future_release(fs[i]);
+    }
+    pp_executor_destroy(NULL);
+    CU_ASSERT_EQUAL(pp_executor_shutdown(NULL, true, false), PP_EINVAL);
+}
+
+static void test_no_worker_left(void)
+{
+    pp_executor *ex = pp_t_executor(3);
+    pp_t_sleep_arg a = {200, 0};
+    pp_future *fs[3];
+    for (int i = 0; i < 3; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    long long pids[3];
+    size_t n = 0;
+    long long end = pp_t_now_ms() + BOUND_MS;
+    do {
+        PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 3, &n));
+    } while (n < 3 && pp_t_now_ms() < end && (pp_t_sleep_ms(5), 1));
+    CU_ASSERT_EQUAL(n, 3);
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT(!pp_t_pid_alive(pids[i])); /* exited and reaped: no zombie either */
+    for (int i = 0; i < 3; i++)
+        pp_future_release(fs[i]);
+    pp_executor_destroy(ex);
+}
+
+static void test_unused_executor(void)
+{
+    pp_executor *ex = pp_t_executor(2);
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.workers_started, 0);
+    pp_executor_destroy(ex);
+    ex = pp_t_executor(2);
+    pp_executor_destroy(ex); /* straight away */
+}
+
+/* Create, submit, destroy, again and again: no descriptor and no worker is left. */
+static void test_cycles_leave_nothing(void)
+{
+    size_t fds = pp__os_handle_count();
+    long long last_pid = 0;
+    for (int i = 0; i < 30; i++) {
+        pp_executor *ex = pp_t_executor(2);
+        pp_future *f;
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &f));
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+        if (r.len == sizeof last_pid)
+            memcpy(&last_pid, r.data, sizeof last_pid);
+        pp_future_release(f);
+        pp_executor_destroy(ex);
+        CU_ASSERT(!pp_t_pid_alive(last_pid));
+    }
+    CU_ASSERT_EQUAL(pp__os_handle_count(), fds);
+}
+
+static CU_TestInfo tests[] = {
+    {"shutdown(wait) runs pending work; twice is fine", test_wait_runs_pending_work},
+    {"cancel_futures cancels what is not handed out", test_cancel_futures},
+    {"shutdown(wait=false) returns at once; work continues", test_no_wait},
+    {"destroy waits for pending work", test_destroy_waits},
+    {"no worker process is left after shutdown", test_no_worker_left},
+    {"an executor never used", test_unused_executor},
+    {"30 create/submit/destroy cycles leave nothing behind", test_cycles_leave_nothing},
+    CU_TEST_INFO_NULL,
+};
+
 const CU_SuiteInfo pp_suite_shutdown = {"shutdown", NULL, NULL, NULL, NULL, tests};
