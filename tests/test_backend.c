@@ -3,6 +3,7 @@
  * Workers are this test program, started with pp__os_spawn(); they run the real worker loop
  * and speak the wire protocol (wire.h), which these tests drive by hand.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -347,7 +348,7 @@ static void test_wake(void)
 
 typedef struct waker {
     pp__waitset *ws;
-    volatile int done;
+    atomic_int   done;
 } waker;
 
 static void wake_many(void *arg)
@@ -355,7 +356,7 @@ static void wake_many(void *arg)
     waker *w = arg;
     for (int i = 0; i < 200000; i++)
         pp__os_waitset_wake(w->ws);
-    w->done++;
+    atomic_fetch_add(&w->done, 1);
 }
 
 /* Wakes racing with the waiter are never lost: after a storm of wakes consumed by waits,
@@ -363,14 +364,16 @@ static void wake_many(void *arg)
  * consuming the eventfd once lost every later wake). */
 static void test_wake_storm(void)
 {
-    waker w = {NULL, 0};
+    waker w;
+    w.ws = NULL;
+    atomic_init(&w.done, 0);
     PP_ASSERT_OK_FATAL(pp__os_waitset_create(&w.ws, NULL));
     pp_t_thread *t1 = pp_t_thread_start(wake_many, &w);
     pp_t_thread *t2 = pp_t_thread_start(wake_many, &w);
     pp__event ev[4];
     size_t n;
     long long end = pp_t_now_ms() + WAIT_MS;
-    while (w.done < 2 && pp_t_now_ms() < end)
+    while (atomic_load(&w.done) < 2 && pp_t_now_ms() < end)
         PP_ASSERT_OK(pp__os_waitset_wait(w.ws, 0, ev, 4, &n, NULL));
     pp_t_thread_join(t1);
     pp_t_thread_join(t2);

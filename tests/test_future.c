@@ -1,10 +1,20 @@
 /*
- * The future suite: states and transitions, results and errors, cancellation, reference
- * counting, argument checks; and, with a real executor, "running" means "handed out".
+ * The future suite: the state machine of one future (pending -> running -> finished,
+ * pending -> cancelled), results and errors, timeouts, waking a waiter from another thread,
+ * reference counting, argument checks; and, with a real executor, when a submitted future
+ * becomes running (handed to a worker: the max_workers + 1 window) and stops being
+ * cancellable. CPython: Lib/test/test_concurrent_futures/test_future.py.
  */
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pp_test.h"
+
+/* Generous bound for "this should not have waited for its timeout". */
+#define HANG_MS 10000LL
+
+/* ---- helpers ---- */
 
 static pp_future *new_future(void)
 {
@@ -14,121 +24,499 @@ static pp_future *new_future(void)
     return f;
 }
 
-static void test_states(void)
+static pp_future *new_running(void)
 {
     pp_future *f = new_future();
-    CU_ASSERT(!pp_future_done(f) && !pp_future_running(f) && !pp_future_cancelled(f));
-    CU_ASSERT(pp_future_set_running_or_notify_cancel(f));
-    CU_ASSERT(pp_future_running(f) && !pp_future_done(f));
-    CU_ASSERT(!pp_future_set_running_or_notify_cancel(f)); /* already running */
-    PP_ASSERT_OK(pp_future_set_result(f, "r", 1));
-    CU_ASSERT(pp_future_done(f) && !pp_future_running(f) && !pp_future_cancelled(f));
+    CU_ASSERT_FATAL(pp_future_set_running_or_notify_cancel(f));
+    return f;
+}
+
+static pp_future *new_finished(int32_t v)
+{
+    pp_future *f = new_future();
+    PP_ASSERT_OK_FATAL(pp_future_set_result(f, &v, sizeof v));
+    return f;
+}
+
+static pp_future *new_failed(pp_status st, int code, const char *msg)
+{
+    pp_future *f = new_future();
+    PP_ASSERT_OK_FATAL(pp_future_set_error(f, st, code, msg));
+    return f;
+}
+
+static pp_future *new_cancelled(void)
+{
+    pp_future *f = new_future();
+    CU_ASSERT_FATAL(pp_future_cancel(f));
+    return f;
+}
+
+/* The four observable flags of a future, compared in one assertion each. */
+#define CHECK_FLAGS(f, running, cancelled, done)                                               \
+    do {                                                                                       \
+        CU_ASSERT_EQUAL(pp_future_running(f), (running));                                      \
+        CU_ASSERT_EQUAL(pp_future_cancelled(f), (cancelled));                                  \
+        CU_ASSERT_EQUAL(pp_future_done(f), (done));                                            \
+    } while (0)
+
+static int32_t result_i32(pp_future *f)
+{
+    pp_buf r = {NULL, 0};
+    PP_ASSERT_OK(pp_future_result(f, 0, &r));
+    int32_t v = INT32_MIN;
+    CU_ASSERT_EQUAL(r.len, sizeof v);
+    if (r.len == sizeof v)
+        memcpy(&v, r.data, sizeof v);
+    return v;
+}
+
+/* Polls pred(f) every 2 ms until it holds or ms pass. */
+static bool poll_until(bool (*pred)(pp_future *), pp_future *f, long long ms)
+{
+    long long end = pp_t_now_ms() + ms;
+    while (!pred(f)) {
+        if (pp_t_now_ms() > end)
+            return false;
+        pp_t_sleep_ms(2);
+    }
+    return true;
+}
+
+/* A helper thread that sleeps, then completes a future one way or another. */
+typedef enum { DO_RESULT, DO_ERROR, DO_CANCEL } action;
+typedef struct {
+    pp_future *f;
+    unsigned   delay_ms;
+    action     what;
+    int32_t    value;
+    pp_status  st;     /* what the action returned (DO_CANCEL: PP_OK if cancel was true) */
+} later;
+
+static void later_main(void *p)
+{
+    later *l = p;
+    pp_t_sleep_ms(l->delay_ms);
+    switch (l->what) {
+    case DO_RESULT:
+        l->st = pp_future_set_result(l->f, &l->value, sizeof l->value);
+        break;
+    case DO_ERROR:
+        l->st = pp_future_set_error(l->f, PP_ETASK, l->value, "from a thread");
+        break;
+    case DO_CANCEL:
+        l->st = pp_future_cancel(l->f) ? PP_OK : PP_ESTATE;
+        break;
+    }
+}
+
+static pp_executor_stats stats(pp_executor *ex)
+{
+    pp_executor_stats s;
+    memset(&s, 0, sizeof s);
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    return s;
+}
+
+/* ---- the state machine, without an executor ---- */
+
+static void test_pending_running_finished(void)
+{
+    pp_future *f = new_future();
+    CHECK_FLAGS(f, false, false, false);
+
+    CU_ASSERT_TRUE(pp_future_set_running_or_notify_cancel(f));
+    CHECK_FLAGS(f, true, false, false);
+    /* a second call changes nothing */
+    CU_ASSERT_FALSE(pp_future_set_running_or_notify_cancel(f));
+    CHECK_FLAGS(f, true, false, false);
+
+    int32_t v = 42;
+    PP_ASSERT_OK(pp_future_set_result(f, &v, sizeof v));
+    CHECK_FLAGS(f, false, false, true);
+    CU_ASSERT_EQUAL(result_i32(f), 42);
+    CU_ASSERT_FALSE(pp_future_set_running_or_notify_cancel(f));
+    CHECK_FLAGS(f, false, false, true);
     pp_future_release(f);
 
-    /* pending -> finished directly is allowed, as in CPython */
-    f = new_future();
-    PP_ASSERT_OK(pp_future_set_error(f, PP_ETASK, 3, "boom"));
-    CU_ASSERT(pp_future_done(f));
+    /* running -> finished with an error */
+    f = new_running();
+    PP_ASSERT_OK(pp_future_set_error(f, PP_ETASK, 3, "bad"));
+    CHECK_FLAGS(f, false, false, true);
+    CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), PP_ETASK);
     pp_future_release(f);
 }
 
-static void test_cancel(void)
+static void test_pending_to_finished_directly(void)
+{
+    /* CPython allows set_result / set_exception on a pending future (no running step). */
+    pp_future *f = new_future();
+    int32_t v = 7;
+    PP_ASSERT_OK(pp_future_set_result(f, &v, sizeof v));
+    CHECK_FLAGS(f, false, false, true);
+    CU_ASSERT_EQUAL(result_i32(f), 7);
+    CU_ASSERT_FALSE(pp_future_cancel(f));
+    pp_future_release(f);
+
+    f = new_future();
+    PP_ASSERT_OK(pp_future_set_error(f, PP_ESYS, 2, "no"));
+    CHECK_FLAGS(f, false, false, true);
+    CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), PP_ESYS);
+    pp_future_release(f);
+}
+
+static void test_pending_cancelled(void)
 {
     pp_future *f = new_future();
-    CU_ASSERT(pp_future_cancel(f));
-    CU_ASSERT(pp_future_cancel(f)); /* twice succeeds */
-    CU_ASSERT(pp_future_cancelled(f) && pp_future_done(f) && !pp_future_running(f));
-    CU_ASSERT(!pp_future_set_running_or_notify_cancel(f));
-    CU_ASSERT(pp_future_cancelled(f)); /* stays cancelled */
-    CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), PP_ECANCELLED);
+    CU_ASSERT_TRUE(pp_future_cancel(f));
+    CHECK_FLAGS(f, false, true, true);
+    /* cancelling twice succeeds */
+    CU_ASSERT_TRUE(pp_future_cancel(f));
+    CHECK_FLAGS(f, false, true, true);
+
+    /* set_running_or_notify_cancel on a cancelled future: false, and it stays cancelled */
+    CU_ASSERT_FALSE(pp_future_set_running_or_notify_cancel(f));
+    CHECK_FLAGS(f, false, true, true);
+    CU_ASSERT_FALSE(pp_future_set_running_or_notify_cancel(f));
+    CHECK_FLAGS(f, false, true, true);
+    CU_ASSERT_TRUE(pp_future_cancel(f));
+
+    pp_buf r = {(void *)1, 5};
+    CU_ASSERT_EQUAL(pp_future_result(f, 0, &r), PP_ECANCELLED);
+    CU_ASSERT_PTR_NULL(r.data);
+    CU_ASSERT_EQUAL(r.len, 0);
+    CU_ASSERT_EQUAL(pp_future_result(f, 100, NULL), PP_ECANCELLED);
     CU_ASSERT_EQUAL(pp_future_result(f, PP_FOREVER, NULL), PP_ECANCELLED);
     const pp_error *e = (const pp_error *)1;
     CU_ASSERT_EQUAL(pp_future_exception(f, 0, &e), PP_ECANCELLED);
     CU_ASSERT_PTR_NULL(e);
-    CU_ASSERT_EQUAL(pp_future_set_result(f, "x", 1), PP_ESTATE);
-    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_ETASK, 1, "x"), PP_ESTATE);
-    pp_future_release(f);
-
-    f = new_future(); /* running: cannot be cancelled */
-    CU_ASSERT(pp_future_set_running_or_notify_cancel(f));
-    CU_ASSERT(!pp_future_cancel(f));
-    CU_ASSERT(!pp_future_cancelled(f));
-    PP_ASSERT_OK(pp_future_set_result(f, NULL, 0));
-    CU_ASSERT(!pp_future_cancel(f)); /* finished: cannot be cancelled */
+    e = (const pp_error *)1;
+    CU_ASSERT_EQUAL(pp_future_exception(f, PP_FOREVER, &e), PP_ECANCELLED);
+    CU_ASSERT_PTR_NULL(e);
     pp_future_release(f);
 }
 
-static void test_result_and_error(void)
+static void test_cancel_running_or_finished_fails(void)
 {
-    pp_future *f = new_future();
-    char buf[5] = "abcd";
-    PP_ASSERT_OK(pp_future_set_result(f, buf, 4));
-    memset(buf, 'z', 4); /* copied */
-    pp_buf r;
-    PP_ASSERT_OK(pp_future_result(f, 0, &r));
-    CU_ASSERT(r.len == 4 && memcmp(r.data, "abcd", 4) == 0);
-    PP_ASSERT_OK(pp_future_result(f, 0, NULL)); /* result may be NULL */
-    const pp_error *e = (const pp_error *)1;
-    PP_ASSERT_OK(pp_future_exception(f, 0, &e));
-    CU_ASSERT_PTR_NULL(e); /* success */
-    CU_ASSERT_EQUAL(pp_future_set_result(f, "x", 1), PP_ESTATE);
-    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_ETASK, 1, "x"), PP_ESTATE);
+    pp_future *f = new_running();
+    CU_ASSERT_FALSE(pp_future_cancel(f));
+    CHECK_FLAGS(f, true, false, false);
+    CU_ASSERT_FALSE(pp_future_cancel(f));
+    int32_t v = 1;
+    PP_ASSERT_OK(pp_future_set_result(f, &v, sizeof v)); /* still completable */
+    CU_ASSERT_FALSE(pp_future_cancel(f));
+    CHECK_FLAGS(f, false, false, true);
+    CU_ASSERT_EQUAL(result_i32(f), 1);
     pp_future_release(f);
 
-    f = new_future();
-    char msg[] = "it failed";
+    f = new_finished(5);
+    CU_ASSERT_FALSE(pp_future_cancel(f));
+    CHECK_FLAGS(f, false, false, true);
+    CU_ASSERT_EQUAL(result_i32(f), 5);
+    pp_future_release(f);
+
+    f = new_failed(PP_ETASK, 9, "x");
+    CU_ASSERT_FALSE(pp_future_cancel(f));
+    CHECK_FLAGS(f, false, false, true);
+    CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), PP_ETASK);
+    pp_future_release(f);
+}
+
+static void test_set_on_done_is_estate(void)
+{
+    int32_t other = 99;
+    /* finished with a result */
+    pp_future *f = new_finished(5);
+    CU_ASSERT_EQUAL(pp_future_set_result(f, &other, sizeof other), PP_ESTATE);
+    CU_ASSERT_EQUAL(pp_future_set_result(f, NULL, 0), PP_ESTATE);
+    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_ETASK, 1, "late"), PP_ESTATE);
+    CU_ASSERT_EQUAL(result_i32(f), 5); /* unchanged */
+    const pp_error *e = (const pp_error *)1;
+    PP_ASSERT_OK(pp_future_exception(f, 0, &e));
+    CU_ASSERT_PTR_NULL(e);
+    pp_future_release(f);
+
+    /* finished with an error */
+    f = new_failed(PP_ETASK, 4, "first");
+    CU_ASSERT_EQUAL(pp_future_set_result(f, &other, sizeof other), PP_ESTATE);
+    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_EBROKEN, 1, "second"), PP_ESTATE);
+    PP_ASSERT_OK(pp_future_exception(f, 0, &e));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(e->status, PP_ETASK);
+    CU_ASSERT_EQUAL(e->code, 4);
+    CU_ASSERT_STRING_EQUAL(e->message, "first");
+    pp_future_release(f);
+
+    /* cancelled */
+    f = new_cancelled();
+    CU_ASSERT_EQUAL(pp_future_set_result(f, &other, sizeof other), PP_ESTATE);
+    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_ETASK, 1, "late"), PP_ESTATE);
+    CHECK_FLAGS(f, false, true, true);
+    CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), PP_ECANCELLED);
+    /* ... also after set_running_or_notify_cancel saw the cancellation */
+    CU_ASSERT_FALSE(pp_future_set_running_or_notify_cancel(f));
+    CU_ASSERT_EQUAL(pp_future_set_result(f, &other, sizeof other), PP_ESTATE);
+    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_ETASK, 1, "late"), PP_ESTATE);
+    CHECK_FLAGS(f, false, true, true);
+    pp_future_release(f);
+}
+
+static void test_result_timeouts(void)
+{
+    /* pending and running futures: timeout 0 polls, a small timeout expires */
+    pp_future *fs[2] = {new_future(), new_running()};
+    for (int i = 0; i < 2; i++) {
+        pp_future *f = fs[i];
+        pp_buf r = {(void *)1, 3};
+        long long t0 = pp_t_now_ms();
+        CU_ASSERT_EQUAL(pp_future_result(f, 0, &r), PP_ETIMEDOUT);
+        CU_ASSERT_PTR_NULL(r.data);
+        CU_ASSERT_EQUAL(r.len, 0);
+        r.data = (void *)1;
+        r.len = 3;
+        CU_ASSERT_EQUAL(pp_future_result(f, 50, &r), PP_ETIMEDOUT);
+        CU_ASSERT_PTR_NULL(r.data);
+        CU_ASSERT_EQUAL(r.len, 0);
+        CU_ASSERT_EQUAL(pp_future_result(f, 1, NULL), PP_ETIMEDOUT);
+
+        const pp_error *e = (const pp_error *)1;
+        CU_ASSERT_EQUAL(pp_future_exception(f, 0, &e), PP_ETIMEDOUT);
+        CU_ASSERT_PTR_NULL(e);
+        e = (const pp_error *)1;
+        CU_ASSERT_EQUAL(pp_future_exception(f, 50, &e), PP_ETIMEDOUT);
+        CU_ASSERT_PTR_NULL(e);
+        CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+        /* waiting did not change the state */
+        CHECK_FLAGS(f, i == 1, false, false);
+    }
+    /* done futures answer at once whatever the timeout */
+    for (int i = 0; i < 2; i++) {
+        int32_t v = 10 + i;
+        PP_ASSERT_OK(pp_future_set_result(fs[i], &v, sizeof v));
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(fs[i], 0, &r));
+        PP_ASSERT_OK(pp_future_result(fs[i], 1, &r));
+        PP_ASSERT_OK(pp_future_result(fs[i], PP_FOREVER, &r));
+        CU_ASSERT_EQUAL(result_i32(fs[i]), 10 + i);
+        pp_future_release(fs[i]);
+    }
+}
+
+static void test_error_details(void)
+{
+    char msg[] = "boom: disk on fire";
+    pp_future *f = new_running();
     PP_ASSERT_OK(pp_future_set_error(f, PP_ETASK, 42, msg));
-    msg[0] = 'X'; /* copied */
-    r.data = (void *)1;
-    r.len = 7;
+    msg[0] = 'X'; /* the message was copied */
+
+    pp_buf r = {(void *)1, 8};
     CU_ASSERT_EQUAL(pp_future_result(f, 0, &r), PP_ETASK);
     CU_ASSERT_PTR_NULL(r.data);
     CU_ASSERT_EQUAL(r.len, 0);
-    PP_ASSERT_OK(pp_future_exception(f, PP_FOREVER, &e));
+    CU_ASSERT_EQUAL(pp_future_result(f, PP_FOREVER, NULL), PP_ETASK);
+
+    const pp_error *e = NULL;
+    PP_ASSERT_OK(pp_future_exception(f, 0, &e));
     CU_ASSERT_PTR_NOT_NULL_FATAL(e);
     CU_ASSERT_EQUAL(e->status, PP_ETASK);
     CU_ASSERT_EQUAL(e->code, 42);
-    CU_ASSERT_EQUAL(e->pid, 0);
-    CU_ASSERT_STRING_EQUAL(e->message, "it failed");
-    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_EBROKEN, 1, NULL), PP_ESTATE);
+    CU_ASSERT_EQUAL(e->pid, 0); /* no worker involved */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e->message);
+    CU_ASSERT_STRING_EQUAL(e->message, "boom: disk on fire");
+    CU_ASSERT_PTR_NOT_EQUAL(e->message, msg);
+    /* the same error every time, valid while we hold the reference */
+    const pp_error *e2 = NULL;
+    PP_ASSERT_OK(pp_future_exception(f, PP_FOREVER, &e2));
+    CU_ASSERT_PTR_EQUAL(e, e2);
     pp_future_release(f);
 
-    f = new_future(); /* no message: the status name */
-    PP_ASSERT_OK(pp_future_set_error(f, PP_EBROKEN, -9, NULL));
+    /* NULL message: the status name */
+    f = new_failed(PP_EBROKEN, -9, NULL);
     PP_ASSERT_OK(pp_future_exception(f, 0, &e));
-    CU_ASSERT(e && e->message && strcmp(e->message, "PP_EBROKEN") == 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
+    CU_ASSERT_EQUAL(e->code, -9);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e->message);
+    CU_ASSERT_STRING_EQUAL(e->message, pp_status_str(PP_EBROKEN));
     pp_future_release(f);
+
+    /* empty message is kept as is */
+    f = new_failed(PP_ETASK, 1, "");
+    PP_ASSERT_OK(pp_future_exception(f, 0, &e));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e->message);
+    CU_ASSERT_STRING_EQUAL(e->message, "");
+    pp_future_release(f);
+
+    /* every error status is accepted, and result() returns it */
+    static const pp_status errs[] = {PP_EINVAL, PP_ENOMEM, PP_ETIMEDOUT, PP_ESHUTDOWN,
+                                     PP_EBROKEN, PP_ETASK,  PP_ENOTASK,   PP_ESTATE,
+                                     PP_ENOTSUP, PP_ESYS};
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        f = new_future();
+        PP_ASSERT_OK(pp_future_set_error(f, errs[i], (int)i, "m"));
+        CHECK_FLAGS(f, false, false, true);
+        CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), errs[i]);
+        e = NULL;
+        PP_ASSERT_OK(pp_future_exception(f, 0, &e));
+        CU_ASSERT(e && e->status == errs[i] && e->code == (int)i &&
+                  strcmp(e->message, "m") == 0);
+        pp_future_release(f);
+    }
 }
 
-static void test_timeouts(void)
+static void test_exception_on_success_is_null(void)
 {
-    pp_future *f = new_future();
-    CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), PP_ETIMEDOUT);
-    long long t0 = pp_t_now_ms();
-    CU_ASSERT_EQUAL(pp_future_result(f, 50, NULL), PP_ETIMEDOUT);
-    CU_ASSERT(pp_t_now_ms() - t0 >= 40);
+    pp_future *f = new_finished(3);
     const pp_error *e = (const pp_error *)1;
-    CU_ASSERT_EQUAL(pp_future_exception(f, 10, &e), PP_ETIMEDOUT);
+    PP_ASSERT_OK(pp_future_exception(f, 0, &e));
     CU_ASSERT_PTR_NULL(e);
-    CU_ASSERT(pp_future_set_running_or_notify_cancel(f));
-    CU_ASSERT_EQUAL(pp_future_result(f, 10, NULL), PP_ETIMEDOUT);
+    e = (const pp_error *)1;
+    PP_ASSERT_OK(pp_future_exception(f, PP_FOREVER, &e));
+    CU_ASSERT_PTR_NULL(e);
+    pp_future_release(f);
+
+    /* an empty result is a success too */
+    f = new_future();
+    PP_ASSERT_OK(pp_future_set_result(f, NULL, 0));
+    e = (const pp_error *)1;
+    PP_ASSERT_OK(pp_future_exception(f, 0, &e));
+    CU_ASSERT_PTR_NULL(e);
+    pp_buf r = {(void *)1, 4};
+    PP_ASSERT_OK(pp_future_result(f, 0, &r));
+    CU_ASSERT_EQUAL(r.len, 0);
     pp_future_release(f);
 }
 
-static void set_later(void *arg)
+static void test_result_bytes_copied(void)
 {
-    pp_t_sleep_ms(100);
-    pp_future_set_result(arg, "late", 4);
+    unsigned char buf[256];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)i;
+    pp_future *f = new_running();
+    PP_ASSERT_OK(pp_future_set_result(f, buf, sizeof buf));
+    memset(buf, 0xEE, sizeof buf);
+
+    pp_buf r = {NULL, 0};
+    PP_ASSERT_OK(pp_future_result(f, 0, &r));
+    CU_ASSERT_EQUAL_FATAL(r.len, sizeof buf);
+    CU_ASSERT_PTR_NOT_EQUAL(r.data, buf);
+    const unsigned char *p = r.data;
+    int same = 1;
+    for (size_t i = 0; i < sizeof buf; i++)
+        same &= p[i] == (unsigned char)i;
+    CU_ASSERT_TRUE(same);
+
+    /* stable while the reference is held, also across another holder's retain/release */
+    pp_future_retain(f);
+    pp_buf r2 = {NULL, 0};
+    PP_ASSERT_OK(pp_future_result(f, PP_FOREVER, &r2));
+    pp_future_release(f);
+    CU_ASSERT_PTR_EQUAL(r.data, r2.data);
+    CU_ASSERT_EQUAL(r.len, r2.len);
+    CU_ASSERT_EQUAL(((const unsigned char *)r.data)[255], 255);
+    pp_future_release(f);
+
+    /* a large result */
+    size_t big_n = 4u << 20;
+    unsigned char *big = malloc(big_n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    pp_t_fill(big, big_n, 77);
+    uint64_t h = pp_t_fnv1a(big, big_n);
+    f = new_future();
+    PP_ASSERT_OK(pp_future_set_result(f, big, big_n));
+    memset(big, 0, big_n);
+    free(big);
+    PP_ASSERT_OK(pp_future_result(f, 0, &r));
+    CU_ASSERT_EQUAL_FATAL(r.len, big_n);
+    CU_ASSERT_EQUAL(pp_t_fnv1a(r.data, r.len), h);
+    pp_future_release(f);
 }
 
-static void test_wakes_waiter(void)
+static void test_completed_from_another_thread(void)
 {
-    pp_future *f = new_future();
-    pp_t_thread *t = pp_t_thread_start(set_later, f);
-    pp_buf r;
-    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
-    CU_ASSERT(r.len == 4 && memcmp(r.data, "late", 4) == 0);
-    pp_t_thread_join(t);
+    static const action acts[] = {DO_RESULT, DO_ERROR, DO_CANCEL};
+    for (size_t k = 0; k < 3; k++) {
+        /* result() and exception() both wake when another thread completes the future */
+        for (int use_exception = 0; use_exception < 2; use_exception++) {
+            pp_future *f = k == 2 ? new_future() : new_running();
+            later l = {f, 150, acts[k], 31, PP_EINVAL};
+            long long t0 = pp_t_now_ms();
+            pp_t_thread *t = pp_t_thread_start(later_main, &l);
+            pp_status st;
+            const pp_error *e = NULL;
+            pp_buf r = {NULL, 0};
+            if (use_exception)
+                st = pp_future_exception(f, 20000, &e);
+            else
+                st = pp_future_result(f, 20000, &r);
+            long long dt = pp_t_now_ms() - t0;
+            pp_t_thread_join(t);
+            PP_ASSERT_OK(l.st);
+            CU_ASSERT(dt < HANG_MS); /* woken, not timed out */
+            switch (acts[k]) {
+            case DO_RESULT:
+                PP_ASSERT_OK(st);
+                if (use_exception) {
+                    CU_ASSERT_PTR_NULL(e);
+                } else {
+                    CU_ASSERT(r.len == 4 && memcmp(r.data, &l.value, 4) == 0);
+                }
+                break;
+            case DO_ERROR:
+                if (use_exception) {
+                    PP_ASSERT_OK(st);
+                    CU_ASSERT(e && e->status == PP_ETASK && e->code == 31 &&
+                              strcmp(e->message, "from a thread") == 0);
+                } else {
+                    CU_ASSERT_EQUAL(st, PP_ETASK);
+                }
+                break;
+            case DO_CANCEL:
+                CU_ASSERT_EQUAL(st, PP_ECANCELLED);
+                CU_ASSERT_TRUE(pp_future_cancelled(f));
+                break;
+            }
+            CU_ASSERT_TRUE(pp_future_done(f));
+            pp_future_release(f);
+        }
+    }
+}
+
+typedef struct {
+    pp_future *f;
+    int        n;
+    pp_status  st[8];
+} waiter_arg;
+
+static void waiter_main(void *p)
+{
+    waiter_arg *w = p;
+    for (int i = 0; i < w->n; i++)
+        w->st[i] = pp_future_result(w->f, 20000, NULL);
+}
+
+static void test_many_waiters_woken(void)
+{
+    /* several threads wait on one future; one set_result wakes them all */
+    pp_future *f = new_running();
+    waiter_arg wa[4];
+    pp_t_thread *t[4];
+    for (int i = 0; i < 4; i++) {
+        wa[i].f = f;
+        wa[i].n = 1;
+        wa[i].st[0] = PP_EINVAL;
+        t[i] = pp_t_thread_start(waiter_main, &wa[i]);
+    }
+    pp_t_sleep_ms(100);
+    long long t0 = pp_t_now_ms();
+    int32_t v = 1;
+    PP_ASSERT_OK(pp_future_set_result(f, &v, sizeof v));
+    for (int i = 0; i < 4; i++) {
+        pp_t_thread_join(t[i]);
+        PP_ASSERT_OK(wa[i].st[0]);
+    }
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
     pp_future_release(f);
 }
 
@@ -139,101 +527,318 @@ static void test_refcount(void)
     pp_future_retain(f);
     pp_future_release(f);
     pp_future_release(f);
-    PP_ASSERT_OK(pp_future_set_result(f, "still here", 10)); /* one reference left */
-    pp_future_release(f);
+    /* one reference left: still fully usable */
+    CHECK_FLAGS(f, false, false, false);
+    int32_t v = 8;
+    PP_ASSERT_OK(pp_future_set_result(f, &v, sizeof v));
+    CU_ASSERT_EQUAL(result_i32(f), 8);
+
+    /* a result stays valid as long as any reference is held, whoever created it */
+    pp_future_retain(f);
+    pp_buf r;
+    PP_ASSERT_OK(pp_future_result(f, 0, &r));
+    pp_future_release(f); /* the original */
+    CU_ASSERT(r.len == 4 && memcmp(r.data, &v, 4) == 0);
+    pp_future_release(f); /* the last: freed (valgrind checks) */
+
+    /* NULL is a no-op */
     pp_future_retain(NULL);
     pp_future_release(NULL);
+
+    /* releasing a pending future does not cancel it: another holder still sees it pending */
+    f = new_future();
+    pp_future_retain(f);
+    pp_future_release(f);
+    CHECK_FLAGS(f, false, false, false);
+    CU_ASSERT_TRUE(pp_future_set_running_or_notify_cancel(f));
+    pp_future_release(f); /* released while running, never finished: no leak */
+
+    /* freeing each kind of future (valgrind checks nothing leaks) */
+    pp_future_release(new_future());
+    pp_future_release(new_cancelled());
+    pp_future_release(new_failed(PP_ETASK, 1, "leak check"));
+    pp_future_release(new_finished(1));
 }
 
-static void test_bad_arguments(void)
+static void churn_main(void *p)
 {
-    CU_ASSERT_EQUAL(pp_future_create(NULL), PP_EINVAL);
-    pp_future *f = new_future();
-    CU_ASSERT_EQUAL(pp_future_result(NULL, 0, NULL), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_future_result(f, -2, NULL), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_future_result(f, -1000, NULL), PP_EINVAL);
-    const pp_error *e;
-    CU_ASSERT_EQUAL(pp_future_exception(f, -5, &e), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_future_exception(f, 0, NULL), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_future_exception(NULL, 0, &e), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_future_set_result(NULL, "x", 1), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_future_set_result(f, NULL, 1), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_OK, 0, "x"), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_END, 0, "x"), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_ECANCELLED, 0, "x"), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)77, 0, "x"), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_future_set_error(NULL, PP_ETASK, 0, "x"), PP_EINVAL);
-    CU_ASSERT(!pp_future_done(f)); /* none of that changed it */
-    CU_ASSERT(!pp_future_cancel(NULL));
-    CU_ASSERT(!pp_future_cancelled(NULL) && !pp_future_running(NULL) && !pp_future_done(NULL));
-    CU_ASSERT(!pp_future_set_running_or_notify_cancel(NULL));
+    pp_future *f = p;
+    for (int i = 0; i < 20000; i++) {
+        pp_future_retain(f);
+        pp_future_release(f);
+    }
+    pp_future_release(f); /* the reference the starter gave this thread */
+}
+
+static void test_refcount_threads(void)
+{
+    pp_future *f = new_finished(6);
+    pp_t_thread *t[3];
+    for (int i = 0; i < 3; i++) {
+        pp_future_retain(f);
+        t[i] = pp_t_thread_start(churn_main, f);
+    }
+    for (int i = 0; i < 20000; i++) {
+        pp_future_retain(f);
+        pp_future_release(f);
+    }
+    for (int i = 0; i < 3; i++)
+        pp_t_thread_join(t[i]);
+    CU_ASSERT_EQUAL(result_i32(f), 6); /* still alive: ours is the last reference */
     pp_future_release(f);
 }
 
-/* A submitted future runs when handed to a worker (max_workers + 1 window) and is then no
- * longer cancellable; the rest stay pending and cancellable. */
-static void test_running_means_handed_out(void)
+static void test_invalid_arguments(void)
+{
+    CU_ASSERT_EQUAL(pp_future_create(NULL), PP_EINVAL);
+
+    /* NULL future */
+    pp_buf r = {(void *)1, 3};
+    CU_ASSERT_EQUAL(pp_future_result(NULL, 0, &r), PP_EINVAL);
+    CU_ASSERT_PTR_NULL(r.data);
+    CU_ASSERT_EQUAL(r.len, 0);
+    CU_ASSERT_EQUAL(pp_future_result(NULL, PP_FOREVER, NULL), PP_EINVAL);
+    const pp_error *e = (const pp_error *)1;
+    CU_ASSERT_EQUAL(pp_future_exception(NULL, 0, &e), PP_EINVAL);
+    CU_ASSERT_PTR_NULL(e);
+    CU_ASSERT_FALSE(pp_future_cancel(NULL));
+    CU_ASSERT_FALSE(pp_future_cancelled(NULL));
+    CU_ASSERT_FALSE(pp_future_running(NULL));
+    CU_ASSERT_FALSE(pp_future_done(NULL));
+    CU_ASSERT_FALSE(pp_future_set_running_or_notify_cancel(NULL));
+    CU_ASSERT_EQUAL(pp_future_set_result(NULL, "x", 1), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_future_set_result(NULL, NULL, 0), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_future_set_error(NULL, PP_ETASK, 1, "x"), PP_EINVAL);
+
+    pp_future *f = new_future();
+    /* exception() needs somewhere to put the error */
+    CU_ASSERT_EQUAL(pp_future_exception(f, 0, NULL), PP_EINVAL);
+    /* data NULL with len > 0 */
+    CU_ASSERT_EQUAL(pp_future_set_result(f, NULL, 4), PP_EINVAL);
+    /* statuses that are not errors, and unknown ones */
+    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_OK, 1, "x"), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_END, 1, "x"), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_ECANCELLED, 1, "x"), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)(PP_ESYS + 1), 1, "x"), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)1000, 1, "x"), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)-1, 1, "x"), PP_EINVAL);
+    /* negative timeouts other than PP_FOREVER */
+    static const long bad[] = {-2, -100, -1000000, LONG_MIN};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r.data = (void *)1;
+        r.len = 3;
+        CU_ASSERT_EQUAL(pp_future_result(f, bad[i], &r), PP_EINVAL);
+        CU_ASSERT_PTR_NULL(r.data);
+        CU_ASSERT_EQUAL(r.len, 0);
+        e = (const pp_error *)1;
+        CU_ASSERT_EQUAL(pp_future_exception(f, bad[i], &e), PP_EINVAL);
+        CU_ASSERT_PTR_NULL(e);
+    }
+    /* none of that changed the future */
+    CHECK_FLAGS(f, false, false, false);
+    CU_ASSERT_TRUE(pp_future_set_running_or_notify_cancel(f));
+    /* invalid timeouts are rejected on a done future too (checked before waiting) */
+    int32_t v = 2;
+    PP_ASSERT_OK(pp_future_set_result(f, &v, sizeof v));
+    CU_ASSERT_EQUAL(pp_future_result(f, -2, NULL), PP_EINVAL);
+    e = (const pp_error *)1;
+    CU_ASSERT_EQUAL(pp_future_exception(f, -2, &e), PP_EINVAL);
+    CU_ASSERT_PTR_NULL(e);
+    CU_ASSERT_EQUAL(result_i32(f), 2);
+    pp_future_release(f);
+
+    CU_ASSERT_STRING_EQUAL(pp_status_str(PP_ECANCELLED), "PP_ECANCELLED");
+    CU_ASSERT_PTR_NOT_NULL(pp_status_str((pp_status)1000));
+}
+
+/* ---- with an executor: running means handed to a worker ---- */
+
+static pp_future *submit_sleep(pp_executor *ex, uint32_t ms, int32_t value)
+{
+    pp_t_sleep_arg a = {ms, value};
+    pp_future *f = NULL;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &f));
+    return f;
+}
+
+static void test_executor_running_not_cancellable(void)
 {
     pp_executor *ex = pp_t_executor(1);
-    pp_t_sleep_arg a = {400, 7};
-    pp_future *fs[5];
-    for (int i = 0; i < 5; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
-    long long end = pp_t_now_ms() + PP_T_TIMEOUT_MS;
-    pp_executor_stats s;
-    do {
-        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
-    } while (s.handed_out < 2 && pp_t_now_ms() < end && (pp_t_sleep_ms(5), 1));
-    CU_ASSERT_EQUAL(s.handed_out, 2); /* max_workers + 1 */
-    CU_ASSERT(pp_future_running(fs[0]) && pp_future_running(fs[1]));
-    CU_ASSERT(!pp_future_cancel(fs[0]) && !pp_future_cancel(fs[1]));
-    for (int i = 2; i < 5; i++) {
-        CU_ASSERT(!pp_future_running(fs[i]));
-        CU_ASSERT(pp_future_cancel(fs[i]));
-    }
-    for (int i = 0; i < 5; i++) {
-        pp_buf r;
-        pp_status st = pp_future_result(fs[i], PP_T_TIMEOUT_MS, &r);
-        if (i < 2) {
-            PP_ASSERT_OK(st);
-            CU_ASSERT(r.len == 4 && *(const int32_t *)r.data == 7);
-        } else {
-            CU_ASSERT_EQUAL(st, PP_ECANCELLED);
-        }
-        pp_future_release(fs[i]);
-    }
-    pp_executor_shutdown(ex, true, false);
-    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
-    CU_ASSERT_EQUAL(s.cancelled, 3);
-    CU_ASSERT_EQUAL(s.completed, 2);
+    pp_future *f = submit_sleep(ex, 600, 17);
+    /* it becomes running (handed out) without anybody waiting on it */
+    CU_ASSERT_FATAL(poll_until(pp_future_running, f, HANG_MS));
+    CU_ASSERT_FALSE(pp_future_done(f));
+    CU_ASSERT_FALSE(pp_future_cancel(f));
+    CU_ASSERT_FALSE(pp_future_cancelled(f));
+    CU_ASSERT_TRUE(pp_future_running(f) || pp_future_done(f));
+    CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), pp_future_done(f) ? PP_OK : PP_ETIMEDOUT);
+
+    pp_buf r;
+    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+    CHECK_FLAGS(f, false, false, true);
+    CU_ASSERT(r.len == 4 && *(const int32_t *)r.data == 17);
+    CU_ASSERT_FALSE(pp_future_cancel(f));
+    const pp_error *e = (const pp_error *)1;
+    PP_ASSERT_OK(pp_future_exception(f, 0, &e));
+    CU_ASSERT_PTR_NULL(e);
+    /* an executor future is completed once: the caller cannot finish it again */
+    int32_t v = 0;
+    CU_ASSERT_EQUAL(pp_future_set_result(f, &v, sizeof v), PP_ESTATE);
+    CU_ASSERT_EQUAL(pp_future_set_error(f, PP_ETASK, 1, "x"), PP_ESTATE);
+    pp_future_release(f);
     pp_executor_destroy(ex);
 }
 
-/* Releasing a pending executor future does not cancel it: the work still runs. */
-static void test_release_pending_does_not_cancel(void)
+/* Polls the executor's stats every 2 ms until handed_out == want or ms pass. */
+static bool poll_handed_out(pp_executor *ex, size_t want, long long ms)
 {
+    long long end = pp_t_now_ms() + ms;
+    for (;;) {
+        pp_executor_stats s;
+        if (pp_executor_stats_get(ex, &s) == PP_OK && s.handed_out == want)
+            return true;
+        if (pp_t_now_ms() > end)
+            return false;
+        pp_t_sleep_ms(2);
+    }
+}
+
+static void test_executor_window_of_max_workers_plus_one(void)
+{
+    /* max_workers = 1: at most 2 items are handed out (the worker's and one queued call);
+     * they are running and cannot be cancelled; the rest are pending and can. */
+    enum { N = 6 };
     pp_executor *ex = pp_t_executor(1);
-    pp_future *f;
-    pp_t_sleep_arg a = {50, 1};
-    PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &f));
-    pp_future_release(f);
-    pp_executor_shutdown(ex, true, false);
-    pp_executor_stats s;
-    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
-    CU_ASSERT_EQUAL(s.completed, 1);
+    pp_future *f[N];
+    f[0] = submit_sleep(ex, 2500, 0); /* holds the worker long enough to look around */
+    for (int i = 1; i < N; i++)
+        f[i] = submit_sleep(ex, 0, i);
+
+    CU_ASSERT_FATAL(poll_until(pp_future_running, f[0], HANG_MS));
+    CU_ASSERT_FATAL(poll_until(pp_future_running, f[1], HANG_MS));
+    /* the manager publishes its counts a moment after handing out */
+    CU_ASSERT(poll_handed_out(ex, 2, HANG_MS));
+    pp_executor_stats s = stats(ex);
+    CU_ASSERT(s.handed_out <= 2);
+    CU_ASSERT_EQUAL(s.handed_out, 2);
+    CU_ASSERT_EQUAL(s.pending, N - 2);
+    CU_ASSERT(s.workers <= 1);
+
+    /* f[0] sleeps for seconds: nothing else can have been handed out */
+    CU_ASSERT_FALSE(pp_future_done(f[0]));
+    CU_ASSERT_TRUE(pp_future_running(f[1])); /* queued behind f[0], yet running */
+    for (int i = 2; i < N; i++)
+        CHECK_FLAGS(f[i], false, false, false);
+    int running = 0;
+    for (int i = 0; i < N; i++)
+        running += pp_future_running(f[i]);
+    CU_ASSERT_EQUAL(running, 2);
+
+    /* the handed-out ones cannot be cancelled; the others can */
+    CU_ASSERT_FALSE(pp_future_cancel(f[0]));
+    CU_ASSERT_FALSE(pp_future_cancel(f[1]));
+    CU_ASSERT_TRUE(pp_future_running(f[0]) || pp_future_done(f[0]));
+    for (int i = 2; i < N; i++) {
+        CU_ASSERT_TRUE(pp_future_cancel(f[i]));
+        CU_ASSERT_TRUE(pp_future_cancel(f[i])); /* twice */
+        CHECK_FLAGS(f[i], false, true, true);
+        CU_ASSERT_EQUAL(pp_future_result(f[i], 0, NULL), PP_ECANCELLED);
+    }
+    s = stats(ex);
+    CU_ASSERT(s.handed_out <= 2);
+
+    /* the running ones finish normally; the cancelled ones never run */
+    PP_ASSERT_OK(pp_future_result(f[0], PP_T_TIMEOUT_MS, NULL));
+    PP_ASSERT_OK(pp_future_result(f[1], PP_T_TIMEOUT_MS, NULL));
+    CU_ASSERT_EQUAL(result_i32(f[1]), 1);
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
+    for (int i = 2; i < N; i++) {
+        CHECK_FLAGS(f[i], false, true, true);
+        CU_ASSERT_FALSE(pp_future_set_running_or_notify_cancel(f[i]));
+    }
+    s = stats(ex);
+    CU_ASSERT_EQUAL(s.completed, 2);
+    CU_ASSERT_EQUAL(s.cancelled, N - 2);
+    CU_ASSERT_EQUAL(s.failed, 0);
+    CU_ASSERT_EQUAL(s.handed_out, 0);
+    CU_ASSERT_EQUAL(s.pending, 0);
+    for (int i = 0; i < N; i++)
+        pp_future_release(f[i]);
+    pp_executor_destroy(ex);
+}
+
+static void test_executor_window_two_workers(void)
+{
+    /* max_workers = 2: never more than 3 items handed out at once */
+    enum { N = 8 };
+    pp_executor *ex = pp_t_executor(2);
+    pp_future *f[N];
+    for (int i = 0; i < N; i++)
+        f[i] = submit_sleep(ex, i < 2 ? 2500 : 0, i);
+    CU_ASSERT_FATAL(poll_until(pp_future_running, f[2], HANG_MS));
+    CU_ASSERT_TRUE(pp_future_running(f[0]) || pp_future_done(f[0]));
+    CU_ASSERT_TRUE(pp_future_running(f[1]) || pp_future_done(f[1]));
+    if (!pp_future_done(f[0]) && !pp_future_done(f[1])) {
+        for (int i = 3; i < N; i++)
+            CU_ASSERT_FALSE(pp_future_running(f[i]));
+    }
+    pp_executor_stats s = stats(ex);
+    CU_ASSERT(s.handed_out <= 3);
+    CU_ASSERT(s.workers <= 2);
+    int cancelled = 0;
+    for (int i = 3; i < N; i++)
+        cancelled += pp_future_cancel(f[i]);
+    CU_ASSERT_EQUAL(cancelled, N - 3);
+    for (int i = 0; i < 3; i++) {
+        PP_ASSERT_OK(pp_future_result(f[i], PP_T_TIMEOUT_MS, NULL));
+        CU_ASSERT_EQUAL(result_i32(f[i]), i);
+    }
+    for (int i = 0; i < N; i++)
+        pp_future_release(f[i]);
+    pp_executor_destroy(ex);
+}
+
+static void test_executor_release_does_not_cancel(void)
+{
+    /* releasing the only caller reference to a pending executor future does not cancel
+     * it: the work still runs (observed through another reference) */
+    pp_executor *ex = pp_t_executor(1);
+    pp_future *blocker = submit_sleep(ex, 300, 0);
+    pp_future *f = submit_sleep(ex, 0, 55);
+    pp_future *g = submit_sleep(ex, 0, 66);
+    pp_future_retain(g);
+    pp_future_release(g); /* one of two references */
+    pp_future_release(f); /* the only reference: the item still runs */
+    PP_ASSERT_OK(pp_future_result(g, PP_T_TIMEOUT_MS, NULL));
+    CU_ASSERT_EQUAL(result_i32(g), 66);
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
+    pp_executor_stats s = stats(ex);
+    CU_ASSERT_EQUAL(s.completed, 3);
+    CU_ASSERT_EQUAL(s.cancelled, 0);
+    pp_future_release(g);
+    pp_future_release(blocker);
     pp_executor_destroy(ex);
 }
 
 static CU_TestInfo tests[] = {
-    {"states: pending, running, finished", test_states},
-    {"cancel: pending only, twice, then final", test_cancel},
-    {"results and errors are copied; set twice is PP_ESTATE", test_result_and_error},
-    {"timeouts: 0 polls, small timeouts expire", test_timeouts},
-    {"a result set on another thread wakes the waiter", test_wakes_waiter},
-    {"retain and release", test_refcount},
-    {"bad arguments", test_bad_arguments},
-    {"running means handed out (max_workers + 1)", test_running_means_handed_out},
-    {"releasing a pending future does not cancel it", test_release_pending_does_not_cancel},
+    {"pending_running_finished", test_pending_running_finished},
+    {"pending_to_finished_directly", test_pending_to_finished_directly},
+    {"pending_cancelled", test_pending_cancelled},
+    {"cancel_running_or_finished_fails", test_cancel_running_or_finished_fails},
+    {"set_on_done_is_estate", test_set_on_done_is_estate},
+    {"result_timeouts", test_result_timeouts},
+    {"error_details", test_error_details},
+    {"exception_on_success_is_null", test_exception_on_success_is_null},
+    {"result_bytes_copied", test_result_bytes_copied},
+    {"completed_from_another_thread", test_completed_from_another_thread},
+    {"many_waiters_woken", test_many_waiters_woken},
+    {"refcount", test_refcount},
+    {"refcount_threads", test_refcount_threads},
+    {"invalid_arguments", test_invalid_arguments},
+    {"executor_running_not_cancellable", test_executor_running_not_cancellable},
+    {"executor_window_of_max_workers_plus_one", test_executor_window_of_max_workers_plus_one},
+    {"executor_window_two_workers", test_executor_window_two_workers},
+    {"executor_release_does_not_cancel", test_executor_release_does_not_cancel},
     CU_TEST_INFO_NULL,
 };
 
