@@ -25,6 +25,8 @@
  *   init_fail    any (initializer) -> fails with code 3, "init failed"
  *   init_exit    any (initializer) -> exits the worker with code 5
  *   init_segv    any (initializer) -> SIGSEGV
+ *   malformed    any             -> writes 16 bytes of junk into its own channel to the parent
+ *                                   (POSIX: descriptor 3), then sleeps: a protocol violation
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -368,6 +370,18 @@ static int t_init_segv(pp_task_ctx *c, const void *a, size_t n)
     return 0;
 }
 
+static int t_malformed(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c, (void)a, (void)n;
+#ifndef _WIN32
+    static const char junk[16] = "NOT A PP FRAME!";
+    if (write(3, junk, sizeof junk) != (ssize_t)sizeof junk)
+        return 1;
+#endif
+    pp_t_sleep_ms(10000);
+    return 0;
+}
+
 /* Wraps each task so that "calls" can count them. */
 #define COUNTED(fn)                                                                            \
     static int counted_##fn(pp_task_ctx *c, const void *a, size_t n)                           \
@@ -409,6 +423,7 @@ void pp_t_register_tasks(void)
         {"init_fail", t_init_fail},
         {"init_exit", t_init_exit},
         {"init_segv", t_init_segv},
+        {"malformed", t_malformed},
     };
     for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
         if (pp_register_task(tasks[i].name, tasks[i].fn) != PP_OK) {

@@ -10,6 +10,7 @@
 #ifndef _WIN32
 #  include <signal.h>
 #  include <sys/types.h>
+#  include <sys/wait.h>
 #  include <unistd.h>
 #endif
 
@@ -297,6 +298,64 @@ static void test_broken_flag_before_futures_fail(void)
     pp_executor_destroy(ex);
 }
 
+/* A worker that breaks the protocol breaks the pool and is killed. */
+static void test_malformed_message(void)
+{
+#ifdef _WIN32
+    printf("SKIP: the task writes to the POSIX channel descriptor\n");
+#else
+    pp_executor *ex = pp_t_executor(1);
+    pp_future *f, *g;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "malformed", NULL, 0, &f));
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", "x", 1, &g));
+    long long t0 = pp_t_now_ms();
+    const pp_error *e = NULL;
+    PP_ASSERT_OK_FATAL(pp_future_exception(f, BOUND_MS, &e));
+    CU_ASSERT(pp_t_now_ms() - t0 < 5000); /* killed, not waited for (it sleeps 10 s) */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
+    CU_ASSERT(strstr(e->message, "malformed") != NULL);
+    CU_ASSERT(e->pid > 0);
+    CU_ASSERT_EQUAL(pp_future_result(g, BOUND_MS, NULL), PP_EBROKEN);
+    CU_ASSERT(all_gone(&e->pid, 1));
+    pp_future *h = NULL;
+    CU_ASSERT_EQUAL(pp_submit(ex, "echo", "x", 1, &h), PP_EBROKEN);
+    pp_future_release(f);
+    pp_future_release(g);
+    pp_executor_destroy(ex);
+#endif
+}
+
+/* The library reaps only its own workers: a child the program started itself, exiting
+ * while a pool runs (and breaks), is still there for the program to wait for. */
+static void test_foreign_child_not_reaped(void)
+{
+#ifdef _WIN32
+    printf("SKIP: POSIX fork/waitpid\n");
+#else
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0)
+        _exit(42);
+    pp_executor *ex = pp_t_executor(2);
+    for (int i = 0; i < 5; i++) {
+        pp_future *f;
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "noop", NULL, 0, &f));
+        PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, NULL));
+        pp_future_release(f);
+    }
+    int32_t code = 1;
+    pp_future *f;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "exit", &code, sizeof code, &f));
+    CU_ASSERT_EQUAL(pp_future_result(f, BOUND_MS, NULL), PP_EBROKEN);
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+    int status = 0;
+    CU_ASSERT_EQUAL(waitpid(child, &status, 0), child);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+#endif
+}
+
 static CU_TestInfo tests[] = {
     {"worker exits with code 3", test_exit},
     {"worker exits with code 0 mid-task", test_exit_zero},
@@ -308,6 +367,8 @@ static CU_TestInfo tests[] = {
     {"worker killed from outside, idle and busy", test_killed_from_outside},
     {"the other workers are stopped", test_other_workers_stopped},
     {"broken flag is set before futures fail", test_broken_flag_before_futures_fail},
+    {"a malformed message breaks the pool", test_malformed_message},
+    {"a child the program started is never reaped", test_foreign_child_not_reaped},
     CU_TEST_INFO_NULL,
 };
 
