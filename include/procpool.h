@@ -335,7 +335,8 @@ PP_API pp_status pp_map_next(pp_map_iter *it, pp_buf *result, const pp_error **e
 
 /**
  * Frees a map iterator, cancelling every call that has not started (calls already running
- * finish in the background and their results are dropped). NULL is a no-op.
+ * finish in the background and their results are dropped). Results and errors it returned
+ * are freed with it. NULL is a no-op. A lazy map's executor must outlive its iterator.
  *
  * Thread-safety: the iterator's thread. CPython: closing the map generator.
  */
@@ -494,14 +495,23 @@ PP_API pp_status pp_future_exception(pp_future *f, long timeout_ms, const pp_err
  */
 PP_API bool pp_future_cancel(pp_future *f);
 
-/** True if @p f was cancelled. NULL: false. CPython: Future.cancelled(). */
+/**
+ * Returns true if @p f was cancelled (false for NULL).
+ * Thread-safety: any thread. CPython: Future.cancelled().
+ */
 PP_API bool pp_future_cancelled(pp_future *f);
 
-/** True if @p f is running (handed to a worker, not finished). NULL: false.
- *  CPython: Future.running(). */
+/**
+ * Returns true if @p f is running: handed to a worker (or to the executor's call queue of
+ * max_workers + 1 items) and not finished; false for NULL.
+ * Thread-safety: any thread. CPython: Future.running().
+ */
 PP_API bool pp_future_running(pp_future *f);
 
-/** True if @p f is finished or cancelled. NULL: false. CPython: Future.done(). */
+/**
+ * Returns true if @p f is finished (result or error) or cancelled; false for NULL.
+ * Thread-safety: any thread. CPython: Future.done().
+ */
 PP_API bool pp_future_done(pp_future *f);
 
 /** A done callback: @p f is borrowed for the duration of the call. */
@@ -525,16 +535,23 @@ typedef void (*pp_done_fn)(pp_future *f, void *userdata);
  */
 PP_API pp_status pp_future_add_done_callback(pp_future *f, pp_done_fn fn, void *userdata);
 
-/** Adds a reference to @p f. NULL is a no-op. Thread-safety: any thread. */
+/**
+ * Adds a reference to @p f; each reference is dropped with pp_future_release(). NULL is a
+ * no-op. Thread-safety: any thread. CPython: none (reference counting is implicit).
+ */
 PP_API void pp_future_retain(pp_future *f);
 
-/** Drops a reference to @p f, freeing it with the last one. NULL is a no-op.
- *  Releasing a pending future does not cancel it. Thread-safety: any thread. */
+/**
+ * Drops a reference to @p f, freeing it (its result bytes and error included) with the last
+ * one. Releasing a pending future does not cancel it: its call still runs. NULL is a no-op.
+ * Thread-safety: any thread. CPython: none.
+ */
 PP_API void pp_future_release(pp_future *f);
 
 /**
- * Creates a pending future not tied to any executor, with one reference for the caller:
- * for executor implementers and tests, as in CPython.
+ * Creates a pending future not tied to any executor, with one reference for the caller
+ * (release it with pp_future_release()): for executor implementers and tests, as in
+ * CPython. Thread-safety: any thread. CPython: Future().
  *
  * @retval PP_OK      created
  * @retval PP_EINVAL  @p out is NULL
@@ -544,14 +561,15 @@ PP_API pp_status pp_future_create(pp_future **out);
 
 /**
  * Marks a pending future running and returns true, or, if it was cancelled, marks the
- * cancellation as notified and returns false. CPython: Future.set_running_or_notify_cancel().
- * Returns false (and changes nothing) if @p f is NULL, already running or finished.
+ * cancellation as notified and returns false. Returns false (and changes nothing) if @p f
+ * is NULL, already running or finished. Thread-safety: any thread.
+ * CPython: Future.set_running_or_notify_cancel().
  */
 PP_API bool pp_future_set_running_or_notify_cancel(pp_future *f);
 
 /**
  * Finishes @p f with a copy of the result bytes; wakes waiters and runs done callbacks on
- * this thread. CPython: Future.set_result().
+ * this thread. Thread-safety: any thread. CPython: Future.set_result().
  *
  * @retval PP_OK      finished
  * @retval PP_EINVAL  @p f is NULL, or @p data is NULL with @p len > 0
@@ -562,7 +580,8 @@ PP_API pp_status pp_future_set_result(pp_future *f, const void *data, size_t len
 
 /**
  * Finishes @p f with an error: @p status (not PP_OK, PP_END or PP_ECANCELLED), @p code and
- * a copy of @p message (NULL: the status name). CPython: Future.set_exception().
+ * a copy of @p message (NULL: the status name); wakes waiters and runs done callbacks on
+ * this thread. Thread-safety: any thread. CPython: Future.set_exception().
  *
  * @retval PP_OK      finished
  * @retval PP_EINVAL  @p f is NULL, or @p status is PP_OK, PP_END, PP_ECANCELLED or unknown
@@ -620,7 +639,9 @@ PP_API pp_status pp_as_completed_begin(pp_future *const *fs, size_t n, long time
 
 /**
  * Yields the next done future into *f (borrowed: valid until the next call on @p it or
- * pp_as_completed_end()).
+ * pp_as_completed_end(); retain it to keep it longer), waiting until one is done or the
+ * deadline set at pp_as_completed_begin() passes.
+ * Thread-safety: the iterator's thread. CPython: next() on as_completed's iterator.
  *
  * @retval PP_OK         *f is the next done future
  * @retval PP_END        every future has been yielded
@@ -629,7 +650,10 @@ PP_API pp_status pp_as_completed_begin(pp_future *const *fs, size_t n, long time
  */
 PP_API pp_status pp_as_completed_next(pp_as_completed *it, pp_future **f);
 
-/** Ends the iteration and drops its references. NULL is a no-op. */
+/**
+ * Ends the iteration, drops its references and frees @p it. NULL is a no-op.
+ * Thread-safety: the iterator's thread. CPython: dropping the iterator.
+ */
 PP_API void pp_as_completed_end(pp_as_completed *it);
 
 #ifdef __cplusplus
