@@ -385,23 +385,27 @@ PP_API pp_status pp_map_lazy(pp_executor *ex, const char *task, pp_next_arg_fn n
 PP_API pp_status pp_executor_shutdown(pp_executor *ex, bool wait, bool cancel_futures);
 
 /**
- * Shuts down without waiting, cancels pending items and sends SIGTERM (TerminateProcess on
- * Windows) to every live worker. Not yet available.
+ * Stops the pool by force: shuts down without waiting and cancels every pending item
+ * (pp_executor_shutdown(ex, false, true)), then has every live worker sent SIGTERM
+ * (TerminateProcess on Windows). Items the workers held end PP_EBROKEN, naming the signal;
+ * later submits return PP_ESHUTDOWN. On a broken pool, or before any worker exists, it
+ * only shuts down. Returns at once: the signals are sent by the manager thread, the only
+ * one that knows which workers are not yet reaped. Destroy the executor as usual.
  *
- * CPython 3.14: ProcessPoolExecutor.terminate_workers().
+ * Thread-safety: any thread. CPython 3.14: ProcessPoolExecutor.terminate_workers().
  *
- * @retval PP_EINVAL   @p ex is NULL
- * @retval PP_ENOTSUP  not yet available
+ * @retval PP_OK      done (or nothing to do)
+ * @retval PP_EINVAL  @p ex is NULL
  */
 PP_API pp_status pp_executor_terminate_workers(pp_executor *ex);
 
 /**
- * As pp_executor_terminate_workers(), with SIGKILL. Not yet available.
+ * As pp_executor_terminate_workers(), with SIGKILL (TerminateProcess on Windows).
  *
- * CPython 3.14: ProcessPoolExecutor.kill_workers().
+ * Thread-safety: any thread. CPython 3.14: ProcessPoolExecutor.kill_workers().
  *
- * @retval PP_EINVAL   @p ex is NULL
- * @retval PP_ENOTSUP  not yet available
+ * @retval PP_OK      done (or nothing to do)
+ * @retval PP_EINVAL  @p ex is NULL
  */
 PP_API pp_status pp_executor_kill_workers(pp_executor *ex);
 

@@ -168,6 +168,86 @@ static void test_cycles_leave_nothing(void)
     CU_ASSERT_EQUAL(pp__os_handle_count(), fds);
 }
 
+/* terminate_workers / kill_workers: running items end broken (naming the signal), pending
+ * ones are cancelled, later submits see a shut-down executor, the workers are gone. */
+static void check_force(pp_status (*force)(pp_executor *), const char *sig)
+{
+    pp_executor *ex = pp_t_executor(2);
+    pp_t_sleep_arg a = {20000, 0};
+    pp_future *fs[5];
+    for (int i = 0; i < 5; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    long long end = pp_t_now_ms() + BOUND_MS;
+    size_t n = 0;
+    long long pids[2];
+    do { /* both workers started and running */
+        PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 2, &n));
+    } while ((n < 2 || !pp_future_running(fs[1])) && pp_t_now_ms() < end &&
+             (pp_t_sleep_ms(5), 1));
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    long long t0 = pp_t_now_ms();
+    PP_ASSERT_OK(force(ex));
+    int broken = 0, cancelled = 0;
+    for (int i = 0; i < 5; i++) {
+        const pp_error *e = NULL;
+        pp_status st = pp_future_exception(fs[i], BOUND_MS, &e);
+        if (st == PP_ECANCELLED) {
+            cancelled++;
+        } else {
+            PP_ASSERT_OK(st);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+            CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
+#ifndef _WIN32
+            if (!strstr(e->message, sig))
+                fprintf(stderr, "\n  unexpected message: %s\n", e->message);
+            CU_ASSERT(strstr(e->message, sig) != NULL);
+#endif
+            broken++;
+        }
+    }
+    CU_ASSERT(pp_t_now_ms() - t0 < BOUND_MS); /* not the 20 s the tasks would take */
+    CU_ASSERT_EQUAL(cancelled, 2); /* not handed out */
+    CU_ASSERT_EQUAL(broken, 3);    /* max_workers + 1 handed out */
+    pp_future *g = NULL;
+    CU_ASSERT_EQUAL(pp_submit(ex, "noop", NULL, 0, &g), PP_ESHUTDOWN);
+    pp_executor_shutdown(ex, true, false);
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT(!pp_t_pid_alive(pids[i]));
+    PP_ASSERT_OK(force(ex)); /* again: nothing harmful */
+    for (int i = 0; i < 5; i++)
+        pp_future_release(fs[i]);
+    pp_executor_destroy(ex);
+}
+
+static void test_terminate_workers(void)
+{
+    check_force(pp_executor_terminate_workers, "killed by signal 15 (SIGTERM)");
+}
+
+static void test_kill_workers(void)
+{
+    check_force(pp_executor_kill_workers, "killed by signal 9 (SIGKILL)");
+}
+
+static void test_force_harmless_cases(void)
+{
+    CU_ASSERT_EQUAL(pp_executor_terminate_workers(NULL), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_executor_kill_workers(NULL), PP_EINVAL);
+    pp_executor *ex = pp_t_executor(2); /* before any worker exists */
+    PP_ASSERT_OK(pp_executor_kill_workers(ex));
+    pp_future *g = NULL;
+    CU_ASSERT_EQUAL(pp_submit(ex, "noop", NULL, 0, &g), PP_ESHUTDOWN);
+    pp_executor_destroy(ex);
+    ex = pp_t_executor(1); /* on a broken pool */
+    int32_t code = 3;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "exit", &code, sizeof code, &g));
+    CU_ASSERT_EQUAL(pp_future_result(g, BOUND_MS, NULL), PP_EBROKEN);
+    pp_future_release(g);
+    PP_ASSERT_OK(pp_executor_terminate_workers(ex));
+    CU_ASSERT_EQUAL(pp_submit(ex, "noop", NULL, 0, &g), PP_EBROKEN);
+    pp_executor_destroy(ex);
+}
+
 static CU_TestInfo tests[] = {
     {"shutdown(wait) runs pending work; twice is fine", test_wait_runs_pending_work},
     {"cancel_futures cancels what is not handed out", test_cancel_futures},
@@ -175,6 +255,9 @@ static CU_TestInfo tests[] = {
     {"destroy waits for pending work", test_destroy_waits},
     {"no worker process is left after shutdown", test_no_worker_left},
     {"an executor never used", test_unused_executor},
+    {"terminate_workers", test_terminate_workers},
+    {"kill_workers", test_kill_workers},
+    {"terminate/kill before any worker and on a broken pool", test_force_harmless_cases},
     {"30 create/submit/destroy cycles leave nothing behind", test_cycles_leave_nothing},
     CU_TEST_INFO_NULL,
 };

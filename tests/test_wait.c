@@ -1,36 +1,42 @@
 /*
- * The wait suite: pp_wait's three modes, duplicates, done flags, timeouts (not errors),
- * argument checks, futures completed by other threads and by an executor.
+ * The wait suite: pp_wait with FIRST_COMPLETED, FIRST_EXCEPTION and ALL_COMPLETED; duplicates
+ * counted once; per-entry done flags; a timeout returns what is done (PP_OK); timeout 0
+ * polls; futures finished by other threads while waiting; executor futures mixed with
+ * pp_future_create futures. CPython: Lib/test/test_concurrent_futures/test_wait.py.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "pp_test.h"
 
-static pp_future *pending(void)
+#define HANG_MS 10000LL
+#define LONG_WAIT 20000L /* a wait that must be ended by its condition, not its timeout */
+
+static pp_future *new_future(void)
 {
     pp_future *f = NULL;
     PP_ASSERT_OK_FATAL(pp_future_create(&f));
     return f;
 }
 
-static pp_future *finished(void)
+static pp_future *new_finished(void)
 {
-    pp_future *f = pending();
-    PP_ASSERT_OK(pp_future_set_result(f, "ok", 2));
+    pp_future *f = new_future();
+    PP_ASSERT_OK_FATAL(pp_future_set_result(f, "ok", 2));
     return f;
 }
 
-static pp_future *failed(void)
+static pp_future *new_failed(void)
 {
-    pp_future *f = pending();
-    PP_ASSERT_OK(pp_future_set_error(f, PP_ETASK, 1, "failed"));
+    pp_future *f = new_future();
+    PP_ASSERT_OK_FATAL(pp_future_set_error(f, PP_ETASK, 1, "failed"));
     return f;
 }
 
-static pp_future *cancelled(void)
+static pp_future *new_cancelled(void)
 {
-    pp_future *f = pending();
-    CU_ASSERT(pp_future_cancel(f));
+    pp_future *f = new_future();
+    CU_ASSERT_FATAL(pp_future_cancel(f));
     return f;
 }
 
@@ -40,161 +46,569 @@ static void release_all(pp_future **fs, size_t n)
         pp_future_release(fs[i]);
 }
 
+/* A helper thread that runs a script: after each delay, complete one future. */
+typedef enum { DO_RESULT, DO_ERROR, DO_CANCEL } action;
+typedef struct {
+    unsigned   delay_ms;
+    pp_future *f;
+    action     what;
+} step;
+typedef struct {
+    const step *steps;
+    size_t      n;
+    int         failures; /* completions that did not succeed */
+} script;
+
+static void script_main(void *p)
+{
+    script *s = p;
+    for (size_t i = 0; i < s->n; i++) {
+        pp_t_sleep_ms(s->steps[i].delay_ms);
+        pp_future *f = s->steps[i].f;
+        bool ok = false;
+        switch (s->steps[i].what) {
+        case DO_RESULT:
+            ok = pp_future_set_result(f, &i, sizeof i) == PP_OK;
+            break;
+        case DO_ERROR:
+            ok = pp_future_set_error(f, PP_ETASK, (int)i, "scripted") == PP_OK;
+            break;
+        case DO_CANCEL:
+            ok = pp_future_cancel(f);
+            break;
+        }
+        s->failures += !ok;
+    }
+}
+
+static pp_t_thread *run_script(script *s, const step *steps, size_t n)
+{
+    s->steps = steps;
+    s->n = n;
+    s->failures = 0;
+    return pp_t_thread_start(script_main, s);
+}
+
+static void end_script(pp_t_thread *t, script *s)
+{
+    pp_t_thread_join(t);
+    CU_ASSERT_EQUAL(s->failures, 0);
+}
+
+/* ---- FIRST_COMPLETED ---- */
+
 static void test_first_completed(void)
 {
-    pp_future *fs[3] = {pending(), finished(), pending()};
-    bool done[3];
-    size_t n = 99;
-    PP_ASSERT_OK(pp_wait(fs, 3, PP_T_TIMEOUT_MS, PP_FIRST_COMPLETED, done, &n));
-    CU_ASSERT_EQUAL(n, 1);
+    pp_future *fs[3] = {new_future(), new_finished(), new_future()};
+    bool done[3] = {true, false, true};
+    size_t nd = 99;
+    long long t0 = pp_t_now_ms();
+    PP_ASSERT_OK(pp_wait(fs, 3, LONG_WAIT, PP_FIRST_COMPLETED, done, &nd));
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS); /* already satisfied: at once */
+    CU_ASSERT_EQUAL(nd, 1);
     CU_ASSERT(!done[0] && done[1] && !done[2]);
     release_all(fs, 3);
+
+    /* none done at first: the first completion from another thread ends the wait */
+    pp_future *gs[3] = {new_future(), new_future(), new_future()};
+    step steps[] = {{150, gs[2], DO_RESULT}};
+    script s;
+    t0 = pp_t_now_ms();
+    pp_t_thread *t = run_script(&s, steps, 1);
+    PP_ASSERT_OK(pp_wait(gs, 3, LONG_WAIT, PP_FIRST_COMPLETED, done, &nd));
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    end_script(t, &s);
+    CU_ASSERT_EQUAL(nd, 1);
+    CU_ASSERT(!done[0] && !done[1] && done[2]);
+    release_all(gs, 3);
 }
+
+static void test_first_completed_by_error_or_cancel(void)
+{
+    static const action acts[] = {DO_ERROR, DO_CANCEL};
+    for (int k = 0; k < 2; k++) {
+        pp_future *fs[2] = {new_future(), new_future()};
+        step steps[] = {{100, fs[0], acts[k]}};
+        script s;
+        bool done[2];
+        size_t nd = 99;
+        long long t0 = pp_t_now_ms();
+        pp_t_thread *t = run_script(&s, steps, 1);
+        PP_ASSERT_OK(pp_wait(fs, 2, LONG_WAIT, PP_FIRST_COMPLETED, done, &nd));
+        CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+        end_script(t, &s);
+        CU_ASSERT_EQUAL(nd, 1);
+        CU_ASSERT(done[0] && !done[1]);
+        release_all(fs, 2);
+    }
+    /* an already cancelled future satisfies FIRST_COMPLETED at once */
+    pp_future *fs[2] = {new_future(), new_cancelled()};
+    size_t nd = 0;
+    long long t0 = pp_t_now_ms();
+    PP_ASSERT_OK(pp_wait(fs, 2, LONG_WAIT, PP_FIRST_COMPLETED, NULL, &nd));
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    CU_ASSERT_EQUAL(nd, 1);
+    release_all(fs, 2);
+}
+
+/* ---- FIRST_EXCEPTION ---- */
 
 static void test_first_exception(void)
 {
-    /* returns at the first failure, with the others still pending */
-    pp_future *fs[3] = {pending(), failed(), finished()};
-    size_t n = 0;
-    PP_ASSERT_OK(pp_wait(fs, 3, PP_T_TIMEOUT_MS, PP_FIRST_EXCEPTION, NULL, &n));
-    CU_ASSERT_EQUAL(n, 2);
+    /* a failed future already there: at once */
+    pp_future *fs[4] = {new_finished(), new_future(), new_failed(), new_cancelled()};
+    bool done[4];
+    size_t nd = 99;
+    long long t0 = pp_t_now_ms();
+    PP_ASSERT_OK(pp_wait(fs, 4, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    CU_ASSERT_EQUAL(nd, 3);
+    CU_ASSERT(done[0] && !done[1] && done[2] && done[3]);
+    release_all(fs, 4);
+
+    /* successes do not end it; the first failure does, with the rest still pending */
+    pp_future *gs[4] = {new_future(), new_future(), new_future(), new_future()};
+    step steps[] = {{50, gs[0], DO_RESULT}, {100, gs[1], DO_RESULT}, {100, gs[2], DO_ERROR}};
+    script s;
+    t0 = pp_t_now_ms();
+    pp_t_thread *t = run_script(&s, steps, 3);
+    PP_ASSERT_OK(pp_wait(gs, 4, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS); /* gs[3] never finishes: no timeout */
+    end_script(t, &s);
+    CU_ASSERT_EQUAL(nd, 3);
+    CU_ASSERT(done[0] && done[1] && done[2] && !done[3]);
+    release_all(gs, 4);
+}
+
+static void test_first_exception_none_fails(void)
+{
+    /* no failure: behaves like ALL_COMPLETED (returns when the last one is done) */
+    pp_future *fs[3] = {new_future(), new_future(), new_future()};
+    step steps[] = {{30, fs[1], DO_RESULT}, {100, fs[0], DO_RESULT}, {100, fs[2], DO_RESULT}};
+    script s;
+    bool done[3] = {false, false, false};
+    size_t nd = 0;
+    long long t0 = pp_t_now_ms();
+    pp_t_thread *t = run_script(&s, steps, 3);
+    PP_ASSERT_OK(pp_wait(fs, 3, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    CU_ASSERT_EQUAL(nd, 3); /* not after the first success */
+    CU_ASSERT(done[0] && done[1] && done[2]);
+    end_script(t, &s);
     release_all(fs, 3);
 
-    /* a cancelled future is done but not an exception: without failures, it waits for all */
-    pp_future *gs[2] = {cancelled(), pending()};
-    bool done[2];
-    PP_ASSERT_OK(pp_wait(gs, 2, 100, PP_FIRST_EXCEPTION, done, &n));
-    CU_ASSERT_EQUAL(n, 1); /* timed out: the pending one is not done */
-    CU_ASSERT(done[0] && !done[1]);
-    PP_ASSERT_OK(pp_future_set_result(gs[1], NULL, 0));
-    PP_ASSERT_OK(pp_wait(gs, 2, PP_T_TIMEOUT_MS, PP_FIRST_EXCEPTION, done, &n));
-    CU_ASSERT_EQUAL(n, 2); /* like ALL_COMPLETED */
+    /* all already done, none failed: at once */
+    pp_future *gs[2] = {new_finished(), new_cancelled()};
+    t0 = pp_t_now_ms();
+    PP_ASSERT_OK(pp_wait(gs, 2, LONG_WAIT, PP_FIRST_EXCEPTION, NULL, &nd));
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    CU_ASSERT_EQUAL(nd, 2);
     release_all(gs, 2);
 }
 
+static void test_first_exception_cancel_is_not_failure(void)
+{
+    /* a cancelled future is done but is not an exception: the wait goes on until the
+     * others are done (here completed 200 ms later by a helper) */
+    pp_future *fs[2] = {new_cancelled(), new_future()};
+    step steps[] = {{200, fs[1], DO_RESULT}};
+    script s;
+    bool done[2];
+    size_t nd = 0;
+    pp_t_thread *t = run_script(&s, steps, 1);
+    PP_ASSERT_OK(pp_wait(fs, 2, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
+    end_script(t, &s);
+    CU_ASSERT_EQUAL(nd, 2);
+    CU_ASSERT(done[0] && done[1]);
+    release_all(fs, 2);
+
+    /* cancelled while waiting: same */
+    pp_future *gs[2] = {new_future(), new_future()};
+    step steps2[] = {{50, gs[0], DO_CANCEL}, {200, gs[1], DO_RESULT}};
+    t = run_script(&s, steps2, 2);
+    PP_ASSERT_OK(pp_wait(gs, 2, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
+    end_script(t, &s);
+    CU_ASSERT_EQUAL(nd, 2);
+    CU_ASSERT(done[0] && done[1]);
+    release_all(gs, 2);
+
+    /* with a timeout and a never-finished future: PP_OK at the timeout, cancelled counted */
+    pp_future *hs[2] = {new_cancelled(), new_future()};
+    PP_ASSERT_OK(pp_wait(hs, 2, 100, PP_FIRST_EXCEPTION, done, &nd));
+    CU_ASSERT_EQUAL(nd, 1);
+    CU_ASSERT(done[0] && !done[1]);
+    release_all(hs, 2);
+}
+
+/* ---- ALL_COMPLETED ---- */
+
 static void test_all_completed(void)
 {
-    pp_future *fs[4] = {finished(), failed(), cancelled(), finished()};
-    bool done[4];
-    size_t n = 0;
-    PP_ASSERT_OK(pp_wait(fs, 4, PP_T_TIMEOUT_MS, PP_ALL_COMPLETED, done, &n));
-    CU_ASSERT_EQUAL(n, 4);
-    for (int i = 0; i < 4; i++)
-        CU_ASSERT(done[i]);
-    release_all(fs, 4);
+    pp_future *fs[5] = {new_future(), new_future(), new_finished(), new_future(),
+                        new_future()};
+    step steps[] = {{30, fs[3], DO_ERROR}, {60, fs[0], DO_CANCEL}, {60, fs[4], DO_RESULT},
+                    {60, fs[1], DO_RESULT}};
+    script s;
+    bool done[5] = {false};
+    size_t nd = 0;
+    long long t0 = pp_t_now_ms();
+    pp_t_thread *t = run_script(&s, steps, 4);
+    PP_ASSERT_OK(pp_wait(fs, 5, LONG_WAIT, PP_ALL_COMPLETED, done, &nd));
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    end_script(t, &s);
+    CU_ASSERT_EQUAL(nd, 5);
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_TRUE(done[i]);
+    /* and every one is really done */
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_TRUE(pp_future_done(fs[i]));
+    release_all(fs, 5);
+
+    /* many futures finished in a scrambled order */
+    enum { N = 64 };
+    pp_future *gs[N];
+    step *st = calloc(N, sizeof *st);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    for (int i = 0; i < N; i++)
+        gs[i] = new_future();
+    for (int i = 0; i < N; i++) {
+        st[i].delay_ms = (unsigned)(i % 3);
+        st[i].f = gs[(i * 37) % N];
+        st[i].what = (action)(i % 3);
+    }
+    t = run_script(&s, st, N);
+    PP_ASSERT_OK(pp_wait(gs, N, LONG_WAIT, PP_ALL_COMPLETED, NULL, &nd));
+    end_script(t, &s);
+    CU_ASSERT_EQUAL(nd, N);
+    release_all(gs, N);
+    free(st);
 }
 
-static void test_duplicates(void)
+/* ---- duplicates, flags, timeouts ---- */
+
+static void test_duplicates_count_once(void)
 {
-    pp_future *a = finished(), *b = pending();
-    pp_future *fs[5] = {a, b, a, a, b};
-    bool done[5];
-    size_t n = 0;
-    PP_ASSERT_OK(pp_wait(fs, 5, 0, PP_ALL_COMPLETED, done, &n));
-    CU_ASSERT_EQUAL(n, 1); /* each distinct future once */
-    CU_ASSERT(done[0] && !done[1] && done[2] && done[3] && !done[4]);
+    pp_future *a = new_finished(), *b = new_future(), *c = new_failed();
+    pp_future *fs[6] = {a, b, a, c, b, a};
+    bool done[6];
+    size_t nd = 99;
+    PP_ASSERT_OK(pp_wait(fs, 6, 0, PP_ALL_COMPLETED, done, &nd));
+    CU_ASSERT_EQUAL(nd, 2); /* a and c */
+    CU_ASSERT(done[0] && !done[1] && done[2] && done[3] && !done[4] && done[5]);
+
+    /* FIRST_COMPLETED and FIRST_EXCEPTION with duplicates */
+    PP_ASSERT_OK(pp_wait(fs, 6, LONG_WAIT, PP_FIRST_COMPLETED, done, &nd));
+    CU_ASSERT_EQUAL(nd, 2);
+    PP_ASSERT_OK(pp_wait(fs, 6, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
+    CU_ASSERT_EQUAL(nd, 2);
+
+    /* once b is done, every distinct future is: ALL_COMPLETED is satisfied at once (a
+     * wait counting duplicates would wait for 6 and time out) */
     PP_ASSERT_OK(pp_future_set_result(b, NULL, 0));
-    PP_ASSERT_OK(pp_wait(fs, 5, PP_T_TIMEOUT_MS, PP_ALL_COMPLETED, done, &n));
-    CU_ASSERT_EQUAL(n, 2);
-    CU_ASSERT(done[1] && done[4]);
+    long long t0 = pp_t_now_ms();
+    PP_ASSERT_OK(pp_wait(fs, 6, LONG_WAIT, PP_ALL_COMPLETED, done, &nd));
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    CU_ASSERT_EQUAL(nd, 3);
+    for (int i = 0; i < 6; i++)
+        CU_ASSERT_TRUE(done[i]);
+
+    /* the same future many times, finished while waiting */
+    pp_future *d = new_future();
+    pp_future *ds[4] = {d, d, d, d};
+    step steps[] = {{100, d, DO_RESULT}};
+    script s;
+    pp_t_thread *t = run_script(&s, steps, 1);
+    t0 = pp_t_now_ms();
+    PP_ASSERT_OK(pp_wait(ds, 4, LONG_WAIT, PP_ALL_COMPLETED, done, &nd));
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    end_script(t, &s);
+    CU_ASSERT_EQUAL(nd, 1);
+    CU_ASSERT(done[0] && done[1] && done[2] && done[3]);
     pp_future_release(a);
     pp_future_release(b);
+    pp_future_release(c);
+    pp_future_release(d);
 }
 
-static void test_timeout_is_not_an_error(void)
+static void test_timeout_returns_what_is_done(void)
 {
-    pp_future *fs[2] = {pending(), finished()};
-    size_t n = 0;
+    pp_future *fs[3] = {new_finished(), new_future(), new_future()};
+    CU_ASSERT_TRUE(pp_future_set_running_or_notify_cancel(fs[2]));
+    static const pp_return_when whens[] = {PP_ALL_COMPLETED, PP_FIRST_EXCEPTION};
+    for (int k = 0; k < 2; k++) {
+        bool done[3] = {false, true, true};
+        size_t nd = 99;
+        long long t0 = pp_t_now_ms();
+        PP_ASSERT_OK(pp_wait(fs, 3, 100, whens[k], done, &nd)); /* not an error */
+        CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+        CU_ASSERT_EQUAL(nd, 1);
+        CU_ASSERT(done[0] && !done[1] && !done[2]);
+    }
+    /* nothing done at all */
+    bool done[2] = {true, true};
+    size_t nd = 99;
+    PP_ASSERT_OK(pp_wait(fs + 1, 2, 50, PP_FIRST_COMPLETED, done, &nd));
+    CU_ASSERT_EQUAL(nd, 0);
+    CU_ASSERT(!done[0] && !done[1]);
+    /* waiting changed nothing */
+    CU_ASSERT_FALSE(pp_future_done(fs[1]));
+    CU_ASSERT_TRUE(pp_future_running(fs[2]));
+
+    /* a nonzero timeout really waits: a future finished during it is reported */
+    step steps[] = {{100, fs[1], DO_RESULT}};
+    script s;
+    pp_t_thread *t = run_script(&s, steps, 1);
+    bool d1 = false;
+    PP_ASSERT_OK(pp_wait(fs + 1, 1, 5000, PP_ALL_COMPLETED, &d1, &nd));
+    CU_ASSERT_TRUE(d1);
+    CU_ASSERT_EQUAL(nd, 1);
+    end_script(t, &s);
+    CU_ASSERT_FALSE(pp_future_done(fs[2]));
+    release_all(fs, 3);
+}
+
+static void test_timeout_zero_polls(void)
+{
+    pp_future *fs[3] = {new_future(), new_finished(), new_future()};
+    static const pp_return_when whens[] = {PP_FIRST_COMPLETED, PP_FIRST_EXCEPTION,
+                                           PP_ALL_COMPLETED};
     long long t0 = pp_t_now_ms();
-    PP_ASSERT_OK(pp_wait(fs, 2, 100, PP_ALL_COMPLETED, NULL, &n));
-    CU_ASSERT(pp_t_now_ms() - t0 >= 90);
-    CU_ASSERT_EQUAL(n, 1);
-    PP_ASSERT_OK(pp_wait(fs, 2, 0, PP_ALL_COMPLETED, NULL, &n)); /* 0 polls */
-    CU_ASSERT_EQUAL(n, 1);
-    PP_ASSERT_OK(pp_wait(fs, 1, 0, PP_FIRST_COMPLETED, NULL, NULL));
-    release_all(fs, 2);
-    PP_ASSERT_OK(pp_wait(NULL, 0, PP_FOREVER, PP_ALL_COMPLETED, NULL, &n)); /* nothing */
-    CU_ASSERT_EQUAL(n, 0);
+    for (int k = 0; k < 3; k++) {
+        bool done[3];
+        size_t nd = 99;
+        PP_ASSERT_OK(pp_wait(fs, 3, 0, whens[k], done, &nd));
+        CU_ASSERT_EQUAL(nd, 1);
+        CU_ASSERT(!done[0] && done[1] && !done[2]);
+        /* NULL outputs are allowed */
+        PP_ASSERT_OK(pp_wait(fs, 3, 0, whens[k], NULL, NULL));
+        PP_ASSERT_OK(pp_wait(fs, 3, 0, whens[k], done, NULL));
+        PP_ASSERT_OK(pp_wait(fs, 3, 0, whens[k], NULL, &nd));
+        CU_ASSERT_EQUAL(nd, 1);
+    }
+    /* polling pending futures many times returns promptly every time */
+    for (int i = 0; i < 1000; i++)
+        PP_ASSERT_OK(pp_wait(fs, 1, 0, PP_ALL_COMPLETED, NULL, NULL));
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    release_all(fs, 3);
 }
 
-static void test_bad_arguments(void)
+static void test_empty(void)
 {
-    pp_future *f = pending();
-    pp_future *fs[2] = {f, NULL};
-    size_t n = 7;
-    CU_ASSERT_EQUAL(pp_wait(fs, 2, 0, PP_ALL_COMPLETED, NULL, &n), PP_EINVAL);
-    CU_ASSERT_EQUAL(n, 0);
-    CU_ASSERT_EQUAL(pp_wait(NULL, 1, 0, PP_ALL_COMPLETED, NULL, &n), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_wait(fs, 1, -2, PP_ALL_COMPLETED, NULL, &n), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_wait(fs, 1, 0, (pp_return_when)9, NULL, &n), PP_EINVAL);
+    static const pp_return_when whens[] = {PP_FIRST_COMPLETED, PP_FIRST_EXCEPTION,
+                                           PP_ALL_COMPLETED};
+    pp_future *one = new_future();
+    long long t0 = pp_t_now_ms();
+    for (int k = 0; k < 3; k++) {
+        size_t nd = 99;
+        PP_ASSERT_OK(pp_wait(NULL, 0, LONG_WAIT, whens[k], NULL, &nd));
+        CU_ASSERT_EQUAL(nd, 0);
+        nd = 99;
+        PP_ASSERT_OK(pp_wait(&one, 0, LONG_WAIT, whens[k], NULL, &nd));
+        CU_ASSERT_EQUAL(nd, 0);
+        PP_ASSERT_OK(pp_wait(NULL, 0, 0, whens[k], NULL, NULL));
+    }
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS); /* nothing to wait for: at once */
+    pp_future_release(one);
+}
+
+static void test_invalid_arguments(void)
+{
+    pp_future *f = new_future();
+    pp_future *fs[3] = {f, NULL, f};
+    bool done[3];
+    size_t nd = 99;
+    CU_ASSERT_EQUAL(pp_wait(NULL, 2, 0, PP_ALL_COMPLETED, done, &nd), PP_EINVAL);
+    CU_ASSERT_EQUAL(nd, 0);
+    nd = 99;
+    CU_ASSERT_EQUAL(pp_wait(fs, 3, 0, PP_ALL_COMPLETED, done, &nd), PP_EINVAL);
+    CU_ASSERT_EQUAL(nd, 0);
+    CU_ASSERT_EQUAL(pp_wait(fs + 1, 1, LONG_WAIT, PP_FIRST_COMPLETED, NULL, NULL), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_wait(&f, 1, 0, (pp_return_when)3, done, &nd), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_wait(&f, 1, 0, (pp_return_when)-1, done, &nd), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_wait(&f, 1, 0, (pp_return_when)100, done, &nd), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_wait(NULL, 0, 0, (pp_return_when)3, NULL, NULL), PP_EINVAL);
+    static const long bad[] = {-2, -1000, -2147483647L};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nd = 99;
+        CU_ASSERT_EQUAL(pp_wait(&f, 1, bad[i], PP_ALL_COMPLETED, done, &nd), PP_EINVAL);
+        CU_ASSERT_EQUAL(nd, 0);
+        CU_ASSERT_EQUAL(pp_wait(NULL, 0, bad[i], PP_ALL_COMPLETED, NULL, NULL), PP_EINVAL);
+    }
+    /* rejected arguments did not wait or change anything */
+    CU_ASSERT_FALSE(pp_future_done(f));
+    /* PP_FOREVER is valid (already-satisfied condition, so it returns at once) */
+    pp_future *g = new_finished();
+    PP_ASSERT_OK(pp_wait(&g, 1, PP_FOREVER, PP_ALL_COMPLETED, NULL, &nd));
+    CU_ASSERT_EQUAL(nd, 1);
+    pp_future_release(g);
     pp_future_release(f);
 }
 
-typedef struct later {
-    pp_future *f;
-    unsigned   ms;
-    bool       fail;
-} later;
+/* ---- many waiters, and executor futures ---- */
 
-static void finish_later(void *arg)
+typedef struct {
+    pp_future     **fs;
+    size_t          n;
+    pp_return_when  when;
+    pp_status       st;
+    size_t          nd;
+} wait_job;
+
+static void wait_job_main(void *p)
 {
-    later *l = arg;
-    pp_t_sleep_ms(l->ms);
-    if (l->fail)
-        pp_future_set_error(l->f, PP_ETASK, 2, "late failure");
-    else
-        pp_future_set_result(l->f, NULL, 0);
+    wait_job *j = p;
+    j->st = pp_wait(j->fs, j->n, LONG_WAIT, j->when, NULL, &j->nd);
 }
 
-static void test_completed_by_other_threads(void)
+static void test_concurrent_waiters(void)
 {
-    pp_future *fs[3] = {pending(), pending(), pending()};
-    later l[3] = {{fs[0], 50, false}, {fs[1], 100, true}, {fs[2], 150, false}};
-    pp_t_thread *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = pp_t_thread_start(finish_later, &l[i]);
-    size_t n = 0;
-    bool done[3];
-    PP_ASSERT_OK(pp_wait(fs, 3, PP_T_TIMEOUT_MS, PP_FIRST_COMPLETED, done, &n));
-    CU_ASSERT(n >= 1);
-    PP_ASSERT_OK(pp_wait(fs, 3, PP_T_TIMEOUT_MS, PP_FIRST_EXCEPTION, done, &n));
-    CU_ASSERT(done[1]);
-    PP_ASSERT_OK(pp_wait(fs, 3, PP_T_TIMEOUT_MS, PP_ALL_COMPLETED, done, &n));
-    CU_ASSERT_EQUAL(n, 3);
-    for (int i = 0; i < 3; i++)
+    /* several threads wait on overlapping sets; each wakes on its own condition */
+    pp_future *fs[4] = {new_future(), new_future(), new_future(), new_future()};
+    pp_future *set_a[2] = {fs[0], fs[1]};
+    pp_future *set_b[3] = {fs[1], fs[2], fs[3]};
+    wait_job jobs[4] = {
+        {fs, 4, PP_ALL_COMPLETED, PP_EINVAL, 0},
+        {set_a, 2, PP_FIRST_COMPLETED, PP_EINVAL, 0},
+        {set_b, 3, PP_FIRST_EXCEPTION, PP_EINVAL, 0},
+        {set_b, 3, PP_ALL_COMPLETED, PP_EINVAL, 0},
+    };
+    pp_t_thread *t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = pp_t_thread_start(wait_job_main, &jobs[i]);
+    step steps[] = {{100, fs[1], DO_RESULT}, {50, fs[2], DO_ERROR}, {50, fs[3], DO_RESULT},
+                    {50, fs[0], DO_CANCEL}};
+    script s;
+    long long t0 = pp_t_now_ms();
+    pp_t_thread *ts = run_script(&s, steps, 4);
+    for (int i = 0; i < 4; i++)
         pp_t_thread_join(t[i]);
-    release_all(fs, 3);
+    end_script(ts, &s);
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    for (int i = 0; i < 4; i++)
+        PP_ASSERT_OK(jobs[i].st);
+    CU_ASSERT_EQUAL(jobs[0].nd, 4);
+    CU_ASSERT(jobs[1].nd >= 1);
+    CU_ASSERT(jobs[2].nd >= 2 && pp_future_done(fs[2]));
+    CU_ASSERT_EQUAL(jobs[3].nd, 3);
+    release_all(fs, 4);
+}
+
+static pp_future *submit_sleep(pp_executor *ex, uint32_t ms, int32_t v)
+{
+    pp_t_sleep_arg a = {ms, v};
+    pp_future *f = NULL;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &f));
+    return f;
+}
+
+static pp_future *submit_fail(pp_executor *ex, int32_t code)
+{
+    unsigned char arg[4 + 6];
+    memcpy(arg, &code, 4);
+    memcpy(arg + 4, "failed", 6);
+    pp_future *f = NULL;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "fail", arg, sizeof arg, &f));
+    return f;
 }
 
 static void test_executor_futures(void)
 {
     pp_executor *ex = pp_t_executor(2);
-    pp_t_sleep_arg quick = {0, 1}, slow = {1500, 2};
-    int32_t code = 4;
-    pp_future *fs[3];
-    PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &slow, sizeof slow, &fs[0]));
-    PP_ASSERT_OK_FATAL(pp_submit(ex, "fail", &code, sizeof code, &fs[1]));
-    PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &quick, sizeof quick, &fs[2]));
-    bool done[3];
-    size_t n = 0;
-    PP_ASSERT_OK(pp_wait(fs, 3, PP_T_TIMEOUT_MS, PP_FIRST_EXCEPTION, done, &n));
-    CU_ASSERT(done[1]);
-    CU_ASSERT(!done[0]); /* the slow one is still running */
-    PP_ASSERT_OK(pp_wait(fs, 3, PP_T_TIMEOUT_MS, PP_ALL_COMPLETED, done, &n));
-    CU_ASSERT_EQUAL(n, 3);
-    release_all(fs, 3);
+    pp_future *mine = new_future();      /* never completed by the executor */
+    pp_future *fast = submit_sleep(ex, 0, 1);
+    pp_future *slow = submit_sleep(ex, 1500, 2);
+    pp_future *fail = submit_fail(ex, 9);
+    pp_future *fs[4] = {mine, fast, slow, fail};
+    bool done[4];
+    size_t nd = 0;
+
+    /* FIRST_COMPLETED: something finishes soon */
+    PP_ASSERT_OK(pp_wait(fs + 1, 3, LONG_WAIT, PP_FIRST_COMPLETED, done, &nd));
+    CU_ASSERT(nd >= 1);
+
+    /* FIRST_EXCEPTION: the failing task ends it; mine is still pending, so it is not
+     * ALL_COMPLETED that returned */
+    long long t0 = pp_t_now_ms();
+    PP_ASSERT_OK(pp_wait(fs, 4, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    CU_ASSERT_TRUE(done[3]);
+    CU_ASSERT_FALSE(done[0]);
+    CU_ASSERT_EQUAL(pp_future_result(fail, 0, NULL), PP_ETASK);
+    const pp_error *e = NULL;
+    PP_ASSERT_OK(pp_future_exception(fail, 0, &e));
+    CU_ASSERT(e && e->code == 9 && strcmp(e->message, "failed") == 0);
+
+    /* ALL_COMPLETED, with mine completed by another thread meanwhile */
+    step steps[] = {{200, mine, DO_RESULT}};
+    script s;
+    pp_t_thread *t = run_script(&s, steps, 1);
+    PP_ASSERT_OK(pp_wait(fs, 4, LONG_WAIT, PP_ALL_COMPLETED, done, &nd));
+    end_script(t, &s);
+    CU_ASSERT_EQUAL(nd, 4);
+    CU_ASSERT(done[0] && done[1] && done[2] && done[3]);
+    pp_buf r;
+    PP_ASSERT_OK(pp_future_result(slow, 0, &r));
+    CU_ASSERT(r.len == 4 && *(const int32_t *)r.data == 2);
+    release_all(fs, 4);
+
+    /* executor futures only: FIRST_EXCEPTION with no failure waits for all */
+    pp_future *gs[3] = {submit_sleep(ex, 300, 0), submit_sleep(ex, 0, 0),
+                        submit_sleep(ex, 100, 0)};
+    PP_ASSERT_OK(pp_wait(gs, 3, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
+    CU_ASSERT_EQUAL(nd, 3);
+    release_all(gs, 3);
+
+    /* a timeout on executor futures: PP_OK, the running one not done */
+    pp_future *h = submit_sleep(ex, 1500, 0);
+    PP_ASSERT_OK(pp_wait(&h, 1, 50, PP_ALL_COMPLETED, done, &nd));
+    CU_ASSERT_EQUAL(nd, 0);
+    CU_ASSERT_FALSE(done[0]);
+    PP_ASSERT_OK(pp_wait(&h, 1, LONG_WAIT, PP_ALL_COMPLETED, done, &nd));
+    CU_ASSERT_EQUAL(nd, 1);
+    pp_future_release(h);
+    pp_executor_destroy(ex);
+}
+
+static void test_executor_cancelled_pending(void)
+{
+    /* a pending executor future cancelled by another thread wakes FIRST_COMPLETED */
+    pp_executor *ex = pp_t_executor(1);
+    pp_future *blocker = submit_sleep(ex, 1000, 0);
+    pp_future *queued = submit_sleep(ex, 0, 0); /* handed out: the +1 window */
+    pp_future *f = submit_sleep(ex, 0, 0);      /* pending */
+    step steps[] = {{100, f, DO_CANCEL}};
+    script s;
+    pp_t_thread *t = run_script(&s, steps, 1);
+    pp_future *fs[2] = {blocker, f};
+    bool done[2];
+    size_t nd = 0;
+    PP_ASSERT_OK(pp_wait(fs, 2, LONG_WAIT, PP_FIRST_COMPLETED, done, &nd));
+    end_script(t, &s);
+    CU_ASSERT_TRUE(done[1]);
+    CU_ASSERT_TRUE(pp_future_cancelled(f));
+    PP_ASSERT_OK(pp_wait(fs, 2, LONG_WAIT, PP_ALL_COMPLETED, done, &nd));
+    CU_ASSERT_EQUAL(nd, 2);
+    pp_future_release(blocker);
+    pp_future_release(queued);
+    pp_future_release(f);
     pp_executor_destroy(ex);
 }
 
 static CU_TestInfo tests[] = {
-    {"FIRST_COMPLETED", test_first_completed},
-    {"FIRST_EXCEPTION (cancelled is not an exception)", test_first_exception},
-    {"ALL_COMPLETED, cancelled counts as done", test_all_completed},
-    {"duplicates count once, flags per entry", test_duplicates},
-    {"a timeout returns what is done; 0 polls", test_timeout_is_not_an_error},
-    {"bad arguments", test_bad_arguments},
-    {"futures completed by other threads", test_completed_by_other_threads},
-    {"executor futures", test_executor_futures},
+    {"first_completed", test_first_completed},
+    {"first_completed_by_error_or_cancel", test_first_completed_by_error_or_cancel},
+    {"first_exception", test_first_exception},
+    {"first_exception_none_fails", test_first_exception_none_fails},
+    {"first_exception_cancel_is_not_failure", test_first_exception_cancel_is_not_failure},
+    {"all_completed", test_all_completed},
+    {"duplicates_count_once", test_duplicates_count_once},
+    {"timeout_returns_what_is_done", test_timeout_returns_what_is_done},
+    {"timeout_zero_polls", test_timeout_zero_polls},
+    {"empty", test_empty},
+    {"invalid_arguments", test_invalid_arguments},
+    {"concurrent_waiters", test_concurrent_waiters},
+    {"executor_futures", test_executor_futures},
+    {"executor_cancelled_pending", test_executor_cancelled_pending},
     CU_TEST_INFO_NULL,
 };
 

@@ -20,6 +20,10 @@
  *   M_STOPPING --every worker has exited and been reaped-->            M_DONE
  *   M_SERVING / M_STOPPING --a worker died unexpectedly, sent a malformed message, or could
  *              not be started: break_pool-->                          M_DONE
+ *   terminate_workers / kill_workers: shutdown(wait=false, cancel_futures=true), then the
+ *              manager signals every live worker; their deaths run break_pool, which fails
+ *              what they held (PP_EBROKEN) without marking the pool broken (later submits
+ *              get PP_ESHUTDOWN, as in CPython 3.14).
  *
  * Worker states (worker.state), each worker holding at most one item:
  *
@@ -51,6 +55,8 @@
 #define RBUF_CAP (64u * 1024u)         /* staging buffer for small frames, per worker */
 #define READ_BUDGET (8u * 1024u * 1024u) /* bytes read from one worker per wakeup */
 #define N_EVENTS 64
+#define FORCE_TERM 1
+#define FORCE_KILL 2
 #define OUTQ 4                           /* INIT + one CALL + STOP fit */
 #define REAP_GRACE_MS 2000               /* how long a dying worker gets to exit on its own */
 #define BROKEN_PREFIX "A process in the process pool was terminated abruptly while the " \
@@ -126,6 +132,7 @@ struct pp_executor {
     work               *fifo, **fifo_tail;
     size_t              n_fifo;
     bool                shutdown, broken;
+    int                 force;        /* 0, or FORCE_TERM / FORCE_KILL: signal the workers */
     pp_executor_stats   stats;
     long long          *pids;         /* live workers, max_workers slots */
     size_t              n_pids;
@@ -137,6 +144,7 @@ struct pp_executor {
     work               *callq, **callq_tail;
     size_t              n_handed;      /* in the call queue or held by a worker */
     worker             *graveyard;     /* gone workers, freed after each event batch */
+    bool                forced;        /* the workers were signalled (terminate / kill) */
 
     /* --- joining --- */
     apr_thread_mutex_t *join_lock;
@@ -256,7 +264,7 @@ static void fail_broken(pp_executor *ex, work *it, const char *prefix, const cha
 static void break_pool(pp_executor *ex, work *held, const char *cause, int code, long long pid)
 {
     apr_thread_mutex_lock(ex->lock);
-    ex->broken = true;
+    ex->broken = !ex->forced; /* workers we signalled ourselves do not break the pool */
     ex->shutdown = true;
     work *queued = ex->fifo;
     ex->fifo = NULL;
@@ -710,6 +718,16 @@ static void grow(pp_executor *ex)
 /* One pass of the state machine between two waits. */
 static void manager_step(pp_executor *ex)
 {
+    apr_thread_mutex_lock(ex->lock);
+    int force = ex->force;
+    apr_thread_mutex_unlock(ex->lock);
+    if (force && !ex->forced && ex->mstate != M_DONE) {
+        /* Only the manager signals workers: it alone knows which are not yet reaped, so no
+         * signal can reach a recycled pid. */
+        ex->forced = true;
+        for (worker *w = ex->workers; w; w = w->next)
+            pp__os_proc_stop(w->proc, force == FORCE_KILL, NULL);
+    }
     if (ex->mstate == M_SERVING) {
         assign(ex);
         grow(ex);
@@ -998,16 +1016,26 @@ pp_status pp_executor_shutdown(pp_executor *ex, bool wait, bool cancel_futures)
     return PP_OK;
 }
 
-pp_status pp_executor_terminate_workers(pp_executor *ex)
+static pp_status force_workers(pp_executor *ex, int how)
 {
     PP__CHECK_ARG(ex != NULL);
-    return PP_ENOTSUP;
+    pp_executor_shutdown(ex, false, true);
+    apr_thread_mutex_lock(ex->lock);
+    if (!ex->force)
+        ex->force = how;
+    apr_thread_mutex_unlock(ex->lock);
+    pp__os_waitset_wake(ex->ws);
+    return PP_OK;
+}
+
+pp_status pp_executor_terminate_workers(pp_executor *ex)
+{
+    return force_workers(ex, FORCE_TERM);
 }
 
 pp_status pp_executor_kill_workers(pp_executor *ex)
 {
-    PP__CHECK_ARG(ex != NULL);
-    return PP_ENOTSUP;
+    return force_workers(ex, FORCE_KILL);
 }
 
 void pp_executor_destroy(pp_executor *ex)
