@@ -20,6 +20,8 @@ int main(int argc, char **argv)
 {
     pp_t_register_tasks();
     pp_worker_main(argc, argv); /* never returns in a worker */
+    if (argc > 1 && strcmp(argv[1], "--orphan-parent") == 0)
+        return pp_t_orphan_parent(); /* a helper process for the no-orphans test */
 
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;

@@ -71,6 +71,10 @@ uint64_t pp_t_fnv1a(const void *data, size_t len);
 /* Fills buf with n deterministic pseudo-random bytes from seed; the "bytes" task does the same. */
 void pp_t_fill(void *buf, size_t n, uint32_t seed);
 
+/* The body of "pp_tests --orphan-parent" (test_shutdown.c): starts a pool with two busy
+ * workers and one idle, prints "<own pid> <worker pids...>", then sleeps until killed. */
+int pp_t_orphan_parent(void);
+
 /* One suite per area; defined in test_<area>.c. */
 extern const CU_SuiteInfo pp_suite_future;
 extern const CU_SuiteInfo pp_suite_callbacks;

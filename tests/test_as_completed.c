@@ -1,173 +1,549 @@
 /*
- * The as_completed suite: done futures first, then completion order; duplicates once;
- * the deadline counts from begin; references; argument checks.
+ * The as_completed suite: futures already done come first, then each in completion order;
+ * duplicates are yielded once; PP_ETIMEDOUT when the deadline (measured from begin) passes
+ * with futures unfinished; PP_END after the last; the iterator holds its own references;
+ * cancelled futures are yielded. CPython: Lib/test/test_concurrent_futures/
+ * test_as_completed.py.
+ *
+ * Completion order is made deterministic by completing futures from one helper thread in a
+ * known sequence (each set_result happens before the next), or by executor tasks on a single
+ * worker (FIFO), never by racing sleeps.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "pp_test.h"
 
-static pp_future *pending(void)
+#define HANG_MS 10000LL
+#define LONG_WAIT 20000L
+
+static pp_future *new_future(void)
 {
     pp_future *f = NULL;
     PP_ASSERT_OK_FATAL(pp_future_create(&f));
     return f;
 }
 
-typedef struct order {
-    pp_future *fs[3];
-    unsigned   gap_ms;
-} order;
-
-/* Completes fs[2], fs[0], fs[1] in that order, gap_ms apart. */
-static void complete_in_order(void *arg)
+static pp_future *new_finished(void)
 {
-    order *o = arg;
-    int seq[3] = {2, 0, 1};
-    for (int i = 0; i < 3; i++) {
-        pp_t_sleep_ms(o->gap_ms);
-        pp_future_set_result(o->fs[seq[i]], NULL, 0);
+    pp_future *f = new_future();
+    PP_ASSERT_OK_FATAL(pp_future_set_result(f, "ok", 2));
+    return f;
+}
+
+static void release_all(pp_future **fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        pp_future_release(fs[i]);
+}
+
+/* A helper thread completing futures in a fixed order, with small sleeps between. */
+typedef enum { DO_RESULT, DO_ERROR, DO_CANCEL } action;
+typedef struct {
+    unsigned   delay_ms;
+    pp_future *f;
+    action     what;
+    bool       release; /* drop one reference to f after completing it */
+} step;
+typedef struct {
+    const step *steps;
+    size_t      n;
+    int         failures;
+} script;
+
+static void script_main(void *p)
+{
+    script *s = p;
+    for (size_t i = 0; i < s->n; i++) {
+        const step *st = &s->steps[i];
+        pp_t_sleep_ms(st->delay_ms);
+        bool ok = false;
+        switch (st->what) {
+        case DO_RESULT:
+            ok = pp_future_set_result(st->f, &i, sizeof i) == PP_OK;
+            break;
+        case DO_ERROR:
+            ok = pp_future_set_error(st->f, PP_ETASK, (int)i, "scripted") == PP_OK;
+            break;
+        case DO_CANCEL:
+            ok = pp_future_cancel(st->f);
+            break;
+        }
+        s->failures += !ok;
+        if (st->release)
+            pp_future_release(st->f);
     }
 }
 
-static void test_completion_order(void)
+static pp_t_thread *run_script(script *s, const step *steps, size_t n)
 {
-    pp_future *done_already = pending();
-    PP_ASSERT_OK(pp_future_set_result(done_already, NULL, 0));
-    order o = {{pending(), pending(), pending()}, 60};
-    pp_future *in[4] = {o.fs[0], o.fs[1], done_already, o.fs[2]};
-    pp_as_completed *it;
-    PP_ASSERT_OK_FATAL(pp_as_completed_begin(in, 4, PP_T_TIMEOUT_MS, &it));
-    pp_t_thread *t = pp_t_thread_start(complete_in_order, &o);
-    pp_future *expect[4] = {done_already, o.fs[2], o.fs[0], o.fs[1]};
-    for (int i = 0; i < 4; i++) {
-        pp_future *f = NULL;
-        PP_ASSERT_OK(pp_as_completed_next(it, &f));
-        CU_ASSERT_PTR_EQUAL(f, expect[i]);
-        CU_ASSERT(pp_future_done(f));
-    }
+    s->steps = steps;
+    s->n = n;
+    s->failures = 0;
+    return pp_t_thread_start(script_main, s);
+}
+
+static void end_script(pp_t_thread *t, script *s)
+{
+    pp_t_thread_join(t);
+    CU_ASSERT_EQUAL(s->failures, 0);
+}
+
+static pp_as_completed *begin(pp_future *const *fs, size_t n, long timeout_ms)
+{
+    pp_as_completed *it = NULL;
+    PP_ASSERT_OK_FATAL(pp_as_completed_begin(fs, n, timeout_ms, &it));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(it);
+    return it;
+}
+
+/* Next yielded future, or NULL (failing the test) if next did not return PP_OK. */
+static pp_future *next_ok(pp_as_completed *it)
+{
+    pp_future *f = (pp_future *)1;
+    pp_status st = pp_as_completed_next(it, &f);
+    PP_ASSERT_ST(PP_OK, st);
+    if (st != PP_OK)
+        return NULL;
+    CU_ASSERT_PTR_NOT_NULL(f);
+    if (f)
+        CU_ASSERT_TRUE(pp_future_done(f)); /* only done futures are yielded */
+    return f;
+}
+
+static void expect_end(pp_as_completed *it)
+{
     pp_future *f = (pp_future *)1;
     CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_END);
     CU_ASSERT_PTR_NULL(f);
-    CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_END);
-    pp_as_completed_end(it);
-    pp_t_thread_join(t);
-    for (int i = 0; i < 3; i++)
-        pp_future_release(o.fs[i]);
-    pp_future_release(done_already);
 }
 
-static void test_duplicates_once(void)
-{
-    pp_future *a = pending(), *b = pending();
-    PP_ASSERT_OK(pp_future_set_result(a, NULL, 0));
-    PP_ASSERT_OK(pp_future_set_result(b, NULL, 0));
-    pp_future *in[5] = {a, b, a, b, a};
-    pp_as_completed *it;
-    PP_ASSERT_OK_FATAL(pp_as_completed_begin(in, 5, 0, &it));
-    pp_future *f1, *f2, *f3;
-    PP_ASSERT_OK(pp_as_completed_next(it, &f1));
-    PP_ASSERT_OK(pp_as_completed_next(it, &f2));
-    CU_ASSERT(f1 != f2);
-    CU_ASSERT_EQUAL(pp_as_completed_next(it, &f3), PP_END);
-    pp_as_completed_end(it);
-    pp_future_release(a);
-    pp_future_release(b);
-}
+/* ---- order ---- */
 
-static void test_timeout(void)
+static void test_done_first_then_completion_order(void)
 {
-    pp_future *a = pending(), *b = pending();
-    PP_ASSERT_OK(pp_future_set_result(a, NULL, 0));
-    pp_future *in[2] = {a, b};
-    pp_as_completed *it;
+    pp_future *a = new_future(), *b = new_finished(), *c = new_future(), *d = new_future();
+    CU_ASSERT_TRUE(pp_future_cancel(d)); /* done (cancelled) before begin */
+    pp_future *fs[4] = {a, b, c, d};
     long long t0 = pp_t_now_ms();
-    PP_ASSERT_OK_FATAL(pp_as_completed_begin(in, 2, 150, &it));
-    pp_future *f;
-    PP_ASSERT_OK(pp_as_completed_next(it, &f));
-    CU_ASSERT_PTR_EQUAL(f, a);
-    CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_ETIMEDOUT);
-    CU_ASSERT_PTR_NULL(f);
-    CU_ASSERT(pp_t_now_ms() - t0 >= 140);
+    pp_as_completed *it = begin(fs, 4, LONG_WAIT);
+    /* c completes before a: the helper starts after begin, so neither is done at begin */
+    step steps[] = {{50, c, DO_RESULT, false}, {50, a, DO_ERROR, false}};
+    script s;
+    pp_t_thread *t = run_script(&s, steps, 2);
+
+    pp_future *y1 = next_ok(it), *y2 = next_ok(it);
+    CU_ASSERT((y1 == b && y2 == d) || (y1 == d && y2 == b)); /* already done: first */
+    CU_ASSERT_PTR_EQUAL(next_ok(it), c);
+    CU_ASSERT_PTR_EQUAL(next_ok(it), a);
+    expect_end(it);
+    expect_end(it); /* and stays ended */
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    end_script(t, &s);
     pp_as_completed_end(it);
-    /* the unfinished one can still be waited for by other means */
-    PP_ASSERT_OK(pp_future_set_result(b, NULL, 0));
-    PP_ASSERT_OK(pp_future_result(b, 0, NULL));
-    pp_future_release(a);
-    pp_future_release(b);
+    release_all(fs, 4);
 }
 
-static void test_own_references(void)
+static void test_completion_order_many(void)
 {
-    pp_future *a = pending(), *b = pending();
-    pp_future *in[2] = {a, b};
-    pp_as_completed *it;
-    PP_ASSERT_OK_FATAL(pp_as_completed_begin(in, 2, PP_T_TIMEOUT_MS, &it));
-    PP_ASSERT_OK(pp_future_set_result(a, "a", 1));
-    CU_ASSERT(pp_future_cancel(b)); /* a cancelled future is yielded too */
-    pp_future_release(a);           /* the iterator keeps its own references */
-    pp_future_release(b);
-    pp_future *f;
-    PP_ASSERT_OK(pp_as_completed_next(it, &f));
-    pp_buf r;
-    PP_ASSERT_OK(pp_future_result(f, 0, &r));
-    CU_ASSERT(r.len == 1 && memcmp(r.data, "a", 1) == 0);
-    PP_ASSERT_OK(pp_as_completed_next(it, &f));
-    CU_ASSERT(pp_future_cancelled(f));
-    CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_END);
-    pp_as_completed_end(it);
-}
-
-static void test_empty_and_bad_arguments(void)
-{
-    pp_as_completed *it = (pp_as_completed *)1;
-    PP_ASSERT_OK_FATAL(pp_as_completed_begin(NULL, 0, 0, &it));
-    pp_future *f;
-    CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_END);
-    CU_ASSERT_EQUAL(pp_as_completed_next(it, NULL), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_as_completed_next(NULL, &f), PP_EINVAL);
-    pp_as_completed_end(it);
-    pp_as_completed_end(NULL);
-    pp_future *a = pending();
-    pp_future *in[2] = {a, NULL};
-    it = (pp_as_completed *)1;
-    CU_ASSERT_EQUAL(pp_as_completed_begin(in, 2, 0, &it), PP_EINVAL);
-    CU_ASSERT_PTR_NULL(it);
-    CU_ASSERT_EQUAL(pp_as_completed_begin(in, 1, -3, &it), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_as_completed_begin(NULL, 1, 0, &it), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_as_completed_begin(in, 1, 0, NULL), PP_EINVAL);
-    pp_future_release(a);
-}
-
-static void test_executor_order(void)
-{
-    pp_executor *ex = pp_t_executor(3);
-    pp_t_sleep_arg d[3] = {{900, 0}, {0, 1}, {300, 2}};
-    pp_future *fs[3];
-    for (int i = 0; i < 3; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &d[i], sizeof d[i], &fs[i]));
-    pp_as_completed *it;
-    PP_ASSERT_OK_FATAL(pp_as_completed_begin(fs, 3, PP_T_TIMEOUT_MS, &it));
-    int expect[3] = {1, 2, 0};
-    for (int i = 0; i < 3; i++) {
-        pp_future *f;
-        PP_ASSERT_OK(pp_as_completed_next(it, &f));
-        pp_buf r;
-        PP_ASSERT_OK(pp_future_result(f, 0, &r));
-        CU_ASSERT(r.len == 4 && *(const int32_t *)r.data == expect[i]);
+    /* 50 futures completed in a scrambled order with no sleeps: yielded in exactly that
+     * order (the order of the set_result calls, which one thread makes in sequence) */
+    enum { N = 50 };
+    pp_future *fs[N];
+    step steps[N];
+    for (int i = 0; i < N; i++)
+        fs[i] = new_future();
+    for (int i = 0; i < N; i++) {
+        steps[i].delay_ms = i % 10 == 0 ? 5 : 0;
+        steps[i].f = fs[(i * 17 + 3) % N];
+        steps[i].what = (action)(i % 3);
+        steps[i].release = false;
     }
+    pp_as_completed *it = begin(fs, N, LONG_WAIT);
+    script s;
+    pp_t_thread *t = run_script(&s, steps, N);
+    int in_order = 1;
+    for (int i = 0; i < N; i++) {
+        pp_future *y = next_ok(it);
+        in_order &= y == steps[i].f;
+    }
+    CU_ASSERT_TRUE(in_order);
+    expect_end(it);
+    end_script(t, &s);
     pp_as_completed_end(it);
-    for (int i = 0; i < 3; i++)
-        pp_future_release(fs[i]);
+    release_all(fs, N);
+}
+
+static void test_executor_completion_order(void)
+{
+    /* one worker runs items in submission order: 0 ms, 200 ms, 400 ms; the futures are
+     * listed to as_completed in another order and must come back in completion order */
+    pp_executor *ex = pp_t_executor(1);
+    static const uint32_t ms[3] = {0, 200, 400};
+    pp_future *sub[3];
+    for (int i = 0; i < 3; i++) {
+        pp_t_sleep_arg a = {ms[i], i};
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &sub[i]));
+    }
+    pp_future *fs[3] = {sub[2], sub[0], sub[1]};
+    long long t0 = pp_t_now_ms();
+    pp_as_completed *it = begin(fs, 3, LONG_WAIT);
+    for (int i = 0; i < 3; i++) {
+        pp_future *y = next_ok(it);
+        CU_ASSERT_PTR_EQUAL(y, sub[i]);
+        pp_buf r;
+        if (y) {
+            PP_ASSERT_OK(pp_future_result(y, 0, &r));
+            CU_ASSERT(r.len == 4 && *(const int32_t *)r.data == i);
+        }
+    }
+    expect_end(it);
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS + 5000);
+    pp_as_completed_end(it);
+    release_all(sub, 3);
     pp_executor_destroy(ex);
 }
 
+static void test_executor_mixed(void)
+{
+    /* executor futures (success, task failure) and a caller's future, all yielded once */
+    pp_executor *ex = pp_t_executor(2);
+    pp_future *mine = new_future();
+    pp_future *ok = NULL, *bad = NULL;
+    pp_t_sleep_arg a = {100, 5};
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &ok));
+    unsigned char arg[4 + 3];
+    int32_t code = 4;
+    memcpy(arg, &code, 4);
+    memcpy(arg + 4, "bad", 3);
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "fail", arg, sizeof arg, &bad));
+    pp_future *fs[3] = {ok, mine, bad};
+    pp_as_completed *it = begin(fs, 3, LONG_WAIT);
+    int seen_ok = 0, seen_bad = 0, seen_mine = 0;
+    for (int i = 0; i < 2; i++) {
+        pp_future *y = next_ok(it);
+        seen_ok += y == ok;
+        seen_bad += y == bad;
+        seen_mine += y == mine;
+    }
+    CU_ASSERT(seen_ok == 1 && seen_bad == 1 && seen_mine == 0);
+    CU_ASSERT_EQUAL(pp_future_result(bad, 0, NULL), PP_ETASK);
+    /* mine is still pending: it comes when completed */
+    PP_ASSERT_OK(pp_future_set_error(mine, PP_ESYS, 1, "mine"));
+    CU_ASSERT_PTR_EQUAL(next_ok(it), mine);
+    expect_end(it);
+    pp_as_completed_end(it);
+    release_all(fs, 3);
+    pp_executor_destroy(ex);
+}
+
+/* ---- duplicates, cancel, empty ---- */
+
+static void test_duplicates_yielded_once(void)
+{
+    pp_future *a = new_finished(), *b = new_future(), *c = new_future();
+    pp_future *fs[7] = {a, b, a, c, b, a, c};
+    pp_as_completed *it = begin(fs, 7, LONG_WAIT);
+    step steps[] = {{30, b, DO_RESULT, false}, {30, c, DO_RESULT, false}};
+    script s;
+    pp_t_thread *t = run_script(&s, steps, 2);
+    CU_ASSERT_PTR_EQUAL(next_ok(it), a);
+    CU_ASSERT_PTR_EQUAL(next_ok(it), b);
+    CU_ASSERT_PTR_EQUAL(next_ok(it), c);
+    expect_end(it);
+    end_script(t, &s);
+    pp_as_completed_end(it);
+
+    /* all done at begin, duplicated: each once */
+    pp_future *gs[5] = {a, b, a, c, b};
+    it = begin(gs, 5, 0);
+    int na = 0, nb = 0, nc = 0;
+    for (int i = 0; i < 3; i++) {
+        pp_future *y = next_ok(it);
+        na += y == a;
+        nb += y == b;
+        nc += y == c;
+    }
+    CU_ASSERT(na == 1 && nb == 1 && nc == 1);
+    expect_end(it);
+    pp_as_completed_end(it);
+    pp_future_release(a);
+    pp_future_release(b);
+    pp_future_release(c);
+}
+
+static void test_cancelled_is_yielded(void)
+{
+    pp_future *a = new_future(), *b = new_future();
+    pp_future *fs[2] = {a, b};
+    pp_as_completed *it = begin(fs, 2, LONG_WAIT);
+    step steps[] = {{50, b, DO_CANCEL, false}, {50, a, DO_RESULT, false}};
+    script s;
+    pp_t_thread *t = run_script(&s, steps, 2);
+    pp_future *y = next_ok(it);
+    CU_ASSERT_PTR_EQUAL(y, b);
+    if (y)
+        CU_ASSERT_TRUE(pp_future_cancelled(y));
+    CU_ASSERT_PTR_EQUAL(next_ok(it), a);
+    expect_end(it);
+    end_script(t, &s);
+    pp_as_completed_end(it);
+
+    /* cancelled by the iterating thread itself, between two nexts */
+    pp_future *c = new_future();
+    it = begin(&c, 1, LONG_WAIT);
+    CU_ASSERT_TRUE(pp_future_cancel(c));
+    CU_ASSERT_PTR_EQUAL(next_ok(it), c);
+    expect_end(it);
+    pp_as_completed_end(it);
+    pp_future_release(c);
+    release_all(fs, 2);
+}
+
+static void test_empty(void)
+{
+    pp_future *dummy = new_future();
+    long long t0 = pp_t_now_ms();
+    pp_as_completed *it = begin(NULL, 0, LONG_WAIT);
+    expect_end(it);
+    expect_end(it);
+    pp_as_completed_end(it);
+    it = begin(&dummy, 0, PP_FOREVER); /* n = 0: fs is not read */
+    expect_end(it);
+    pp_as_completed_end(it);
+    it = begin(NULL, 0, 0);
+    expect_end(it);
+    pp_as_completed_end(it);
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    pp_future_release(dummy);
+}
+
+/* ---- timeouts ---- */
+
+static void test_timeout(void)
+{
+    pp_future *a = new_finished(), *b = new_future(), *c = new_future();
+    pp_future *fs[3] = {a, b, c};
+    long long t0 = pp_t_now_ms();
+    pp_as_completed *it = begin(fs, 3, 200);
+    CU_ASSERT_PTR_EQUAL(next_ok(it), a);
+    pp_future *f = (pp_future *)1;
+    CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_ETIMEDOUT);
+    CU_ASSERT_PTR_NULL(f);
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    pp_as_completed_end(it);
+    /* the unfinished ones were not touched, and can still be waited for by other means */
+    CU_ASSERT_FALSE(pp_future_done(b));
+    CU_ASSERT_FALSE(pp_future_cancelled(c));
+    step steps[] = {{50, b, DO_RESULT, false}, {50, c, DO_ERROR, false}};
+    script s;
+    pp_t_thread *t = run_script(&s, steps, 2);
+    size_t nd = 0;
+    PP_ASSERT_OK(pp_wait(fs, 3, LONG_WAIT, PP_ALL_COMPLETED, NULL, &nd));
+    CU_ASSERT_EQUAL(nd, 3);
+    PP_ASSERT_OK(pp_future_result(b, LONG_WAIT, NULL));
+    CU_ASSERT_EQUAL(pp_future_result(c, LONG_WAIT, NULL), PP_ETASK);
+    end_script(t, &s);
+    /* ... and by a new iterator */
+    it = begin(fs, 3, 0);
+    for (int i = 0; i < 3; i++)
+        next_ok(it);
+    expect_end(it);
+    pp_as_completed_end(it);
+    release_all(fs, 3);
+}
+
+static void test_timeout_zero(void)
+{
+    /* timeout 0: what is done is yielded, then PP_ETIMEDOUT at once */
+    pp_future *a = new_future(), *b = new_finished();
+    pp_future *fs[2] = {a, b};
+    long long t0 = pp_t_now_ms();
+    pp_as_completed *it = begin(fs, 2, 0);
+    CU_ASSERT_PTR_EQUAL(next_ok(it), b);
+    pp_future *f = (pp_future *)1;
+    CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_ETIMEDOUT);
+    CU_ASSERT_PTR_NULL(f);
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    pp_as_completed_end(it);
+    /* everything done: timeout 0 is no obstacle */
+    PP_ASSERT_OK(pp_future_set_result(a, NULL, 0));
+    it = begin(fs, 2, 0);
+    next_ok(it);
+    next_ok(it);
+    expect_end(it);
+    pp_as_completed_end(it);
+    release_all(fs, 2);
+}
+
+static void test_deadline_from_begin(void)
+{
+    /* The deadline is measured from begin: after sleeping past it, next answers
+     * PP_ETIMEDOUT at once (measuring from next would wait another 1.5 s), and futures
+     * already done are still yielded first. */
+    pp_future *a = new_finished(), *b = new_future();
+    pp_future *fs[2] = {a, b};
+    pp_as_completed *it = begin(fs, 2, 1500);
+    pp_t_sleep_ms(1600);
+    long long t0 = pp_t_now_ms();
+    CU_ASSERT_PTR_EQUAL(next_ok(it), a);
+    pp_future *f = (pp_future *)1;
+    CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_ETIMEDOUT);
+    CU_ASSERT_PTR_NULL(f);
+    CU_ASSERT(pp_t_now_ms() - t0 < 1200);
+    pp_as_completed_end(it);
+
+    /* the deadline spans several nexts: one yielded during it, then the rest times out */
+    pp_future *c = new_future(), *d = new_future();
+    pp_future *gs[2] = {c, d};
+    it = begin(gs, 2, 400);
+    step steps[] = {{50, c, DO_RESULT, false}};
+    script s;
+    pp_t_thread *t = run_script(&s, steps, 1);
+    CU_ASSERT_PTR_EQUAL(next_ok(it), c);
+    t0 = pp_t_now_ms();
+    CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_ETIMEDOUT);
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    end_script(t, &s);
+    pp_as_completed_end(it);
+    pp_future_release(a);
+    pp_future_release(b);
+    pp_future_release(c);
+    pp_future_release(d);
+}
+
+/* ---- references ---- */
+
+static void test_iterator_holds_references(void)
+{
+    /* the caller drops its references right after begin; the iterator's keep the futures
+     * alive until end (valgrind checks) */
+    pp_future *a = new_finished(), *b = new_future(), *c = new_future();
+    pp_future *fs[3] = {a, b, c};
+    pp_as_completed *it = begin(fs, 3, LONG_WAIT);
+    /* the helper gets its own references to complete b and c, and drops them after */
+    pp_future_retain(b);
+    pp_future_retain(c);
+    step steps[] = {{50, c, DO_RESULT, true}, {50, b, DO_CANCEL, true}};
+    release_all(fs, 3); /* the caller's */
+    script s;
+    pp_t_thread *t = run_script(&s, steps, 2);
+    pp_future *y = next_ok(it);
+    CU_ASSERT_PTR_EQUAL(y, a);
+    pp_buf r = {NULL, 0};
+    if (y) { /* borrowed until the next call: readable */
+        PP_ASSERT_OK(pp_future_result(y, 0, &r));
+        CU_ASSERT(r.len == 2 && memcmp(r.data, "ok", 2) == 0);
+    }
+    y = next_ok(it);
+    CU_ASSERT_PTR_EQUAL(y, c);
+    if (y)
+        PP_ASSERT_OK(pp_future_result(y, 0, NULL));
+    end_script(t, &s); /* the helper has dropped its references: only the iterator's left */
+    y = next_ok(it);
+    CU_ASSERT_PTR_EQUAL(y, b);
+    if (y)
+        CU_ASSERT_TRUE(pp_future_cancelled(y));
+    expect_end(it);
+    pp_as_completed_end(it); /* frees all three */
+
+    /* ending early, with futures still pending, drops the references too */
+    pp_future *p = new_future(), *q = new_finished();
+    pp_future *ps[2] = {p, q};
+    it = begin(ps, 2, LONG_WAIT);
+    pp_future_release(q);
+    CU_ASSERT_PTR_EQUAL(next_ok(it), q);
+    pp_as_completed_end(it); /* q freed here */
+    /* p is still the caller's, and completing it after the iterator is gone is fine */
+    PP_ASSERT_OK(pp_future_set_result(p, NULL, 0));
+    pp_future_release(p);
+
+    /* ending without any next */
+    pp_future *u = new_future();
+    it = begin(&u, 1, LONG_WAIT);
+    pp_as_completed_end(it);
+    CU_ASSERT_TRUE(pp_future_cancel(u));
+    pp_future_release(u);
+}
+
+static void test_two_iterators(void)
+{
+    /* two iterators on overlapping sets both see every completion, in the same order */
+    pp_future *fs[4] = {new_future(), new_future(), new_future(), new_future()};
+    pp_as_completed *it1 = begin(fs, 4, LONG_WAIT);
+    pp_as_completed *it2 = begin(fs + 1, 3, LONG_WAIT);
+    step steps[] = {{20, fs[3], DO_RESULT, false},
+                    {20, fs[0], DO_RESULT, false},
+                    {20, fs[2], DO_CANCEL, false},
+                    {20, fs[1], DO_ERROR, false}};
+    script s;
+    pp_t_thread *t = run_script(&s, steps, 4);
+    CU_ASSERT_PTR_EQUAL(next_ok(it1), fs[3]);
+    CU_ASSERT_PTR_EQUAL(next_ok(it1), fs[0]);
+    CU_ASSERT_PTR_EQUAL(next_ok(it1), fs[2]);
+    CU_ASSERT_PTR_EQUAL(next_ok(it1), fs[1]);
+    expect_end(it1);
+    CU_ASSERT_PTR_EQUAL(next_ok(it2), fs[3]);
+    CU_ASSERT_PTR_EQUAL(next_ok(it2), fs[2]);
+    CU_ASSERT_PTR_EQUAL(next_ok(it2), fs[1]);
+    expect_end(it2);
+    end_script(t, &s);
+    pp_as_completed_end(it2);
+    pp_as_completed_end(it1);
+    release_all(fs, 4);
+}
+
+/* ---- arguments ---- */
+
+static void test_invalid_arguments(void)
+{
+    pp_future *f = new_future();
+    pp_future *fs[3] = {f, NULL, f};
+    pp_as_completed *it = (pp_as_completed *)1;
+    CU_ASSERT_EQUAL(pp_as_completed_begin(&f, 1, 0, NULL), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_as_completed_begin(NULL, 2, 0, &it), PP_EINVAL);
+    CU_ASSERT_PTR_NULL(it);
+    it = (pp_as_completed *)1;
+    CU_ASSERT_EQUAL(pp_as_completed_begin(fs, 3, 0, &it), PP_EINVAL);
+    CU_ASSERT_PTR_NULL(it);
+    it = (pp_as_completed *)1;
+    CU_ASSERT_EQUAL(pp_as_completed_begin(fs + 1, 1, LONG_WAIT, &it), PP_EINVAL);
+    CU_ASSERT_PTR_NULL(it);
+    static const long bad[] = {-2, -1000, -2147483647L};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        it = (pp_as_completed *)1;
+        CU_ASSERT_EQUAL(pp_as_completed_begin(&f, 1, bad[i], &it), PP_EINVAL);
+        CU_ASSERT_PTR_NULL(it);
+        CU_ASSERT_EQUAL(pp_as_completed_begin(NULL, 0, bad[i], &it), PP_EINVAL);
+    }
+    /* no reference was kept by the failed calls: the future is freed by our release (a
+     * leaked reference would show under valgrind), and it is still pending */
+    CU_ASSERT_FALSE(pp_future_done(f));
+
+    it = begin(&f, 1, LONG_WAIT);
+    pp_future *y = (pp_future *)1;
+    CU_ASSERT_EQUAL(pp_as_completed_next(NULL, &y), PP_EINVAL);
+    CU_ASSERT_PTR_NULL(y);
+    CU_ASSERT_EQUAL(pp_as_completed_next(it, NULL), PP_EINVAL);
+    pp_as_completed_end(it);
+    pp_as_completed_end(NULL); /* no-op */
+    pp_future_release(f);
+}
+
 static CU_TestInfo tests[] = {
-    {"done first, then completion order", test_completion_order},
-    {"duplicates yielded once", test_duplicates_once},
-    {"PP_ETIMEDOUT when the deadline passes", test_timeout},
-    {"own references; cancelled futures are yielded", test_own_references},
-    {"empty input and bad arguments", test_empty_and_bad_arguments},
-    {"executor futures in completion order", test_executor_order},
+    {"done_first_then_completion_order", test_done_first_then_completion_order},
+    {"completion_order_many", test_completion_order_many},
+    {"executor_completion_order", test_executor_completion_order},
+    {"executor_mixed", test_executor_mixed},
+    {"duplicates_yielded_once", test_duplicates_yielded_once},
+    {"cancelled_is_yielded", test_cancelled_is_yielded},
+    {"empty", test_empty},
+    {"timeout", test_timeout},
+    {"timeout_zero", test_timeout_zero},
+    {"deadline_from_begin", test_deadline_from_begin},
+    {"iterator_holds_references", test_iterator_holds_references},
+    {"two_iterators", test_two_iterators},
+    {"invalid_arguments", test_invalid_arguments},
     CU_TEST_INFO_NULL,
 };
 

@@ -4,7 +4,12 @@
  * calling it again is fine, nothing is left behind.
  */
 #include <string.h>
+#ifndef _WIN32
+#  include <signal.h>
+#  include <sys/types.h>
+#endif
 
+#include "pp_core.h"
 #include "pp_os.h"
 #include "pp_test.h"
 
@@ -248,6 +253,71 @@ static void test_force_harmless_cases(void)
     pp_executor_destroy(ex);
 }
 
+int pp_t_orphan_parent(void)
+{
+    pp_executor *ex = NULL;
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    o.max_workers = 3;
+    if (pp_executor_create(&o, &ex) != PP_OK)
+        return 1;
+    pp_t_sleep_arg busy = {60000, 0}, quick = {0, 0};
+    pp_future *f[3];
+    pp_submit(ex, "sleep", &busy, sizeof busy, &f[0]);
+    pp_submit(ex, "sleep", &busy, sizeof busy, &f[1]);
+    pp_submit(ex, "sleep", &quick, sizeof quick, &f[2]);
+    pp_future_result(f[2], PP_T_TIMEOUT_MS, NULL); /* the third worker is idle now */
+    long long pids[3];
+    size_t n = 0;
+    long long end = pp_t_now_ms() + PP_T_TIMEOUT_MS;
+    while ((n < 3 || !pp_future_running(f[1])) && pp_t_now_ms() < end) {
+        pp_executor_worker_pids(ex, pids, 3, &n);
+        pp_t_sleep_ms(5);
+    }
+    printf("%lld", pp_t_getpid());
+    for (size_t i = 0; i < n && i < 3; i++)
+        printf(" %lld", pids[i]);
+    printf("\n");
+    fflush(stdout);
+    pp_t_sleep_ms(60000); /* until the test kills this process */
+    return 0;
+}
+
+/* A parent that dies, even by SIGKILL, leaves no worker behind: idle ones see their
+ * channel's EOF, busy ones get PR_SET_PDEATHSIG's SIGKILL (Linux). */
+static void test_no_orphans(void)
+{
+#ifndef __linux__
+    printf("SKIP: needs PR_SET_PDEATHSIG (Linux) for busy workers\n");
+#else
+    char *exe = NULL;
+    PP_ASSERT_OK_FATAL(pp__os_exepath(&exe, NULL));
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "exec '%s' --orphan-parent", exe);
+    pp__free(exe);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    long long ids[4] = {0, 0, 0, 0};
+    int got = fscanf(p, "%lld %lld %lld %lld", &ids[0], &ids[1], &ids[2], &ids[3]);
+    CU_ASSERT_EQUAL_FATAL(got, 4);
+    for (int i = 1; i < 4; i++)
+        CU_ASSERT(pp_t_pid_alive(ids[i]));
+    CU_ASSERT_EQUAL_FATAL(kill((pid_t)ids[0], SIGKILL), 0);
+    pclose(p); /* reaps the parent */
+    long long t0 = pp_t_now_ms();
+    int alive = 3;
+    while (alive && pp_t_now_ms() - t0 < BOUND_MS) {
+        alive = 0;
+        for (int i = 1; i < 4; i++)
+            alive += pp_t_pid_alive(ids[i]) != 0;
+        pp_t_sleep_ms(10);
+    }
+    CU_ASSERT_EQUAL(alive, 0);
+    if (alive == 0 && pp_t_now_ms() - t0 > 1000)
+        printf("(workers took %lld ms to go) ", pp_t_now_ms() - t0);
+#endif
+}
+
 static CU_TestInfo tests[] = {
     {"shutdown(wait) runs pending work; twice is fine", test_wait_runs_pending_work},
     {"cancel_futures cancels what is not handed out", test_cancel_futures},
@@ -258,6 +328,7 @@ static CU_TestInfo tests[] = {
     {"terminate_workers", test_terminate_workers},
     {"kill_workers", test_kill_workers},
     {"terminate/kill before any worker and on a broken pool", test_force_harmless_cases},
+    {"a parent killed by SIGKILL leaves no worker behind", test_no_orphans},
     {"30 create/submit/destroy cycles leave nothing behind", test_cycles_leave_nothing},
     CU_TEST_INFO_NULL,
 };

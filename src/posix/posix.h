@@ -17,8 +17,10 @@ struct pp__chan {
 
 struct pp__proc {
     pid_t    pid;
-    int      pidfd;  /* Linux pidfd (exact exit sentinel), or -1 */
+    int      pidfd;  /* Linux pidfd (exact exit sentinel, race-free kill), or -1 */
     bool     reaped;
+    bool     lost;   /* waitpid said ECHILD: someone else reaped it (SIGCHLD ignored, or a
+                        waitpid(-1) elsewhere); its pid may be reused, so never signal it */
     pp__exit status; /* valid once reaped */
 };
 

@@ -25,6 +25,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#  include <sys/prctl.h>
+#endif
 
 #include "posix.h"
 
@@ -183,6 +186,13 @@ pp_status pp__os_chan_from_argv(int argc, char **argv, pp__chan **c, pp__oserr *
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
         return pp__posix_err(oe, "fcntl(O_NONBLOCK)", errno);
+#ifdef __linux__
+    /* A second guard against orphans: the channel's EOF stops an idle worker when the
+     * parent dies, but a worker busy in a long task reads it only afterwards. The spawning
+     * thread is the executor's manager, which outlives every worker it starts. If the
+     * parent died before this call, the channel is at EOF already. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
     *c = pp__posix_chan_new(fd, true);
     return *c ? PP_OK : PP_ENOMEM;
 }
