@@ -25,6 +25,7 @@
  *   init_fail    any (initializer) -> fails with code 3, "init failed"
  *   init_exit    any (initializer) -> exits the worker with code 5
  *   init_segv    any (initializer) -> SIGSEGV
+ *   error_len    uint32 n        -> fails (code 1) with a text of n 'x' characters
  *   malformed    any             -> writes 16 bytes of junk into its own channel to the parent
  *                                   (POSIX: descriptor 3), then sleeps: a protocol violation
  */
@@ -370,6 +371,21 @@ static int t_init_segv(pp_task_ctx *c, const void *a, size_t n)
     return 0;
 }
 
+static int t_error_len(pp_task_ctx *c, const void *a, size_t n)
+{
+    uint32_t len = 0;
+    if (n == sizeof len)
+        memcpy(&len, a, sizeof len);
+    char *text = malloc((size_t)len + 1);
+    if (!text)
+        return 2;
+    memset(text, 'x', len);
+    text[len] = 0;
+    pp_task_error(c, "%s", text);
+    free(text);
+    return 1;
+}
+
 static int t_malformed(pp_task_ctx *c, const void *a, size_t n)
 {
     (void)c, (void)a, (void)n;
@@ -424,6 +440,7 @@ void pp_t_register_tasks(void)
         {"init_exit", t_init_exit},
         {"init_segv", t_init_segv},
         {"malformed", t_malformed},
+        {"error_len", t_error_len},
     };
     for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
         if (pp_register_task(tasks[i].name, tasks[i].fn) != PP_OK) {

@@ -237,6 +237,11 @@ static void test_killed_from_outside(void)
             pp_t_sleep_ms(10);
         }
         CU_ASSERT_EQUAL(st, PP_EBROKEN);
+        if (!busy) { /* a later future would have failed with "... while idle" */
+            pp_executor_stats s;
+            PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+            CU_ASSERT_EQUAL(s.workers_died, 1);
+        }
         pp_executor_destroy(ex);
     }
 #endif

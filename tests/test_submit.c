@@ -389,6 +389,32 @@ static void test_max_tasks_under_load(void)
     }
 }
 
+/* A task's failure text arrives intact up to 64 KiB, and truncated with a marker beyond. */
+static void test_error_text_limit(void)
+{
+    pp_executor *ex = pp_t_executor(1);
+    const uint32_t lens[] = {0, 100, 65536, 65537, 200000};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        pp_future *f;
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "error_len", &lens[i], sizeof lens[i], &f));
+        const pp_error *e = NULL;
+        PP_ASSERT_OK(pp_future_exception(f, PP_T_TIMEOUT_MS, &e));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        size_t got = strlen(e->message);
+        if (lens[i] == 0) {
+            CU_ASSERT(strstr(e->message, "error_len") != NULL); /* empty: the default text */
+        } else if (lens[i] <= 65536) {
+            CU_ASSERT_EQUAL(got, lens[i]);
+            CU_ASSERT(e->message[0] == 'x' && e->message[got - 1] == 'x');
+        } else {
+            CU_ASSERT_EQUAL(got, 65536);
+            CU_ASSERT(got > 14 && strcmp(e->message + got - 14, "...[truncated]") == 0);
+        }
+        pp_future_release(f);
+    }
+    pp_executor_destroy(ex);
+}
+
 static CU_TestInfo tests[] = {
     {"results of echo, square, empty and copied arguments", test_results},
     {"task failures: code, message, pid", test_task_errors},
@@ -402,6 +428,7 @@ static CU_TestInfo tests[] = {
     {"submits from four threads", test_submit_from_threads},
     {"max_tasks_per_child replaces workers every N items", test_max_tasks_per_child},
     {"max_tasks_per_child under load and shutdown(wait=false)", test_max_tasks_under_load},
+    {"task error text: intact to 64 KiB, truncated beyond", test_error_text_limit},
     {"status strings", test_status_strings},
     {"registration is closed after pp_worker_main", test_registration_closed},
     CU_TEST_INFO_NULL,

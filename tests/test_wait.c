@@ -547,6 +547,10 @@ static void test_executor_futures(void)
     CU_ASSERT_EQUAL(nd, 4);
     CU_ASSERT(done[0] && done[1] && done[2] && done[3]);
     pp_buf r;
+    const pp_error *es = NULL;
+    if (pp_future_exception(slow, 0, &es) == PP_OK && es)
+        fprintf(stderr, "\n  slow failed: %s (%s, code %d, pid %lld)\n", es->message,
+                pp_status_str(es->status), es->code, es->pid);
     PP_ASSERT_OK(pp_future_result(slow, 0, &r));
     CU_ASSERT(r.len == 4 && *(const int32_t *)r.data == 2);
     release_all(fs, 4);

@@ -131,7 +131,7 @@ static pp_status run_one(pp_task_ctx *ctx, const char *name, pp_task_fn fn, pp_b
         return pp__wire_result_item(out, PP_ENOMEM, rc, "out of memory in the worker", 27);
     if (rc == 0)
         return pp__wire_result_item(out, PP_OK, 0, ctx->result.data, ctx->result.len);
-    if (ctx->error)
+    if (ctx->error && ctx->error[0]) /* an empty text gets the default one */
         return pp__wire_result_item(out, PP_ETASK, rc, ctx->error, strlen(ctx->error));
     char msg[PP__NAME_MAX + 64];
     int n = snprintf(msg, sizeof msg, "task '%s' failed with code %d", name, rc);

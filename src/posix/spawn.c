@@ -1,12 +1,23 @@
 /*
  * POSIX backend: starting, stopping and reaping workers.
  *
- * A worker is started with posix_spawn. Its end of the channel socketpair is dup2'ed to
+ * A worker is started with posix_spawn (glibc: clone(CLONE_VM | CLONE_VFORK), so it is cheap
+ * and safe from a multithreaded parent). Its end of the channel socketpair is dup2'ed to
  * descriptor 3 and every descriptor above it is closed in the child
- * (posix_spawn_file_actions_addclosefrom_np), so a worker inherits exactly stdin, stdout,
- * stderr and its channel, even when the program has descriptors without close-on-exec.
- * The child starts with an empty signal mask and default dispositions. On Linux a pidfd is
- * the exact exit sentinel. Only the child's own pid is ever waited for.
+ * (posix_spawn_file_actions_addclosefrom_np, glibc >= 2.34), so a worker inherits exactly
+ * stdin, stdout, stderr and its channel, even when the program has descriptors without
+ * close-on-exec. Elsewhere every descriptor the library opens is close-on-exec, so only the
+ * application's own non-close-on-exec descriptors can leak into a worker.
+ *
+ * Signals in the child: the mask is emptied (the manager thread that spawns may block
+ * signals), and SIGPIPE, SIGXFSZ, SIGTERM and SIGCHLD get their default action even if the
+ * parent ignores them (SIGPIPE and SIGXFSZ as CPython's restore_signals; SIGTERM so that
+ * pp_executor_terminate_workers works; SIGCHLD so that a task's own children can be waited
+ * for). Other ignored signals stay ignored, as across any exec: a program started with nohup,
+ * or in the background by a shell, keeps its workers alive on SIGHUP / SIGINT as it is.
+ *
+ * On Linux a pidfd is the exact exit sentinel, and signals go through it (no pid reuse race).
+ * Only the child's own pid is ever waited for.
  */
 #ifndef _GNU_SOURCE
 #  define _GNU_SOURCE
@@ -25,9 +36,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __linux__
-#  include <sys/prctl.h>
-#endif
 
 #include "posix.h"
 
@@ -36,10 +44,14 @@ extern char **environ;
 #define CHILD_FD 3
 #define CHILD_FD_STR "3"
 
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+#  define HAVE_ADDCLOSEFROM 1
+#endif
+
 static int open_pidfd(pid_t pid)
 {
 #ifdef SYS_pidfd_open
-    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0); /* ENOSYS before Linux 5.3: no pidfd */
     if (fd >= 0) {
         fcntl(fd, F_SETFD, FD_CLOEXEC); /* pidfds are close-on-exec already; be sure */
         return fd;
@@ -50,6 +62,78 @@ static int open_pidfd(pid_t pid)
     return -1;
 }
 
+/* Sends sig to the child: through its pidfd where there is one, so that a pid reused after
+ * someone else reaped the child is never hit. 0 or an errno value. */
+static int send_signal(pp__proc *p, int sig)
+{
+#ifdef SYS_pidfd_send_signal
+    if (p->pidfd >= 0) {
+        if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) == 0)
+            return 0;
+        if (errno != ENOSYS)
+            return errno;
+    }
+#endif
+    return kill(p->pid, sig) == 0 ? 0 : errno;
+}
+
+/* Is path a program posix_spawn can start? posix_spawn reports exec failures on glibc, but
+ * not everywhere (nor under valgrind, which runs its clone as a fork): check first, so the
+ * common mistakes (no such file, a directory, not executable) fail here, clearly. */
+static pp_status check_program(const char *path, pp__oserr *oe)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return pp__posix_err(oe, "stat(worker program)", errno);
+    if (!S_ISREG(sb.st_mode))
+        return pp__posix_err(oe, "stat(worker program)", EACCES); /* as execve says */
+    if (access(path, X_OK) != 0)
+        return pp__posix_err(oe, "access(worker program)", errno);
+    return PP_OK;
+}
+
+/* Runs posix_spawn with the file actions and attributes described at the top. */
+static pp_status spawn_child(char *const *args, int child_end, pid_t *pid, pp__oserr *oe)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int err = posix_spawn_file_actions_init(&fa);
+    if (err)
+        return pp__posix_err(oe, "posix_spawn_file_actions_init", err);
+    err = posix_spawnattr_init(&attr);
+    if (err) {
+        posix_spawn_file_actions_destroy(&fa);
+        return pp__posix_err(oe, "posix_spawnattr_init", err);
+    }
+    const char *call = NULL;
+    sigset_t none, dfl;
+    sigemptyset(&none);
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGPIPE);
+    sigaddset(&dfl, SIGXFSZ);
+    sigaddset(&dfl, SIGTERM);
+    sigaddset(&dfl, SIGCHLD);
+    if ((err = posix_spawn_file_actions_adddup2(&fa, child_end, CHILD_FD)) != 0)
+        call = "posix_spawn_file_actions_adddup2";
+#ifdef HAVE_ADDCLOSEFROM
+    else if ((err = posix_spawn_file_actions_addclosefrom_np(&fa, CHILD_FD + 1)) != 0)
+        call = "posix_spawn_file_actions_addclosefrom_np";
+#endif
+    else if ((err = posix_spawnattr_setsigmask(&attr, &none)) != 0)
+        call = "posix_spawnattr_setsigmask";
+    else if ((err = posix_spawnattr_setsigdefault(&attr, &dfl)) != 0)
+        call = "posix_spawnattr_setsigdefault";
+    else if ((err = posix_spawnattr_setflags(&attr,
+                                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0)
+        call = "posix_spawnattr_setflags";
+    else if ((err = posix_spawn(pid, args[0], &fa, &attr, args, environ)) != 0)
+        call = "posix_spawn";
+    /* glibc has reaped a child whose exec failed before returning the error. */
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return err ? pp__posix_err(oe, call, err) : PP_OK;
+}
+
 pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__oserr *oe)
 {
     *p = NULL;
@@ -57,31 +141,30 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
     size_t argc = 0;
     while (argv[argc])
         argc++;
+    if (argc == 0)
+        return PP_EINVAL;
     char **args = pp__calloc(argc + 3, sizeof *args);
     pp__proc *proc = pp__calloc(1, sizeof *proc);
-    if (!args || !proc) {
-        pp__free(args);
-        pp__free(proc);
-        return PP_ENOMEM;
+    pp__chan *chan = pp__posix_chan_new(-1, false);
+    int sv[2] = {-1, -1};
+    pp_status st = PP_OK;
+    if (!args || !proc || !chan) {
+        st = PP_ENOMEM;
+        goto out;
     }
     for (size_t i = 0; i < argc; i++)
         args[i] = (char *)argv[i];
     args[argc] = (char *)PP__WORKER_MARKER;
     args[argc + 1] = (char *)CHILD_FD_STR;
 
-    int sv[2] = {-1, -1};
-    pp_status st = PP_OK;
-    /* posix_spawn reports exec failures on glibc, but not everywhere (nor under valgrind,
-     * which runs its clone as a fork): check first, for a clear error in the common case. */
-    if (access(args[0], X_OK) != 0) {
-        st = pp__posix_err(oe, "access(worker program)", errno);
+    if ((st = check_program(args[0], oe)) != PP_OK)
         goto out;
-    }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         st = pp__posix_err(oe, "socketpair", errno);
         goto out;
     }
-    /* The child's end must not already be CHILD_FD: dup2(3, 3) would keep close-on-exec. */
+    /* The child's end must not be CHILD_FD itself: dup2(3, 3) is a no-op that would leave
+     * close-on-exec set (glibc < 2.35), and the child would start without its channel. */
     if (sv[1] == CHILD_FD) {
         int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, CHILD_FD + 1);
         if (fd < 0) {
@@ -91,71 +174,52 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
         close(sv[1]);
         sv[1] = fd;
     }
-
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    int err = posix_spawn_file_actions_init(&fa);
-    if (err) {
-        st = pp__posix_err(oe, "posix_spawn_file_actions_init", err);
-        goto out;
-    }
-    err = posix_spawnattr_init(&attr);
-    if (err) {
-        posix_spawn_file_actions_destroy(&fa);
-        st = pp__posix_err(oe, "posix_spawnattr_init", err);
-        goto out;
-    }
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    err = posix_spawn_file_actions_adddup2(&fa, sv[1], CHILD_FD);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-    if (!err)
-        err = posix_spawn_file_actions_addclosefrom_np(&fa, CHILD_FD + 1);
-#endif
-    if (!err)
-        err = posix_spawnattr_setsigmask(&attr, &none);
-    if (!err)
-        err = posix_spawnattr_setsigdefault(&attr, &all);
-    if (!err)
-        err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid = -1;
-    if (!err) {
-        err = posix_spawn(&pid, args[0], &fa, &attr, args, environ);
-        if (err)
-            st = pp__posix_err(oe, "posix_spawn", err);
-    } else {
-        st = pp__posix_err(oe, "posix_spawn_file_actions", err);
-    }
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (st != PP_OK)
-        goto out;
-
-    close(sv[1]);
-    sv[1] = -1;
+    /* The parent's end is non-blocking; O_NONBLOCK belongs to this end's open file
+     * description only, the child's end stays blocking. Everything that can fail is done
+     * before the child exists, so that a failure never has to kill it. */
     int fl = fcntl(sv[0], F_GETFL);
-    if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0 ||
-        !(*c = pp__posix_chan_new(sv[0], false))) {
-        st = fl < 0 ? pp__posix_err(oe, "fcntl", errno) : PP_ENOMEM;
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-        }
+    if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) != 0) {
+        st = pp__posix_err(oe, "fcntl(O_NONBLOCK)", errno);
         goto out;
     }
+    pid_t pid = -1;
+    if ((st = spawn_child(args, sv[1], &pid, oe)) != PP_OK)
+        goto out;
+
+    chan->fd = sv[0];
     sv[0] = -1;
     proc->pid = pid;
-    proc->pidfd = open_pidfd(pid);
+    proc->pidfd = open_pidfd(pid); /* the child cannot be reaped before this: no race */
     *p = proc;
+    *c = chan;
     proc = NULL;
+    chan = NULL;
 out:
     if (sv[0] >= 0)
         close(sv[0]);
     if (sv[1] >= 0)
         close(sv[1]);
+    pp__free(chan);
     pp__free(proc);
     pp__free(args);
     return st;
+}
+
+/* Parses a descriptor number: decimal digits only, no sign, no blanks, within int. */
+static bool parse_fd(const char *tok, int *fd)
+{
+    long v = 0;
+    if (!*tok)
+        return false;
+    for (const char *s = tok; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        v = v * 10 + (*s - '0');
+        if (v > INT_MAX)
+            return false;
+    }
+    *fd = (int)v;
+    return true;
 }
 
 pp_status pp__os_chan_from_argv(int argc, char **argv, pp__chan **c, pp__oserr *oe)
@@ -166,33 +230,21 @@ pp_status pp__os_chan_from_argv(int argc, char **argv, pp__chan **c, pp__oserr *
         i++;
     if (i >= argc)
         return PP_END;
-    if (i + 1 >= argc || !argv[i + 1])
+    int fd = -1;
+    if (i + 1 >= argc || !argv[i + 1] || !parse_fd(argv[i + 1], &fd))
         return PP_EINVAL;
-    const char *tok = argv[i + 1];
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(tok, &end, 10);
-    if (errno || end == tok || *end || v < 0 || v > INT_MAX || (tok[0] < '0' || tok[0] > '9'))
-        return PP_EINVAL;
-    int fd = (int)v;
     struct stat sb;
     if (fstat(fd, &sb) != 0)
         return pp__posix_err(oe, "fstat(channel)", errno);
     if (!S_ISSOCK(sb.st_mode))
         return PP_EINVAL;
-    /* No grandchild may keep the channel open: its EOF is the parent's death sentinel. */
+    /* At once: no child of this worker may keep the channel open, since its EOF is how the
+     * parent learns that the worker died. */
     if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
         return pp__posix_err(oe, "fcntl(FD_CLOEXEC)", errno);
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
         return pp__posix_err(oe, "fcntl(O_NONBLOCK)", errno);
-#ifdef __linux__
-    /* A second guard against orphans: the channel's EOF stops an idle worker when the
-     * parent dies, but a worker busy in a long task reads it only afterwards. The spawning
-     * thread is the executor's manager, which outlives every worker it starts. If the
-     * parent died before this call, the channel is at EOF already. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
     *c = pp__posix_chan_new(fd, true);
     return *c ? PP_OK : PP_ENOMEM;
 }
@@ -204,16 +256,19 @@ long long pp__os_proc_pid(const pp__proc *p)
 
 pp_status pp__os_proc_stop(pp__proc *p, bool kill_it, pp__oserr *oe)
 {
-    if (p->reaped)
+    if (p->reaped || p->lost)
         return PP_OK;
-    if (kill(p->pid, kill_it ? SIGKILL : SIGTERM) != 0 && errno != ESRCH)
-        return pp__posix_err(oe, "kill", errno);
+    int err = send_signal(p, kill_it ? SIGKILL : SIGTERM);
+    if (err && err != ESRCH)
+        return pp__posix_err(oe, "kill", err);
     return PP_OK;
 }
 
 /* waitpid(pid, WNOHANG or 0): PP_OK reaped, PP_ETIMEDOUT still running. */
 static pp_status try_reap(pp__proc *p, bool block, pp__oserr *oe)
 {
+    if (p->lost)
+        return pp__posix_err(oe, "waitpid", ECHILD);
     for (;;) {
         int status = 0;
         pid_t r = waitpid(p->pid, &status, block ? 0 : WNOHANG);
@@ -230,6 +285,8 @@ static pp_status try_reap(pp__proc *p, bool block, pp__oserr *oe)
             return PP_ETIMEDOUT;
         if (errno == EINTR)
             continue;
+        if (errno == ECHILD)
+            p->lost = true;
         return pp__posix_err(oe, "waitpid", errno);
     }
 }
@@ -241,16 +298,17 @@ pp_status pp__os_proc_reap(pp__proc *p, long timeout_ms, pp__exit *st, pp__oserr
         if (timeout_ms == PP_FOREVER) {
             r = try_reap(p, true, oe);
         } else {
-            int64_t deadline = pp__os_monotonic_ms() + timeout_ms;
+            int64_t deadline = pp__os_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
             while ((r = try_reap(p, false, oe)) == PP_ETIMEDOUT) {
                 int64_t left = deadline - pp__os_monotonic_ms();
                 if (left <= 0)
                     break;
                 if (p->pidfd >= 0) {
+                    /* Readable once the child has exited; EINTR just loops. */
                     struct pollfd pfd = {p->pidfd, POLLIN, 0};
                     poll(&pfd, 1, (int)(left > INT_MAX ? INT_MAX : left));
                 } else {
-                    struct timespec ts = {0, (left < 5 ? left : 5) * 1000000L};
+                    struct timespec ts = {0, (long)(left < 5 ? left : 5) * 1000000L};
                     nanosleep(&ts, NULL);
                 }
             }
@@ -265,12 +323,11 @@ void pp__os_proc_free(pp__proc *p)
 {
     if (!p)
         return;
-    if (!p->reaped) {
-        kill(p->pid, SIGKILL);
+    if (!p->reaped && !p->lost) {
+        send_signal(p, SIGKILL);
         try_reap(p, true, NULL);
     }
     if (p->pidfd >= 0)
         close(p->pidfd);
     pp__free(p);
 }
-
