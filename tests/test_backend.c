@@ -2,10 +2,30 @@
  * The backend suite: src/core/pp_os.h exercised directly, on whichever backend is linked.
  * Workers are this test program, started with pp__os_spawn(); they run the real worker loop
  * and speak the wire protocol (wire.h), which these tests drive by hand.
+ *
+ * Only pp_os.h, wire.h and pp_test.h are used, except in checks that only make sense on
+ * POSIX or Linux (a worker's descriptors and signal state, seen through /proc); those print
+ * "SKIP: <reason>" elsewhere.
  */
+#ifndef _GNU_SOURCE
+#  define _GNU_SOURCE
+#endif
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifndef _WIN32
+#  include <dirent.h>
+#  include <errno.h>
+#  include <fcntl.h>
+#  include <pthread.h>
+#  include <signal.h>
+#  include <sys/stat.h>
+#  include <unistd.h>
+#endif
+#ifdef __linux__
+#  include <sys/syscall.h>
+#endif
 
 #include "pp_core.h"
 #include "pp_os.h"
@@ -139,6 +159,24 @@ static void send_call(child *c, uint64_t id, const char *task, const void *arg, 
     free(frame);
 }
 
+/* Receives the RESULT of call id and checks it carries exactly the bytes want. */
+static void expect_result(child *c, uint64_t id, const void *want, size_t want_len)
+{
+    uint8_t *body;
+    pp__wire_hdr h = recv_frame(c, &body);
+    CU_ASSERT_EQUAL_FATAL(h.type, PP__MSG_RESULT);
+    pp__wire_result r;
+    PP_ASSERT_OK_FATAL(pp__wire_decode_result(body, (size_t)h.body_len, &r));
+    CU_ASSERT_EQUAL(r.work_id, id);
+    CU_ASSERT_EQUAL_FATAL(r.n, 1);
+    pp__wire_item it;
+    pp__wire_next_item(&r.items, &it);
+    CU_ASSERT_EQUAL(it.status, PP_OK);
+    CU_ASSERT_EQUAL_FATAL(it.len, want_len);
+    CU_ASSERT(memcmp(it.data, want, want_len) == 0);
+    free(body);
+}
+
 static pp__exit reap(child *c)
 {
     pp__exit st = {false, 0, 0};
@@ -146,7 +184,42 @@ static pp__exit reap(child *c)
     return st;
 }
 
-static void test_exepath(void)
+/* Waits until the wait set has reported all of want for tag (or the bound passes); returns
+ * what it saw. */
+static unsigned wait_for(pp__waitset *ws, void *tag, unsigned want)
+{
+    pp__event ev[8];
+    size_t n = 0;
+    unsigned seen = 0;
+    long long end = pp_t_now_ms() + WAIT_MS;
+    while ((seen & want) != want && pp_t_now_ms() < end) {
+        PP_ASSERT_OK_FATAL(pp__os_waitset_wait(ws, 1000, ev, 8, &n, NULL));
+        for (size_t i = 0; i < n; i++) {
+            if (ev[i].tag == tag)
+                seen |= ev[i].events;
+        }
+    }
+    return seen;
+}
+
+#if defined(__linux__) && !defined(PP_POSIX_NO_PIDFD)
+/* Does this kernel have pidfds (Linux 5.3)? Then the POSIX backend has an exit sentinel. */
+static bool have_pidfd(void)
+{
+#  ifdef SYS_pidfd_open
+    int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (fd >= 0)
+        close(fd);
+    return fd >= 0;
+#  else
+    return false;
+#  endif
+}
+#endif
+
+/* ---- process-wide ---- */
+
+static void test_process_facts(void)
 {
     CU_ASSERT_PTR_NOT_NULL_FATAL(exe);
     CU_ASSERT(strlen(exe) > 1);
@@ -155,10 +228,37 @@ static void test_exepath(void)
 #else
     CU_ASSERT(exe[0] == '/');
 #endif
+    FILE *f = fopen(exe, "rb"); /* it names a file that exists */
+    CU_ASSERT_PTR_NOT_NULL(f);
+    if (f)
+        fclose(f);
     CU_ASSERT(pp__os_cpu_count() >= 1);
     CU_ASSERT_EQUAL(pp_cpu_count(), pp__os_cpu_count());
     CU_ASSERT(pp__os_max_workers() >= 61);
+    CU_ASSERT_EQUAL(pp__os_getpid(), pp_t_getpid());
+    int64_t t0 = pp__os_monotonic_ms();
+    pp_t_sleep_ms(20);
+    int64_t dt = pp__os_monotonic_ms() - t0;
+    CU_ASSERT(dt >= 15 && dt < WAIT_MS);
+    pp__oserr oe = {"open", 2};
+    char buf[128];
+    CU_ASSERT_PTR_EQUAL(pp__os_strerror(&oe, buf, sizeof buf), buf);
+    CU_ASSERT(strncmp(buf, "open: (2) ", 10) == 0);
+    CU_ASSERT(strlen(buf) > 10);
+    char tiny[8];
+    pp__os_strerror(&oe, tiny, sizeof tiny); /* truncated, terminated */
+    CU_ASSERT_EQUAL(strlen(tiny), sizeof tiny - 1);
+#ifndef _WIN32
+    CU_ASSERT_STRING_EQUAL(pp__os_signal_name(9), "SIGKILL");
+    CU_ASSERT_STRING_EQUAL(pp__os_signal_name(SIGSEGV), "SIGSEGV");
+    CU_ASSERT_STRING_EQUAL(pp__os_signal_name(SIGTERM), "SIGTERM");
+    CU_ASSERT_PTR_NULL(pp__os_signal_name(0));
+    CU_ASSERT_PTR_NULL(pp__os_signal_name(-1));
+    CU_ASSERT_PTR_NULL(pp__os_exit_name(1));
+#endif
 }
+
+/* ---- spawning and the protocol over a real channel ---- */
 
 static void test_echo_round_trip(void)
 {
@@ -166,19 +266,9 @@ static void test_echo_round_trip(void)
     start(&c);
     handshake(&c);
     send_call(&c, 42, "echo", "hello", 5);
-    uint8_t *body;
-    pp__wire_hdr h = recv_frame(&c, &body);
-    CU_ASSERT_EQUAL_FATAL(h.type, PP__MSG_RESULT);
-    pp__wire_result r;
-    PP_ASSERT_OK_FATAL(pp__wire_decode_result(body, (size_t)h.body_len, &r));
-    CU_ASSERT_EQUAL(r.work_id, 42);
-    CU_ASSERT_EQUAL_FATAL(r.n, 1);
-    pp__wire_item it;
-    pp__wire_next_item(&r.items, &it);
-    CU_ASSERT_EQUAL(it.status, PP_OK);
-    CU_ASSERT_EQUAL_FATAL(it.len, 5);
-    CU_ASSERT(memcmp(it.data, "hello", 5) == 0);
-    free(body);
+    expect_result(&c, 42, "hello", 5);
+    send_call(&c, 43, "echo", "", 0);
+    expect_result(&c, 43, "", 0);
     /* STOP: the worker exits 0. */
     pp__wbuf b = {NULL, 0, 0};
     PP_ASSERT_OK(pp__wire_encode_stop(&b));
@@ -187,6 +277,26 @@ static void test_echo_round_trip(void)
     pp__exit st = reap(&c);
     CU_ASSERT(st.exited);
     CU_ASSERT_EQUAL(st.code, 0);
+    finish(&c);
+}
+
+/* 64 MiB to the worker and back: the non-blocking parent end and the wait set move it. */
+static void test_big_round_trip(void)
+{
+    const size_t len = (size_t)64 << 20;
+    unsigned char *buf = malloc(len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+    pp_t_fill(buf, len, 7);
+    child c;
+    start(&c);
+    handshake(&c);
+    long long t0 = pp_t_now_ms();
+    send_call(&c, 5, "echo", buf, len);
+    expect_result(&c, 5, buf, len);
+    printf("(64 MiB each way: %lld ms) ", pp_t_now_ms() - t0);
+    free(buf);
+    PP_ASSERT_OK(pp__os_proc_stop(c.proc, false, NULL));
+    reap(&c);
     finish(&c);
 }
 
@@ -216,6 +326,7 @@ static void test_exit_code(void)
     pp__exit st = reap(&c);
     CU_ASSERT(st.exited);
     CU_ASSERT_EQUAL(st.code, 3);
+    CU_ASSERT_EQUAL(st.signal, 0);
     finish(&c);
 }
 
@@ -226,7 +337,7 @@ static void test_killed_by_signal(void)
     return;
 #else
     const char *tasks[] = {"kill_self", "segv", "abort"};
-    const int sigs[] = {9, 11, 6};
+    const int sigs[] = {SIGKILL, SIGSEGV, SIGABRT};
     for (int i = 0; i < 3; i++) {
         child c;
         start(&c);
@@ -237,68 +348,147 @@ static void test_killed_by_signal(void)
         CU_ASSERT_EQUAL(st.signal, sigs[i]);
         finish(&c);
     }
-    CU_ASSERT_STRING_EQUAL(pp__os_signal_name(9), "SIGKILL");
-    CU_ASSERT_STRING_EQUAL(pp__os_signal_name(11), "SIGSEGV");
-    CU_ASSERT_PTR_NULL(pp__os_signal_name(0));
 #endif
 }
 
 static void test_stop_and_reap(void)
 {
+    for (int kill_it = 0; kill_it < 2; kill_it++) {
+        child c;
+        start(&c);
+        handshake(&c);
+        pp__exit st;
+        CU_ASSERT_EQUAL(pp__os_proc_reap(c.proc, 0, &st, NULL), PP_ETIMEDOUT); /* alive */
+        long long t0 = pp_t_now_ms();
+        CU_ASSERT_EQUAL(pp__os_proc_reap(c.proc, 50, &st, NULL), PP_ETIMEDOUT);
+        long long dt = pp_t_now_ms() - t0;
+        CU_ASSERT(dt >= 40 && dt < WAIT_MS);
+        PP_ASSERT_OK(pp__os_proc_stop(c.proc, kill_it, NULL));
+        st = reap(&c);
+#ifndef _WIN32
+        CU_ASSERT(!st.exited);
+        CU_ASSERT_EQUAL(st.signal, kill_it ? SIGKILL : SIGTERM);
+#endif
+        /* Reaping again gives the same status; stopping a reaped child is fine. */
+        pp__exit again;
+        PP_ASSERT_OK(pp__os_proc_reap(c.proc, 0, &again, NULL));
+        CU_ASSERT_EQUAL(again.exited, st.exited);
+        CU_ASSERT_EQUAL(again.code, st.code);
+        CU_ASSERT_EQUAL(again.signal, st.signal);
+        PP_ASSERT_OK(pp__os_proc_reap(c.proc, PP_FOREVER, &again, NULL));
+        CU_ASSERT_EQUAL(again.signal, st.signal);
+        PP_ASSERT_OK(pp__os_proc_stop(c.proc, false, NULL));
+        PP_ASSERT_OK(pp__os_proc_stop(c.proc, true, NULL));
+        finish(&c);
+    }
+}
+
+/* pp__os_proc_free on a live, unreaped child kills and reaps it. */
+static void test_free_kills_live_child(void)
+{
     child c;
     start(&c);
     handshake(&c);
-    pp__exit st;
-    CU_ASSERT_EQUAL(pp__os_proc_reap(c.proc, 0, &st, NULL), PP_ETIMEDOUT); /* alive */
-    CU_ASSERT_EQUAL(pp__os_proc_reap(c.proc, 50, &st, NULL), PP_ETIMEDOUT);
-    PP_ASSERT_OK(pp__os_proc_stop(c.proc, true, NULL));
-    st = reap(&c);
-#ifndef _WIN32
-    CU_ASSERT(!st.exited);
-    CU_ASSERT_EQUAL(st.signal, 9);
-#endif
-    /* Reaping again gives the same status; stopping a reaped child is fine. */
-    pp__exit again;
-    PP_ASSERT_OK(pp__os_proc_reap(c.proc, 0, &again, NULL));
-    CU_ASSERT_EQUAL(again.exited, st.exited);
-    CU_ASSERT_EQUAL(again.signal, st.signal);
-    PP_ASSERT_OK(pp__os_proc_stop(c.proc, false, NULL));
+    long long pid = pp__os_proc_pid(c.proc);
+    CU_ASSERT(pp_t_pid_alive(pid));
     finish(&c);
+    CU_ASSERT(!pp_t_pid_alive(pid));
 }
 
+/* A child reaped behind the backend's back (here: SIGCHLD ignored, so the kernel reaps it):
+ * reaping says PP_ESYS (ECHILD) at once, every time, and stop / free never signal its pid,
+ * which may belong to another process by then. */
+static void test_child_reaped_elsewhere(void)
+{
+#ifdef _WIN32
+    printf("SKIP: POSIX SIGCHLD\n");
+    return;
+#else
+    struct sigaction ign, old;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGCHLD, &ign, &old);
+    child c;
+    start(&c);
+    handshake(&c);
+    int32_t code = 0;
+    send_call(&c, 1, "exit", &code, sizeof code);
+    pp__exit st;
+    pp__oserr oe = {NULL, 0};
+    CU_ASSERT_EQUAL(pp__os_proc_reap(c.proc, WAIT_MS, &st, &oe), PP_ESYS);
+    CU_ASSERT_EQUAL(oe.code, ECHILD);
+    long long t0 = pp_t_now_ms();
+    CU_ASSERT_EQUAL(pp__os_proc_reap(c.proc, PP_FOREVER, &st, NULL), PP_ESYS);
+    CU_ASSERT(pp_t_now_ms() - t0 < 1000);
+    PP_ASSERT_OK(pp__os_proc_stop(c.proc, true, NULL));
+    finish(&c);
+    sigaction(SIGCHLD, &old, NULL);
+#endif
+}
+
+/* A killed worker: its channel reads as READ then PP_END, with a pidfd it is also EXIT, and
+ * a write to it is PP_END, not a SIGPIPE. */
 static void test_dead_worker_is_reported(void)
 {
     child c;
     start(&c);
     handshake(&c);
+    unsigned want = PP__EV_READ;
+#if defined(__linux__) && !defined(PP_POSIX_NO_PIDFD) /* (the knob builds the fallback) */
+    if (have_pidfd())
+        want |= PP__EV_EXIT;
+#endif
     PP_ASSERT_OK(pp__os_proc_stop(c.proc, true, NULL));
-    /* The wait set reports the death (EXIT, or READ with the channel at EOF). */
-    pp__event ev[4];
-    size_t n = 0;
-    long long end = pp_t_now_ms() + WAIT_MS;
-    unsigned seen = 0;
-    while (!(seen & (PP__EV_EXIT | PP__EV_READ)) && pp_t_now_ms() < end) {
-        PP_ASSERT_OK_FATAL(pp__os_waitset_wait(c.ws, 1000, ev, 4, &n, NULL));
-        for (size_t i = 0; i < n; i++) {
-            if (ev[i].tag == &c)
-                seen |= ev[i].events;
-        }
-    }
-    CU_ASSERT(seen & (PP__EV_EXIT | PP__EV_READ));
+    unsigned seen = wait_for(c.ws, &c, want);
+    CU_ASSERT_EQUAL(seen & want, want);
     uint8_t b;
     CU_ASSERT_EQUAL(recv_all(&c, &b, 1), PP_END);
+    CU_ASSERT_EQUAL(recv_all(&c, &b, 1), PP_END); /* and again */
     size_t wrote = 0;
-    CU_ASSERT_EQUAL(pp__os_chan_write(c.chan, "x", 1, &wrote, NULL), PP_END); /* no SIGPIPE */
+    CU_ASSERT_EQUAL(pp__os_chan_write(c.chan, "x", 1, &wrote, NULL), PP_END);
+    CU_ASSERT_EQUAL(wrote, 0);
+    /* Asking for WRITE too reports both on a broken channel. */
+    PP_ASSERT_OK(pp__os_waitset_chan(c.ws, c.chan, PP__EV_READ | PP__EV_WRITE, &c));
+    seen = wait_for(c.ws, &c, PP__EV_READ | PP__EV_WRITE);
+    CU_ASSERT_EQUAL(seen & (PP__EV_READ | PP__EV_WRITE), PP__EV_READ | PP__EV_WRITE);
     reap(&c);
+    /* Once removed, nothing is reported for it any more. */
+    pp__os_waitset_remove(c.ws, &c);
+    pp__event ev[4];
+    size_t n = 99;
+    PP_ASSERT_OK(pp__os_waitset_wait(c.ws, 0, ev, 4, &n, NULL));
+    CU_ASSERT_EQUAL(n, 0);
     finish(&c);
 }
 
-static void test_spawn_missing_program(void)
+/* Children whose pid glibc may not have reaped, Linux: /proc/self/task/<tid>/children (the
+ * children of the calling thread). NULL if unavailable. */
+static char *children_list(void)
+{
+#ifdef __linux__
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)syscall(SYS_gettid));
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    static char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return strdup(buf);
+#else
+    return NULL;
+#endif
+}
+
+static void expect_spawn_fails(const char *program)
 {
     size_t before = pp__os_handle_count();
-    const char *argv[] = {"/nonexistent/procpool-no-such-program", NULL};
-    pp__proc *p = NULL;
-    pp__chan *ch = NULL;
+    char *kids = children_list();
+    const char *argv[] = {program, "x", NULL};
+    pp__proc *p = (pp__proc *)1;
+    pp__chan *ch = (pp__chan *)1;
     pp__oserr oe = {NULL, 0};
     CU_ASSERT_EQUAL(pp__os_spawn(argv, &p, &ch, &oe), PP_ESYS);
     CU_ASSERT_PTR_NULL(p);
@@ -309,7 +499,99 @@ static void test_spawn_missing_program(void)
     pp__os_strerror(&oe, buf, sizeof buf);
     CU_ASSERT(strstr(buf, oe.call) != NULL);
     CU_ASSERT_EQUAL(pp__os_handle_count(), before);
+    char *kids_after = children_list();
+    if (kids && kids_after)
+        CU_ASSERT_STRING_EQUAL(kids_after, kids); /* no child, not even a zombie */
+    free(kids);
+    free(kids_after);
 }
+
+static void test_spawn_failures(void)
+{
+    expect_spawn_fails("/nonexistent/procpool-no-such-program");
+#ifndef _WIN32
+    expect_spawn_fails("/");       /* a directory */
+    expect_spawn_fails("/dev/null"); /* not a regular file, not executable */
+    /* A regular, executable file that is no program: only exec itself can tell (ENOEXEC).
+     * glibc's posix_spawn reports it; where exec errors are not reported (valgrind runs the
+     * spawn as a fork), the child exits 127 instead, which is what a caller then sees. */
+    char path[] = "/tmp/pp_backend_noexec_XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT(write(fd, "\x01\x02garbage\n", 10) == 10);
+    fchmod(fd, 0700);
+    close(fd);
+    size_t before = pp__os_handle_count();
+    char *kids = children_list();
+    const char *argv[] = {path, NULL};
+    pp__proc *p = NULL;
+    pp__chan *ch = NULL;
+    pp__oserr oe = {NULL, 0};
+    pp_status st = pp__os_spawn(argv, &p, &ch, &oe);
+    if (st == PP_ESYS) {
+        CU_ASSERT_STRING_EQUAL(oe.call, "posix_spawn");
+        CU_ASSERT_EQUAL(oe.code, ENOEXEC);
+        char *kids_after = children_list();
+        if (kids && kids_after)
+            CU_ASSERT_STRING_EQUAL(kids_after, kids);
+        free(kids_after);
+    } else {
+        PP_ASSERT_OK(st);
+        printf("(exec error not reported by posix_spawn here) ");
+        pp__exit ex = {false, 0, 0};
+        PP_ASSERT_OK(pp__os_proc_reap(p, WAIT_MS, &ex, NULL));
+        CU_ASSERT(ex.exited && ex.code == 127);
+        pp__os_chan_free(ch);
+        pp__os_proc_free(p);
+    }
+    CU_ASSERT_EQUAL(pp__os_handle_count(), before);
+    free(kids);
+    unlink(path);
+#endif
+    const char *empty[] = {NULL};
+    pp__proc *p2 = NULL;
+    pp__chan *c2 = NULL;
+    CU_ASSERT_EQUAL(pp__os_spawn(empty, &p2, &c2, NULL), PP_EINVAL);
+}
+
+/* pp__os_chan_from_argv: not a worker, malformed tokens, descriptors that are no channel. */
+static void test_chan_from_argv(void)
+{
+    pp__chan *c = (pp__chan *)1;
+    pp__oserr oe = {NULL, 0};
+    char *plain[] = {"prog", "a", "b", NULL};
+    CU_ASSERT_EQUAL(pp__os_chan_from_argv(3, plain, &c, &oe), PP_END);
+    CU_ASSERT_PTR_NULL(c);
+    char *marker_first[] = {PP__WORKER_MARKER, "3", NULL}; /* argv[0] is the program */
+    CU_ASSERT_EQUAL(pp__os_chan_from_argv(2, marker_first, &c, &oe), PP_END);
+    char *last[] = {"prog", PP__WORKER_MARKER, NULL};
+    CU_ASSERT_EQUAL(pp__os_chan_from_argv(2, last, &c, &oe), PP_EINVAL);
+    const char *bad[] = {"", "-1", "+3", " 3", "3 ", "3x", "0x3", "99999999999999999999", "x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *argv[] = {"prog", PP__WORKER_MARKER, (char *)bad[i], NULL};
+        c = (pp__chan *)1;
+        CU_ASSERT_EQUAL(pp__os_chan_from_argv(3, argv, &c, &oe), PP_EINVAL);
+        CU_ASSERT_PTR_NULL(c);
+    }
+#ifndef _WIN32
+    /* A closed descriptor: the OS says so. */
+    char *closed[] = {"prog", PP__WORKER_MARKER, "1000000", NULL};
+    CU_ASSERT_EQUAL(pp__os_chan_from_argv(3, closed, &c, &oe), PP_ESYS);
+    CU_ASSERT_PTR_NOT_NULL(oe.call);
+    /* An open descriptor that is not a socket (left untouched). */
+    FILE *f = fopen(exe, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    char tok[16];
+    snprintf(tok, sizeof tok, "%d", fileno(f));
+    int fdflags = fcntl(fileno(f), F_GETFD);
+    char *file[] = {"prog", "other", PP__WORKER_MARKER, tok, NULL};
+    CU_ASSERT_EQUAL(pp__os_chan_from_argv(4, file, &c, &oe), PP_EINVAL);
+    CU_ASSERT_EQUAL(fcntl(fileno(f), F_GETFD), fdflags);
+    fclose(f);
+#endif
+}
+
+/* ---- the wait set ---- */
 
 static void wake_after(void *arg)
 {
@@ -323,9 +605,15 @@ static void test_wake(void)
     PP_ASSERT_OK_FATAL(pp__os_waitset_create(&ws, NULL));
     pp__event ev[4];
     size_t n = 99;
-    /* A timeout with nothing ready reports nothing. */
-    PP_ASSERT_OK(pp__os_waitset_wait(ws, 10, ev, 4, &n, NULL));
+    /* A timeout with nothing ready reports nothing, after about that long. */
+    PP_ASSERT_OK(pp__os_waitset_wait(ws, 0, ev, 4, &n, NULL));
     CU_ASSERT_EQUAL(n, 0);
+    long long t0 = pp_t_now_ms();
+    n = 99;
+    PP_ASSERT_OK(pp__os_waitset_wait(ws, 50, ev, 4, &n, NULL));
+    long long dt = pp_t_now_ms() - t0;
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT(dt >= 45 && dt < WAIT_MS);
     /* Wakes coalesce: three wakes are one event, then nothing. */
     pp__os_waitset_wake(ws);
     pp__os_waitset_wake(ws);
@@ -336,47 +624,74 @@ static void test_wake(void)
     CU_ASSERT_EQUAL(ev[0].events, PP__EV_WAKE);
     PP_ASSERT_OK(pp__os_waitset_wait(ws, 0, ev, 4, &n, NULL));
     CU_ASSERT_EQUAL(n, 0);
+    /* A wake before the wait is not lost; after it was consumed, a new one works. */
+    for (int i = 0; i < 3; i++) {
+        pp__os_waitset_wake(ws);
+        PP_ASSERT_OK(pp__os_waitset_wait(ws, WAIT_MS, ev, 4, &n, NULL));
+        CU_ASSERT_EQUAL(n, 1);
+    }
     /* A wake from another thread ends a wait without limit. */
     pp_t_thread *t = pp_t_thread_start(wake_after, ws);
-    long long t0 = pp_t_now_ms();
+    t0 = pp_t_now_ms();
     PP_ASSERT_OK(pp__os_waitset_wait(ws, PP_FOREVER, ev, 4, &n, NULL));
     CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_EQUAL(ev[0].events, PP__EV_WAKE);
     CU_ASSERT(pp_t_now_ms() - t0 < WAIT_MS);
     pp_t_thread_join(t);
     pp__os_waitset_free(ws);
+    pp__os_waitset_free(NULL);
 }
 
 typedef struct waker {
     pp__waitset *ws;
+    atomic_int   stop;
     atomic_int   done;
 } waker;
 
 static void wake_many(void *arg)
 {
     waker *w = arg;
-    for (int i = 0; i < 200000; i++)
-        pp__os_waitset_wake(w->ws);
+    while (!atomic_load(&w->stop)) {
+        for (int i = 0; i < 1000; i++)
+            pp__os_waitset_wake(w->ws);
+    }
     atomic_fetch_add(&w->done, 1);
 }
 
 /* Wakes racing with the waiter are never lost: after a storm of wakes consumed by waits,
- * one more wake still ends a wait (a regression test: clearing the "pending" flag before
- * consuming the eventfd once lost every later wake). */
+ * one more wake still ends a wait. A regression test: clearing the "pending" flag before
+ * consuming the eventfd lost every later wake once a wake landed in between (3 threads on
+ * fewer cores, so that the waiter is preempted there now and then). */
 static void test_wake_storm(void)
 {
+    enum { WAKERS = 3 };
     waker w;
     w.ws = NULL;
+    atomic_init(&w.stop, 0);
     atomic_init(&w.done, 0);
     PP_ASSERT_OK_FATAL(pp__os_waitset_create(&w.ws, NULL));
-    pp_t_thread *t1 = pp_t_thread_start(wake_many, &w);
-    pp_t_thread *t2 = pp_t_thread_start(wake_many, &w);
+    pp_t_thread *t[WAKERS];
+    for (int i = 0; i < WAKERS; i++)
+        t[i] = pp_t_thread_start(wake_many, &w);
     pp__event ev[4];
     size_t n;
-    long long end = pp_t_now_ms() + WAIT_MS;
-    while (atomic_load(&w.done) < 2 && pp_t_now_ms() < end)
-        PP_ASSERT_OK(pp__os_waitset_wait(w.ws, 0, ev, 4, &n, NULL));
-    pp_t_thread_join(t1);
-    pp_t_thread_join(t2);
+    long long end = pp_t_now_ms() + 500;
+    unsigned long waits = 0, woken = 0, failed = 0;
+    while (pp_t_now_ms() < end) {
+        /* Each round: at least one wake lands after the previous one was consumed, so a
+         * wait must see it. */
+        pp_status st = pp__os_waitset_wait(w.ws, 2000, ev, 4, &n, NULL);
+        failed += st != PP_OK;
+        waits++;
+        woken += n == 1;
+        if (n != 1)
+            break; /* lost: no wake for 2 s under a storm of them */
+    }
+    atomic_store(&w.stop, 1);
+    for (int i = 0; i < WAKERS; i++)
+        pp_t_thread_join(t[i]);
+    CU_ASSERT_EQUAL(failed, 0);
+    CU_ASSERT_EQUAL(woken, waits);
     PP_ASSERT_OK(pp__os_waitset_wait(w.ws, 0, ev, 4, &n, NULL)); /* drain what is left */
     pp__os_waitset_wake(w.ws);
     PP_ASSERT_OK(pp__os_waitset_wait(w.ws, 5000, ev, 4, &n, NULL));
@@ -384,62 +699,214 @@ static void test_wake_storm(void)
     pp__os_waitset_free(w.ws);
 }
 
+/* More tags ready than room in the output: each wait reports as many as fit, and the
+ * ones left out come first in the next wait, so that none starves. One event per tag,
+ * with its channel's and its process's events or-ed. */
+static void test_more_ready_than_room(void)
+{
+    enum { N = 4 };
+    child c[N];
+    pp__waitset *ws;
+    PP_ASSERT_OK_FATAL(pp__os_waitset_create(&ws, NULL));
+    for (int i = 0; i < N; i++) {
+        start(&c[i]);
+        PP_ASSERT_OK_FATAL(pp__os_waitset_chan(ws, c[i].chan, PP__EV_READ, &c[i]));
+        PP_ASSERT_OK_FATAL(pp__os_waitset_proc(ws, c[i].proc, &c[i]));
+    }
+    for (int i = 0; i < N; i++) {
+        PP_ASSERT_OK(pp__os_proc_stop(c[i].proc, true, NULL));
+        reap(&c[i]); /* dead: its channel is at EOF (and its pidfd readable) for good */
+    }
+    pp__event ev[N];
+    size_t n = 0;
+    /* Let the channels' EOF arrive: all N ready at once. */
+    long long end = pp_t_now_ms() + WAIT_MS;
+    do {
+        PP_ASSERT_OK_FATAL(pp__os_waitset_wait(ws, 100, ev, N, &n, NULL));
+    } while (n < N && pp_t_now_ms() < end);
+    CU_ASSERT_EQUAL_FATAL(n, N);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < i; j++)
+            CU_ASSERT_PTR_NOT_EQUAL(ev[i].tag, ev[j].tag);
+        CU_ASSERT(ev[i].events & PP__EV_READ);
+    }
+    /* Room for 1: N waits report N different tags. */
+    bool seen[N] = {false};
+    for (int k = 0; k < N; k++) {
+        PP_ASSERT_OK(pp__os_waitset_wait(ws, 0, ev, 1, &n, NULL));
+        CU_ASSERT_EQUAL_FATAL(n, 1);
+        int i = (int)((child *)ev[0].tag - c);
+        CU_ASSERT_FATAL(i >= 0 && i < N);
+        CU_ASSERT(!seen[i]);
+        seen[i] = true;
+    }
+    pp__os_waitset_free(ws);
+    for (int i = 0; i < N; i++)
+        finish(&c[i]);
+}
+
 static void test_no_descriptor_leak(void)
 {
     size_t before = pp__os_handle_count();
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 200; i++) {
         child c;
         start(&c);
         if (i % 2)
             handshake(&c);
-        PP_ASSERT_OK(pp__os_proc_stop(c.proc, true, NULL));
+        PP_ASSERT_OK(pp__os_proc_stop(c.proc, i % 4 == 1 ? false : true, NULL));
         reap(&c);
         finish(&c);
     }
     CU_ASSERT_EQUAL(pp__os_handle_count(), before);
 }
 
-/* The worker holds exactly stdin, stdout, stderr and its channel. */
+/* ---- what a worker inherits (Linux: seen through /proc/<pid>) ---- */
+
+#ifdef __linux__
+/* The worker's "Name:\t<hex>" line of /proc/<pid>/status, as a number. */
+static unsigned long long status_mask(long long pid, const char *name)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%lld/status", pid);
+    FILE *f = fopen(path, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    unsigned long long v = ~0ull;
+    size_t len = strlen(name);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, name, len) == 0 && line[len] == ':')
+            v = strtoull(line + len + 1, NULL, 16);
+    }
+    fclose(f);
+    return v;
+}
+#endif
+
+/* The worker holds exactly stdin, stdout, stderr and its channel (3, a socket, close-on-exec
+ * and blocking), even when the parent has a descriptor without close-on-exec. */
 static void test_worker_descriptors(void)
 {
-#ifndef __linux__
+#if !defined(__linux__)
     printf("SKIP: needs /proc/<pid>/fd\n");
     return;
+#elif !(defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34)))
+    printf("SKIP: needs posix_spawn_file_actions_addclosefrom_np (glibc 2.34)\n");
+    return;
 #else
+    int stray = open("/dev/null", O_RDONLY); /* inheritable */
+    CU_ASSERT_FATAL(stray >= 0);
     child c;
     start(&c);
+    close(stray);
     handshake(&c); /* it is idle in its loop now */
+    long long pid = pp__os_proc_pid(c.proc);
     char path[64];
-    snprintf(path, sizeof path, "/proc/%lld/fd", pp__os_proc_pid(c.proc));
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "ls %s", path);
-    FILE *f = popen(cmd, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    char line[64];
-    int fds[64], n = 0;
-    while (n < 64 && fgets(line, sizeof line, f))
-        fds[n++] = atoi(line);
-    pclose(f);
+    snprintf(path, sizeof path, "/proc/%lld/fd", pid);
+    DIR *d = opendir(path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    int n = 0;
+    unsigned mask = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        int fd = atoi(e->d_name);
+        n++;
+        if (fd >= 0 && fd < 8)
+            mask |= 1u << fd;
+        else
+            printf("(worker has descriptor %d) ", fd);
+    }
+    closedir(d);
     CU_ASSERT_EQUAL(n, 4);
-    for (int i = 0; i < n; i++)
-        CU_ASSERT(fds[i] >= 0 && fds[i] <= 3);
+    CU_ASSERT_EQUAL(mask, 0xFu);
+    char link[64], target[128];
+    snprintf(link, sizeof link, "/proc/%lld/fd/3", pid);
+    ssize_t len = readlink(link, target, sizeof target - 1);
+    CU_ASSERT_FATAL(len > 0);
+    target[len] = 0;
+    CU_ASSERT(strncmp(target, "socket:", 7) == 0);
+    /* flags:\t<octal> in fdinfo: close-on-exec set (no grandchild keeps the channel open),
+     * O_NONBLOCK clear (the worker's end blocks). */
+    snprintf(path, sizeof path, "/proc/%lld/fdinfo/3", pid);
+    FILE *f = fopen(path, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    char line[128];
+    long flags = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "flags:", 6) == 0)
+            flags = strtol(line + 6, NULL, 8);
+    }
+    fclose(f);
+    CU_ASSERT(flags >= 0);
+    CU_ASSERT(flags & O_CLOEXEC);
+    CU_ASSERT(!(flags & O_NONBLOCK));
+    finish(&c);
+#endif
+}
+
+/* The worker starts with an empty signal mask and SIGPIPE, SIGTERM at their default action,
+ * even when the spawning thread blocks signals and the parent ignores SIGPIPE; a signal the
+ * parent ignores otherwise (SIGHUP, as under nohup) stays ignored. */
+static void test_worker_signals(void)
+{
+#ifndef __linux__
+    printf("SKIP: needs /proc/<pid>/status\n");
+    return;
+#else
+    struct sigaction ign, old_pipe, old_hup, old_term;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &old_pipe);
+    sigaction(SIGHUP, &ign, &old_hup);
+    sigaction(SIGTERM, &ign, &old_term);
+    sigset_t block, old_mask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    sigaddset(&block, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &block, &old_mask);
+    child c;
+    start(&c);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    handshake(&c);
+    long long pid = pp__os_proc_pid(c.proc);
+    unsigned long long blk = status_mask(pid, "SigBlk");
+    unsigned long long ignd = status_mask(pid, "SigIgn");
+    CU_ASSERT_EQUAL(blk, 0);
+    CU_ASSERT(!(ignd & (1ull << (SIGPIPE - 1))));
+    CU_ASSERT(!(ignd & (1ull << (SIGTERM - 1))));
+    CU_ASSERT(ignd & (1ull << (SIGHUP - 1)));
+    /* So SIGTERM stops it. */
+    PP_ASSERT_OK(pp__os_proc_stop(c.proc, false, NULL));
+    pp__exit st = reap(&c);
+    CU_ASSERT(!st.exited);
+    CU_ASSERT_EQUAL(st.signal, SIGTERM);
     finish(&c);
 #endif
 }
 
 static CU_TestInfo tests[] = {
-    {"executable path and CPU count", test_exepath},
-    {"spawned worker answers a call", test_echo_round_trip},
+    {"process facts: exe path, CPUs, clock, errors, signal names", test_process_facts},
+    {"spawned worker answers calls", test_echo_round_trip},
+    {"64 MiB to a worker and back", test_big_round_trip},
     {"EOF on its channel makes a worker exit 0", test_eof_makes_worker_exit},
     {"exit code is collected", test_exit_code},
     {"death by signal is collected", test_killed_by_signal},
-    {"stop, reap with timeouts, reap twice", test_stop_and_reap},
+    {"stop (TERM, KILL), reap with timeouts, reap twice", test_stop_and_reap},
+    {"freeing a live child kills and reaps it", test_free_kills_live_child},
+    {"a child reaped elsewhere: ECHILD at once, stop and free safe", test_child_reaped_elsewhere},
     {"a dead worker is reported by the wait set", test_dead_worker_is_reported},
-    {"spawning a missing program fails cleanly", test_spawn_missing_program},
+    {"spawn failures leave nothing behind", test_spawn_failures},
+    {"chan_from_argv: markers, tokens, descriptors", test_chan_from_argv},
     {"wakes: coalesced, cross-thread, timeouts", test_wake},
     {"a storm of racing wakes loses none", test_wake_storm},
-    {"100 spawn/kill cycles leak no descriptor", test_no_descriptor_leak},
+    {"more ready tags than room: none starves", test_more_ready_than_room},
+    {"200 spawn/stop cycles leak no descriptor", test_no_descriptor_leak},
     {"a worker inherits exactly 0, 1, 2 and its channel", test_worker_descriptors},
+    {"a worker's signal mask and dispositions", test_worker_signals},
     CU_TEST_INFO_NULL,
 };
 

@@ -36,6 +36,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#  include <sys/prctl.h>
+#endif
 
 #include "posix.h"
 
@@ -48,9 +51,14 @@ extern char **environ;
 #  define HAVE_ADDCLOSEFROM 1
 #endif
 
+/* PP_POSIX_NO_PIDFD builds the fallback used where there is no pidfd (tests use it). */
+#if defined(SYS_pidfd_open) && !defined(PP_POSIX_NO_PIDFD)
+#  define HAVE_PIDFD 1
+#endif
+
 static int open_pidfd(pid_t pid)
 {
-#ifdef SYS_pidfd_open
+#ifdef HAVE_PIDFD
     int fd = (int)syscall(SYS_pidfd_open, pid, 0); /* ENOSYS before Linux 5.3: no pidfd */
     if (fd >= 0) {
         fcntl(fd, F_SETFD, FD_CLOEXEC); /* pidfds are close-on-exec already; be sure */
@@ -66,7 +74,7 @@ static int open_pidfd(pid_t pid)
  * someone else reaped the child is never hit. 0 or an errno value. */
 static int send_signal(pp__proc *p, int sig)
 {
-#ifdef SYS_pidfd_send_signal
+#if defined(HAVE_PIDFD) && defined(SYS_pidfd_send_signal)
     if (p->pidfd >= 0) {
         if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) == 0)
             return 0;
@@ -163,8 +171,9 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
         st = pp__posix_err(oe, "socketpair", errno);
         goto out;
     }
-    /* The child's end must not be CHILD_FD itself: dup2(3, 3) is a no-op that would leave
-     * close-on-exec set (glibc < 2.35), and the child would start without its channel. */
+    /* The child's end must not be CHILD_FD itself: dup2(3, 3) is a no-op that leaves
+     * close-on-exec set (only newer C libraries clear it, as POSIX 2024 asks), and the child
+     * would start without its channel. */
     if (sv[1] == CHILD_FD) {
         int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, CHILD_FD + 1);
         if (fd < 0) {
@@ -189,7 +198,9 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
     chan->fd = sv[0];
     sv[0] = -1;
     proc->pid = pid;
-    proc->pidfd = open_pidfd(pid); /* the child cannot be reaped before this: no race */
+    /* No pid reuse race: only this backend waits for the child, so it is at worst a zombie
+     * now (unless the program reaps with waitpid(-1) or ignores SIGCHLD: see "lost"). */
+    proc->pidfd = open_pidfd(pid);
     *p = proc;
     *c = chan;
     proc = NULL;
@@ -245,6 +256,14 @@ pp_status pp__os_chan_from_argv(int argc, char **argv, pp__chan **c, pp__oserr *
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
         return pp__posix_err(oe, "fcntl(O_NONBLOCK)", errno);
+#ifdef __linux__
+    /* A second guard against orphans: the channel's EOF stops an idle worker when the
+     * parent dies, but a worker busy in a long task reads it only afterwards. The spawning
+     * thread is the executor's manager, which outlives every worker it starts (the signal
+     * comes when the *thread* that spawned the worker ends). If the parent died before this
+     * call, the channel is at EOF already. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
     *c = pp__posix_chan_new(fd, true);
     return *c ? PP_OK : PP_ENOMEM;
 }

@@ -36,16 +36,25 @@ void pp__os_call_once(void (*fn)(void))
 
 int pp__os_cpu_count(void)
 {
-#ifdef CPU_COUNT
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0)
-            return n;
+#ifdef CPU_ALLOC
+    /* The affinity mask, grown until the kernel's fits (EINVAL: more than n CPUs). */
+    for (int ncpu = 1024; ncpu <= (1 << 20); ncpu *= 2) {
+        cpu_set_t *set = CPU_ALLOC(ncpu);
+        if (!set)
+            break;
+        size_t size = CPU_ALLOC_SIZE(ncpu);
+        int r = sched_getaffinity(0, size, set);
+        int count = r == 0 ? CPU_COUNT_S(size, set) : 0;
+        int err = errno;
+        CPU_FREE(set);
+        if (count > 0)
+            return count;
+        if (r == 0 || err != EINVAL)
+            break;
     }
 #endif
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+    return n > 0 ? (n > INT_MAX ? INT_MAX : (int)n) : 1;
 }
 
 int pp__os_max_workers(void)
@@ -88,12 +97,35 @@ long long pp__os_getpid(void)
     return (long long)getpid();
 }
 
+/* strerror_r is the GNU one (returns the text) with glibc and _GNU_SOURCE, the XSI one
+ * (returns 0 or an error, fills buf) elsewhere, e.g. musl: pick by the type it returns. */
+static const char *xsi_text(int r, const char *buf)
+{
+    return r == 0 ? buf : "Unknown error";
+}
+
+static const char *gnu_text(const char *r, const char *buf)
+{
+    (void)buf;
+    return r ? r : "Unknown error";
+}
+
+#define STRERROR_TEXT(code, tmp)                                                               \
+    _Generic(strerror_r((code), (tmp), sizeof(tmp)), int: xsi_text, default: gnu_text)(       \
+        strerror_r((code), (tmp), sizeof(tmp)), (tmp))
+
 char *pp__os_strerror(const pp__oserr *oe, char *buf, size_t cap)
 {
-    if (!cap)
+    if (!buf || !cap)
         return buf;
+    if (!oe) {
+        snprintf(buf, cap, "?");
+        return buf;
+    }
     char tmp[256];
-    const char *text = strerror_r((int)oe->code, tmp, sizeof tmp); /* GNU: returns the text */
+    tmp[0] = 0;
+    int code = oe->code >= INT_MIN && oe->code <= INT_MAX ? (int)oe->code : -1;
+    const char *text = STRERROR_TEXT(code, tmp);
     snprintf(buf, cap, "%s: (%lld) %s", oe->call ? oe->call : "?", oe->code, text);
     return buf;
 }
@@ -128,6 +160,18 @@ const char *pp__os_signal_name(int sig)
     case SIGVTALRM: return "SIGVTALRM";
     case SIGPROF: return "SIGPROF";
     case SIGSYS: return "SIGSYS";
+#ifdef SIGWINCH
+    case SIGWINCH: return "SIGWINCH";
+#endif
+#ifdef SIGIO
+    case SIGIO: return "SIGIO";
+#endif
+#ifdef SIGPWR
+    case SIGPWR: return "SIGPWR";
+#endif
+#ifdef SIGSTKFLT
+    case SIGSTKFLT: return "SIGSTKFLT";
+#endif
     default: return NULL;
     }
 }

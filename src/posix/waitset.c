@@ -5,6 +5,11 @@
  * process has exited), each with a tag; events are merged into one pp__event per tag. The
  * wakeup is an eventfd (a pipe where there is none); a "wake pending" flag makes repeated
  * wakes cost no system call until the waiting thread has consumed the first.
+ *
+ * The pollfd array is rebuilt only when entries are added or removed (a change of interest
+ * patches it in place), so a wait costs one poll() over n + 1 descriptors. When more tags
+ * are ready than the caller has room for, the next wait starts its scan at the first tag
+ * left out: poll() is level-triggered, so nothing is lost, and nothing starves.
  */
 #ifndef _GNU_SOURCE
 #  define _GNU_SOURCE
@@ -14,26 +19,29 @@
 #include <limits.h>
 #include <poll.h>
 #include <unistd.h>
-#ifdef __linux__
+#if defined(__linux__) && !defined(PP_POSIX_NO_EVENTFD) /* the knob tests the fallback */
+#  define HAVE_EVENTFD 1
 #  include <sys/eventfd.h>
 #endif
 
 #include "posix.h"
 
 typedef struct entry {
-    void    *tag;
-    int      fd;
-    unsigned interest; /* PP__EV_READ | PP__EV_WRITE for channels; PP__EV_EXIT for procs */
-    pp__chan *chan;    /* NULL for a process */
+    void     *tag;
+    int       fd;
+    unsigned  interest; /* PP__EV_READ | PP__EV_WRITE for channels; PP__EV_EXIT for procs */
+    bool      proc;
 } entry;
 
 struct pp__waitset {
     int            wake_r, wake_w; /* eventfd: both the same descriptor */
-    int            wake_pending;   /* __atomic */
+    int            wake_pending;   /* __atomic; 1 from the first wake until it is consumed */
     entry         *e;
     size_t         n, cap;
-    struct pollfd *pfd;            /* n + 1 */
+    struct pollfd *pfd;            /* [0] the wakeup, [i + 1] entry i; valid unless dirty */
     size_t         pfd_cap;
+    bool           dirty;
+    size_t         next;           /* where the next scan of poll's results starts */
 };
 
 pp_status pp__os_waitset_create(pp__waitset **out, pp__oserr *oe)
@@ -42,7 +50,7 @@ pp_status pp__os_waitset_create(pp__waitset **out, pp__oserr *oe)
     pp__waitset *ws = pp__calloc(1, sizeof *ws);
     if (!ws)
         return PP_ENOMEM;
-#ifdef __linux__
+#ifdef HAVE_EVENTFD
     ws->wake_r = ws->wake_w = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ws->wake_r < 0) {
         int err = errno;
@@ -50,15 +58,29 @@ pp_status pp__os_waitset_create(pp__waitset **out, pp__oserr *oe)
         return pp__posix_err(oe, "eventfd", err);
     }
 #else
+    /* A self-pipe, with pipe() and fcntl(): pipe2() is not everywhere. Another thread's
+     * fork/exec may inherit it in between: harmless, it carries nothing. */
     int p[2];
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (pipe(p) != 0) {
         int err = errno;
         pp__free(ws);
-        return pp__posix_err(oe, "pipe2", err);
+        return pp__posix_err(oe, "pipe", err);
+    }
+    for (int i = 0; i < 2; i++) {
+        int fl = fcntl(p[i], F_GETFL);
+        if (fcntl(p[i], F_SETFD, FD_CLOEXEC) != 0 || fl < 0 ||
+            fcntl(p[i], F_SETFL, fl | O_NONBLOCK) != 0) {
+            int err = errno;
+            close(p[0]);
+            close(p[1]);
+            pp__free(ws);
+            return pp__posix_err(oe, "fcntl(wake pipe)", err);
+        }
     }
     ws->wake_r = p[0];
     ws->wake_w = p[1];
 #endif
+    ws->dirty = true;
     *out = ws;
     return PP_OK;
 }
@@ -75,67 +97,91 @@ void pp__os_waitset_free(pp__waitset *ws)
     pp__free(ws);
 }
 
+static short poll_events(const entry *e)
+{
+    short ev = 0;
+    if (e->interest & (PP__EV_READ | PP__EV_EXIT))
+        ev |= POLLIN;
+    if (e->interest & PP__EV_WRITE)
+        ev |= POLLOUT;
+    return ev;
+}
+
+/* poll() ignores a negative fd: a channel with no interest is not watched at all (it would
+ * report POLLHUP regardless of events). */
+static struct pollfd to_pollfd(const entry *e)
+{
+    return (struct pollfd){e->interest ? e->fd : -1, poll_events(e), 0};
+}
+
 static entry *find(pp__waitset *ws, void *tag, bool proc)
 {
     for (size_t i = 0; i < ws->n; i++) {
-        if (ws->e[i].tag == tag && (ws->e[i].chan == NULL) == proc)
+        if (ws->e[i].tag == tag && ws->e[i].proc == proc)
             return &ws->e[i];
     }
     return NULL;
 }
 
-static entry *add(pp__waitset *ws)
+/* Adds or updates the (tag, proc) entry. */
+static pp_status put(pp__waitset *ws, entry ne)
 {
+    entry *e = find(ws, ne.tag, ne.proc);
+    if (e) {
+        *e = ne;
+        if (!ws->dirty)
+            ws->pfd[e - ws->e + 1] = to_pollfd(e);
+        return PP_OK;
+    }
     if (ws->n == ws->cap) {
         size_t cap = ws->cap ? 2 * ws->cap : 16;
-        entry *e = pp__realloc(ws->e, cap * sizeof *e);
-        if (!e)
-            return NULL;
-        ws->e = e;
+        entry *ne_arr = pp__realloc(ws->e, cap * sizeof *ne_arr);
+        if (!ne_arr)
+            return PP_ENOMEM;
+        ws->e = ne_arr;
         ws->cap = cap;
     }
-    return &ws->e[ws->n++];
+    ws->e[ws->n++] = ne;
+    ws->dirty = true;
+    return PP_OK;
 }
 
 pp_status pp__os_waitset_chan(pp__waitset *ws, pp__chan *c, unsigned interest, void *tag)
 {
-    if (!tag)
+    if (!ws || !c || !tag)
         return PP_EINVAL;
-    entry *e = find(ws, tag, false);
-    if (!e && !(e = add(ws)))
-        return PP_ENOMEM;
-    *e = (entry){tag, c->fd, interest & (PP__EV_READ | PP__EV_WRITE), c};
-    return PP_OK;
+    return put(ws, (entry){tag, c->fd, interest & (PP__EV_READ | PP__EV_WRITE), false});
 }
 
 pp_status pp__os_waitset_proc(pp__waitset *ws, pp__proc *p, void *tag)
 {
-    if (!tag)
+    if (!ws || !p || !tag)
         return PP_EINVAL;
     if (p->pidfd < 0 || p->reaped)
         return PP_OK; /* no exact sentinel: the channel's EOF serves */
-    entry *e = find(ws, tag, true);
-    if (!e && !(e = add(ws)))
-        return PP_ENOMEM;
-    *e = (entry){tag, p->pidfd, PP__EV_EXIT, NULL};
-    return PP_OK;
+    return put(ws, (entry){tag, p->pidfd, PP__EV_EXIT, true});
 }
 
 void pp__os_waitset_remove(pp__waitset *ws, void *tag)
 {
+    if (!ws)
+        return;
     size_t j = 0;
     for (size_t i = 0; i < ws->n; i++) {
         if (ws->e[i].tag != tag)
             ws->e[j++] = ws->e[i];
     }
-    ws->n = j;
+    if (j != ws->n) {
+        ws->n = j;
+        ws->dirty = true;
+    }
 }
 
 void pp__os_waitset_wake(pp__waitset *ws)
 {
     if (__atomic_exchange_n(&ws->wake_pending, 1, __ATOMIC_ACQ_REL))
         return; /* a wake is already on its way */
-#ifdef __linux__
+#ifdef HAVE_EVENTFD
     uint64_t one = 1;
     ssize_t r;
     do {
@@ -154,49 +200,87 @@ void pp__os_waitset_wake(pp__waitset *ws)
 /* Consume the wakeup, then clear the flag, in that order: cleared first, a wake landing in
  * between would write the eventfd, be consumed by the read, and leave the flag set for
  * good, so that every later wake would be skipped. Cleared after, a wake landing in between
- * is skipped, but its caller changed the state before waking, and the manager looks at the
- * state after every wait. */
+ * is skipped, but its caller changed the state before waking, and the waiting thread looks
+ * at the state after this wait returns. The clear is an exchange (acquire) so that it
+ * synchronises with such a skipped wake's exchange (release): its state change is visible. */
 static void drain_wake(pp__waitset *ws)
 {
+#ifdef HAVE_EVENTFD
+    uint64_t count; /* one read takes the whole counter */
+    ssize_t r;
+    do {
+        r = read(ws->wake_r, &count, sizeof count);
+    } while (r < 0 && errno == EINTR);
+#else
     char buf[64];
-    while (read(ws->wake_r, buf, sizeof buf) > 0) {
+    ssize_t r;
+    while ((r = read(ws->wake_r, buf, sizeof buf)) == (ssize_t)sizeof buf ||
+           (r < 0 && errno == EINTR)) {
     }
-    __atomic_store_n(&ws->wake_pending, 0, __ATOMIC_RELEASE);
+#endif
+    (void)r;
+    (void)__atomic_exchange_n(&ws->wake_pending, 0, __ATOMIC_ACQ_REL);
 }
 
-static void emit(pp__event *out, size_t cap, size_t *n, void *tag, unsigned ev)
+/* Or-s ev into tag's event, adding it if there is room; false if there was none. */
+static bool emit(pp__event *out, size_t cap, size_t *n, void *tag, unsigned ev)
 {
     for (size_t i = 0; i < *n; i++) {
         if (out[i].tag == tag) {
             out[i].events |= ev;
-            return;
+            return true;
         }
     }
-    if (*n < cap)
-        out[(*n)++] = (pp__event){tag, ev};
+    if (*n >= cap)
+        return false;
+    out[(*n)++] = (pp__event){tag, ev};
+    return true;
+}
+
+static pp_status rebuild(pp__waitset *ws)
+{
+    if (ws->pfd_cap < ws->n + 1) {
+        size_t cap = ws->cap + 1;
+        struct pollfd *p = pp__realloc(ws->pfd, cap * sizeof *p);
+        if (!p)
+            return PP_ENOMEM;
+        ws->pfd = p;
+        ws->pfd_cap = cap;
+    }
+    ws->pfd[0] = (struct pollfd){ws->wake_r, POLLIN, 0};
+    for (size_t i = 0; i < ws->n; i++)
+        ws->pfd[i + 1] = to_pollfd(&ws->e[i]);
+    ws->dirty = false;
+    return PP_OK;
+}
+
+/* The events entry i's poll results mean (0: none). */
+static unsigned entry_events(const entry *e, short re)
+{
+    if (!re)
+        return 0;
+    if (e->proc)
+        return PP__EV_EXIT;
+    unsigned ev = 0;
+    bool broken = (re & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+    /* A broken channel is reported readable (and writable, if asked): the read (write)
+     * then returns PP_END. */
+    if (((e->interest & PP__EV_READ) && (re & POLLIN)) || broken)
+        ev |= PP__EV_READ;
+    if ((e->interest & PP__EV_WRITE) && ((re & POLLOUT) || broken))
+        ev |= PP__EV_WRITE;
+    return ev;
 }
 
 pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, size_t cap,
                               size_t *n, pp__oserr *oe)
 {
     *n = 0;
-    if (ws->pfd_cap < ws->n + 1) {
-        struct pollfd *p = pp__realloc(ws->pfd, (ws->n + 1) * sizeof *p);
-        if (!p)
-            return PP_ENOMEM;
-        ws->pfd = p;
-        ws->pfd_cap = ws->n + 1;
-    }
-    ws->pfd[0] = (struct pollfd){ws->wake_r, POLLIN, 0};
-    for (size_t i = 0; i < ws->n; i++) {
-        short ev = 0;
-        if (ws->e[i].interest & (PP__EV_READ | PP__EV_EXIT))
-            ev |= POLLIN;
-        if (ws->e[i].interest & PP__EV_WRITE)
-            ev |= POLLOUT;
-        ws->pfd[i + 1] = (struct pollfd){ws->e[i].fd, ev, 0};
-    }
-    int64_t deadline = timeout_ms == PP_FOREVER ? -1 : pp__os_monotonic_ms() + timeout_ms;
+    if (ws->dirty && rebuild(ws) != PP_OK)
+        return PP_ENOMEM;
+    int64_t deadline = timeout_ms == PP_FOREVER ? -1
+                                                : pp__os_monotonic_ms() +
+                                                      (timeout_ms > 0 ? timeout_ms : 0);
     int r;
     for (;;) {
         int t = -1;
@@ -216,22 +300,17 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
         drain_wake(ws);
         emit(out, cap, n, NULL, PP__EV_WAKE);
     }
-    for (size_t i = 0; i < ws->n; i++) {
-        short re = ws->pfd[i + 1].revents;
-        if (!re)
-            continue;
-        unsigned ev = 0;
-        if (ws->e[i].chan) {
-            bool broken = (re & (POLLHUP | POLLERR | POLLNVAL)) != 0;
-            if ((re & POLLIN) || broken)
-                ev |= PP__EV_READ;
-            if ((ws->e[i].interest & PP__EV_WRITE) && ((re & POLLOUT) || broken))
-                ev |= PP__EV_WRITE;
-        } else {
-            ev = PP__EV_EXIT;
+    /* Scan from where the last wait ran out of room; remember where this one does. */
+    size_t start = ws->next < ws->n ? ws->next : 0;
+    ws->next = 0;
+    bool full = false;
+    for (size_t k = 0; k < ws->n; k++) {
+        size_t i = (start + k) % ws->n;
+        unsigned ev = entry_events(&ws->e[i], ws->pfd[i + 1].revents);
+        if (ev && !emit(out, cap, n, ws->e[i].tag, ev) && !full) {
+            full = true;
+            ws->next = i;
         }
-        if (ev)
-            emit(out, cap, n, ws->e[i].tag, ev);
     }
     return PP_OK;
 }
