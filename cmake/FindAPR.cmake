@@ -1,52 +1,79 @@
-# FindAPR: finds the Apache Portable Runtime (apr-1) and defines the imported target APR::APR.
+# FindAPR: finds the Apache Portable Runtime 1.x (apr-1) and defines the imported target
+# APR::APR. Installed beside procpoolConfig.cmake, which finds APR through it.
 #
-# Order: an `apr` CONFIG package (vcpkg), then pkg-config `apr-1` (Debian), then a plain
-# find_path / find_library search (cross builds: set APR_ROOT or CMAKE_PREFIX_PATH).
-# Sets APR_FOUND, APR_INCLUDE_DIRS, APR_LIBRARIES.
+# Order:
+#   1. an `apr` CONFIG package (vcpkg: apr::libapr-1 in shared, apr::apr-1 in static builds);
+#   2. pkg-config `apr-1` (Debian's libapr1-dev, most Linux and BSD packages);
+#   3. find_path(apr.h) + find_library(apr-1): cross builds and plain installs (set APR_ROOT,
+#      or CMAKE_PREFIX_PATH, to the prefix).
+# Sets APR_FOUND, APR_VERSION (when known), APR_INCLUDE_DIRS and APR_LIBRARIES.
+include(FindPackageHandleStandardArgs)
 if(TARGET APR::APR)
   set(APR_FOUND TRUE)
   return()
 endif()
 
+# 1. CONFIG package (vcpkg).
 find_package(apr CONFIG QUIET)
 if(apr_FOUND)
-  foreach(t apr::apr-1 apr::libapr-1)
+  foreach(t apr::libapr-1 apr::apr-1)
     if(TARGET ${t})
       add_library(APR::APR INTERFACE IMPORTED)
       target_link_libraries(APR::APR INTERFACE ${t})
-      set(APR_FOUND TRUE)
+      set(APR_VERSION "${apr_VERSION}")
+      set(APR_LIBRARIES ${t})
+      find_package_handle_standard_args(APR REQUIRED_VARS apr_DIR APR_LIBRARIES
+        VERSION_VAR APR_VERSION)
       return()
     endif()
   endforeach()
 endif()
 
+# 2. pkg-config. Not when cross-compiling: the host's .pc files describe the host's APR.
 find_package(PkgConfig QUIET)
 if(PKG_CONFIG_FOUND AND NOT CMAKE_CROSSCOMPILING)
   pkg_check_modules(PC_APR QUIET IMPORTED_TARGET apr-1)
   if(PC_APR_FOUND)
     add_library(APR::APR INTERFACE IMPORTED)
     target_link_libraries(APR::APR INTERFACE PkgConfig::PC_APR)
+    set(APR_VERSION "${PC_APR_VERSION}")
     set(APR_INCLUDE_DIRS ${PC_APR_INCLUDE_DIRS})
     set(APR_LIBRARIES ${PC_APR_LINK_LIBRARIES})
-    set(APR_FOUND TRUE)
+    find_package_handle_standard_args(APR REQUIRED_VARS APR_LIBRARIES
+      VERSION_VAR APR_VERSION)
     return()
   endif()
 endif()
 
+# 3. Plain search.
 find_path(APR_INCLUDE_DIR apr.h PATH_SUFFIXES apr-1 apr-1.0 include/apr-1)
 find_library(APR_LIBRARY NAMES apr-1 libapr-1 apr)
-include(FindPackageHandleStandardArgs)
-find_package_handle_standard_args(APR REQUIRED_VARS APR_LIBRARY APR_INCLUDE_DIR)
+if(APR_INCLUDE_DIR AND EXISTS "${APR_INCLUDE_DIR}/apr_version.h")
+  file(STRINGS "${APR_INCLUDE_DIR}/apr_version.h" _apr_ver REGEX
+    "^#define[ \t]+APR_(MAJOR|MINOR|PATCH)_VERSION[ \t]+[0-9]+")
+  set(APR_VERSION "")
+  foreach(part MAJOR MINOR PATCH)
+    if(_apr_ver MATCHES "APR_${part}_VERSION[ \t]+([0-9]+)")
+      string(APPEND APR_VERSION "${CMAKE_MATCH_1}.")
+    endif()
+  endforeach()
+  string(REGEX REPLACE "\\.$" "" APR_VERSION "${APR_VERSION}")
+  unset(_apr_ver)
+endif()
+find_package_handle_standard_args(APR REQUIRED_VARS APR_LIBRARY APR_INCLUDE_DIR
+  VERSION_VAR APR_VERSION)
 if(APR_FOUND)
   add_library(APR::APR UNKNOWN IMPORTED)
   set_target_properties(APR::APR PROPERTIES IMPORTED_LOCATION "${APR_LIBRARY}"
     INTERFACE_INCLUDE_DIRECTORIES "${APR_INCLUDE_DIR}")
   if(WIN32)
-    # A static APR on Windows: its users declare it so, and need its system libraries.
-    if(APR_LIBRARY MATCHES "\\.a$" OR APR_LIBRARY MATCHES "apr-1\\.lib$")
+    # A static APR (apr-1.lib, libapr-1.a; the DLL's import library is libapr-1.lib or
+    # libapr-1.dll.a) must be declared so to its users, who also need its system libraries.
+    if(APR_LIBRARY MATCHES "(^|[/\\\\])(lib)?apr-1\\.a$" OR APR_LIBRARY MATCHES "(^|[/\\\\])apr-1\\.lib$")
       set_property(TARGET APR::APR APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS APR_DECLARE_STATIC)
     endif()
-    set_property(TARGET APR::APR APPEND PROPERTY INTERFACE_LINK_LIBRARIES ws2_32 rpcrt4 advapi32 shell32 mswsock)
+    set_property(TARGET APR::APR APPEND PROPERTY INTERFACE_LINK_LIBRARIES
+      ws2_32 rpcrt4 advapi32 shell32 mswsock)
   endif()
   set(APR_INCLUDE_DIRS ${APR_INCLUDE_DIR})
   set(APR_LIBRARIES ${APR_LIBRARY})

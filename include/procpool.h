@@ -25,6 +25,8 @@
  * - On any error, out-parameters are set to NULL / 0 and nothing is left allocated.
  * - Everything passed in is copied (task names, arguments, initargs, results); the caller
  *   keeps its buffers.
+ * - Byte buffers handed out (a task's argument, a future's result) have no alignment
+ *   guarantee: copy values out with memcpy rather than casting the pointer.
  * - Timeouts are milliseconds. PP_FOREVER waits without limit; 0 polls; any other negative
  *   value is PP_EINVAL.
  * - Every destructor-like function (release, free, end, destroy) accepts NULL as a no-op.
@@ -51,7 +53,10 @@ extern "C" {
 #  define PP_API
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__MINGW32__)
+/* The library formats with a C99 vsnprintf: check against GNU printf, not msvcrt's. */
+#  define PP_PRINTF(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
+#elif defined(__GNUC__) || defined(__clang__)
 #  define PP_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #  define PP_PRINTF(fmt, args)

@@ -1,36 +1,103 @@
 #!/bin/sh
 # Installs procpool into a temporary prefix and builds a small program against the installed
-# copy, the ways outside code finds it: the CMake package (shared and static targets) and
-# pkg-config (shared and --static). Each program runs a real task in a real worker.
-# usage: run.sh SOURCE_DIR BUILD_DIR
+# copy, the ways outside code finds it: the CMake package (procpool::procpool and
+# procpool::procpool_static), the same with APR found without pkg-config (FindAPR's
+# find_library fallback), and pkg-config (shared, and --static with libprocpool.a). Each
+# program runs a real task in a real worker process and checks its result.
+# usage: run.sh SOURCE_DIR BUILD_DIR [CMAKE_GENERATOR [C_COMPILER]]
 set -eu
 src=$1
 build=$2
+generator=${3:-}
+cc=${4:-${CC:-cc}}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
+fail() {
+    echo "install: FAILED: $*" >&2
+    exit 1
+}
 
-cmake --install "$build" --prefix "$prefix" >/dev/null
-test -f "$prefix/include/procpool.h"
-libdir=$(ls -d "$prefix"/lib* | head -n 1)
-test -f "$libdir/libprocpool.a"
-test -f "$libdir/pkgconfig/procpool.pc"
-test -f "$libdir/cmake/procpool/procpoolConfig.cmake"
+echo "== cmake --install into $prefix"
+cmake --install "$build" --prefix "$prefix" >"$work/install.log" || {
+    cat "$work/install.log"
+    fail "cmake --install"
+}
+test -f "$prefix/include/procpool.h" || fail "no include/procpool.h"
+libdir=
+for d in "$prefix"/lib*; do
+    if [ -f "$d/pkgconfig/procpool.pc" ]; then
+        libdir=$d
+    fi
+done
+[ -n "$libdir" ] || fail "no <libdir>/pkgconfig/procpool.pc"
+for f in libprocpool.a libprocpool.so pkgconfig/procpool.pc cmake/procpool/procpoolConfig.cmake \
+    cmake/procpool/procpoolConfigVersion.cmake cmake/procpool/procpoolTargets.cmake \
+    cmake/procpool/FindAPR.cmake; do
+    test -e "$libdir/$f" || fail "not installed: $libdir/$f"
+done
 
-echo "== CMake package"
-cmake -S "$src/tests/install" -B "$work/cm" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
-cmake --build "$work/cm" >/dev/null
-LD_LIBRARY_PATH=$libdir "$work/cm/consumer"
-"$work/cm/consumer_static"
+# Which libraries a program loads: the shared consumers must load libprocpool.so.N, the
+# static ones must not.
+needs_procpool() {
+    readelf -d "$1" | grep -q 'NEEDED.*libprocpool\.so'
+}
+
+cmake_consumer() { # name, extra configure arguments...
+    name=$1
+    shift
+    echo "== CMake package ($name)"
+    set -- -S "$src/tests/install" -B "$work/$name" -DCMAKE_PREFIX_PATH="$prefix" \
+        -DCMAKE_C_COMPILER="$cc" "$@"
+    if [ -n "$generator" ]; then
+        set -- -G "$generator" "$@"
+    fi
+    cmake "$@" >"$work/$name.log" 2>&1 || {
+        cat "$work/$name.log"
+        fail "configuring the consumer ($name)"
+    }
+    cmake --build "$work/$name" >>"$work/$name.log" 2>&1 || {
+        cat "$work/$name.log"
+        fail "building the consumer ($name)"
+    }
+    needs_procpool "$work/$name/consumer" || fail "$name/consumer does not load libprocpool.so"
+    needs_procpool "$work/$name/consumer_static" && fail "$name/consumer_static loads libprocpool.so"
+    # The shared one runs through the build-tree rpath CMake gives it; no LD_LIBRARY_PATH.
+    env -u LD_LIBRARY_PATH "$work/$name/consumer" || fail "$name/consumer"
+    env -u LD_LIBRARY_PATH "$work/$name/consumer_static" || fail "$name/consumer_static"
+}
+cmake_consumer cm
+cmake_consumer cm_nopkgconfig -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON
 
 echo "== pkg-config"
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
-cc=${CC:-cc}
-# shellcheck disable=SC2046
-$cc -std=c11 -o "$work/pc_shared" "$src/tests/install/consumer.c" $(pkg-config --cflags --libs procpool)
-LD_LIBRARY_PATH=$libdir "$work/pc_shared"
-# shellcheck disable=SC2046
-$cc -std=c11 -o "$work/pc_static" "$src/tests/install/consumer.c" $(pkg-config --cflags procpool) \
-    "$libdir/libprocpool.a" $(pkg-config --static --libs-only-other --libs-only-l procpool | sed 's/-lprocpool//')
-"$work/pc_static"
-echo "install: all four consumers ran"
+unset PKG_CONFIG_LIBDIR 2>/dev/null || true
+pkg-config --validate procpool || fail "pkg-config --validate procpool"
+pkg-config --exists --print-errors procpool || fail "pkg-config cannot use procpool.pc"
+cflags=$(pkg-config --cflags procpool)
+libs=$(pkg-config --libs procpool)
+libs_static=$(pkg-config --static --libs procpool)
+warn="-std=c11 -Wall -Wextra -Wpedantic -Werror"
+
+# Shared: cc $(pkg-config --cflags --libs procpool).
+# shellcheck disable=SC2086
+"$cc" $warn -o "$work/pc_shared" "$src/tests/install/consumer.c" $cflags $libs ||
+    fail "cc with pkg-config --cflags --libs"
+needs_procpool "$work/pc_shared" || fail "pc_shared does not load libprocpool.so"
+LD_LIBRARY_PATH=$libdir "$work/pc_shared" || fail "pc_shared"
+
+# Static: libprocpool.a in place of -lprocpool, then everything --static lists (APR, -pthread).
+static_libs=
+for l in $libs_static; do
+    case "$l" in
+    -lprocpool) static_libs="$static_libs $libdir/libprocpool.a" ;;
+    *) static_libs="$static_libs $l" ;;
+    esac
+done
+# shellcheck disable=SC2086
+"$cc" $warn -o "$work/pc_static" "$src/tests/install/consumer.c" $cflags $static_libs ||
+    fail "cc with pkg-config --static --libs and libprocpool.a"
+needs_procpool "$work/pc_static" && fail "pc_static loads libprocpool.so"
+env -u LD_LIBRARY_PATH "$work/pc_static" || fail "pc_static"
+
+echo "install: 6 consumers built against the installed copy and ran"
