@@ -87,5 +87,6 @@ extern const CU_SuiteInfo pp_suite_broken;
 extern const CU_SuiteInfo pp_suite_initializer;
 extern const CU_SuiteInfo pp_suite_protocol;
 extern const CU_SuiteInfo pp_suite_backend;
+extern const CU_SuiteInfo pp_suite_lifecycle;
 
 #endif /* PP_TEST_H */
