@@ -9,6 +9,7 @@
  *   PENDING --cancel--> CANCELLED                  (a done state, like FINISHED)
  *   PENDING --set_result/set_error--> FINISHED     (allowed, as in CPython)
  */
+#include <stdint.h>
 #include <string.h>
 
 #include <apr_pools.h>
@@ -35,7 +36,10 @@ int64_t pp__deadline(long timeout_ms)
 {
     if (timeout_ms == PP_FOREVER)
         return -1;
-    return pp__os_monotonic_ms() + timeout_ms;
+    int64_t now = pp__os_monotonic_ms();
+    if ((int64_t)timeout_ms > INT64_MAX - now)
+        return -1; /* beyond any clock: no limit */
+    return now + timeout_ms;
 }
 
 /* ---- waiters ---- */
@@ -91,6 +95,11 @@ bool pp__waiter_sleep(pp__waiter *w, int64_t deadline_ms)
     int64_t left = deadline_ms - pp__os_monotonic_ms();
     if (left <= 0)
         return false;
+    /* APR turns the interval into an absolute time, which overflows for huge intervals
+     * (the wait would return at once, and its caller would spin on the lock): sleep at most
+     * an hour at a time; every caller loops until its condition or deadline. */
+    if (left > 3600 * 1000)
+        left = 3600 * 1000;
     apr_thread_cond_timedwait(w->cond, pp__flock, (apr_interval_time_t)left * 1000);
     return true;
 }
