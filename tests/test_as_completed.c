@@ -9,6 +9,8 @@
  * known sequence (each set_result happens before the next), or by executor tasks on a single
  * worker (FIFO), never by racing sleeps.
  */
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,15 +42,15 @@ static void release_all(pp_future **fs, size_t n)
 /* A helper thread completing futures in a fixed order, with small sleeps between. */
 typedef enum { DO_RESULT, DO_ERROR, DO_CANCEL } action;
 typedef struct {
-    unsigned   delay_ms;
+    unsigned delay_ms;
     pp_future *f;
-    action     what;
-    bool       release; /* drop one reference to f after completing it */
+    action what;
+    bool release; /* drop one reference to f after completing it */
 } step;
 typedef struct {
     const step *steps;
-    size_t      n;
-    int         failures;
+    size_t n;
+    int failures;
 } script;
 
 static void script_main(void *p)
@@ -227,7 +229,14 @@ static void test_executor_mixed(void)
         seen_mine += y == mine;
     }
     CU_ASSERT(seen_ok == 1 && seen_bad == 1 && seen_mine == 0);
-    CU_ASSERT_EQUAL(pp_future_result(bad, 0, NULL), PP_ETASK);
+    PP_ASSERT_ST(PP_ETASK, pp_future_result(bad, 0, NULL));
+    PP_ASSERT_OK(pp_future_result(ok, 0, NULL));
+    for (int i = 0; i < 2; i++) { /* say why, if the pool broke instead */
+        const pp_error *e = NULL;
+        if (pp_future_exception(i ? bad : ok, 0, &e) == PP_OK && e && e->status != PP_ETASK)
+            fprintf(stderr, "\n  %s: %s: %s\n", i ? "bad" : "ok", pp_status_str(e->status),
+                    e->message);
+    }
     /* mine is still pending: it comes when completed */
     PP_ASSERT_OK(pp_future_set_error(mine, PP_ESYS, 1, "mine"));
     CU_ASSERT_PTR_EQUAL(next_ok(it), mine);
@@ -308,9 +317,16 @@ static void test_empty(void)
     expect_end(it);
     expect_end(it);
     pp_as_completed_end(it);
-    it = begin(&dummy, 0, PP_FOREVER); /* n = 0: fs is not read */
+    it = begin(&dummy, 0, LONG_WAIT); /* n = 0: fs is not read */
     expect_end(it);
     pp_as_completed_end(it);
+    /* PP_FOREVER is a valid timeout (with a done future: yielded at once) */
+    pp_future *done = new_finished();
+    it = begin(&done, 1, pp_future_done(done) ? PP_FOREVER : 0);
+    CU_ASSERT_PTR_EQUAL(next_ok(it), done);
+    expect_end(it);
+    pp_as_completed_end(it);
+    pp_future_release(done);
     it = begin(NULL, 0, 0);
     expect_end(it);
     pp_as_completed_end(it);
@@ -379,24 +395,25 @@ static void test_timeout_zero(void)
 static void test_deadline_from_begin(void)
 {
     /* The deadline is measured from begin: after sleeping past it, next answers
-     * PP_ETIMEDOUT at once (measuring from next would wait another 1.5 s), and futures
-     * already done are still yielded first. */
+     * PP_ETIMEDOUT at once (measuring from next would wait another 2 s: the bound below
+     * leaves 1.8 s for a slow machine), and futures already done are still yielded first. */
     pp_future *a = new_finished(), *b = new_future();
     pp_future *fs[2] = {a, b};
-    pp_as_completed *it = begin(fs, 2, 1500);
-    pp_t_sleep_ms(1600);
+    pp_as_completed *it = begin(fs, 2, 2000);
+    pp_t_sleep_ms(2100);
     long long t0 = pp_t_now_ms();
     CU_ASSERT_PTR_EQUAL(next_ok(it), a);
     pp_future *f = (pp_future *)1;
     CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_ETIMEDOUT);
     CU_ASSERT_PTR_NULL(f);
-    CU_ASSERT(pp_t_now_ms() - t0 < 1200);
+    CU_ASSERT(pp_t_now_ms() - t0 < 1800);
     pp_as_completed_end(it);
 
-    /* the deadline spans several nexts: one yielded during it, then the rest times out */
+    /* the deadline spans several nexts: one yielded during it (completed 50 ms after begin;
+     * the 2 s deadline leaves room for a slow machine), then the rest times out */
     pp_future *c = new_future(), *d = new_future();
     pp_future *gs[2] = {c, d};
-    it = begin(gs, 2, 400);
+    it = begin(gs, 2, 2000);
     step steps[] = {{50, c, DO_RESULT, false}};
     script s;
     pp_t_thread *t = run_script(&s, steps, 1);
@@ -509,12 +526,15 @@ static void test_invalid_arguments(void)
     it = (pp_as_completed *)1;
     CU_ASSERT_EQUAL(pp_as_completed_begin(fs + 1, 1, LONG_WAIT, &it), PP_EINVAL);
     CU_ASSERT_PTR_NULL(it);
-    static const long bad[] = {-2, -1000, -2147483647L};
+    static const long bad[] = {-2, -1000, -2147483647L, LONG_MIN};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        it = (pp_as_completed *)1;
-        CU_ASSERT_EQUAL(pp_as_completed_begin(&f, 1, bad[i], &it), PP_EINVAL);
-        CU_ASSERT_PTR_NULL(it);
-        CU_ASSERT_EQUAL(pp_as_completed_begin(NULL, 0, bad[i], &it), PP_EINVAL);
+        for (size_t n = 0; n < 2; n++) {
+            it = (pp_as_completed *)1;
+            CU_ASSERT_EQUAL(pp_as_completed_begin(n ? &f : NULL, n, bad[i], &it), PP_EINVAL);
+            CU_ASSERT_PTR_NULL(it);
+            if (it && it != (pp_as_completed *)1)
+                pp_as_completed_end(it); /* accepted by mistake: do not leak it */
+        }
     }
     /* no reference was kept by the failed calls: the future is freed by our release (a
      * leaked reference would show under valgrind), and it is still pending */
@@ -530,6 +550,100 @@ static void test_invalid_arguments(void)
     pp_future_release(f);
 }
 
+/* Two threads complete half of a set each, with no delay, while the test thread iterates:
+ * every future is yielded exactly once, whether it finished before begin, during it, or
+ * while the iterator sleeps. */
+typedef struct {
+    pp_future **fs;
+    size_t from, to;
+} half;
+
+static void complete_half(void *p)
+{
+    half *h = p;
+    for (size_t i = h->from; i < h->to; i++) {
+        if (i % 3 == 2)
+            pp_future_cancel(h->fs[i]);
+        else
+            pp_future_set_result(h->fs[i], NULL, 0);
+    }
+}
+
+static void test_stress_completion_races(void)
+{
+    enum { ROUNDS = 300, N = 8 };
+    long long t0 = pp_t_now_ms();
+    int bad = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        pp_future *fs[N];
+        for (int i = 0; i < N; i++)
+            fs[i] = new_future();
+        half h1 = {fs, 0, N / 2}, h2 = {fs, N / 2, N};
+        pp_t_thread *t1 = pp_t_thread_start(complete_half, &h1);
+        pp_as_completed *it = NULL;
+        if (pp_as_completed_begin(fs, N, LONG_WAIT, &it) != PP_OK) {
+            bad++;
+            pp_t_thread_join(t1);
+            release_all(fs, N);
+            continue;
+        }
+        pp_t_thread *t2 = pp_t_thread_start(complete_half, &h2);
+        int seen[N] = {0};
+        pp_future *y;
+        pp_status st;
+        int count = 0;
+        while ((st = pp_as_completed_next(it, &y)) == PP_OK) {
+            for (int i = 0; i < N; i++)
+                seen[i] += fs[i] == y;
+            count++;
+        }
+        bad += st != PP_END || count != N;
+        for (int i = 0; i < N; i++)
+            bad += seen[i] != 1;
+        pp_t_thread_join(t1);
+        pp_t_thread_join(t2);
+        pp_as_completed_end(it);
+        release_all(fs, N);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(pp_t_now_ms() - t0 < 60000); /* no round waited for its timeout */
+}
+
+/* ---- a watchdog for every test of this suite: a test that hangs (a lost wakeup or a
+ * deadlock in the library) ends the program naming the test, instead of stalling the run ---- */
+#define WATCHDOG_MS 90000LL
+static atomic_int wd_stop;
+static pp_t_thread *wd_thread;
+
+static void wd_main(void *p)
+{
+    const char *name = p;
+    long long end = pp_t_now_ms() + WATCHDOG_MS;
+    while (!atomic_load(&wd_stop)) {
+        if (pp_t_now_ms() > end) {
+            fprintf(stderr, "\n  FATAL: test %s still running after %lld s (hang?)\n", name,
+                    WATCHDOG_MS / 1000);
+            fflush(stderr);
+            _Exit(3);
+        }
+        pp_t_sleep_ms(20);
+    }
+}
+
+static void wd_setup(void)
+{
+    CU_pTest t = CU_get_current_test();
+    atomic_store(&wd_stop, 0);
+    wd_thread = pp_t_thread_start(wd_main, (void *)(t && t->pName ? t->pName : "?"));
+}
+
+static void wd_teardown(void)
+{
+    atomic_store(&wd_stop, 1);
+    pp_t_thread_join(wd_thread);
+    wd_thread = NULL;
+}
+
 static CU_TestInfo tests[] = {
     {"done_first_then_completion_order", test_done_first_then_completion_order},
     {"completion_order_many", test_completion_order_many},
@@ -543,8 +657,10 @@ static CU_TestInfo tests[] = {
     {"deadline_from_begin", test_deadline_from_begin},
     {"iterator_holds_references", test_iterator_holds_references},
     {"two_iterators", test_two_iterators},
+    {"stress_completion_races", test_stress_completion_races},
     {"invalid_arguments", test_invalid_arguments},
     CU_TEST_INFO_NULL,
 };
 
-const CU_SuiteInfo pp_suite_as_completed = {"as_completed", NULL, NULL, NULL, NULL, tests};
+const CU_SuiteInfo pp_suite_as_completed = {"as_completed", NULL,        NULL,
+                                            wd_setup,       wd_teardown, tests};

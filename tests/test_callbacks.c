@@ -27,17 +27,17 @@ static pp_future *new_future(void)
 /* A record of callback invocations. */
 #define MAX_CALLS 2048
 typedef struct {
-    atomic_int n;                 /* how many calls */
-    int        order[MAX_CALLS];  /* userdata index of each call, in call order */
-    int        tag[MAX_CALLS];    /* tl_tag of the thread of each call */
-    pp_future *fut[MAX_CALLS];    /* the future passed */
-    bool       done_inside[MAX_CALLS];
-    bool       cancelled_inside[MAX_CALLS];
+    atomic_int n;              /* how many calls */
+    int order[MAX_CALLS];      /* userdata index of each call, in call order */
+    int tag[MAX_CALLS];        /* tl_tag of the thread of each call */
+    pp_future *fut[MAX_CALLS]; /* the future passed */
+    bool done_inside[MAX_CALLS];
+    bool cancelled_inside[MAX_CALLS];
 } record;
 
 typedef struct {
     record *rec;
-    int     index;
+    int index;
 } rec_arg;
 
 static void record_cb(pp_future *f, void *ud)
@@ -75,10 +75,10 @@ static bool wait_count(atomic_int *c, int want, long long ms)
 typedef enum { DO_RESULT, DO_ERROR, DO_CANCEL } action;
 typedef struct {
     pp_future *f;
-    unsigned   delay_ms;
-    action     what;
-    int        tag;
-    int        ok;
+    unsigned delay_ms;
+    action what;
+    int tag;
+    int ok;
 } completer;
 
 static void completer_main(void *p)
@@ -304,23 +304,23 @@ static void test_run_on_completing_thread(void)
 
 /* A callback that records what several procpool calls return from inside a callback. */
 typedef struct {
-    pp_future *other;       /* a pending future owned by the test */
-    pp_status  result_st;
-    size_t     result_len;
-    int32_t    result_val;
-    pp_status  exc_st;
-    bool       exc_null;
-    pp_status  set_again;
-    bool       cancel;
-    pp_status  wait_st;
-    size_t     wait_done;
-    pp_status  nested_add;
+    pp_future *other; /* a pending future owned by the test */
+    pp_status result_st;
+    size_t result_len;
+    int32_t result_val;
+    pp_status exc_st;
+    bool exc_null;
+    pp_status set_again;
+    bool cancel;
+    pp_status wait_st;
+    size_t wait_done;
+    pp_status nested_add;
     atomic_int nested_ran;
-    bool       nested_ran_at_once;
-    pp_status  other_add;
-    pp_status  create_st;
-    bool       created_done;
-    pp_future *kept;        /* a reference the callback took */
+    bool nested_ran_at_once;
+    pp_status other_add;
+    pp_status create_st;
+    bool created_done;
+    pp_future *kept; /* a reference the callback took */
     atomic_int finished;
 } inside;
 
@@ -458,19 +458,154 @@ static void test_null_fn(void)
     pp_future_release(f);
 }
 
+/* set_result and cancel race from two threads: exactly one wins, callbacks run once. */
+typedef struct {
+    pp_future *f;
+    bool won;
+} racer;
+
+static void race_set(void *p)
+{
+    racer *r = p;
+    r->won = pp_future_set_result(r->f, NULL, 0) == PP_OK;
+}
+
+static void race_cancel(void *p)
+{
+    racer *r = p;
+    r->won = pp_future_cancel(r->f);
+}
+
+static void test_complete_cancel_race(void)
+{
+    enum { ROUNDS = 300 };
+    int bad = 0, cancels = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        atomic_int n = 0;
+        pp_future *f = new_future();
+        PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, &n));
+        PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, &n));
+        racer a = {f, false}, b = {f, false};
+        pp_t_thread *ta = pp_t_thread_start(race_set, &a);
+        pp_t_thread *tb = pp_t_thread_start(race_cancel, &b);
+        pp_t_thread_join(ta);
+        pp_t_thread_join(tb);
+        bad += a.won == b.won;                  /* exactly one completion */
+        bad += atomic_load(&n) != 2;            /* each callback once */
+        bad += pp_future_cancelled(f) != b.won; /* the state matches the winner */
+        cancels += b.won;
+        pp_future_release(f);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    (void)cancels; /* either may win any round: no assertion on the split */
+}
+
+/* add_done_callback racing the completion: every callback runs exactly once; those added
+ * before the completion (a prefix) run on the completing thread in the order added, the
+ * rest at once on the adding thread, also in order. */
+enum { ADD_RACE_K = 40 };
+typedef struct {
+    atomic_int seq;
+    atomic_int runs[ADD_RACE_K];
+    int tag_of[ADD_RACE_K]; /* each written once, by the thread that ran it */
+    int seq_of[ADD_RACE_K];
+} add_race;
+typedef struct {
+    add_race *ar;
+    int index;
+} add_race_arg;
+typedef struct {
+    pp_future *f;
+    add_race_arg args[ADD_RACE_K];
+    atomic_int *go;
+    int failed_adds;
+} adder;
+
+static void add_race_cb(pp_future *f, void *ud)
+{
+    (void)f;
+    add_race_arg *a = ud;
+    a->ar->tag_of[a->index] = tl_tag;
+    a->ar->seq_of[a->index] = atomic_fetch_add(&a->ar->seq, 1);
+    atomic_fetch_add(&a->ar->runs[a->index], 1);
+}
+
+static void adder_main(void *p)
+{
+    adder *d = p;
+    tl_tag = 2;
+    while (!atomic_load(d->go)) {
+    }
+    for (int i = 0; i < ADD_RACE_K; i++)
+        d->failed_adds += pp_future_add_done_callback(d->f, add_race_cb, &d->args[i]) != PP_OK;
+}
+
+static void test_add_racing_completion(void)
+{
+    enum { ROUNDS = 200 };
+    add_race *ar = malloc(sizeof *ar);
+    adder *d = malloc(sizeof *d);
+    CU_ASSERT_FATAL(ar && d);
+    int bad = 0, split_seen[3] = {0, 0, 0};
+    for (int k = 0; k < ROUNDS && bad < 5; k++) {
+        atomic_init(&ar->seq, 0);
+        for (int i = 0; i < ADD_RACE_K; i++) {
+            atomic_init(&ar->runs[i], 0);
+            ar->tag_of[i] = -1;
+            ar->seq_of[i] = -1;
+            d->args[i].ar = ar;
+            d->args[i].index = i;
+        }
+        atomic_int go = 0;
+        d->f = new_future();
+        d->go = &go;
+        d->failed_adds = 0;
+        tl_tag = 1;
+        pp_t_thread *t = pp_t_thread_start(adder_main, d);
+        atomic_store(&go, 1);
+        for (volatile int spin = 0; spin < (k % 20) * 50; spin++) {
+        }
+        PP_ASSERT_OK(pp_future_set_result(d->f, NULL, 0));
+        pp_t_thread_join(t);
+        tl_tag = 0;
+
+        /* j: the first callback run by the adder (every one before it by the completer) */
+        int j = 0;
+        while (j < ADD_RACE_K && ar->tag_of[j] == 1)
+            j++;
+        bool ok = d->failed_adds == 0;
+        for (int i = 0; i < ADD_RACE_K; i++) {
+            ok = ok && atomic_load(&ar->runs[i]) == 1;
+            ok = ok && ar->tag_of[i] == (i < j ? 1 : 2);
+            if (i > 0 && i != j)
+                ok = ok && ar->seq_of[i] > ar->seq_of[i - 1]; /* in order within each side */
+        }
+        split_seen[j == 0 ? 0 : j == ADD_RACE_K ? 2 : 1]++;
+        if (!ok) {
+            bad++;
+            fprintf(stderr, "\n  round %d: split at %d, failed adds %d\n", k, j, d->failed_adds);
+        }
+        pp_future_release(d->f);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    (void)split_seen; /* where the split falls is up to the scheduler */
+    free(ar);
+    free(d);
+}
+
 /* ---- with an executor: the manager runs them ---- */
 
 typedef struct {
     pp_executor *ex;
-    atomic_int   calls;
-    int          tag;           /* tl_tag of the thread that ran it */
-    pp_status    result_st;     /* pp_future_result on its own future, from inside */
-    int32_t      value;
-    pp_status    submit_st;     /* pp_submit from inside */
-    pp_future   *submitted;
-    pp_status    stats_st;
-    pp_status    shutdown_st;   /* for the shutdown test */
-    unsigned     sleep_ms;
+    atomic_int calls;
+    int tag;             /* tl_tag of the thread that ran it */
+    pp_status result_st; /* pp_future_result on its own future, from inside */
+    int32_t value;
+    pp_status submit_st; /* pp_submit from inside */
+    pp_future *submitted;
+    pp_status stats_st;
+    pp_status shutdown_st; /* for the shutdown test */
+    unsigned sleep_ms;
 } exec_cb_arg;
 
 static void exec_cb(pp_future *f, void *ud)
@@ -495,7 +630,7 @@ static void test_executor_callback_on_manager(void)
     pp_executor *ex = pp_t_executor(1);
     tl_tag = 1;
     /* a blocker keeps f from finishing before its callback is added */
-    pp_t_sleep_arg b = sleep_arg(500, 0), s = sleep_arg(0, 77);
+    pp_t_sleep_arg b = sleep_arg(1500, 0), s = sleep_arg(0, 77);
     pp_future *blocker = NULL, *f = NULL;
     PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &b, sizeof b, &blocker));
     PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &s, sizeof s, &f));
@@ -540,7 +675,7 @@ static void test_executor_cancel_runs_on_canceller(void)
     /* an executor future cancelled by the caller: its callback runs on the caller's thread
      * before cancel returns */
     pp_executor *ex = pp_t_executor(1);
-    pp_t_sleep_arg b = sleep_arg(800, 0), s = sleep_arg(0, 1);
+    pp_t_sleep_arg b = sleep_arg(1500, 0), s = sleep_arg(0, 1);
     pp_future *blocker = NULL, *queued = NULL, *f = NULL;
     PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &b, sizeof b, &blocker));
     PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &s, sizeof s, &queued)); /* the +1 window */
@@ -568,11 +703,11 @@ static void test_executor_cancel_runs_on_canceller(void)
 /* Odd things a callback on the manager thread may do. */
 typedef struct {
     pp_executor *ex;
-    atomic_int   calls;
-    atomic_int   nested;
-    pp_status    add_st;
-    pp_status    set_st;
-    bool         cancel;
+    atomic_int calls;
+    atomic_int nested;
+    pp_status add_st;
+    pp_status set_st;
+    bool cancel;
 } odd_arg;
 
 static void odd_nested_cb(pp_future *f, void *ud)
@@ -585,10 +720,10 @@ static void odd_nested_cb(pp_future *f, void *ud)
 static void odd_cb(pp_future *f, void *ud)
 {
     odd_arg *a = ud;
-    pp_t_sleep_ms(150);                                 /* slow */
+    pp_t_sleep_ms(150);                                           /* slow */
     a->add_st = pp_future_add_done_callback(f, odd_nested_cb, a); /* runs at once */
-    a->set_st = pp_future_set_result(f, "x", 1);        /* PP_ESTATE */
-    a->cancel = pp_future_cancel(f);                    /* false */
+    a->set_st = pp_future_set_result(f, "x", 1);                  /* PP_ESTATE */
+    a->cancel = pp_future_cancel(f);                              /* false */
     pp_future_retain(f);
     pp_future_release(f);
     pp_executor_stats s;
@@ -644,6 +779,15 @@ static void fire_and_forget_cb(pp_future *f, void *ud)
     pp_future_release(f); /* the caller's reference, handed to the callback */
 }
 
+/* Counts a call only if the future it gets is alive and done, with its result readable. */
+static void check_alive_cb(pp_future *f, void *ud)
+{
+    pp_buf r = {NULL, 0};
+    if (pp_future_done(f) && !pp_future_cancelled(f) && pp_future_result(f, 0, &r) == PP_OK &&
+        r.len == 8)
+        atomic_fetch_add((atomic_int *)ud, 1);
+}
+
 static void test_executor_callback_releases_caller_reference(void)
 {
     /* submit, add a callback that releases the caller's reference, forget the future:
@@ -656,7 +800,7 @@ static void test_executor_callback_releases_caller_reference(void)
         int32_t x = i;
         PP_ASSERT_OK_FATAL(pp_submit(ex, "square", &x, sizeof x, &f));
         PP_ASSERT_OK(pp_future_add_done_callback(f, fire_and_forget_cb, &n));
-        PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, &m)); /* after the release */
+        PP_ASSERT_OK(pp_future_add_done_callback(f, check_alive_cb, &m)); /* after release */
     }
     CU_ASSERT(wait_count(&m, N, PP_T_TIMEOUT_MS));
     pp_executor_destroy(ex);
@@ -683,7 +827,7 @@ static void test_executor_callback_shutdown(void)
     exec_cb_arg *a = calloc(1, sizeof *a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     a->ex = ex;
-    pp_t_sleep_arg b = sleep_arg(300, 0), s = sleep_arg(0, 2);
+    pp_t_sleep_arg b = sleep_arg(1500, 0), s = sleep_arg(0, 2);
     pp_future *blocker = NULL, *f = NULL, *later = NULL;
     PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &b, sizeof b, &blocker));
     PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &s, sizeof s, &f));
@@ -703,6 +847,41 @@ static void test_executor_callback_shutdown(void)
     free(a);
 }
 
+/* ---- a watchdog for every test of this suite: a test that hangs (a lost wakeup or a
+ * deadlock in the library) ends the program naming the test, instead of stalling the run ---- */
+#define WATCHDOG_MS 90000LL
+static atomic_int wd_stop;
+static pp_t_thread *wd_thread;
+
+static void wd_main(void *p)
+{
+    const char *name = p;
+    long long end = pp_t_now_ms() + WATCHDOG_MS;
+    while (!atomic_load(&wd_stop)) {
+        if (pp_t_now_ms() > end) {
+            fprintf(stderr, "\n  FATAL: test %s still running after %lld s (hang?)\n", name,
+                    WATCHDOG_MS / 1000);
+            fflush(stderr);
+            _Exit(3);
+        }
+        pp_t_sleep_ms(20);
+    }
+}
+
+static void wd_setup(void)
+{
+    CU_pTest t = CU_get_current_test();
+    atomic_store(&wd_stop, 0);
+    wd_thread = pp_t_thread_start(wd_main, (void *)(t && t->pName ? t->pName : "?"));
+}
+
+static void wd_teardown(void)
+{
+    atomic_store(&wd_stop, 1);
+    pp_t_thread_join(wd_thread);
+    wd_thread = NULL;
+}
+
 static CU_TestInfo tests[] = {
     {"run_in_order_added", test_run_in_order_added},
     {"run_exactly_once", test_run_exactly_once},
@@ -712,6 +891,8 @@ static CU_TestInfo tests[] = {
     {"callback_calls_procpool", test_callback_calls_procpool},
     {"callback_releases_reference", test_callback_releases_reference},
     {"null_fn", test_null_fn},
+    {"complete_cancel_race", test_complete_cancel_race},
+    {"add_racing_completion", test_add_racing_completion},
     {"executor_callback_on_manager", test_executor_callback_on_manager},
     {"executor_cancel_runs_on_canceller", test_executor_cancel_runs_on_canceller},
     {"executor_survives_odd_callbacks", test_executor_survives_odd_callbacks},
@@ -721,4 +902,4 @@ static CU_TestInfo tests[] = {
     CU_TEST_INFO_NULL,
 };
 
-const CU_SuiteInfo pp_suite_callbacks = {"callbacks", NULL, NULL, NULL, NULL, tests};
+const CU_SuiteInfo pp_suite_callbacks = {"callbacks", NULL, NULL, wd_setup, wd_teardown, tests};

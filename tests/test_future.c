@@ -6,6 +6,7 @@
  * cancellable. CPython: Lib/test/test_concurrent_futures/test_future.py.
  */
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,12 +54,23 @@ static pp_future *new_cancelled(void)
 }
 
 /* The four observable flags of a future, compared in one assertion each. */
-#define CHECK_FLAGS(f, running, cancelled, done)                                               \
-    do {                                                                                       \
-        CU_ASSERT_EQUAL(pp_future_running(f), (running));                                      \
-        CU_ASSERT_EQUAL(pp_future_cancelled(f), (cancelled));                                  \
-        CU_ASSERT_EQUAL(pp_future_done(f), (done));                                            \
+#define CHECK_FLAGS(f, running, cancelled, done)                                                   \
+    do {                                                                                           \
+        CU_ASSERT_EQUAL(pp_future_running(f), (running));                                          \
+        CU_ASSERT_EQUAL(pp_future_cancelled(f), (cancelled));                                      \
+        CU_ASSERT_EQUAL(pp_future_done(f), (done));                                                \
     } while (0)
+
+/* PP_FOREVER, for a future the test has just made done (a done future never changes, so
+ * the wait returns at once); 0 with a failure if it is not done, so that a broken library
+ * fails the test instead of hanging it. */
+static long forever_if_done(pp_future *f)
+{
+    if (pp_future_done(f))
+        return PP_FOREVER;
+    CU_FAIL("future expected done is not");
+    return 0;
+}
 
 static int32_t result_i32(pp_future *f)
 {
@@ -87,10 +99,10 @@ static bool poll_until(bool (*pred)(pp_future *), pp_future *f, long long ms)
 typedef enum { DO_RESULT, DO_ERROR, DO_CANCEL } action;
 typedef struct {
     pp_future *f;
-    unsigned   delay_ms;
-    action     what;
-    int32_t    value;
-    pp_status  st;     /* what the action returned (DO_CANCEL: PP_OK if cancel was true) */
+    unsigned delay_ms;
+    action what;
+    int32_t value;
+    pp_status st; /* what the action returned (DO_CANCEL: PP_OK if cancel was true) */
 } later;
 
 static void later_main(void *p)
@@ -186,12 +198,12 @@ static void test_pending_cancelled(void)
     CU_ASSERT_PTR_NULL(r.data);
     CU_ASSERT_EQUAL(r.len, 0);
     CU_ASSERT_EQUAL(pp_future_result(f, 100, NULL), PP_ECANCELLED);
-    CU_ASSERT_EQUAL(pp_future_result(f, PP_FOREVER, NULL), PP_ECANCELLED);
+    CU_ASSERT_EQUAL(pp_future_result(f, forever_if_done(f), NULL), PP_ECANCELLED);
     const pp_error *e = (const pp_error *)1;
     CU_ASSERT_EQUAL(pp_future_exception(f, 0, &e), PP_ECANCELLED);
     CU_ASSERT_PTR_NULL(e);
     e = (const pp_error *)1;
-    CU_ASSERT_EQUAL(pp_future_exception(f, PP_FOREVER, &e), PP_ECANCELLED);
+    CU_ASSERT_EQUAL(pp_future_exception(f, forever_if_done(f), &e), PP_ECANCELLED);
     CU_ASSERT_PTR_NULL(e);
     pp_future_release(f);
 }
@@ -296,7 +308,7 @@ static void test_result_timeouts(void)
         pp_buf r;
         PP_ASSERT_OK(pp_future_result(fs[i], 0, &r));
         PP_ASSERT_OK(pp_future_result(fs[i], 1, &r));
-        PP_ASSERT_OK(pp_future_result(fs[i], PP_FOREVER, &r));
+        PP_ASSERT_OK(pp_future_result(fs[i], forever_if_done(fs[i]), &r));
         CU_ASSERT_EQUAL(result_i32(fs[i]), 10 + i);
         pp_future_release(fs[i]);
     }
@@ -313,7 +325,7 @@ static void test_error_details(void)
     CU_ASSERT_EQUAL(pp_future_result(f, 0, &r), PP_ETASK);
     CU_ASSERT_PTR_NULL(r.data);
     CU_ASSERT_EQUAL(r.len, 0);
-    CU_ASSERT_EQUAL(pp_future_result(f, PP_FOREVER, NULL), PP_ETASK);
+    CU_ASSERT_EQUAL(pp_future_result(f, forever_if_done(f), NULL), PP_ETASK);
 
     const pp_error *e = NULL;
     PP_ASSERT_OK(pp_future_exception(f, 0, &e));
@@ -326,7 +338,7 @@ static void test_error_details(void)
     CU_ASSERT_PTR_NOT_EQUAL(e->message, msg);
     /* the same error every time, valid while we hold the reference */
     const pp_error *e2 = NULL;
-    PP_ASSERT_OK(pp_future_exception(f, PP_FOREVER, &e2));
+    PP_ASSERT_OK(pp_future_exception(f, forever_if_done(f), &e2));
     CU_ASSERT_PTR_EQUAL(e, e2);
     pp_future_release(f);
 
@@ -349,9 +361,8 @@ static void test_error_details(void)
     pp_future_release(f);
 
     /* every error status is accepted, and result() returns it */
-    static const pp_status errs[] = {PP_EINVAL, PP_ENOMEM, PP_ETIMEDOUT, PP_ESHUTDOWN,
-                                     PP_EBROKEN, PP_ETASK,  PP_ENOTASK,   PP_ESTATE,
-                                     PP_ENOTSUP, PP_ESYS};
+    static const pp_status errs[] = {PP_EINVAL, PP_ENOMEM,  PP_ETIMEDOUT, PP_ESHUTDOWN, PP_EBROKEN,
+                                     PP_ETASK,  PP_ENOTASK, PP_ESTATE,    PP_ENOTSUP,   PP_ESYS};
     for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
         f = new_future();
         PP_ASSERT_OK(pp_future_set_error(f, errs[i], (int)i, "m"));
@@ -359,8 +370,7 @@ static void test_error_details(void)
         CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), errs[i]);
         e = NULL;
         PP_ASSERT_OK(pp_future_exception(f, 0, &e));
-        CU_ASSERT(e && e->status == errs[i] && e->code == (int)i &&
-                  strcmp(e->message, "m") == 0);
+        CU_ASSERT(e && e->status == errs[i] && e->code == (int)i && strcmp(e->message, "m") == 0);
         pp_future_release(f);
     }
 }
@@ -372,7 +382,7 @@ static void test_exception_on_success_is_null(void)
     PP_ASSERT_OK(pp_future_exception(f, 0, &e));
     CU_ASSERT_PTR_NULL(e);
     e = (const pp_error *)1;
-    PP_ASSERT_OK(pp_future_exception(f, PP_FOREVER, &e));
+    PP_ASSERT_OK(pp_future_exception(f, forever_if_done(f), &e));
     CU_ASSERT_PTR_NULL(e);
     pp_future_release(f);
 
@@ -410,7 +420,7 @@ static void test_result_bytes_copied(void)
     /* stable while the reference is held, also across another holder's retain/release */
     pp_future_retain(f);
     pp_buf r2 = {NULL, 0};
-    PP_ASSERT_OK(pp_future_result(f, PP_FOREVER, &r2));
+    PP_ASSERT_OK(pp_future_result(f, forever_if_done(f), &r2));
     pp_future_release(f);
     CU_ASSERT_PTR_EQUAL(r.data, r2.data);
     CU_ASSERT_EQUAL(r.len, r2.len);
@@ -485,8 +495,8 @@ static void test_completed_from_another_thread(void)
 
 typedef struct {
     pp_future *f;
-    int        n;
-    pp_status  st[8];
+    int n;
+    pp_status st[8];
 } waiter_arg;
 
 static void waiter_main(void *p)
@@ -622,8 +632,9 @@ static void test_invalid_arguments(void)
     CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)(PP_ESYS + 1), 1, "x"), PP_EINVAL);
     CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)1000, 1, "x"), PP_EINVAL);
     CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)-1, 1, "x"), PP_EINVAL);
-    /* negative timeouts other than PP_FOREVER */
-    static const long bad[] = {-2, -100, -1000000, LONG_MIN};
+    /* negative timeouts other than PP_FOREVER (small ones on a pending future: a library
+     * that took them for a deadline in the past would still not hang) */
+    static const long bad[] = {-2, -100};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         r.data = (void *)1;
         r.len = 3;
@@ -640,15 +651,46 @@ static void test_invalid_arguments(void)
     /* invalid timeouts are rejected on a done future too (checked before waiting) */
     int32_t v = 2;
     PP_ASSERT_OK(pp_future_set_result(f, &v, sizeof v));
-    CU_ASSERT_EQUAL(pp_future_result(f, -2, NULL), PP_EINVAL);
-    e = (const pp_error *)1;
-    CU_ASSERT_EQUAL(pp_future_exception(f, -2, &e), PP_EINVAL);
-    CU_ASSERT_PTR_NULL(e);
+    static const long bad_done[] = {-2, -1000000, LONG_MIN, LONG_MIN + 1};
+    for (size_t i = 0; i < sizeof bad_done / sizeof bad_done[0]; i++) {
+        r.data = (void *)1;
+        r.len = 3;
+        CU_ASSERT_EQUAL(pp_future_result(f, bad_done[i], &r), PP_EINVAL);
+        CU_ASSERT_PTR_NULL(r.data);
+        CU_ASSERT_EQUAL(r.len, 0);
+        e = (const pp_error *)1;
+        CU_ASSERT_EQUAL(pp_future_exception(f, bad_done[i], &e), PP_EINVAL);
+        CU_ASSERT_PTR_NULL(e);
+    }
     CU_ASSERT_EQUAL(result_i32(f), 2);
     pp_future_release(f);
 
     CU_ASSERT_STRING_EQUAL(pp_status_str(PP_ECANCELLED), "PP_ECANCELLED");
     CU_ASSERT_PTR_NOT_NULL(pp_status_str((pp_status)1000));
+}
+
+static void set_now_main(void *p)
+{
+    int32_t v = 3;
+    pp_future_set_result(p, &v, sizeof v);
+}
+
+static void test_stress_wake_races(void)
+{
+    /* the completion races with the waiter going to sleep: no wakeup may be lost */
+    enum { ROUNDS = 500 };
+    long long t0 = pp_t_now_ms();
+    int bad = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        pp_future *f = new_future();
+        pp_t_thread *t = pp_t_thread_start(set_now_main, f);
+        pp_buf r = {NULL, 0};
+        bad += pp_future_result(f, 20000, &r) != PP_OK || r.len != 4;
+        pp_t_thread_join(t);
+        pp_future_release(f);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(pp_t_now_ms() - t0 < 60000);
 }
 
 /* ---- with an executor: running means handed to a worker ---- */
@@ -664,14 +706,17 @@ static pp_future *submit_sleep(pp_executor *ex, uint32_t ms, int32_t value)
 static void test_executor_running_not_cancellable(void)
 {
     pp_executor *ex = pp_t_executor(1);
-    pp_future *f = submit_sleep(ex, 600, 17);
-    /* it becomes running (handed out) without anybody waiting on it */
+    pp_future *f = submit_sleep(ex, 2000, 17);
+    /* it becomes running (handed out) without anybody waiting on it; the task sleeps for two
+     * seconds once a worker has started it, so it is still running when we look */
     CU_ASSERT_FATAL(poll_until(pp_future_running, f, HANG_MS));
     CU_ASSERT_FALSE(pp_future_done(f));
     CU_ASSERT_FALSE(pp_future_cancel(f));
     CU_ASSERT_FALSE(pp_future_cancelled(f));
-    CU_ASSERT_TRUE(pp_future_running(f) || pp_future_done(f));
-    CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), pp_future_done(f) ? PP_OK : PP_ETIMEDOUT);
+    CU_ASSERT_TRUE(pp_future_running(f));
+    CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), PP_ETIMEDOUT);
+    CU_ASSERT_EQUAL(pp_future_result(f, 20, NULL), PP_ETIMEDOUT);
+    CU_ASSERT_TRUE(pp_future_running(f)); /* waiting changed nothing */
 
     pp_buf r;
     PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
@@ -820,6 +865,346 @@ static void test_executor_release_does_not_cancel(void)
     pp_executor_destroy(ex);
 }
 
+/* ---- races: two threads change one future at the same moment ---- */
+
+/* A helper that spins until told to go, then does one thing to a future. */
+typedef enum { OP_CANCEL, OP_RUNNING, OP_RESULT, OP_ERROR } race_op;
+typedef struct {
+    pp_future *f;
+    race_op op;
+    atomic_int *go;
+    atomic_int *ready;
+    int won; /* cancel/set_running returned true, or set_* returned PP_OK */
+    pp_status st;
+} racer;
+
+static void do_race_op(racer *r)
+{
+    int32_t v = 1;
+    switch (r->op) {
+    case OP_CANCEL:
+        r->won = pp_future_cancel(r->f);
+        r->st = r->won ? PP_OK : PP_ESTATE;
+        break;
+    case OP_RUNNING:
+        r->won = pp_future_set_running_or_notify_cancel(r->f);
+        r->st = r->won ? PP_OK : PP_ESTATE;
+        break;
+    case OP_RESULT:
+        r->st = pp_future_set_result(r->f, &v, sizeof v);
+        r->won = r->st == PP_OK;
+        break;
+    case OP_ERROR:
+        r->st = pp_future_set_error(r->f, PP_ETASK, 2, "race");
+        r->won = r->st == PP_OK;
+        break;
+    }
+}
+
+static void racer_main(void *p)
+{
+    racer *r = p;
+    atomic_fetch_add(r->ready, 1);
+    while (!atomic_load(r->go)) {
+    }
+    do_race_op(r);
+}
+
+static void count_cb(pp_future *f, void *ud)
+{
+    (void)f;
+    atomic_fetch_add((atomic_int *)ud, 1);
+}
+
+/* Runs ops[0] on this thread and ops[1..n) on helper threads, all released at once, on a
+ * fresh pending future with one counting callback; returns the future (caller releases). */
+static pp_future *race(const race_op *ops, size_t n, racer *rs, atomic_int *calls)
+{
+    pp_future *f = new_future();
+    atomic_store(calls, 0);
+    PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, calls));
+    atomic_int go = 0, ready = 0;
+    pp_t_thread *t[4];
+    for (size_t i = 0; i < n; i++) {
+        rs[i].f = f;
+        rs[i].op = ops[i];
+        rs[i].go = &go;
+        rs[i].ready = &ready;
+        rs[i].won = 0;
+        rs[i].st = PP_EINVAL;
+        if (i > 0)
+            t[i] = pp_t_thread_start(racer_main, &rs[i]);
+    }
+    while (atomic_load(&ready) < (int)n - 1) {
+    }
+    atomic_store(&go, 1);
+    do_race_op(&rs[0]);
+    for (size_t i = 1; i < n; i++)
+        pp_t_thread_join(t[i]);
+    return f;
+}
+
+static void test_race_cancel_vs_running(void)
+{
+    /* cancel and set_running_or_notify_cancel at the same instant: exactly one wins, and
+     * the future ends in the winner's state (CPython: the executor's worker hand-off racing
+     * a caller's cancel) */
+    enum { ROUNDS = 300 };
+    int bad = 0, cancels = 0;
+    for (int k = 0; k < ROUNDS && bad < 5; k++) {
+        racer rs[2];
+        atomic_int calls;
+        const race_op ops[2] = {k % 2 ? OP_CANCEL : OP_RUNNING, k % 2 ? OP_RUNNING : OP_CANCEL};
+        pp_future *f = race(ops, 2, rs, &calls);
+        racer *c = rs[0].op == OP_CANCEL ? &rs[0] : &rs[1];
+        racer *r = rs[0].op == OP_CANCEL ? &rs[1] : &rs[0];
+        bool ok = c->won != r->won;
+        if (c->won) {
+            cancels++;
+            ok = ok && pp_future_cancelled(f) && !pp_future_running(f) && pp_future_done(f) &&
+                 atomic_load(&calls) == 1 && !pp_future_set_running_or_notify_cancel(f) &&
+                 pp_future_set_result(f, NULL, 0) == PP_ESTATE;
+        } else {
+            ok = ok && pp_future_running(f) && !pp_future_cancelled(f) && !pp_future_done(f) &&
+                 atomic_load(&calls) == 0 && !pp_future_cancel(f) &&
+                 pp_future_set_result(f, NULL, 0) == PP_OK && atomic_load(&calls) == 1;
+        }
+        if (!ok) {
+            bad++;
+            fprintf(stderr,
+                    "\n  round %d: cancel %d, set_running %d, cancelled %d, running %d, "
+                    "callbacks %d\n",
+                    k, c->won, r->won, pp_future_cancelled(f), pp_future_running(f),
+                    atomic_load(&calls));
+        }
+        pp_future_release(f);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    (void)cancels; /* either outcome is fine; which one wins is up to the scheduler */
+}
+
+static void test_race_complete_once(void)
+{
+    /* set_result, set_error and cancel at the same instant: exactly one succeeds, the
+     * others see PP_ESTATE / false, the callback runs exactly once, and the outcome is the
+     * winner's */
+    enum { ROUNDS = 200 };
+    int bad = 0;
+    for (int k = 0; k < ROUNDS && bad < 5; k++) {
+        racer rs[3];
+        atomic_int calls;
+        race_op ops[3] = {OP_RESULT, OP_ERROR, OP_CANCEL};
+        /* rotate who runs on the test thread */
+        race_op rot[3] = {ops[k % 3], ops[(k + 1) % 3], ops[(k + 2) % 3]};
+        pp_future *f = race(rot, 3, rs, &calls);
+        int winners = 0;
+        race_op win = OP_RUNNING;
+        for (int i = 0; i < 3; i++) {
+            winners += rs[i].won;
+            if (rs[i].won)
+                win = rs[i].op;
+            else if (rs[i].st != PP_ESTATE)
+                winners = 99; /* a loser must see PP_ESTATE (or false) */
+        }
+        pp_status expect = win == OP_RESULT ? PP_OK : win == OP_ERROR ? PP_ETASK : PP_ECANCELLED;
+        bool ok = winners == 1 && atomic_load(&calls) == 1 &&
+                  pp_future_result(f, 0, NULL) == expect &&
+                  pp_future_cancelled(f) == (win == OP_CANCEL);
+        if (!ok) {
+            bad++;
+            fprintf(stderr, "\n  round %d: %d winners, %d callbacks, result %s\n", k, winners,
+                    atomic_load(&calls), pp_status_str(pp_future_result(f, 0, NULL)));
+        }
+        pp_future_release(f);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* ---- huge timeouts ---- */
+
+typedef struct {
+    pp_future *f;
+    long timeout;
+    int how; /* 0 result, 1 exception, 2 wait, 3 as_completed */
+    pp_status st;
+    atomic_int started; /* set just before the wait: the thread is up */
+    atomic_int finished;
+} huge_waiter;
+
+static void huge_waiter_main(void *p)
+{
+    huge_waiter *h = p;
+    atomic_store(&h->started, 1);
+    switch (h->how) {
+    case 0:
+        h->st = pp_future_result(h->f, h->timeout, NULL);
+        break;
+    case 1: {
+        const pp_error *e = NULL;
+        h->st = pp_future_exception(h->f, h->timeout, &e);
+        break;
+    }
+    case 2: {
+        size_t nd = 0;
+        h->st = pp_wait(&h->f, 1, h->timeout, PP_ALL_COMPLETED, NULL, &nd);
+        if (h->st == PP_OK && nd != 1)
+            h->st = PP_ETIMEDOUT;
+        break;
+    }
+    default: {
+        pp_as_completed *it = NULL;
+        h->st = pp_as_completed_begin(&h->f, 1, h->timeout, &it);
+        if (h->st == PP_OK) {
+            pp_future *y = NULL;
+            h->st = pp_as_completed_next(it, &y);
+            if (h->st == PP_OK && y != h->f)
+                h->st = PP_ESTATE;
+        }
+        pp_as_completed_end(it);
+        break;
+    }
+    }
+    atomic_store(&h->finished, 1);
+}
+
+typedef struct {
+    pp_future *f;
+    pp_status st;
+    atomic_int finished;
+} huge_completer;
+
+static void huge_completer_main(void *p)
+{
+    huge_completer *c = p;
+    int32_t v = 3;
+    c->st = pp_future_set_result(c->f, &v, sizeof v);
+    atomic_store(&c->finished, 1);
+}
+
+static bool wait_flag(atomic_int *flag, long long ms)
+{
+    long long end = pp_t_now_ms() + ms;
+    while (!atomic_load(flag)) {
+        if (pp_t_now_ms() > end)
+            return false;
+        pp_t_sleep_ms(2);
+    }
+    return true;
+}
+
+static void test_huge_timeouts(void)
+{
+    /* Any non-negative timeout is valid, however large: a C user may well pass LONG_MAX for
+     * "practically forever". A huge timeout must act as a long wait: answer at once on a
+     * done future, wake on completion on a pending one (no arithmetic overflow on the
+     * deadline, no timed wait that expires at once). The waits run on a helper thread and
+     * this thread completes the future from another one: if the library deadlocks (a waiter
+     * spinning with the future lock held), the test stops the program with a message rather
+     * than hang; it is last in the suite for that reason. */
+    static const long huge[] = {
+        LONG_MAX,
+        LONG_MAX - 1,
+        LONG_MAX / 2,
+#if LONG_MAX > 2147483647L
+        LONG_MAX / 1000,
+        9300000000000000L,
+        1000000000000000L,
+        1000000000000L,
+#endif
+        2147483647L,
+    };
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        /* done: at once */
+        pp_future *d = new_finished(4);
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(d, huge[i], &r));
+        const pp_error *e = (const pp_error *)1;
+        PP_ASSERT_OK(pp_future_exception(d, huge[i], &e));
+        CU_ASSERT_PTR_NULL(e);
+        size_t nd = 0;
+        PP_ASSERT_OK(pp_wait(&d, 1, huge[i], PP_ALL_COMPLETED, NULL, &nd));
+        CU_ASSERT_EQUAL(nd, 1);
+        pp_future_release(d);
+
+        /* pending, completed by another thread while the wait is under way */
+        for (int how = 0; how < 4; how++) {
+            huge_waiter h;
+            h.f = new_future();
+            h.timeout = huge[i];
+            h.how = how;
+            h.st = PP_EINVAL;
+            atomic_init(&h.started, 0);
+            atomic_init(&h.finished, 0);
+            pp_t_thread *tw = pp_t_thread_start(huge_waiter_main, &h);
+            /* let it get into the wait: up (however slow the machine), then a moment more */
+            CU_ASSERT_FATAL(wait_flag(&h.started, HANG_MS));
+            pp_t_sleep_ms(200);
+            CU_ASSERT_FALSE(atomic_load(&h.finished)); /* did not time out at once */
+            huge_completer c;
+            c.f = h.f;
+            c.st = PP_EINVAL;
+            atomic_init(&c.finished, 0);
+            pp_t_thread *tc = pp_t_thread_start(huge_completer_main, &c);
+            if (!wait_flag(&c.finished, HANG_MS) || !wait_flag(&h.finished, HANG_MS)) {
+                fprintf(stderr,
+                        "\n  FATAL: timeout %ld (%s): set_result %s, the wait %s "
+                        "within 10 s: deadlock\n",
+                        huge[i],
+                        how == 0   ? "result"
+                        : how == 1 ? "exception"
+                        : how == 2 ? "wait"
+                                   : "as_completed",
+                        atomic_load(&c.finished) ? "returned" : "did not return",
+                        atomic_load(&h.finished) ? "returned" : "did not return");
+                fflush(stderr);
+                _Exit(3);
+            }
+            pp_t_thread_join(tc);
+            pp_t_thread_join(tw);
+            PP_ASSERT_OK(c.st);
+            if (h.st != PP_OK)
+                fprintf(stderr, "\n  timeout %ld, way %d: %s\n", huge[i], how, pp_status_str(h.st));
+            PP_ASSERT_OK(h.st);
+            pp_future_release(h.f);
+        }
+    }
+}
+
+/* ---- a watchdog for every test of this suite: a test that hangs (a lost wakeup or a
+ * deadlock in the library) ends the program naming the test, instead of stalling the run ---- */
+#define WATCHDOG_MS 90000LL
+static atomic_int wd_stop;
+static pp_t_thread *wd_thread;
+
+static void wd_main(void *p)
+{
+    const char *name = p;
+    long long end = pp_t_now_ms() + WATCHDOG_MS;
+    while (!atomic_load(&wd_stop)) {
+        if (pp_t_now_ms() > end) {
+            fprintf(stderr, "\n  FATAL: test %s still running after %lld s (hang?)\n", name,
+                    WATCHDOG_MS / 1000);
+            fflush(stderr);
+            _Exit(3);
+        }
+        pp_t_sleep_ms(20);
+    }
+}
+
+static void wd_setup(void)
+{
+    CU_pTest t = CU_get_current_test();
+    atomic_store(&wd_stop, 0);
+    wd_thread = pp_t_thread_start(wd_main, (void *)(t && t->pName ? t->pName : "?"));
+}
+
+static void wd_teardown(void)
+{
+    atomic_store(&wd_stop, 1);
+    pp_t_thread_join(wd_thread);
+    wd_thread = NULL;
+}
+
 static CU_TestInfo tests[] = {
     {"pending_running_finished", test_pending_running_finished},
     {"pending_to_finished_directly", test_pending_to_finished_directly},
@@ -832,6 +1217,7 @@ static CU_TestInfo tests[] = {
     {"result_bytes_copied", test_result_bytes_copied},
     {"completed_from_another_thread", test_completed_from_another_thread},
     {"many_waiters_woken", test_many_waiters_woken},
+    {"stress_wake_races", test_stress_wake_races},
     {"refcount", test_refcount},
     {"refcount_threads", test_refcount_threads},
     {"invalid_arguments", test_invalid_arguments},
@@ -839,7 +1225,11 @@ static CU_TestInfo tests[] = {
     {"executor_window_of_max_workers_plus_one", test_executor_window_of_max_workers_plus_one},
     {"executor_window_two_workers", test_executor_window_two_workers},
     {"executor_release_does_not_cancel", test_executor_release_does_not_cancel},
+    {"race_cancel_vs_running", test_race_cancel_vs_running},
+    {"race_complete_once", test_race_complete_once},
+    /* last: a library that deadlocks here ends the program (see the test) */
+    {"huge_timeouts", test_huge_timeouts},
     CU_TEST_INFO_NULL,
 };
 
-const CU_SuiteInfo pp_suite_future = {"future", NULL, NULL, NULL, NULL, tests};
+const CU_SuiteInfo pp_suite_future = {"future", NULL, NULL, wd_setup, wd_teardown, tests};

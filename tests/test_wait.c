@@ -4,6 +4,8 @@
  * polls; futures finished by other threads while waiting; executor futures mixed with
  * pp_future_create futures. CPython: Lib/test/test_concurrent_futures/test_wait.py.
  */
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,14 +51,14 @@ static void release_all(pp_future **fs, size_t n)
 /* A helper thread that runs a script: after each delay, complete one future. */
 typedef enum { DO_RESULT, DO_ERROR, DO_CANCEL } action;
 typedef struct {
-    unsigned   delay_ms;
+    unsigned delay_ms;
     pp_future *f;
-    action     what;
+    action what;
 } step;
 typedef struct {
     const step *steps;
-    size_t      n;
-    int         failures; /* completions that did not succeed */
+    size_t n;
+    int failures; /* completions that did not succeed */
 } script;
 
 static void script_main(void *p)
@@ -244,9 +246,10 @@ static void test_first_exception_cancel_is_not_failure(void)
 
 static void test_all_completed(void)
 {
-    pp_future *fs[5] = {new_future(), new_future(), new_finished(), new_future(),
-                        new_future()};
-    step steps[] = {{30, fs[3], DO_ERROR}, {60, fs[0], DO_CANCEL}, {60, fs[4], DO_RESULT},
+    pp_future *fs[5] = {new_future(), new_future(), new_finished(), new_future(), new_future()};
+    step steps[] = {{30, fs[3], DO_ERROR},
+                    {60, fs[0], DO_CANCEL},
+                    {60, fs[4], DO_RESULT},
                     {60, fs[1], DO_RESULT}};
     script s;
     bool done[5] = {false};
@@ -427,18 +430,28 @@ static void test_invalid_arguments(void)
     CU_ASSERT_EQUAL(pp_wait(&f, 1, 0, (pp_return_when)-1, done, &nd), PP_EINVAL);
     CU_ASSERT_EQUAL(pp_wait(&f, 1, 0, (pp_return_when)100, done, &nd), PP_EINVAL);
     CU_ASSERT_EQUAL(pp_wait(NULL, 0, 0, (pp_return_when)3, NULL, NULL), PP_EINVAL);
-    static const long bad[] = {-2, -1000, -2147483647L};
+    /* invalid timeouts: small ones with a pending future (a library taking them for a
+     * past deadline would not hang), any with a done one */
+    pp_future *fin = new_finished();
+    static const long bad[] = {-2, -1000, -2147483647L, LONG_MIN};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         nd = 99;
-        CU_ASSERT_EQUAL(pp_wait(&f, 1, bad[i], PP_ALL_COMPLETED, done, &nd), PP_EINVAL);
+        if (i < 2) {
+            CU_ASSERT_EQUAL(pp_wait(&f, 1, bad[i], PP_ALL_COMPLETED, done, &nd), PP_EINVAL);
+            CU_ASSERT_EQUAL(nd, 0);
+        }
+        nd = 99;
+        CU_ASSERT_EQUAL(pp_wait(&fin, 1, bad[i], PP_ALL_COMPLETED, done, &nd), PP_EINVAL);
         CU_ASSERT_EQUAL(nd, 0);
         CU_ASSERT_EQUAL(pp_wait(NULL, 0, bad[i], PP_ALL_COMPLETED, NULL, NULL), PP_EINVAL);
     }
+    pp_future_release(fin);
     /* rejected arguments did not wait or change anything */
     CU_ASSERT_FALSE(pp_future_done(f));
     /* PP_FOREVER is valid (already-satisfied condition, so it returns at once) */
     pp_future *g = new_finished();
-    PP_ASSERT_OK(pp_wait(&g, 1, PP_FOREVER, PP_ALL_COMPLETED, NULL, &nd));
+    long forever = pp_future_done(g) ? PP_FOREVER : 0; /* never hang if g is not done */
+    PP_ASSERT_OK(pp_wait(&g, 1, forever, PP_ALL_COMPLETED, NULL, &nd));
     CU_ASSERT_EQUAL(nd, 1);
     pp_future_release(g);
     pp_future_release(f);
@@ -447,11 +460,11 @@ static void test_invalid_arguments(void)
 /* ---- many waiters, and executor futures ---- */
 
 typedef struct {
-    pp_future     **fs;
-    size_t          n;
-    pp_return_when  when;
-    pp_status       st;
-    size_t          nd;
+    pp_future **fs;
+    size_t n;
+    pp_return_when when;
+    pp_status st;
+    size_t nd;
 } wait_job;
 
 static void wait_job_main(void *p)
@@ -475,7 +488,9 @@ static void test_concurrent_waiters(void)
     pp_t_thread *t[4];
     for (int i = 0; i < 4; i++)
         t[i] = pp_t_thread_start(wait_job_main, &jobs[i]);
-    step steps[] = {{100, fs[1], DO_RESULT}, {50, fs[2], DO_ERROR}, {50, fs[3], DO_RESULT},
+    step steps[] = {{100, fs[1], DO_RESULT},
+                    {50, fs[2], DO_ERROR},
+                    {50, fs[3], DO_RESULT},
                     {50, fs[0], DO_CANCEL}};
     script s;
     long long t0 = pp_t_now_ms();
@@ -491,6 +506,15 @@ static void test_concurrent_waiters(void)
     CU_ASSERT(jobs[2].nd >= 2 && pp_future_done(fs[2]));
     CU_ASSERT_EQUAL(jobs[3].nd, 3);
     release_all(fs, 4);
+}
+
+/* Prints why a future that should have succeeded failed (a broken pool names the cause). */
+static void explain(pp_future *f)
+{
+    const pp_error *e = NULL;
+    if (pp_future_exception(f, 0, &e) == PP_OK && e)
+        fprintf(stderr, "\n  unexpected failure: %s: %s (code %d, pid %lld)\n",
+                pp_status_str(e->status), e->message, e->code, e->pid);
 }
 
 static pp_future *submit_sleep(pp_executor *ex, uint32_t ms, int32_t v)
@@ -514,7 +538,7 @@ static pp_future *submit_fail(pp_executor *ex, int32_t code)
 static void test_executor_futures(void)
 {
     pp_executor *ex = pp_t_executor(2);
-    pp_future *mine = new_future();      /* never completed by the executor */
+    pp_future *mine = new_future(); /* never completed by the executor */
     pp_future *fast = submit_sleep(ex, 0, 1);
     pp_future *slow = submit_sleep(ex, 1500, 2);
     pp_future *fail = submit_fail(ex, 9);
@@ -547,17 +571,13 @@ static void test_executor_futures(void)
     CU_ASSERT_EQUAL(nd, 4);
     CU_ASSERT(done[0] && done[1] && done[2] && done[3]);
     pp_buf r;
-    const pp_error *es = NULL;
-    if (pp_future_exception(slow, 0, &es) == PP_OK && es)
-        fprintf(stderr, "\n  slow failed: %s (%s, code %d, pid %lld)\n", es->message,
-                pp_status_str(es->status), es->code, es->pid);
+    explain(slow);
     PP_ASSERT_OK(pp_future_result(slow, 0, &r));
     CU_ASSERT(r.len == 4 && *(const int32_t *)r.data == 2);
     release_all(fs, 4);
 
     /* executor futures only: FIRST_EXCEPTION with no failure waits for all */
-    pp_future *gs[3] = {submit_sleep(ex, 300, 0), submit_sleep(ex, 0, 0),
-                        submit_sleep(ex, 100, 0)};
+    pp_future *gs[3] = {submit_sleep(ex, 300, 0), submit_sleep(ex, 0, 0), submit_sleep(ex, 100, 0)};
     PP_ASSERT_OK(pp_wait(gs, 3, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
     CU_ASSERT_EQUAL(nd, 3);
     release_all(gs, 3);
@@ -577,9 +597,9 @@ static void test_executor_cancelled_pending(void)
 {
     /* a pending executor future cancelled by another thread wakes FIRST_COMPLETED */
     pp_executor *ex = pp_t_executor(1);
-    pp_future *blocker = submit_sleep(ex, 1000, 0);
-    pp_future *queued = submit_sleep(ex, 0, 0); /* handed out: the +1 window */
-    pp_future *f = submit_sleep(ex, 0, 0);      /* pending */
+    pp_future *blocker = submit_sleep(ex, 2500, 0); /* outlasts the cancel at 100 ms */
+    pp_future *queued = submit_sleep(ex, 0, 0);     /* handed out: the +1 window */
+    pp_future *f = submit_sleep(ex, 0, 0);          /* pending */
     step steps[] = {{100, f, DO_CANCEL}};
     script s;
     pp_t_thread *t = run_script(&s, steps, 1);
@@ -598,6 +618,83 @@ static void test_executor_cancelled_pending(void)
     pp_executor_destroy(ex);
 }
 
+/* Two threads complete half of a set each, with no delay, while the test thread waits: races
+ * between registering on futures and their completion must never lose a wakeup. */
+typedef struct {
+    pp_future **fs;
+    size_t from, to;
+} half;
+
+static void complete_half(void *p)
+{
+    half *h = p;
+    for (size_t i = h->from; i < h->to; i++) {
+        if (i % 4 == 3)
+            pp_future_cancel(h->fs[i]);
+        else
+            pp_future_set_result(h->fs[i], NULL, 0);
+    }
+}
+
+static void test_stress_completion_races(void)
+{
+    enum { ROUNDS = 300, N = 8 };
+    static const pp_return_when whens[] = {PP_ALL_COMPLETED, PP_FIRST_EXCEPTION};
+    long long t0 = pp_t_now_ms();
+    int bad = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        pp_future *fs[N];
+        for (int i = 0; i < N; i++)
+            fs[i] = new_future();
+        half h1 = {fs, 0, N / 2}, h2 = {fs, N / 2, N};
+        pp_t_thread *t1 = pp_t_thread_start(complete_half, &h1);
+        pp_t_thread *t2 = pp_t_thread_start(complete_half, &h2);
+        size_t nd = 0;
+        pp_status st = pp_wait(fs, N, LONG_WAIT, whens[round % 2], NULL, &nd);
+        bad += st != PP_OK || nd != N;
+        pp_t_thread_join(t1);
+        pp_t_thread_join(t2);
+        release_all(fs, N);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(pp_t_now_ms() - t0 < 60000); /* no round waited for its timeout */
+}
+
+/* ---- a watchdog for every test of this suite: a test that hangs (a lost wakeup or a
+ * deadlock in the library) ends the program naming the test, instead of stalling the run ---- */
+#define WATCHDOG_MS 90000LL
+static atomic_int wd_stop;
+static pp_t_thread *wd_thread;
+
+static void wd_main(void *p)
+{
+    const char *name = p;
+    long long end = pp_t_now_ms() + WATCHDOG_MS;
+    while (!atomic_load(&wd_stop)) {
+        if (pp_t_now_ms() > end) {
+            fprintf(stderr, "\n  FATAL: test %s still running after %lld s (hang?)\n", name,
+                    WATCHDOG_MS / 1000);
+            fflush(stderr);
+            _Exit(3);
+        }
+        pp_t_sleep_ms(20);
+    }
+}
+
+static void wd_setup(void)
+{
+    CU_pTest t = CU_get_current_test();
+    atomic_store(&wd_stop, 0);
+    wd_thread = pp_t_thread_start(wd_main, (void *)(t && t->pName ? t->pName : "?"));
+}
+
+static void wd_teardown(void)
+{
+    atomic_store(&wd_stop, 1);
+    pp_t_thread_join(wd_thread);
+    wd_thread = NULL;
+}
+
 static CU_TestInfo tests[] = {
     {"first_completed", test_first_completed},
     {"first_completed_by_error_or_cancel", test_first_completed_by_error_or_cancel},
@@ -613,7 +710,8 @@ static CU_TestInfo tests[] = {
     {"concurrent_waiters", test_concurrent_waiters},
     {"executor_futures", test_executor_futures},
     {"executor_cancelled_pending", test_executor_cancelled_pending},
+    {"stress_completion_races", test_stress_completion_races},
     CU_TEST_INFO_NULL,
 };
 
-const CU_SuiteInfo pp_suite_wait = {"wait", NULL, NULL, NULL, NULL, tests};
+const CU_SuiteInfo pp_suite_wait = {"wait", NULL, NULL, wd_setup, wd_teardown, tests};
