@@ -132,6 +132,7 @@ struct pp_executor {
     work               *fifo, **fifo_tail;
     size_t              n_fifo;
     bool                shutdown, broken;
+    pp_error            broken_err;   /* why it broke (message owned), once broken */
     int                 force;        /* 0, or FORCE_TERM / FORCE_KILL: signal the workers */
     pp_executor_stats   stats;
     long long          *pids;         /* live workers, max_workers slots */
@@ -263,8 +264,10 @@ static void fail_broken(pp_executor *ex, work *it, const char *prefix, const cha
  */
 static void break_pool(pp_executor *ex, work *held, const char *cause, int code, long long pid)
 {
+    char *saved = pp__strdup(cause);
     apr_thread_mutex_lock(ex->lock);
     ex->broken = !ex->forced; /* workers we signalled ourselves do not break the pool */
+    ex->broken_err = (pp_error){PP_EBROKEN, code, pid, saved};
     ex->shutdown = true;
     work *queued = ex->fifo;
     ex->fifo = NULL;
@@ -854,6 +857,7 @@ static void executor_free(pp_executor *ex)
     pp__free(ex->init_frame.data);
     pp__free(ex->stop_frame.data);
     pp__free(ex->pids);
+    pp__free((char *)ex->broken_err.message);
     if (ex->pool)
         apr_pool_destroy(ex->pool);
     pp__free(ex);
@@ -918,6 +922,16 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
 fail:
     executor_free(ex);
     return st;
+}
+
+char *pp__executor_broken_cause(pp_executor *ex, int *code, long long *pid)
+{
+    apr_thread_mutex_lock(ex->lock);
+    char *msg = ex->broken_err.message ? pp__strdup(ex->broken_err.message) : NULL;
+    *code = ex->broken_err.code;
+    *pid = ex->broken_err.pid;
+    apr_thread_mutex_unlock(ex->lock);
+    return msg;
 }
 
 pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args, size_t n,

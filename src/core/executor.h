@@ -14,4 +14,8 @@ pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args
                            bool raw, pp_future **out);
 
 
+/* Once the pool is broken: a copy of why (caller frees; NULL if not broken or ENOMEM), with
+ * the dead worker's exit code (or -signal) and pid. */
+char *pp__executor_broken_cause(pp_executor *ex, int *code, long long *pid);
+
 #endif /* PP_EXECUTOR_H */

@@ -41,6 +41,8 @@ struct pp_map_iter {
     void           *userdata;
     bool            input_done;
     pp_status       late_st;   /* a submit that failed while refilling: reported at the end */
+    pp_error        late_err;
+    char           *late_msg;
     pp__wbuf        argbytes;
     size_t         *argoffs;   /* chunksize offsets + lengths into argbytes */
     pp_buf         *args;      /* chunksize */
@@ -63,6 +65,7 @@ void pp_map_free(pp_map_iter *it)
     pp__free(it->ring);
     pp__free(it->counts);
     pp__free(it->item_msg);
+    pp__free(it->late_msg);
     pp__free(it->argbytes.data);
     pp__free(it->argoffs);
     pp__free(it->args);
@@ -264,7 +267,27 @@ pp_status pp_map_next(pp_map_iter *it, pp_buf *result, const pp_error **err)
         if (st == PP_END) {
             it->finished = true;
             st = it->late_st;
-            return st == PP_OK ? PP_END : st;
+            if (st == PP_OK)
+                return PP_END;
+            /* The rest of the input could not be submitted: say why, once. */
+            int code = 0;
+            long long pid = 0;
+            const char *why = pp_status_str(st);
+            if (st == PP_EBROKEN) {
+                char *cause = pp__executor_broken_cause(it->ex, &code, &pid);
+                it->late_msg = cause ? pp__asprintf("the rest of the input could not be "
+                                                    "submitted: the pool is broken: %s",
+                                                    cause)
+                                     : NULL;
+                pp__free(cause);
+            } else if (st == PP_ESHUTDOWN) {
+                why = "the rest of the input could not be submitted: the executor was shut "
+                      "down";
+            }
+            it->late_err = (pp_error){st, code, pid, it->late_msg ? it->late_msg : why};
+            if (err)
+                *err = &it->late_err;
+            return st;
         }
     }
     it->left--;
