@@ -28,6 +28,17 @@
  *   error_len    uint32 n        -> fails (code 1) with a text of n 'x' characters
  *   malformed    any             -> writes 16 bytes of junk into its own channel to the parent
  *                                   (POSIX: descriptor 3), then sleeps: a protocol violation
+ *   parent_only  bytes           -> the same bytes; registered in the parent always, but in a
+ *                                   worker only if the environment variable
+ *                                   PP_T_HIDE_PARENT_ONLY is unset: a test sets it to make
+ *                                   the registrations of parent and workers differ
+ *   init_count   any (initializer) -> counts its runs in this worker and records how many
+ *                                   counted tasks ("calls") had run before it
+ *   init_count_get any           -> int32 runs of init_count in this worker, then uint64 the
+ *                                   "calls" count when it last ran (0: no task before it),
+ *                                   then long long the worker's pid (counted as a call)
+ *   exit_if      int32 x         -> exits the worker with code 3 if x == 13, else returns
+ *                                   int32 x (a pool that breaks in the middle of a map)
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -398,6 +409,41 @@ static int t_malformed(pp_task_ctx *c, const void *a, size_t n)
     return 0;
 }
 
+static int32_t init_runs;
+static uint64_t calls_at_init;
+
+static int t_init_count(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c, (void)a, (void)n;
+    init_runs++;
+    calls_at_init = n_calls;
+    return 0;
+}
+
+static int t_init_count_get(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    unsigned char out[sizeof(int32_t) + sizeof(uint64_t) + sizeof(long long)];
+    long long pid = pp_t_getpid();
+    memcpy(out, &init_runs, sizeof init_runs);
+    memcpy(out + sizeof init_runs, &calls_at_init, sizeof calls_at_init);
+    memcpy(out + sizeof init_runs + sizeof calls_at_init, &pid, sizeof pid);
+    return pp_task_return(c, out, sizeof out) == PP_OK ? 0 : 1;
+}
+
+static int t_exit_if(pp_task_ctx *c, const void *a, size_t n)
+{
+    int32_t x = 0;
+    if (n != sizeof x) {
+        pp_task_error(c, "exit_if: bad argument length %zu", n);
+        return 1;
+    }
+    memcpy(&x, a, sizeof x);
+    if (x == 13)
+        exit(3);
+    return pp_task_return(c, &x, sizeof x) == PP_OK ? 0 : 1;
+}
+
 /* Wraps each task so that "calls" can count them. */
 #define COUNTED(fn)                                                                            \
     static int counted_##fn(pp_task_ctx *c, const void *a, size_t n)                           \
@@ -411,6 +457,7 @@ COUNTED(t_pid)
 COUNTED(t_sleep)
 COUNTED(t_square)
 COUNTED(t_calls)
+COUNTED(t_init_count_get)
 
 void pp_t_register_tasks(void)
 {
@@ -441,12 +488,21 @@ void pp_t_register_tasks(void)
         {"init_segv", t_init_segv},
         {"malformed", t_malformed},
         {"error_len", t_error_len},
+        {"init_count", t_init_count},
+        {"init_count_get", counted_t_init_count_get},
+        {"exit_if", t_exit_if},
     };
     for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
         if (pp_register_task(tasks[i].name, tasks[i].fn) != PP_OK) {
             fprintf(stderr, "pp_tests: cannot register task %s\n", tasks[i].name);
             exit(2);
         }
+    }
+    /* Makes the registrations differ on request: see "parent_only" above. */
+    const char *hide = getenv("PP_T_HIDE_PARENT_ONLY");
+    if ((!hide || !*hide) && pp_register_task("parent_only", counted_t_echo) != PP_OK) {
+        fprintf(stderr, "pp_tests: cannot register task parent_only\n");
+        exit(2);
     }
 }
 

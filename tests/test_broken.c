@@ -4,6 +4,7 @@
  * signal and the task; later submits fail; the other workers are stopped; nothing hangs.
  * Every crash here is a real crash of a real worker process.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@
 #  include <unistd.h>
 #endif
 
+#include "pp_os.h"
 #include "pp_test.h"
 
 #define BOUND_MS 10000L /* generous bound on "resolves promptly" */
@@ -43,13 +45,18 @@ static void check_break(const char *task, const void *arg, size_t len,
                         const char *expect_in_msg, int expect_code)
 {
     pp_executor *ex = pp_t_executor(2);
-    /* A finished future before the break keeps its result. */
+    /* A finished future before the break keeps its result: the pid of the first worker,
+     * which (idle, so reused) then runs the long "sleep" below. */
     pp_future *early;
-    PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", "kept", 4, &early));
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &early));
     pp_buf r;
     PP_ASSERT_OK_FATAL(pp_future_result(early, PP_T_TIMEOUT_MS, &r));
+    long long busy_pid = 0;
+    CU_ASSERT_EQUAL_FATAL(r.len, sizeof busy_pid);
+    memcpy(&busy_pid, r.data, sizeof busy_pid);
 
-    pp_t_sleep_arg slow = {3000, 1};
+    /* long enough that a worker still running it after BOUND_MS was not stopped */
+    pp_t_sleep_arg slow = {20000, 1};
     pp_future *running, *bad, *queued[3];
     PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &slow, sizeof slow, &running));
     PP_ASSERT_OK_FATAL(pp_submit(ex, task, arg, len, &bad));
@@ -73,6 +80,7 @@ static void check_break(const char *task, const void *arg, size_t len,
     CU_ASSERT(strstr(e->message, expect_in_msg) != NULL);
     CU_ASSERT(strstr(e->message, task) != NULL);
     long long dead_pid = e->pid;
+    CU_ASSERT_NOT_EQUAL(dead_pid, busy_pid); /* the culprit ran in the second worker */
 
     /* Every other pending and running future fails too, each with its own error. */
     pp_future *others[4] = {running, queued[0], queued[1], queued[2]};
@@ -93,7 +101,7 @@ static void check_break(const char *task, const void *arg, size_t len,
     CU_ASSERT_EQUAL(pp_submit(ex, "echo", "x", 1, &later), PP_EBROKEN);
     CU_ASSERT_PTR_NULL(later);
     PP_ASSERT_OK(pp_future_result(early, 0, &r));
-    CU_ASSERT(r.len == 4 && memcmp(r.data, "kept", 4) == 0);
+    CU_ASSERT(r.len == sizeof busy_pid && memcmp(r.data, &busy_pid, sizeof busy_pid) == 0);
 
     /* The pool's workers are gone; the counters say one died. */
     pp_executor_stats s;
@@ -106,6 +114,7 @@ static void check_break(const char *task, const void *arg, size_t len,
     CU_ASSERT(s.failed >= 5);
     CU_ASSERT(s.workers_started >= 1 && s.workers_started <= 2);
     CU_ASSERT(all_gone(&dead_pid, 1));
+    CU_ASSERT(all_gone(&busy_pid, 1)); /* the other worker was stopped mid-task */
 
     t0 = pp_t_now_ms();
     pp_executor_destroy(ex); /* a broken executor is destroyed promptly */
@@ -361,6 +370,269 @@ static void test_foreign_child_not_reaped(void)
 #endif
 }
 
+static atomic_int broken_callbacks, other_callbacks;
+static void count_broken(pp_future *f, void *ud)
+{
+    (void)ud;
+    const pp_error *e = NULL;
+    if (pp_future_exception(f, 0, &e) == PP_OK && e && e->status == PP_EBROKEN)
+        atomic_fetch_add(&broken_callbacks, 1);
+    else
+        atomic_fetch_add(&other_callbacks, 1);
+}
+
+/* Many futures pending when the pool breaks: each resolves PP_EBROKEN, each done callback
+ * runs exactly once, pp_wait(ALL_COMPLETED) and pp_as_completed see them all, promptly. */
+static void test_many_pending_all_resolve(void)
+{
+    enum { N = 60 };
+    pp_executor *ex = pp_t_executor(2);
+    atomic_store(&broken_callbacks, 0);
+    atomic_store(&other_callbacks, 0);
+    pp_t_sleep_arg slow = {4000, 0}, die = {100, 6};
+    pp_future *fs[N];
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep_exit", &die, sizeof die, &fs[0]));
+    for (int i = 1; i < N; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &slow, sizeof slow, &fs[i]));
+    for (int i = 0; i < N; i++)
+        PP_ASSERT_OK(pp_future_add_done_callback(fs[i], count_broken, NULL));
+    long long t0 = pp_t_now_ms();
+    size_t n_done = 0;
+    PP_ASSERT_OK(pp_wait(fs, N, BOUND_MS, PP_ALL_COMPLETED, NULL, &n_done));
+    CU_ASSERT_EQUAL(n_done, N);
+    CU_ASSERT(pp_t_now_ms() - t0 < BOUND_MS);
+    pp_as_completed *ac;
+    PP_ASSERT_OK_FATAL(pp_as_completed_begin(fs, N, BOUND_MS, &ac));
+    int yielded = 0;
+    pp_future *f;
+    while (pp_as_completed_next(ac, &f) == PP_OK && yielded <= N) {
+        CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), PP_EBROKEN);
+        yielded++;
+    }
+    pp_as_completed_end(ac);
+    CU_ASSERT_EQUAL(yielded, N);
+    pp_executor_shutdown(ex, true, false); /* the manager's callbacks have all run */
+    CU_ASSERT_EQUAL(atomic_load(&broken_callbacks), N);
+    CU_ASSERT_EQUAL(atomic_load(&other_callbacks), 0);
+    long long pid = 0;
+    for (int i = 0; i < N; i++) {
+        const pp_error *e = NULL;
+        PP_ASSERT_OK(pp_future_exception(fs[i], 0, &e));
+        CU_ASSERT_FATAL(e != NULL);
+        CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
+        CU_ASSERT_EQUAL(e->code, 6);
+        CU_ASSERT(strstr(e->message, "exited with code 6") != NULL);
+        if (i == 0)
+            pid = e->pid;
+        CU_ASSERT_EQUAL(e->pid, pid);
+        pp_future_release(fs[i]);
+    }
+    pp_executor_stats st;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &st));
+    CU_ASSERT_EQUAL(st.failed, N);
+    CU_ASSERT_EQUAL(st.workers_died, 1);
+    CU_ASSERT_EQUAL(st.pending, 0);
+    CU_ASSERT_EQUAL(st.handed_out, 0);
+    pp_executor_destroy(ex);
+}
+
+typedef struct spammer {
+    pp_executor *ex;
+    int          ok, broken, refused, bad;
+} spammer;
+
+static void spam(void *p)
+{
+    spammer *sp = p;
+    for (int i = 0; i < 400; i++) {
+        pp_future *f = NULL;
+        pp_status st = pp_submit(sp->ex, "echo", &i, sizeof i, &f);
+        if (st == PP_EBROKEN) {
+            sp->refused++;
+            sp->bad += f != NULL;
+            continue;
+        }
+        if (st != PP_OK) {
+            sp->bad++;
+            continue;
+        }
+        st = pp_future_result(f, BOUND_MS, NULL);
+        if (st == PP_OK)
+            sp->ok++;
+        else if (st == PP_EBROKEN)
+            sp->broken++;
+        else
+            sp->bad++;
+        pp_future_release(f);
+    }
+}
+
+/* Threads keep submitting while a worker dies: every submit is accepted and resolves (with
+ * its result or PP_EBROKEN), or is refused PP_EBROKEN; once refused, always refused. */
+static void test_submits_racing_with_break(void)
+{
+    pp_executor *ex = pp_t_executor(2);
+    spammer sp[3];
+    pp_t_thread *t[3];
+    for (int i = 0; i < 3; i++) {
+        sp[i] = (spammer){ex, 0, 0, 0, 0};
+        t[i] = pp_t_thread_start(spam, &sp[i]);
+    }
+    pp_t_sleep_ms(20);
+    pp_t_sleep_arg die = {10, 1};
+    pp_future *f = NULL;
+    pp_status st = pp_submit(ex, "sleep_exit", &die, sizeof die, &f);
+    CU_ASSERT(st == PP_OK || st == PP_EBROKEN);
+    if (st == PP_OK)
+        CU_ASSERT_EQUAL(pp_future_result(f, BOUND_MS, NULL), PP_EBROKEN);
+    pp_future_release(f);
+    for (int i = 0; i < 3; i++) {
+        pp_t_thread_join(t[i]);
+        CU_ASSERT_EQUAL(sp[i].bad, 0);
+        CU_ASSERT_EQUAL(sp[i].ok + sp[i].broken + sp[i].refused, 400);
+    }
+    pp_future *g = (pp_future *)1;
+    CU_ASSERT_EQUAL(pp_submit(ex, "echo", "x", 1, &g), PP_EBROKEN);
+    CU_ASSERT_PTR_NULL(g);
+    pp_executor_destroy(ex);
+}
+
+/* A worker killed while it sends a large result (64 MiB): the future resolves, with the
+ * right bytes if they all arrived, or PP_EBROKEN; nothing hangs on the half-read body. */
+static void test_killed_while_sending_big_result(void)
+{
+#ifdef _WIN32
+    printf("SKIP: kills a worker with a POSIX signal\n");
+#else
+    for (int delay = 0; delay < 6; delay++) {
+        pp_executor *ex = pp_t_executor(1);
+        pp_future *f;
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &f));
+        pp_buf r;
+        PP_ASSERT_OK_FATAL(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+        long long pid = 0;
+        memcpy(&pid, r.data, sizeof pid);
+        pp_future_release(f);
+        struct {
+            uint64_t n;
+            uint32_t seed;
+        } arg; /* the "bytes" task's layout, padding included */
+        memset(&arg, 0, sizeof arg);
+        arg.n = 64u << 20;
+        arg.seed = 99;
+        size_t n = (size_t)arg.n;
+        uint32_t seed = arg.seed;
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "bytes", &arg, sizeof arg, &f));
+        pp_t_sleep_ms(40 + 30 * (unsigned)delay); /* before, during or after the sending */
+        CU_ASSERT_EQUAL(kill((pid_t)pid, SIGKILL), 0);
+        long long t0 = pp_t_now_ms();
+        pp_status st = pp_future_result(f, BOUND_MS, &r);
+        CU_ASSERT(pp_t_now_ms() - t0 < BOUND_MS);
+        CU_ASSERT(st == PP_OK || st == PP_EBROKEN);
+        printf("%s", delay == 0 ? "(" : " ");
+        printf("%s%s", st == PP_OK ? "sent" : "killed", delay == 5 ? ") " : "");
+        if (st == PP_OK) {
+            unsigned char *want = malloc(n);
+            CU_ASSERT_FATAL(want != NULL);
+            pp_t_fill(want, n, seed);
+            CU_ASSERT(r.len == n && memcmp(r.data, want, n) == 0);
+            free(want);
+        } else {
+            const pp_error *e = NULL;
+            PP_ASSERT_OK(pp_future_exception(f, 0, &e));
+            CU_ASSERT(e && e->code == -9 && e->pid == pid);
+        }
+        pp_future_release(f);
+        pp_executor_destroy(ex);
+    }
+#endif
+}
+
+/* A worker that dies while the manager is writing a large argument to it (CPython
+ * test_crash_big_data): the write fails (EPIPE, no SIGPIPE kills us), the futures resolve
+ * PP_EBROKEN, nothing hangs. The call is queued behind a slow initializer that then exits. */
+static void test_dies_while_big_argument_written(void)
+{
+    size_t n = 32u << 20;
+    unsigned char *big = malloc(n);
+    CU_ASSERT_FATAL(big != NULL);
+    pp_t_fill(big, n, 5);
+    pp_t_sleep_arg a = {500, 8}; /* "sleep_exit" as the initializer: exits with 8 */
+    pp_executor *ex = pp_t_executor_init(1, "sleep_exit", &a, sizeof a);
+    pp_future *fs[3];
+    int n_fs = 0;
+    for (int i = 0; i < 3; i++) { /* the later ones may come after the break (slow builds) */
+        pp_status st = pp_submit(ex, "checksum", big, n, &fs[n_fs]);
+        if (i == 0)
+            PP_ASSERT_OK(st);
+        else
+            CU_ASSERT(st == PP_OK || st == PP_EBROKEN);
+        if (st != PP_OK)
+            break;
+        n_fs++;
+    }
+    free(big);
+    long long t0 = pp_t_now_ms();
+    for (int i = 0; i < n_fs; i++) {
+        const pp_error *e = NULL;
+        PP_ASSERT_OK(pp_future_exception(fs[i], BOUND_MS, &e));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
+        CU_ASSERT_EQUAL(e->code, 8);
+        if (!strstr(e->message, "exited with code 8"))
+            fprintf(stderr, "\n  unexpected message: %s\n", e->message);
+        CU_ASSERT(strstr(e->message, "exited with code 8") != NULL);
+        pp_future_release(fs[i]);
+    }
+    pp_future *g = NULL;
+    CU_ASSERT_EQUAL(pp_submit(ex, "checksum", "x", 1, &g), PP_EBROKEN);
+    CU_ASSERT(pp_t_now_ms() - t0 < BOUND_MS);
+    pp_executor_destroy(ex);
+}
+
+/* Broken pools leave no descriptor and no process (nor zombie) behind: each way of dying,
+ * with a busy second worker to stop, then destroy. */
+static void test_break_leaves_nothing(void)
+{
+    static const char *const tasks[] = {"exit", "abort", "segv", "kill_self", "malformed"};
+    size_t fds = pp__os_handle_count();
+    for (size_t t = 0; t < sizeof tasks / sizeof tasks[0]; t++) {
+#ifdef _WIN32
+        if (strcmp(tasks[t], "malformed") == 0)
+            continue;
+#endif
+        pp_executor *ex = pp_t_executor(2);
+        pp_t_sleep_arg slow = {20000, 0};
+        pp_future *busy, *bad;
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &slow, sizeof slow, &busy));
+        int32_t code = 3;
+        PP_ASSERT_OK_FATAL(pp_submit(ex, tasks[t], &code, sizeof code, &bad));
+        long long pids[2] = {0, 0};
+        size_t n = 0;
+        PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 2, &n)); /* may miss one: fine */
+        CU_ASSERT_EQUAL(pp_future_result(bad, BOUND_MS, NULL), PP_EBROKEN);
+        CU_ASSERT_EQUAL(pp_future_result(busy, BOUND_MS, NULL), PP_EBROKEN);
+        const pp_error *e = NULL;
+        PP_ASSERT_OK(pp_future_exception(bad, 0, &e));
+        long long dead = e ? e->pid : 0;
+        long long t0 = pp_t_now_ms();
+        pp_executor_destroy(ex);
+        CU_ASSERT(pp_t_now_ms() - t0 < BOUND_MS);
+        pp_future_release(busy);
+        pp_future_release(bad);
+        long long all[3] = {pids[0], pids[1], dead};
+        for (int i = 0; i < 3; i++) {
+            if (all[i] <= 0)
+                continue;
+            CU_ASSERT(!pp_t_pid_alive(all[i]));
+#ifndef _WIN32
+            CU_ASSERT(kill((pid_t)all[i], 0) != 0); /* reaped, not a zombie */
+#endif
+        }
+    }
+    CU_ASSERT_EQUAL(pp__os_handle_count(), fds);
+}
+
 static CU_TestInfo tests[] = {
     {"worker exits with code 3", test_exit},
     {"worker exits with code 0 mid-task", test_exit_zero},
@@ -373,6 +645,11 @@ static CU_TestInfo tests[] = {
     {"the other workers are stopped", test_other_workers_stopped},
     {"broken flag is set before futures fail", test_broken_flag_before_futures_fail},
     {"a malformed message breaks the pool", test_malformed_message},
+    {"many pending futures all resolve, callbacks once each", test_many_pending_all_resolve},
+    {"submits from threads racing with a break", test_submits_racing_with_break},
+    {"killed while sending a large result", test_killed_while_sending_big_result},
+    {"dies while a large argument is written to it", test_dies_while_big_argument_written},
+    {"broken pools leave no descriptor or process behind", test_break_leaves_nothing},
     {"a child the program started is never reaped", test_foreign_child_not_reaped},
     CU_TEST_INFO_NULL,
 };

@@ -2,10 +2,49 @@
  * The submit suite: pp_submit results and errors, argument checks, options, worker reuse
  * and on-demand start, submits from several threads, stats.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pp_core.h"
+#include "pp_os.h"
 #include "pp_test.h"
+
+/* Sets or removes an environment variable that workers spawned later inherit. */
+static void set_env(const char *name, const char *value)
+{
+#ifdef _WIN32
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s=%s", name, value ? value : "");
+    _putenv(buf);
+#else
+    if (value)
+        setenv(name, value, 1);
+    else
+        unsetenv(name);
+#endif
+}
+
+static int pid_in(long long pid, const long long *pids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (pids[i] == pid)
+            return 1;
+    return 0;
+}
+
+/* Polls the stats (bounded) until pred holds; returns the last snapshot. */
+static pp_executor_stats stats_until(pp_executor *ex, int (*pred)(const pp_executor_stats *))
+{
+    pp_executor_stats s;
+    long long end = pp_t_now_ms() + PP_T_TIMEOUT_MS;
+    for (;;) {
+        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+        if (pred(&s) || pp_t_now_ms() > end)
+            return s;
+        pp_t_sleep_ms(5);
+    }
+}
 
 static void test_results(void)
 {
@@ -32,6 +71,12 @@ static void test_results(void)
     const pp_error *e = (const pp_error *)1;
     PP_ASSERT_OK(pp_future_exception(f, 0, &e));
     CU_ASSERT_PTR_NULL(e);
+    pp_future_release(f);
+
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", "", 0, &f)); /* empty, non-NULL argument */
+    r = (pp_buf){(void *)1, 99};
+    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+    CU_ASSERT_EQUAL(r.len, 0);
     pp_future_release(f);
 
     /* the caller's argument buffer is copied at submit */
@@ -415,6 +460,402 @@ static void test_error_text_limit(void)
     pp_executor_destroy(ex);
 }
 
+/* Submit after shutdown: PP_ESHUTDOWN, *out NULL, with or without waiting, with or without
+ * earlier work. */
+static void test_submit_after_shutdown(void)
+{
+    for (int used = 0; used < 2; used++) {
+        for (int wait = 0; wait < 2; wait++) {
+            pp_executor *ex = pp_t_executor(1);
+            pp_future *f = NULL;
+            if (used) {
+                PP_ASSERT_OK_FATAL(pp_submit(ex, "noop", NULL, 0, &f));
+                PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, NULL));
+                pp_future_release(f);
+            }
+            PP_ASSERT_OK(pp_executor_shutdown(ex, wait != 0, false));
+            f = (pp_future *)1;
+            CU_ASSERT_EQUAL(pp_submit(ex, "echo", "x", 1, &f), PP_ESHUTDOWN);
+            CU_ASSERT_PTR_NULL(f);
+            f = (pp_future *)1; /* the name check does not hide the state, nor vice versa */
+            pp_status st = pp_submit(ex, "no such task", NULL, 0, &f);
+            CU_ASSERT(st == PP_ENOTASK || st == PP_ESHUTDOWN);
+            CU_ASSERT_PTR_NULL(f);
+            pp_executor_destroy(ex);
+        }
+    }
+}
+
+static int all_idle_2(const pp_executor_stats *s)
+{
+    return s->workers == 2 && s->idle_workers == 2 && s->handed_out == 0 && s->pending == 0;
+}
+
+static int saturated_1(const pp_executor_stats *s)
+{
+    return s->handed_out == 2 && s->pending == 3;
+}
+
+/* pp_executor_worker_pids and pp_executor_stats_get agree with each other and with the pids
+ * the tasks report; pending and handed_out follow the max_workers + 1 window. */
+static void test_pids_and_stats_consistent(void)
+{
+    pp_executor *ex = pp_t_executor(2);
+    size_t n = 99;
+    PP_ASSERT_OK(pp_executor_worker_pids(ex, NULL, 0, &n));
+    CU_ASSERT_EQUAL(n, 0);
+    pp_t_sleep_arg a = {300, 0};
+    pp_future *fs[2], *p[2];
+    for (int i = 0; i < 2; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    for (int i = 0; i < 2; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &p[i]));
+    long long seen[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(p[i], PP_T_TIMEOUT_MS, &r));
+        if (r.len == sizeof seen[i])
+            memcpy(&seen[i], r.data, sizeof seen[i]);
+        pp_future_release(p[i]);
+        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
+        pp_future_release(fs[i]);
+    }
+    pp_executor_stats s = stats_until(ex, all_idle_2);
+    CU_ASSERT_EQUAL(s.workers, 2);
+    CU_ASSERT_EQUAL(s.idle_workers, 2);
+    CU_ASSERT_EQUAL(s.handed_out, 0);
+    CU_ASSERT_EQUAL(s.pending, 0);
+    CU_ASSERT_EQUAL(s.workers_started, 2);
+    CU_ASSERT_EQUAL(s.completed, 4);
+    long long pids[4] = {0, 0, 0, 0};
+    PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 4, &n));
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT(pids[0] > 0 && pids[1] > 0 && pids[0] != pids[1]);
+    CU_ASSERT(pp_t_pid_alive(pids[0]) && pp_t_pid_alive(pids[1]));
+    CU_ASSERT(pids[0] != pp_t_getpid() && pids[1] != pp_t_getpid());
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT(pid_in(seen[i], pids, 2)); /* a task ran in a worker the pool lists */
+    /* a cap smaller than the count: *n is still the count, only cap pids are written */
+    long long one[2] = {-5, -5};
+    PP_ASSERT_OK(pp_executor_worker_pids(ex, one, 1, &n));
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT(pid_in(one[0], pids, 2));
+    CU_ASSERT_EQUAL(one[1], -5);
+    pp_executor_destroy(ex);
+
+    /* one worker, one long task, four more: two handed out (running), three pending */
+    ex = pp_t_executor(1);
+    pp_t_sleep_arg slow = {800, 0};
+    pp_future *q[5];
+    for (int i = 0; i < 5; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &slow, sizeof slow, &q[i]));
+    s = stats_until(ex, saturated_1);
+    CU_ASSERT_EQUAL(s.handed_out, 2);
+    CU_ASSERT_EQUAL(s.pending, 3);
+    CU_ASSERT_EQUAL(s.workers, 1);
+    CU_ASSERT_EQUAL(s.idle_workers, 0);
+    CU_ASSERT(pp_future_running(q[0]) && pp_future_running(q[1]));
+    CU_ASSERT(!pp_future_running(q[2]) && !pp_future_done(q[2]));
+    /* the pending ones can be cancelled; the stats count them when the manager drops them */
+    for (int i = 2; i < 5; i++)
+        CU_ASSERT(pp_future_cancel(q[i]));
+    CU_ASSERT(!pp_future_cancel(q[0]));
+    for (int i = 0; i < 5; i++) {
+        pp_status st = pp_future_result(q[i], PP_T_TIMEOUT_MS, NULL);
+        CU_ASSERT_EQUAL(st, i < 2 ? PP_OK : PP_ECANCELLED);
+        pp_future_release(q[i]);
+    }
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.completed, 2);
+    CU_ASSERT_EQUAL(s.cancelled, 3);
+    CU_ASSERT_EQUAL(s.workers, 0);
+    CU_ASSERT_EQUAL(s.pending, 0);
+    CU_ASSERT_EQUAL(s.handed_out, 0);
+    PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 4, &n));
+    CU_ASSERT_EQUAL(n, 0);
+    pp_executor_destroy(ex);
+}
+
+/* Saturation: never more than max_workers processes, by stats and by worker_pids, and the
+ * pids the tasks report are among at most max_workers distinct ones (CPython
+ * test_saturation). */
+static void test_saturation(void)
+{
+    enum { N = 12 };
+    pp_executor *ex = pp_t_executor(2);
+    pp_t_sleep_arg a = {50, 0};
+    pp_future *fs[N], *ps[N];
+    for (int i = 0; i < N; i++) {
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &ps[i]));
+        size_t n = 0;
+        pp_executor_stats s;
+        PP_ASSERT_OK(pp_executor_worker_pids(ex, NULL, 0, &n));
+        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+        CU_ASSERT(n <= 2);
+        CU_ASSERT(s.workers <= 2);
+        CU_ASSERT(s.workers_started <= 2);
+        CU_ASSERT(s.handed_out <= 3);
+    }
+    long long distinct[N + 1];
+    size_t nd = 0;
+    for (int i = 0; i < N; i++) {
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(ps[i], PP_T_TIMEOUT_MS, &r));
+        long long pid = 0;
+        if (r.len == sizeof pid)
+            memcpy(&pid, r.data, sizeof pid);
+        if (!pid_in(pid, distinct, nd))
+            distinct[nd++] = pid;
+        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
+        pp_future_release(fs[i]);
+        pp_future_release(ps[i]);
+    }
+    CU_ASSERT(nd >= 1 && nd <= 2);
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.workers_started, 2);
+    CU_ASSERT_EQUAL(s.completed, 2 * N);
+    pp_executor_destroy(ex);
+}
+
+/* Idle workers are reused before new ones start: once three workers exist, more work (in
+ * bursts of up to three, or one at a time) starts no fourth, and runs in those three. */
+static void test_idle_workers_reused(void)
+{
+    pp_executor *ex = pp_t_executor(4);
+    pp_t_sleep_arg a = {300, 0};
+    pp_future *fs[3];
+    for (int i = 0; i < 3; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    for (int i = 0; i < 3; i++) {
+        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
+        pp_future_release(fs[i]);
+    }
+    long long pids[4];
+    size_t n = 0;
+    PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 4, &n));
+    CU_ASSERT_EQUAL_FATAL(n, 3);
+    for (int round = 0; round < 5; round++) {
+        int burst = round % 3 + 1; /* 1, 2, 3, 1, 2 concurrent tasks */
+        pp_future *ps[3];
+        for (int i = 0; i < burst; i++)
+            PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &ps[i]));
+        for (int i = 0; i < burst; i++) {
+            pp_buf r;
+            long long pid = 0;
+            PP_ASSERT_OK(pp_future_result(ps[i], PP_T_TIMEOUT_MS, &r));
+            if (r.len == sizeof pid)
+                memcpy(&pid, r.data, sizeof pid);
+            CU_ASSERT(pid_in(pid, pids, 3));
+            pp_future_release(ps[i]);
+        }
+    }
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.workers_started, 3);
+    CU_ASSERT_EQUAL(s.workers, 3);
+    pp_executor_destroy(ex);
+}
+
+/* A failed task's pid is that of the worker that ran it. */
+static void test_error_pid_is_worker(void)
+{
+    pp_executor *ex = pp_t_executor(1);
+    long long pid = task_pid(ex);
+    int32_t neg = -1;
+    pp_future *f;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "square", &neg, sizeof neg, &f));
+    const pp_error *e = NULL;
+    PP_ASSERT_OK(pp_future_exception(f, PP_T_TIMEOUT_MS, &e));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(e->status, PP_ETASK);
+    CU_ASSERT_EQUAL(e->pid, pid);
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+}
+
+/* A task registered in the parent but not in the workers: submit succeeds, the future fails
+ * PP_ENOTASK naming the task and the worker, and the pool is not broken. */
+static void test_task_unknown_in_worker(void)
+{
+    set_env("PP_T_HIDE_PARENT_ONLY", "1"); /* inherited by the workers started below */
+    pp_executor *ex = pp_t_executor(1);
+    pp_future *f;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "parent_only", "abc", 3, &f));
+    pp_buf r = {(void *)1, 9};
+    CU_ASSERT_EQUAL(pp_future_result(f, PP_T_TIMEOUT_MS, &r), PP_ENOTASK);
+    CU_ASSERT_EQUAL(r.len, 0);
+    const pp_error *e = NULL;
+    PP_ASSERT_OK(pp_future_exception(f, 0, &e));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(e->status, PP_ENOTASK);
+    CU_ASSERT(e->pid > 0 && e->pid != pp_t_getpid());
+    CU_ASSERT(strstr(e->message, "parent_only") != NULL);
+    pp_future_release(f);
+
+    /* the same through map: each item reports it at its position */
+    pp_buf args[3] = {{"a", 1}, {"b", 1}, {"c", 1}};
+    pp_map_iter *it;
+    PP_ASSERT_OK_FATAL(pp_map(ex, "parent_only", args, 3, 2, PP_T_TIMEOUT_MS, &it));
+    for (int i = 0; i < 3; i++) {
+        const pp_error *me = NULL;
+        CU_ASSERT_EQUAL(pp_map_next(it, NULL, &me), PP_ENOTASK);
+        CU_ASSERT(me && me->status == PP_ENOTASK);
+    }
+    CU_ASSERT_EQUAL(pp_map_next(it, NULL, NULL), PP_END);
+    pp_map_free(it);
+
+    /* not broken: other tasks still run in the same worker */
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", "ok", 2, &f));
+    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+    CU_ASSERT(r.len == 2 && memcmp(r.data, "ok", 2) == 0);
+    pp_future_release(f);
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.workers_died, 0);
+    CU_ASSERT_EQUAL(s.workers_started, 1);
+    CU_ASSERT(s.failed >= 1); /* the submit; stats count work items (a map chunk is one) */
+    pp_executor_destroy(ex);
+    set_env("PP_T_HIDE_PARENT_ONLY", NULL);
+}
+
+/* Many submits of no-op tasks all complete; so do many with a tiny pool of one. */
+static void test_many_noops(void)
+{
+    enum { N = 2000 };
+    pp_executor *ex = pp_t_executor(1);
+    pp_future **fs = calloc(N, sizeof *fs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+    for (int i = 0; i < N; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "noop", NULL, 0, &fs[i]));
+    bool *done = calloc(N, sizeof *done);
+    size_t n_done = 0;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(done);
+    PP_ASSERT_OK(pp_wait(fs, N, PP_T_TIMEOUT_MS, PP_ALL_COMPLETED, done, &n_done));
+    CU_ASSERT_EQUAL(n_done, N);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT(done[i]);
+        PP_ASSERT_OK(pp_future_result(fs[i], 0, NULL));
+        pp_future_release(fs[i]);
+    }
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.completed, N);
+    CU_ASSERT_EQUAL(s.workers_started, 1);
+    free(done);
+    free(fs);
+    pp_executor_destroy(ex);
+}
+
+static atomic_int slow_cb_started, slow_cb_finished;
+static void slow_callback(pp_future *f, void *ud)
+{
+    (void)f, (void)ud;
+    atomic_store(&slow_cb_started, 1);
+    pp_t_sleep_ms(3000); /* the manager thread is stuck here */
+    atomic_store(&slow_cb_finished, 1);
+}
+
+/* submit never blocks on the manager: with the manager stuck in a slow done callback,
+ * thousands of submits (each a wakeup) return before it is free again (CPython gh-105829:
+ * a full wakeup pipe deadlocked submit). */
+static void test_submit_does_not_block_on_manager(void)
+{
+    enum { N = 20000 };
+    pp_executor *ex = pp_t_executor(1);
+    atomic_store(&slow_cb_started, 0);
+    atomic_store(&slow_cb_finished, 0);
+    pp_future *f;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "noop", NULL, 0, &f));
+    PP_ASSERT_OK(pp_future_add_done_callback(f, slow_callback, NULL));
+    long long end = pp_t_now_ms() + PP_T_TIMEOUT_MS;
+    while (!atomic_load(&slow_cb_started) && pp_t_now_ms() < end)
+        pp_t_sleep_ms(2);
+    CU_ASSERT_FATAL(atomic_load(&slow_cb_started));
+    pp_future **fs = calloc(N, sizeof *fs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+    for (int i = 0; i < N; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "noop", NULL, 0, &fs[i]));
+    CU_ASSERT(!atomic_load(&slow_cb_finished)); /* none of them waited for the manager */
+    size_t n_done = 0;
+    PP_ASSERT_OK(pp_wait(fs, N, PP_T_TIMEOUT_MS, PP_ALL_COMPLETED, NULL, &n_done));
+    CU_ASSERT_EQUAL(n_done, N);
+    for (int i = 0; i < N; i++)
+        pp_future_release(fs[i]);
+    free(fs);
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+}
+
+/* A worker program that is not a procpool worker (it exits at once): the pool breaks,
+ * naming the exit, and nothing hangs. */
+static void test_foreign_worker_program(void)
+{
+#ifdef _WIN32
+    printf("SKIP: uses /bin/true\n");
+#else
+    const char *prog = "/bin/true";
+    FILE *probe = fopen(prog, "rb");
+    if (!probe) {
+        printf("SKIP: no %s\n", prog);
+        return;
+    }
+    fclose(probe);
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    o.worker_path = prog;
+    o.max_workers = 2;
+    pp_executor *ex;
+    PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+    pp_future *fs[3];
+    for (int i = 0; i < 3; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "noop", NULL, 0, &fs[i]));
+    for (int i = 0; i < 3; i++) {
+        const pp_error *e = NULL;
+        PP_ASSERT_OK(pp_future_exception(fs[i], 10000, &e));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
+        CU_ASSERT(strstr(e->message, "exited with code 0") != NULL);
+        pp_future_release(fs[i]);
+    }
+    pp_future *g = NULL;
+    CU_ASSERT_EQUAL(pp_submit(ex, "noop", NULL, 0, &g), PP_EBROKEN);
+    pp_executor_destroy(ex);
+#endif
+}
+
+/* worker_path naming this program explicitly works like the default; the path is copied. */
+static void test_explicit_worker_path(void)
+{
+    char *exe = NULL;
+    PP_ASSERT_OK_FATAL(pp__os_exepath(&exe, NULL));
+    size_t len = strlen(exe);
+    char *copy = malloc(len + 1);
+    CU_ASSERT_FATAL(copy != NULL);
+    memcpy(copy, exe, len + 1);
+    pp__free(exe);
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    o.worker_path = copy;
+    o.max_workers = 2;
+    pp_executor *ex;
+    PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+    memset(copy, 'x', len); /* options are copied at create */
+    free(copy);
+    pp_future *fs[4];
+    for (int i = 0; i < 4; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", &i, sizeof i, &fs[i]));
+    for (int i = 0; i < 4; i++) {
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, &r));
+        CU_ASSERT(r.len == sizeof i && memcmp(r.data, &i, sizeof i) == 0);
+        pp_future_release(fs[i]);
+    }
+    pp_executor_destroy(ex);
+}
+
 static CU_TestInfo tests[] = {
     {"results of echo, square, empty and copied arguments", test_results},
     {"task failures: code, message, pid", test_task_errors},
@@ -429,6 +870,16 @@ static CU_TestInfo tests[] = {
     {"max_tasks_per_child replaces workers every N items", test_max_tasks_per_child},
     {"max_tasks_per_child under load and shutdown(wait=false)", test_max_tasks_under_load},
     {"task error text: intact to 64 KiB, truncated beyond", test_error_text_limit},
+    {"submit after shutdown", test_submit_after_shutdown},
+    {"worker pids and stats are consistent", test_pids_and_stats_consistent},
+    {"saturation: never more than max_workers processes", test_saturation},
+    {"idle workers are reused before new ones start", test_idle_workers_reused},
+    {"a task failure names the worker that ran it", test_error_pid_is_worker},
+    {"a task unknown in the workers fails PP_ENOTASK", test_task_unknown_in_worker},
+    {"2000 no-op tasks on one worker", test_many_noops},
+    {"submit does not block while the manager is busy", test_submit_does_not_block_on_manager},
+    {"a worker program that is not a procpool worker", test_foreign_worker_program},
+    {"worker_path naming this program, copied at create", test_explicit_worker_path},
     {"status strings", test_status_strings},
     {"registration is closed after pp_worker_main", test_registration_closed},
     CU_TEST_INFO_NULL,
