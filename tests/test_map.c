@@ -757,8 +757,11 @@ static void test_lazy_bad_argument(void)
     CU_ASSERT(r.len == 4 && memcmp(r.data, "abcd", 4) == 0);
     int guard = 0;
     pp_status st;
-    while ((st = pp_map_next(it, NULL, NULL)) != PP_END && ++guard < 10)
+    const pp_error *e = NULL;
+    while ((st = pp_map_next(it, NULL, &e)) != PP_END && ++guard < 10) {
         CU_ASSERT_EQUAL(st, PP_EINVAL);
+        CU_ASSERT(e != NULL && e->status == PP_EINVAL); /* a failure status has its error */
+    }
     CU_ASSERT_EQUAL(st, PP_END);
     pp_map_free(it);
     pp_executor_destroy(ex);
@@ -785,15 +788,18 @@ static void test_lazy_shutdown(void)
     int i = 0, guard = 0;
     pp_status st;
     pp_buf r;
-    while ((st = pp_map_next(it, &r, NULL)) == PP_OK && ++guard < 30) {
+    const pp_error *e = NULL;
+    while ((st = pp_map_next(it, &r, &e)) == PP_OK && ++guard < 30) {
         int64_t v = -1;
         if (r.len == sizeof v)
             memcpy(&v, r.data, sizeof v);
         CU_ASSERT_EQUAL(v, (int64_t)i * i);
         i++;
     }
-    CU_ASSERT(i >= 3 && i < 20);
+    CU_ASSERT_EQUAL(i, 3); /* the chunks submitted before the shutdown; no refill after it */
     CU_ASSERT_EQUAL(st, PP_ESHUTDOWN);
+    CU_ASSERT(e != NULL && e->status == PP_ESHUTDOWN); /* a failure status has its error */
+    CU_ASSERT(fd.calls <= 3 + 1); /* at most one argument pulled for the refused refill */
     CU_ASSERT_EQUAL(pp_map_next(it, NULL, NULL), PP_END);
     pp_map_free(it);
     pp_executor_destroy(ex);
