@@ -1,5 +1,6 @@
 /*
- * The CUnit test program. Usage: pp_tests [suite [test]]  (no argument: every suite).
+ * The CUnit test program. Usage: pp_tests [--start=spawn|fork|forkserver] [suite [test]]
+ * (no suite: every suite; the start method is the one every executor of the run uses).
  * It is its own worker: pp_worker_main() comes before anything else.
  */
 #include <stdlib.h>
@@ -20,6 +21,22 @@ int main(int argc, char **argv)
 {
     pp_t_register_tasks();
     pp_worker_main(argc, argv); /* never returns in a worker */
+    if (argc > 1 && strncmp(argv[1], "--start=", 8) == 0) {
+        const char *m = argv[1] + 8;
+        if (strcmp(m, "spawn") == 0) {
+            pp_t_start = PP_START_SPAWN;
+        } else if (strcmp(m, "fork") == 0) {
+            pp_t_start = PP_START_FORK;
+        } else if (strcmp(m, "forkserver") == 0) {
+            pp_t_start = PP_START_FORKSERVER;
+        } else {
+            fprintf(stderr, "pp_tests: unknown start method '%s'\n", m);
+            return 2;
+        }
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
     if (argc > 1 && strcmp(argv[1], "--orphan-parent") == 0)
         return pp_t_orphan_parent(); /* a helper process for the no-orphans test */
 
@@ -51,6 +68,7 @@ int main(int argc, char **argv)
         CU_cleanup_registry();
         return 2;
     }
+    printf("start method: %s\n", pp_t_start_name());
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed() +

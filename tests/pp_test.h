@@ -40,6 +40,22 @@
 /* Registers every test task (tasks.c). Called first thing in main(), in parent and worker. */
 void pp_t_register_tasks(void);
 
+/* The start method every executor of this run uses: `pp_tests --start=fork ...` (default
+ * spawn). Each suite runs once per start method the platform has, as CPython's do. */
+extern pp_start_method pp_t_start;
+const char *pp_t_start_name(void);
+/* pp_executor_options_init() with this run's start method. */
+void pp_t_options_init(pp_executor_options *o);
+/* With fork, a pool forks all its workers at the first submit (none later): a test that
+ * checks on-demand starts or worker replacement says so and returns early. */
+#define PP_T_SKIP_IF_FORK(why)                                                                 \
+    do {                                                                                       \
+        if (pp_t_start == PP_START_FORK) {                                                     \
+            printf("SKIP (fork): %s\n", why);                                                  \
+            return;                                                                            \
+        }                                                                                      \
+    } while (0)
+
 /* Creates an executor with max_workers workers (0: default) and an optional initializer;
  * fails the test fatally if creation fails. */
 pp_executor *pp_t_executor(int max_workers);

@@ -506,11 +506,31 @@ void pp_t_register_tasks(void)
     }
 }
 
+pp_start_method pp_t_start = PP_START_SPAWN;
+
+const char *pp_t_start_name(void)
+{
+    switch (pp_t_start) {
+    case PP_START_FORK:
+        return "fork";
+    case PP_START_FORKSERVER:
+        return "forkserver";
+    default:
+        return "spawn";
+    }
+}
+
+void pp_t_options_init(pp_executor_options *o)
+{
+    pp_executor_options_init(o);
+    o->start_method = pp_t_start;
+}
+
 pp_executor *pp_t_executor_init(int max_workers, const char *initializer, const void *initargs,
                                 size_t initargs_len)
 {
     pp_executor_options o;
-    pp_executor_options_init(&o);
+    pp_t_options_init(&o);
     o.max_workers = max_workers;
     o.initializer = initializer;
     o.initargs.data = initargs;

@@ -799,8 +799,13 @@ static void test_executor_callback_releases_caller_reference(void)
         pp_future *f = NULL;
         int32_t x = i;
         PP_ASSERT_OK_FATAL(pp_submit(ex, "square", &x, sizeof x, &f));
+        /* f may complete at any moment (fork's workers are running already): a reference
+         * of our own keeps it valid until both callbacks are added; then only the
+         * manager's keeps it alive while it runs them */
+        pp_future_retain(f);
         PP_ASSERT_OK(pp_future_add_done_callback(f, fire_and_forget_cb, &n));
         PP_ASSERT_OK(pp_future_add_done_callback(f, check_alive_cb, &m)); /* after release */
+        pp_future_release(f);
     }
     CU_ASSERT(wait_count(&m, N, PP_T_TIMEOUT_MS));
     pp_executor_destroy(ex);

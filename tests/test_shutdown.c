@@ -325,7 +325,7 @@ int pp_t_orphan_parent(void)
 {
     pp_executor *ex = NULL;
     pp_executor_options o;
-    pp_executor_options_init(&o);
+    pp_t_options_init(&o);
     o.max_workers = 3;
     if (pp_executor_create(&o, &ex) != PP_OK)
         return 1;
@@ -366,7 +366,7 @@ static void test_no_orphans(void)
     char *exe = NULL;
     PP_ASSERT_OK_FATAL(pp__os_exepath(&exe, NULL));
     char cmd[4200];
-    snprintf(cmd, sizeof cmd, "exec '%s' --orphan-parent", exe);
+    snprintf(cmd, sizeof cmd, "exec '%s' --start=%s --orphan-parent", exe, pp_t_start_name());
     pp__free(exe);
     FILE *p = popen(cmd, "r");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);

@@ -42,6 +42,7 @@
 
 #include <stdatomic.h>
 #include <apr_pools.h>
+#include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
 
@@ -101,6 +102,7 @@ typedef struct worker {
     unsigned       out_head, out_n;
     size_t         out_off;
     bool           want_write;
+    bool           chan_broken; /* a write failed: the worker closed its end */
     /* input: frames are parsed from a staging buffer; a body larger than it is read
      * straight into its own allocation */
     uint8_t       *rbuf;
@@ -121,7 +123,8 @@ struct pp_executor {
     pp__waitset        *ws;
     /* options, immutable after create */
     int                 max_workers;
-    char               *program;      /* the worker program */
+    pp_start_method     method;       /* PP_START_SPAWN, _FORK or _FORKSERVER */
+    char               *program;      /* the worker program (spawn, forkserver) */
     const char         *initializer;  /* stable registered name, or NULL */
     pp__wbuf            init_frame;   /* the INIT frame every worker gets */
     pp__wbuf            stop_frame;
@@ -147,7 +150,12 @@ struct pp_executor {
     worker             *graveyard;     /* gone workers, freed after each event batch */
     bool                forced;        /* the workers were signalled (terminate / kill) */
 
-    /* --- joining --- */
+    /* --- starting (fork: the manager starts at the first submit) and joining --- */
+    apr_thread_mutex_t *start_lock;
+    apr_thread_cond_t  *start_cond;
+    bool                thread_created; /* under start_lock */
+    bool                forked_all;     /* fork: the workers exist (under start_lock) */
+    atomic_bool         started;        /* thread_created, read without the lock */
     apr_thread_mutex_t *join_lock;
     bool                joined;
 };
@@ -414,14 +422,22 @@ static void worker_malformed(pp_executor *ex, worker *w, const char *what)
 /* Writes what the worker's output queue holds, as far as the channel takes it. */
 static void worker_flush(pp_executor *ex, worker *w)
 {
+    if (w->chan_broken)
+        w->out_n = 0; /* nothing can be written any more */
     while (w->out_n && !w->gone) {
         outframe *o = &w->out[w->out_head];
         size_t n = 0;
         pp_status st = pp__os_chan_write(w->chan, o->p + w->out_off, o->len - w->out_off, &n,
                                          NULL);
-        if (st != PP_OK) { /* the worker is gone: its exit tells the rest */
-            worker_gone(ex, w);
-            return;
+        if (st != PP_OK) {
+            /* The worker has closed its end: whatever it sent before (an INITERR, a
+             * RESULT) is still to be read, and its EOF and exit will be reported by the
+             * wait set; they tell the rest. (Not handled here: this can run inside a read
+             * of this same worker.) */
+            w->chan_broken = true;
+            w->out_n = 0;
+            w->out_off = 0;
+            break;
         }
         if (n == 0)
             break;
@@ -457,7 +473,20 @@ static worker *worker_start(pp_executor *ex)
     uint8_t *rbuf = pp__malloc(RBUF_CAP);
     const char *argv[] = {ex->program, NULL};
     pp__oserr oe = {NULL, 0};
-    pp_status st = (w && rbuf) ? pp__os_spawn(argv, &w->proc, &w->chan, &oe) : PP_ENOMEM;
+    pp_status st = PP_ENOMEM;
+    if (w && rbuf) {
+        switch (ex->method) {
+        case PP_START_FORK:
+            st = pp__os_fork(pp__worker_serve_forked, &w->proc, &w->chan, &oe);
+            break;
+        case PP_START_FORKSERVER:
+            st = pp__os_forkserver_spawn(ex->program, &w->proc, &w->chan, &oe);
+            break;
+        default:
+            st = pp__os_spawn(argv, &w->proc, &w->chan, &oe);
+            break;
+        }
+    }
     if (st == PP_OK) {
         w->pid = pp__os_proc_pid(w->proc);
         if (pp__os_waitset_chan(ex->ws, w->chan, PP__EV_READ, w) != PP_OK ||
@@ -473,7 +502,8 @@ static worker *worker_start(pp_executor *ex)
             pp__os_strerror(&oe, err, sizeof err);
         else
             snprintf(err, sizeof err, "%s", pp_status_str(st));
-        snprintf(cause, sizeof cause, "cannot start a worker (%s): %s", ex->program, err);
+        snprintf(cause, sizeof cause, "cannot start a worker (%s): %s",
+                 ex->method == PP_START_FORK ? "fork" : ex->program, err);
         if (w) {
             pp__os_chan_free(w->chan);
             pp__os_proc_free(w->proc);
@@ -708,9 +738,12 @@ static void assign(pp_executor *ex)
     }
 }
 
-/* Starts workers for queued items no worker can take, up to max_workers. */
+/* Starts workers for queued items no worker can take, up to max_workers. Not with fork:
+ * its workers were all forked before the manager served anything, and none is added. */
 static void grow(pp_executor *ex)
 {
+    if (ex->method == PP_START_FORK)
+        return;
     while (ex->callq && ex->n_workers < ex->max_workers && ex->mstate != M_DONE) {
         if (!worker_start(ex))
             return;
@@ -787,10 +820,30 @@ static void manager_wait(pp_executor *ex)
     }
 }
 
+/*
+ * fork: the first submit starts the manager and waits while it forks every worker, before
+ * anything else happens in it. The manager is the forking thread so that the workers'
+ * parent-death signal (tied to the thread that forked them) lasts exactly as long as they
+ * do; the submitting thread waits, so that at the moment of each fork no thread of the
+ * library holds a lock (the application's own threads are its business, as in CPython).
+ */
+static void fork_workers(pp_executor *ex)
+{
+    fflush(NULL); /* else each child would inherit, and write, the unflushed output */
+    for (int i = 0; i < ex->max_workers && ex->mstate != M_DONE; i++)
+        worker_start(ex);
+    apr_thread_mutex_lock(ex->start_lock);
+    ex->forked_all = true;
+    apr_thread_cond_broadcast(ex->start_cond);
+    apr_thread_mutex_unlock(ex->start_lock);
+}
+
 static void *APR_THREAD_FUNC manager_main(apr_thread_t *thread, void *arg)
 {
     pp_executor *ex = arg;
     tl_manager = ex;
+    if (ex->method == PP_START_FORK)
+        fork_workers(ex);
     for (;;) {
         manager_step(ex);
         publish(ex);
@@ -834,8 +887,17 @@ static pp_status check_options(const pp_executor_options *o)
     case PP_START_SPAWN:
         break;
     case PP_START_FORK:
+        if (!pp__os_fork_supported())
+            return PP_ENOTSUP;
+        /* CPython: "max_tasks_per_child is incompatible with the 'fork' start method" (a
+         * fork pool never adds a worker, so it could not replace one). */
+        PP__CHECK_ARG(o->max_tasks_per_child == 0);
+        PP__CHECK_ARG(o->worker_path == NULL); /* fork runs no program */
+        break;
     case PP_START_FORKSERVER:
-        return PP_ENOTSUP;
+        if (!pp__os_fork_supported())
+            return PP_ENOTSUP;
+        break;
     default:
         return PP_EINVAL;
     }
@@ -845,7 +907,9 @@ static pp_status check_options(const pp_executor_options *o)
         if (!pp__registry_lookup(o->initializer, len, NULL))
             return PP_ENOTASK;
     }
-    if (!o->worker_path && !pp__registry_closed())
+    /* A spawned program, or the forkserver, must recognise the worker marker; a forked
+     * worker is this process's copy and needs nothing. */
+    if (!o->worker_path && o->start_method != PP_START_FORK && !pp__registry_closed())
         return PP_ESTATE;
     return PP_OK;
 }
@@ -881,6 +945,7 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     pp_executor *ex = pp__calloc(1, sizeof *ex);
     if (!ex)
         return PP_ENOMEM;
+    ex->method = o->start_method == PP_START_DEFAULT ? PP_START_SPAWN : o->start_method;
     ex->max_workers = o->max_workers ? o->max_workers : pp__os_cpu_count();
     if (ex->max_workers > pp__os_max_workers())
         ex->max_workers = pp__os_max_workers();
@@ -894,6 +959,8 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     st = PP_ENOMEM;
     if (o->worker_path)
         ex->program = pp__strdup(o->worker_path);
+    else if (ex->method == PP_START_FORK)
+        ex->program = pp__strdup("fork");
     else if ((st = pp__os_exepath(&ex->program, &oe)) != PP_OK)
         goto fail;
     ex->pids = pp__calloc((size_t)ex->max_workers, sizeof *ex->pids);
@@ -909,13 +976,21 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     if (apr_pool_create(&ex->pool, NULL) != APR_SUCCESS ||
         apr_thread_mutex_create(&ex->lock, APR_THREAD_MUTEX_DEFAULT, ex->pool) != APR_SUCCESS ||
         apr_thread_mutex_create(&ex->join_lock, APR_THREAD_MUTEX_DEFAULT, ex->pool) !=
-            APR_SUCCESS)
+            APR_SUCCESS ||
+        apr_thread_mutex_create(&ex->start_lock, APR_THREAD_MUTEX_DEFAULT, ex->pool) !=
+            APR_SUCCESS ||
+        apr_thread_cond_create(&ex->start_cond, ex->pool) != APR_SUCCESS)
         goto fail;
     if ((st = pp__os_waitset_create(&ex->ws, &oe)) != PP_OK)
         goto fail;
-    if (apr_thread_create(&ex->thread, NULL, manager_main, ex, ex->pool) != APR_SUCCESS) {
-        st = PP_ESYS;
-        goto fail;
+    /* fork: the manager starts at the first submit (fork_workers). */
+    if (ex->method != PP_START_FORK) {
+        if (apr_thread_create(&ex->thread, NULL, manager_main, ex, ex->pool) != APR_SUCCESS) {
+            st = PP_ESYS;
+            goto fail;
+        }
+        ex->thread_created = true;
+        atomic_store(&ex->started, true);
     }
     *out = ex;
     return PP_OK;
@@ -932,6 +1007,58 @@ char *pp__executor_broken_cause(pp_executor *ex, int *code, long long *pid)
     *pid = ex->broken_err.pid;
     apr_thread_mutex_unlock(ex->lock);
     return msg;
+}
+
+/* fork: starts the manager, which forks the workers, and waits until it has. Called after
+ * queueing an item; nothing to start if the item is gone already (shutdown with
+ * cancel_futures took it: its future is cancelled). */
+static pp_status ensure_started(pp_executor *ex)
+{
+    if (atomic_load_explicit(&ex->started, memory_order_acquire))
+        return PP_OK;
+    pp_status st = PP_OK;
+    apr_thread_mutex_lock(ex->start_lock);
+    if (!ex->thread_created) {
+        apr_thread_mutex_lock(ex->lock);
+        bool work_queued = ex->n_fifo > 0; /* else a shutdown took it all: nothing to do */
+        apr_thread_mutex_unlock(ex->lock);
+        if (work_queued) {
+            if (apr_thread_create(&ex->thread, NULL, manager_main, ex, ex->pool) !=
+                APR_SUCCESS) {
+                st = PP_ESYS;
+            } else {
+                ex->thread_created = true;
+                while (!ex->forked_all)
+                    apr_thread_cond_wait(ex->start_cond, ex->start_lock);
+                atomic_store_explicit(&ex->started, true, memory_order_release);
+            }
+        }
+    }
+    apr_thread_mutex_unlock(ex->start_lock);
+    return st;
+}
+
+/* No manager could start (fork): the pool is broken, and what was queued fails here, on
+ * the caller's thread (there is no other). */
+static void fail_unstarted(pp_executor *ex, const char *cause)
+{
+    char *saved = pp__strdup(cause);
+    apr_thread_mutex_lock(ex->lock);
+    ex->broken = true;
+    ex->shutdown = true;
+    pp__free((char *)ex->broken_err.message);
+    ex->broken_err = (pp_error){PP_EBROKEN, 0, 0, saved};
+    work *queued = ex->fifo;
+    ex->fifo = NULL;
+    ex->fifo_tail = &ex->fifo;
+    ex->n_fifo = 0;
+    ex->stats.pending = 0;
+    apr_thread_mutex_unlock(ex->lock);
+    work *it;
+    while ((it = queued) != NULL) {
+        queued = it->next;
+        fail_broken(ex, it, BROKEN_PREFIX, cause, 0, 0);
+    }
 }
 
 pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args, size_t n,
@@ -970,6 +1097,11 @@ pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args
         work_free(it);
         return st;
     }
+    /* fork: the item is queued first, so that the first submit always has its future,
+     * which breaks with the pool if a worker cannot start (as in CPython). */
+    if (!atomic_load_explicit(&ex->started, memory_order_acquire) &&
+        ensure_started(ex) != PP_OK)
+        fail_unstarted(ex, "cannot start the executor's manager thread");
     pp__os_waitset_wake(ex->ws);
     *out = f;
     return PP_OK;
@@ -990,6 +1122,11 @@ pp_status pp_submit(pp_executor *ex, const char *task, const void *arg, size_t l
 
 static void join_manager(pp_executor *ex)
 {
+    apr_thread_mutex_lock(ex->start_lock); /* waits for a start in progress */
+    bool created = ex->thread_created;
+    apr_thread_mutex_unlock(ex->start_lock);
+    if (!created)
+        return;
     apr_thread_mutex_lock(ex->join_lock);
     if (!ex->joined) {
         apr_status_t rv;

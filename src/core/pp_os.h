@@ -102,6 +102,34 @@ pp_status pp__os_proc_reap(pp__proc *p, long timeout_ms, pp__exit *st, pp__oserr
 /* Frees p. If the child has not been reaped, it is killed and reaped first. NULL: no-op. */
 void pp__os_proc_free(pp__proc *p);
 
+/* ---- fork and forkserver (POSIX only) --------------------------------------------------- */
+
+/* What a forked worker runs: the worker loop on its channel. Never returns. */
+typedef void (*pp__serve_fn)(pp__chan *c);
+
+/* Whether this backend has the fork and forkserver start methods (POSIX: true, Windows:
+ * false, and the three functions below return PP_ENOTSUP / PP_END). */
+bool pp__os_fork_supported(void);
+
+/* Forks a worker from the calling thread, without exec. In the child: its channel becomes
+ * its only descriptor besides 0, 1 and 2, signals are as a spawned worker's, and serve runs
+ * (it never returns). In the parent: PP_OK with *p, *c as pp__os_spawn gives them. */
+pp_status pp__os_fork(pp__serve_fn serve, pp__proc **p, pp__chan **c, pp__oserr *oe);
+
+/* Asks the forkserver of `program` for a new worker, starting that server first if this
+ * process has none for it yet (one server per worker program, for the life of the process;
+ * it exits when its channel to this process closes, that is when the process ends). The
+ * worker is the server's child: *p's exit status comes from the server, and *p can be
+ * stopped but is reaped by the server. Same results as pp__os_spawn. */
+pp_status pp__os_forkserver_spawn(const char *program, pp__proc **p, pp__chan **c,
+                                  pp__oserr *oe);
+
+/* In pp_worker_main: if argv says that this process is a forkserver, serves fork requests
+ * (each child runs serve) until its parent goes, then exits: it never returns. PP_END if
+ * this process is not a forkserver. */
+#define PP__FORKSERVER_MARKER "--procpool-forkserver"
+pp_status pp__os_forkserver_main(int argc, char **argv, pp__serve_fn serve, pp__oserr *oe);
+
 /* ---- channels ------------------------------------------------------------------------- */
 
 /* Read / write up to cap / len bytes. PP_OK with *n > 0: bytes moved. PP_OK with *n == 0:

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "executor.h"
 #include "pp_core.h"
 #include "pp_os.h"
 #include "registry.h"
@@ -63,9 +64,16 @@ pp_status pp_task_error(pp_task_ctx *ctx, const char *fmt, ...)
 
 /* ---- blocking frame I/O on the worker's channel ---- */
 
+/* A worker forked without exec (fork, forkserver) shares the application's atexit handlers
+ * and the state they tear down: it ends with _Exit after flushing its own output (the parent
+ * flushed its buffers before forking, so nothing is written twice). */
+static bool forked;
+
 static void die_quietly(int code)
 {
     fflush(NULL);
+    if (forked)
+        _Exit(code);
     exit(code);
 }
 
@@ -242,6 +250,12 @@ static void serve(pp__chan *c)
     die_quietly(0);
 }
 
+void pp__worker_serve_forked(pp__chan *c)
+{
+    forked = true;
+    serve(c);
+}
+
 int pp_worker_main(int argc, char **argv)
 {
     pp__chan *c = NULL;
@@ -249,7 +263,14 @@ int pp_worker_main(int argc, char **argv)
     pp__registry_close();
     if (argc <= 0 || argv == NULL)
         return 0;
-    pp_status st = pp__os_chan_from_argv(argc, argv, &c, &oe);
+    pp_status st = pp__os_forkserver_main(argc, argv, pp__worker_serve_forked, &oe);
+    if (st != PP_END) { /* a forkserver that could not start */
+        char buf[256];
+        fprintf(stderr, "procpool: bad forkserver socket (%s)\n",
+                st == PP_ESYS ? pp__os_strerror(&oe, buf, sizeof buf) : pp_status_str(st));
+        die_quietly(WORKER_EXIT_PROTOCOL);
+    }
+    st = pp__os_chan_from_argv(argc, argv, &c, &oe);
     if (st == PP_END)
         return 0;
     if (st != PP_OK) {

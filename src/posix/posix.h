@@ -22,10 +22,25 @@ struct pp__proc {
     bool     lost;   /* waitpid said ECHILD: someone else reaped it (SIGCHLD ignored, or a
                         waitpid(-1) elsewhere); its pid may be reused, so never signal it */
     pp__exit status; /* valid once reaped */
+    int      status_fd; /* a forkserver's worker: its exit status arrives here (the raw
+                           wait status, 4 bytes, then EOF), or -1 */
 };
+
+/* The worker's end of its channel in a worker: descriptor 3. */
+#define PP__POSIX_CHILD_FD 3
 
 /* Fills *oe with call and errno; returns PP_ESYS. */
 pp_status pp__posix_err(pp__oserr *oe, const char *call, int err);
+
+/* spawn.c, for fork.c: checks that path is a program posix_spawn can start; starts args[0]
+ * with child_end as descriptor 3 and nothing else above 2 (signals as described in
+ * spawn.c); opens a pidfd (-1 if none). */
+pp_status pp__posix_check_program(const char *path, pp__oserr *oe);
+pp_status pp__posix_spawn_child(char *const *args, int child_end, pid_t *pid, pp__oserr *oe);
+int pp__posix_open_pidfd(pid_t pid);
+
+/* The descriptor a wait set polls for p's exit: its status pipe, its pidfd, or -1. */
+int pp__posix_proc_sentinel(const pp__proc *p);
 
 /* A new channel owning fd. NULL on ENOMEM (fd is then left open). */
 pp__chan *pp__posix_chan_new(int fd, bool blocking);

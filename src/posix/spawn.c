@@ -44,7 +44,7 @@
 
 extern char **environ;
 
-#define CHILD_FD 3
+#define CHILD_FD PP__POSIX_CHILD_FD
 #define CHILD_FD_STR "3"
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
@@ -56,7 +56,7 @@ extern char **environ;
 #  define HAVE_PIDFD 1
 #endif
 
-static int open_pidfd(pid_t pid)
+int pp__posix_open_pidfd(pid_t pid)
 {
 #ifdef HAVE_PIDFD
     int fd = (int)syscall(SYS_pidfd_open, pid, 0); /* ENOSYS before Linux 5.3: no pidfd */
@@ -88,7 +88,7 @@ static int send_signal(pp__proc *p, int sig)
 /* Is path a program posix_spawn can start? posix_spawn reports exec failures on glibc, but
  * not everywhere (nor under valgrind, which runs its clone as a fork): check first, so the
  * common mistakes (no such file, a directory, not executable) fail here, clearly. */
-static pp_status check_program(const char *path, pp__oserr *oe)
+pp_status pp__posix_check_program(const char *path, pp__oserr *oe)
 {
     struct stat sb;
     if (stat(path, &sb) != 0)
@@ -101,7 +101,7 @@ static pp_status check_program(const char *path, pp__oserr *oe)
 }
 
 /* Runs posix_spawn with the file actions and attributes described at the top. */
-static pp_status spawn_child(char *const *args, int child_end, pid_t *pid, pp__oserr *oe)
+pp_status pp__posix_spawn_child(char *const *args, int child_end, pid_t *pid, pp__oserr *oe)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -165,7 +165,7 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
     args[argc] = (char *)PP__WORKER_MARKER;
     args[argc + 1] = (char *)CHILD_FD_STR;
 
-    if ((st = check_program(args[0], oe)) != PP_OK)
+    if ((st = pp__posix_check_program(args[0], oe)) != PP_OK)
         goto out;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         st = pp__posix_err(oe, "socketpair", errno);
@@ -192,15 +192,16 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
         goto out;
     }
     pid_t pid = -1;
-    if ((st = spawn_child(args, sv[1], &pid, oe)) != PP_OK)
+    if ((st = pp__posix_spawn_child(args, sv[1], &pid, oe)) != PP_OK)
         goto out;
 
     chan->fd = sv[0];
     sv[0] = -1;
     proc->pid = pid;
+    proc->status_fd = -1;
     /* No pid reuse race: only this backend waits for the child, so it is at worst a zombie
      * now (unless the program reaps with waitpid(-1) or ignores SIGCHLD: see "lost"). */
-    proc->pidfd = open_pidfd(pid);
+    proc->pidfd = pp__posix_open_pidfd(pid);
     *p = proc;
     *c = chan;
     proc = NULL;
@@ -268,6 +269,11 @@ pp_status pp__os_chan_from_argv(int argc, char **argv, pp__chan **c, pp__oserr *
     return *c ? PP_OK : PP_ENOMEM;
 }
 
+int pp__posix_proc_sentinel(const pp__proc *p)
+{
+    return p->status_fd >= 0 ? p->status_fd : p->pidfd;
+}
+
 long long pp__os_proc_pid(const pp__proc *p)
 {
     return (long long)p->pid;
@@ -283,20 +289,62 @@ pp_status pp__os_proc_stop(pp__proc *p, bool kill_it, pp__oserr *oe)
     return PP_OK;
 }
 
+static void set_status(pp__proc *p, int status)
+{
+    p->reaped = true;
+    if (WIFEXITED(status))
+        p->status = (pp__exit){true, WEXITSTATUS(status), 0};
+    else
+        p->status = (pp__exit){false, 0, WIFSIGNALED(status) ? WTERMSIG(status) : 0};
+}
+
+/* A forkserver's worker: its status is the 4 bytes the server writes to the status pipe
+ * once it has reaped it. EOF without them: the server is gone, and with it the worker
+ * (which has the server as its parent-death signal), status unknown. */
+static pp_status read_status(pp__proc *p, bool block, pp__oserr *oe)
+{
+    if (p->lost)
+        return pp__posix_err(oe, "forkserver", EPIPE);
+    if (!block) {
+        struct pollfd pfd = {p->status_fd, POLLIN, 0};
+        int r = poll(&pfd, 1, 0);
+        if (r == 0)
+            return PP_ETIMEDOUT;
+        if (r < 0)
+            return errno == EINTR ? PP_ETIMEDOUT : pp__posix_err(oe, "poll", errno);
+    }
+    unsigned char buf[4];
+    size_t got = 0;
+    while (got < sizeof buf) {
+        ssize_t n = read(p->status_fd, buf + got, sizeof buf - got);
+        if (n > 0) {
+            got += (size_t)n;
+        } else if (n == 0) {
+            p->lost = true;
+            return pp__posix_err(oe, "forkserver (no exit status)", EPIPE);
+        } else if (errno != EINTR) {
+            p->lost = true;
+            return pp__posix_err(oe, "read(status)", errno);
+        }
+    }
+    int status;
+    memcpy(&status, buf, sizeof status);
+    set_status(p, status);
+    return PP_OK;
+}
+
 /* waitpid(pid, WNOHANG or 0): PP_OK reaped, PP_ETIMEDOUT still running. */
 static pp_status try_reap(pp__proc *p, bool block, pp__oserr *oe)
 {
+    if (p->status_fd >= 0)
+        return read_status(p, block, oe);
     if (p->lost)
         return pp__posix_err(oe, "waitpid", ECHILD);
     for (;;) {
         int status = 0;
         pid_t r = waitpid(p->pid, &status, block ? 0 : WNOHANG);
         if (r == p->pid) {
-            p->reaped = true;
-            if (WIFEXITED(status))
-                p->status = (pp__exit){true, WEXITSTATUS(status), 0};
-            else
-                p->status = (pp__exit){false, 0, WIFSIGNALED(status) ? WTERMSIG(status) : 0};
+            set_status(p, status);
             return PP_OK; /* the pidfd stays open until pp__os_proc_free: a wait set may
                              still hold its number */
         }
@@ -322,9 +370,10 @@ pp_status pp__os_proc_reap(pp__proc *p, long timeout_ms, pp__exit *st, pp__oserr
                 int64_t left = deadline - pp__os_monotonic_ms();
                 if (left <= 0)
                     break;
-                if (p->pidfd >= 0) {
+                int sentinel = pp__posix_proc_sentinel(p);
+                if (sentinel >= 0) {
                     /* Readable once the child has exited; EINTR just loops. */
-                    struct pollfd pfd = {p->pidfd, POLLIN, 0};
+                    struct pollfd pfd = {sentinel, POLLIN, 0};
                     poll(&pfd, 1, (int)(left > INT_MAX ? INT_MAX : left));
                 } else {
                     struct timespec ts = {0, (long)(left < 5 ? left : 5) * 1000000L};
@@ -348,5 +397,7 @@ void pp__os_proc_free(pp__proc *p)
     }
     if (p->pidfd >= 0)
         close(p->pidfd);
+    if (p->status_fd >= 0)
+        close(p->status_fd);
     pp__free(p);
 }

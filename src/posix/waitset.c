@@ -157,9 +157,10 @@ pp_status pp__os_waitset_proc(pp__waitset *ws, pp__proc *p, void *tag)
 {
     if (!ws || !p || !tag)
         return PP_EINVAL;
-    if (p->pidfd < 0 || p->reaped)
+    int fd = pp__posix_proc_sentinel(p);
+    if (fd < 0 || p->reaped)
         return PP_OK; /* no exact sentinel: the channel's EOF serves */
-    return put(ws, (entry){tag, p->pidfd, PP__EV_EXIT, true});
+    return put(ws, (entry){tag, fd, PP__EV_EXIT, true});
 }
 
 void pp__os_waitset_remove(pp__waitset *ws, void *tag)
