@@ -223,19 +223,43 @@ typedef struct pp_as_completed pp_as_completed;
  * PP_START_DEFAULT is PP_START_SPAWN on every platform: spawn is the only method that is safe
  * in a program that has threads (forking a threaded process can leave locks held in the
  * child) and the only one Windows has, so the default behaves the same everywhere.
+ *
+ * - **spawn**: each worker is a new run of a program, this one (found by the library) or
+ *   options.worker_path, whose main() calls pp_worker_main() after registering its tasks.
+ *   Workers start on demand (a few milliseconds each).
+ * - **fork** (POSIX): no program is run. At the first pp_submit() / pp_map(), after queueing
+ *   its work, the executor's manager thread forks all max_workers workers, while the
+ *   submitting thread waits, before it does anything else; no worker is added later (a pool
+ *   with a dead worker is broken anyway). Each worker is a copy of this process: tasks are
+ *   still looked up by name, in the copy's registry, and a worker ends with _Exit (no atexit
+ *   handler of the application runs in it). Other threads of the application are not copied:
+ *   fork only where the locks they hold cannot matter to the tasks (CPython's warning).
+ *   max_tasks_per_child and worker_path are PP_EINVAL with fork.
+ * - **forkserver** (POSIX): a server process, started once per program (per worker program:
+ *   this one, or worker_path) by the first executor that needs a worker, with spawn, so
+ *   single-threaded: it has run only the program's task registrations and pp_worker_main().
+ *   It forks each worker on request, in well under a millisecond, and hands it its channel.
+ *   It lives as long as this process: it exits when its socket to this process closes, that
+ *   is when the process ends (even by SIGKILL; a check of its parent every 200 ms is a second
+ *   guard),
+ *   and a server that died is replaced at the next request. Its workers are its children;
+ *   they end with _Exit.
+ *
+ * Windows has spawn only: fork and forkserver are PP_ENOTSUP there.
  */
 typedef enum pp_start_method {
     PP_START_DEFAULT,    /**< PP_START_SPAWN */
     PP_START_SPAWN,      /**< start a new program (this one, or worker_path) */
-    PP_START_FORK,       /**< POSIX: fork without exec (not yet available: PP_ENOTSUP) */
-    PP_START_FORKSERVER  /**< POSIX: fork from a helper process (not yet available: PP_ENOTSUP) */
+    PP_START_FORK,       /**< POSIX: fork without exec, all workers at the first submit */
+    PP_START_FORKSERVER  /**< POSIX: fork from a single-threaded server process */
 } pp_start_method;
 
 /** Executor settings; initialise with pp_executor_options_init(). */
 typedef struct pp_executor_options {
     int             max_workers;         /**< 0: pp_cpu_count() (at most 61 on Windows) */
     pp_start_method start_method;        /**< PP_START_DEFAULT: spawn */
-    const char     *worker_path;         /**< spawn: program to start; NULL = this program */
+    const char     *worker_path;         /**< spawn, forkserver: the worker program; NULL =
+                                              this program (fork: must be NULL) */
     const char     *initializer;         /**< task run once in each new worker, or NULL */
     pp_buf          initargs;            /**< argument bytes of the initializer (copied) */
     int             max_tasks_per_child; /**< a worker exits after this many work items (a map
@@ -253,7 +277,8 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
 
 /**
  * Creates an executor. No worker is started yet: workers start on demand, when work is
- * submitted, up to max_workers; an idle worker is always reused before a new one starts.
+ * submitted, up to max_workers; an idle worker is always reused before a new one starts
+ * (fork: all max_workers at the first submit, see pp_start_method).
  *
  * The options are copied (worker_path, initializer, initargs). On PP_OK, *out holds the
  * executor: destroy it with pp_executor_destroy(). On error, *out is NULL.
@@ -264,11 +289,13 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  * @retval PP_OK       created
  * @retval PP_EINVAL   @p out is NULL; max_workers < 0 (or > 61 on Windows); an unknown
  *                     start method; initargs.data is NULL with initargs.len > 0;
- *                     max_tasks_per_child < 0
+ *                     max_tasks_per_child < 0; fork with max_tasks_per_child > 0 (CPython:
+ *                     ValueError) or with a worker_path
  * @retval PP_ENOTASK  the initializer is not a registered task name
- * @retval PP_ENOTSUP  fork or forkserver (not yet available)
- * @retval PP_ESTATE   spawn with no worker_path, and pp_worker_main() was never called in
- *                     this process (the workers would not know they are workers)
+ * @retval PP_ENOTSUP  fork or forkserver on Windows
+ * @retval PP_ESTATE   spawn or forkserver with no worker_path, and pp_worker_main() was
+ *                     never called in this process (the workers would not know they are
+ *                     workers)
  * @retval PP_ENOMEM   out of memory
  * @retval PP_ESYS     the OS refused a thread, lock or pipe
  */
@@ -279,7 +306,8 @@ PP_API pp_status pp_executor_create(const pp_executor_options *o, pp_executor **
  *
  * The bytes are copied; the caller keeps @p arg. On PP_OK, *out holds a new future with one
  * reference for the caller: release it with pp_future_release(). On error, *out is NULL and
- * no done callback will ever run. Never blocks on the manager or on a worker.
+ * no done callback will ever run. Never blocks on the manager or on a worker (except the
+ * first submit to a fork executor, which waits while its workers are forked).
  *
  * Thread-safety: any thread, including a done callback. CPython: Executor.submit.
  *

@@ -14,12 +14,14 @@ static const CU_SuiteInfo *const suites[] = {
     &pp_suite_future,   &pp_suite_callbacks,   &pp_suite_wait,   &pp_suite_as_completed,
     &pp_suite_submit,   &pp_suite_map,         &pp_suite_shutdown, &pp_suite_broken,
     &pp_suite_initializer, &pp_suite_protocol, &pp_suite_backend, &pp_suite_lifecycle,
+    &pp_suite_start,
 };
 #define N_SUITES (sizeof suites / sizeof suites[0])
 
 int main(int argc, char **argv)
 {
     pp_t_register_tasks();
+    pp_t_register_start_tasks();
     pp_worker_main(argc, argv); /* never returns in a worker */
     if (argc > 1 && strncmp(argv[1], "--start=", 8) == 0) {
         const char *m = argv[1] + 8;

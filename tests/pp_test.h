@@ -56,6 +56,11 @@ void pp_t_options_init(pp_executor_options *o);
         }                                                                                      \
     } while (0)
 
+/* This program's path spelled anew ("dir/./name", one more "./" at each call; free()): a
+ * worker_path no executor used before, so that forkserver starts a new server, which sees
+ * the environment as it is now. pp_t_executor*() use it when PP_T_HIDE_PARENT_ONLY is set. */
+char *pp_t_fresh_worker_path(void);
+
 /* Creates an executor with max_workers workers (0: default) and an optional initializer;
  * fails the test fatally if creation fails. */
 pp_executor *pp_t_executor(int max_workers);
@@ -104,5 +109,9 @@ extern const CU_SuiteInfo pp_suite_initializer;
 extern const CU_SuiteInfo pp_suite_protocol;
 extern const CU_SuiteInfo pp_suite_backend;
 extern const CU_SuiteInfo pp_suite_lifecycle;
+extern const CU_SuiteInfo pp_suite_start;
+
+/* The start suite's tasks (test_start.c); main() registers them after the others. */
+void pp_t_register_start_tasks(void);
 
 #endif /* PP_TEST_H */

@@ -57,6 +57,8 @@
 #include <apr_pools.h>
 #include <apr_thread_proc.h>
 
+#include "pp_core.h"
+#include "pp_os.h"
 #include "pp_test.h"
 
 struct pp_t_thread {
@@ -526,17 +528,51 @@ void pp_t_options_init(pp_executor_options *o)
     o->start_method = pp_t_start;
 }
 
+char *pp_t_fresh_worker_path(void)
+{
+    static int calls;
+    char *exe = NULL;
+    if (pp__os_exepath(&exe, NULL) != PP_OK)
+        return NULL;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        slash = strrchr(exe, '\\');
+    int k = ++calls;
+    size_t len = strlen(exe) + 2 * (size_t)k + 1;
+    char *out = malloc(len);
+    if (out && slash) {
+        size_t dir = (size_t)(slash - exe) + 1;
+        memcpy(out, exe, dir);
+        char *p = out + dir;
+        for (int i = 0; i < k; i++, p += 2)
+            memcpy(p, "./", 2);
+        strcpy(p, slash + 1);
+    } else if (out) {
+        strcpy(out, exe);
+    }
+    pp__free(exe);
+    return out;
+}
+
 pp_executor *pp_t_executor_init(int max_workers, const char *initializer, const void *initargs,
                                 size_t initargs_len)
 {
     pp_executor_options o;
     pp_t_options_init(&o);
+    /* PP_T_FRESH_SERVER: a test changed the environment the workers must see (forkserver:
+     * a new server; its path is spelled anew for that) */
+    char *fresh = NULL;
+    if (pp_t_start == PP_START_FORKSERVER && getenv("PP_T_HIDE_PARENT_ONLY") &&
+        *getenv("PP_T_HIDE_PARENT_ONLY"))
+        o.worker_path = fresh = pp_t_fresh_worker_path();
     o.max_workers = max_workers;
     o.initializer = initializer;
     o.initargs.data = initargs;
     o.initargs.len = initargs_len;
     pp_executor *ex = NULL;
-    PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+    pp_status st = pp_executor_create(&o, &ex);
+    free(fresh);
+    PP_ASSERT_OK_FATAL(st);
     return ex;
 }
 

@@ -26,8 +26,9 @@
  * self-pipe) writes the raw 4-byte wait status into it and closes it: the client's read end
  * is that worker's exit sentinel and its exit status (see read_status in spawn.c). The
  * server exits when its socket reaches EOF, that is when the client process has ended, and
- * also (Linux) by PR_SET_PDEATHSIG when its parent dies; its workers follow by their own
- * channel's EOF and their parent-death signal.
+ * also when it sees (every FS_PARENT_CHECK_MS) that its parent is no longer the client; its
+ * workers follow by their own channel's EOF and their parent-death signal (Linux), which is
+ * exact here: the server is single-threaded.
  *
  * Requests are serialised by a process-wide mutex; one exchange costs a fork of a small,
  * single-threaded process (well under a millisecond). A server that died is reaped and
@@ -60,6 +61,7 @@
 #define FS_MAGIC 0x50504653u /* "PPFS" */
 #define FS_OP_FORK 1u
 #define EXIT_SETUP 71 /* a forked child could not set itself up (EX_OSERR) */
+#define FS_PARENT_CHECK_MS 200
 
 bool pp__os_fork_supported(void)
 {
@@ -302,9 +304,11 @@ static void fs_reply(int ctl, int64_t v, int pidfd)
 
 static void fs_serve(int ctl, pp__serve_fn serve)
 {
-#ifdef __linux__
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
+    /* Not PR_SET_PDEATHSIG: it fires when the *thread* that spawned the server ends (an
+     * executor's manager), and the server outlives executors. The socket's EOF ends it when
+     * the client process ends; a check of getppid() every FS_PARENT_CHECK_MS is the second
+     * guard. */
+    pid_t client = getppid();
     int sp[2];
     if (pipe2(sp, O_CLOEXEC | O_NONBLOCK) != 0)
         _exit(EXIT_SETUP);
@@ -326,11 +330,13 @@ static void fs_serve(int ctl, pp__serve_fn serve)
     pid_t self = getpid();
     for (;;) {
         struct pollfd pf[2] = {{ctl, POLLIN, 0}, {sp[0], POLLIN, 0}};
-        if (poll(pf, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
+        int r = poll(pf, 2, FS_PARENT_CHECK_MS);
+        if (r < 0 && errno != EINTR)
             _exit(EXIT_SETUP);
-        }
+        if (getppid() != client)
+            _exit(0); /* the client process is gone */
+        if (r <= 0)
+            continue;
         if (pf[1].revents) {
             char buf[64];
             while (read(sp[0], buf, sizeof buf) > 0) {
