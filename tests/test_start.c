@@ -11,8 +11,12 @@
 #include "pp_os.h"
 
 #ifndef _WIN32
+#  include <fcntl.h>
 #  include <signal.h>
 #  include <unistd.h>
+#endif
+#ifdef __linux__
+#  include <dirent.h>
 #endif
 
 #define BOUND_MS 20000L
@@ -39,9 +43,51 @@ static int t_ppid(pp_task_ctx *c, const void *a, size_t n)
     return pp_task_return(c, &v, sizeof v) == PP_OK ? 0 : 1;
 }
 
+/* The worker's open descriptors, from /proc/self/fd (Linux; else an empty result): a bit
+ * per descriptor below 64, and their count in the top byte... as {uint64 mask, int32 n,
+ * int32 channel_is_socket}. */
+typedef struct fd_report {
+    uint64_t mask;
+    int32_t  n;
+    int32_t  fd3_socket;
+} fd_report;
+
+static int t_fds(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    fd_report r = {0, -1, 0};
+#ifdef __linux__
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int self = dirfd(d);
+        r.n = 0;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            int fd = atoi(e->d_name);
+            if (fd == self)
+                continue;
+            r.n++;
+            if (fd < 64)
+                r.mask |= 1ull << fd;
+        }
+        closedir(d);
+        char target[64];
+        ssize_t len = readlink("/proc/self/fd/3", target, sizeof target - 1);
+        if (len > 0) {
+            target[len] = 0;
+            r.fd3_socket = strncmp(target, "socket:", 7) == 0;
+        }
+    }
+#endif
+    return pp_task_return(c, &r, sizeof r) == PP_OK ? 0 : 1;
+}
+
 void pp_t_register_start_tasks(void)
 {
     if (pp_register_task("fork_marker", t_fork_marker) != PP_OK ||
+        pp_register_task("fds", t_fds) != PP_OK ||
         pp_register_task("ppid", t_ppid) != PP_OK) {
         fprintf(stderr, "pp_tests: cannot register the start suite's tasks\n");
         exit(2);
@@ -283,7 +329,56 @@ static void test_forkserver_recycles(void)
     pp_executor_destroy(ex);
 }
 
+/* Every start method: a worker holds exactly stdin, stdout, stderr and its channel
+ * (descriptor 3, a socket), even when the parent has an inheritable descriptor and other
+ * pools' channels open (fork copies all of them: the child closes them). */
+static void test_worker_descriptors_every_method(void)
+{
+#ifndef __linux__
+    printf("SKIP: needs /proc/self/fd\n");
+#else
+    static const pp_start_method ms[] = {PP_START_SPAWN, PP_START_FORK, PP_START_FORKSERVER};
+    int stray = open("/dev/null", O_RDONLY); /* inheritable */
+    CU_ASSERT_FATAL(stray >= 0);
+    pp_executor *other = executor_with(PP_START_SPAWN, 2); /* channels open in the parent */
+    CU_ASSERT(call_ll(other, "pid") > 0);
+    for (size_t i = 0; i < 3; i++) {
+        pp_executor *ex = executor_with(ms[i], 2);
+        pp_future *fs[2];
+        pp_t_sleep_arg a = {100, 0}; /* two at once: both workers answer */
+        for (int k = 0; k < 2; k++)
+            PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[k]));
+        for (int k = 0; k < 2; k++) {
+            PP_ASSERT_OK(pp_future_result(fs[k], PP_T_TIMEOUT_MS, NULL));
+            pp_future_release(fs[k]);
+        }
+        for (int k = 0; k < 2; k++) {
+            pp_future *f = NULL;
+            PP_ASSERT_OK_FATAL(pp_submit(ex, "fds", NULL, 0, &f));
+            pp_buf r;
+            fd_report rep = {0, -1, 0};
+            PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+            if (r.len == sizeof rep)
+                memcpy(&rep, r.data, sizeof rep);
+            if (rep.n != 4 || rep.mask != 0xFu)
+                printf("(%s worker: %d descriptors, mask %#llx) ",
+                       i == 0 ? "spawn" : i == 1 ? "fork" : "forkserver", (int)rep.n,
+                       (unsigned long long)rep.mask);
+            CU_ASSERT_EQUAL(rep.n, 4);
+            CU_ASSERT_EQUAL(rep.mask, 0xFu);
+            CU_ASSERT(rep.fd3_socket);
+            pp_future_release(f);
+        }
+        pp_executor_destroy(ex);
+    }
+    pp_executor_destroy(other);
+    close(stray);
+#endif
+}
+
 static CU_TestInfo tests[] = {
+    {"every start method: a worker holds exactly 0, 1, 2 and its channel",
+     test_worker_descriptors_every_method},
     {"fork: all workers at the first submit, none later", test_fork_all_workers_at_first_submit},
     {"fork: a worker is a copy of the parent at the first submit", test_fork_copies_the_parent},
     {"fork: a pool never submitted to starts nothing", test_fork_unstarted_pool},
