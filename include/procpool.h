@@ -194,8 +194,10 @@ PP_API pp_status pp_register_task(const char *name, pp_task_fn fn);
  * to or when its channel to the parent closes; it never returns there. In any other process
  * it returns 0 and closes registration (pp_register_task() then returns PP_ESTATE).
  *
- * A program that starts executors with the spawn start method and no
- * pp_executor_options.worker_path must call it: the workers are this same program.
+ * A program that starts executors with the spawn or forkserver start method and no
+ * pp_executor_options.worker_path must call it: the workers (spawn) or the server that
+ * forks them (forkserver, which also runs its loop in here, recognised by its own marker)
+ * are this same program. With fork it is not needed.
  *
  * Thread-safety: main thread, once. CPython: multiprocessing's spawn main
  * (--multiprocessing-fork).
