@@ -10,19 +10,45 @@
 #include "pp_core.h"
 #include "pp_os.h"
 
+/* Fault injection: allocations left before the one that fails (0: disarmed), per thread. */
+static _Thread_local long fault_countdown;
+static _Thread_local bool fault_fired;
+
+static bool fault_now(void)
+{
+    if (fault_countdown <= 0 || --fault_countdown > 0)
+        return false;
+    fault_fired = true;
+    return true;
+}
+
+void pp__alloc_fail_nth(long k)
+{
+    fault_countdown = k > 0 ? k : 0;
+    fault_fired = false;
+}
+
+bool pp__alloc_fault_fired(void)
+{
+    bool fired = fault_fired;
+    fault_countdown = 0;
+    fault_fired = false;
+    return fired;
+}
+
 void *pp__malloc(size_t n)
 {
-    return malloc(n ? n : 1);
+    return fault_now() ? NULL : malloc(n ? n : 1);
 }
 
 void *pp__calloc(size_t n, size_t size)
 {
-    return calloc(n ? n : 1, size ? size : 1);
+    return fault_now() ? NULL : calloc(n ? n : 1, size ? size : 1);
 }
 
 void *pp__realloc(void *p, size_t n)
 {
-    return realloc(p, n ? n : 1);
+    return fault_now() ? NULL : realloc(p, n ? n : 1);
 }
 
 void pp__free(void *p)

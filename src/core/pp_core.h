@@ -28,6 +28,13 @@ char *pp__asprintf(const char *fmt, ...)           /* NULL on ENOMEM */
     ;
 char *pp__vasprintf(const char *fmt, va_list ap);
 
+/* Fault injection (tests): the k-th allocation made by the calling thread from now on
+ * fails (k >= 1; 0 disarms); pp__alloc_fault_fired() tells whether it has, and disarms.
+ * Only the arming thread is affected: the manager thread and other callers allocate as
+ * usual. */
+void pp__alloc_fail_nth(long k);
+bool pp__alloc_fault_fired(void);
+
 /* Returns PP_EINVAL from the enclosing function when cond is false. */
 #define PP__CHECK_ARG(cond)                                                                    \
     do {                                                                                       \

@@ -1,0 +1,258 @@
+/*
+ * The alloc suite: allocation failure through the library's one choke point (pp__malloc
+ * and friends). For each call below, the 1st, 2nd, ... allocation the call makes fails in
+ * turn, until the call succeeds with no failure injected. Each failing call must return
+ * PP_ENOMEM (nothing half-done: no out-pointer, no callback, no future left behind), and the
+ * executor must stay usable (a normal call right after works) or be cleanly destroyable.
+ * That nothing leaks is proven by the sanitizer and valgrind runs of this suite.
+ */
+#include <stdlib.h>
+
+#include "pp_core.h"
+#include "pp_test.h"
+
+#define MAX_FAULTS 400 /* far more allocations than any of these calls makes */
+
+/* A normal echo round trip on ex: the executor still works. */
+static void check_usable(pp_executor *ex)
+{
+    pp_future *f = NULL;
+    int v = 77;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", &v, sizeof v, &f));
+    pp_buf r;
+    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+    CU_ASSERT(r.len == sizeof v && memcmp(r.data, &v, sizeof v) == 0);
+    pp_future_release(f);
+}
+
+static void test_create(void)
+{
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    o.max_workers = 1;
+    o.initializer = "init_set";
+    o.initargs.data = "abc";
+    o.initargs.len = 3;
+    int k, failed = 0;
+    for (k = 1; k <= MAX_FAULTS; k++) {
+        pp_executor *ex = (pp_executor *)1;
+        pp__alloc_fail_nth(k);
+        pp_status st = pp_executor_create(&o, &ex);
+        bool fired = pp__alloc_fault_fired();
+        if (!fired) {
+            PP_ASSERT_OK_FATAL(st);
+            check_usable(ex);
+            pp_executor_destroy(ex);
+            break;
+        }
+        failed++;
+        PP_ASSERT_ST(PP_ENOMEM, st);
+        CU_ASSERT_PTR_NULL(ex);
+    }
+    CU_ASSERT(k <= MAX_FAULTS);
+    CU_ASSERT(failed >= 3); /* the executor, its program path, its frames at least */
+    printf("(%d faults) ", failed);
+}
+
+static void test_submit(void)
+{
+    pp_executor *ex = pp_t_executor(1);
+    check_usable(ex); /* the worker exists: only the submit's own allocations remain */
+    int k, failed = 0;
+    for (k = 1; k <= MAX_FAULTS; k++) {
+        pp_future *f = (pp_future *)1;
+        int v = k;
+        pp__alloc_fail_nth(k);
+        pp_status st = pp_submit(ex, "echo", &v, sizeof v, &f);
+        bool fired = pp__alloc_fault_fired();
+        if (!fired) {
+            PP_ASSERT_OK_FATAL(st);
+            pp_buf r;
+            PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+            CU_ASSERT(r.len == sizeof v && memcmp(r.data, &v, sizeof v) == 0);
+            pp_future_release(f);
+            break;
+        }
+        failed++;
+        PP_ASSERT_ST(PP_ENOMEM, st);
+        CU_ASSERT_PTR_NULL(f);
+        check_usable(ex);
+    }
+    CU_ASSERT(k <= MAX_FAULTS);
+    CU_ASSERT(failed >= 2); /* the work item and the future */
+    printf("(%d faults) ", failed);
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    /* nothing half-submitted: every item that got in completed: the first check, one check
+     * per failed submit, and the last submit */
+    CU_ASSERT_EQUAL(s.completed, (unsigned long long)failed + 2);
+    CU_ASSERT_EQUAL(s.pending, 0);
+    CU_ASSERT_EQUAL(s.failed, 0);
+    pp_executor_destroy(ex);
+}
+
+/* pp_map over 10 items in chunks of 3, and pp_map_lazy: a failure anywhere in the call is
+ * PP_ENOMEM with no iterator, whatever chunks it had submitted are taken back. */
+typedef struct lazy_src {
+    int i, n;
+    int vals[10];
+} lazy_src;
+
+static bool lazy_next(void *ud, pp_buf *arg)
+{
+    lazy_src *s = ud;
+    if (s->i >= s->n)
+        return false;
+    arg->data = &s->vals[s->i];
+    arg->len = sizeof s->vals[0];
+    s->i++;
+    return true;
+}
+
+static void test_map(void)
+{
+    enum { N = 10 };
+    pp_executor *ex = pp_t_executor(2);
+    check_usable(ex);
+    int vals[N];
+    pp_buf args[N];
+    for (int i = 0; i < N; i++) {
+        vals[i] = i * 3;
+        args[i] = (pp_buf){&vals[i], sizeof vals[i]};
+    }
+    for (int lazy = 0; lazy < 2; lazy++) {
+        int k, failed = 0;
+        for (k = 1; k <= MAX_FAULTS; k++) {
+            pp_map_iter *it = (pp_map_iter *)1;
+            lazy_src src = {0, N, {0}};
+            memcpy(src.vals, vals, sizeof vals);
+            pp__alloc_fail_nth(k);
+            pp_status st = lazy ? pp_map_lazy(ex, "echo", lazy_next, &src, 3, 2,
+                                              PP_T_TIMEOUT_MS, &it)
+                                : pp_map(ex, "echo", args, N, 3, PP_T_TIMEOUT_MS, &it);
+            bool fired = pp__alloc_fault_fired();
+            if (!fired) {
+                PP_ASSERT_OK_FATAL(st);
+                pp_buf r;
+                for (int i = 0; i < N; i++) {
+                    PP_ASSERT_OK(pp_map_next(it, &r, NULL));
+                    CU_ASSERT(r.len == sizeof vals[i] && memcmp(r.data, &vals[i], r.len) == 0);
+                }
+                CU_ASSERT_EQUAL(pp_map_next(it, &r, NULL), PP_END);
+                pp_map_free(it);
+                break;
+            }
+            failed++;
+            PP_ASSERT_ST(PP_ENOMEM, st);
+            CU_ASSERT_PTR_NULL(it);
+            check_usable(ex);
+        }
+        CU_ASSERT(k <= MAX_FAULTS);
+        CU_ASSERT(failed >= 2);
+        printf("(%s: %d faults) ", lazy ? "lazy" : "map", failed);
+    }
+    /* every submitted chunk was either run or taken back: the pool is idle and whole */
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.workers_died, 0);
+    CU_ASSERT_EQUAL(s.pending, 0);
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
+    pp_executor_destroy(ex);
+}
+
+/* as_completed, wait and done callbacks on futures that are done or not: PP_ENOMEM leaves
+ * no iterator, no callback registered; the futures are untouched. */
+static void count_cb(pp_future *f, void *ud)
+{
+    (void)f;
+    (*(int *)ud)++;
+}
+
+static void test_as_completed_wait_callbacks(void)
+{
+    enum { N = 4 };
+    pp_future *fs[N];
+    for (int i = 0; i < N; i++)
+        PP_ASSERT_OK_FATAL(pp_future_create(&fs[i]));
+    PP_ASSERT_OK(pp_future_set_result(fs[0], "a", 1)); /* one done, three pending */
+
+    int k, failed = 0;
+    for (k = 1; k <= MAX_FAULTS; k++) {
+        pp_as_completed *it = (pp_as_completed *)1;
+        pp__alloc_fail_nth(k);
+        pp_status st = pp_as_completed_begin(fs, N, 0, &it);
+        bool fired = pp__alloc_fault_fired();
+        if (!fired) {
+            PP_ASSERT_OK_FATAL(st);
+            pp_future *f = NULL;
+            PP_ASSERT_OK(pp_as_completed_next(it, &f));
+            CU_ASSERT_PTR_EQUAL(f, fs[0]);
+            CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_ETIMEDOUT);
+            pp_as_completed_end(it);
+            break;
+        }
+        failed++;
+        PP_ASSERT_ST(PP_ENOMEM, st);
+        CU_ASSERT_PTR_NULL(it);
+    }
+    CU_ASSERT(k <= MAX_FAULTS);
+    CU_ASSERT(failed >= 1);
+
+    for (k = 1; k <= MAX_FAULTS; k++) {
+        size_t n_done = 99;
+        pp__alloc_fail_nth(k);
+        pp_status st = pp_wait(fs, N, 10, PP_ALL_COMPLETED, NULL, &n_done);
+        bool fired = pp__alloc_fault_fired();
+        if (!fired) {
+            PP_ASSERT_OK(st);
+            CU_ASSERT_EQUAL(n_done, 1);
+            break;
+        }
+        PP_ASSERT_ST(PP_ENOMEM, st);
+    }
+    CU_ASSERT(k <= MAX_FAULTS);
+
+    int calls = 0;
+    for (k = 1; k <= MAX_FAULTS; k++) {
+        pp__alloc_fail_nth(k);
+        pp_status st = pp_future_add_done_callback(fs[1], count_cb, &calls);
+        bool fired = pp__alloc_fault_fired();
+        if (!fired) {
+            PP_ASSERT_OK(st);
+            break;
+        }
+        PP_ASSERT_ST(PP_ENOMEM, st);
+    }
+    CU_ASSERT(k <= MAX_FAULTS);
+    CU_ASSERT_EQUAL(calls, 0);
+    PP_ASSERT_OK(pp_future_set_result(fs[1], "b", 1));
+    CU_ASSERT_EQUAL(calls, 1); /* registered exactly once */
+
+    /* pp_future_create itself */
+    for (k = 1; k <= MAX_FAULTS; k++) {
+        pp_future *f = (pp_future *)1;
+        pp__alloc_fail_nth(k);
+        pp_status st = pp_future_create(&f);
+        bool fired = pp__alloc_fault_fired();
+        if (!fired) {
+            PP_ASSERT_OK(st);
+            pp_future_release(f);
+            break;
+        }
+        PP_ASSERT_ST(PP_ENOMEM, st);
+        CU_ASSERT_PTR_NULL(f);
+    }
+    for (int i = 0; i < N; i++)
+        pp_future_release(fs[i]);
+}
+
+static CU_TestInfo tests[] = {
+    {"pp_executor_create: every allocation failing in turn", test_create},
+    {"pp_submit: every allocation failing in turn", test_submit},
+    {"pp_map and pp_map_lazy: every allocation failing in turn", test_map},
+    {"as_completed, wait, done callbacks, future_create: every allocation failing in turn",
+     test_as_completed_wait_callbacks},
+    CU_TEST_INFO_NULL,
+};
+
+const CU_SuiteInfo pp_suite_alloc = {"alloc", NULL, NULL, NULL, NULL, tests};
