@@ -267,7 +267,16 @@ typedef struct pp_executor_options {
     int             max_tasks_per_child; /**< a worker exits after this many work items (a map
                                               chunk is one) and is replaced on demand;
                                               0 = unlimited */
+    unsigned long long max_message_size; /**< the largest message accepted from a worker (a
+                                              result, with its framing), in bytes; a worker
+                                              that announces a larger one is killed, before
+                                              anything is allocated for it, and the pool
+                                              breaks, naming both sizes.
+                                              0 = PP_DEFAULT_MAX_MESSAGE_SIZE */
 } pp_executor_options;
+
+/** The default pp_executor_options.max_message_size: 4 GiB. */
+#define PP_DEFAULT_MAX_MESSAGE_SIZE (4ull << 30)
 
 /**
  * Fills @p o with the defaults: max_workers 0 (one per CPU), PP_START_DEFAULT, this program
@@ -291,7 +300,8 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  * @retval PP_OK       created
  * @retval PP_EINVAL   @p out is NULL; max_workers < 0 (or > 61 on Windows); an unknown
  *                     start method; initargs.data is NULL with initargs.len > 0;
- *                     max_tasks_per_child < 0; fork with max_tasks_per_child > 0 (CPython:
+ *                     max_tasks_per_child < 0; max_message_size below 1024 (and not 0);
+ *                     fork with max_tasks_per_child > 0 (CPython:
  *                     ValueError) or with a worker_path
  * @retval PP_ENOTASK  the initializer is not a registered task name
  * @retval PP_ENOTSUP  fork or forkserver on Windows

@@ -633,8 +633,48 @@ static void test_break_leaves_nothing(void)
     CU_ASSERT_EQUAL(pp__os_handle_count(), fds);
 }
 
+/* A result above max_message_size: the worker is killed before anything is allocated for
+ * it, the pool breaks naming both sizes; one at the limit passes. Bad limits are refused. */
+static void test_max_message_size(void)
+{
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    pp_executor *ex = (pp_executor *)1;
+    o.max_message_size = 100; /* below the smallest sensible limit */
+    CU_ASSERT_EQUAL(pp_executor_create(&o, &ex), PP_EINVAL);
+    CU_ASSERT_PTR_NULL(ex);
+    o.max_message_size = 4096;
+    o.max_workers = 1;
+    PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+    struct {
+        uint64_t n;
+        uint32_t seed;
+    } small = {1000, 1}, big = {100000, 2};
+    memset((char *)&small + 12, 0, sizeof small - 12);
+    memset((char *)&big + 12, 0, sizeof big - 12);
+    pp_future *f = NULL;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "bytes", &small, sizeof small, &f));
+    pp_buf r;
+    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+    CU_ASSERT_EQUAL(r.len, 1000);
+    pp_future_release(f);
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "bytes", &big, sizeof big, &f));
+    const pp_error *e = NULL;
+    PP_ASSERT_OK(pp_future_exception(f, BOUND_MS, &e));
+    CU_ASSERT_FATAL(e != NULL);
+    CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
+    if (!strstr(e->message, "max_message_size"))
+        printf("(message: %s) ", e->message);
+    CU_ASSERT(strstr(e->message, "max_message_size") != NULL);
+    CU_ASSERT(strstr(e->message, "4080") != NULL); /* the body limit: 4096 - 16 */
+    pp_future_release(f);
+    CU_ASSERT_EQUAL(pp_submit(ex, "noop", NULL, 0, &f), PP_EBROKEN);
+    pp_executor_destroy(ex);
+}
+
 static CU_TestInfo tests[] = {
     {"worker exits with code 3", test_exit},
+    {"a result above max_message_size breaks the pool", test_max_message_size},
     {"worker exits with code 0 mid-task", test_exit_zero},
     {"worker exits in the middle of a task", test_exit_mid_task},
     {"worker aborts", test_abort},

@@ -53,6 +53,7 @@
 #include "wire.h"
 
 #define EXTRA_QUEUED_CALLS 1
+#define PP__MIN_MESSAGE_SIZE 1024 /* max_message_size: room for any control message */
 #define RBUF_CAP (64u * 1024u)         /* staging buffer for small frames, per worker */
 #define READ_BUDGET (8u * 1024u * 1024u) /* bytes read from one worker per wakeup */
 #define N_EVENTS 64
@@ -123,6 +124,7 @@ struct pp_executor {
     pp__waitset        *ws;
     /* options, immutable after create */
     int                 max_workers;
+    uint64_t            max_body;     /* the largest body accepted from a worker */
     pp_start_method     method;       /* PP_START_SPAWN, _FORK or _FORKSERVER */
     char               *program;      /* the worker program (spawn, forkserver) */
     const char         *initializer;  /* stable registered name, or NULL */
@@ -653,8 +655,16 @@ static void worker_read(pp_executor *ex, worker *w)
         /* parse every complete frame in the staging buffer */
         while (!w->gone && ex->mstate != M_DONE && w->rlen - w->rpos >= PP__WIRE_HDR) {
             pp__wire_hdr h;
-            if (pp__wire_get_hdr(w->rbuf + w->rpos, PP__WIRE_MAX_BODY, &h) != PP_OK) {
-                worker_malformed(ex, w, "bad frame header");
+            if (pp__wire_get_hdr(w->rbuf + w->rpos, ex->max_body, &h) != PP_OK) {
+                char what[160];
+                if (pp__wire_get_hdr(w->rbuf + w->rpos, UINT64_MAX, &h) == PP_OK)
+                    snprintf(what, sizeof what,
+                             "a body of %llu bytes, above max_message_size (%llu)",
+                             (unsigned long long)h.body_len,
+                             (unsigned long long)ex->max_body);
+                else
+                    snprintf(what, sizeof what, "bad frame header");
+                worker_malformed(ex, w, what);
                 return;
             }
             size_t avail = w->rlen - w->rpos - PP__WIRE_HDR;
@@ -881,6 +891,7 @@ static pp_status check_options(const pp_executor_options *o)
 {
     PP__CHECK_ARG(o->max_workers >= 0 && o->max_workers <= pp__os_max_workers());
     PP__CHECK_ARG(o->max_tasks_per_child >= 0);
+    PP__CHECK_ARG(o->max_message_size == 0 || o->max_message_size >= PP__MIN_MESSAGE_SIZE);
     PP__CHECK_ARG(o->initargs.data != NULL || o->initargs.len == 0);
     switch (o->start_method) {
     case PP_START_DEFAULT:
@@ -946,6 +957,8 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     if (!ex)
         return PP_ENOMEM;
     ex->method = o->start_method == PP_START_DEFAULT ? PP_START_SPAWN : o->start_method;
+    ex->max_body = o->max_message_size ? o->max_message_size : PP_DEFAULT_MAX_MESSAGE_SIZE;
+    ex->max_body = ex->max_body > PP__WIRE_HDR ? ex->max_body - PP__WIRE_HDR : 0;
     ex->max_workers = o->max_workers ? o->max_workers : pp__os_cpu_count();
     if (ex->max_workers > pp__os_max_workers())
         ex->max_workers = pp__os_max_workers();
