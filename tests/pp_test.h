@@ -111,6 +111,7 @@ extern const CU_SuiteInfo pp_suite_backend;
 extern const CU_SuiteInfo pp_suite_lifecycle;
 extern const CU_SuiteInfo pp_suite_start;
 extern const CU_SuiteInfo pp_suite_alloc;
+extern const CU_SuiteInfo pp_suite_badinput;
 
 /* The start suite's tasks (test_start.c); main() registers them after the others. */
 void pp_t_register_start_tasks(void);
