@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# check.sh: the test jobs beyond the plain suite, one per argument, each in its own build
+# tree under build-<job>/ (TESTING.md says what each proves):
+#
+#   scripts/check.sh asan       full ctest, ASan + UBSan (workers too: the test program is
+#                               its own worker), soak shortened to PP_SOAK_SECONDS (20)
+#   scripts/check.sh tsan       full ctest, ThreadSanitizer, same
+#   scripts/check.sh valgrind   memcheck on the core suites (spawn): no error, nothing
+#                               definitely or indirectly lost
+#   scripts/check.sh fuzz       libFuzzer on the wire decoders for FUZZ_SECONDS (60)
+#   scripts/check.sh wine       the Windows build's suites under Wine (scripts/win-test.sh)
+#
+# Needs: gcc, cmake, libapr1-dev, libcunit1-dev; valgrind; clang and libclang-rt-14-dev
+# (fuzz); the wine job installs its own (mingw-w64, wine64). Exits non-zero on the first
+# failing job.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+JOBS=${PP_JOBS:-2}
+export PP_SOAK_SECONDS=${PP_SOAK_SECONDS:-20}
+
+# The suites valgrind runs: the core's, with the spawn start method (forked workers would
+# run under valgrind's copy; spawned ones are not traced).
+VALGRIND_SUITES="future callbacks wait as_completed submit map shutdown broken initializer
+  protocol alloc badinput"
+
+sanitized() { # job, PP_SANITIZE
+    local b="build-$1"
+    cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Debug -DPP_SANITIZE="$2" >/dev/null
+    cmake --build "$b" -j "$JOBS"
+    ctest --test-dir "$b" --output-on-failure -j "$JOBS"
+}
+
+for job in "$@"; do
+    start=$(date +%s)
+    echo "=== check: $job"
+    case "$job" in
+    asan)
+        # halt_on_error: the first report fails its test; detect_leaks in every process.
+        ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0 \
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+            sanitized asan address,undefined
+        ;;
+    tsan)
+        TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 sanitized tsan thread
+        ;;
+    valgrind)
+        b=build-valgrind
+        cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Debug >/dev/null
+        cmake --build "$b" -j "$JOBS" --target pp_tests
+        for s in $VALGRIND_SUITES; do
+            echo "--- valgrind: $s"
+            valgrind -q --error-exitcode=99 --leak-check=full \
+                --errors-for-leak-kinds=definite,indirect \
+                --show-leak-kinds=definite,indirect --child-silent-after-fork=yes \
+                "$b/pp_tests" --start=spawn "$s" >"$b/valgrind-$s.log" 2>&1 ||
+                { cat "$b/valgrind-$s.log"; echo "valgrind: suite $s failed" >&2; exit 1; }
+            grep -E "^\s+tests " "$b/valgrind-$s.log" || true
+        done
+        ;;
+    fuzz)
+        b=build-fuzz
+        cmake -S . -B "$b" -DCMAKE_C_COMPILER=clang -DPP_FUZZ=ON -DPP_BUILD_TESTS=OFF \
+            -DPP_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+        cmake --build "$b" -j "$JOBS" --target fuzz_wire
+        work=$(mktemp -d)
+        "$b/fuzz_wire" -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 \
+            "$work" fuzz/corpus 2>&1 | tail -15
+        rm -rf "$work"
+        ;;
+    wine)
+        bash scripts/win-test.sh
+        ;;
+    *)
+        echo "check.sh: unknown job '$job'" >&2
+        exit 2
+        ;;
+    esac
+    echo "=== check: $job passed in $(( $(date +%s) - start )) s"
+done
