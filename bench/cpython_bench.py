@@ -12,14 +12,15 @@ Standard library only.
 With the spawn start method every worker re-imports this file as its main module: the tasks
 are module-level functions and everything else runs only under `if __name__ == '__main__'`.
 """
-import argparse
 import concurrent.futures as cf
 import multiprocessing
 import os
 import resource
-import statistics
 import sys
 import time
+
+# Only what the workers need is imported at module level: a spawned worker re-imports this
+# file, and its imports count in the start-up figure. argparse is imported in main().
 
 WORKERS = 2
 
@@ -47,6 +48,13 @@ def die():
 def cpu_s():
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
+
+
+def median(values):
+    """The median (mean of the two middle values for an even count), as pp_bench's."""
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
 
 
 def percentile(values, p):
@@ -93,7 +101,7 @@ def bench_startup(ctx, m, reps):
             raise SystemExit("startup: wrong result")
         t.append(time.perf_counter() - t0)
         ex.shutdown(wait=True)
-    out("startup.%s" % m, statistics.median(t) * 1e3, "ms", "%.4f")
+    out("startup.%s" % m, median(t) * 1e3, "ms", "%.4f")
 
 
 def bench_submit(ctx, m, reps, n):
@@ -113,9 +121,9 @@ def bench_submit(ctx, m, reps, n):
             del fs
             rates.append(n / (t1 - t0))
             cpus.append((c1 - c0) / n)
-    out("submit.%s" % m, statistics.median(rates), "tasks/s")
-    out("cpu_per_task.%s" % m, statistics.median(cpus) * 1e6, "us/task", "%.3f")
-    print("# of which the submit loop: %.3f us/task (wall)" % (statistics.median(subs) / n * 1e6))
+    out("submit.%s" % m, median(rates), "tasks/s")
+    out("cpu_per_task.%s" % m, median(cpus) * 1e6, "us/task", "%.3f")
+    print("# of which the submit loop: %.3f us/task (wall)" % (median(subs) / n * 1e6))
 
 
 def bench_map(ctx, m, reps, n, chunks):
@@ -134,7 +142,7 @@ def bench_map(ctx, m, reps, n, chunks):
                     raise SystemExit("map: wrong result")
                 del res
                 rates.append(n / (t1 - t0))
-            out("map.c%d.%s" % (c, m), statistics.median(rates), "items/s")
+            out("map.c%d.%s" % (c, m), median(rates), "items/s")
 
 
 def bench_roundtrip(ctx, m, n):
@@ -150,7 +158,7 @@ def bench_roundtrip(ctx, m, n):
             t.append(time.perf_counter() - t0)
             if r != i:
                 raise SystemExit("roundtrip: wrong result")
-    out("rtt.median.%s" % m, statistics.median(t) * 1e6, "us", "%.2f")
+    out("rtt.median.%s" % m, median(t) * 1e6, "us", "%.2f")
     out("rtt.p99.%s" % m, percentile(t, 99) * 1e6, "us", "%.2f")
 
 
@@ -176,8 +184,8 @@ def bench_payload(ctx, m, reps, size):
             del r
             ech.append(size / 1e6 / (t1 - t0))
     label = size_label(size)
-    out("payload.%s.arg.%s" % (label, m), statistics.median(arg), "MB/s")
-    out("payload.%s.echo.%s" % (label, m), statistics.median(ech), "MB/s")
+    out("payload.%s.arg.%s" % (label, m), median(arg), "MB/s")
+    out("payload.%s.echo.%s" % (label, m), median(ech), "MB/s")
 
 
 def bench_broken(ctx, m, reps):
@@ -196,10 +204,11 @@ def bench_broken(ctx, m, reps):
         else:
             raise SystemExit("broken: expected BrokenProcessPool")
         ex.shutdown(wait=True)
-    out("broken.%s" % m, statistics.median(t) * 1e3, "ms", "%.4f")
+    out("broken.%s" % m, median(t) * 1e3, "ms", "%.4f")
 
 
 def main():
+    import argparse
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("workload",
                    choices=["startup", "submit", "map", "roundtrip", "payload", "broken"])
