@@ -12,6 +12,10 @@
  *     pp_bound fork      [--reps 10]          fork until the child answers
  *     pp_bound all                            every one of the above, default sizes
  *
+ * --pipe-size BYTES sets both pipes' capacity (F_SETPIPE_SZ; the default is 64 KiB): bench/run
+ * uses 1 MiB for the payloads, where the default size makes the figure swing by 2-3x with
+ * the placement of the two processes on the CPUs (one hand-off per 64 KiB).
+ *
  * Output: "figure<TAB>value<TAB>unit" lines, the format of pp_bench and cpython_bench.py.
  * The child of pingpong, pipeline and payload is forked (the parent has one thread, so that
  * is safe); it is busy-free: it blocks in read() like a worker does.
@@ -35,6 +39,7 @@ extern char **environ;
 #define OUTSTANDING 64
 
 static int g_socket; /* --chan=socket: one socketpair instead of two pipes */
+static int g_pipe_size; /* --pipe-size: F_SETPIPE_SZ on both pipes (0: the default) */
 
 static double now_s(void)
 {
@@ -133,8 +138,12 @@ static child start_child(child_fn fn, void *arg)
         up[1] = dup(sv[1]);
         if (up[0] < 0 || up[1] < 0)
             fatal("dup");
-    } else if (pipe(down) != 0 || pipe(up) != 0) {
-        fatal("pipe");
+    } else {
+        if (pipe(down) != 0 || pipe(up) != 0)
+            fatal("pipe");
+        if (g_pipe_size && (fcntl(down[1], F_SETPIPE_SZ, g_pipe_size) < 0 ||
+                            fcntl(up[1], F_SETPIPE_SZ, g_pipe_size) < 0))
+            fatal("F_SETPIPE_SZ");
     }
     fflush(NULL);
     pid_t pid = fork();
@@ -378,7 +387,7 @@ static void bound_spawn(int reps, int use_fork)
 static void usage(void)
 {
     fprintf(stderr, "usage: pp_bound pingpong|pipeline|payload|spawn|fork|all [--n N] "
-                    "[--size BYTES] [--reps N] [--chan=pipe|socket]\n");
+                    "[--size BYTES] [--reps N] [--chan=pipe|socket] [--pipe-size BYTES]\n");
     exit(2);
 }
 
@@ -418,12 +427,18 @@ int main(int argc, char **argv)
             size = (size_t)v;
         else if (strcmp(argv[i], "--reps") == 0)
             reps = (int)v;
+        else if (strcmp(argv[i], "--pipe-size") == 0)
+            g_pipe_size = (int)v;
         else
             usage();
         i++;
     }
     int all = strcmp(what, "all") == 0;
-    printf("# pp_bound %s (%s)\n", what, g_socket ? "socketpair" : "pipes");
+    if (g_socket)
+        printf("# pp_bound %s (socketpair)\n", what);
+    else
+        printf("# pp_bound %s (pipes of %d bytes)\n", what,
+               g_pipe_size ? g_pipe_size : 65536);
     int known = all;
     if (all || strcmp(what, "pingpong") == 0)
         bound_pingpong(n ? n : 2000), known = 1;
