@@ -265,7 +265,6 @@ static void bound_pipeline(size_t n, int batched)
 
 typedef struct {
     size_t size;
-    int reps;
 } payload_arg;
 
 static void child_payload(int in, int out, void *arg)
@@ -299,7 +298,7 @@ static void size_label(size_t size, char *buf, size_t cap)
 
 static void bound_payload(size_t size, int reps)
 {
-    payload_arg pa = {size, reps};
+    payload_arg pa = {size};
     child c = start_child(child_payload, &pa);
     unsigned char *buf = xmalloc(size), *back = xmalloc(size);
     for (size_t i = 0; i < size; i++)
