@@ -1,0 +1,466 @@
+/*
+ * pp_bound: the raw bound of this machine for the figures of bench/README.md, with no
+ * library in the way: two processes and a pair of pipes (or, with --chan=socket, one
+ * socketpair, the channel procpool's POSIX backend uses).
+ *
+ *     pp_bound pingpong  [--n 2000]           16-byte ping-pong: median and p99 round trip
+ *     pp_bound pipeline  [--n 200000]         16-byte messages, 64 outstanding: messages/s
+ *                                             (one syscall per message, and batched)
+ *     pp_bound payload   [--size B] [--reps 3] B bytes to the child until it has read them
+ *                                             all ("arg"), and there and back ("echo"): MB/s
+ *     pp_bound spawn     [--reps 10]          posix_spawn of this program until it answers
+ *     pp_bound fork      [--reps 10]          fork until the child answers
+ *     pp_bound all                            every one of the above, default sizes
+ *
+ * --pipe-size BYTES sets both pipes' capacity (F_SETPIPE_SZ; the default is 64 KiB): bench/run
+ * uses 1 MiB for the payloads, where the default size makes the figure swing by 2-3x with
+ * the placement of the two processes on the CPUs (one hand-off per 64 KiB).
+ *
+ * Output: "figure<TAB>value<TAB>unit" lines, the format of pp_bench and cpython_bench.py.
+ * The child of pingpong, pipeline and payload is forked (the parent has one thread, so that
+ * is safe); it is busy-free: it blocks in read() like a worker does.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define MSG 16
+#define OUTSTANDING 64
+
+static int g_socket; /* --chan=socket: one socketpair instead of two pipes */
+static int g_pipe_size; /* --pipe-size: F_SETPIPE_SZ on both pipes (0: the default) */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double percentile(double *v, size_t n, double p)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t rank = (size_t)((p / 100.0) * (double)n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return v[rank - 1];
+}
+
+static void fatal(const char *what)
+{
+    fprintf(stderr, "pp_bound: %s: %s\n", what, strerror(errno));
+    exit(2);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        fatal("malloc");
+    return p;
+}
+
+/* Reads exactly len bytes (0: EOF before any byte). */
+static size_t read_full(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = read(fd, (char *)buf + got, len - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            fatal("read");
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
+static void write_full(int fd, const void *buf, size_t len)
+{
+    size_t put = 0;
+    while (put < len) {
+        ssize_t r = write(fd, (const char *)buf + put, len - put);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            fatal("write");
+        put += (size_t)r;
+    }
+}
+
+/* A child process joined to the parent: the parent writes to *to, reads from *from. */
+typedef struct {
+    pid_t pid;
+    int to, from;
+} child;
+
+typedef void (*child_fn)(int in, int out, void *arg);
+
+static child start_child(child_fn fn, void *arg)
+{
+    int down[2], up[2];
+    if (g_socket) {
+        /* one socket each: the parent writes down[1] and reads up[0], the child reads
+         * down[0] and writes up[1], as with the two pipes */
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+            fatal("socketpair");
+        down[1] = sv[0];
+        up[0] = dup(sv[0]);
+        down[0] = sv[1];
+        up[1] = dup(sv[1]);
+        if (up[0] < 0 || up[1] < 0)
+            fatal("dup");
+    } else {
+        if (pipe(down) != 0 || pipe(up) != 0)
+            fatal("pipe");
+        if (g_pipe_size && (fcntl(down[1], F_SETPIPE_SZ, g_pipe_size) < 0 ||
+                            fcntl(up[1], F_SETPIPE_SZ, g_pipe_size) < 0))
+            fatal("F_SETPIPE_SZ");
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        fatal("fork");
+    if (pid == 0) {
+        close(down[1]);
+        close(up[0]);
+        fn(down[0], up[1], arg);
+        _exit(0);
+    }
+    close(down[0]);
+    close(up[1]);
+    return (child){pid, down[1], up[0]};
+}
+
+static void end_child(child c)
+{
+    close(c.to);
+    close(c.from);
+    int status;
+    while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR)
+        ;
+}
+
+/* ---- ping-pong and pipeline: the child echoes whatever it reads ---- */
+
+static void child_echo(int in, int out, void *arg)
+{
+    (void)arg;
+    char buf[OUTSTANDING * MSG * 4];
+    for (;;) {
+        ssize_t r = read(in, buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return;
+        write_full(out, buf, (size_t)r);
+    }
+}
+
+static void bound_pingpong(size_t n)
+{
+    child c = start_child(child_echo, NULL);
+    unsigned char msg[MSG] = {0}, back[MSG];
+    double *t = xmalloc(n * sizeof *t);
+    for (size_t i = 0; i < 100 + n; i++) {
+        memcpy(msg, &i, sizeof i);
+        double t0 = now_s();
+        write_full(c.to, msg, MSG);
+        if (read_full(c.from, back, MSG) != MSG)
+            fatal("pingpong: short read");
+        double t1 = now_s();
+        if (memcmp(msg, back, MSG) != 0) {
+            errno = EPROTO;
+            fatal("pingpong: wrong echo");
+        }
+        if (i >= 100)
+            t[i - 100] = t1 - t0;
+    }
+    end_child(c);
+    printf("pingpong.median\t%.2f\tus\n", median(t, n) * 1e6);
+    printf("pingpong.p99\t%.2f\tus\n", percentile(t, n, 99) * 1e6);
+    free(t);
+}
+
+/* 16-byte messages with at most 64 written and not yet answered.
+ *
+ * pipeline.msg: one write() per message and one read() per answer, in the parent and in
+ * the child alike (a message-per-syscall protocol, as one frame per task is).
+ * pipeline.batched: each write sends every message the window allows, each read takes
+ * every answer that is there, and the child echoes whatever it read at once: the best
+ * batching the kernel allows (mostly memcpy). */
+static void child_echo_msg(int in, int out, void *arg)
+{
+    (void)arg;
+    unsigned char buf[MSG];
+    while (read_full(in, buf, MSG) == MSG)
+        write_full(out, buf, MSG);
+}
+
+static void bound_pipeline(size_t n, int batched)
+{
+    child c = start_child(batched ? child_echo : child_echo_msg, NULL);
+    unsigned char out[OUTSTANDING * MSG], in[OUTSTANDING * MSG];
+    memset(out, 0xab, sizeof out);
+    size_t sent = 0, answered = 0, partial = 0; /* partial: bytes of an incomplete answer */
+    double t0 = now_s();
+    while (answered < n) {
+        size_t room = OUTSTANDING - (sent - answered);
+        if (room > n - sent)
+            room = n - sent;
+        if (batched) {
+            if (room > 0)
+                write_full(c.to, out, room * MSG);
+            sent += room;
+            ssize_t r = read(c.from, in, sizeof in);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                fatal("pipeline: read");
+            partial += (size_t)r;
+            answered += partial / MSG;
+            partial %= MSG;
+        } else {
+            for (; room > 0; room--, sent++)
+                write_full(c.to, out, MSG);
+            if (read_full(c.from, in, MSG) != MSG)
+                fatal("pipeline: short read");
+            answered++;
+        }
+    }
+    double t1 = now_s();
+    end_child(c);
+    printf("pipeline.%s\t%.1f\tmsgs/s\n", batched ? "batched" : "msg", (double)n / (t1 - t0));
+}
+
+/* ---- payload: the child reads size bytes; answers 1 byte (arg) or sends them back ---- */
+
+typedef struct {
+    size_t size;
+} payload_arg;
+
+static void child_payload(int in, int out, void *arg)
+{
+    const payload_arg *p = arg;
+    unsigned char *buf = xmalloc(p->size);
+    memset(buf, 0, p->size); /* touched once: the bound has no page fault on the way */
+    for (;;) {
+        unsigned char mode;
+        if (read_full(in, &mode, 1) != 1)
+            break;
+        if (read_full(in, buf, p->size) != p->size)
+            break;
+        if (mode)
+            write_full(out, buf, p->size);
+        else
+            write_full(out, &mode, 1);
+    }
+    free(buf);
+}
+
+static void size_label(size_t size, char *buf, size_t cap)
+{
+    if (size % (1024 * 1024) == 0)
+        snprintf(buf, cap, "%zuMiB", size / (1024 * 1024));
+    else if (size % 1024 == 0)
+        snprintf(buf, cap, "%zuKiB", size / 1024);
+    else
+        snprintf(buf, cap, "%zuB", size);
+}
+
+static void bound_payload(size_t size, int reps)
+{
+    payload_arg pa = {size};
+    child c = start_child(child_payload, &pa);
+    unsigned char *buf = xmalloc(size), *back = xmalloc(size);
+    for (size_t i = 0; i < size; i++)
+        buf[i] = (unsigned char)(i * 131u + 7u);
+    memset(back, 0, size);
+    double *arg = xmalloc((size_t)reps * sizeof *arg);
+    double *echo = xmalloc((size_t)reps * sizeof *echo);
+    for (int r = 0; r < reps; r++) {
+        for (unsigned char mode = 0; mode < 2; mode++) {
+            double t0 = now_s();
+            write_full(c.to, &mode, 1);
+            write_full(c.to, buf, size);
+            if (read_full(c.from, back, mode ? size : 1) != (mode ? size : 1))
+                fatal("payload: short read");
+            double t1 = now_s();
+            if (mode && memcmp(buf, back, size) != 0) {
+                errno = EPROTO;
+                fatal("payload: wrong echo");
+            }
+            (mode ? echo : arg)[r] = (double)size / 1e6 / (t1 - t0);
+        }
+    }
+    end_child(c);
+    char label[32];
+    size_label(size, label, sizeof label);
+    printf("payload.%s.arg\t%.1f\tMB/s\n", label, median(arg, (size_t)reps));
+    printf("payload.%s.echo\t%.1f\tMB/s\n", label, median(echo, (size_t)reps));
+    free(echo);
+    free(arg);
+    free(back);
+    free(buf);
+}
+
+/* ---- start-up: a new process until its first byte arrives ---- */
+
+static char g_self[4096];
+
+static void bound_spawn(int reps, int use_fork)
+{
+    double *t = xmalloc((size_t)reps * sizeof *t);
+    for (int r = 0; r < reps; r++) {
+        int p[2];
+        if (pipe(p) != 0)
+            fatal("pipe");
+        double t0 = now_s();
+        pid_t pid;
+        if (use_fork) {
+            pid = fork();
+            if (pid < 0)
+                fatal("fork");
+            if (pid == 0) {
+                unsigned char one = 1;
+                if (write(p[1], &one, 1) != 1)
+                    _exit(1);
+                _exit(0);
+            }
+        } else {
+            posix_spawn_file_actions_t fa;
+            posix_spawn_file_actions_init(&fa);
+            posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+            char *argv[] = {g_self, "answer", NULL};
+            int e = posix_spawn(&pid, g_self, &fa, NULL, argv, environ);
+            posix_spawn_file_actions_destroy(&fa);
+            if (e != 0) {
+                errno = e;
+                fatal("posix_spawn");
+            }
+        }
+        close(p[1]);
+        unsigned char one;
+        if (read_full(p[0], &one, 1) != 1)
+            fatal("spawn: no answer");
+        t[r] = now_s() - t0;
+        close(p[0]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
+    printf("%s\t%.4f\tms\n", use_fork ? "fork" : "spawn", median(t, (size_t)reps) * 1e3);
+    free(t);
+}
+
+/* ---- command line ---- */
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: pp_bound pingpong|pipeline|payload|spawn|fork|all [--n N] "
+                    "[--size BYTES] [--reps N] [--chan=pipe|socket] [--pipe-size BYTES]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "answer") == 0) { /* the spawned child */
+        unsigned char one = 1;
+        return write(3, &one, 1) == 1 ? 0 : 1;
+    }
+    if (argc < 2)
+        usage();
+    ssize_t len = readlink("/proc/self/exe", g_self, sizeof g_self - 1);
+    if (len <= 0)
+        fatal("readlink /proc/self/exe");
+    g_self[len] = '\0';
+    const char *what = argv[1];
+    size_t n = 0, size = 0;
+    int reps = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--chan=socket") == 0) {
+            g_socket = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--chan=pipe") == 0) {
+            g_socket = 0;
+            continue;
+        }
+        if (i + 1 >= argc)
+            usage();
+        char *end;
+        unsigned long long v = strtoull(argv[i + 1], &end, 10);
+        if (end == argv[i + 1] || *end)
+            usage();
+        if (strcmp(argv[i], "--n") == 0)
+            n = (size_t)v;
+        else if (strcmp(argv[i], "--size") == 0)
+            size = (size_t)v;
+        else if (strcmp(argv[i], "--reps") == 0)
+            reps = (int)v;
+        else if (strcmp(argv[i], "--pipe-size") == 0)
+            g_pipe_size = (int)v;
+        else
+            usage();
+        i++;
+    }
+    int all = strcmp(what, "all") == 0;
+    if (g_socket)
+        printf("# pp_bound %s (socketpair)\n", what);
+    else
+        printf("# pp_bound %s (pipes of %d bytes)\n", what,
+               g_pipe_size ? g_pipe_size : 65536);
+    int known = all;
+    if (all || strcmp(what, "pingpong") == 0)
+        bound_pingpong(n ? n : 2000), known = 1;
+    if (all || strcmp(what, "pipeline") == 0) {
+        bound_pipeline(n ? n : 200000, 0);
+        bound_pipeline(n ? n : 200000, 1);
+        known = 1;
+    }
+    if (all || strcmp(what, "payload") == 0) {
+        if (all) {
+            bound_payload(1024 * 1024, reps ? reps : 10);
+            bound_payload(64u * 1024 * 1024, reps ? reps : 3);
+        } else {
+            bound_payload(size ? size : 64u * 1024 * 1024, reps ? reps : 3);
+        }
+        known = 1;
+    }
+    if (all || strcmp(what, "spawn") == 0)
+        bound_spawn(reps ? reps : 10, 0), known = 1;
+    if (all || strcmp(what, "fork") == 0)
+        bound_spawn(reps ? reps : 10, 1), known = 1;
+    if (!known)
+        usage();
+    fflush(stdout);
+    return 0;
+}

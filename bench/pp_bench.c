@@ -1,0 +1,473 @@
+/*
+ * pp_bench: procpool's side of the benchmark suite (bench/README.md describes each figure).
+ *
+ *     pp_bench WORKLOAD [--start=spawn|fork|forkserver] [--reps N] [--n N]
+ *                       [--chunksize C[,C...]] [--size BYTES]
+ *
+ * WORKLOAD is startup, submit, map, roundtrip, payload or broken. Every pool has
+ * max_workers = 2. Each figure is printed as one line, "figure<TAB>value<TAB>unit", the
+ * same format as cpython_bench.py and pp_bound; lines starting with '#' are comments. The
+ * value is the median over --reps repetitions where a workload repeats inside one run.
+ *
+ * Only the public API is used, as an application would use it. The program is its own
+ * worker: it registers its tasks and calls pp_worker_main() first thing in main().
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "procpool.h"
+
+#define WORKERS 2
+
+/* ---- tasks (run in the workers) ---- */
+
+/* Returns its argument: the no-op of (a)-(d) and the echo of (e). */
+static int task_echo(pp_task_ctx *ctx, const void *arg, size_t len)
+{
+    return pp_task_return(ctx, arg, len) == PP_OK ? 0 : 1;
+}
+
+/* Takes its argument and returns nothing: the "argument only" payload of (e). */
+static int task_sink(pp_task_ctx *ctx, const void *arg, size_t len)
+{
+    (void)ctx;
+    (void)arg;
+    (void)len;
+    return 0;
+}
+
+/* Exits the worker in the middle of the task: (f). */
+static int task_die(pp_task_ctx *ctx, const void *arg, size_t len)
+{
+    (void)ctx;
+    (void)arg;
+    (void)len;
+    exit(3);
+}
+
+/* ---- helpers ---- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The parent's CPU time so far (every thread), user + system; *sys_s gets the system part. */
+static double cpu_s(double *sys_s)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts v in place; the median (mean of the two middle values for an even count). */
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Sorts v in place; the nearest-rank percentile p (0 < p <= 100). */
+static double percentile(double *v, size_t n, double p)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t rank = (size_t)((p / 100.0) * (double)n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return v[rank - 1];
+}
+
+static void die_st(const char *what, pp_status st)
+{
+    fprintf(stderr, "pp_bench: %s: %s\n", what, pp_status_str(st));
+    exit(2);
+}
+
+static void die_msg(const char *what)
+{
+    fprintf(stderr, "pp_bench: %s\n", what);
+    exit(2);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        die_msg("out of memory");
+    return p;
+}
+
+static pp_start_method g_method = PP_START_SPAWN;
+static const char *g_method_name = "spawn";
+
+static pp_executor *new_pool(void)
+{
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    o.max_workers = WORKERS;
+    o.start_method = g_method;
+    pp_executor *ex;
+    pp_status st = pp_executor_create(&o, &ex);
+    if (st != PP_OK)
+        die_st("pp_executor_create", st);
+    return ex;
+}
+
+/* One no-op call, waited for; checks the echoed value. */
+static void noop(pp_executor *ex, uint64_t x)
+{
+    pp_future *f;
+    pp_status st = pp_submit(ex, "echo", &x, sizeof x, &f);
+    if (st != PP_OK)
+        die_st("pp_submit", st);
+    pp_buf r;
+    st = pp_future_result(f, PP_FOREVER, &r);
+    if (st != PP_OK)
+        die_st("pp_future_result", st);
+    if (r.len != sizeof x || memcmp(r.data, &x, sizeof x) != 0)
+        die_msg("no-op: wrong result");
+    pp_future_release(f);
+}
+
+/* Starts both workers (not timed): two no-op calls in flight at once make the pool start a
+ * second worker, since the first one is busy. Waits for both. */
+static void warm(pp_executor *ex)
+{
+    pp_future *f[2 * WORKERS];
+    uint64_t x = 0;
+    for (size_t i = 0; i < 2 * WORKERS; i++) {
+        pp_status st = pp_submit(ex, "echo", &x, sizeof x, &f[i]);
+        if (st != PP_OK)
+            die_st("pp_submit (warm-up)", st);
+    }
+    for (size_t i = 0; i < 2 * WORKERS; i++) {
+        pp_status st = pp_future_result(f[i], PP_FOREVER, NULL);
+        if (st != PP_OK)
+            die_st("pp_future_result (warm-up)", st);
+        pp_future_release(f[i]);
+    }
+}
+
+/* ---- workloads ---- */
+
+/* (a) pp_executor_create until the first no-op result is in hand; the pool is destroyed
+ * after the clock stops. */
+static void bench_startup(int reps)
+{
+    double *t = xmalloc((size_t)reps * sizeof *t);
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_s();
+        pp_executor *ex = new_pool();
+        noop(ex, (uint64_t)i);
+        t[i] = now_s() - t0;
+        pp_executor_destroy(ex);
+    }
+    printf("startup.%s\t%.4f\tms\n", g_method_name, median(t, (size_t)reps) * 1e3);
+    free(t);
+}
+
+/* (b) and (g): n submits of an 8-byte argument, then n results collected in submission
+ * order, on a warm pool. Wall time and the parent's CPU time (every thread: the caller and
+ * the manager) from before the first submit to after the last result. */
+static void bench_submit(int reps, size_t n)
+{
+    double *rate = xmalloc((size_t)reps * sizeof *rate);
+    double *cpu = xmalloc((size_t)reps * sizeof *cpu);
+    double *sub = xmalloc((size_t)reps * sizeof *sub);
+    double *sys = xmalloc((size_t)reps * sizeof *sys);
+    pp_future **fs = xmalloc(n * sizeof *fs);
+    pp_executor *ex = new_pool();
+    warm(ex);
+    for (int r = 0; r < reps; r++) {
+        double s0, s1;
+        double c0 = cpu_s(&s0), t0 = now_s();
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x = i;
+            pp_status st = pp_submit(ex, "echo", &x, sizeof x, &fs[i]);
+            if (st != PP_OK)
+                die_st("pp_submit", st);
+        }
+        sub[r] = now_s() - t0;
+        for (size_t i = 0; i < n; i++) {
+            pp_buf b;
+            uint64_t x = i;
+            pp_status st = pp_future_result(fs[i], PP_FOREVER, &b);
+            if (st != PP_OK)
+                die_st("pp_future_result", st);
+            if (b.len != sizeof x || memcmp(b.data, &x, sizeof x) != 0)
+                die_msg("submit: wrong result");
+            pp_future_release(fs[i]);
+        }
+        double t1 = now_s(), c1 = cpu_s(&s1);
+        rate[r] = (double)n / (t1 - t0);
+        cpu[r] = (c1 - c0) / (double)n;
+        sys[r] = (s1 - s0) / (double)n;
+    }
+    pp_executor_destroy(ex);
+    printf("submit.%s\t%.1f\ttasks/s\n", g_method_name, median(rate, (size_t)reps));
+    printf("cpu_per_task.%s\t%.3f\tus/task\n", g_method_name, median(cpu, (size_t)reps) * 1e6);
+    printf("# of which the submit loop: %.3f us/task (wall)\n",
+           median(sub, (size_t)reps) / (double)n * 1e6);
+    printf("# of the parent's CPU, in the kernel: %.3f us/task\n",
+           median(sys, (size_t)reps) * 1e6);
+    free(sys);
+    free(sub);
+    free(fs);
+    free(cpu);
+    free(rate);
+}
+
+/* (c) pp_map over n 8-byte items with the given chunksize, consumed to the end, on a warm
+ * pool: from the pp_map call to the last pp_map_next result. */
+static void bench_map(int reps, size_t n, const size_t *chunks, size_t n_chunks)
+{
+    uint64_t *vals = xmalloc(n * sizeof *vals);
+    pp_buf *args = xmalloc(n * sizeof *args);
+    for (size_t i = 0; i < n; i++) {
+        vals[i] = i;
+        args[i] = (pp_buf){&vals[i], sizeof vals[i]};
+    }
+    double *rate = xmalloc((size_t)reps * sizeof *rate);
+    pp_executor *ex = new_pool();
+    warm(ex);
+    for (size_t c = 0; c < n_chunks; c++) {
+        for (int r = 0; r < reps; r++) {
+            double t0 = now_s();
+            pp_map_iter *it;
+            pp_status st = pp_map(ex, "echo", args, n, chunks[c], PP_FOREVER, &it);
+            if (st != PP_OK)
+                die_st("pp_map", st);
+            for (size_t i = 0; i < n; i++) {
+                pp_buf b;
+                const pp_error *err;
+                st = pp_map_next(it, &b, &err);
+                if (st != PP_OK)
+                    die_st("pp_map_next", st);
+                if (b.len != sizeof vals[i] || memcmp(b.data, &vals[i], sizeof vals[i]) != 0)
+                    die_msg("map: wrong result");
+            }
+            if (pp_map_next(it, NULL, NULL) != PP_END)
+                die_msg("map: more results than items");
+            double t1 = now_s();
+            pp_map_free(it);
+            rate[r] = (double)n / (t1 - t0);
+        }
+        printf("map.c%zu.%s\t%.1f\titems/s\n", chunks[c], g_method_name,
+               median(rate, (size_t)reps));
+    }
+    pp_executor_destroy(ex);
+    free(rate);
+    free(args);
+    free(vals);
+}
+
+/* (d) one no-op call at a time on a warm pool, each timed from pp_submit to its result. */
+static void bench_roundtrip(size_t n)
+{
+    double *t = xmalloc(n * sizeof *t);
+    pp_executor *ex = new_pool();
+    warm(ex);
+    for (size_t i = 0; i < 100; i++) /* settle: not recorded */
+        noop(ex, i);
+    for (size_t i = 0; i < n; i++) {
+        double t0 = now_s();
+        noop(ex, i);
+        t[i] = now_s() - t0;
+    }
+    pp_executor_destroy(ex);
+    printf("rtt.median.%s\t%.2f\tus\n", g_method_name, median(t, n) * 1e6);
+    printf("rtt.p99.%s\t%.2f\tus\n", g_method_name, percentile(t, n, 99) * 1e6);
+    free(t);
+}
+
+static void size_label(size_t size, char *buf, size_t cap)
+{
+    if (size % (1024 * 1024) == 0)
+        snprintf(buf, cap, "%zuMiB", size / (1024 * 1024));
+    else if (size % 1024 == 0)
+        snprintf(buf, cap, "%zuKiB", size / 1024);
+    else
+        snprintf(buf, cap, "%zuB", size);
+}
+
+/* (e) one call with a size-byte argument, from pp_submit to its result, on a warm pool:
+ * "arg" to a task that returns nothing, "echo" to one that returns the argument. MB/s is
+ * the payload size (10^6 bytes) over that time, for both. */
+static void bench_payload(int reps, size_t size)
+{
+    unsigned char *buf = xmalloc(size);
+    for (size_t i = 0; i < size; i++)
+        buf[i] = (unsigned char)(i * 131u + 7u);
+    double *arg = xmalloc((size_t)reps * sizeof *arg);
+    double *echo = xmalloc((size_t)reps * sizeof *echo);
+    pp_executor *ex = new_pool();
+    warm(ex);
+    for (int r = 0; r < reps; r++) {
+        for (int mode = 0; mode < 2; mode++) {
+            pp_future *f;
+            pp_buf b;
+            double t0 = now_s();
+            pp_status st = pp_submit(ex, mode ? "echo" : "sink", buf, size, &f);
+            if (st != PP_OK)
+                die_st("pp_submit", st);
+            st = pp_future_result(f, PP_FOREVER, &b);
+            double t1 = now_s();
+            if (st != PP_OK)
+                die_st("pp_future_result", st);
+            if (mode ? (b.len != size || memcmp(b.data, buf, size) != 0) : b.len != 0)
+                die_msg("payload: wrong result");
+            pp_future_release(f);
+            (mode ? echo : arg)[r] = (double)size / 1e6 / (t1 - t0);
+        }
+    }
+    pp_executor_destroy(ex);
+    char label[32];
+    size_label(size, label, sizeof label);
+    printf("payload.%s.arg.%s\t%.1f\tMB/s\n", label, g_method_name, median(arg, (size_t)reps));
+    printf("payload.%s.echo.%s\t%.1f\tMB/s\n", label, g_method_name,
+           median(echo, (size_t)reps));
+    free(echo);
+    free(arg);
+    free(buf);
+}
+
+/* (f) on a warm pool, pp_submit of a task that calls exit() until pp_future_result returns
+ * PP_EBROKEN; one new pool per repetition, destroyed after the clock stops. */
+static void bench_broken(int reps)
+{
+    double *t = xmalloc((size_t)reps * sizeof *t);
+    for (int r = 0; r < reps; r++) {
+        pp_executor *ex = new_pool();
+        warm(ex);
+        pp_future *f;
+        double t0 = now_s();
+        pp_status st = pp_submit(ex, "die", NULL, 0, &f);
+        if (st != PP_OK)
+            die_st("pp_submit", st);
+        st = pp_future_result(f, PP_FOREVER, NULL);
+        t[r] = now_s() - t0;
+        if (st != PP_EBROKEN)
+            die_st("broken: expected PP_EBROKEN, got", st);
+        pp_future_release(f);
+        pp_executor_destroy(ex);
+    }
+    printf("broken.%s\t%.4f\tms\n", g_method_name, median(t, (size_t)reps) * 1e3);
+    free(t);
+}
+
+/* ---- command line ---- */
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: pp_bench startup|submit|map|roundtrip|payload|broken\n"
+            "         [--start=spawn|fork|forkserver] [--reps N] [--n N]\n"
+            "         [--chunksize C[,C...]] [--size BYTES]\n");
+    exit(2);
+}
+
+static unsigned long long parse_num(const char *s)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end != '\0')
+        usage();
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    if (pp_register_task("echo", task_echo) != PP_OK ||
+        pp_register_task("sink", task_sink) != PP_OK ||
+        pp_register_task("die", task_die) != PP_OK)
+        die_msg("pp_register_task failed");
+    pp_worker_main(argc, argv); /* in a worker: serves, never returns */
+
+    if (argc < 2)
+        usage();
+    const char *what = argv[1];
+    int reps = -1;
+    size_t n = 0, size = 0;
+    size_t chunks[16], n_chunks = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = NULL;
+        if (strncmp(a, "--start=", 8) == 0) {
+            v = a + 8;
+            if (strcmp(v, "spawn") == 0)
+                g_method = PP_START_SPAWN;
+            else if (strcmp(v, "fork") == 0)
+                g_method = PP_START_FORK;
+            else if (strcmp(v, "forkserver") == 0)
+                g_method = PP_START_FORKSERVER;
+            else
+                usage();
+            g_method_name = v;
+            continue;
+        }
+        if (i + 1 >= argc)
+            usage();
+        v = argv[++i];
+        if (strcmp(a, "--reps") == 0) {
+            reps = (int)parse_num(v);
+        } else if (strcmp(a, "--n") == 0) {
+            n = (size_t)parse_num(v);
+        } else if (strcmp(a, "--size") == 0) {
+            size = (size_t)parse_num(v);
+        } else if (strcmp(a, "--chunksize") == 0) {
+            char tmp[256];
+            snprintf(tmp, sizeof tmp, "%s", v);
+            for (char *tok = strtok(tmp, ","); tok; tok = strtok(NULL, ",")) {
+                if (n_chunks == sizeof chunks / sizeof chunks[0])
+                    usage();
+                chunks[n_chunks++] = (size_t)parse_num(tok);
+                if (chunks[n_chunks - 1] == 0)
+                    usage();
+            }
+        } else {
+            usage();
+        }
+    }
+    if (reps == 0)
+        usage();
+
+    printf("# pp_bench %s --start=%s, max_workers=%d\n", what, g_method_name, WORKERS);
+    if (strcmp(what, "startup") == 0) {
+        bench_startup(reps > 0 ? reps : 10);
+    } else if (strcmp(what, "submit") == 0) {
+        bench_submit(reps > 0 ? reps : 1, n ? n : 20000);
+    } else if (strcmp(what, "map") == 0) {
+        if (n_chunks == 0) {
+            chunks[0] = 1, chunks[1] = 100, chunks[2] = 1000;
+            n_chunks = 3;
+        }
+        bench_map(reps > 0 ? reps : 1, n ? n : 200000, chunks, n_chunks);
+    } else if (strcmp(what, "roundtrip") == 0) {
+        bench_roundtrip(n ? n : 2000);
+    } else if (strcmp(what, "payload") == 0) {
+        bench_payload(reps > 0 ? reps : 3, size ? size : 64u * 1024u * 1024u);
+    } else if (strcmp(what, "broken") == 0) {
+        bench_broken(reps > 0 ? reps : 10);
+    } else {
+        usage();
+    }
+    fflush(stdout);
+    return 0;
+}
