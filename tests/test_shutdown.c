@@ -256,11 +256,14 @@ static void check_force(pp_status (*force)(pp_executor *), const char *sig)
     long long end = pp_t_now_ms() + BOUND_MS;
     size_t n = 0;
     long long pids[2];
-    do { /* both workers started and running */
+    pp_executor_stats s;
+    do { /* both workers started and running, max_workers + 1 items handed out */
         PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 2, &n));
-    } while ((n < 2 || !pp_future_running(fs[1])) && pp_t_now_ms() < end &&
-             (pp_t_sleep_ms(5), 1));
+        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    } while ((n < 2 || !pp_future_running(fs[1]) || s.handed_out < 3) &&
+             pp_t_now_ms() < end && (pp_t_sleep_ms(5), 1));
     CU_ASSERT_EQUAL_FATAL(n, 2);
+    CU_ASSERT_EQUAL(s.handed_out, 3);
     long long t0 = pp_t_now_ms();
     PP_ASSERT_OK(force(ex));
     int broken = 0, cancelled = 0;

@@ -630,10 +630,17 @@ malformed:
 static void worker_read(pp_executor *ex, worker *w)
 {
     size_t budget = READ_BUDGET;
+    /* A read that returns less than asked has emptied the channel for now: the next read
+     * would only say "would block", so the wait set is asked again instead (it is
+     * level-triggered: whatever arrives meanwhile is reported). Saves a system call per
+     * wakeup. */
+    bool drained = false;
     while (!w->gone && ex->mstate != M_DONE && budget) {
         size_t n = 0;
         pp_status st;
         if (w->big) { /* a large body: straight into its own buffer */
+            if (drained)
+                return;
             size_t want = (size_t)w->big_hdr.body_len - w->big_got;
             st = pp__os_chan_read(w->chan, w->big + w->big_got, want, &n, NULL);
             if (st != PP_OK) {
@@ -642,6 +649,7 @@ static void worker_read(pp_executor *ex, worker *w)
             }
             if (n == 0)
                 return;
+            drained = n < want;
             budget -= n < budget ? n : budget;
             w->big_got += n;
             if (w->big_got == w->big_hdr.body_len) {
@@ -694,13 +702,17 @@ static void worker_read(pp_executor *ex, worker *w)
         }
         if (w->big)
             continue;
-        st = pp__os_chan_read(w->chan, w->rbuf + w->rlen, RBUF_CAP - w->rlen, &n, NULL);
+        if (drained)
+            return;
+        size_t want = RBUF_CAP - w->rlen;
+        st = pp__os_chan_read(w->chan, w->rbuf + w->rlen, want, &n, NULL);
         if (st != PP_OK) {
             worker_gone(ex, w);
             return;
         }
         if (n == 0)
             return;
+        drained = n < want;
         budget -= n < budget ? n : budget;
         w->rlen += n;
     }

@@ -77,10 +77,39 @@ static void die_quietly(int code)
     exit(code);
 }
 
+/* Bytes read ahead from the channel: small frames (most calls) come in one read, with
+ * whatever follows them. */
+#define READ_AHEAD (64u * 1024u)
+static unsigned char ra_buf[READ_AHEAD];
+static size_t ra_pos, ra_len;
+
 /* Reads exactly len bytes; exits 0 on EOF (the parent is gone). */
 static void read_full(pp__chan *c, void *buf, size_t len)
 {
     unsigned char *p = buf;
+    size_t have = ra_len - ra_pos;
+    if (have) {
+        size_t k = have < len ? have : len;
+        memcpy(p, ra_buf + ra_pos, k);
+        ra_pos += k;
+        p += k;
+        len -= k;
+    }
+    if (len && len < READ_AHEAD) { /* refill once; the rest (if any) is read directly */
+        size_t n = 0;
+        ra_pos = ra_len = 0;
+        pp_status st = pp__os_chan_read(c, ra_buf, READ_AHEAD, &n, NULL);
+        if (st == PP_END)
+            die_quietly(0);
+        if (st != PP_OK)
+            die_quietly(WORKER_EXIT_PROTOCOL);
+        ra_len = n;
+        size_t k = n < len ? n : len;
+        memcpy(p, ra_buf, k);
+        ra_pos = k;
+        p += k;
+        len -= k;
+    }
     while (len) {
         size_t n = 0;
         pp_status st = pp__os_chan_read(c, p, len, &n, NULL);
@@ -155,7 +184,9 @@ static void serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
     name[call->name_len] = 0;
     bool known = pp__registry_lookup(call->name, call->name_len, &fn) != NULL;
     char msg[PP__NAME_MAX + 64];
-    int msg_len = snprintf(msg, sizeof msg, "no task '%s' is registered in worker %lld", name,
+    int msg_len = 0;
+    if (!known)
+        msg_len = snprintf(msg, sizeof msg, "no task '%s' is registered in worker %lld", name,
                            pp__os_getpid());
 
     if (pp__wire_result_begin(out, call->work_id, call->n) != PP_OK)
