@@ -1084,7 +1084,7 @@ static void test_worker_path_unicode(void)
 {
 #ifdef _WIN32
     const char sep = '\\';
-    const char *base = "pp tests \xc3\xa7\xf0\x9f\x90\x8d.exe"; /* "pp tests ç🐍.exe" */
+    const char *base = "pp tests \xc3\xa7\xf0\x9f\x90\x8d.exe"; /* c-cedilla, U+1F40D */
 #else
     const char sep = '/';
     const char *base = "pp tests \xc3\xa7\xf0\x9f\x90\x8d";
