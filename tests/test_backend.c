@@ -1286,6 +1286,107 @@ static void test_worker_inherits_one_handle(void)
 #endif
 }
 
+/* Windows: workers are in a job object with JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, so they go
+ * with their program however it ends: killed (TerminateProcess, which runs no code in it),
+ * or returning from main without destroying its executor. The program is this one,
+ * "--orphan-parent" (test_shutdown.c): two busy workers and an idle one, their pids on its
+ * stdout. (POSIX: test_shutdown.c's no-orphans tests.) */
+#ifdef _WIN32
+static void orphans_case(bool kill_parent)
+{
+    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+    HANDLE rd = NULL, wr = NULL;
+    CU_ASSERT_FATAL(CreatePipe(&rd, &wr, &sa, 0));
+    SetHandleInformation(rd, HANDLE_FLAG_INHERIT, 0);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "\"%s\" --orphan-parent", exe);
+    wchar_t *wcmd = wide(cmd), *wexe = wide(exe);
+    CU_ASSERT_FATAL(wcmd && wexe);
+    STARTUPINFOW si;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    si.hStdOutput = wr;
+    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+    PROCESS_INFORMATION pi;
+    if (!kill_parent)
+        SetEnvironmentVariableW(L"PP_T_PARENT_MODE", L"exit");
+    BOOL ok = CreateProcessW(wexe, wcmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
+    SetEnvironmentVariableW(L"PP_T_PARENT_MODE", NULL);
+    free(wcmd);
+    free(wexe);
+    CloseHandle(wr); /* the parent and its workers hold it now */
+    CU_ASSERT_FATAL(ok);
+    CloseHandle(pi.hThread);
+
+    /* Its line: "<pid> <worker> <worker> <worker>\n", read without blocking past a bound. */
+    char line[256];
+    size_t len = 0;
+    long long end = pp_t_now_ms() + WAIT_MS;
+    while (len < sizeof line - 1 && !memchr(line, '\n', len) && pp_t_now_ms() < end) {
+        DWORD avail = 0, got = 0;
+        if (!PeekNamedPipe(rd, NULL, 0, NULL, &avail, NULL))
+            break; /* the parent is gone */
+        if (avail == 0) {
+            pp_t_sleep_ms(10);
+            continue;
+        }
+        if (avail > sizeof line - 1 - len)
+            avail = (DWORD)(sizeof line - 1 - len);
+        if (!ReadFile(rd, line + len, avail, &got, NULL))
+            break;
+        len += got;
+    }
+    line[len] = 0;
+    long long ids[4] = {0, 0, 0, 0};
+    int n = sscanf(line, "%lld %lld %lld %lld", &ids[0], &ids[1], &ids[2], &ids[3]);
+    CU_ASSERT_EQUAL(n, 4);
+    CU_ASSERT_EQUAL(ids[0], (long long)pi.dwProcessId);
+    if (kill_parent) {
+        /* (A parent that exits by itself may already be gone with its workers.) */
+        for (int i = 1; n == 4 && i < 4; i++)
+            CU_ASSERT(pp_t_pid_alive(ids[i]));
+        TerminateProcess(pi.hProcess, 9);
+    }
+    /* The parent ends (killed, or by itself: exit must not wait for the busy workers). */
+    CU_ASSERT_EQUAL(WaitForSingleObject(pi.hProcess, (DWORD)WAIT_MS), WAIT_OBJECT_0);
+    DWORD code = 1;
+    GetExitCodeProcess(pi.hProcess, &code);
+    CU_ASSERT_EQUAL(code, kill_parent ? 9u : 0u);
+    int alive = 3;
+    end = pp_t_now_ms() + WAIT_MS;
+    while (n == 4 && alive && pp_t_now_ms() < end) {
+        alive = 0;
+        for (int i = 1; i < 4; i++)
+            alive += pp_t_pid_alive(ids[i]) != 0;
+        if (alive)
+            pp_t_sleep_ms(10);
+    }
+    CU_ASSERT_EQUAL(alive, 0);
+    for (int i = 1; n == 4 && i < 4; i++) { /* leave nothing behind, whatever happened */
+        HANDLE h = OpenProcess(PROCESS_TERMINATE, FALSE, (DWORD)ids[i]);
+        if (h) {
+            TerminateProcess(h, 9);
+            CloseHandle(h);
+        }
+    }
+    TerminateProcess(pi.hProcess, 9);
+    CloseHandle(pi.hProcess);
+    CloseHandle(rd);
+}
+#endif
+
+static void test_no_orphans_job(void)
+{
+#ifndef _WIN32
+    printf("SKIP: Windows job objects (POSIX: the shutdown suite's no-orphans tests)\n");
+#else
+    orphans_case(true);
+    orphans_case(false);
+#endif
+}
+
 static CU_TestInfo tests[] = {
     {"process facts: exe path, CPUs, clock, errors, signal names", test_process_facts},
     {"spawned worker answers calls", test_echo_round_trip},
@@ -1309,6 +1410,7 @@ static CU_TestInfo tests[] = {
     {"worker_path with spaces and non-ASCII characters", test_worker_path_unicode},
     {"max_workers: the cap (Windows 61), the default", test_max_workers_cap},
     {"a crash report names the exception or signal, the task, the pid", test_crash_report},
+    {"Windows: a killed or exiting parent leaves no worker (job object)", test_no_orphans_job},
     CU_TEST_INFO_NULL,
 };
 
