@@ -123,12 +123,12 @@ static void check_child_counted(int children)
 /* 1000 cycles of create, submit, destroy leave the descriptor and child counts as they were.
  *
  * The counts are taken after a warm-up cycle of each size: the first executor makes what
- * is kept for the life of the process, once, and that is no leak (a forkserver, too). Under
- * mingw + Wine that is 3 handles: the job object holding every worker (src/win32/spawn.c: closing it would
- * kill them), the semaphore of the condition variable of the waiter that blocking calls
- * cache (APR's Windows condition variables are semaphores; on POSIX no descriptor), and
- * the semaphore of the mutex of libgcc's emulated thread-local storage (the manager's
- * thread-local pointer). */
+ * is kept for the life of the process, once, and that is no leak (a forkserver's server,
+ * too). Under mingw + Wine that is 3 handles: the job object holding every worker
+ * (src/win32/spawn.c: closing it would kill them), the semaphore of the condition variable
+ * of the waiter that blocking calls cache (APR's Windows condition variables are
+ * semaphores; on POSIX no descriptor), and the semaphore of the mutex of libgcc's emulated
+ * thread-local storage (the manager's thread-local pointer). */
 static void test_thousand_cycles(void)
 {
     cycle(1, -1);
