@@ -1387,6 +1387,25 @@ static void test_no_orphans_job(void)
 #endif
 }
 
+/* Windows has no fork: the fork and forkserver start methods are PP_ENOTSUP there, and
+ * nothing is created. (POSIX: the start methods have their own tests.) */
+static void test_no_fork_on_windows(void)
+{
+#ifndef _WIN32
+    printf("SKIP: POSIX has fork (the start methods have their own tests)\n");
+#else
+    const pp_start_method methods[] = {PP_START_FORK, PP_START_FORKSERVER};
+    for (int i = 0; i < 2; i++) {
+        pp_executor_options o;
+        pp_executor_options_init(&o);
+        o.start_method = methods[i];
+        pp_executor *ex = (pp_executor *)1;
+        CU_ASSERT_EQUAL(pp_executor_create(&o, &ex), PP_ENOTSUP);
+        CU_ASSERT_PTR_NULL(ex);
+    }
+#endif
+}
+
 static CU_TestInfo tests[] = {
     {"process facts: exe path, CPUs, clock, errors, signal names", test_process_facts},
     {"spawned worker answers calls", test_echo_round_trip},
@@ -1411,6 +1430,7 @@ static CU_TestInfo tests[] = {
     {"max_workers: the cap (Windows 61), the default", test_max_workers_cap},
     {"a crash report names the exception or signal, the task, the pid", test_crash_report},
     {"Windows: a killed or exiting parent leaves no worker (job object)", test_no_orphans_job},
+    {"Windows: fork and forkserver are PP_ENOTSUP", test_no_fork_on_windows},
     CU_TEST_INFO_NULL,
 };
 
