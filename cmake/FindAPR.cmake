@@ -2,7 +2,8 @@
 # APR::APR. Installed beside procpoolConfig.cmake, which finds APR through it.
 #
 # Order:
-#   1. an `apr` CONFIG package (vcpkg: apr::libapr-1 in shared, apr::apr-1 in static builds);
+#   1. an `apr` CONFIG package (vcpkg: apr::libapr-1 in shared, apr::apr-1 in static builds),
+#      or older vcpkg's `unofficial-apr` (unofficial::apr::libapr-1 / unofficial::apr::apr-1);
 #   2. pkg-config `apr-1` (Debian's libapr1-dev, most Linux and BSD packages);
 #   3. find_path(apr.h) + find_library(apr-1): cross builds and plain installs (set APR_ROOT,
 #      or CMAKE_PREFIX_PATH, to the prefix).
@@ -13,21 +14,29 @@ if(TARGET APR::APR)
   return()
 endif()
 
-# 1. CONFIG package (vcpkg).
+# 1. CONFIG package (vcpkg): `apr` (APR >= 1.7.3's own export, vcpkg since 2023), else the
+#    `unofficial-apr` package of older vcpkg ports (APR 1.7.2: unofficial::apr::libapr-1).
 find_package(apr CONFIG QUIET)
-if(apr_FOUND)
-  foreach(t apr::libapr-1 apr::apr-1)
+set(_apr_pkg apr)
+if(NOT apr_FOUND)
+  find_package(unofficial-apr CONFIG QUIET)
+  set(_apr_pkg unofficial-apr)
+endif()
+if(${_apr_pkg}_FOUND)
+  foreach(t apr::libapr-1 apr::apr-1 unofficial::apr::libapr-1 unofficial::apr::apr-1)
     if(TARGET ${t})
       add_library(APR::APR INTERFACE IMPORTED)
       target_link_libraries(APR::APR INTERFACE ${t})
-      set(APR_VERSION "${apr_VERSION}")
+      set(APR_VERSION "${${_apr_pkg}_VERSION}")
       set(APR_LIBRARIES ${t})
-      find_package_handle_standard_args(APR REQUIRED_VARS apr_DIR APR_LIBRARIES
+      find_package_handle_standard_args(APR REQUIRED_VARS ${_apr_pkg}_DIR APR_LIBRARIES
         VERSION_VAR APR_VERSION)
+      unset(_apr_pkg)
       return()
     endif()
   endforeach()
 endif()
+unset(_apr_pkg)
 
 # 2. pkg-config. Not when cross-compiling: the host's .pc files describe the host's APR.
 find_package(PkgConfig QUIET)

@@ -25,6 +25,8 @@ if(PKG_CONFIG_FOUND AND NOT CMAKE_CROSSCOMPILING)
   endif()
 endif()
 
+# vcpkg installs include/cunit/*.h and libcunit.lib (+ libcunit.dll): <CUnit/CUnit.h> finds
+# them on Windows' case-insensitive file systems.
 find_path(CUNIT_INCLUDE_DIR CUnit/CUnit.h)
 find_library(CUNIT_LIBRARY NAMES cunit libcunit)
 find_package_handle_standard_args(CUnit REQUIRED_VARS CUNIT_LIBRARY CUNIT_INCLUDE_DIR)

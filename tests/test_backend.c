@@ -1,11 +1,13 @@
 /*
  * The backend suite: src/core/pp_os.h exercised directly, on whichever backend is linked.
  * Workers are this test program, started with pp__os_spawn(); they run the real worker loop
- * and speak the wire protocol (wire.h), which these tests drive by hand.
+ * and speak the wire protocol (wire.h), which these tests drive by hand. The last tests go
+ * through the public API for what the backend decides there: worker paths, the worker cap,
+ * crash reports.
  *
  * Only pp_os.h, wire.h and pp_test.h are used, except in checks that only make sense on
- * POSIX or Linux (a worker's descriptors and signal state, seen through /proc); those print
- * "SKIP: <reason>" elsewhere.
+ * one platform (a worker's descriptors and signal state, seen through /proc; a worker's
+ * handles on Windows); those print "SKIP: <reason>" elsewhere.
  */
 #ifndef _GNU_SOURCE
 #  define _GNU_SOURCE
@@ -14,7 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef _WIN32
+#ifdef _WIN32
+#  ifndef WIN32_LEAN_AND_MEAN
+#    define WIN32_LEAN_AND_MEAN
+#  endif
+#  include <windows.h>
+#else
 #  include <dirent.h>
 #  include <errno.h>
 #  include <fcntl.h>
@@ -255,6 +262,16 @@ static void test_process_facts(void)
     CU_ASSERT_PTR_NULL(pp__os_signal_name(0));
     CU_ASSERT_PTR_NULL(pp__os_signal_name(-1));
     CU_ASSERT_PTR_NULL(pp__os_exit_name(1));
+#else
+    /* Exit codes that are exceptions have names; signals do not exist. */
+    CU_ASSERT_EQUAL(pp__os_max_workers(), 61);
+    CU_ASSERT_STRING_EQUAL(pp__os_exit_name((int)0xC0000005), "EXCEPTION_ACCESS_VIOLATION");
+    CU_ASSERT_STRING_EQUAL(pp__os_exit_name((int)0xC00000FD), "EXCEPTION_STACK_OVERFLOW");
+    CU_ASSERT_STRING_EQUAL(pp__os_exit_name((int)0xC0000409), "STATUS_STACK_BUFFER_OVERRUN");
+    CU_ASSERT_PTR_NULL(pp__os_exit_name(0));
+    CU_ASSERT_PTR_NULL(pp__os_exit_name(1));
+    CU_ASSERT_PTR_NULL(pp__os_exit_name(9));
+    CU_ASSERT_PTR_NULL(pp__os_signal_name(9));
 #endif
 }
 
@@ -332,23 +349,37 @@ static void test_exit_code(void)
 
 static void test_killed_by_signal(void)
 {
-#ifdef _WIN32
-    printf("SKIP: POSIX signals\n");
-    return;
-#else
     const char *tasks[] = {"kill_self", "segv", "abort"};
+#ifdef _WIN32
+    /* No signals: the exit code says it. TerminateProcess(self, 9); an access violation
+     * (the job's DIE_ON_UNHANDLED_EXCEPTION: no error dialog); abort() exits 3. */
+    const int codes[] = {9, (int)0xC0000005, 3};
+    const char *names[] = {NULL, "EXCEPTION_ACCESS_VIOLATION", NULL};
+#else
     const int sigs[] = {SIGKILL, SIGSEGV, SIGABRT};
+#endif
     for (int i = 0; i < 3; i++) {
         child c;
         start(&c);
         handshake(&c);
         send_call(&c, 1, tasks[i], NULL, 0);
         pp__exit st = reap(&c);
+#ifdef _WIN32
+        CU_ASSERT(st.exited);
+        CU_ASSERT_EQUAL(st.code, codes[i]);
+        CU_ASSERT_EQUAL(st.signal, 0);
+        const char *name = pp__os_exit_name(st.code);
+        if (names[i]) {
+            CU_ASSERT(name && strcmp(name, names[i]) == 0);
+        } else {
+            CU_ASSERT_PTR_NULL(name);
+        }
+#else
         CU_ASSERT(!st.exited);
         CU_ASSERT_EQUAL(st.signal, sigs[i]);
+#endif
         finish(&c);
     }
-#endif
 }
 
 static void test_stop_and_reap(void)
@@ -888,13 +919,500 @@ static void test_worker_signals(void)
 #endif
 }
 
+/* ---- through the public API: worker paths, the worker cap, crash reports ---- */
+
+/* File-system helpers for UTF-8 paths (Windows: converted to UTF-16 for the *W calls). */
+#ifdef _WIN32
+static wchar_t *wide(const char *s)
+{
+    int n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
+    wchar_t *w = n > 0 ? malloc((size_t)n * sizeof *w) : NULL;
+    if (w)
+        MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n);
+    return w;
+}
+
+static char *narrow(const wchar_t *w)
+{
+    int n = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
+    char *s = n > 0 ? malloc((size_t)n) : NULL;
+    if (s)
+        WideCharToMultiByte(CP_UTF8, 0, w, -1, s, n, NULL, NULL);
+    return s;
+}
+#endif
+
+/* The temporary directory, UTF-8, without a trailing separator; caller frees. */
+static char *temp_dir(void)
+{
+#ifdef _WIN32
+    wchar_t w[MAX_PATH + 1];
+    DWORD n = GetTempPathW(MAX_PATH + 1, w);
+    if (n == 0 || n > MAX_PATH)
+        return NULL;
+    if (n > 1 && w[n - 1] == L'\\')
+        w[n - 1] = 0;
+    return narrow(w);
+#else
+    const char *t = getenv("TMPDIR");
+    return strdup(t && *t ? t : "/tmp");
+#endif
+}
+
+static bool make_dir(const char *path)
+{
+#ifdef _WIN32
+    wchar_t *w = wide(path);
+    bool ok = w && CreateDirectoryW(w, NULL);
+    free(w);
+    return ok;
+#else
+    return mkdir(path, 0700) == 0;
+#endif
+}
+
+static bool remove_path(const char *path, bool dir)
+{
+#ifdef _WIN32
+    wchar_t *w = wide(path);
+    bool ok = w && (dir ? RemoveDirectoryW(w) : DeleteFileW(w));
+    free(w);
+    return ok;
+#else
+    return (dir ? rmdir(path) : unlink(path)) == 0;
+#endif
+}
+
+/* Copies the file from to to (to must not exist), keeping it executable. */
+static bool copy_file(const char *from, const char *to)
+{
+#ifdef _WIN32
+    wchar_t *wf = wide(from), *wt = wide(to);
+    bool ok = wf && wt && CopyFileW(wf, wt, TRUE);
+    free(wf);
+    free(wt);
+    return ok;
+#else
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+    bool ok = in >= 0 && out >= 0;
+    char buf[65536];
+    ssize_t n;
+    while (ok && (n = read(in, buf, sizeof buf)) != 0) {
+        ok = n > 0 && write(out, buf, (size_t)n) == n;
+    }
+    if (in >= 0)
+        close(in);
+    if (out >= 0 && close(out) != 0)
+        ok = false;
+    return ok;
+#endif
+}
+
+/* The DLLs beside this program (an MSVC build with vcpkg's DLLs, a shared build): a copy of
+ * the program elsewhere needs them beside it too. Copies them into dir and returns their
+ * names (NULL-terminated, caller frees with free_names), or NULL if there are none. */
+static char **copy_dlls(const char *dir)
+{
+#ifdef _WIN32
+    char *slash = strrchr(exe, '\\');
+    if (!slash)
+        return NULL;
+    char pattern[4096];
+    snprintf(pattern, sizeof pattern, "%.*s\\*.dll", (int)(slash - exe), exe);
+    wchar_t *wp = wide(pattern);
+    WIN32_FIND_DATAW fd;
+    HANDLE h = wp ? FindFirstFileW(wp, &fd) : INVALID_HANDLE_VALUE;
+    free(wp);
+    if (h == INVALID_HANDLE_VALUE)
+        return NULL;
+    char **names = calloc(1, sizeof *names);
+    size_t n = 0;
+    do {
+        char *name = narrow(fd.cFileName);
+        char **more = name && names ? realloc(names, (n + 2) * sizeof *names) : NULL;
+        if (!more) {
+            free(name);
+            break;
+        }
+        names = more;
+        char from[4096 + 256], to[4096 + 256];
+        snprintf(from, sizeof from, "%.*s\\%s", (int)(slash - exe), exe, name);
+        snprintf(to, sizeof to, "%s\\%s", dir, name);
+        CU_ASSERT(copy_file(from, to));
+        names[n++] = name;
+        names[n] = NULL;
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+    return names;
+#else
+    (void)dir;
+    return NULL;
+#endif
+}
+
+/* The path of the program a process runs (UTF-8, caller frees), or NULL if unknown here. */
+static char *process_image(long long pid)
+{
+#ifdef _WIN32
+    HANDLE h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)pid);
+    if (!h)
+        return NULL;
+    wchar_t w[4096];
+    DWORD len = sizeof w / sizeof w[0];
+    char *s = QueryFullProcessImageNameW(h, 0, w, &len) ? narrow(w) : NULL;
+    CloseHandle(h);
+    return s;
+#elif defined(__linux__)
+    char link[64], target[4096];
+    snprintf(link, sizeof link, "/proc/%lld/exe", pid);
+    ssize_t len = readlink(link, target, sizeof target - 1);
+    if (len <= 0)
+        return NULL;
+    target[len] = 0;
+    return strdup(target);
+#else
+    (void)pid;
+    return NULL;
+#endif
+}
+
+/* options.worker_path naming a copy of this program in a directory whose name, like the
+ * copy's, has spaces and non-ASCII characters (Latin, CJK, an emoji outside the BMP: a
+ * UTF-16 surrogate pair on Windows): the workers start from it and run tasks. */
+static void test_worker_path_unicode(void)
+{
+#ifdef _WIN32
+    const char sep = '\\';
+    const char *base = "pp tests \xc3\xa7\xf0\x9f\x90\x8d.exe"; /* c-cedilla, U+1F40D */
+#else
+    const char sep = '/';
+    const char *base = "pp tests \xc3\xa7\xf0\x9f\x90\x8d";
+#endif
+    char *tmp = temp_dir();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tmp);
+    char dir[2048], path[4096];
+    /* "procpool w\u00fcrker \u65e5\u672c <pid>" */
+    snprintf(dir, sizeof dir, "%.1900s%cprocpool w\xc3\xbcrker \xe6\x97\xa5\xe6\x9c\xac %lld", tmp,
+             sep, pp_t_getpid());
+    free(tmp);
+    snprintf(path, sizeof path, "%s%c%s", dir, sep, base);
+    CU_ASSERT_FATAL(make_dir(dir));
+    CU_ASSERT(copy_file(exe, path));
+    char **dlls = copy_dlls(dir);
+
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    o.max_workers = 2;
+    o.worker_path = path;
+    pp_executor *ex = NULL;
+    PP_ASSERT_OK(pp_executor_create(&o, &ex));
+    if (ex) {
+        pp_future *f = NULL, *g = NULL;
+        PP_ASSERT_OK(pp_submit(ex, "echo", "h\xc3\xa9llo", 6, &f));
+        PP_ASSERT_OK(pp_submit(ex, "pid", NULL, 0, &g));
+        pp_buf r = {NULL, 0};
+        PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+        CU_ASSERT(r.len == 6 && memcmp(r.data, "h\xc3\xa9llo", 6) == 0);
+        PP_ASSERT_OK(pp_future_result(g, PP_T_TIMEOUT_MS, &r));
+        long long pid = 0;
+        CU_ASSERT_EQUAL(r.len, sizeof pid);
+        if (r.len == sizeof pid)
+            memcpy(&pid, r.data, sizeof pid);
+        CU_ASSERT(pid > 0 && pid != pp_t_getpid());
+        /* The worker (idle, alive until destroy) runs the copy. */
+        char *image = pid > 0 ? process_image(pid) : NULL;
+        if (image) {
+            size_t li = strlen(image), lb = strlen(base);
+            CU_ASSERT(li > lb && strcmp(image + li - lb, base) == 0);
+            CU_ASSERT(strstr(image, "w\xc3\xbcrker \xe6\x97\xa5\xe6\x9c\xac") != NULL);
+            if (!(li > lb && strcmp(image + li - lb, base) == 0))
+                fprintf(stderr, "\n  worker image: %s\n", image);
+            free(image);
+        } else {
+            printf("(worker image path: not readable here) ");
+        }
+        pp_future_release(f);
+        pp_future_release(g);
+        pp_executor_destroy(ex);
+    }
+    /* The workers are gone (destroy waited for them): the copy can go. */
+    for (char **d = dlls; d && *d; d++) {
+        char p[4096 + 256];
+        snprintf(p, sizeof p, "%s%c%s", dir, sep, *d);
+        CU_ASSERT(remove_path(p, false));
+        free(*d);
+    }
+    free(dlls);
+    CU_ASSERT(remove_path(path, false));
+    CU_ASSERT(remove_path(dir, true));
+}
+
+/* The cap on max_workers: on Windows an explicit 62 is PP_EINVAL (61 workers, as in CPython:
+ * one WaitForMultipleObjects set of 64 handles) and 61 works; POSIX has no such cap. The
+ * default is pp_cpu_count(), capped likewise. */
+static void test_max_workers_cap(void)
+{
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    pp_executor *ex = (pp_executor *)1;
+    o.max_workers = 62;
+#ifdef _WIN32
+    CU_ASSERT_EQUAL(pp_executor_create(&o, &ex), PP_EINVAL);
+    CU_ASSERT_PTR_NULL(ex);
+    o.max_workers = 1000;
+    CU_ASSERT_EQUAL(pp_executor_create(&o, &ex), PP_EINVAL);
+#else
+    PP_ASSERT_OK(pp_executor_create(&o, &ex)); /* no worker starts before a submit */
+    pp_executor_destroy(ex);
+#endif
+    o.max_workers = -1;
+    ex = (pp_executor *)1;
+    CU_ASSERT_EQUAL(pp_executor_create(&o, &ex), PP_EINVAL);
+    CU_ASSERT_PTR_NULL(ex);
+
+    /* 61 workers, all busy at once if they start fast enough (no count is asserted: that
+     * would be a timing assertion): the wait set holds 61 channels and the wakeup. */
+    enum { N = 61 };
+    o.max_workers = N;
+    ex = NULL;
+    PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+    pp_future *fs[N];
+    pp_t_sleep_arg a = {2000, 0};
+    for (int i = 0; i < N; i++) {
+        a.value = i;
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    }
+    for (int i = 0; i < N; i++) {
+        pp_buf r = {NULL, 0};
+        PP_ASSERT_OK(pp_future_result(fs[i], 60000, &r));
+        int32_t v = -1;
+        if (r.len == sizeof v)
+            memcpy(&v, r.data, sizeof v);
+        CU_ASSERT_EQUAL(v, i);
+        pp_future_release(fs[i]);
+    }
+    pp_executor_stats st;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &st));
+    CU_ASSERT(st.workers_started >= 1 && st.workers_started <= N);
+    CU_ASSERT_EQUAL(st.workers_died, 0);
+    printf("(%llu workers started) ", st.workers_started);
+    pp_executor_destroy(ex);
+
+    /* The default: never more workers than CPUs, nor than the cap. */
+    int cap = pp_cpu_count() < pp__os_max_workers() ? pp_cpu_count() : pp__os_max_workers();
+    ex = NULL;
+    PP_ASSERT_OK_FATAL(pp_executor_create(NULL, &ex));
+    pp_future *more[8];
+    a.ms = 200;
+    for (int i = 0; i < 8; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &more[i]));
+    for (int i = 0; i < 8; i++) {
+        PP_ASSERT_OK(pp_future_result(more[i], 60000, NULL));
+        pp_future_release(more[i]);
+    }
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &st));
+    CU_ASSERT(st.workers_started >= 1 && st.workers_started <= (unsigned long long)cap);
+    pp_executor_destroy(ex);
+}
+
+/* A worker that crashes breaks the pool with a report that names the crash: the exception
+ * on Windows, the signal on POSIX, with the task and the pid. */
+static void test_crash_report(void)
+{
+#ifdef _WIN32
+    const char *want = "exited with code 0xC0000005 (EXCEPTION_ACCESS_VIOLATION) running 'segv'";
+    const int want_code = (int)0xC0000005;
+#else
+    const char *want = "killed by signal 11 (SIGSEGV) running 'segv'";
+    const int want_code = -SIGSEGV;
+#endif
+    pp_executor *ex = pp_t_executor(1);
+    pp_future *f = NULL;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "segv", NULL, 0, &f));
+    const pp_error *e = NULL;
+    PP_ASSERT_OK_FATAL(pp_future_exception(f, PP_T_TIMEOUT_MS, &e));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
+    CU_ASSERT_EQUAL(e->code, want_code);
+    CU_ASSERT(e->pid > 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e->message);
+    char pidtxt[48];
+    snprintf(pidtxt, sizeof pidtxt, "worker %lld ", e->pid);
+    CU_ASSERT(strstr(e->message, pidtxt) != NULL);
+    CU_ASSERT(strstr(e->message, want) != NULL);
+    if (!strstr(e->message, want))
+        fprintf(stderr, "\n  crash report: %s\n", e->message);
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+}
+
+/* Windows: the worker inherits no inheritable handle of the parent but its channel and the
+ * standard handles (PROC_THREAD_ATTRIBUTE_HANDLE_LIST). An inheritable event made before
+ * the spawn is looked up in the worker under the same value (inherited handles keep their
+ * value): if a handle is there, it must not be that event (two set/reset rounds tell). */
+static void test_worker_inherits_one_handle(void)
+{
+#ifndef _WIN32
+    printf("SKIP: Windows handle lists (POSIX: see the descriptors test)\n");
+#else
+    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+    HANDLE stray = CreateEventW(&sa, TRUE, FALSE, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(stray);
+    child c;
+    start(&c);
+    handshake(&c);
+    HANDLE proc = OpenProcess(PROCESS_DUP_HANDLE, FALSE, (DWORD)pp__os_proc_pid(c.proc));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(proc);
+    HANDLE there = NULL;
+    if (DuplicateHandle(proc, stray, GetCurrentProcess(), &there, 0, FALSE,
+                        DUPLICATE_SAME_ACCESS)) {
+        /* Something holds that value in the worker: is it our event? */
+        bool same = true;
+        for (int round = 0; round < 2 && same; round++) {
+            SetEvent(stray);
+            same = WaitForSingleObject(there, 0) == WAIT_OBJECT_0;
+            ResetEvent(stray);
+            same = same && WaitForSingleObject(there, 0) == WAIT_TIMEOUT;
+        }
+        CU_ASSERT(!same);
+        CloseHandle(there);
+    }
+    CloseHandle(proc);
+    CloseHandle(stray);
+    PP_ASSERT_OK(pp__os_proc_stop(c.proc, true, NULL));
+    reap(&c);
+    finish(&c);
+#endif
+}
+
+/* Windows: workers are in a job object with JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, so they go
+ * with their program however it ends: killed (TerminateProcess, which runs no code in it),
+ * or returning from main without destroying its executor. The program is this one,
+ * "--orphan-parent" (test_shutdown.c): two busy workers and an idle one, their pids on its
+ * stdout. (POSIX: test_shutdown.c's no-orphans tests.) */
+#ifdef _WIN32
+static void orphans_case(bool kill_parent)
+{
+    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+    HANDLE rd = NULL, wr = NULL;
+    CU_ASSERT_FATAL(CreatePipe(&rd, &wr, &sa, 0));
+    SetHandleInformation(rd, HANDLE_FLAG_INHERIT, 0);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "\"%s\" --orphan-parent", exe);
+    wchar_t *wcmd = wide(cmd), *wexe = wide(exe);
+    CU_ASSERT_FATAL(wcmd && wexe);
+    STARTUPINFOW si;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    si.hStdOutput = wr;
+    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+    PROCESS_INFORMATION pi;
+    if (!kill_parent)
+        SetEnvironmentVariableW(L"PP_T_PARENT_MODE", L"exit");
+    BOOL ok = CreateProcessW(wexe, wcmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
+    SetEnvironmentVariableW(L"PP_T_PARENT_MODE", NULL);
+    free(wcmd);
+    free(wexe);
+    CloseHandle(wr); /* the parent and its workers hold it now */
+    CU_ASSERT_FATAL(ok);
+    CloseHandle(pi.hThread);
+
+    /* Its line: "<pid> <worker> <worker> <worker>\n", read without blocking past a bound. */
+    char line[256];
+    size_t len = 0;
+    long long end = pp_t_now_ms() + WAIT_MS;
+    while (len < sizeof line - 1 && !memchr(line, '\n', len) && pp_t_now_ms() < end) {
+        DWORD avail = 0, got = 0;
+        if (!PeekNamedPipe(rd, NULL, 0, NULL, &avail, NULL))
+            break; /* the parent is gone */
+        if (avail == 0) {
+            pp_t_sleep_ms(10);
+            continue;
+        }
+        if (avail > sizeof line - 1 - len)
+            avail = (DWORD)(sizeof line - 1 - len);
+        if (!ReadFile(rd, line + len, avail, &got, NULL))
+            break;
+        len += got;
+    }
+    line[len] = 0;
+    long long ids[4] = {0, 0, 0, 0};
+    int n = sscanf(line, "%lld %lld %lld %lld", &ids[0], &ids[1], &ids[2], &ids[3]);
+    CU_ASSERT_EQUAL(n, 4);
+    CU_ASSERT_EQUAL(ids[0], (long long)pi.dwProcessId);
+    if (kill_parent) {
+        /* (A parent that exits by itself may already be gone with its workers.) */
+        for (int i = 1; n == 4 && i < 4; i++)
+            CU_ASSERT(pp_t_pid_alive(ids[i]));
+        TerminateProcess(pi.hProcess, 9);
+    }
+    /* The parent ends (killed, or by itself: exit must not wait for the busy workers). */
+    CU_ASSERT_EQUAL(WaitForSingleObject(pi.hProcess, (DWORD)WAIT_MS), WAIT_OBJECT_0);
+    DWORD code = 1;
+    GetExitCodeProcess(pi.hProcess, &code);
+    CU_ASSERT_EQUAL(code, kill_parent ? 9u : 0u);
+    int alive = 3;
+    end = pp_t_now_ms() + WAIT_MS;
+    while (n == 4 && alive && pp_t_now_ms() < end) {
+        alive = 0;
+        for (int i = 1; i < 4; i++)
+            alive += pp_t_pid_alive(ids[i]) != 0;
+        if (alive)
+            pp_t_sleep_ms(10);
+    }
+    CU_ASSERT_EQUAL(alive, 0);
+    for (int i = 1; n == 4 && i < 4; i++) { /* leave nothing behind, whatever happened */
+        HANDLE h = OpenProcess(PROCESS_TERMINATE, FALSE, (DWORD)ids[i]);
+        if (h) {
+            TerminateProcess(h, 9);
+            CloseHandle(h);
+        }
+    }
+    TerminateProcess(pi.hProcess, 9);
+    CloseHandle(pi.hProcess);
+    CloseHandle(rd);
+}
+#endif
+
+static void test_no_orphans_job(void)
+{
+#ifndef _WIN32
+    printf("SKIP: Windows job objects (POSIX: the shutdown suite's no-orphans tests)\n");
+#else
+    orphans_case(true);
+    orphans_case(false);
+#endif
+}
+
+/* Windows has no fork: the fork and forkserver start methods are PP_ENOTSUP there, and
+ * nothing is created. (POSIX: the start methods have their own tests.) */
+static void test_no_fork_on_windows(void)
+{
+#ifndef _WIN32
+    printf("SKIP: POSIX has fork (the start methods have their own tests)\n");
+#else
+    const pp_start_method methods[] = {PP_START_FORK, PP_START_FORKSERVER};
+    for (int i = 0; i < 2; i++) {
+        pp_executor_options o;
+        pp_executor_options_init(&o);
+        o.start_method = methods[i];
+        pp_executor *ex = (pp_executor *)1;
+        CU_ASSERT_EQUAL(pp_executor_create(&o, &ex), PP_ENOTSUP);
+        CU_ASSERT_PTR_NULL(ex);
+    }
+#endif
+}
+
 static CU_TestInfo tests[] = {
     {"process facts: exe path, CPUs, clock, errors, signal names", test_process_facts},
     {"spawned worker answers calls", test_echo_round_trip},
     {"64 MiB to a worker and back", test_big_round_trip},
     {"EOF on its channel makes a worker exit 0", test_eof_makes_worker_exit},
     {"exit code is collected", test_exit_code},
-    {"death by signal is collected", test_killed_by_signal},
+    {"death by signal (Windows: exception, exit code) is collected", test_killed_by_signal},
     {"stop (TERM, KILL), reap with timeouts, reap twice", test_stop_and_reap},
     {"freeing a live child kills and reaps it", test_free_kills_live_child},
     {"a child reaped elsewhere: ECHILD at once, stop and free safe", test_child_reaped_elsewhere},
@@ -907,6 +1425,12 @@ static CU_TestInfo tests[] = {
     {"200 spawn/stop cycles leak no descriptor", test_no_descriptor_leak},
     {"a worker inherits exactly 0, 1, 2 and its channel", test_worker_descriptors},
     {"a worker's signal mask and dispositions", test_worker_signals},
+    {"Windows: a worker inherits no stray inheritable handle", test_worker_inherits_one_handle},
+    {"worker_path with spaces and non-ASCII characters", test_worker_path_unicode},
+    {"max_workers: the cap (Windows 61), the default", test_max_workers_cap},
+    {"a crash report names the exception or signal, the task, the pid", test_crash_report},
+    {"Windows: a killed or exiting parent leaves no worker (job object)", test_no_orphans_job},
+    {"Windows: fork and forkserver are PP_ENOTSUP", test_no_fork_on_windows},
     CU_TEST_INFO_NULL,
 };
 

@@ -5,12 +5,17 @@
  * inherits exactly the worker's end of its pipe plus the standard handles, through
  * PROC_THREAD_ATTRIBUTE_HANDLE_LIST: no other inheritable handle of the program leaks into
  * it, and no global lock is needed. The token on the command line is that handle's value in
- * decimal (an inherited handle keeps its value in the child).
+ * decimal (an inherited handle keeps its value in the child). The handle list takes only
+ * inheritable handles, so the worker's end is inheritable from its creation until it is
+ * closed here after CreateProcessW: a CreateProcess elsewhere in the program in that window,
+ * with bInheritHandles and no handle list of its own, would inherit it too (and the channel
+ * would break only when that process also ends). CPython's subprocess has the same window.
  *
  * The child starts suspended, is put in one process-wide job object with
  * JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE (so workers die with the program, however it ends) and
  * JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION (a crash ends the worker with its exception
- * code instead of waiting on an error dialog), then resumed.
+ * code instead of waiting on an error dialog), then resumed. The worker itself turns off the
+ * other dialogs a crash can raise (worker_no_dialogs, below).
  *
  * Exit codes chosen for pp__os_proc_stop (the core reports "exited with code N"): 15 when
  * asked to terminate and 9 when killed, the numbers of SIGTERM and SIGKILL, so that
@@ -21,7 +26,11 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#ifdef _MSC_VER
+#include <crtdbg.h>
+#endif
 
 #define EXIT_TERMINATED 15
 #define EXIT_KILLED 9
@@ -246,7 +255,7 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
     }
     SIZE_T size = 0;
     InitializeProcThreadAttributeList(NULL, 1, 0, &size);
-    if (!(attrs = pp__malloc(size))) {
+    if ((attrs = pp__malloc(size)) == NULL) {
         st = PP_ENOMEM;
         goto out;
     }
@@ -330,6 +339,29 @@ out:
 
 /* ---- the worker's side ---- */
 
+/* A worker that crashes must end, so that its parent sees the exit code and breaks the pool:
+ * a dialog box waiting for a click would hang the pool instead. The job's
+ * DIE_ON_UNHANDLED_EXCEPTION covers unhandled exceptions; this covers the rest, in the
+ * worker process only (which pp_worker_main() owns: it never returns there): no Windows
+ * error boxes (a fault the job does not see, a missing DLL, a drive not ready), and with
+ * Microsoft's C runtime no abort() message box or Windows Error Reporting (abort() then
+ * exits with code 3, as with mingw's msvcrt), and Debug-runtime assertion and error
+ * reports go to stderr instead of a box. */
+static void worker_no_dialogs(void)
+{
+    SetErrorMode(GetErrorMode() | SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX |
+                 SEM_NOOPENFILEERRORBOX);
+#ifdef _MSC_VER
+    (void)_set_abort_behavior(0, _WRITE_ABORT_MSG | _CALL_REPORTFAULT);
+#ifdef _DEBUG /* (the release runtime's macros are constants: "no effect" warnings) */
+    (void)_CrtSetReportMode(_CRT_ASSERT, _CRTDBG_MODE_FILE);
+    (void)_CrtSetReportFile(_CRT_ASSERT, _CRTDBG_FILE_STDERR);
+    (void)_CrtSetReportMode(_CRT_ERROR, _CRTDBG_MODE_FILE);
+    (void)_CrtSetReportFile(_CRT_ERROR, _CRTDBG_FILE_STDERR);
+#endif
+#endif
+}
+
 pp_status pp__os_chan_from_argv(int argc, char **argv, pp__chan **c, pp__oserr *oe)
 {
     *c = NULL;
@@ -366,6 +398,7 @@ pp_status pp__os_chan_from_argv(int argc, char **argv, pp__chan **c, pp__oserr *
     /* No grandchild may inherit the channel: its breaking is the parent's death sentinel. */
     if (!SetHandleInformation(h, HANDLE_FLAG_INHERIT, 0))
         return pp__win_err(oe, "SetHandleInformation(channel)", GetLastError());
+    worker_no_dialogs();
     *c = pp__win_chan_worker(h);
     return *c ? PP_OK : PP_ENOMEM;
 }
