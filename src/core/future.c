@@ -156,7 +156,10 @@ bool pp__future_wait_done(pp_future *f, int64_t deadline_ms)
         }
         pp__wreg reg = {w, f, NULL};
         pp__wreg_add(&reg);
-        while (!(done = pp__fdone(f)) && pp__waiter_sleep(w, deadline_ms)) {
+        for (;;) { /* (no assignment in a condition: MSVC's C4706) */
+            done = pp__fdone(f);
+            if (done || !pp__waiter_sleep(w, deadline_ms))
+                break;
         }
         pp__wreg_remove(&reg);
         pp__waiter_put(w);
