@@ -20,7 +20,9 @@ JOBS=${PP_JOBS:-2}
 export PP_SOAK_SECONDS=${PP_SOAK_SECONDS:-20}
 
 # The suites valgrind runs: the core's, with the spawn start method (forked workers would
-# run under valgrind's copy; spawned ones are not traced).
+# run under valgrind's copy; spawned ones are not traced). --fair-sched: valgrind runs one
+# thread at a time, and without it a test thread spinning on a start flag can keep the
+# others from running for minutes.
 VALGRIND_SUITES="future callbacks wait as_completed submit map shutdown broken initializer
   protocol alloc badinput"
 
@@ -50,7 +52,7 @@ for job in "$@"; do
         cmake --build "$b" -j "$JOBS" --target pp_tests
         for s in $VALGRIND_SUITES; do
             echo "--- valgrind: $s"
-            valgrind -q --error-exitcode=99 --leak-check=full \
+            valgrind -q --fair-sched=yes --error-exitcode=99 --leak-check=full \
                 --errors-for-leak-kinds=definite,indirect \
                 --show-leak-kinds=definite,indirect --child-silent-after-fork=yes \
                 "$b/pp_tests" --start=spawn "$s" >"$b/valgrind-$s.log" 2>&1 ||
