@@ -15,7 +15,11 @@
 
 /* Which test thread we are on: 1 for the CUnit thread, other values for helper threads,
  * 0 for threads the library owns (the manager). */
+#if defined(_MSC_VER) && !defined(__clang__)
+static __declspec(thread) int tl_tag;
+#else
 static _Thread_local int tl_tag;
+#endif
 
 static pp_future *new_future(void)
 {

@@ -11,8 +11,8 @@
 #include "pp_os.h"
 
 /* Fault injection: allocations left before the one that fails (0: disarmed), per thread. */
-static _Thread_local long fault_countdown;
-static _Thread_local bool fault_fired;
+static PP__THREAD_LOCAL long fault_countdown;
+static PP__THREAD_LOCAL bool fault_fired;
 
 static bool fault_now(void)
 {

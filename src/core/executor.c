@@ -162,7 +162,7 @@ struct pp_executor {
     bool                joined;
 };
 
-static _Thread_local pp_executor *tl_manager; /* the executor whose manager runs here */
+static PP__THREAD_LOCAL pp_executor *tl_manager; /* the executor whose manager runs here */
 
 /* ---- small helpers ---- */
 

@@ -13,6 +13,14 @@
 
 #include "procpool.h"
 
+/* Thread-local storage: C11's keyword, or MSVC's own spelling (its C11 mode has no
+ * _Thread_local before recent versions). */
+#if defined(_MSC_VER) && !defined(__clang__)
+#  define PP__THREAD_LOCAL __declspec(thread)
+#else
+#  define PP__THREAD_LOCAL _Thread_local
+#endif
+
 /* Every allocation of the library goes through these (one choke point: tests can make the
  * Nth allocation fail). pp__free(NULL) is a no-op. */
 void *pp__malloc(size_t n);
