@@ -774,26 +774,37 @@ static void test_many_noops(void)
     pp_executor_destroy(ex);
 }
 
-static atomic_int slow_cb_started, slow_cb_finished;
+static atomic_int slow_cb_started, slow_cb_finished, submits_done, slow_cb_timed_out;
 static void slow_callback(pp_future *f, void *ud)
 {
     (void)f, (void)ud;
     atomic_store(&slow_cb_started, 1);
-    pp_t_sleep_ms(3000); /* the manager thread is stuck here */
+    /* the manager thread is stuck here until the test's submits are all done (bounded) */
+    long long end = pp_t_now_ms() + 30000;
+    while (!atomic_load(&submits_done) && pp_t_now_ms() < end)
+        pp_t_sleep_ms(2);
+    if (!atomic_load(&submits_done))
+        atomic_store(&slow_cb_timed_out, 1);
     atomic_store(&slow_cb_finished, 1);
 }
 
 /* submit never blocks on the manager: with the manager stuck in a slow done callback,
  * thousands of submits (each a wakeup) return before it is free again (CPython gh-105829:
- * a full wakeup pipe deadlocked submit). */
+ * a full wakeup pipe deadlocked submit). The callback waits for the submits: if a submit
+ * waited for the manager, the callback would time out. */
 static void test_submit_does_not_block_on_manager(void)
 {
     enum { N = 20000 };
     pp_executor *ex = pp_t_executor(1);
     atomic_store(&slow_cb_started, 0);
     atomic_store(&slow_cb_finished, 0);
+    atomic_store(&submits_done, 0);
+    atomic_store(&slow_cb_timed_out, 0);
     pp_future *f;
-    PP_ASSERT_OK_FATAL(pp_submit(ex, "noop", NULL, 0, &f));
+    /* a call that cannot finish before its callback is added (else the callback would run
+     * here, on the test thread) */
+    pp_t_sleep_arg a = {200, 0};
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &f));
     PP_ASSERT_OK(pp_future_add_done_callback(f, slow_callback, NULL));
     long long end = pp_t_now_ms() + PP_T_TIMEOUT_MS;
     while (!atomic_load(&slow_cb_started) && pp_t_now_ms() < end)
@@ -804,9 +815,11 @@ static void test_submit_does_not_block_on_manager(void)
     for (int i = 0; i < N; i++)
         PP_ASSERT_OK_FATAL(pp_submit(ex, "noop", NULL, 0, &fs[i]));
     CU_ASSERT(!atomic_load(&slow_cb_finished)); /* none of them waited for the manager */
+    atomic_store(&submits_done, 1);
     size_t n_done = 0;
     PP_ASSERT_OK(pp_wait(fs, N, PP_T_TIMEOUT_MS, PP_ALL_COMPLETED, NULL, &n_done));
     CU_ASSERT_EQUAL(n_done, N);
+    CU_ASSERT(!atomic_load(&slow_cb_timed_out));
     for (int i = 0; i < N; i++)
         pp_future_release(fs[i]);
     free(fs);
