@@ -82,6 +82,20 @@ long long pp_t_getpid(void);
 /* Is the process with this id still alive (and not a zombie we could reap)? */
 int pp_t_pid_alive(long long pid);
 
+/* The parent of pid (Linux, from /proc; -1 elsewhere or if unknown). */
+long long pp_t_ppid_of(long long pid);
+/* The children of pid, zombies included (Linux): their number, the first cap of them in
+ * out; -1 where they cannot be listed. */
+int pp_t_children_of(long long pid, long long *out, int cap);
+/* The children of this process (Linux: /proc; Windows: a Toolhelp snapshot); -1 where they
+ * cannot be counted. */
+int pp_t_count_children(void);
+
+/* A suite's setup/teardown pair: a test still running after 90 s ends the program, naming
+ * itself, instead of stalling the run (a lost wakeup or a deadlock in the library). */
+void pp_t_watchdog_setup(void);
+void pp_t_watchdog_teardown(void);
+
 /* Threads for tests (APR underneath): start fn(arg) on a new thread; join waits for it. */
 typedef struct pp_t_thread pp_t_thread;
 pp_t_thread *pp_t_thread_start(void (*fn)(void *), void *arg);

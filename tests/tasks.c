@@ -46,12 +46,17 @@
 
 #ifdef _WIN32
 #  include <windows.h>
+#  include <tlhelp32.h>
 #else
 #  include <signal.h>
 #  include <sys/types.h>
 #  include <time.h>
 #  include <unistd.h>
 #endif
+#ifdef __linux__
+#  include <dirent.h>
+#endif
+#include <stdatomic.h>
 
 #include <apr_general.h>
 #include <apr_pools.h>
@@ -455,6 +460,133 @@ static int t_exit_if(pp_task_ctx *c, const void *a, size_t n)
     if (x == 13)
         task_exit(3);
     return pp_task_return(c, &x, sizeof x) == PP_OK ? 0 : 1;
+}
+
+/* ---- processes: parents and children ---- */
+
+long long pp_t_ppid_of(long long pid)
+{
+#ifdef __linux__
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%lld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    const char *rp = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    char state = 0;
+    long long ppid = -1;
+    if (!rp || sscanf(rp + 1, " %c %lld", &state, &ppid) != 2)
+        return -1;
+    return ppid;
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+int pp_t_children_of(long long pid, long long *out, int cap)
+{
+#ifdef __linux__
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        long long child = atoll(e->d_name);
+        if (pp_t_ppid_of(child) != pid)
+            continue; /* zombies count too: they are children not reaped */
+        if (n < cap)
+            out[n] = child;
+        n++;
+    }
+    closedir(d);
+    return n;
+#else
+    (void)pid, (void)out, (void)cap;
+    return -1;
+#endif
+}
+
+#ifdef _WIN32
+/* 100 ns units since 1601, as a number. */
+static unsigned long long filetime_u64(FILETIME t)
+{
+    return ((unsigned long long)t.dwHighDateTime << 32) | t.dwLowDateTime;
+}
+#endif
+
+int pp_t_count_children(void)
+{
+#ifdef _WIN32
+    /* Windows reuses process ids, and a process keeps the id of a parent that has exited:
+     * only a process created after this one can be its child. */
+    FILETIME created, t1, t2, t3;
+    if (!GetProcessTimes(GetCurrentProcess(), &created, &t1, &t2, &t3))
+        return -1;
+    HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+    if (snap == INVALID_HANDLE_VALUE)
+        return -1;
+    DWORD self = GetCurrentProcessId();
+    PROCESSENTRY32W e;
+    e.dwSize = sizeof e;
+    int n = 0;
+    for (BOOL more = Process32FirstW(snap, &e); more; more = Process32NextW(snap, &e)) {
+        if (e.th32ParentProcessID != self || e.th32ProcessID == self)
+            continue;
+        HANDLE h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, e.th32ProcessID);
+        if (!h)
+            continue; /* gone since the snapshot */
+        FILETIME c;
+        if (GetProcessTimes(h, &c, &t1, &t2, &t3) && filetime_u64(c) >= filetime_u64(created))
+            n++;
+        CloseHandle(h);
+    }
+    CloseHandle(snap);
+    return n;
+#else
+    return pp_t_children_of(pp_t_getpid(), NULL, 0);
+#endif
+}
+
+/* ---- the per-test watchdog ---- */
+
+#define WATCHDOG_MS 90000LL
+static atomic_int wd_stop;
+static pp_t_thread *wd_thread;
+
+static void wd_main(void *p)
+{
+    const char *name = p;
+    long long end = pp_t_now_ms() + WATCHDOG_MS;
+    while (!atomic_load(&wd_stop)) {
+        if (pp_t_now_ms() > end) {
+            fprintf(stderr, "\n  FATAL: test %s still running after %lld s (hang?)\n", name,
+                    WATCHDOG_MS / 1000);
+            fflush(stderr);
+            _Exit(3);
+        }
+        pp_t_sleep_ms(20);
+    }
+}
+
+void pp_t_watchdog_setup(void)
+{
+    CU_pTest t = CU_get_current_test();
+    atomic_store(&wd_stop, 0);
+    wd_thread = pp_t_thread_start(wd_main, (void *)(t && t->pName ? t->pName : "?"));
+}
+
+void pp_t_watchdog_teardown(void)
+{
+    atomic_store(&wd_stop, 1);
+    pp_t_thread_join(wd_thread);
+    wd_thread = NULL;
 }
 
 /* Wraps each task so that "calls" can count them. */

@@ -9,9 +9,6 @@
 #  include <signal.h>
 #  include <sys/types.h>
 #endif
-#ifdef __linux__
-#  include <dirent.h>
-#endif
 
 #include <apr_portable.h>
 
@@ -362,37 +359,6 @@ int pp_t_orphan_parent(void)
     return 0;
 }
 
-#ifdef __linux__
-/* The children of pid (from /proc/<n>/stat), at most cap; their number. */
-static int children_of(long long pid, long long *out, int cap)
-{
-    DIR *d = opendir("/proc");
-    if (!d)
-        return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < cap) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = 0;
-        const char *rp = strrchr(buf, ')');
-        long long ppid = 0;
-        char state = 0;
-        if (rp && sscanf(rp + 1, " %c %lld", &state, &ppid) == 2 && ppid == pid)
-            out[n++] = atoll(e->d_name);
-    }
-    closedir(d);
-    return n;
-}
-#endif
-
 /* A parent that dies, even by SIGKILL, leaves no worker behind: idle ones see their
  * channel's EOF, busy ones get PR_SET_PDEATHSIG's SIGKILL (Linux). */
 static void test_no_orphans(void)
@@ -415,7 +381,7 @@ static void test_no_orphans(void)
     /* Every process the parent started: its workers, or (forkserver) the server, whose
      * children the workers are. */
     long long kids[16];
-    int nk = children_of(ids[0], kids, 16);
+    int nk = pp_t_children_of(ids[0], kids, 16);
     if (pp_t_start == PP_START_FORKSERVER) {
         CU_ASSERT_EQUAL(nk, 1); /* the server; the workers are its children */
     } else {

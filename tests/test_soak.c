@@ -21,9 +21,6 @@
 #  include <signal.h>
 #  include <sys/types.h>
 #endif
-#ifdef __linux__
-#  include <dirent.h>
-#endif
 
 #define PER_THREAD 150   /* calls per submitting thread per round */
 #define N_SUBMITTERS 3
@@ -164,39 +161,6 @@ static void killer(void *p)
     }
 }
 
-static int count_children(void)
-{
-#ifdef __linux__
-    long long self = pp_t_getpid();
-    DIR *d = opendir("/proc");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = 0;
-        const char *rp = strrchr(buf, ')');
-        long long ppid = 0;
-        char state = 0;
-        if (rp && sscanf(rp + 1, " %c %lld", &state, &ppid) == 2 && ppid == self)
-            n++;
-    }
-    closedir(d);
-    return n;
-#else
-    return -1;
-#endif
-}
-
 static const pp_start_method methods[] = {
     PP_START_SPAWN,
 #ifndef _WIN32
@@ -232,7 +196,7 @@ static void test_soak(void)
         seconds = 1;
     warm_up();
     size_t fds0 = pp__os_handle_count();
-    int kids0 = count_children();
+    int kids0 = pp_t_count_children();
     unsigned long long rounds = 0, n_sub = 0, n_ok = 0, n_cancel = 0, n_broken = 0,
                        n_refused = 0, n_kills = 0, n_bad = 0, n_cb_wrong = 0;
     long long t_end = pp_t_now_ms() + seconds * 1000;
@@ -308,7 +272,7 @@ static void test_soak(void)
     CU_ASSERT_EQUAL(n_ok + n_cancel + n_broken, n_sub);
     CU_ASSERT(rounds >= 1);
     size_t fds1 = pp__os_handle_count();
-    int kids1 = count_children();
+    int kids1 = pp_t_count_children();
     CU_ASSERT_EQUAL(fds1, fds0);
     if (kids0 >= 0) {
         CU_ASSERT_EQUAL(kids1, kids0);

@@ -237,25 +237,6 @@ static void test_fork_unstarted_pool(void)
     pp_executor_destroy(executor_with(PP_START_FORK, 2)); /* never used */
 }
 
-/* Reads field 4 (ppid) of /proc/<pid>/stat; -1 if unknown. */
-static long long ppid_of(long long pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%lld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = 0;
-    const char *rp = strrchr(buf, ')');
-    char state;
-    long long ppid = -1;
-    if (!rp || sscanf(rp + 1, " %c %lld", &state, &ppid) != 2)
-        return -1;
-    return ppid;
-}
-
 /* forkserver: the workers of two executors are children of the same server, itself a
  * child of this process that outlives both executors. */
 static void test_forkserver_shared_server(void)
@@ -270,8 +251,8 @@ static void test_forkserver_shared_server(void)
     pp_executor_destroy(a);
     pp_executor_destroy(b);
     CU_ASSERT(pp_t_pid_alive(sa)); /* the server stays for the next executor */
-    if (ppid_of(sa) >= 0) {
-        CU_ASSERT_EQUAL(ppid_of(sa), pp_t_getpid());
+    if (pp_t_ppid_of(sa) >= 0) {
+        CU_ASSERT_EQUAL(pp_t_ppid_of(sa), pp_t_getpid());
     } else {
         printf("SKIP (server's parent): needs /proc\n");
     }

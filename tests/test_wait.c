@@ -660,41 +660,6 @@ static void test_stress_completion_races(void)
     CU_ASSERT(pp_t_now_ms() - t0 < 60000); /* no round waited for its timeout */
 }
 
-/* ---- a watchdog for every test of this suite: a test that hangs (a lost wakeup or a
- * deadlock in the library) ends the program naming the test, instead of stalling the run ---- */
-#define WATCHDOG_MS 90000LL
-static atomic_int wd_stop;
-static pp_t_thread *wd_thread;
-
-static void wd_main(void *p)
-{
-    const char *name = p;
-    long long end = pp_t_now_ms() + WATCHDOG_MS;
-    while (!atomic_load(&wd_stop)) {
-        if (pp_t_now_ms() > end) {
-            fprintf(stderr, "\n  FATAL: test %s still running after %lld s (hang?)\n", name,
-                    WATCHDOG_MS / 1000);
-            fflush(stderr);
-            _Exit(3);
-        }
-        pp_t_sleep_ms(20);
-    }
-}
-
-static void wd_setup(void)
-{
-    CU_pTest t = CU_get_current_test();
-    atomic_store(&wd_stop, 0);
-    wd_thread = pp_t_thread_start(wd_main, (void *)(t && t->pName ? t->pName : "?"));
-}
-
-static void wd_teardown(void)
-{
-    atomic_store(&wd_stop, 1);
-    pp_t_thread_join(wd_thread);
-    wd_thread = NULL;
-}
-
 static CU_TestInfo tests[] = {
     {"first_completed", test_first_completed},
     {"first_completed_by_error_or_cancel", test_first_completed_by_error_or_cancel},
@@ -714,4 +679,4 @@ static CU_TestInfo tests[] = {
     CU_TEST_INFO_NULL,
 };
 
-const CU_SuiteInfo pp_suite_wait = {"wait", NULL, NULL, wd_setup, wd_teardown, tests};
+const CU_SuiteInfo pp_suite_wait = {"wait", NULL, NULL, pp_t_watchdog_setup, pp_t_watchdog_teardown, tests};
