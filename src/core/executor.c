@@ -126,7 +126,7 @@ struct pp_executor {
     int                 max_workers;
     uint64_t            max_body;     /* the largest body accepted from a worker */
     pp_start_method     method;       /* PP_START_SPAWN, _FORK or _FORKSERVER */
-    char               *program;      /* the worker program (spawn, forkserver) */
+    char               *program;      /* the worker program (spawn, forkserver); fork: NULL */
     const char         *initializer;  /* stable registered name, or NULL */
     pp__wbuf            init_frame;   /* the INIT frame every worker gets */
     pp__wbuf            stop_frame;
@@ -272,11 +272,16 @@ static void fail_broken(pp_executor *ex, work *it, const char *prefix, const cha
  * after seeing a broken future gets PP_EBROKEN; then fails every handed-out and queued
  * item; then terminates the remaining workers.
  */
-static void break_pool(pp_executor *ex, work *held, const char *cause, int code, long long pid)
+/* Under the lock: sets the broken (or, for workers we signalled ourselves, only the
+ * shutdown) flag and why, so that a submit made after seeing a broken future gets
+ * PP_EBROKEN; takes the queued items for the caller to fail. */
+static work *mark_broken(pp_executor *ex, bool broken, const char *cause, int code,
+                         long long pid)
 {
     char *saved = pp__strdup(cause);
     apr_thread_mutex_lock(ex->lock);
-    ex->broken = !ex->forced; /* workers we signalled ourselves do not break the pool */
+    ex->broken = broken;
+    pp__free((char *)ex->broken_err.message);
     ex->broken_err = (pp_error){PP_EBROKEN, code, pid, saved};
     ex->shutdown = true;
     work *queued = ex->fifo;
@@ -285,6 +290,13 @@ static void break_pool(pp_executor *ex, work *held, const char *cause, int code,
     ex->n_fifo = 0;
     ex->stats.pending = 0;
     apr_thread_mutex_unlock(ex->lock);
+    return queued;
+}
+
+static void break_pool(pp_executor *ex, work *held, const char *cause, int code, long long pid)
+{
+    /* workers we signalled ourselves (terminate / kill) do not break the pool */
+    work *queued = mark_broken(ex, !ex->forced, cause, code, pid);
 
     if (held)
         fail_broken(ex, held, "", cause, code, pid);
@@ -984,12 +996,10 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     st = PP_ENOMEM;
     if (o->worker_path)
         ex->program = pp__strdup(o->worker_path);
-    else if (ex->method == PP_START_FORK)
-        ex->program = pp__strdup("fork");
-    else if ((st = pp__os_exepath(&ex->program, &oe)) != PP_OK)
+    else if (ex->method != PP_START_FORK && (st = pp__os_exepath(&ex->program, &oe)) != PP_OK)
         goto fail;
     ex->pids = pp__calloc((size_t)ex->max_workers, sizeof *ex->pids);
-    if (!ex->program || !ex->pids ||
+    if ((!ex->program && ex->method != PP_START_FORK) || !ex->pids ||
         pp__wire_encode_init(&ex->init_frame, (uint32_t)o->max_tasks_per_child, ex->initializer,
                              o->initargs.data,
                              o->initargs.len) != PP_OK ||
@@ -1067,19 +1077,7 @@ static pp_status ensure_started(pp_executor *ex)
  * the caller's thread (there is no other). */
 static void fail_unstarted(pp_executor *ex, const char *cause)
 {
-    char *saved = pp__strdup(cause);
-    apr_thread_mutex_lock(ex->lock);
-    ex->broken = true;
-    ex->shutdown = true;
-    pp__free((char *)ex->broken_err.message);
-    ex->broken_err = (pp_error){PP_EBROKEN, 0, 0, saved};
-    work *queued = ex->fifo;
-    ex->fifo = NULL;
-    ex->fifo_tail = &ex->fifo;
-    ex->n_fifo = 0;
-    ex->stats.pending = 0;
-    apr_thread_mutex_unlock(ex->lock);
-    work *it;
+    work *it, *queued = mark_broken(ex, true, cause, 0, 0);
     while ((it = queued) != NULL) {
         queued = it->next;
         fail_broken(ex, it, BROKEN_PREFIX, cause, 0, 0);
@@ -1124,8 +1122,7 @@ pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args
     }
     /* fork: the item is queued first, so that the first submit always has its future,
      * which breaks with the pool if a worker cannot start (as in CPython). */
-    if (!atomic_load_explicit(&ex->started, memory_order_acquire) &&
-        ensure_started(ex) != PP_OK)
+    if (ensure_started(ex) != PP_OK)
         fail_unstarted(ex, "cannot start the executor's manager thread");
     pp__os_waitset_wake(ex->ws);
     *out = f;

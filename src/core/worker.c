@@ -83,42 +83,38 @@ static void die_quietly(int code)
 static unsigned char ra_buf[READ_AHEAD];
 static size_t ra_pos, ra_len;
 
-/* Reads exactly len bytes; exits 0 on EOF (the parent is gone). */
+/* Reads at least one byte, at most cap; exits 0 on EOF (the parent is gone). */
+static size_t read_some(pp__chan *c, void *buf, size_t cap)
+{
+    size_t n = 0;
+    pp_status st = pp__os_chan_read(c, buf, cap, &n, NULL);
+    if (st == PP_END)
+        die_quietly(0);
+    if (st != PP_OK)
+        die_quietly(WORKER_EXIT_PROTOCOL);
+    return n;
+}
+
+/* Reads exactly len bytes: from what was read ahead, else through a refill of the
+ * read-ahead buffer for a short request, else straight into buf. */
 static void read_full(pp__chan *c, void *buf, size_t len)
 {
     unsigned char *p = buf;
-    size_t have = ra_len - ra_pos;
-    if (have) {
-        size_t k = have < len ? have : len;
-        memcpy(p, ra_buf + ra_pos, k);
-        ra_pos += k;
-        p += k;
-        len -= k;
-    }
-    if (len && len < READ_AHEAD) { /* refill once; the rest (if any) is read directly */
-        size_t n = 0;
-        ra_pos = ra_len = 0;
-        pp_status st = pp__os_chan_read(c, ra_buf, READ_AHEAD, &n, NULL);
-        if (st == PP_END)
-            die_quietly(0);
-        if (st != PP_OK)
-            die_quietly(WORKER_EXIT_PROTOCOL);
-        ra_len = n;
-        size_t k = n < len ? n : len;
-        memcpy(p, ra_buf, k);
-        ra_pos = k;
-        p += k;
-        len -= k;
-    }
     while (len) {
-        size_t n = 0;
-        pp_status st = pp__os_chan_read(c, p, len, &n, NULL);
-        if (st == PP_END)
-            die_quietly(0);
-        if (st != PP_OK)
-            die_quietly(WORKER_EXIT_PROTOCOL);
-        p += n;
-        len -= n;
+        size_t k;
+        if (ra_pos < ra_len) {
+            k = ra_len - ra_pos < len ? ra_len - ra_pos : len;
+            memcpy(p, ra_buf + ra_pos, k);
+            ra_pos += k;
+        } else if (len < READ_AHEAD) {
+            ra_pos = 0;
+            ra_len = read_some(c, ra_buf, READ_AHEAD);
+            continue;
+        } else {
+            k = read_some(c, p, len);
+        }
+        p += k;
+        len -= k;
     }
 }
 

@@ -114,22 +114,6 @@ static void child_enter(int fd, pid_t parent)
         _exit(0);
 }
 
-/* A socketpair for a new worker: sv[0] the parent's end (non-blocking), sv[1] the worker's
- * (blocking); both close-on-exec. */
-static pp_status channel_pair(int sv[2], pp__oserr *oe)
-{
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        return pp__posix_err(oe, "socketpair", errno);
-    int fl = fcntl(sv[0], F_GETFL);
-    if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) != 0) {
-        int err = errno;
-        close(sv[0]);
-        close(sv[1]);
-        return pp__posix_err(oe, "fcntl(O_NONBLOCK)", err);
-    }
-    return PP_OK;
-}
-
 pp_status pp__os_fork(pp__serve_fn serve, pp__proc **p, pp__chan **c, pp__oserr *oe)
 {
     *p = NULL;
@@ -141,7 +125,7 @@ pp_status pp__os_fork(pp__serve_fn serve, pp__proc **p, pp__chan **c, pp__oserr 
     pp_status st = PP_ENOMEM;
     if (!proc || !chan || !child_chan)
         goto fail;
-    if ((st = channel_pair(sv, oe)) != PP_OK)
+    if ((st = pp__posix_channel_pair(sv, true, oe)) != PP_OK)
         goto fail;
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -481,19 +465,8 @@ static pp_status fs_start(const char *program, fserver **out, pp__oserr *oe)
         pp__free(prog);
         return PP_ENOMEM;
     }
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        st = pp__posix_err(oe, "socketpair", errno);
+    if ((st = pp__posix_channel_pair(sv, false, oe)) != PP_OK) /* the server's socket */
         goto fail;
-    }
-    if (sv[1] == CHILD_FD) { /* see pp__os_spawn: dup2(3, 3) would keep close-on-exec */
-        int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, CHILD_FD + 1);
-        if (fd < 0) {
-            st = pp__posix_err(oe, "fcntl(F_DUPFD_CLOEXEC)", errno);
-            goto fail;
-        }
-        close(sv[1]);
-        sv[1] = fd;
-    }
     char *args[] = {prog, (char *)PP__FORKSERVER_MARKER, (char *)"3", NULL};
     if ((st = pp__posix_spawn_child(args, sv[1], &s->pid, oe)) != PP_OK)
         goto fail;
@@ -556,7 +529,7 @@ pp_status pp__os_forkserver_spawn(const char *program, pp__proc **p, pp__chan **
     pp_status st = PP_ENOMEM;
     if (!proc || !chan)
         goto out;
-    if ((st = channel_pair(sv, oe)) != PP_OK)
+    if ((st = pp__posix_channel_pair(sv, true, oe)) != PP_OK)
         goto out;
     if (pipe2(stp, O_CLOEXEC) != 0) {
         st = pp__posix_err(oe, "pipe2", errno);

@@ -39,6 +39,11 @@ pp_status pp__posix_check_program(const char *path, pp__oserr *oe);
 pp_status pp__posix_spawn_child(char *const *args, int child_end, pid_t *pid, pp__oserr *oe);
 int pp__posix_open_pidfd(pid_t pid);
 
+/* A socketpair (both ends close-on-exec) for a child: sv[0] the parent's end, non-blocking
+ * if asked; sv[1] the child's, blocking, and never descriptor 3 (see spawn.c). On error
+ * both are closed and set to -1. */
+pp_status pp__posix_channel_pair(int sv[2], bool parent_nonblock, pp__oserr *oe);
+
 /* The descriptor a wait set polls for p's exit: its status pipe, its pidfd, or -1. */
 int pp__posix_proc_sentinel(const pp__proc *p);
 

@@ -142,6 +142,45 @@ pp_status pp__posix_spawn_child(char *const *args, int child_end, pid_t *pid, pp
     return err ? pp__posix_err(oe, call, err) : PP_OK;
 }
 
+pp_status pp__posix_channel_pair(int sv[2], bool parent_nonblock, pp__oserr *oe)
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        sv[0] = sv[1] = -1;
+        return pp__posix_err(oe, "socketpair", errno);
+    }
+    int err = 0;
+    const char *call = NULL;
+    /* The child's end must not be CHILD_FD itself: dup2(3, 3) is a no-op that leaves
+     * close-on-exec set (only newer C libraries clear it, as POSIX 2024 asks), and a
+     * spawned child would start without its channel. */
+    if (sv[1] == CHILD_FD) {
+        int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, CHILD_FD + 1);
+        if (fd < 0) {
+            err = errno;
+            call = "fcntl(F_DUPFD_CLOEXEC)";
+        } else {
+            close(sv[1]);
+            sv[1] = fd;
+        }
+    }
+    /* O_NONBLOCK belongs to this end's open file description only: the child's end stays
+     * blocking. */
+    if (!call && parent_nonblock) {
+        int fl = fcntl(sv[0], F_GETFL);
+        if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) != 0) {
+            err = errno;
+            call = "fcntl(O_NONBLOCK)";
+        }
+    }
+    if (call) {
+        close(sv[0]);
+        close(sv[1]);
+        sv[0] = sv[1] = -1;
+        return pp__posix_err(oe, call, err);
+    }
+    return PP_OK;
+}
+
 pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__oserr *oe)
 {
     *p = NULL;
@@ -167,30 +206,10 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
 
     if ((st = pp__posix_check_program(args[0], oe)) != PP_OK)
         goto out;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        st = pp__posix_err(oe, "socketpair", errno);
+    /* Everything that can fail is done before the child exists, so that a failure never
+     * has to kill it. */
+    if ((st = pp__posix_channel_pair(sv, true, oe)) != PP_OK)
         goto out;
-    }
-    /* The child's end must not be CHILD_FD itself: dup2(3, 3) is a no-op that leaves
-     * close-on-exec set (only newer C libraries clear it, as POSIX 2024 asks), and the child
-     * would start without its channel. */
-    if (sv[1] == CHILD_FD) {
-        int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, CHILD_FD + 1);
-        if (fd < 0) {
-            st = pp__posix_err(oe, "fcntl(F_DUPFD_CLOEXEC)", errno);
-            goto out;
-        }
-        close(sv[1]);
-        sv[1] = fd;
-    }
-    /* The parent's end is non-blocking; O_NONBLOCK belongs to this end's open file
-     * description only, the child's end stays blocking. Everything that can fail is done
-     * before the child exists, so that a failure never has to kill it. */
-    int fl = fcntl(sv[0], F_GETFL);
-    if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) != 0) {
-        st = pp__posix_err(oe, "fcntl(O_NONBLOCK)", errno);
-        goto out;
-    }
     pid_t pid = -1;
     if ((st = pp__posix_spawn_child(args, sv[1], &pid, oe)) != PP_OK)
         goto out;
