@@ -60,8 +60,18 @@ static void check_break(const char *task, const void *arg, size_t len,
     pp_future *running, *bad, *queued[3];
     PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &slow, sizeof slow, &running));
     PP_ASSERT_OK_FATAL(pp_submit(ex, task, arg, len, &bad));
-    for (int i = 0; i < 3; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &slow, sizeof slow, &queued[i]));
+    /* The culprit may already have crashed (a fast crash, a forked worker): a submit made
+     * after that gets PP_EBROKEN, as it must; only what was accepted is checked below. */
+    int n_failed = 2;
+    for (int i = 0; i < 3; i++) {
+        pp_status st = pp_submit(ex, "sleep", &slow, sizeof slow, &queued[i]);
+        if (st == PP_EBROKEN) {
+            CU_ASSERT_PTR_NULL(queued[i]);
+            continue;
+        }
+        PP_ASSERT_OK_FATAL(st);
+        n_failed++;
+    }
 
     long long t0 = pp_t_now_ms();
     const pp_error *e = NULL;
@@ -85,6 +95,8 @@ static void check_break(const char *task, const void *arg, size_t len,
     /* Every other pending and running future fails too, each with its own error. */
     pp_future *others[4] = {running, queued[0], queued[1], queued[2]};
     for (int i = 0; i < 4; i++) {
+        if (!others[i])
+            continue; /* refused with PP_EBROKEN above */
         const pp_error *oe = NULL;
         PP_ASSERT_OK_FATAL(pp_future_exception(others[i], BOUND_MS, &oe));
         CU_ASSERT_PTR_NOT_NULL_FATAL(oe);
@@ -111,7 +123,7 @@ static void check_break(const char *task, const void *arg, size_t len,
     } while (s.workers > 0 && pp_t_now_ms() < end && (pp_t_sleep_ms(10), 1));
     CU_ASSERT_EQUAL(s.workers, 0);
     CU_ASSERT(s.workers_died >= 1);
-    CU_ASSERT(s.failed >= 5);
+    CU_ASSERT(s.failed >= (unsigned long long)n_failed);
     CU_ASSERT(s.workers_started >= 1 && s.workers_started <= 2);
     CU_ASSERT(all_gone(&dead_pid, 1));
     CU_ASSERT(all_gone(&busy_pid, 1)); /* the other worker was stopped mid-task */

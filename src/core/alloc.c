@@ -36,19 +36,26 @@ bool pp__alloc_fault_fired(void)
     return fired;
 }
 
+static void *large(void *p, size_t n)
+{
+    if (p && n >= PP__BIG_ALLOC)
+        pp__os_mem_large(p, n);
+    return p;
+}
+
 void *pp__malloc(size_t n)
 {
-    return fault_now() ? NULL : malloc(n ? n : 1);
+    return fault_now() ? NULL : large(malloc(n ? n : 1), n);
 }
 
 void *pp__calloc(size_t n, size_t size)
 {
-    return fault_now() ? NULL : calloc(n ? n : 1, size ? size : 1);
+    return fault_now() ? NULL : calloc(n ? n : 1, size ? size : 1); /* zeroed already */
 }
 
 void *pp__realloc(void *p, size_t n)
 {
-    return fault_now() ? NULL : realloc(p, n ? n : 1);
+    return fault_now() ? NULL : large(realloc(p, n ? n : 1), n);
 }
 
 void pp__free(void *p)

@@ -54,6 +54,13 @@ int pp__os_max_workers(void);
  * pp__free(). */
 pp_status pp__os_exepath(char **utf8, pp__oserr *oe);
 
+/* A hint that [p, p+len), just allocated, is a large buffer about to be filled front to
+ * back (a payload): where the system can, back it with large pages, so that filling it takes
+ * a few page faults instead of one per 4 KiB page. Called by the core's allocator for
+ * blocks of PP__BIG_ALLOC bytes and more; a no-op where nothing helps. Never fails. */
+#define PP__BIG_ALLOC ((size_t)4 << 20)
+void pp__os_mem_large(void *p, size_t len);
+
 /* A monotonic clock in milliseconds (never goes back; origin unspecified). */
 int64_t pp__os_monotonic_ms(void);
 

@@ -309,6 +309,19 @@ pp_status pp__wire_result_begin(pp__wbuf *b, uint64_t work_id, uint32_t n)
     return PP_OK;
 }
 
+pp_status pp__wire_result_item_head(pp__wbuf *b, pp_status status, int32_t code, size_t len)
+{
+    PP__CHECK_ARG(b != NULL && b->len >= PP__WIRE_HDR && item_status_ok((uint32_t)status));
+    if (pp__wbuf_reserve(b, ITEM_FIXED) != PP_OK)
+        return PP_ENOMEM;
+    uint8_t *p = b->data + b->len;
+    p = wr_u32(p, (uint32_t)status);
+    p = wr_u32(p, from_i32(code));
+    wr_u64(p, len);
+    b->len += ITEM_FIXED;
+    return PP_OK;
+}
+
 pp_status pp__wire_result_item(pp__wbuf *b, pp_status status, int32_t code, const void *data,
                                size_t len)
 {
@@ -316,19 +329,23 @@ pp_status pp__wire_result_item(pp__wbuf *b, pp_status status, int32_t code, cons
                   (data != NULL || len == 0));
     if (len > SIZE_MAX - ITEM_FIXED || pp__wbuf_reserve(b, ITEM_FIXED + len) != PP_OK)
         return PP_ENOMEM;
-    uint8_t *p = b->data + b->len;
-    p = wr_u32(p, (uint32_t)status);
-    p = wr_u32(p, from_i32(code));
-    p = wr_u64(p, len);
-    wr_bytes(p, data, len);
-    b->len += ITEM_FIXED + len;
+    pp_status st = pp__wire_result_item_head(b, status, code, len);
+    PP__ASSERT(st == PP_OK); /* reserved above */
+    (void)st;
+    wr_bytes(b->data + b->len, data, len);
+    b->len += len;
     return PP_OK;
 }
 
 void pp__wire_result_end(pp__wbuf *b, uint32_t flags)
 {
+    pp__wire_result_end_tail(b, flags, 0);
+}
+
+void pp__wire_result_end_tail(pp__wbuf *b, uint32_t flags, size_t len)
+{
     PP__ASSERT(b != NULL && b->len >= PP__WIRE_HDR);
-    pp__wire_put_hdr(b->data, PP__MSG_RESULT, flags, b->len - PP__WIRE_HDR);
+    pp__wire_put_hdr(b->data, PP__MSG_RESULT, flags, b->len - PP__WIRE_HDR + (uint64_t)len);
 }
 
 /* Reads one RESULT / INITERR item: status, code, data. */

@@ -107,6 +107,12 @@ pp_status pp__wire_result_begin(pp__wbuf *b, uint64_t work_id, uint32_t n);
 pp_status pp__wire_result_item(pp__wbuf *b, pp_status status, int32_t code, const void *data,
                                size_t len);
 void pp__wire_result_end(pp__wbuf *b, uint32_t flags);
+/* The same frame with the last item's data sent separately (a large result written from
+ * where the task left it, not copied into b): item_head() appends the item's fixed fields
+ * for len data bytes, end_tail() counts those len bytes in body_len; b then holds every byte
+ * of the frame but the last len, which the caller writes right after it. */
+pp_status pp__wire_result_item_head(pp__wbuf *b, pp_status status, int32_t code, size_t len);
+void pp__wire_result_end_tail(pp__wbuf *b, uint32_t flags, size_t len);
 typedef struct pp__wire_item {
     pp_status   status;
     int32_t     code;

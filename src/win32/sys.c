@@ -132,6 +132,16 @@ pp_status pp__os_exepath(char **utf8, pp__oserr *oe)
     return pp__win_err(oe, "GetModuleFileNameW", ERROR_INSUFFICIENT_BUFFER);
 }
 
+/* ---- memory ---- */
+
+void pp__os_mem_large(void *p, size_t len)
+{
+    /* Large pages on Windows need a privilege (SeLockMemoryPrivilege) and VirtualAlloc of
+     * their own: nothing to advise on a heap block. */
+    (void)p;
+    (void)len;
+}
+
 /* ---- clock, pid ---- */
 
 int64_t pp__os_monotonic_ms(void)
