@@ -217,6 +217,36 @@ static void test_result_exact_bytes(void)
     pp__free(b.data);
 }
 
+/* A RESULT whose last item's data is sent after the frame (item_head + end_tail, the
+ * worker's way with a large result) is the same bytes as one built with the data inside. */
+static void test_result_split_bytes(void)
+{
+    static const char data[] = "the result bytes";
+    const size_t len = sizeof data - 1;
+    pp__wbuf whole = {NULL, 0, 0}, head = {NULL, 0, 0};
+    PP_ASSERT_OK_FATAL(pp__wire_result_begin(&whole, 0x42, 1));
+    PP_ASSERT_OK_FATAL(pp__wire_result_item(&whole, PP_OK, 0, data, len));
+    pp__wire_result_end(&whole, PP__MSGF_LAST);
+    PP_ASSERT_OK_FATAL(pp__wire_result_begin(&head, 0x42, 1));
+    PP_ASSERT_OK_FATAL(pp__wire_result_item_head(&head, PP_OK, 0, len));
+    pp__wire_result_end_tail(&head, PP__MSGF_LAST, len);
+    CU_ASSERT_EQUAL_FATAL(head.len + len, whole.len);
+    CU_ASSERT(memcmp(head.data, whole.data, head.len) == 0);
+    CU_ASSERT(memcmp(whole.data + head.len, data, len) == 0);
+    /* and the joined bytes decode to the item */
+    uint8_t *f = dup_bytes(whole.data, whole.len);
+    pp__wire_hdr h;
+    PP_ASSERT_OK_FATAL(pp__wire_get_hdr(f, PP__WIRE_MAX_BODY, &h));
+    pp__wire_result r;
+    PP_ASSERT_OK_FATAL(pp__wire_decode_result(f + PP__WIRE_HDR, (size_t)h.body_len, &r));
+    pp__wire_item it;
+    pp__wire_next_item(&r.items, &it);
+    CU_ASSERT(it.status == PP_OK && it.len == len && memcmp(it.data, data, len) == 0);
+    free(f);
+    pp__free(whole.data);
+    pp__free(head.data);
+}
+
 /* ---- round trips ---- */
 
 /* Encodes a CALL, checks its header, decodes it from an exact copy, checks every field. */
@@ -945,6 +975,46 @@ static void test_big_both_directions(void)
     pp_executor_destroy(ex);
 }
 
+/* Results on both sides of the size from which a worker writes a single result from the
+ * task's own buffer (256 KiB), alone (submit: written after the frame) and as items of one
+ * chunk (map: copied into the frame), come back intact. */
+static void test_results_around_direct_size(void)
+{
+    static const size_t sizes[] = {256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 3 * MIB + 5};
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    pp_executor *ex = pp_t_executor(2);
+    uint8_t *bufs[N];
+    pp_buf args[N];
+    pp_future *fs[N] = {NULL};
+    for (size_t i = 0; i < N; i++) {
+        bufs[i] = malloc(sizes[i]);
+        CU_ASSERT_FATAL(bufs[i] != NULL);
+        pp_t_fill(bufs[i], sizes[i], 300u + (uint32_t)i);
+        args[i] = (pp_buf){bufs[i], sizes[i]};
+        PP_ASSERT_OK(pp_submit(ex, "echo", bufs[i], sizes[i], &fs[i]));
+    }
+    for (size_t i = 0; i < N; i++) {
+        pp_buf r = {NULL, 0};
+        if (!fs[i])
+            continue;
+        PP_ASSERT_OK(pp_future_result(fs[i], BIG_TIMEOUT_MS, &r));
+        CU_ASSERT(r.len == sizes[i] && memcmp(r.data, bufs[i], sizes[i]) == 0);
+        pp_future_release(fs[i]);
+    }
+    pp_map_iter *it = NULL;
+    PP_ASSERT_OK_FATAL(pp_map(ex, "echo", args, N, 2, BIG_TIMEOUT_MS, &it));
+    for (size_t i = 0; i < N; i++) {
+        pp_buf r = {NULL, 0};
+        PP_ASSERT_OK(pp_map_next(it, &r, NULL));
+        CU_ASSERT(r.len == sizes[i] && memcmp(r.data, bufs[i], sizes[i]) == 0);
+    }
+    CU_ASSERT_EQUAL(pp_map_next(it, NULL, NULL), PP_END);
+    pp_map_free(it);
+    for (size_t i = 0; i < N; i++)
+        free(bufs[i]);
+    pp_executor_destroy(ex);
+}
+
 static void test_big_checksum(void)
 {
     pp_executor *ex = pp_t_executor(1);
@@ -972,6 +1042,7 @@ static CU_TestInfo tests[] = {
     {"header layout and checks", test_header_bytes},
     {"CALL exact bytes", test_call_exact_bytes},
     {"RESULT exact bytes", test_result_exact_bytes},
+    {"RESULT with its data sent after the frame: the same bytes", test_result_split_bytes},
     {"CALL round trip (0-length, n=1, n=1000)", test_call_round_trip},
     {"CALL round trip with a 64 MiB argument", test_call_round_trip_64mib},
     {"RESULT round trip (every status, n=1000)", test_result_round_trip},
@@ -988,6 +1059,8 @@ static CU_TestInfo tests[] = {
     {"64 MiB calls and results both ways at once, max_workers + 1 in flight",
      test_big_both_directions},
     {"checksum of a 64 MiB argument", test_big_checksum},
+    {"results around the direct-write size, alone and in a chunk",
+     test_results_around_direct_size},
     CU_TEST_INFO_NULL,
 };
 
