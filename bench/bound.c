@@ -10,6 +10,8 @@
  *                                             all ("arg"), and there and back ("echo"): MB/s
  *     pp_bound spawn     [--reps 10]          posix_spawn of this program until it answers
  *     pp_bound fork      [--reps 10]          fork until the child answers
+ *     pp_bound exit      [--reps 10]          a spawned child told to exit(3), until its
+ *                                             socket is at EOF and it is reaped
  *     pp_bound all                            every one of the above, default sizes
  *
  * --pipe-size BYTES sets both pipes' capacity (F_SETPIPE_SZ; the default is 64 KiB): bench/run
@@ -18,17 +20,20 @@
  *
  * Output: "figure<TAB>value<TAB>unit" lines, the format of pp_bench and cpython_bench.py.
  * The child of pingpong, pipeline and payload is forked (the parent has one thread, so that
- * is safe); it is busy-free: it blocks in read() like a worker does.
+ * is safe); it is busy-free: it blocks in read() like a worker does. The channel of exit is
+ * always a socketpair, as procpool's (--chan and --pipe-size do not apply to it).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -381,11 +386,121 @@ static void bound_spawn(int reps, int use_fork)
     free(t);
 }
 
+/* ---- exit: a live child that exits, until the parent has seen it (EOF) and reaped it ---- */
+
+/* A pidfd for pid (readable once the process has exited), or -1 where the kernel (before
+ * Linux 5.3) or the headers have none; as procpool opens one. */
+static int open_pidfd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+/* Per repetition: posix_spawn of this program in its "die" mode with one end of a socketpair
+ * as fd 3; the child writes 1 byte (ready) and blocks reading 1 byte. Not timed so far. The
+ * clock runs from the parent's write of that byte (the child then calls exit(3)) until the
+ * parent has both seen the socket at EOF and reaped the child with waitpid(WNOHANG), exit
+ * status 3 checked: poll() on the socket and on the child's pidfd, as procpool's manager
+ * waits for a worker's death. Without a pidfd, waitpid(WNOHANG) is retried every 0.1 ms once
+ * the socket is at EOF. */
+static void bound_exit(int reps)
+{
+    double *t = xmalloc((size_t)reps * sizeof *t);
+    int have_pidfd = 1;
+    for (int r = 0; r < reps; r++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+            fatal("socketpair");
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+        char *argv[] = {g_self, "die", NULL};
+        pid_t pid;
+        int e = posix_spawn(&pid, g_self, &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (e != 0) {
+            errno = e;
+            fatal("posix_spawn");
+        }
+        close(sv[1]);
+        int pidfd = open_pidfd(pid);
+        if (pidfd < 0)
+            have_pidfd = 0;
+        unsigned char one = 1;
+        if (read_full(sv[0], &one, 1) != 1)
+            fatal("exit: the child is not ready");
+
+        double t0 = now_s();
+        write_full(sv[0], &one, 1);
+        int eof = 0, reaped = 0, status = 0;
+        while (!eof || !reaped) {
+            struct pollfd pf[2];
+            nfds_t n = 0;
+            int sock_i = -1, pid_i = -1;
+            if (!eof) {
+                sock_i = (int)n;
+                pf[n++] = (struct pollfd){.fd = sv[0], .events = POLLIN};
+            }
+            if (!reaped && pidfd >= 0) {
+                pid_i = (int)n;
+                pf[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+            }
+            /* n == 0: no pidfd and the socket at EOF, only waitpid is left to retry */
+            int k = n ? poll(pf, n, 10000) : 0;
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0)
+                fatal("poll");
+            if (n && k == 0) {
+                errno = ETIMEDOUT;
+                fatal("exit: the child did not end");
+            }
+            if (sock_i >= 0 && pf[sock_i].revents) {
+                unsigned char b;
+                ssize_t got = read(sv[0], &b, 1);
+                if (got < 0 && errno != EINTR && errno != ECONNRESET)
+                    fatal("exit: read");
+                if (got > 0) {
+                    errno = EPROTO;
+                    fatal("exit: unexpected byte from the child");
+                }
+                if (got == 0 || (got < 0 && errno == ECONNRESET))
+                    eof = 1;
+            }
+            if (!reaped && (pidfd < 0 ? eof : pid_i >= 0 && pf[pid_i].revents)) {
+                pid_t w = waitpid(pid, &status, WNOHANG);
+                if (w < 0 && errno != EINTR)
+                    fatal("exit: waitpid");
+                if (w == pid)
+                    reaped = 1;
+                else if (pidfd < 0)
+                    nanosleep(&(struct timespec){0, 100000}, NULL);
+            }
+        }
+        t[r] = now_s() - t0;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 3) {
+            errno = EPROTO;
+            fatal("exit: the child did not exit with status 3");
+        }
+        if (pidfd >= 0)
+            close(pidfd);
+        close(sv[0]);
+    }
+    if (!have_pidfd)
+        printf("# exit: no pidfd (kernel before 5.3?): waitpid(WNOHANG) retried every 0.1 ms\n");
+    printf("exit\t%.4f\tms\n", median(t, (size_t)reps) * 1e3);
+    free(t);
+}
+
 /* ---- command line ---- */
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: pp_bound pingpong|pipeline|payload|spawn|fork|all [--n N] "
+    fprintf(stderr, "usage: pp_bound pingpong|pipeline|payload|spawn|fork|exit|all [--n N] "
                     "[--size BYTES] [--reps N] [--chan=pipe|socket] [--pipe-size BYTES]\n");
     exit(2);
 }
@@ -395,6 +510,12 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "answer") == 0) { /* the spawned child */
         unsigned char one = 1;
         return write(3, &one, 1) == 1 ? 0 : 1;
+    }
+    if (argc == 2 && strcmp(argv[1], "die") == 0) { /* the child of exit */
+        unsigned char one = 1;
+        if (write(3, &one, 1) != 1 || read(3, &one, 1) != 1)
+            return 1;
+        exit(3);
     }
     if (argc < 2)
         usage();
@@ -433,7 +554,7 @@ int main(int argc, char **argv)
         i++;
     }
     int all = strcmp(what, "all") == 0;
-    if (g_socket)
+    if (g_socket || strcmp(what, "exit") == 0)
         printf("# pp_bound %s (socketpair)\n", what);
     else
         printf("# pp_bound %s (pipes of %d bytes)\n", what,
@@ -459,6 +580,8 @@ int main(int argc, char **argv)
         bound_spawn(reps ? reps : 10, 0), known = 1;
     if (all || strcmp(what, "fork") == 0)
         bound_spawn(reps ? reps : 10, 1), known = 1;
+    if (all || strcmp(what, "exit") == 0)
+        bound_exit(reps ? reps : 10), known = 1;
     if (!known)
         usage();
     fflush(stdout);
