@@ -7,6 +7,7 @@
  * That nothing leaks is proven by the sanitizer and valgrind runs of this suite.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "pp_core.h"
 #include "pp_test.h"
@@ -246,8 +247,50 @@ static void test_as_completed_wait_callbacks(void)
         pp_future_release(fs[i]);
 }
 
+/* Large freed blocks (payloads) are kept for reuse while an executor exists, reused
+ * without mixing old bytes into new results, and given back when the last executor goes. */
+static void test_big_blocks_kept(void)
+{
+    const size_t big = (size_t)8 << 20, small = (size_t)1 << 20;
+    CU_ASSERT_EQUAL(pp__big_kept(), 0); /* every earlier executor was destroyed */
+    void *p = pp__malloc(big);
+    CU_ASSERT_FATAL(p != NULL);
+    pp__free(p);
+    CU_ASSERT_EQUAL(pp__big_kept(), 0); /* no executor: freed at once */
+
+    pp_executor *ex = pp_t_executor(1);
+    uint8_t *buf = malloc(big);
+    CU_ASSERT_FATAL(buf != NULL);
+    for (uint32_t seed = 1; seed <= 3; seed++) {
+        pp_t_fill(buf, big, seed);
+        pp_future *f = NULL;
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", buf, big, &f));
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+        CU_ASSERT(r.len == big && memcmp(r.data, buf, big) == 0);
+        pp_future_release(f);
+        /* its result block and the call's frame are kept when their last owners free them
+         * (the manager may still hold the work item for a moment) */
+        long long end = pp_t_now_ms() + PP_T_TIMEOUT_MS;
+        while (pp__big_kept() < 2 && pp_t_now_ms() < end)
+            pp_t_sleep_ms(1);
+        CU_ASSERT_EQUAL(pp__big_kept(), 2);
+    }
+    free(buf);
+    size_t kept = pp__big_kept();
+    p = pp__malloc(small);
+    CU_ASSERT_FATAL(p != NULL);
+    pp__free(p);
+    CU_ASSERT_EQUAL(pp__big_kept(), kept); /* small blocks are not kept */
+
+    pp_executor_destroy(ex);
+    CU_ASSERT_EQUAL(pp__big_kept(), 0); /* the last executor gave them back */
+}
+
 static CU_TestInfo tests[] = {
     {"pp_executor_create: every allocation failing in turn", test_create},
+    {"large freed blocks are kept for reuse only while an executor exists",
+     test_big_blocks_kept},
     {"pp_submit: every allocation failing in turn", test_submit},
     {"pp_map and pp_map_lazy: every allocation failing in turn", test_map},
     {"as_completed, wait, done callbacks, future_create: every allocation failing in turn",

@@ -1,6 +1,7 @@
 /*
  * The allocation choke point, assertions, and process-wide initialisation.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,88 @@ bool pp__alloc_fault_fired(void)
     return fired;
 }
 
+/*
+ * Large blocks (payloads: a CALL frame holding a big argument, a big RESULT body) are
+ * recycled: a freed block of PP__BIG_ALLOC to BIG_KEEP_MAX bytes is kept in one of
+ * BIG_SLOTS slots, and the next large malloc that it fits (not more than twice its size)
+ * takes it. A fresh block costs a page fault and the zeroing of every page it touches; in a
+ * virtual machine that is more than the copy into it (bench/: a 64 MiB echo went from
+ * 0.3x to near the pipe bound). Blocks are kept only while an executor exists
+ * (pp__big_hold): the last one destroyed returns them. The slots are lock-free (a forked
+ * worker may inherit them mid-operation without inheriting a held lock). Where the system
+ * cannot tell a block's size, nothing is kept.
+ */
+#define BIG_SLOTS 2
+#define BIG_KEEP_MAX ((size_t)128 << 20)
+static _Atomic(void *) big_slot[BIG_SLOTS];
+static atomic_int big_holders;
+
+static void free_slots(void)
+{
+    for (int i = 0; i < BIG_SLOTS; i++)
+        free(atomic_exchange(&big_slot[i], NULL));
+}
+
+void pp__big_hold(bool hold)
+{
+    if (hold)
+        atomic_fetch_add(&big_holders, 1);
+    else if (atomic_fetch_sub(&big_holders, 1) == 1)
+        free_slots();
+}
+
+size_t pp__big_kept(void)
+{
+    size_t n = 0;
+    for (int i = 0; i < BIG_SLOTS; i++)
+        n += atomic_load(&big_slot[i]) != NULL;
+    return n;
+}
+
+/* A kept block of at least n bytes, and not more than 2n, or NULL. */
+static void *big_take(size_t n)
+{
+    for (int i = 0; i < BIG_SLOTS; i++) {
+        void *p = atomic_load(&big_slot[i]);
+        if (!p)
+            continue;
+        size_t size = pp__os_alloc_size(p);
+        if (size < n || size / 2 > n || !atomic_compare_exchange_strong(&big_slot[i], &p, NULL))
+            continue;
+        if (pp__os_alloc_size(p) >= n)
+            return p; /* (re-checked: the slot may have changed hands in between) */
+        free(p);
+    }
+    return NULL;
+}
+
+/* Keeps p if it is a large block and an executor exists; false: the caller frees it. */
+static bool big_keep(void *p)
+{
+    if (atomic_load(&big_holders) <= 0)
+        return false;
+    size_t size = pp__os_alloc_size(p);
+    if (size < PP__BIG_ALLOC || size > BIG_KEEP_MAX)
+        return false;
+    for (int i = 0; i < BIG_SLOTS; i++) {
+        void *none = NULL;
+        if (atomic_compare_exchange_strong(&big_slot[i], &none, p)) {
+            if (atomic_load(&big_holders) <= 0)
+                free_slots(); /* the last executor went away meanwhile */
+            return true;
+        }
+    }
+    for (int i = 0; i < BIG_SLOTS; i++) { /* full: replace a smaller one */
+        void *q = atomic_load(&big_slot[i]);
+        if (q && pp__os_alloc_size(q) < size &&
+            atomic_compare_exchange_strong(&big_slot[i], &q, p)) {
+            free(q);
+            return true;
+        }
+    }
+    return false;
+}
+
 static void *large(void *p, size_t n)
 {
     if (p && n >= PP__BIG_ALLOC)
@@ -45,7 +128,10 @@ static void *large(void *p, size_t n)
 
 void *pp__malloc(size_t n)
 {
-    return fault_now() ? NULL : large(malloc(n ? n : 1), n);
+    if (fault_now())
+        return NULL;
+    void *p = n >= PP__BIG_ALLOC ? big_take(n) : NULL;
+    return p ? p : large(malloc(n ? n : 1), n);
 }
 
 void *pp__calloc(size_t n, size_t size)
@@ -60,7 +146,8 @@ void *pp__realloc(void *p, size_t n)
 
 void pp__free(void *p)
 {
-    free(p);
+    if (p && !big_keep(p))
+        free(p);
 }
 
 char *pp__strndup(const char *s, size_t n)

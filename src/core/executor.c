@@ -960,6 +960,7 @@ static void executor_free(pp_executor *ex)
     if (ex->pool)
         apr_pool_destroy(ex->pool);
     pp__free(ex);
+    pp__big_hold(false);
 }
 
 pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
@@ -980,6 +981,7 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     pp_executor *ex = pp__calloc(1, sizeof *ex);
     if (!ex)
         return PP_ENOMEM;
+    pp__big_hold(true); /* released by executor_free */
     ex->method = o->start_method == PP_START_DEFAULT ? PP_START_SPAWN : o->start_method;
     ex->max_body = o->max_message_size ? o->max_message_size : PP_DEFAULT_MAX_MESSAGE_SIZE;
     ex->max_body = ex->max_body > PP__WIRE_HDR ? ex->max_body - PP__WIRE_HDR : 0;

@@ -27,6 +27,10 @@ void *pp__malloc(size_t n);
 void *pp__calloc(size_t n, size_t size);
 void *pp__realloc(void *p, size_t n);
 void  pp__free(void *p);
+/* Large freed blocks are kept for reuse while an executor exists: each executor holds the
+ * cache from create to destroy (pp__big_hold(true) / (false)); the last release empties it. */
+void  pp__big_hold(bool hold);
+size_t pp__big_kept(void); /* how many blocks are kept now (tests) */
 char *pp__strdup(const char *s);                   /* NULL on ENOMEM */
 char *pp__strndup(const char *s, size_t n);        /* copies at most n bytes, NUL-ends */
 char *pp__asprintf(const char *fmt, ...)           /* NULL on ENOMEM */

@@ -61,6 +61,10 @@ pp_status pp__os_exepath(char **utf8, pp__oserr *oe);
 #define PP__BIG_ALLOC ((size_t)4 << 20)
 void pp__os_mem_large(void *p, size_t len);
 
+/* The usable size of a block from malloc(), or 0 where the system cannot tell (then the
+ * core keeps no freed block for reuse). */
+size_t pp__os_alloc_size(void *p);
+
 /* A monotonic clock in milliseconds (never goes back; origin unspecified). */
 int64_t pp__os_monotonic_ms(void);
 

@@ -8,6 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#if defined(__GLIBC__) || defined(__linux__)
+#  include <malloc.h>
+#elif defined(__APPLE__)
+#  include <malloc/malloc.h>
+#endif
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -102,6 +107,18 @@ void pp__os_mem_large(void *p, size_t len)
 #else
     (void)p;
     (void)len;
+#endif
+}
+
+size_t pp__os_alloc_size(void *p)
+{
+#if defined(__GLIBC__) || defined(__linux__)
+    return malloc_usable_size(p);
+#elif defined(__APPLE__)
+    return malloc_size(p);
+#else
+    (void)p;
+    return 0;
 #endif
 }
 

@@ -4,6 +4,7 @@
  */
 #include "win32.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -140,6 +141,11 @@ void pp__os_mem_large(void *p, size_t len)
      * their own: nothing to advise on a heap block. */
     (void)p;
     (void)len;
+}
+
+size_t pp__os_alloc_size(void *p)
+{
+    return _msize(p);
 }
 
 /* ---- clock, pid ---- */
