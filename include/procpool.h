@@ -294,6 +294,14 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  * The options are copied (worker_path, initializer, initargs). On PP_OK, *out holds the
  * executor: destroy it with pp_executor_destroy(). On error, *out is NULL.
  *
+ * Memory for large payloads: while at least one executor exists, the library keeps up to
+ * two freed payload buffers of 4 MiB to 128 MiB (a call's copied argument, a released
+ * result) and reuses them for the next large argument or result, which spares the page
+ * faults and zeroing of fresh memory; the last pp_executor_destroy() gives them back. On
+ * Linux, buffers of 4 MiB and more are advised to use transparent huge pages
+ * (madvise(MADV_HUGEPAGE): honoured when the system's setting is "madvise" or "always").
+ * A worker keeps its largest argument and result buffers for its next call.
+ *
  * Thread-safety: any thread. CPython: ProcessPoolExecutor(max_workers, mp_context,
  * initializer, initargs, max_tasks_per_child=...).
  *
