@@ -341,6 +341,23 @@ static void bound_payload(size_t size, int reps)
 
 static char g_self[4096];
 
+/* posix_spawn of this program as "pp_bound MODE", with fd as its descriptor 3. */
+static pid_t spawn_self(const char *mode, int fd)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd, 3);
+    char *argv[] = {g_self, (char *)mode, NULL};
+    pid_t pid;
+    int e = posix_spawn(&pid, g_self, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (e != 0) {
+        errno = e;
+        fatal("posix_spawn");
+    }
+    return pid;
+}
+
 static void bound_spawn(int reps, int use_fork)
 {
     double *t = xmalloc((size_t)reps * sizeof *t);
@@ -361,16 +378,7 @@ static void bound_spawn(int reps, int use_fork)
                 _exit(0);
             }
         } else {
-            posix_spawn_file_actions_t fa;
-            posix_spawn_file_actions_init(&fa);
-            posix_spawn_file_actions_adddup2(&fa, p[1], 3);
-            char *argv[] = {g_self, "answer", NULL};
-            int e = posix_spawn(&pid, g_self, &fa, NULL, argv, environ);
-            posix_spawn_file_actions_destroy(&fa);
-            if (e != 0) {
-                errno = e;
-                fatal("posix_spawn");
-            }
+            pid = spawn_self("answer", p[1]);
         }
         close(p[1]);
         unsigned char one;
@@ -415,17 +423,7 @@ static void bound_exit(int reps)
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
             fatal("socketpair");
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-        char *argv[] = {g_self, "die", NULL};
-        pid_t pid;
-        int e = posix_spawn(&pid, g_self, &fa, NULL, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (e != 0) {
-            errno = e;
-            fatal("posix_spawn");
-        }
+        pid_t pid = spawn_self("die", sv[1]);
         close(sv[1]);
         int pidfd = open_pidfd(pid);
         if (pidfd < 0)
