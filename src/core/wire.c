@@ -2,10 +2,11 @@
  * The wire protocol (wire.h): little-endian framing, encoders and validating decoders.
  *
  * Pure functions over memory buffers: no I/O, no globals, no OS header; the only side effect
- * is pp__wbuf_reserve()'s allocation (through pp__realloc). Integers are written and read
- * byte by byte, so the layout is the same on every host. A decoder checks the whole body
- * (every length against the bytes that remain, every count, every status, the exact total)
- * before it returns a view, so the pp__wire_next_* functions that walk that view cannot fail.
+ * is pp__wbuf_reserve()'s allocation (through pp__realloc). Integers are little-endian on
+ * every host (a plain load or store where the host is little-endian, bytes elsewhere). A
+ * decoder checks the whole body (every length against the bytes that remain, every count,
+ * every status, the exact total) before it returns a view, so the pp__wire_next_*
+ * functions that walk that view cannot fail.
  */
 #include <string.h>
 
@@ -19,31 +20,57 @@
 
 /* ---- little-endian integers ---- */
 
+/* On a little-endian host the wire's integers are the host's: one unaligned load or store
+ * (memcpy, which compilers turn into a single move). Elsewhere, byte by byte. Compilers
+ * do not merge the byte loops into one load (measured: a map item cost about 60
+ * instructions more in decoding). */
+#if (defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) || defined(_WIN32)
+#  define PP__WIRE_LE_HOST 1
+#else
+#  define PP__WIRE_LE_HOST 0
+#endif
+
 static void put_u32(uint8_t *p, uint32_t v)
 {
+#if PP__WIRE_LE_HOST
+    memcpy(p, &v, sizeof v);
+#else
     for (unsigned i = 0; i < 4; i++)
         p[i] = (uint8_t)(v >> (8 * i));
+#endif
 }
 
 static void put_u64(uint8_t *p, uint64_t v)
 {
+#if PP__WIRE_LE_HOST
+    memcpy(p, &v, sizeof v);
+#else
     for (unsigned i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (8 * i));
+#endif
 }
 
 static uint32_t get_u32(const uint8_t *p)
 {
     uint32_t v = 0;
+#if PP__WIRE_LE_HOST
+    memcpy(&v, p, sizeof v);
+#else
     for (unsigned i = 0; i < 4; i++)
         v |= (uint32_t)p[i] << (8 * i);
+#endif
     return v;
 }
 
 static uint64_t get_u64(const uint8_t *p)
 {
     uint64_t v = 0;
+#if PP__WIRE_LE_HOST
+    memcpy(&v, p, sizeof v);
+#else
     for (unsigned i = 0; i < 8; i++)
         v |= (uint64_t)p[i] << (8 * i);
+#endif
     return v;
 }
 
