@@ -132,6 +132,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         same(out.data, out.len, data, size);
         break;
     }
+    case PP__MSG_EXITING: {
+        int32_t code;
+        if (pp__wire_decode_exiting(body, len, &code) != PP_OK)
+            break;
+        uint8_t f[PP__WIRE_EXITING_LEN];
+        pp__wire_encode_exiting(f, code);
+        same(f, sizeof f, data, size);
+        break;
+    }
     case PP__MSG_STOP:
         CHECK(pp__wire_encode_stop(&out) == PP_OK);
         same(out.data, out.len, data, size);

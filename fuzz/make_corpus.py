@@ -9,7 +9,7 @@ import struct
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "corpus")
 MAGIC = 0x50500000
-INIT, CALL, STOP, READY, INITERR, RESULT = (MAGIC | i for i in range(1, 7))
+INIT, CALL, STOP, READY, INITERR, RESULT, EXITING = (MAGIC | i for i in range(1, 8))
 PP_OK, PP_ENOMEM, PP_ETASK, PP_ENOTASK = 0, 3, 8, 9
 
 
@@ -40,6 +40,7 @@ seeds = {
     "init_none": frame(INIT, struct.pack("<I", 0) + s(b"") + b(b"")),
     "init_named": frame(INIT, struct.pack("<I", 3) + s(b"init_set") + b(b"abc")),
     "ready": frame(READY, struct.pack("<Q", 4242)),
+    "exiting": frame(EXITING, struct.pack("<i", -3)),
     "initerr": frame(INITERR, item(PP_ETASK, 1, b"initializer failed")),
     "stop": frame(STOP, b""),
 }

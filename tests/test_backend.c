@@ -338,8 +338,19 @@ static void test_exit_code(void)
     handshake(&c);
     int32_t code = 3;
     send_call(&c, 1, "exit", &code, sizeof code);
+#ifdef __GLIBC__
+    /* where an exit handler sees the status (glibc's on_exit), the worker announces it */
+    uint8_t f[PP__WIRE_EXITING_LEN];
+    PP_ASSERT_OK_FATAL(recv_all(&c, f, sizeof f));
+    pp__wire_hdr h;
+    int32_t announced = 0;
+    PP_ASSERT_OK(pp__wire_get_hdr(f, PP__WIRE_MAX_BODY, &h));
+    CU_ASSERT_EQUAL(h.type, PP__MSG_EXITING);
+    PP_ASSERT_OK(pp__wire_decode_exiting(f + PP__WIRE_HDR, 4, &announced));
+    CU_ASSERT_EQUAL(announced, 3);
+#endif
     uint8_t b;
-    CU_ASSERT_EQUAL(recv_all(&c, &b, 1), PP_END); /* its channel breaks */
+    CU_ASSERT_EQUAL(recv_all(&c, &b, 1), PP_END); /* then its channel breaks */
     pp__exit st = reap(&c);
     CU_ASSERT(st.exited);
     CU_ASSERT_EQUAL(st.code, 3);

@@ -247,6 +247,41 @@ static void test_result_split_bytes(void)
     pp__free(head.data);
 }
 
+/* EXITING: the exact bytes, the round trip, and only a 4-byte body accepted. */
+static void test_exiting_bytes(void)
+{
+    static const uint8_t want[] = {
+        0x07, 0x00, 0x50, 0x50,                         /* type EXITING */
+        0x00, 0x00, 0x00, 0x00,                         /* flags */
+        0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* body_len 4 */
+        0xfd, 0xff, 0xff, 0xff};                        /* code -3 */
+    uint8_t f[PP__WIRE_EXITING_LEN];
+    CU_ASSERT_EQUAL_FATAL(sizeof f, sizeof want);
+    pp__wire_encode_exiting(f, -3);
+    CU_ASSERT(memcmp(f, want, sizeof want) == 0);
+    static const int32_t codes[] = {0, 3, 255, -1, INT32_MIN, INT32_MAX};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        pp__wire_encode_exiting(f, codes[i]);
+        pp__wire_hdr h;
+        PP_ASSERT_OK_FATAL(pp__wire_get_hdr(f, PP__WIRE_MAX_BODY, &h));
+        CU_ASSERT(h.type == PP__MSG_EXITING && h.flags == 0 && h.body_len == 4);
+        uint8_t *body = dup_bytes(f + PP__WIRE_HDR, 4);
+        int32_t code = 0;
+        PP_ASSERT_OK(pp__wire_decode_exiting(body, 4, &code));
+        CU_ASSERT_EQUAL(code, codes[i]);
+        CU_ASSERT_EQUAL(pp__wire_decode_exiting(body, 3, &code), PP_EINVAL);
+        free(body);
+    }
+    uint8_t bad[PP__WIRE_HDR];
+    pp__wire_hdr h;
+    for (uint64_t len = 0; len <= 8; len++) {
+        pp__wire_put_hdr(bad, PP__MSG_EXITING, 0, len);
+        CU_ASSERT_EQUAL(pp__wire_get_hdr(bad, PP__WIRE_MAX_BODY, &h) == PP_OK, len == 4);
+    }
+    pp__wire_put_hdr(bad, PP__MSG_EXITING, PP__MSGF_LAST, 4); /* no flag allowed */
+    CU_ASSERT_EQUAL(pp__wire_get_hdr(bad, PP__WIRE_MAX_BODY, &h), PP_EINVAL);
+}
+
 /* ---- round trips ---- */
 
 /* Encodes a CALL, checks its header, decodes it from an exact copy, checks every field. */
@@ -1043,6 +1078,7 @@ static CU_TestInfo tests[] = {
     {"CALL exact bytes", test_call_exact_bytes},
     {"RESULT exact bytes", test_result_exact_bytes},
     {"RESULT with its data sent after the frame: the same bytes", test_result_split_bytes},
+    {"EXITING exact bytes, round trip, body length", test_exiting_bytes},
     {"CALL round trip (0-length, n=1, n=1000)", test_call_round_trip},
     {"CALL round trip with a 64 MiB argument", test_call_round_trip_64mib},
     {"RESULT round trip (every status, n=1000)", test_result_round_trip},

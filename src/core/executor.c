@@ -382,15 +382,20 @@ static void worker_free(worker *w)
 }
 
 /*
- * The worker's channel reached EOF or its process exited. Expected for a W_STOPPING
- * worker; anything else breaks the pool.
+ * The worker's channel reached EOF or its process exited (announced NULL), or it announced
+ * that a task called exit() (announced: that status; the process is still ending). Expected
+ * for a W_STOPPING worker; anything else breaks the pool. An announced exit breaks the pool
+ * first and reaps the worker after, so that nobody waits for its teardown.
  */
-static void worker_gone(pp_executor *ex, worker *w)
+static void worker_gone_as(pp_executor *ex, worker *w, const pp__exit *announced)
 {
     if (w->gone)
         return;
     pp__exit st;
-    reap_worker(w, &st);
+    if (announced)
+        st = *announced;
+    else
+        reap_worker(w, &st);
     work *held = w->item;
     w->item = NULL;
     if (w->state == W_STOPPING && !held && !w->init_err) {
@@ -413,6 +418,15 @@ static void worker_gone(pp_executor *ex, worker *w)
     long long pid = w->pid;
     worker_drop(ex, w);
     break_pool(ex, held, cause, code, pid);
+    if (announced) {
+        pp__exit real; /* (dropped, w lives until the end of the event batch) */
+        reap_worker(w, &real);
+    }
+}
+
+static void worker_gone(pp_executor *ex, worker *w)
+{
+    worker_gone_as(ex, w, NULL);
 }
 
 /* The worker broke the protocol: kill it and break the pool. */
@@ -605,6 +619,17 @@ static void on_frame(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t 
         if (body_owned)
             pp__free(body);
         worker_gone(ex, w); /* it exits after sending INITERR */
+        return;
+    }
+    case PP__MSG_EXITING: {
+        /* a task it was running called exit(): only then is it sent */
+        int32_t code;
+        if (!w->item || w->state != W_BUSY || pp__wire_decode_exiting(body, len, &code) != PP_OK)
+            goto malformed;
+        if (body_owned)
+            pp__free(body);
+        pp__exit st = {true, code, 0};
+        worker_gone_as(ex, w, &st);
         return;
     }
     case PP__MSG_RESULT: {

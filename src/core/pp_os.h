@@ -61,6 +61,12 @@ pp_status pp__os_exepath(char **utf8, pp__oserr *oe);
 #define PP__BIG_ALLOC ((size_t)4 << 20)
 void pp__os_mem_large(void *p, size_t len);
 
+/* Has fn(status) called when the process exits through exit(status) (not when it is
+ * killed, crashes or calls _exit), before it ends. A worker uses it to announce that a task
+ * called exit(). false where the system has no such hook that sees the status (nothing is
+ * registered then). */
+bool pp__os_on_exit(void (*fn)(int status));
+
 /* The usable size of a block from malloc(), or 0 where the system cannot tell (then the
  * core keeps no freed block for reuse). */
 size_t pp__os_alloc_size(void *p);

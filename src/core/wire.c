@@ -190,6 +190,10 @@ pp_status pp__wire_get_hdr(const uint8_t in[PP__WIRE_HDR], uint64_t max_body,
         if (body_len != U64)
             return PP_EINVAL;
         break;
+    case PP__MSG_EXITING:
+        if (body_len != U32)
+            return PP_EINVAL;
+        break;
     case PP__MSG_RESULT:
         allowed = PP__MSGF_LAST;
         break;
@@ -484,6 +488,23 @@ pp_status pp__wire_decode_ready(const uint8_t *body, size_t len, uint64_t *pid)
     if (len != U64)
         return PP_EINVAL;
     *pid = get_u64(body);
+    return PP_OK;
+}
+
+/* ---- EXITING ---- */
+
+void pp__wire_encode_exiting(uint8_t out[PP__WIRE_EXITING_LEN], int32_t code)
+{
+    pp__wire_put_hdr(out, PP__MSG_EXITING, 0, U32);
+    wr_u32(out + PP__WIRE_HDR, from_i32(code));
+}
+
+pp_status pp__wire_decode_exiting(const uint8_t *body, size_t len, int32_t *code)
+{
+    PP__CHECK_ARG(code != NULL && (body != NULL || len == 0));
+    if (len != U32)
+        return PP_EINVAL;
+    *code = to_i32(get_u32(body));
     return PP_OK;
 }
 

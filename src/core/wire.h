@@ -21,6 +21,8 @@
  *                 PP_ENOTASK | PP_ENOMEM), u32 code (an int32), b data (the result bytes for
  *                 PP_OK, else the failure text). Flag PP__MSGF_LAST: the worker exits after
  *                 this result (max_tasks_per_child reached).
+ *   EXITING W->M  u32 code (an int32): a task called exit(code); the worker is ending (sent
+ *                 from its exit handler, where the system has one that sees the status)
  *
  * Encoders of whole frames (INIT, READY, INITERR, STOP, and a RESULT from result_begin)
  * replace the buffer's contents (b->len restarts at 0). They return PP_EINVAL for a NULL
@@ -48,7 +50,8 @@ enum {
     PP__MSG_STOP = PP__WIRE_MAGIC | 3u,
     PP__MSG_READY = PP__WIRE_MAGIC | 4u,
     PP__MSG_INITERR = PP__WIRE_MAGIC | 5u,
-    PP__MSG_RESULT = PP__WIRE_MAGIC | 6u
+    PP__MSG_RESULT = PP__WIRE_MAGIC | 6u,
+    PP__MSG_EXITING = PP__WIRE_MAGIC | 7u
 };
 #define PP__MSGF_LAST 1u
 /* Default upper bound on a body; larger lengths are malformed before anything is allocated. */
@@ -64,7 +67,8 @@ typedef struct pp__wire_hdr {
 void pp__wire_put_hdr(uint8_t out[PP__WIRE_HDR], uint32_t type, uint32_t flags,
                       uint64_t body_len);
 /* Reads and checks a header: known type, only flags that type allows (PP__MSGF_LAST on
- * RESULT), body_len <= max_body and <= SIZE_MAX, and a body length the type allows (STOP: 0; READY: 8).
+ * RESULT), body_len <= max_body and <= SIZE_MAX, and a body length the type allows (STOP: 0;
+ * READY: 8; EXITING: 4).
  * PP_OK or PP_EINVAL. */
 pp_status pp__wire_get_hdr(const uint8_t in[PP__WIRE_HDR], uint64_t max_body,
                            pp__wire_hdr *h);
@@ -146,5 +150,11 @@ pp_status pp__wire_encode_initerr(pp__wbuf *b, pp_status status, int32_t code,
 pp_status pp__wire_decode_initerr(const uint8_t *body, size_t len, pp__wire_item *it);
 
 pp_status pp__wire_encode_stop(pp__wbuf *b);
+
+/* EXITING: a whole frame of PP__WIRE_EXITING_LEN bytes, written into out with no allocation
+ * (it is sent from an exit handler). */
+#define PP__WIRE_EXITING_LEN (PP__WIRE_HDR + 4u)
+void pp__wire_encode_exiting(uint8_t out[PP__WIRE_EXITING_LEN], int32_t code);
+pp_status pp__wire_decode_exiting(const uint8_t *body, size_t len, int32_t *code);
 
 #endif /* PP_WIRE_H */

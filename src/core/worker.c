@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <apr_thread_proc.h>
+
 #include "executor.h"
 #include "pp_core.h"
 #include "pp_os.h"
@@ -149,6 +151,35 @@ static pp__wire_hdr read_frame(pp__chan *c, pp__wbuf *body)
     return h;
 }
 
+/* ---- a task that calls exit() ---- */
+
+/* A task that calls exit(code) ends the worker: the exit handler tells the manager at once,
+ * so that the pool breaks without waiting for the process to be torn down and reaped (most
+ * of the time it takes, measured in bench/: figure (f)). The manager still reaps it. Only
+ * while a task runs (not in the initializer, nor at a normal exit), and only once. */
+static pp__chan *exit_chan; /* the channel, while serve() runs */
+static bool in_task;
+
+static void announce_exit(int status)
+{
+    if (!in_task || !exit_chan)
+        return;
+    in_task = false;
+    uint8_t f[PP__WIRE_EXITING_LEN];
+    pp__wire_encode_exiting(f, (int32_t)status);
+    size_t off = 0;
+    while (off < sizeof f) { /* one attempt per piece; a broken channel ends it */
+        size_t n = 0;
+        if (pp__os_chan_write(exit_chan, f + off, sizeof f - off, &n, NULL) != PP_OK || n == 0)
+            return;
+        off += n;
+    }
+    /* The manager was just woken; if onto this CPU, let it run now rather than after this
+     * process's teardown, which the kernel does not interrupt (measured: ~0.9 ms later
+     * without this on a 2-CPU VM). */
+    apr_thread_yield();
+}
+
 /* ---- running calls ---- */
 
 /* A result this large, alone in its RESULT, is written from the task's buffer after the
@@ -165,7 +196,9 @@ static pp_status run_one(pp_task_ctx *ctx, const char *name, pp_task_fn fn, pp_b
     pp__free(ctx->error);
     ctx->error = NULL;
     ctx->nomem = false;
+    in_task = true;
     int rc = fn(ctx, arg.data, arg.len);
+    in_task = false;
     if (ctx->nomem)
         return pp__wire_result_item(out, PP_ENOMEM, rc, "out of memory in the worker", 27);
     if (rc == 0 && tail && ctx->result.len >= DIRECT_RESULT) {
@@ -264,6 +297,10 @@ static void serve(pp__chan *c)
     pp_task_ctx ctx = {{NULL, 0, 0}, NULL, false};
     pp__wbuf body = {NULL, 0, 0}, out = {NULL, 0, 0};
 
+    static bool hooked;
+    if (!hooked)
+        hooked = pp__os_on_exit(announce_exit);
+    exit_chan = c;
     pp__wire_hdr h = read_frame(c, &body);
     if (h.type != PP__MSG_INIT)
         die_quietly(WORKER_EXIT_PROTOCOL);
@@ -286,6 +323,7 @@ static void serve(pp__chan *c)
     pp__free(ctx.error);
     pp__free(body.data);
     pp__free(out.data);
+    exit_chan = NULL;
     pp__os_chan_free(c);
     die_quietly(0);
 }

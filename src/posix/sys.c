@@ -17,6 +17,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -107,6 +108,28 @@ void pp__os_mem_large(void *p, size_t len)
 #else
     (void)p;
     (void)len;
+#endif
+}
+
+#ifdef __GLIBC__
+static void (*on_exit_fn)(int status);
+
+static void on_exit_trampoline(int status, void *arg)
+{
+    (void)arg;
+    on_exit_fn(status);
+}
+#endif
+
+bool pp__os_on_exit(void (*fn)(int status))
+{
+#ifdef __GLIBC__
+    /* on_exit (glibc; also SunOS) is atexit with the exit status */
+    on_exit_fn = fn;
+    return on_exit(on_exit_trampoline, NULL) == 0;
+#else
+    (void)fn;
+    return false;
 #endif
 }
 

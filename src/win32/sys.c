@@ -143,6 +143,14 @@ void pp__os_mem_large(void *p, size_t len)
     (void)len;
 }
 
+bool pp__os_on_exit(void (*fn)(int status))
+{
+    /* atexit handlers do not see the status; a worker that exits is noticed by its pipe
+     * breaking and its process handle, as is any other death */
+    (void)fn;
+    return false;
+}
+
 size_t pp__os_alloc_size(void *p)
 {
     return _msize(p);
