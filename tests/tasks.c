@@ -39,6 +39,9 @@
  *                                   then long long the worker's pid (counted as a call)
  *   exit_if      int32 x         -> exits the worker with code 3 if x == 13, else returns
  *                                   int32 x (a pool that breaks in the middle of a map)
+ *   fork_exit    any             -> POSIX: forks a child that calls exit(7) (the worker's
+ *                                   exit handler runs in it), waits for it, returns int32
+ *                                   its exit code (-1 if it did not exit)
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -50,6 +53,7 @@
 #else
 #  include <signal.h>
 #  include <sys/types.h>
+#  include <sys/wait.h>
 #  include <time.h>
 #  include <unistd.h>
 #endif
@@ -427,6 +431,25 @@ static int t_malformed(pp_task_ctx *c, const void *a, size_t n)
     return 0;
 }
 
+static int t_fork_exit(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+#ifdef _WIN32
+    pp_task_error(c, "no fork() on Windows");
+    return 1;
+#else
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        exit(7);
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return 1;
+    int32_t code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return pp_task_return(c, &code, sizeof code) == PP_OK ? 0 : 1;
+#endif
+}
+
 static int32_t init_runs;
 static uint64_t calls_at_init;
 
@@ -636,6 +659,7 @@ void pp_t_register_tasks(void)
         {"init_count", t_init_count},
         {"init_count_get", counted_t_init_count_get},
         {"exit_if", t_exit_if},
+        {"fork_exit", t_fork_exit},
     };
     for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
         if (pp_register_task(tasks[i].name, tasks[i].fn) != PP_OK) {

@@ -419,7 +419,11 @@ static void worker_gone_as(pp_executor *ex, worker *w, const pp__exit *announced
     worker_drop(ex, w);
     break_pool(ex, held, cause, code, pid);
     if (announced) {
-        pp__exit real; /* (dropped, w lives until the end of the event batch) */
+        /* the futures have failed: let it finish exiting (it waits for a byte), then reap
+         * it (dropped, w lives until the end of the event batch) */
+        size_t n = 0;
+        (void)pp__os_chan_write(w->chan, ex->stop_frame.data, ex->stop_frame.len, &n, NULL);
+        pp__exit real;
         reap_worker(w, &real);
     }
 }

@@ -157,6 +157,11 @@ pp_status pp__os_chan_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__os
 pp_status pp__os_chan_write(pp__chan *c, const void *buf, size_t len, size_t *n,
                             pp__oserr *oe);
 
+/* Waits until the channel has bytes or EOF to read, or timeout_ms pass; reads nothing.
+ * Only where pp__os_on_exit() works (a worker waits there for the manager's answer to its
+ * exit announcement); elsewhere it returns at once. */
+void pp__os_chan_wait_readable(pp__chan *c, int timeout_ms);
+
 /* Closes and frees the channel. NULL: no-op. */
 void pp__os_chan_free(pp__chan *c);
 

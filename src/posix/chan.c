@@ -15,6 +15,7 @@
 #  define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -72,6 +73,14 @@ pp_status pp__os_chan_write(pp__chan *c, const void *buf, size_t len, size_t *n,
         if (errno == EPIPE || errno == ECONNRESET)
             return PP_END;
         return pp__posix_err(oe, "send", errno);
+    }
+}
+
+void pp__os_chan_wait_readable(pp__chan *c, int timeout_ms)
+{
+    struct pollfd p = {c->fd, POLLIN, 0};
+    while (poll(&p, 1, timeout_ms) < 0 && errno == EINTR) {
+        /* (a signal: wait again, with the whole timeout; only a bound matters here) */
     }
 }
 

@@ -380,6 +380,13 @@ unsigned pp__win_chan_ready(pp__chan *c, unsigned interest)
 
 /* ---- freeing ---- */
 
+void pp__os_chan_wait_readable(pp__chan *c, int timeout_ms)
+{
+    /* not needed: pp__os_on_exit() has nothing to hook on Windows */
+    (void)c;
+    (void)timeout_ms;
+}
+
 void pp__os_chan_free(pp__chan *c)
 {
     if (!c)
