@@ -33,6 +33,8 @@
  *   W_BUSY --RESULT flagged LAST--> W_STOPPING (exit expected: max_tasks_per_child)
  *   any --STOP sent--> W_STOPPING --channel EOF / process exit--> gone (reaped, freed)
  *   any but W_STOPPING --channel EOF / process exit--> gone, and the pool breaks
+ *   W_BUSY --EXITING (its task called exit(); sent by the worker's exit handler)--> gone at
+ *            once with that status, the pool breaks; then it is answered and reaped
  *
  * Locks: ex->lock guards the FIFO, the shutdown/broken flags, the stats and the pid list:
  * the state callers can see. Everything else is the manager thread's alone. Futures are
