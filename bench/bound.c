@@ -6,6 +6,14 @@
  *     pp_bound pingpong  [--n 2000]           16-byte ping-pong: median and p99 round trip
  *     pp_bound pipeline  [--n 200000]         16-byte messages, 64 outstanding: messages/s
  *                                             (one syscall per message, and batched)
+ *     pp_bound window    [--n 100000] [--window 3]
+ *                                             16-byte messages to two children with at most
+ *                                             --window outstanding in all (procpool's
+ *                                             max_workers + 1 = 3): messages/s and the
+ *                                             parent's CPU per message
+ *     pp_bound relay     [--n 2000]           the ping-pong through a relay thread, as a
+ *                                             call goes through procpool's manager: median
+ *                                             and p99 round trip
  *     pp_bound payload   [--size B] [--reps 3] B bytes to the child until it has read them
  *                                             all ("arg"), and there and back ("echo"): MB/s
  *     pp_bound spawn     [--reps 10]          posix_spawn of this program until it answers
@@ -32,6 +40,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -266,6 +277,162 @@ static void bound_pipeline(size_t n, int batched)
     printf("pipeline.%s\t%.1f\tmsgs/s\n", batched ? "batched" : "msg", (double)n / (t1 - t0));
 }
 
+/* ---- window: the pipeline with procpool's window, over two children ---- */
+
+/* The parent's CPU time so far, user + system (one thread here). */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
+/* 16-byte messages to two echoing children (one read and one write per message on both
+ * sides, as pipeline.msg), at most `window` written and not yet answered in all: the bound
+ * of a pool that hands out at most max_workers + 1 items (DESIGN.md), with nothing but the
+ * system calls. The parent waits in poll() on both children, reads one answer per read(),
+ * and gives the next message to the child with the fewest outstanding. window.msg is
+ * messages/s; window.cpu the parent's CPU time (user + system) per message. */
+static void bound_window(size_t n, size_t window)
+{
+    child c[2] = {start_child(child_echo_msg, NULL), start_child(child_echo_msg, NULL)};
+    size_t held[2] = {0, 0};
+    unsigned char out[MSG], in[MSG];
+    memset(out, 0xcd, sizeof out);
+    size_t sent = 0, answered = 0;
+    double c0 = cpu_s(), t0 = now_s();
+    while (answered < n) {
+        while (sent - answered < window && sent < n) {
+            int k = held[1] < held[0];
+            write_full(c[k].to, out, MSG);
+            held[k]++;
+            sent++;
+        }
+        struct pollfd pf[2] = {{.fd = c[0].from, .events = POLLIN},
+                               {.fd = c[1].from, .events = POLLIN}};
+        int r = poll(pf, 2, 10000);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            fatal("window: poll");
+        for (int k = 0; k < 2; k++) {
+            if (!pf[k].revents)
+                continue;
+            if (read_full(c[k].from, in, MSG) != MSG)
+                fatal("window: short read");
+            held[k]--;
+            answered++;
+        }
+    }
+    double t1 = now_s(), c1 = cpu_s();
+    end_child(c[1]); /* first: it holds copies of c[0]'s descriptors (forked after it) */
+    end_child(c[0]);
+    printf("window.msg\t%.1f\tmsgs/s\n", (double)n / (t1 - t0));
+    printf("window.cpu\t%.3f\tus/msg\n", (c1 - c0) / (double)n * 1e6);
+    printf("# window: %zu messages outstanding at most, two children\n", window);
+}
+
+/* ---- relay: the ping-pong with a thread in between, as procpool's manager ---- */
+
+typedef struct {
+    int             wake;   /* eventfd: the caller has a message for the relay */
+    child           c;
+    pthread_mutex_t lock;
+    pthread_cond_t  cond;
+    int             done;   /* under lock: the answer is back */
+    int             quit;
+    unsigned char   msg[MSG], back[MSG];
+} relay_state;
+
+/* The relay thread: waits in poll() on its eventfd and the child's channel; passes the
+ * caller's message on to the child and the child's answer back to the caller (a condition
+ * variable), as the manager does with a call and its result. */
+static void *relay_main(void *arg)
+{
+    relay_state *s = arg;
+    for (;;) {
+        struct pollfd pf[2] = {{.fd = s->wake, .events = POLLIN},
+                               {.fd = s->c.from, .events = POLLIN}};
+        int r = poll(pf, 2, -1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            fatal("relay: poll");
+        if (pf[0].revents) {
+            uint64_t v;
+            if (read(s->wake, &v, sizeof v) != (ssize_t)sizeof v)
+                fatal("relay: eventfd");
+            pthread_mutex_lock(&s->lock);
+            int quit = s->quit;
+            pthread_mutex_unlock(&s->lock);
+            if (quit)
+                return NULL;
+            write_full(s->c.to, s->msg, MSG);
+        }
+        if (pf[1].revents) {
+            if (read_full(s->c.from, s->back, MSG) != MSG)
+                fatal("relay: short read");
+            pthread_mutex_lock(&s->lock);
+            s->done = 1;
+            pthread_mutex_unlock(&s->lock);
+            pthread_cond_signal(&s->cond);
+        }
+    }
+}
+
+/* Four hand-offs per call (caller -> relay -> child -> relay -> caller) where pingpong has
+ * two: the round trip of a pool whose calls go through a manager thread (DESIGN.md), with
+ * nothing but the system calls. */
+static void bound_relay(size_t n)
+{
+    relay_state s;
+    memset(&s, 0, sizeof s);
+    s.c = start_child(child_echo_msg, NULL); /* forked before the thread exists */
+    s.wake = eventfd(0, EFD_CLOEXEC);
+    if (s.wake < 0)
+        fatal("eventfd");
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.cond, NULL);
+    pthread_t th;
+    if (pthread_create(&th, NULL, relay_main, &s) != 0)
+        fatal("pthread_create");
+    double *t = xmalloc(n * sizeof *t);
+    uint64_t one = 1;
+    for (size_t i = 0; i < 100 + n; i++) {
+        double t0 = now_s();
+        pthread_mutex_lock(&s.lock);
+        memcpy(s.msg, &i, sizeof i);
+        s.done = 0;
+        pthread_mutex_unlock(&s.lock);
+        if (write(s.wake, &one, sizeof one) != (ssize_t)sizeof one)
+            fatal("relay: eventfd write");
+        pthread_mutex_lock(&s.lock);
+        while (!s.done)
+            pthread_cond_wait(&s.cond, &s.lock);
+        int ok = memcmp(s.msg, s.back, MSG) == 0;
+        pthread_mutex_unlock(&s.lock);
+        double t1 = now_s();
+        if (!ok) {
+            errno = EPROTO;
+            fatal("relay: wrong echo");
+        }
+        if (i >= 100)
+            t[i - 100] = t1 - t0;
+    }
+    pthread_mutex_lock(&s.lock);
+    s.quit = 1;
+    pthread_mutex_unlock(&s.lock);
+    if (write(s.wake, &one, sizeof one) != (ssize_t)sizeof one)
+        fatal("relay: eventfd write");
+    pthread_join(th, NULL);
+    end_child(s.c);
+    close(s.wake);
+    printf("relay.median\t%.2f\tus\n", median(t, n) * 1e6);
+    printf("relay.p99\t%.2f\tus\n", percentile(t, n, 99) * 1e6);
+    free(t);
+}
+
 /* ---- payload: the child reads size bytes; answers 1 byte (arg) or sends them back ---- */
 
 typedef struct {
@@ -498,8 +665,9 @@ static void bound_exit(int reps)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: pp_bound pingpong|pipeline|payload|spawn|fork|exit|all [--n N] "
-                    "[--size BYTES] [--reps N] [--chan=pipe|socket] [--pipe-size BYTES]\n");
+    fprintf(stderr, "usage: pp_bound pingpong|pipeline|window|relay|payload|spawn|fork|exit|all "
+                    "[--n N] [--size BYTES] [--reps N] [--window N] [--chan=pipe|socket] "
+                    "[--pipe-size BYTES]\n");
     exit(2);
 }
 
@@ -522,7 +690,7 @@ int main(int argc, char **argv)
         fatal("readlink /proc/self/exe");
     g_self[len] = '\0';
     const char *what = argv[1];
-    size_t n = 0, size = 0;
+    size_t n = 0, size = 0, window = 3;
     int reps = 0;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--chan=socket") == 0) {
@@ -547,6 +715,8 @@ int main(int argc, char **argv)
             reps = (int)v;
         else if (strcmp(argv[i], "--pipe-size") == 0)
             g_pipe_size = (int)v;
+        else if (strcmp(argv[i], "--window") == 0 && v >= 1)
+            window = (size_t)v;
         else
             usage();
         i++;
@@ -565,6 +735,10 @@ int main(int argc, char **argv)
         bound_pipeline(n ? n : 200000, 1);
         known = 1;
     }
+    if (all || strcmp(what, "window") == 0)
+        bound_window(n ? n : 100000, window), known = 1;
+    if (all || strcmp(what, "relay") == 0)
+        bound_relay(n ? n : 2000), known = 1;
     if (all || strcmp(what, "payload") == 0) {
         if (all) {
             bound_payload(1024 * 1024, reps ? reps : 10);
