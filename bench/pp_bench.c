@@ -4,8 +4,8 @@
  *     pp_bench WORKLOAD [--start=spawn|fork|forkserver] [--reps N] [--n N]
  *                       [--chunksize C[,C...]] [--size BYTES]
  *
- * WORKLOAD is startup, submit, map, roundtrip, payload or broken. Every pool has
- * max_workers = 2. Each figure is printed as one line, "figure<TAB>value<TAB>unit", the
+ * WORKLOAD is startup, submit, map, roundtrip, payload, broken or cpu. Every pool has
+ * max_workers = 2 (--workers N changes it; bench/run never does). Each figure is printed as one line, "figure<TAB>value<TAB>unit", the
  * same format as cpython_bench.py and pp_bound; lines starting with '#' are comments. The
  * value is the median over --reps repetitions where a workload repeats inside one run.
  *
@@ -69,6 +69,21 @@ static double cpu_s(double *sys_s)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
+/* Busy for the number of microseconds its 8-byte argument says: a CPU-bound task. */
+static int task_burn(pp_task_ctx *ctx, const void *arg, size_t len)
+{
+    uint64_t us = 0;
+    if (len == sizeof us)
+        memcpy(&us, arg, sizeof us);
+    double end = now_s() + (double)us * 1e-6;
+    volatile uint64_t x = 0;
+    while (now_s() < end)
+        for (int i = 0; i < 100; i++)
+            x += (uint64_t)i;
+    (void)ctx;
+    return 0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -117,11 +132,13 @@ static void *xmalloc(size_t n)
 static pp_start_method g_method = PP_START_SPAWN;
 static const char *g_method_name = "spawn";
 
+static int g_workers = WORKERS;
+
 static pp_executor *new_pool(void)
 {
     pp_executor_options o;
     pp_executor_options_init(&o);
-    o.max_workers = WORKERS;
+    o.max_workers = g_workers;
     o.start_method = g_method;
     pp_executor *ex;
     pp_status st = pp_executor_create(&o, &ex);
@@ -372,14 +389,44 @@ static void bench_broken(int reps)
     free(t);
 }
 
+/* cpu: n tasks of us microseconds of CPU each, all submitted at once, then collected; the
+ * wall time over the ideal n * us / min(workers, CPUs): how much the pool's own waiting
+ * costs CPU-bound work (1.0 = none). */
+static void bench_cpu(size_t n, uint64_t us)
+{
+    pp_future **fs = xmalloc(n * sizeof *fs);
+    pp_executor *ex = new_pool();
+    warm(ex);
+    double t0 = now_s();
+    for (size_t i = 0; i < n; i++) {
+        pp_status st = pp_submit(ex, "burn", &us, sizeof us, &fs[i]);
+        if (st != PP_OK)
+            die_st("pp_submit", st);
+    }
+    for (size_t i = 0; i < n; i++) {
+        pp_status st = pp_future_result(fs[i], PP_FOREVER, NULL);
+        if (st != PP_OK)
+            die_st("pp_future_result", st);
+        pp_future_release(fs[i]);
+    }
+    double t1 = now_s();
+    pp_executor_destroy(ex);
+    int cpus = pp_cpu_count();
+    int par = g_workers < cpus ? g_workers : cpus;
+    double ideal = (double)n * (double)us * 1e-6 / par;
+    printf("cpu.%lluus.w%d.%s\t%.3f\tx ideal\n", (unsigned long long)us, g_workers,
+           g_method_name, (t1 - t0) / ideal);
+    free(fs);
+}
+
 /* ---- command line ---- */
 
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: pp_bench startup|submit|map|roundtrip|payload|broken\n"
-            "         [--start=spawn|fork|forkserver] [--reps N] [--n N]\n"
-            "         [--chunksize C[,C...]] [--size BYTES]\n");
+            "usage: pp_bench startup|submit|map|roundtrip|payload|broken|cpu\n"
+            "         [--start=spawn|fork|forkserver] [--reps N] [--n N] [--workers N]\n"
+            "         [--chunksize C[,C...]] [--size BYTES (cpu: microseconds per task)]\n");
     exit(2);
 }
 
@@ -396,7 +443,8 @@ int main(int argc, char **argv)
 {
     if (pp_register_task("echo", task_echo) != PP_OK ||
         pp_register_task("sink", task_sink) != PP_OK ||
-        pp_register_task("die", task_die) != PP_OK)
+        pp_register_task("die", task_die) != PP_OK ||
+        pp_register_task("burn", task_burn) != PP_OK)
         die_msg("pp_register_task failed");
     pp_worker_main(argc, argv); /* in a worker: serves, never returns */
 
@@ -429,6 +477,8 @@ int main(int argc, char **argv)
             reps = (int)parse_num(v);
         } else if (strcmp(a, "--n") == 0) {
             n = (size_t)parse_num(v);
+        } else if (strcmp(a, "--workers") == 0) {
+            g_workers = (int)parse_num(v);
         } else if (strcmp(a, "--size") == 0) {
             size = (size_t)parse_num(v);
         } else if (strcmp(a, "--chunksize") == 0) {
@@ -448,7 +498,7 @@ int main(int argc, char **argv)
     if (reps == 0)
         usage();
 
-    printf("# pp_bench %s --start=%s, max_workers=%d\n", what, g_method_name, WORKERS);
+    printf("# pp_bench %s --start=%s, max_workers=%d\n", what, g_method_name, g_workers);
     if (strcmp(what, "startup") == 0) {
         bench_startup(reps > 0 ? reps : 10);
     } else if (strcmp(what, "submit") == 0) {
@@ -463,6 +513,8 @@ int main(int argc, char **argv)
         bench_roundtrip(n ? n : 2000);
     } else if (strcmp(what, "payload") == 0) {
         bench_payload(reps > 0 ? reps : 3, size ? size : 64u * 1024u * 1024u);
+    } else if (strcmp(what, "cpu") == 0) {
+        bench_cpu(n ? n : 2000, size ? size : 1000);
     } else if (strcmp(what, "broken") == 0) {
         bench_broken(reps > 0 ? reps : 10);
     } else {
