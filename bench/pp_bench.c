@@ -1,13 +1,14 @@
 /*
  * pp_bench: procpool's side of the benchmark suite (bench/README.md describes each figure).
  *
- *     pp_bench WORKLOAD [--start=spawn|fork|forkserver] [--reps N] [--n N]
+ *     pp_bench WORKLOAD [--start=spawn|fork|forkserver] [--reps N] [--n N] [--workers N]
  *                       [--chunksize C[,C...]] [--size BYTES]
  *
  * WORKLOAD is startup, submit, map, roundtrip, payload, broken or cpu. Every pool has
- * max_workers = 2 (--workers N changes it; bench/run never does). Each figure is printed as one line, "figure<TAB>value<TAB>unit", the
- * same format as cpython_bench.py and pp_bound; lines starting with '#' are comments. The
- * value is the median over --reps repetitions where a workload repeats inside one run.
+ * max_workers = 2 (--workers N changes it; bench/run never does). Each figure is printed as
+ * one line, "figure<TAB>value<TAB>unit", the same format as cpython_bench.py and pp_bound;
+ * lines starting with '#' are comments. The value is the median over --reps repetitions
+ * where a workload repeats inside one run.
  *
  * Only the public API is used, as an application would use it. The program is its own
  * worker: it registers its tasks and calls pp_worker_main() first thing in main().
