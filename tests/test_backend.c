@@ -155,15 +155,31 @@ static void handshake(child *c)
     free(body);
 }
 
-static void send_call(child *c, uint64_t id, const char *task, const void *arg, size_t len)
+/* A CALL frame of one argument, flags set (malloc'ed, caller frees); *n its size. */
+static uint8_t *call_frame(uint64_t id, const char *task, const void *arg, size_t len,
+                           uint32_t flags, size_t *n)
 {
     pp_buf a = {arg, len};
-    size_t n = pp__wire_call_size(strlen(task), &a, 1);
-    uint8_t *frame = malloc(n);
+    *n = pp__wire_call_size(strlen(task), &a, 1);
+    uint8_t *frame = malloc(*n);
     CU_ASSERT_FATAL(frame != NULL);
     pp__wire_encode_call(frame, id, task, strlen(task), &a, 1);
+    pp__wire_set_flags(frame, flags);
+    return frame;
+}
+
+static void send_call_flags(child *c, uint64_t id, const char *task, const void *arg,
+                            size_t len, uint32_t flags)
+{
+    size_t n;
+    uint8_t *frame = call_frame(id, task, arg, len, flags, &n);
     send_all(c, frame, n);
     free(frame);
+}
+
+static void send_call(child *c, uint64_t id, const char *task, const void *arg, size_t len)
+{
+    send_call_flags(c, id, task, arg, len, 0);
 }
 
 /* Receives the RESULT of call id and checks it carries exactly the bytes want. */
@@ -243,10 +259,21 @@ static void test_process_facts(void)
     CU_ASSERT_EQUAL(pp_cpu_count(), pp__os_cpu_count());
     CU_ASSERT(pp__os_max_workers() >= 61);
     CU_ASSERT_EQUAL(pp__os_getpid(), pp_t_getpid());
-    int64_t t0 = pp__os_monotonic_ms();
+    int64_t t0 = pp__os_monotonic_ms(), n0 = pp__os_monotonic_ns();
     pp_t_sleep_ms(20);
-    int64_t dt = pp__os_monotonic_ms() - t0;
+    int64_t dt = pp__os_monotonic_ms() - t0, dn = pp__os_monotonic_ns() - n0;
     CU_ASSERT(dt >= 15 && dt < WAIT_MS);
+    CU_ASSERT(dn >= 15 * 1000000LL && dn < WAIT_MS * 1000000LL);
+    /* the two are one clock: ns / 10^6 and ms agree to a few ms */
+    int64_t ms = pp__os_monotonic_ms(), ns = pp__os_monotonic_ns(), ms2 = pp__os_monotonic_ms();
+    CU_ASSERT(ns / 1000000 >= ms - 2 && ns / 1000000 <= ms2 + 2);
+    int64_t prev = pp__os_monotonic_ns();
+    for (int i = 0; i < 10000; i++) { /* never goes back */
+        int64_t now = pp__os_monotonic_ns();
+        CU_ASSERT_FATAL(now >= prev);
+        prev = now;
+    }
+    pp__os_yield(); /* returns, whether or not another thread was ready */
     pp__oserr oe = {"open", 2};
     char buf[128];
     CU_ASSERT_PTR_EQUAL(pp__os_strerror(&oe, buf, sizeof buf), buf);
@@ -291,6 +318,62 @@ static void test_echo_round_trip(void)
     PP_ASSERT_OK(pp__wire_encode_stop(&b));
     send_all(&c, b.data, b.len);
     free(b.data);
+    pp__exit st = reap(&c);
+    CU_ASSERT(st.exited);
+    CU_ASSERT_EQUAL(st.code, 0);
+    finish(&c);
+}
+
+/* Sets (value) or removes (NULL) a variable of this process's environment, which the
+ * workers it spawns inherit. */
+static void set_env(const char *name, const char *value)
+{
+#ifdef _WIN32
+    CU_ASSERT_EQUAL(_putenv_s(name, value ? value : ""), 0);
+#else
+    CU_ASSERT_EQUAL(value ? setenv(name, value, 1) : unsetenv(name), 0);
+#endif
+}
+
+/* Calls flagged PP__MSGF_SPIN: the worker polls its channel (pp__os_chan_try_read) for the
+ * next one, here for up to 10 ms (PROCPOOL_SPIN_US=10000 in its environment), once its
+ * waits have been short. Calls that arrive while it polls are answered, also one that
+ * arrives in two pieces, and EOF while it polls ends it with exit code 0. Which path a call
+ * takes depends on timing; every path must give the same answers. */
+static void test_worker_polls(void)
+{
+    set_env("PROCPOOL_SPIN_US", "10000");
+    child c;
+    start(&c);
+    set_env("PROCPOOL_SPIN_US", NULL);
+    handshake(&c);
+    char arg[32];
+    uint64_t id = 1;
+    for (int i = 0; i < 20; i++, id++) { /* back to back: short waits, it starts polling */
+        int len = snprintf(arg, sizeof arg, "call %d", i);
+        send_call_flags(&c, id, "echo", arg, (size_t)len, PP__MSGF_SPIN);
+        expect_result(&c, id, arg, (size_t)len);
+    }
+    for (int i = 0; i < 5; i++, id++) { /* a call in two pieces, 1 ms apart, while it polls */
+        int len = snprintf(arg, sizeof arg, "split %d", i);
+        size_t n;
+        uint8_t *frame = call_frame(id, "echo", arg, (size_t)len, PP__MSGF_SPIN, &n);
+        pp_t_sleep_ms(1);
+        send_all(&c, frame, 10);
+        pp_t_sleep_ms(1);
+        send_all(&c, frame + 10, n - 10);
+        free(frame);
+        expect_result(&c, id, arg, (size_t)len);
+    }
+    /* an unflagged call: the worker blocks for the next one; a flagged one after it */
+    send_call(&c, id, "echo", "plain", 5);
+    expect_result(&c, id++, "plain", 5);
+    pp_t_sleep_ms(2);
+    send_call_flags(&c, id, "echo", "again", 5, PP__MSGF_SPIN);
+    expect_result(&c, id++, "again", 5);
+    /* EOF while it polls for the next call: it exits 0 */
+    pp__os_chan_free(c.chan);
+    c.chan = NULL;
     pp__exit st = reap(&c);
     CU_ASSERT(st.exited);
     CU_ASSERT_EQUAL(st.code, 0);
@@ -1423,6 +1506,7 @@ static void test_no_fork_on_windows(void)
 static CU_TestInfo tests[] = {
     {"process facts: exe path, CPUs, clock, errors, signal names", test_process_facts},
     {"spawned worker answers calls", test_echo_round_trip},
+    {"a worker polling for its next call: answers, split frames, EOF", test_worker_polls},
     {"64 MiB to a worker and back", test_big_round_trip},
     {"EOF on its channel makes a worker exit 0", test_eof_makes_worker_exit},
     {"exit code is collected", test_exit_code},

@@ -11,6 +11,7 @@
 
 #include "pp_test.h"
 #include "pp_core.h"
+#include "spin.h"
 #include "wire.h"
 
 #define MIB ((size_t)1 << 20)
@@ -172,6 +173,19 @@ static void test_header_bytes(void)
     PP_ASSERT_OK(pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, &got));
     PP_ASSERT_ST(PP_EINVAL, pp__wire_get_hdr(NULL, PP__WIRE_MAX_BODY, &got));
     PP_ASSERT_ST(PP_EINVAL, pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, NULL));
+
+    /* SPIN is a CALL's flag, set after the frame was written */
+    pp__wire_put_hdr(h, PP__MSG_CALL, 0, 29);
+    pp__wire_set_flags(h, PP__MSGF_SPIN);
+    static const uint8_t spin_flag[4] = {0x02, 0x00, 0x00, 0x00};
+    CU_ASSERT_EQUAL(memcmp(h + 4, spin_flag, 4), 0);
+    PP_ASSERT_OK(pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, &got));
+    CU_ASSERT_EQUAL(got.type, PP__MSG_CALL);
+    CU_ASSERT_EQUAL(got.flags, PP__MSGF_SPIN);
+    CU_ASSERT_EQUAL(got.body_len, 29);
+    pp__wire_set_flags(h, 0);
+    PP_ASSERT_OK(pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, &got));
+    CU_ASSERT_EQUAL(got.flags, 0);
 }
 
 /* A known CALL frame, byte for byte: pins the little-endian layout. */
@@ -611,6 +625,10 @@ static void test_bad_header(void)
         {PP__MSG_RESULT, 0x80000000u, 10},         /* unknown flag */
         {PP__MSG_RESULT, PP__MSGF_LAST | 4, 10},   /* known + unknown flag */
         {PP__MSG_CALL, PP__MSGF_LAST, 10},         /* LAST on the wrong type */
+        {PP__MSG_CALL, PP__MSGF_SPIN | 4, 10},     /* known + unknown flag */
+        {PP__MSG_RESULT, PP__MSGF_SPIN, 10},       /* SPIN on the wrong type */
+        {PP__MSG_INIT, PP__MSGF_SPIN, 10},         /* SPIN on the wrong type */
+        {PP__MSG_STOP, PP__MSGF_SPIN, 0},          /* SPIN on the wrong type */
         {PP__MSG_INIT, PP__MSGF_LAST, 10},         /* LAST on the wrong type */
         {PP__MSG_INITERR, PP__MSGF_LAST, 10},      /* LAST on the wrong type */
         {PP__MSG_READY, PP__MSGF_LAST, 8},         /* LAST on the wrong type */
@@ -1073,6 +1091,75 @@ static void test_big_checksum(void)
     pp_executor_destroy(ex);
 }
 
+/* ---- spin, then sleep (spin.h): the policy's arithmetic ---- */
+
+static void test_spin_parse(void)
+{
+    const int64_t def = (int64_t)PP__SPIN_DEFAULT_US * 1000;
+    CU_ASSERT_EQUAL(pp__spin_parse_ns(NULL), def);
+    CU_ASSERT_EQUAL(pp__spin_parse_ns(""), def);
+    CU_ASSERT_EQUAL(pp__spin_parse_ns("abc"), def);
+    CU_ASSERT_EQUAL(pp__spin_parse_ns("12x"), def);
+    CU_ASSERT_EQUAL(pp__spin_parse_ns(" "), def);
+    CU_ASSERT_EQUAL(pp__spin_parse_ns("0"), 0);
+    CU_ASSERT_EQUAL(pp__spin_parse_ns("-5"), 0);
+    CU_ASSERT_EQUAL(pp__spin_parse_ns("1"), 1000);
+    CU_ASSERT_EQUAL(pp__spin_parse_ns("100"), 100000);
+    CU_ASSERT_EQUAL(pp__spin_parse_ns("10000"), (int64_t)PP__SPIN_MAX_US * 1000);
+    CU_ASSERT_EQUAL(pp__spin_parse_ns("99999999"), (int64_t)PP__SPIN_MAX_US * 1000);
+    int64_t max = pp__spin_max_ns(); /* this process's, from its environment */
+    CU_ASSERT(max >= 0 && max <= (int64_t)PP__SPIN_MAX_US * 1000);
+    CU_ASSERT_EQUAL(pp__spin_max_ns(), max); /* read once */
+}
+
+static void test_spin_policy(void)
+{
+    const int64_t max = 50000; /* 50 us */
+    pp__spin s;
+    pp__spin_init(&s, max);
+    /* a new policy does not poll until waits have shown to be short */
+    CU_ASSERT_EQUAL(pp__spin_budget(&s), 0);
+    int polls_after = -1;
+    for (int i = 1; i <= 20 && polls_after < 0; i++) {
+        pp__spin_record(&s, 5000);
+        if (pp__spin_budget(&s) == max)
+            polls_after = i;
+    }
+    CU_ASSERT(polls_after >= 6 && polls_after <= 10);
+    /* short waits keep it polling */
+    for (int i = 0; i < 100; i++)
+        pp__spin_record(&s, 10000);
+    CU_ASSERT_EQUAL(pp__spin_budget(&s), max);
+    /* one wait of a second stops it, counted as 8 * max only: a few short waits undo it */
+    pp__spin_record(&s, 1000000000);
+    CU_ASSERT_EQUAL(pp__spin_budget(&s), 0);
+    int undone = 0;
+    while (pp__spin_budget(&s) == 0 && undone < 20) {
+        pp__spin_record(&s, 0);
+        undone++;
+    }
+    CU_ASSERT(undone >= 1 && undone <= 8);
+    /* waits just above the longest spin: it stops (tasks too long to wait for by polling) */
+    for (int i = 0; i < 50; i++)
+        pp__spin_record(&s, max + max / 10);
+    CU_ASSERT_EQUAL(pp__spin_budget(&s), 0);
+    /* and just below: it polls */
+    for (int i = 0; i < 50; i++)
+        pp__spin_record(&s, max - max / 5);
+    CU_ASSERT_EQUAL(pp__spin_budget(&s), max);
+    /* a negative duration (a clock that cannot go back, but still) counts as 0 */
+    pp__spin_record(&s, -1000000000);
+    CU_ASSERT_EQUAL(pp__spin_budget(&s), max);
+    /* max 0 (PROCPOOL_SPIN_US=0): never polls, whatever it records */
+    pp__spin_init(&s, 0);
+    for (int i = 0; i < 50; i++) {
+        pp__spin_record(&s, 0);
+        CU_ASSERT_EQUAL(pp__spin_budget(&s), 0);
+    }
+    pp__spin_init(&s, -5);
+    CU_ASSERT_EQUAL(pp__spin_budget(&s), 0);
+}
+
 static CU_TestInfo tests[] = {
     {"header layout and checks", test_header_bytes},
     {"CALL exact bytes", test_call_exact_bytes},
@@ -1095,6 +1182,8 @@ static CU_TestInfo tests[] = {
     {"64 MiB calls and results both ways at once, max_workers + 1 in flight",
      test_big_both_directions},
     {"checksum of a 64 MiB argument", test_big_checksum},
+    {"spin policy: PROCPOOL_SPIN_US values", test_spin_parse},
+    {"spin policy: polls only after short waits, stops after long ones", test_spin_policy},
     {"results around the direct-write size, alone and in a chunk",
      test_results_around_direct_size},
     CU_TEST_INFO_NULL,

@@ -52,6 +52,7 @@
 #include "future.h"
 #include "pp_os.h"
 #include "registry.h"
+#include "spin.h"
 #include "wire.h"
 
 #define EXTRA_QUEUED_CALLS 1
@@ -153,6 +154,8 @@ struct pp_executor {
     size_t              n_handed;      /* in the call queue or held by a worker */
     worker             *graveyard;     /* gone workers, freed after each event batch */
     bool                forced;        /* the workers were signalled (terminate / kill) */
+    pp__spin            spin;          /* how long to poll before sleeping (spin.h) */
+    int                 ncpu;          /* CPUs this process may use */
 
     /* --- starting (fork: the manager starts at the first submit) and joining --- */
     apr_thread_mutex_t *start_lock;
@@ -786,16 +789,37 @@ static void take_pending(pp_executor *ex)
     }
 }
 
-/* Gives queued items to workers that hold none (idle, or starting). */
+/* Workers holding an item. */
+static int count_holding(const pp_executor *ex)
+{
+    int n = 0;
+    for (const worker *w = ex->workers; w; w = w->next)
+        n += w->item != NULL;
+    return n;
+}
+
+/* Whether a thread of this pool may poll for its next message instead of sleeping: only
+ * while fewer workers hold work than there are CPUs to run them, so that the polling thread
+ * takes a CPU no worker needs (spin.h). */
+static bool may_spin(const pp_executor *ex, int holding)
+{
+    return ex->spin.max_ns > 0 && holding < ex->ncpu;
+}
+
+/* Gives queued items to workers that hold none (idle, or starting). A CALL is flagged
+ * PP__MSGF_SPIN when its worker may poll for the next one after answering it. */
 static void assign(pp_executor *ex)
 {
     take_pending(ex);
+    int holding = ex->callq ? count_holding(ex) : 0;
     for (worker *w = ex->workers; w && ex->callq; w = w->next) {
         if (w->item || w->gone || w->state == W_STOPPING || w->state == W_BUSY)
             continue;
         w->item = fifo_pop(&ex->callq, &ex->callq_tail);
         if (w->state == W_IDLE)
             w->state = W_BUSY;
+        holding++;
+        pp__wire_set_flags(work_frame(w->item), may_spin(ex, holding) ? PP__MSGF_SPIN : 0);
         queue_frame(w, work_frame(w->item), w->item->frame_len);
         worker_flush(ex, w);
         if (ex->mstate == M_DONE)
@@ -847,12 +871,32 @@ static void manager_step(pp_executor *ex)
         ex->mstate = M_DONE;
 }
 
+/* Waits for events: first polling the wait set, while the spin policy allows (spin.h), then
+ * sleeping in it. Every wait is recorded in the policy. */
+static pp_status wait_events(pp_executor *ex, pp__event *ev, size_t *n, pp__oserr *oe)
+{
+    int64_t t0 = pp__os_monotonic_ns();
+    int64_t budget = may_spin(ex, count_holding(ex)) ? pp__spin_budget(&ex->spin) : 0;
+    pp_status st = PP_OK;
+    *n = 0;
+    while (budget > 0) {
+        st = pp__os_waitset_wait(ex->ws, 0, ev, N_EVENTS, n, oe);
+        if (*n || st != PP_OK || pp__os_monotonic_ns() - t0 >= budget)
+            break;
+        pp__os_yield(); /* a thread ready to run here (the caller) goes first */
+    }
+    if (*n == 0 && st == PP_OK)
+        st = pp__os_waitset_wait(ex->ws, PP_FOREVER, ev, N_EVENTS, n, oe);
+    pp__spin_record(&ex->spin, pp__os_monotonic_ns() - t0);
+    return st;
+}
+
 static void manager_wait(pp_executor *ex)
 {
     pp__event ev[N_EVENTS];
     size_t n = 0;
     pp__oserr oe = {NULL, 0};
-    if (pp__os_waitset_wait(ex->ws, PP_FOREVER, ev, N_EVENTS, &n, &oe) != PP_OK) {
+    if (wait_events(ex, ev, &n, &oe) != PP_OK) {
         char err[256], cause[320];
         snprintf(cause, sizeof cause, "the manager cannot wait: %s",
                  pp__os_strerror(&oe, err, sizeof err));
@@ -1025,6 +1069,8 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     ex->fifo_tail = &ex->fifo;
     ex->callq_tail = &ex->callq;
     ex->mstate = M_SERVING;
+    pp__spin_init(&ex->spin, pp__spin_max_ns());
+    ex->ncpu = pp__os_cpu_count();
     pp__oserr oe = {NULL, 0};
     st = PP_ENOMEM;
     if (o->worker_path)

@@ -73,6 +73,14 @@ size_t pp__os_alloc_size(void *p);
 
 /* A monotonic clock in milliseconds (never goes back; origin unspecified). */
 int64_t pp__os_monotonic_ms(void);
+/* The same clock in nanoseconds (its resolution is the system's: POSIX clock_gettime,
+ * Windows QueryPerformanceCounter). Cheap: no system call where the system has a vDSO. */
+int64_t pp__os_monotonic_ns(void);
+
+/* Lets another thread that is ready to run on this CPU run first (sched_yield /
+ * SwitchToThread); returns at once when there is none. A polling thread calls it between
+ * two looks, so that it never holds up a thread it is waiting for. */
+void pp__os_yield(void);
 
 /* The current process id. */
 long long pp__os_getpid(void);
@@ -156,6 +164,11 @@ pp_status pp__os_forkserver_main(int argc, char **argv, pp__serve_fn serve, pp__
 pp_status pp__os_chan_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__oserr *oe);
 pp_status pp__os_chan_write(pp__chan *c, const void *buf, size_t len, size_t *n,
                             pp__oserr *oe);
+
+/* On a blocking channel (a worker's): reads what is there without waiting. PP_OK with
+ * *n == 0: nothing yet; otherwise as pp__os_chan_read. A worker polls with it for a while
+ * before it blocks (spin.h). */
+pp_status pp__os_chan_try_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__oserr *oe);
 
 /* Waits until the channel has bytes or EOF to read, or timeout_ms pass; reads nothing.
  * Only where pp__os_on_exit() works (a worker waits there for the manager's answer to its

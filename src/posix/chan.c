@@ -54,6 +54,29 @@ pp_status pp__os_chan_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__os
     }
 }
 
+pp_status pp__os_chan_try_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__oserr *oe)
+{
+    *n = 0;
+    if (cap == 0)
+        return PP_OK;
+    for (;;) {
+        ssize_t r = recv(c->fd, buf, cap, MSG_DONTWAIT);
+        if (r > 0) {
+            *n = (size_t)r;
+            return PP_OK;
+        }
+        if (r == 0)
+            return PP_END;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return PP_OK;
+        if (errno == ECONNRESET || errno == EPIPE)
+            return PP_END;
+        return pp__posix_err(oe, "recv", errno);
+    }
+}
+
 pp_status pp__os_chan_write(pp__chan *c, const void *buf, size_t len, size_t *n,
                             pp__oserr *oe)
 {

@@ -152,6 +152,18 @@ int64_t pp__os_monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t pp__os_monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void pp__os_yield(void)
+{
+    sched_yield();
+}
+
 long long pp__os_getpid(void)
 {
     return (long long)getpid();

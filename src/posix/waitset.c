@@ -279,13 +279,16 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
     *n = 0;
     if (ws->dirty && rebuild(ws) != PP_OK)
         return PP_ENOMEM;
+    /* timeout 0 (a poll: the manager's spin) needs no clock */
     int64_t deadline = timeout_ms == PP_FOREVER ? -1
-                                                : pp__os_monotonic_ms() +
-                                                      (timeout_ms > 0 ? timeout_ms : 0);
+                       : timeout_ms > 0         ? pp__os_monotonic_ms() + timeout_ms
+                                                : 0;
     int r;
     for (;;) {
         int t = -1;
-        if (deadline >= 0) {
+        if (deadline == 0) {
+            t = 0;
+        } else if (deadline > 0) {
             int64_t left = deadline - pp__os_monotonic_ms();
             t = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
         }

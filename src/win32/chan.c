@@ -226,6 +226,26 @@ static pp_status worker_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__
     }
 }
 
+pp_status pp__os_chan_try_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__oserr *oe)
+{
+    *n = 0;
+    if (cap == 0)
+        return PP_OK;
+    if (!c->worker) /* the parent's end never blocks anyway */
+        return pp__os_chan_read(c, buf, cap, n, oe);
+    DWORD avail = 0;
+    if (!PeekNamedPipe(c->h, NULL, 0, NULL, &avail, NULL)) {
+        DWORD e = GetLastError();
+        if (peer_gone(e))
+            return PP_END;
+        return pp__win_err(oe, "PeekNamedPipe", e);
+    }
+    if (avail == 0)
+        return PP_OK;
+    /* bytes are there: the synchronous read returns at once */
+    return worker_read(c, buf, cap < avail ? cap : avail, n, oe);
+}
+
 pp_status pp__os_chan_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__oserr *oe)
 {
     *n = 0;

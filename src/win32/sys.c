@@ -168,6 +168,20 @@ int64_t pp__os_monotonic_ms(void)
     return (int64_t)(c.QuadPart / f.QuadPart * 1000 + c.QuadPart % f.QuadPart * 1000 / f.QuadPart);
 }
 
+int64_t pp__os_monotonic_ns(void)
+{
+    LARGE_INTEGER f, c;
+    QueryPerformanceFrequency(&f);
+    QueryPerformanceCounter(&c);
+    return (int64_t)(c.QuadPart / f.QuadPart * 1000000000 +
+                     c.QuadPart % f.QuadPart * 1000000000 / f.QuadPart);
+}
+
+void pp__os_yield(void)
+{
+    SwitchToThread();
+}
+
 long long pp__os_getpid(void)
 {
     return (long long)GetCurrentProcessId();

@@ -1,0 +1,55 @@
+/*
+ * Spin, then sleep: the policy of spin.h. Pure arithmetic; the clock and the polling are
+ * the callers'.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "spin.h"
+
+int64_t pp__spin_parse_ns(const char *value)
+{
+    if (!value || !*value)
+        return (int64_t)PP__SPIN_DEFAULT_US * 1000;
+    char *end = NULL;
+    long v = strtol(value, &end, 10);
+    if (end == value || *end != '\0')
+        return (int64_t)PP__SPIN_DEFAULT_US * 1000;
+    if (v < 0)
+        v = 0;
+    if (v > PP__SPIN_MAX_US)
+        v = PP__SPIN_MAX_US;
+    return (int64_t)v * 1000;
+}
+
+int64_t pp__spin_max_ns(void)
+{
+    /* -1: not read yet. Threads that race here compute the same value. */
+    static atomic_llong cached = -1;
+    long long v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        v = (long long)pp__spin_parse_ns(getenv(PP__SPIN_ENV));
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return (int64_t)v;
+}
+
+void pp__spin_init(pp__spin *s, int64_t max_ns)
+{
+    s->max_ns = max_ns > 0 ? max_ns : 0;
+    s->avg_ns = 8 * s->max_ns;
+}
+
+int64_t pp__spin_budget(const pp__spin *s)
+{
+    return s->max_ns > 0 && s->avg_ns < s->max_ns ? s->max_ns : 0;
+}
+
+void pp__spin_record(pp__spin *s, int64_t waited_ns)
+{
+    if (s->max_ns <= 0)
+        return;
+    int64_t w = waited_ns < 0 ? 0 : waited_ns > 8 * s->max_ns ? 8 * s->max_ns : waited_ns;
+    /* a quarter of the way to the new value: eight short waits undo a long one */
+    s->avg_ns += (w - s->avg_ns) / 4;
+}

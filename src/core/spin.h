@@ -1,0 +1,49 @@
+/*
+ * Spin, then sleep: how long a thread that waits for its next message (the manager in its
+ * wait set, a worker on its channel) keeps polling before it goes to sleep.
+ *
+ * Why: waking a sleeping thread costs a hand-off between CPUs, and on a virtual machine an
+ * idle CPU has to be woken through the hypervisor: 10-20 us a hand-off on the 2-vCPU VM of
+ * bench/, four hand-offs a call. A thread that polls for a few tens of microseconds instead
+ * sees the message at once. Polling costs a CPU, so it is done only where it pays:
+ *
+ * - while recent waits were short (a moving average of the waited times below the longest
+ *   spin): a pool that runs long tasks, or waits long between calls, never polls;
+ * - the manager only while fewer workers hold work than this process may use CPUs, and a
+ *   worker only after a call the manager flagged so (PP__MSGF_SPIN, set on the same rule):
+ *   a pool whose workers keep every CPU busy never polls (its polling would steal their
+ *   CPU), and a one-CPU machine never polls.
+ *
+ * The longest spin is PP__SPIN_DEFAULT_US microseconds, or what the environment variable
+ * PROCPOOL_SPIN_US says (0: never poll; at most PP__SPIN_MAX_US), read once per process.
+ */
+#ifndef PP_SPIN_H
+#define PP_SPIN_H
+
+#include <stdint.h>
+
+#define PP__SPIN_DEFAULT_US 50
+#define PP__SPIN_MAX_US 10000
+#define PP__SPIN_ENV "PROCPOOL_SPIN_US"
+
+typedef struct pp__spin {
+    int64_t max_ns; /* the longest spin; 0: never */
+    int64_t avg_ns; /* moving average of the recent waits, each counted at most 8 * max_ns */
+} pp__spin;
+
+/* The longest spin of this process in nanoseconds (PROCPOOL_SPIN_US, or the default),
+ * read from the environment at the first call. */
+int64_t pp__spin_max_ns(void);
+/* Parses a PROCPOOL_SPIN_US value: NULL or malformed gives the default; clamped to
+ * 0..PP__SPIN_MAX_US. In nanoseconds. */
+int64_t pp__spin_parse_ns(const char *value);
+
+/* A new policy with the given longest spin; it starts as if the last waits had been long
+ * (so a new pool polls only once its waits have shown to be short). */
+void pp__spin_init(pp__spin *s, int64_t max_ns);
+/* How long to poll before sleeping in the next wait: max_ns or 0. */
+int64_t pp__spin_budget(const pp__spin *s);
+/* Records how long a wait took (polling and sleeping, until its event). */
+void pp__spin_record(pp__spin *s, int64_t waited_ns);
+
+#endif /* PP_SPIN_H */
