@@ -414,7 +414,29 @@ static void result_round_trip(uint64_t id, uint32_t flags, const item_spec *item
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT_EQUAL(r.items.left, 0);
     CU_ASSERT(r.items.p == f + size);
+    /* the view of an accepted body is the same view */
+    pp__wire_result v;
+    PP_ASSERT_OK_FATAL(pp__wire_view_result(f + PP__WIRE_HDR, size - PP__WIRE_HDR, &v));
+    CU_ASSERT_EQUAL(v.work_id, id);
+    CU_ASSERT_EQUAL(v.n, n);
+    CU_ASSERT_EQUAL(v.items.left, n);
+    CU_ASSERT(v.items.p == f + PP__WIRE_HDR + 12);
     free(f);
+}
+
+/* pp__wire_view_result: fixed fields only, and it refuses what cannot hold them */
+static void test_view_result_args(void)
+{
+    pp__wire_result v;
+    uint8_t body[12] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}; /* work 1, n 0 */
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_view_result(body, sizeof body, &v)); /* n == 0 */
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_view_result(body, 11, &v));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_view_result(NULL, 12, &v));
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_view_result(body, sizeof body, NULL));
+    body[8] = 2;
+    PP_ASSERT_OK(pp__wire_view_result(body, sizeof body, &v));
+    CU_ASSERT_EQUAL(v.work_id, 1);
+    CU_ASSERT_EQUAL(v.n, 2);
 }
 
 static void test_result_round_trip(void)
@@ -1169,6 +1191,7 @@ static CU_TestInfo tests[] = {
     {"CALL round trip (0-length, n=1, n=1000)", test_call_round_trip},
     {"CALL round trip with a 64 MiB argument", test_call_round_trip_64mib},
     {"RESULT round trip (every status, n=1000)", test_result_round_trip},
+    {"RESULT view of an accepted body: argument checks", test_view_result_args},
     {"RESULT round trip with a 64 MiB item", test_result_round_trip_64mib},
     {"INIT round trip", test_init_round_trip},
     {"READY, STOP, INITERR round trip", test_ready_stop_initerr_round_trip},

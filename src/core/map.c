@@ -232,7 +232,8 @@ static pp_status next_chunk(pp_map_iter *it)
     it->cur_err = NULL;
     if (it->cur_st == PP_OK) {
         pp__wire_result r;
-        if (pp__wire_decode_result(body.data, body.len, &r) != PP_OK || r.n != it->left) {
+        /* the manager decoded (checked) it when it arrived */
+        if (pp__wire_view_result(body.data, body.len, &r) != PP_OK || r.n != it->left) {
             it->cur_st = PP_EBROKEN; /* the manager validated it: cannot happen */
             it->cur_err = NULL;
         } else {

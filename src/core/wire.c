@@ -425,6 +425,16 @@ pp_status pp__wire_decode_result(const uint8_t *body, size_t len, pp__wire_resul
     return PP_OK;
 }
 
+pp_status pp__wire_view_result(const uint8_t *body, size_t len, pp__wire_result *res)
+{
+    PP__CHECK_ARG(res != NULL && body != NULL && len >= U64 + U32);
+    res->work_id = get_u64(body);
+    res->n = get_u32(body + U64);
+    res->items.p = body + U64 + U32;
+    res->items.left = res->n;
+    return res->n ? PP_OK : PP_EINVAL;
+}
+
 void pp__wire_next_item(pp__wire_cur *cur, pp__wire_item *it)
 {
     PP__ASSERT(cur != NULL && it != NULL && cur->left > 0);

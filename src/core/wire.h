@@ -133,6 +133,11 @@ typedef struct pp__wire_result {
     pp__wire_cur items; /* pp__wire_next_item() */
 } pp__wire_result;
 pp_status pp__wire_decode_result(const uint8_t *body, size_t len, pp__wire_result *r);
+/* The same view of a body that pp__wire_decode_result() has already accepted (a map chunk's
+ * result, checked by the manager when it arrived), without walking its items again: only
+ * the fixed fields are read (PP_EINVAL if they do not fit or n is 0). Never for bytes that
+ * have not been decoded once. */
+pp_status pp__wire_view_result(const uint8_t *body, size_t len, pp__wire_result *r);
 void pp__wire_next_item(pp__wire_cur *cur, pp__wire_item *it);
 
 /* ---- INIT, READY, INITERR, STOP: whole frames, header included ---- */
