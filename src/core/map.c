@@ -254,8 +254,10 @@ pp_status pp_map_next(pp_map_iter *it, pp_buf *result, const pp_error **err)
     if (err)
         *err = NULL;
     PP__CHECK_ARG(it != NULL);
-    pp__free(it->item_msg);
-    it->item_msg = NULL;
+    if (it->item_msg) {
+        pp__free(it->item_msg);
+        it->item_msg = NULL;
+    }
     if (it->finished)
         return PP_END;
     while (!it->cur || it->left == 0) {

@@ -284,9 +284,9 @@ size_t pp__wire_call_size(size_t name_len, const pp_buf *args, size_t n)
 void pp__wire_encode_call(uint8_t *out, uint64_t work_id, const char *name, size_t name_len,
                           const pp_buf *args, size_t n)
 {
-    size_t size = pp__wire_call_size(name_len, args, n);
-    PP__ASSERT(out != NULL && size != SIZE_MAX && (name != NULL || name_len == 0));
-    pp__wire_put_hdr(out, PP__MSG_CALL, 0, size - PP__WIRE_HDR);
+    /* One pass: the caller sized out with pp__wire_call_size(), which checked the counts
+     * and lengths; the header's body length is what was written. */
+    PP__ASSERT(out != NULL && (name != NULL || name_len == 0) && (args != NULL || n == 0));
     uint8_t *p = out + PP__WIRE_HDR;
     p = wr_u64(p, work_id);
     p = wr_u32(p, (uint32_t)name_len);
@@ -296,6 +296,7 @@ void pp__wire_encode_call(uint8_t *out, uint64_t work_id, const char *name, size
         p = wr_u64(p, args[i].len);
         p = wr_bytes(p, args[i].data, args[i].len);
     }
+    pp__wire_put_hdr(out, PP__MSG_CALL, 0, (uint64_t)(p - out) - PP__WIRE_HDR);
 }
 
 pp_status pp__wire_decode_call(const uint8_t *body, size_t len, pp__wire_call *c)
