@@ -160,6 +160,8 @@ static void finish_unlocked(pp_future *f, completion *c)
 
 bool pp__future_wait_done(pp_future *f, int64_t deadline_ms)
 {
+    if (pp__fdone(f))
+        return true; /* done futures never change: no lock */
     apr_thread_mutex_lock(pp__flock);
     bool done = pp__fdone(f);
     if (!done) {
@@ -241,14 +243,10 @@ void pp_future_release(pp_future *f)
 
 /* ---- state queries ---- */
 
+/* A snapshot of the state: no lock (the state is atomic). */
 static bool state_is(pp_future *f, pp__fstate s)
 {
-    if (!f)
-        return false;
-    apr_thread_mutex_lock(pp__flock);
-    bool r = f->state == s;
-    apr_thread_mutex_unlock(pp__flock);
-    return r;
+    return f && f->state == s;
 }
 
 bool pp_future_cancelled(pp_future *f)
@@ -263,12 +261,7 @@ bool pp_future_running(pp_future *f)
 
 bool pp_future_done(pp_future *f)
 {
-    if (!f)
-        return false;
-    apr_thread_mutex_lock(pp__flock);
-    bool r = pp__fdone(f);
-    apr_thread_mutex_unlock(pp__flock);
-    return r;
+    return f && pp__fdone(f);
 }
 
 long long pp__future_pid(pp_future *f)
@@ -360,18 +353,11 @@ pp_status pp__future_finish_error(pp_future *f, pp_status status, int code, long
     return PP_OK;
 }
 
-static bool is_done_locked(pp_future *f)
-{
-    apr_thread_mutex_lock(pp__flock);
-    bool r = pp__fdone(f);
-    apr_thread_mutex_unlock(pp__flock);
-    return r;
-}
 
 pp_status pp_future_set_result(pp_future *f, const void *data, size_t len)
 {
     PP__CHECK_ARG(f != NULL && (data != NULL || len == 0));
-    if (is_done_locked(f))
+    if (pp__fdone(f))
         return PP_ESTATE;
     void *copy = NULL;
     if (len) {
@@ -397,7 +383,7 @@ static bool error_status_ok(pp_status s)
 pp_status pp_future_set_error(pp_future *f, pp_status status, int code, const char *message)
 {
     PP__CHECK_ARG(f != NULL && error_status_ok(status));
-    if (is_done_locked(f))
+    if (pp__fdone(f))
         return PP_ESTATE;
     char *msg = pp__strdup(message ? message : pp_status_str(status));
     if (!msg)
@@ -438,10 +424,9 @@ pp_status pp_future_result(pp_future *f, long timeout_ms, pp_buf *result)
     PP__CHECK_ARG(f != NULL && PP__TIMEOUT_OK(timeout_ms));
     if (!pp__future_wait_done(f, pp__deadline(timeout_ms)))
         return PP_ETIMEDOUT;
-    /* Done futures never change again: read without the lock after one locked look. */
-    apr_thread_mutex_lock(pp__flock);
+    /* Done (seen through the atomic state): the outcome was written before and never
+     * changes again, so it is read without the lock. */
     pp_status st = f->state == PP__F_CANCELLED ? PP_ECANCELLED : f->err.status;
-    apr_thread_mutex_unlock(pp__flock);
     if (st == PP_OK && result) {
         result->data = f->data;
         result->len = f->len;
@@ -456,10 +441,9 @@ pp_status pp_future_exception(pp_future *f, long timeout_ms, const pp_error **er
     PP__CHECK_ARG(f != NULL && err != NULL && PP__TIMEOUT_OK(timeout_ms));
     if (!pp__future_wait_done(f, pp__deadline(timeout_ms)))
         return PP_ETIMEDOUT;
-    apr_thread_mutex_lock(pp__flock);
+    /* done: read without the lock, as in pp_future_result */
     pp_status st = f->state == PP__F_CANCELLED ? PP_ECANCELLED : PP_OK;
     if (st == PP_OK && f->err.status != PP_OK)
         *err = &f->err;
-    apr_thread_mutex_unlock(pp__flock);
     return st;
 }

@@ -4,7 +4,11 @@
  *
  * Locking: all future state (state, result, callbacks, waiter lists) is guarded by one
  * process-wide mutex, pp__flock. Critical sections are a few pointer moves; callbacks and
- * frees happen outside it. A blocking call (result, wait, as_completed) borrows a waiter: a
+ * frees happen outside it. The state is also atomic, so that it can be read without the
+ * lock: a future seen done (an acquire load) never changes again, and its outcome (result,
+ * error) was written before its state, so a caller reads a done future's outcome with no
+ * lock at all (no convoy between callers collecting results and the manager completing
+ * others). A blocking call (result, wait, as_completed) borrows a waiter: a
  * condition variable on pp__flock, registered on each future it waits for; completing a
  * future signals the waiters registered on it.
  */
@@ -50,7 +54,7 @@ struct pp__waiter {
 
 struct pp_future {
     atomic_uint           refs;
-    pp__fstate            state;
+    _Atomic(pp__fstate)   state;  /* written under pp__flock; read with or without it */
     bool                  cancel_notified; /* set_running_or_notify_cancel saw the cancel */
     /* FINISHED with a result: */
     void                 *owned; /* freed with the future */
@@ -101,9 +105,11 @@ bool pp__waiter_sleep(pp__waiter *w, int64_t deadline_ms);
 /* A deadline from a validated timeout: -1 for PP_FOREVER. */
 int64_t pp__deadline(long timeout_ms);
 
-static inline bool pp__fdone(const pp_future *f)
+/* Done (cancelled or finished)? One atomic load: with or without pp__flock. */
+static inline bool pp__fdone(pp_future *f)
 {
-    return f->state == PP__F_CANCELLED || f->state == PP__F_FINISHED;
+    pp__fstate s = atomic_load(&f->state);
+    return s == PP__F_CANCELLED || s == PP__F_FINISHED;
 }
 
 #endif /* PP_FUTURE_H */
