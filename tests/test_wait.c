@@ -660,6 +660,63 @@ static void test_stress_completion_races(void)
     CU_ASSERT(pp_t_now_ms() - t0 < 60000); /* no round waited for its timeout */
 }
 
+/* 100 000 futures, each listed twice (out of order), completed one by one by another
+ * thread: every wait counts each once and returns when its condition holds. The work of a
+ * wait grows linearly with its list: the quadratic one this replaced took 11 s here (0.1 s
+ * now), and under valgrind, whose job runs this suite, it outlasts the suite's watchdog. */
+typedef struct {
+    pp_future **fs;
+    size_t      n, fail_at; /* fail_at: the one that finishes with an error (n: none) */
+} many;
+
+static void complete_many(void *p)
+{
+    many *m = p;
+    for (size_t i = 0; i < m->n; i++) {
+        if (i == m->fail_at)
+            pp_future_set_error(m->fs[i], PP_ETASK, 1, "the one that fails");
+        else if (i % 7 == 3)
+            pp_future_cancel(m->fs[i]);
+        else
+            pp_future_set_result(m->fs[i], &i, sizeof i);
+    }
+}
+
+static void test_many_futures(void)
+{
+    enum { N = 100000 };
+    pp_future **fs = calloc(N, sizeof *fs), **list = calloc(2 * (size_t)N, sizeof *list);
+    bool *done = calloc(2 * (size_t)N, sizeof *done);
+    CU_ASSERT_FATAL(fs && list && done);
+    static const pp_return_when whens[] = {PP_ALL_COMPLETED, PP_FIRST_EXCEPTION};
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < N; i++)
+            fs[i] = new_future();
+        for (size_t i = 0; i < N; i++) { /* each twice: in order, and scattered */
+            list[2 * i] = fs[i];
+            list[2 * i + 1] = fs[(i * 7919) % N];
+        }
+        /* FIRST_EXCEPTION: the last one fails, so the wait ends when all are done */
+        many m = {fs, N, round ? N - 1 : N};
+        pp_t_thread *t = pp_t_thread_start(complete_many, &m);
+        size_t nd = 0;
+        PP_ASSERT_OK(pp_wait(list, 2 * (size_t)N, LONG_WAIT, whens[round], done, &nd));
+        CU_ASSERT_EQUAL(nd, N);
+        size_t not_done = 0;
+        for (size_t i = 0; i < 2 * (size_t)N; i++)
+            not_done += !done[i];
+        CU_ASSERT_EQUAL(not_done, 0);
+        pp_t_thread_join(t);
+        /* all done: FIRST_COMPLETED and a poll return at once, counting each once */
+        PP_ASSERT_OK(pp_wait(list, 2 * (size_t)N, 0, PP_FIRST_COMPLETED, NULL, &nd));
+        CU_ASSERT_EQUAL(nd, N);
+        release_all(fs, N);
+    }
+    free(done);
+    free(list);
+    free(fs);
+}
+
 static CU_TestInfo tests[] = {
     {"first_completed", test_first_completed},
     {"first_completed_by_error_or_cancel", test_first_completed_by_error_or_cancel},
@@ -676,6 +733,7 @@ static CU_TestInfo tests[] = {
     {"executor_futures", test_executor_futures},
     {"executor_cancelled_pending", test_executor_cancelled_pending},
     {"stress_completion_races", test_stress_completion_races},
+    {"many_futures", test_many_futures},
     CU_TEST_INFO_NULL,
 };
 

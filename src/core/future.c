@@ -56,6 +56,8 @@ pp__waiter *pp__waiter_get(void)
     }
     w->q = NULL;
     w->q_len = 0;
+    w->n_notified = 0;
+    w->notified_failed = false;
     w->next_free = NULL;
     return w;
 }
@@ -123,9 +125,12 @@ typedef struct completion {
  * are signalled by finish_unlocked, the rest at once). */
 static void notify_waiters(pp_future *f, completion *c)
 {
+    bool failed = f->state == PP__F_FINISHED && f->err.status != PP_OK;
     for (pp__wreg *r = f->waiters; r; r = r->next) {
         if (r->w->q)
             r->w->q[r->w->q_len++] = f;
+        r->w->n_notified++;
+        r->w->notified_failed |= failed;
         if (c->n_wake < WAKE_MAX)
             c->wake[c->n_wake++] = r->w->cond;
         else

@@ -49,6 +49,10 @@ struct pp__waiter {
     /* as_completed: completed futures are appended here (capacity given by the owner). */
     pp_future        **q;
     size_t             q_len;
+    /* pp_wait: how many futures it is registered on have completed since, and whether one
+     * of them failed (finished with an error): its condition is checked in O(1). */
+    size_t             n_notified;
+    bool               notified_failed;
     pp__waiter        *next_free;
 };
 

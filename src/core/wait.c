@@ -5,38 +5,65 @@
  * their condition holds or the deadline passes. as_completed's waiter carries a queue that
  * completing futures append themselves to, which gives the completion order.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "future.h"
 #include "pp_os.h"
 
-/* Under pp__flock: does the wait condition hold for the distinct futures u[0..n)? */
-static bool wait_satisfied(pp_future *const *u, size_t n, pp_return_when when)
+/* Does the wait condition hold, given how many of the m distinct futures are done and
+ * whether one of those failed (finished with an error; a cancelled one has not)? */
+static bool wait_satisfied(size_t n_done, size_t m, bool failed, pp_return_when when)
 {
-    size_t n_done = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!pp__fdone(u[i]))
-            continue;
-        n_done++;
-        if (when == PP_FIRST_COMPLETED)
-            return true;
-        if (when == PP_FIRST_EXCEPTION && u[i]->state == PP__F_FINISHED &&
-            u[i]->err.status != PP_OK)
-            return true;
-    }
-    return n_done == n;
+    if (when == PP_FIRST_COMPLETED && n_done > 0)
+        return true;
+    if (when == PP_FIRST_EXCEPTION && failed)
+        return true;
+    return n_done == m;
 }
 
-/* Fills u with the distinct entries of fs (first occurrence order); returns their count. */
+static bool failed_locked(pp_future *f)
+{
+    return f->state == PP__F_FINISHED && f->err.status != PP_OK;
+}
+
+/* The room distinct() needs: n entries of u, then its set. SIZE_MAX when that overflows. */
+static size_t distinct_room(size_t n)
+{
+    size_t cap = 8;
+    while (cap < 2 * n) {
+        if (cap > SIZE_MAX / 4)
+            return SIZE_MAX;
+        cap *= 2;
+    }
+    if (n > SIZE_MAX / sizeof(pp_future *) - cap)
+        return SIZE_MAX;
+    return n + cap;
+}
+
+/* Fills u with the distinct entries of fs (first occurrence order); returns their count.
+ * u has distinct_room(n) entries: after the first n, an open-addressing set of the
+ * pointers (a power of two, at least 2n, slots) makes it O(n) (a list of 100 000 futures
+ * took quadratic time before). */
 static size_t distinct(pp_future *const *fs, size_t n, pp_future **u)
 {
+    size_t cap = distinct_room(n) - n;
+    pp_future **set = u + n;
+    memset(set, 0, cap * sizeof *set);
+    unsigned bits = 0;
+    while (((size_t)1 << bits) < cap)
+        bits++;
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t j = 0;
-        while (j < m && u[j] != fs[i])
-            j++;
-        if (j == m)
+        /* Fibonacci hashing of the address (its low bits are alignment) */
+        uint64_t h = ((uint64_t)(uintptr_t)fs[i] >> 4) * 0x9E3779B97F4A7C15ull;
+        size_t k = (size_t)(h >> (64 - bits)) & (cap - 1);
+        while (set[k] && set[k] != fs[i])
+            k = (k + 1) & (cap - 1);
+        if (!set[k]) {
+            set[k] = fs[i];
             u[m++] = fs[i];
+        }
     }
     return m;
 }
@@ -59,19 +86,29 @@ pp_status pp_wait(pp_future *const *fs, size_t n, long timeout_ms, pp_return_whe
 
     pp_future **u = NULL;
     pp__wreg *regs = NULL;
+    size_t m = 0;
     if (n) {
-        u = pp__malloc(n * sizeof *u);
-        regs = pp__malloc(n * sizeof *regs);
+        size_t room = distinct_room(n);
+        u = room != SIZE_MAX ? pp__malloc(room * sizeof *u) : NULL;
+        regs = n <= SIZE_MAX / sizeof *regs ? pp__malloc(n * sizeof *regs) : NULL;
         if (!u || !regs) {
             pp__free(u);
             pp__free(regs);
             return PP_ENOMEM;
         }
+        m = distinct(fs, n, u);
     }
-    size_t m = distinct(fs, n, u);
 
     apr_thread_mutex_lock(pp__flock);
-    if (!wait_satisfied(u, m, when) && timeout_ms != 0) {
+    size_t done0 = 0;
+    bool failed0 = false;
+    for (size_t i = 0; i < m; i++) {
+        if (pp__fdone(u[i])) {
+            done0++;
+            failed0 |= failed_locked(u[i]);
+        }
+    }
+    if (!wait_satisfied(done0, m, failed0, when) && timeout_ms != 0) {
         pp__waiter *w = pp__waiter_get();
         if (!w) {
             apr_thread_mutex_unlock(pp__flock);
@@ -79,13 +116,18 @@ pp_status pp_wait(pp_future *const *fs, size_t n, long timeout_ms, pp_return_whe
             pp__free(regs);
             return PP_ENOMEM;
         }
+        /* registered on the futures not done yet: each tells the waiter once */
+        size_t n_regs = 0;
         for (size_t i = 0; i < m; i++) {
-            regs[i] = (pp__wreg){w, u[i], NULL};
-            pp__wreg_add(&regs[i]);
+            if (!pp__fdone(u[i])) {
+                regs[n_regs] = (pp__wreg){w, u[i], NULL};
+                pp__wreg_add(&regs[n_regs++]);
+            }
         }
-        while (!wait_satisfied(u, m, when) && pp__waiter_sleep(w, deadline)) {
+        while (!wait_satisfied(done0 + w->n_notified, m, failed0 || w->notified_failed, when) &&
+               pp__waiter_sleep(w, deadline)) {
         }
-        for (size_t i = 0; i < m; i++)
+        for (size_t i = 0; i < n_regs; i++)
             pp__wreg_remove(&regs[i]);
         pp__waiter_put(w);
     }
@@ -134,7 +176,8 @@ pp_status pp_as_completed_begin(pp_future *const *fs, size_t n, long timeout_ms,
     if (!it)
         return PP_ENOMEM;
     if (n) {
-        it->u = pp__malloc(n * sizeof *it->u);
+        size_t room = distinct_room(n);
+        it->u = room != SIZE_MAX ? pp__malloc(room * sizeof *it->u) : NULL;
         it->regs = pp__malloc(n * sizeof *it->regs);
         it->q = pp__malloc(n * sizeof *it->q);
         if (!it->u || !it->regs || !it->q) {
@@ -143,7 +186,7 @@ pp_status pp_as_completed_begin(pp_future *const *fs, size_t n, long timeout_ms,
         }
     }
     it->deadline = pp__deadline(timeout_ms);
-    it->m = distinct(fs, n, it->u);
+    it->m = n ? distinct(fs, n, it->u) : 0;
     for (size_t i = 0; i < it->m; i++)
         pp_future_retain(it->u[i]);
 
