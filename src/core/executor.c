@@ -789,21 +789,12 @@ static void take_pending(pp_executor *ex)
     }
 }
 
-/* Workers holding an item. */
-static int count_holding(const pp_executor *ex)
+/* Whether the threads of this pool may poll for their next message before they sleep
+ * (spin.h): not with PROCPOOL_SPIN_US=0, and never on one CPU, where the polling thread
+ * would only hold up the one it waits for. */
+static bool may_spin(const pp_executor *ex)
 {
-    int n = 0;
-    for (const worker *w = ex->workers; w; w = w->next)
-        n += w->item != NULL;
-    return n;
-}
-
-/* Whether a thread of this pool may poll for its next message instead of sleeping: only
- * while fewer workers hold work than there are CPUs to run them, so that the polling thread
- * takes a CPU no worker needs (spin.h). */
-static bool may_spin(const pp_executor *ex, int holding)
-{
-    return ex->spin.max_ns > 0 && holding < ex->ncpu;
+    return ex->spin.max_ns > 0 && ex->ncpu > 1;
 }
 
 /* Gives queued items to workers that hold none (idle, or starting). A CALL is flagged
@@ -811,15 +802,13 @@ static bool may_spin(const pp_executor *ex, int holding)
 static void assign(pp_executor *ex)
 {
     take_pending(ex);
-    int holding = ex->callq ? count_holding(ex) : 0;
     for (worker *w = ex->workers; w && ex->callq; w = w->next) {
         if (w->item || w->gone || w->state == W_STOPPING || w->state == W_BUSY)
             continue;
         w->item = fifo_pop(&ex->callq, &ex->callq_tail);
         if (w->state == W_IDLE)
             w->state = W_BUSY;
-        holding++;
-        pp__wire_set_flags(work_frame(w->item), may_spin(ex, holding) ? PP__MSGF_SPIN : 0);
+        pp__wire_set_flags(work_frame(w->item), may_spin(ex) ? PP__MSGF_SPIN : 0);
         queue_frame(w, work_frame(w->item), w->item->frame_len);
         worker_flush(ex, w);
         if (ex->mstate == M_DONE)
@@ -876,7 +865,7 @@ static void manager_step(pp_executor *ex)
 static pp_status wait_events(pp_executor *ex, pp__event *ev, size_t *n, pp__oserr *oe)
 {
     int64_t t0 = pp__os_monotonic_ns();
-    int64_t budget = may_spin(ex, count_holding(ex)) ? pp__spin_budget(&ex->spin) : 0;
+    int64_t budget = may_spin(ex) ? pp__spin_budget(&ex->spin) : 0;
     pp_status st = PP_OK;
     *n = 0;
     while (budget > 0) {
