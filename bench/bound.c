@@ -6,11 +6,12 @@
  *     pp_bound pingpong  [--n 2000]           16-byte ping-pong: median and p99 round trip
  *     pp_bound pipeline  [--n 200000]         16-byte messages, 64 outstanding: messages/s
  *                                             (one syscall per message, and batched)
- *     pp_bound window    [--n 100000] [--window 3]
+ *     pp_bound window    [--n 100000] [--window 3] [--spin]
  *                                             16-byte messages to two children with at most
  *                                             --window outstanding in all (procpool's
  *                                             max_workers + 1 = 3): messages/s and the
- *                                             parent's CPU per message
+ *                                             parent's CPU per message; --spin: every
+ *                                             process polls (yielding) instead of sleeping
  *     pp_bound relay     [--n 2000]           the ping-pong through a relay thread, as a
  *                                             call goes through procpool's manager: median
  *                                             and p99 round trip
@@ -41,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -55,6 +57,7 @@ extern char **environ;
 #define OUTSTANDING 64
 
 static int g_socket; /* --chan=socket: one socketpair instead of two pipes */
+static int g_spin;   /* window --spin: poll (and yield) instead of sleeping in read/poll */
 static int g_pipe_size; /* --pipe-size: F_SETPIPE_SZ on both pipes (0: the default) */
 
 static double now_s(void)
@@ -279,6 +282,34 @@ static void bound_pipeline(size_t n, int batched)
 
 /* ---- window: the pipeline with procpool's window, over two children ---- */
 
+/* The echo child of window --spin: polls its channel (non-blocking reads, yielding between
+ * two) instead of sleeping in read(). */
+static void child_echo_spin(int in, int out, void *arg)
+{
+    (void)arg;
+    unsigned char buf[MSG];
+    int fl = fcntl(in, F_GETFL);
+    if (fl < 0 || fcntl(in, F_SETFL, fl | O_NONBLOCK) != 0)
+        fatal("fcntl");
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(in, buf + got, MSG - got);
+        if (r == 0)
+            return;
+        if (r < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                fatal("window: child read");
+            sched_yield();
+            continue;
+        }
+        got += (size_t)r;
+        if (got == MSG) {
+            write_full(out, buf, MSG);
+            got = 0;
+        }
+    }
+}
+
 /* The parent's CPU time so far, user + system (one thread here). */
 static double cpu_s(void)
 {
@@ -296,7 +327,8 @@ static double cpu_s(void)
  * messages/s; window.cpu the parent's CPU time (user + system) per message. */
 static void bound_window(size_t n, size_t window)
 {
-    child c[2] = {start_child(child_echo_msg, NULL), start_child(child_echo_msg, NULL)};
+    child_fn echo = g_spin ? child_echo_spin : child_echo_msg;
+    child c[2] = {start_child(echo, NULL), start_child(echo, NULL)};
     size_t held[2] = {0, 0};
     unsigned char out[MSG], in[MSG];
     memset(out, 0xcd, sizeof out);
@@ -311,9 +343,13 @@ static void bound_window(size_t n, size_t window)
         }
         struct pollfd pf[2] = {{.fd = c[0].from, .events = POLLIN},
                                {.fd = c[1].from, .events = POLLIN}};
-        int r = poll(pf, 2, 10000);
+        int r = poll(pf, 2, g_spin ? 0 : 10000);
         if (r < 0 && errno == EINTR)
             continue;
+        if (r == 0 && g_spin) {
+            sched_yield();
+            continue;
+        }
         if (r <= 0)
             fatal("window: poll");
         for (int k = 0; k < 2; k++) {
@@ -328,9 +364,11 @@ static void bound_window(size_t n, size_t window)
     double t1 = now_s(), c1 = cpu_s();
     end_child(c[1]); /* first: it holds copies of c[0]'s descriptors (forked after it) */
     end_child(c[0]);
-    printf("window.msg\t%.1f\tmsgs/s\n", (double)n / (t1 - t0));
-    printf("window.cpu\t%.3f\tus/msg\n", (c1 - c0) / (double)n * 1e6);
-    printf("# window: %zu messages outstanding at most, two children\n", window);
+    const char *tag = g_spin ? "window_spin" : "window";
+    printf("%s.msg\t%.1f\tmsgs/s\n", tag, (double)n / (t1 - t0));
+    printf("%s.cpu\t%.3f\tus/msg\n", tag, (c1 - c0) / (double)n * 1e6);
+    printf("# %s: %zu messages outstanding at most, two children%s\n", tag, window,
+           g_spin ? ", every process polling" : "");
 }
 
 /* ---- relay: the ping-pong with a thread in between, as procpool's manager ---- */
@@ -666,7 +704,7 @@ static void bound_exit(int reps)
 static void usage(void)
 {
     fprintf(stderr, "usage: pp_bound pingpong|pipeline|window|relay|payload|spawn|fork|exit|all "
-                    "[--n N] [--size BYTES] [--reps N] [--window N] [--chan=pipe|socket] "
+                    "[--n N] [--size BYTES] [--reps N] [--window N] [--spin] [--chan=pipe|socket] "
                     "[--pipe-size BYTES]\n");
     exit(2);
 }
@@ -699,6 +737,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--chan=pipe") == 0) {
             g_socket = 0;
+            continue;
+        }
+        if (strcmp(argv[i], "--spin") == 0) {
+            g_spin = 1;
             continue;
         }
         if (i + 1 >= argc)

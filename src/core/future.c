@@ -16,6 +16,7 @@
 
 #include "future.h"
 #include "pp_os.h"
+#include "spin.h"
 
 apr_thread_mutex_t *pp__flock;
 static apr_pool_t  *g_pool;      /* under pp__flock after initialisation */
@@ -163,10 +164,63 @@ static void finish_unlocked(pp_future *f, completion *c)
     }
 }
 
+static bool wait_done_sleeping(pp_future *f, int64_t deadline_ms);
+
+/* How long this thread polls a future before it sleeps on it (spin.h): each thread that
+ * waits has its own record of how long its waits were. */
+static PP__THREAD_LOCAL pp__spin tl_spin;
+static PP__THREAD_LOCAL bool tl_spin_init;
+
+/* Polls f (an atomic load, yielding the CPU between two looks) while the spin policy
+ * allows; true if it became done. The wait is recorded in the policy either way, by the
+ * caller, through the returned start time. */
+static bool spin_until_done(pp_future *f, int64_t deadline_ms, int64_t *t0)
+{
+    if (!tl_spin_init) {
+        pp__spin_init(&tl_spin, pp__os_cpu_count() > 1 ? pp__spin_max_ns() : 0);
+        tl_spin_init = true;
+    }
+    *t0 = tl_spin.max_ns ? pp__os_monotonic_ns() : 0;
+    int64_t budget = pp__spin_budget(&tl_spin);
+    if (deadline_ms >= 0 && budget > 0) {
+        int64_t left = deadline_ms - pp__os_monotonic_ms();
+        if (left <= 0)
+            return false;
+        if (left * 1000000 < budget)
+            budget = left * 1000000;
+    }
+    while (budget > 0) {
+        if (pp__fdone(f))
+            return true;
+        if (pp__os_monotonic_ns() - *t0 >= budget)
+            break;
+        pp__os_yield();
+    }
+    return false;
+}
+
+static void spin_record(int64_t t0)
+{
+    if (tl_spin.max_ns)
+        pp__spin_record(&tl_spin, pp__os_monotonic_ns() - t0);
+}
+
 bool pp__future_wait_done(pp_future *f, int64_t deadline_ms)
 {
     if (pp__fdone(f))
         return true; /* done futures never change: no lock */
+    int64_t t0;
+    if (spin_until_done(f, deadline_ms, &t0)) {
+        spin_record(t0);
+        return true;
+    }
+    bool r = wait_done_sleeping(f, deadline_ms);
+    spin_record(t0);
+    return r;
+}
+
+static bool wait_done_sleeping(pp_future *f, int64_t deadline_ms)
+{
     apr_thread_mutex_lock(pp__flock);
     bool done = pp__fdone(f);
     if (!done) {

@@ -1,6 +1,7 @@
 /*
  * Spin, then sleep: how long a thread that waits for its next message (the manager in its
- * wait set, a worker on its channel) keeps polling before it goes to sleep.
+ * wait set, a worker on its channel, a caller on a future: future.c, one policy per
+ * thread) keeps polling before it goes to sleep.
  *
  * Why: waking a sleeping thread costs a hand-off between CPUs, and on a virtual machine an
  * idle CPU has to be woken through the hypervisor: 10-20 us a hand-off on the 2-vCPU VM of
