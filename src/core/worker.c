@@ -84,11 +84,13 @@ static void die_quietly(int code)
 static unsigned char ra_buf[READ_AHEAD];
 static size_t ra_pos, ra_len;
 
-/* Reads at least one byte, at most cap; exits 0 on EOF (the parent is gone). */
-static size_t read_some(pp__chan *c, void *buf, size_t cap)
+/* Reads at most cap bytes: at least one if wait, else what is there (maybe none); exits 0
+ * on EOF (the parent is gone). */
+static size_t read_some(pp__chan *c, void *buf, size_t cap, bool wait)
 {
     size_t n = 0;
-    pp_status st = pp__os_chan_read(c, buf, cap, &n, NULL);
+    pp_status st = wait ? pp__os_chan_read(c, buf, cap, &n, NULL)
+                        : pp__os_chan_try_read(c, buf, cap, &n, NULL);
     if (st == PP_END)
         die_quietly(0);
     if (st != PP_OK)
@@ -109,10 +111,10 @@ static void read_full(pp__chan *c, void *buf, size_t len)
             ra_pos += k;
         } else if (len < READ_AHEAD) {
             ra_pos = 0;
-            ra_len = read_some(c, ra_buf, READ_AHEAD);
+            ra_len = read_some(c, ra_buf, READ_AHEAD, true);
             continue;
         } else {
-            k = read_some(c, p, len);
+            k = read_some(c, p, len, true);
         }
         p += k;
         len -= k;
@@ -133,22 +135,14 @@ static void await_frame(pp__chan *c, bool may_spin)
     int64_t budget = may_spin ? pp__spin_budget(&await_spin) : 0;
     ra_pos = ra_len = 0;
     while (budget > 0) {
-        size_t n = 0;
-        pp_status st = pp__os_chan_try_read(c, ra_buf, READ_AHEAD, &n, NULL);
-        if (st == PP_END)
-            die_quietly(0);
-        if (st != PP_OK)
-            die_quietly(WORKER_EXIT_PROTOCOL);
-        if (n) {
-            ra_len = n;
+        if ((ra_len = read_some(c, ra_buf, READ_AHEAD, false)) != 0)
             break;
-        }
         if (pp__os_monotonic_ns() - t0 >= budget)
             break;
         pp__os_yield(); /* a process ready to run here (the manager, the caller) goes first */
     }
     if (ra_len == 0)
-        ra_len = read_some(c, ra_buf, READ_AHEAD);
+        ra_len = read_some(c, ra_buf, READ_AHEAD, true);
     pp__spin_record(&await_spin, pp__os_monotonic_ns() - t0);
 }
 

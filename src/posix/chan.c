@@ -31,36 +31,15 @@ pp__chan *pp__posix_chan_new(int fd, bool blocking)
     return c;
 }
 
-pp_status pp__os_chan_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__oserr *oe)
+/* recv() with flags: 0 (the channel's own blocking mode) or MSG_DONTWAIT. */
+static pp_status chan_recv(pp__chan *c, void *buf, size_t cap, int flags, size_t *n,
+                           pp__oserr *oe)
 {
     *n = 0;
     if (cap == 0)
-        return PP_OK; /* read() would return 0, which means EOF */
+        return PP_OK; /* recv() would return 0, which means EOF */
     for (;;) {
-        ssize_t r = read(c->fd, buf, cap);
-        if (r > 0) {
-            *n = (size_t)r;
-            return PP_OK;
-        }
-        if (r == 0)
-            return PP_END;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return PP_OK;
-        if (errno == ECONNRESET || errno == EPIPE)
-            return PP_END;
-        return pp__posix_err(oe, "read", errno);
-    }
-}
-
-pp_status pp__os_chan_try_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__oserr *oe)
-{
-    *n = 0;
-    if (cap == 0)
-        return PP_OK;
-    for (;;) {
-        ssize_t r = recv(c->fd, buf, cap, MSG_DONTWAIT);
+        ssize_t r = recv(c->fd, buf, cap, flags);
         if (r > 0) {
             *n = (size_t)r;
             return PP_OK;
@@ -75,6 +54,16 @@ pp_status pp__os_chan_try_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp
             return PP_END;
         return pp__posix_err(oe, "recv", errno);
     }
+}
+
+pp_status pp__os_chan_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__oserr *oe)
+{
+    return chan_recv(c, buf, cap, 0, n, oe);
+}
+
+pp_status pp__os_chan_try_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp__oserr *oe)
+{
+    return chan_recv(c, buf, cap, MSG_DONTWAIT, n, oe);
 }
 
 pp_status pp__os_chan_write(pp__chan *c, const void *buf, size_t len, size_t *n,
