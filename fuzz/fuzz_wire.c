@@ -74,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t *frame = malloc(fl);
         CHECK(frame != NULL);
         pp__wire_encode_call(frame, c.work_id, c.name, c.name_len, args, c.n);
+        pp__wire_set_flags(frame, h.flags); /* PP__MSGF_SPIN, set by the manager at send */
         same(frame, fl, data, size);
         free(frame);
         free(args);
@@ -84,6 +85,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (pp__wire_decode_result(body, len, &r) != PP_OK)
             break;
         CHECK(r.n >= 1);
+        pp__wire_result v; /* the view of an accepted body is the same */
+        CHECK(pp__wire_view_result(body, len, &v) == PP_OK);
+        CHECK(v.work_id == r.work_id && v.n == r.n && v.items.p == r.items.p &&
+              v.items.left == r.items.left);
         CHECK(pp__wire_result_begin(&out, r.work_id, r.n) == PP_OK);
         pp__wire_cur cur = r.items;
         for (uint32_t i = 0; i < r.n; i++) {
