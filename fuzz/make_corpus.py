@@ -31,8 +31,6 @@ def item(status, code, data):
 
 seeds = {
     "call_one": frame(CALL, struct.pack("<Q", 7) + s(b"square") + struct.pack("<I", 1) + b(b"\x05\x00\x00\x00")),
-    "call_spin": frame(CALL, struct.pack("<Q", 9) + s(b"square") + struct.pack("<I", 1)
-                       + b(b"\x06\x00\x00\x00"), flags=2),
     "call_chunk": frame(CALL, struct.pack("<Q", 8) + s(b"echo") + struct.pack("<I", 3)
                         + b(b"a") + b(b"") + b(b"xyz" * 10)),
     "result_ok": frame(RESULT, struct.pack("<QI", 7, 1) + item(PP_OK, 0, b"\x19\x00\x00\x00")),

@@ -155,31 +155,24 @@ static void handshake(child *c)
     free(body);
 }
 
-/* A CALL frame of one argument, flags set (malloc'ed, caller frees); *n its size. */
+/* A CALL frame of one argument (malloc'ed, caller frees); *n its size. */
 static uint8_t *call_frame(uint64_t id, const char *task, const void *arg, size_t len,
-                           uint32_t flags, size_t *n)
+                           size_t *n)
 {
     pp_buf a = {arg, len};
     *n = pp__wire_call_size(strlen(task), &a, 1);
     uint8_t *frame = malloc(*n);
     CU_ASSERT_FATAL(frame != NULL);
     pp__wire_encode_call(frame, id, task, strlen(task), &a, 1);
-    pp__wire_set_flags(frame, flags);
     return frame;
-}
-
-static void send_call_flags(child *c, uint64_t id, const char *task, const void *arg,
-                            size_t len, uint32_t flags)
-{
-    size_t n;
-    uint8_t *frame = call_frame(id, task, arg, len, flags, &n);
-    send_all(c, frame, n);
-    free(frame);
 }
 
 static void send_call(child *c, uint64_t id, const char *task, const void *arg, size_t len)
 {
-    send_call_flags(c, id, task, arg, len, 0);
+    size_t n;
+    uint8_t *frame = call_frame(id, task, arg, len, &n);
+    send_all(c, frame, n);
+    free(frame);
 }
 
 /* Receives the RESULT of call id and checks it carries exactly the bytes want. */
@@ -335,9 +328,8 @@ static void set_env(const char *name, const char *value)
 #endif
 }
 
-/* Calls flagged PP__MSGF_SPIN: the worker polls its channel (pp__os_chan_try_read) for the
- * next one, here for up to 10 ms (PROCPOOL_SPIN_US=10000 in its environment), once its
- * waits have been short. Calls that arrive while it polls are answered, also one that
+/* A worker polls its channel (pp__os_chan_try_read) for its next call, here for up to
+ * 10 ms (PROCPOOL_SPIN_US=10000 in its environment), once its waits have been short. Calls that arrive while it polls are answered, also one that
  * arrives in two pieces, and EOF while it polls ends it with exit code 0. Which path a call
  * takes depends on timing; every path must give the same answers. */
 static void test_worker_polls(void)
@@ -351,13 +343,13 @@ static void test_worker_polls(void)
     uint64_t id = 1;
     for (int i = 0; i < 20; i++, id++) { /* back to back: short waits, it starts polling */
         int len = snprintf(arg, sizeof arg, "call %d", i);
-        send_call_flags(&c, id, "echo", arg, (size_t)len, PP__MSGF_SPIN);
+        send_call(&c, id, "echo", arg, (size_t)len);
         expect_result(&c, id, arg, (size_t)len);
     }
     for (int i = 0; i < 5; i++, id++) { /* a call in two pieces, 1 ms apart, while it polls */
         int len = snprintf(arg, sizeof arg, "split %d", i);
         size_t n;
-        uint8_t *frame = call_frame(id, "echo", arg, (size_t)len, PP__MSGF_SPIN, &n);
+        uint8_t *frame = call_frame(id, "echo", arg, (size_t)len, &n);
         pp_t_sleep_ms(1);
         send_all(&c, frame, 10);
         pp_t_sleep_ms(1);
@@ -365,12 +357,14 @@ static void test_worker_polls(void)
         free(frame);
         expect_result(&c, id, arg, (size_t)len);
     }
-    /* an unflagged call: the worker blocks for the next one; a flagged one after it */
-    send_call(&c, id, "echo", "plain", 5);
-    expect_result(&c, id++, "plain", 5);
-    pp_t_sleep_ms(2);
-    send_call_flags(&c, id, "echo", "again", 5, PP__MSGF_SPIN);
-    expect_result(&c, id++, "again", 5);
+    /* a pause longer than its poll: it has gone to sleep, and the call wakes it */
+    pp_t_sleep_ms(30);
+    send_call(&c, id, "echo", "slept", 5);
+    expect_result(&c, id++, "slept", 5);
+    for (int i = 0; i < 20; i++, id++) { /* short waits again: it polls again */
+        send_call(&c, id, "echo", "again", 5);
+        expect_result(&c, id, "again", 5);
+    }
     /* EOF while it polls for the next call: it exits 0 */
     pp__os_chan_free(c.chan);
     c.chan = NULL;

@@ -173,19 +173,6 @@ static void test_header_bytes(void)
     PP_ASSERT_OK(pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, &got));
     PP_ASSERT_ST(PP_EINVAL, pp__wire_get_hdr(NULL, PP__WIRE_MAX_BODY, &got));
     PP_ASSERT_ST(PP_EINVAL, pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, NULL));
-
-    /* SPIN is a CALL's flag, set after the frame was written */
-    pp__wire_put_hdr(h, PP__MSG_CALL, 0, 29);
-    pp__wire_set_flags(h, PP__MSGF_SPIN);
-    static const uint8_t spin_flag[4] = {0x02, 0x00, 0x00, 0x00};
-    CU_ASSERT_EQUAL(memcmp(h + 4, spin_flag, 4), 0);
-    PP_ASSERT_OK(pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, &got));
-    CU_ASSERT_EQUAL(got.type, PP__MSG_CALL);
-    CU_ASSERT_EQUAL(got.flags, PP__MSGF_SPIN);
-    CU_ASSERT_EQUAL(got.body_len, 29);
-    pp__wire_set_flags(h, 0);
-    PP_ASSERT_OK(pp__wire_get_hdr(h, PP__WIRE_MAX_BODY, &got));
-    CU_ASSERT_EQUAL(got.flags, 0);
 }
 
 /* A known CALL frame, byte for byte: pins the little-endian layout. */
@@ -647,10 +634,7 @@ static void test_bad_header(void)
         {PP__MSG_RESULT, 0x80000000u, 10},         /* unknown flag */
         {PP__MSG_RESULT, PP__MSGF_LAST | 4, 10},   /* known + unknown flag */
         {PP__MSG_CALL, PP__MSGF_LAST, 10},         /* LAST on the wrong type */
-        {PP__MSG_CALL, PP__MSGF_SPIN | 4, 10},     /* known + unknown flag */
-        {PP__MSG_RESULT, PP__MSGF_SPIN, 10},       /* SPIN on the wrong type */
-        {PP__MSG_INIT, PP__MSGF_SPIN, 10},         /* SPIN on the wrong type */
-        {PP__MSG_STOP, PP__MSGF_SPIN, 0},          /* SPIN on the wrong type */
+        {PP__MSG_CALL, 2, 10},                     /* unknown flag */
         {PP__MSG_INIT, PP__MSGF_LAST, 10},         /* LAST on the wrong type */
         {PP__MSG_INITERR, PP__MSGF_LAST, 10},      /* LAST on the wrong type */
         {PP__MSG_READY, PP__MSGF_LAST, 8},         /* LAST on the wrong type */
@@ -1182,6 +1166,45 @@ static void test_spin_policy(void)
     CU_ASSERT_EQUAL(pp__spin_budget(&s), 0);
 }
 
+/* pp__spin_poll: looks until ready says so, not at all when the policy does not poll or
+ * the limit is 0, and gives up after the budget (the caller then sleeps). */
+static int looks, ready_at;
+static bool count_looks(void *arg)
+{
+    (void)arg;
+    return ++looks >= ready_at;
+}
+
+static void test_spin_poll(void)
+{
+    pp__spin s;
+    int64_t t0;
+    pp__spin_init(&s, 0); /* never polls */
+    looks = 0, ready_at = 1;
+    CU_ASSERT(!pp__spin_poll(&s, -1, count_looks, NULL, &t0));
+    CU_ASSERT_EQUAL(looks, 0);
+    pp__spin_end(&s, t0);
+    CU_ASSERT_EQUAL(pp__spin_budget(&s), 0);
+
+    pp__spin_init(&s, 10 * 1000 * 1000); /* 10 ms, and make it hot */
+    for (int i = 0; i < 20; i++)
+        pp__spin_record(&s, 0);
+    CU_ASSERT_EQUAL_FATAL(pp__spin_budget(&s), 10 * 1000 * 1000);
+    looks = 0, ready_at = 3;
+    CU_ASSERT(pp__spin_poll(&s, -1, count_looks, NULL, &t0));
+    CU_ASSERT_EQUAL(looks, 3);
+    pp__spin_end(&s, t0); /* a short wait: still hot */
+    CU_ASSERT_EQUAL(pp__spin_budget(&s), 10 * 1000 * 1000);
+    looks = 0, ready_at = 1;
+    CU_ASSERT(!pp__spin_poll(&s, 0, count_looks, NULL, &t0)); /* limit 0: no look */
+    CU_ASSERT_EQUAL(looks, 0);
+    looks = 0, ready_at = 1 << 30; /* never ready: gives up after 1 ms (the limit) */
+    long long start = pp_t_now_ms();
+    CU_ASSERT(!pp__spin_poll(&s, 1000 * 1000, count_looks, NULL, &t0));
+    CU_ASSERT(looks >= 1);
+    CU_ASSERT(pp_t_now_ms() - start < PP_T_TIMEOUT_MS);
+}
+
 static CU_TestInfo tests[] = {
     {"header layout and checks", test_header_bytes},
     {"CALL exact bytes", test_call_exact_bytes},
@@ -1207,6 +1230,7 @@ static CU_TestInfo tests[] = {
     {"checksum of a 64 MiB argument", test_big_checksum},
     {"spin policy: PROCPOOL_SPIN_US values", test_spin_parse},
     {"spin policy: polls only after short waits, stops after long ones", test_spin_policy},
+    {"spin poll: looks until ready, within the policy and the limit", test_spin_poll},
     {"results around the direct-write size, alone and in a chunk",
      test_results_around_direct_size},
     CU_TEST_INFO_NULL,

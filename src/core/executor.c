@@ -155,7 +155,6 @@ struct pp_executor {
     worker             *graveyard;     /* gone workers, freed after each event batch */
     bool                forced;        /* the workers were signalled (terminate / kill) */
     pp__spin            spin;          /* how long to poll before sleeping (spin.h) */
-    int                 ncpu;          /* CPUs this process may use */
 
     /* --- starting (fork: the manager starts at the first submit) and joining --- */
     apr_thread_mutex_t *start_lock;
@@ -789,16 +788,7 @@ static void take_pending(pp_executor *ex)
     }
 }
 
-/* Whether the threads of this pool may poll for their next message before they sleep
- * (spin.h): not with PROCPOOL_SPIN_US=0, and never on one CPU, where the polling thread
- * would only hold up the one it waits for. */
-static bool may_spin(const pp_executor *ex)
-{
-    return ex->spin.max_ns > 0 && ex->ncpu > 1;
-}
-
-/* Gives queued items to workers that hold none (idle, or starting). A CALL is flagged
- * PP__MSGF_SPIN when its worker may poll for the next one after answering it. */
+/* Gives queued items to workers that hold none (idle, or starting). */
 static void assign(pp_executor *ex)
 {
     take_pending(ex);
@@ -808,7 +798,6 @@ static void assign(pp_executor *ex)
         w->item = fifo_pop(&ex->callq, &ex->callq_tail);
         if (w->state == W_IDLE)
             w->state = W_BUSY;
-        pp__wire_set_flags(work_frame(w->item), may_spin(ex) ? PP__MSGF_SPIN : 0);
         queue_frame(w, work_frame(w->item), w->item->frame_len);
         worker_flush(ex, w);
         if (ex->mstate == M_DONE)
@@ -860,24 +849,34 @@ static void manager_step(pp_executor *ex)
         ex->mstate = M_DONE;
 }
 
+/* One look at the wait set without waiting, for pp__spin_poll: ready when it reported
+ * something or failed. */
+typedef struct events_look {
+    pp_executor *ex;
+    pp__event   *ev;
+    size_t      *n;
+    pp__oserr   *oe;
+    pp_status    st;
+} events_look;
+
+static bool look_events(void *arg)
+{
+    events_look *l = arg;
+    l->st = pp__os_waitset_wait(l->ex->ws, 0, l->ev, N_EVENTS, l->n, l->oe);
+    return *l->n || l->st != PP_OK;
+}
+
 /* Waits for events: first polling the wait set, while the spin policy allows (spin.h), then
- * sleeping in it. Every wait is recorded in the policy. */
+ * sleeping in it. */
 static pp_status wait_events(pp_executor *ex, pp__event *ev, size_t *n, pp__oserr *oe)
 {
-    int64_t t0 = pp__os_monotonic_ns();
-    int64_t budget = may_spin(ex) ? pp__spin_budget(&ex->spin) : 0;
-    pp_status st = PP_OK;
+    events_look l = {ex, ev, n, oe, PP_OK};
+    int64_t t0;
     *n = 0;
-    while (budget > 0) {
-        st = pp__os_waitset_wait(ex->ws, 0, ev, N_EVENTS, n, oe);
-        if (*n || st != PP_OK || pp__os_monotonic_ns() - t0 >= budget)
-            break;
-        pp__os_yield(); /* a thread ready to run here (the caller) goes first */
-    }
-    if (*n == 0 && st == PP_OK)
-        st = pp__os_waitset_wait(ex->ws, PP_FOREVER, ev, N_EVENTS, n, oe);
-    pp__spin_record(&ex->spin, pp__os_monotonic_ns() - t0);
-    return st;
+    if (!pp__spin_poll(&ex->spin, -1, look_events, &l, &t0))
+        l.st = pp__os_waitset_wait(ex->ws, PP_FOREVER, ev, N_EVENTS, n, oe);
+    pp__spin_end(&ex->spin, t0);
+    return l.st;
 }
 
 static void manager_wait(pp_executor *ex)
@@ -1059,7 +1058,6 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     ex->callq_tail = &ex->callq;
     ex->mstate = M_SERVING;
     pp__spin_init(&ex->spin, pp__spin_max_ns());
-    ex->ncpu = pp__os_cpu_count();
     pp__oserr oe = {NULL, 0};
     st = PP_ENOMEM;
     if (o->worker_path)

@@ -126,7 +126,7 @@ typedef struct completion {
  * are signalled by finish_unlocked, the rest at once). */
 static void notify_waiters(pp_future *f, completion *c)
 {
-    bool failed = f->state == PP__F_FINISHED && f->err.status != PP_OK;
+    bool failed = pp__ffailed(f);
     for (pp__wreg *r = f->waiters; r; r = r->next) {
         if (r->w->q)
             r->w->q[r->w->q_len++] = f;
@@ -171,52 +171,29 @@ static bool wait_done_sleeping(pp_future *f, int64_t deadline_ms);
 static PP__THREAD_LOCAL pp__spin tl_spin;
 static PP__THREAD_LOCAL bool tl_spin_init;
 
-/* Polls f (an atomic load, yielding the CPU between two looks) while the spin policy
- * allows; true if it became done. The wait is recorded in the policy either way, by the
- * caller, through the returned start time. */
-static bool spin_until_done(pp_future *f, int64_t deadline_ms, int64_t *t0)
+static bool future_done(void *f)
 {
-    if (!tl_spin_init) {
-        pp__spin_init(&tl_spin, pp__os_cpu_count() > 1 ? pp__spin_max_ns() : 0);
-        tl_spin_init = true;
-    }
-    *t0 = tl_spin.max_ns ? pp__os_monotonic_ns() : 0;
-    int64_t budget = pp__spin_budget(&tl_spin);
-    if (deadline_ms >= 0 && budget > 0) {
-        int64_t left = deadline_ms - pp__os_monotonic_ms();
-        if (left <= 0)
-            return false;
-        if (left * 1000000 < budget)
-            budget = left * 1000000;
-    }
-    while (budget > 0) {
-        if (pp__fdone(f))
-            return true;
-        if (pp__os_monotonic_ns() - *t0 >= budget)
-            break;
-        pp__os_yield();
-    }
-    return false;
-}
-
-static void spin_record(int64_t t0)
-{
-    if (tl_spin.max_ns)
-        pp__spin_record(&tl_spin, pp__os_monotonic_ns() - t0);
+    return pp__fdone(f);
 }
 
 bool pp__future_wait_done(pp_future *f, int64_t deadline_ms)
 {
     if (pp__fdone(f))
         return true; /* done futures never change: no lock */
-    int64_t t0;
-    if (spin_until_done(f, deadline_ms, &t0)) {
-        spin_record(t0);
-        return true;
+    if (!tl_spin_init) {
+        pp__spin_init(&tl_spin, pp__spin_max_ns());
+        tl_spin_init = true;
     }
-    bool r = wait_done_sleeping(f, deadline_ms);
-    spin_record(t0);
-    return r;
+    int64_t limit = -1; /* the poll never outlasts the deadline */
+    if (deadline_ms >= 0) {
+        int64_t left = deadline_ms - pp__os_monotonic_ms();
+        limit = left > 0 ? left * 1000000 : 0;
+    }
+    int64_t t0;
+    bool done = pp__spin_poll(&tl_spin, limit, future_done, f, &t0) ||
+                wait_done_sleeping(f, deadline_ms);
+    pp__spin_end(&tl_spin, t0);
+    return done;
 }
 
 static bool wait_done_sleeping(pp_future *f, int64_t deadline_ms)

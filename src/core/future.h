@@ -109,6 +109,13 @@ bool pp__waiter_sleep(pp__waiter *w, int64_t deadline_ms);
 /* A deadline from a validated timeout: -1 for PP_FOREVER. */
 int64_t pp__deadline(long timeout_ms);
 
+/* Finished with an error (not cancelled, not a result)? A done future's answer never
+ * changes: with or without pp__flock once it is done. */
+static inline bool pp__ffailed(pp_future *f)
+{
+    return atomic_load(&f->state) == PP__F_FINISHED && f->err.status != PP_OK;
+}
+
 /* Done (cancelled or finished)? One atomic load: with or without pp__flock. */
 static inline bool pp__fdone(pp_future *f)
 {

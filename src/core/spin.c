@@ -1,10 +1,11 @@
 /*
- * Spin, then sleep: the policy of spin.h. Pure arithmetic; the clock and the polling are
- * the callers'.
+ * Spin, then sleep: the policy of spin.h, and the one poll loop that the manager, the
+ * workers and the callers share.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "pp_os.h"
 #include "spin.h"
 
 int64_t pp__spin_parse_ns(const char *value)
@@ -28,7 +29,7 @@ int64_t pp__spin_max_ns(void)
     static atomic_llong cached = -1;
     long long v = atomic_load_explicit(&cached, memory_order_relaxed);
     if (v < 0) {
-        v = (long long)pp__spin_parse_ns(getenv(PP__SPIN_ENV));
+        v = pp__os_cpu_count() > 1 ? (long long)pp__spin_parse_ns(getenv(PP__SPIN_ENV)) : 0;
         atomic_store_explicit(&cached, v, memory_order_relaxed);
     }
     return (int64_t)v;
@@ -52,4 +53,27 @@ void pp__spin_record(pp__spin *s, int64_t waited_ns)
     int64_t w = waited_ns < 0 ? 0 : waited_ns > 8 * s->max_ns ? 8 * s->max_ns : waited_ns;
     /* a quarter of the way to the new value: eight short waits undo a long one */
     s->avg_ns += (w - s->avg_ns) / 4;
+}
+
+bool pp__spin_poll(const pp__spin *s, int64_t limit_ns, bool (*ready)(void *arg), void *arg,
+                   int64_t *t0)
+{
+    *t0 = s->max_ns ? pp__os_monotonic_ns() : 0;
+    int64_t budget = pp__spin_budget(s);
+    if (limit_ns >= 0 && limit_ns < budget)
+        budget = limit_ns;
+    while (budget > 0) {
+        if (ready(arg))
+            return true;
+        if (pp__os_monotonic_ns() - *t0 >= budget)
+            break;
+        pp__os_yield(); /* a thread ready to run on this CPU goes first */
+    }
+    return false;
+}
+
+void pp__spin_end(pp__spin *s, int64_t t0)
+{
+    if (s->max_ns)
+        pp__spin_record(s, pp__os_monotonic_ns() - t0);
 }

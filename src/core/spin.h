@@ -18,15 +18,16 @@
  *   CPU had a busy worker; with the yield that rule only cost speed: submit +60 % without
  *   it.)
  * - never on a one-CPU machine, where the poller would only hold up the thread it waits
- *   for; a worker polls only after a call the manager flagged so (PP__MSGF_SPIN), which it
- *   does on the same rules as for itself.
+ *   for.
  *
  * The longest spin is PP__SPIN_DEFAULT_US microseconds, or what the environment variable
- * PROCPOOL_SPIN_US says (0: never poll; at most PP__SPIN_MAX_US), read once per process.
+ * PROCPOOL_SPIN_US says (0: never poll; at most PP__SPIN_MAX_US), read once per process;
+ * a worker reads the same environment (inherited) and decides for itself.
  */
 #ifndef PP_SPIN_H
 #define PP_SPIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define PP__SPIN_DEFAULT_US 50
@@ -38,8 +39,8 @@ typedef struct pp__spin {
     int64_t avg_ns; /* moving average of the recent waits, each counted at most 8 * max_ns */
 } pp__spin;
 
-/* The longest spin of this process in nanoseconds (PROCPOOL_SPIN_US, or the default),
- * read from the environment at the first call. */
+/* The longest spin of this process in nanoseconds (PROCPOOL_SPIN_US, or the default; 0
+ * when the process may use only one CPU), worked out at the first call. */
 int64_t pp__spin_max_ns(void);
 /* Parses a PROCPOOL_SPIN_US value: NULL or malformed gives the default; clamped to
  * 0..PP__SPIN_MAX_US. In nanoseconds. */
@@ -52,5 +53,14 @@ void pp__spin_init(pp__spin *s, int64_t max_ns);
 int64_t pp__spin_budget(const pp__spin *s);
 /* Records how long a wait took (polling and sleeping, until its event). */
 void pp__spin_record(pp__spin *s, int64_t waited_ns);
+
+/* The poll of one wait: looks at ready(arg) until it says true, for as long as the policy
+ * allows and at most limit_ns (-1: no limit of its own), yielding the CPU (pp__os_yield)
+ * between two looks. True if ready said so; false: the caller sleeps. *t0 gets the time
+ * the wait began: give it to pp__spin_end() once the wait is over, however it ended. */
+bool pp__spin_poll(const pp__spin *s, int64_t limit_ns, bool (*ready)(void *arg), void *arg,
+                   int64_t *t0);
+/* Records the wait that began at t0 (pp__spin_poll) and ends now. */
+void pp__spin_end(pp__spin *s, int64_t t0);
 
 #endif /* PP_SPIN_H */

@@ -22,11 +22,6 @@ static bool wait_satisfied(size_t n_done, size_t m, bool failed, pp_return_when 
     return n_done == m;
 }
 
-static bool failed_locked(pp_future *f)
-{
-    return f->state == PP__F_FINISHED && f->err.status != PP_OK;
-}
-
 /* The room distinct() needs: n entries of u, then its set. SIZE_MAX when that overflows. */
 static size_t distinct_room(size_t n)
 {
@@ -105,7 +100,7 @@ pp_status pp_wait(pp_future *const *fs, size_t n, long timeout_ms, pp_return_whe
     for (size_t i = 0; i < m; i++) {
         if (pp__fdone(u[i])) {
             done0++;
-            failed0 |= failed_locked(u[i]);
+            failed0 |= pp__ffailed(u[i]);
         }
     }
     if (!wait_satisfied(done0, m, failed0, when) && timeout_ms != 0) {

@@ -174,11 +174,6 @@ void pp__wire_put_hdr(uint8_t out[PP__WIRE_HDR], uint32_t type, uint32_t flags,
     put_u64(out + 8, body_len);
 }
 
-void pp__wire_set_flags(uint8_t out[PP__WIRE_HDR], uint32_t flags)
-{
-    put_u32(out + 4, flags);
-}
-
 pp_status pp__wire_get_hdr(const uint8_t in[PP__WIRE_HDR], uint64_t max_body,
                            pp__wire_hdr *h)
 {
@@ -202,10 +197,8 @@ pp_status pp__wire_get_hdr(const uint8_t in[PP__WIRE_HDR], uint64_t max_body,
     case PP__MSG_RESULT:
         allowed = PP__MSGF_LAST;
         break;
-    case PP__MSG_CALL:
-        allowed = PP__MSGF_SPIN;
-        break;
     case PP__MSG_INIT:
+    case PP__MSG_CALL:
     case PP__MSG_INITERR:
         break;
     default:

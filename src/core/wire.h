@@ -12,8 +12,7 @@
  * Bodies (s = a u32 length then that many bytes, b = a u64 length then that many bytes):
  *   INIT    M->W  u32 max_tasks (0 = unlimited), s initializer name (empty: none), b initargs
  *   CALL    M->W  u64 work_id, s task name (1..PP__NAME_MAX bytes), u32 n (>= 1),
- *                 n x b argument. Flag PP__MSGF_SPIN: the worker may poll for its next
- *                 call for a while after answering this one (spin.h)
+ *                 n x b argument
  *   STOP    M->W  empty: finish and exit 0
  *   READY   W->M  u64 pid: the worker has run its initializer (if any) and serves calls
  *   INITERR W->M  u32 status (PP_ETASK | PP_ENOTASK | PP_ENOMEM), u32 code (an int32),
@@ -55,8 +54,6 @@ enum {
     PP__MSG_EXITING = PP__WIRE_MAGIC | 7u
 };
 #define PP__MSGF_LAST 1u /* RESULT: the worker exits after it (max_tasks_per_child) */
-#define PP__MSGF_SPIN 2u /* CALL: after answering, the worker may poll for the next call for a
-                            while before it blocks (spin.h) */
 /* Default upper bound on a body; larger lengths are malformed before anything is allocated. */
 #define PP__WIRE_MAX_BODY ((uint64_t)1 << 40)
 
@@ -69,10 +66,8 @@ typedef struct pp__wire_hdr {
 /* Writes a header. */
 void pp__wire_put_hdr(uint8_t out[PP__WIRE_HDR], uint32_t type, uint32_t flags,
                       uint64_t body_len);
-/* Sets the flags of a header already written. */
-void pp__wire_set_flags(uint8_t out[PP__WIRE_HDR], uint32_t flags);
 /* Reads and checks a header: known type, only flags that type allows (PP__MSGF_LAST on
- * RESULT, PP__MSGF_SPIN on CALL), body_len <= max_body and <= SIZE_MAX, and a body length
+ * RESULT), body_len <= max_body and <= SIZE_MAX, and a body length
  * the type allows (STOP: 0; READY: 8; EXITING: 4). PP_OK or PP_EINVAL. */
 pp_status pp__wire_get_hdr(const uint8_t in[PP__WIRE_HDR], uint64_t max_body,
                            pp__wire_hdr *h);

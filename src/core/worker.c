@@ -122,28 +122,25 @@ static void read_full(pp__chan *c, void *buf, size_t len)
 }
 
 /* Waits until the next frame has begun to arrive (into the read-ahead buffer, unless bytes
- * are there already). With may_spin (the last call was flagged PP__MSGF_SPIN), polls the
- * channel first for as long as the spin policy allows, then blocks; every wait is recorded
- * in the policy, so that it knows whether waits are short. */
+ * are there already): polls the channel first, for as long as the spin policy allows
+ * (spin.h), then blocks. */
 static pp__spin await_spin;
 
-static void await_frame(pp__chan *c, bool may_spin)
+static bool look_channel(void *c)
+{
+    ra_len = read_some(c, ra_buf, READ_AHEAD, false);
+    return ra_len != 0;
+}
+
+static void await_frame(pp__chan *c)
 {
     if (ra_pos < ra_len)
         return;
-    int64_t t0 = pp__os_monotonic_ns();
-    int64_t budget = may_spin ? pp__spin_budget(&await_spin) : 0;
     ra_pos = ra_len = 0;
-    while (budget > 0) {
-        if ((ra_len = read_some(c, ra_buf, READ_AHEAD, false)) != 0)
-            break;
-        if (pp__os_monotonic_ns() - t0 >= budget)
-            break;
-        pp__os_yield(); /* a process ready to run here (the manager, the caller) goes first */
-    }
-    if (ra_len == 0)
+    int64_t t0;
+    if (!pp__spin_poll(&await_spin, -1, look_channel, c, &t0))
         ra_len = read_some(c, ra_buf, READ_AHEAD, true);
-    pp__spin_record(&await_spin, pp__os_monotonic_ns() - t0);
+    pp__spin_end(&await_spin, t0);
 }
 
 static void write_full(pp__chan *c, const void *buf, size_t len)
@@ -337,17 +334,15 @@ static void serve(pp__chan *c)
         die_quietly(WORKER_EXIT_PROTOCOL);
     uint32_t max_tasks = serve_init(c, &ctx, &body, &out);
     uint64_t done = 0;
-    bool may_spin = false;
     pp__spin_init(&await_spin, pp__spin_max_ns());
     for (;;) {
-        await_frame(c, may_spin);
+        await_frame(c);
         h = read_frame(c, &body);
         if (h.type == PP__MSG_STOP)
             break;
         pp__wire_call call;
         if (h.type != PP__MSG_CALL || pp__wire_decode_call(body.data, body.len, &call) != PP_OK)
             die_quietly(WORKER_EXIT_PROTOCOL);
-        may_spin = (h.flags & PP__MSGF_SPIN) != 0;
         done++;
         bool last = max_tasks != 0 && done >= max_tasks;
         serve_call(c, &ctx, &call, &out, last ? PP__MSGF_LAST : 0);

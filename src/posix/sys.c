@@ -145,18 +145,16 @@ size_t pp__os_alloc_size(void *p)
 #endif
 }
 
-int64_t pp__os_monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t pp__os_monotonic_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t pp__os_monotonic_ms(void)
+{
+    return pp__os_monotonic_ns() / 1000000;
 }
 
 void pp__os_yield(void)

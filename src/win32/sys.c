@@ -158,23 +158,20 @@ size_t pp__os_alloc_size(void *p)
 
 /* ---- clock, pid ---- */
 
-int64_t pp__os_monotonic_ms(void)
+int64_t pp__os_monotonic_ns(void)
 {
     /* Both always succeed (Windows XP and later); the frequency is a constant the system
      * reads from shared memory, cheap enough to ask each time. */
     LARGE_INTEGER f, c;
     QueryPerformanceFrequency(&f);
     QueryPerformanceCounter(&c);
-    return (int64_t)(c.QuadPart / f.QuadPart * 1000 + c.QuadPart % f.QuadPart * 1000 / f.QuadPart);
-}
-
-int64_t pp__os_monotonic_ns(void)
-{
-    LARGE_INTEGER f, c;
-    QueryPerformanceFrequency(&f);
-    QueryPerformanceCounter(&c);
     return (int64_t)(c.QuadPart / f.QuadPart * 1000000000 +
                      c.QuadPart % f.QuadPart * 1000000000 / f.QuadPart);
+}
+
+int64_t pp__os_monotonic_ms(void)
+{
+    return pp__os_monotonic_ns() / 1000000;
 }
 
 void pp__os_yield(void)
