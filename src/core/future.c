@@ -184,10 +184,10 @@ bool pp__future_wait_done(pp_future *f, int64_t deadline_ms)
         pp__spin_init(&tl_spin, pp__spin_max_ns());
         tl_spin_init = true;
     }
-    int64_t limit = -1; /* the poll never outlasts the deadline */
+    int64_t limit = -1; /* the poll never outlasts the deadline (a far one: no limit) */
     if (deadline_ms >= 0) {
         int64_t left = deadline_ms - pp__os_monotonic_ms();
-        limit = left > 0 ? left * 1000000 : 0;
+        limit = left <= 0 ? 0 : left > INT64_MAX / 1000000 ? -1 : left * 1000000;
     }
     int64_t t0;
     bool done = pp__spin_poll(&tl_spin, limit, future_done, f, &t0) ||
