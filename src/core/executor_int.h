@@ -1,0 +1,243 @@
+/*
+ * The executor's private structures, shared by its three files (docs/design.md draws them):
+ *
+ *   executor.c    the callers' side: pp_executor_create / pp_submit / shutdown / stats ...
+ *                 (any thread; touches only the fields "guarded by lock")
+ *   manager.c     the manager thread: its loop, the manager and worker state machines (every
+ *                 state change goes through mgr_set_state / worker_set_state), the frame
+ *                 table, breaking the pool, reaping
+ *   manager_io.c  the manager thread's per-worker I/O: starting a worker, its output queue,
+ *                 reading and framing its input (hands each frame to manager.c)
+ */
+#ifndef PP_EXECUTOR_INT_H
+#define PP_EXECUTOR_INT_H
+
+#include <stdatomic.h>
+#include <apr_pools.h>
+#include <apr_thread_cond.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
+
+#include "executor.h"
+#include "future.h"
+#include "pp_os.h"
+#include "spin.h"
+#include "wire.h"
+
+#define EXTRA_QUEUED_CALLS 1
+#define PP__MIN_MESSAGE_SIZE 1024        /* max_message_size: room for any control message */
+#define RBUF_CAP (64u * 1024u)           /* staging buffer for small frames, per worker */
+#define READ_BUDGET (8u * 1024u * 1024u) /* bytes read from one worker per wakeup */
+#define OUTQ 4                           /* INIT + one CALL + STOP fit */
+#define REAP_GRACE_MS 2000 /* a worker whose channel closed, or that was told to terminate,
+                              has this long to exit before it is killed */
+#define REAP_POLL_MS 5     /* while a worker's exit is awaited: how often its status is
+                              polled where the backend gives no exit event */
+#define BROKEN_PREFIX "A process in the process pool was terminated abruptly while the " \
+                      "future was running or pending: "
+
+/* How pp_executor_terminate_workers / _kill_workers asked the manager to signal them. */
+typedef enum force_kind { FORCE_NONE, FORCE_TERM, FORCE_KILL } force_kind;
+
+/* ---- work items ---- */
+
+typedef struct work {
+    uint64_t     id;
+    pp_future   *f;
+    const char  *task;      /* stable registered name */
+    uint32_t     n;         /* arguments in the call */
+    bool         raw;       /* map chunk: the future's result is the RESULT body */
+    size_t       frame_len; /* the CALL frame follows the struct */
+    struct work *next;
+    /* uint8_t frame[frame_len]; */
+} work;
+
+static inline uint8_t *work_frame(work *w)
+{
+    return (uint8_t *)(w + 1);
+}
+
+void pp__work_free(work *w);
+void pp__fifo_push(work ***tail, work *w);
+work *pp__fifo_pop(work **head, work ***tail);
+
+/* ---- workers (the manager's alone) ---- */
+
+/*
+ * A worker's state. Changed only by worker_set_state() (manager.c), which checks the move
+ * against the table there. "Has finished starting" (READY received) is the separate fact
+ * `ready`: a worker asked to stop while in its initializer still sends READY.
+ *
+ *   W_STARTING  started, INIT queued; no READY yet. May already hold an item (its CALL
+ *               waits in the channel behind INIT).
+ *   W_IDLE      ready, holds nothing.
+ *   W_BUSY      ready, holds an item.
+ *   W_STOPPING  its exit is expected: it was sent STOP (shutdown), or told to terminate
+ *               (the pool broke), or sent its last RESULT (max_tasks_per_child). Holds
+ *               nothing.
+ *   W_CLOSED    its channel ended (EOF or error) or its process exited: nothing more is
+ *               read from it; its exit status is collected without blocking (exit event, or
+ *               polled), and it is killed if it has not exited by `kill_at`.
+ *   W_EXITING   it announced that its task called exit() (EXITING): its end is already
+ *               handled with the announced status; it is answered and awaited as W_CLOSED.
+ *   W_GONE      reaped: unlinked, freed at the end of the manager's pass.
+ */
+typedef enum wstate {
+    W_STARTING,
+    W_IDLE,
+    W_BUSY,
+    W_STOPPING,
+    W_CLOSED,
+    W_EXITING,
+    W_GONE,
+    W__COUNT
+} wstate;
+
+typedef struct outframe {
+    const uint8_t *p;
+    size_t         len;
+} outframe;
+
+typedef struct worker {
+    pp__proc      *proc;
+    pp__chan      *chan;
+    long long      pid;
+    wstate         state;
+    bool           ready;      /* READY received */
+    wstate         closed_from; /* W_CLOSED: the state it was in when its channel ended */
+    work          *item;      /* the item it holds, or NULL */
+    int64_t        kill_at;   /* W_CLOSED / W_EXITING / terminated: killed at this time
+                                 (pp__os_monotonic_ms), 0: no deadline */
+    bool           killed;    /* SIGKILL / TerminateProcess sent */
+    bool           faulted;   /* the manager killed it for a malformed message: */
+    char           fault[160]; /* which */
+    char          *init_err;  /* the initializer's failure (INITERR), or NULL */
+    int            init_code;
+    struct worker *next;
+    /* output: a small queue of frames; CALL frames belong to their work item, INIT to the
+     * executor, STOP is static */
+    outframe       out[OUTQ];
+    unsigned       out_head, out_n;
+    size_t         out_off;
+    bool           want_write;
+    bool           out_closed; /* a write failed: the worker closed its end; write nothing */
+    /* input: frames are parsed from a staging buffer; a body larger than it is read
+     * straight into its own allocation */
+    uint8_t       *rbuf;
+    size_t         rlen, rpos;
+    pp__wire_hdr   big_hdr;
+    uint8_t       *big;       /* the large body being read, or NULL */
+    size_t         big_got;
+} worker;
+
+/* True while the worker's process may still send frames that mean something. */
+static inline bool worker_live(const worker *w)
+{
+    return w->state <= W_STOPPING;
+}
+
+/*
+ * The manager's state. Changed only by mgr_set_state() (manager.c), which checks the move:
+ *
+ *   M_SERVING  --shutdown asked, FIFO empty, nothing handed out: STOP to every worker-->
+ *   M_STOPPING --no worker left-->                                                   M_DONE
+ *   M_SERVING / M_STOPPING --the break recorded in `brk` is carried out-->           M_BROKEN
+ *   M_BROKEN   --no worker left (each was told to terminate, killed after the grace)--> M_DONE
+ */
+typedef enum mstate { M_SERVING, M_STOPPING, M_BROKEN, M_DONE, M__COUNT } mstate;
+
+/* Why the pool breaks: recorded where it is detected (record_break), carried out at one
+ * point of the manager's loop (break_now). The first cause wins. */
+typedef struct pending_break {
+    bool      set;
+    bool      broken;  /* false: the workers were signalled by terminate / kill_workers:
+                          the pool is shut down, not broken (CPython 3.14) */
+    char     *cause;   /* "worker 4242 killed by signal 9 (SIGKILL) running 'decode' (work 17)" */
+    int       code;    /* exit code, or -signal */
+    long long pid;
+    work     *held;    /* the item of the worker at fault: fails with `cause` alone */
+} pending_break;
+
+struct pp_executor {
+    apr_pool_t         *pool;
+    apr_thread_t       *thread;
+    pp__waitset        *ws;
+    /* options, immutable after create */
+    int                 max_workers;
+    uint64_t            max_body;     /* the largest body accepted from a worker */
+    pp_start_method     method;       /* PP_START_SPAWN, _FORK or _FORKSERVER */
+    char               *program;      /* the worker program (spawn, forkserver); fork: NULL */
+    const char         *initializer;  /* stable registered name, or NULL */
+    pp__wbuf            init_frame;   /* the INIT frame every worker gets */
+    pp__wbuf            stop_frame;
+    atomic_uint_fast64_t next_id;
+
+    /* --- guarded by lock: what callers see --- */
+    apr_thread_mutex_t *lock;
+    work               *fifo, **fifo_tail;
+    size_t              n_fifo;
+    bool                shutdown, broken;
+    pp_error            broken_err;   /* why it broke (message owned), once broken */
+    force_kind          force;        /* terminate / kill_workers asked */
+    pp_executor_stats   stats;
+    long long          *pids;         /* live workers, max_workers slots */
+    size_t              n_pids;
+
+    /* --- the manager thread's alone --- */
+    mstate              mstate;
+    worker             *workers;      /* every worker not yet W_GONE */
+    int                 n_workers;
+    work               *callq, **callq_tail;
+    size_t              n_handed;      /* in the call queue or held by a worker */
+    worker             *graveyard;     /* W_GONE workers, freed after each pass */
+    bool                forced;        /* the workers were signalled (terminate / kill) */
+    pending_break       brk;
+    pp__spin            spin;          /* how long to poll before sleeping (spin.h) */
+
+    /* --- starting (fork: the manager starts at the first submit) and joining --- */
+    apr_thread_mutex_t *start_lock;
+    apr_thread_cond_t  *start_cond;
+    bool                thread_created; /* under start_lock */
+    bool                forked_all;     /* fork: the workers exist (under start_lock) */
+    atomic_bool         started;        /* thread_created, read without the lock */
+    apr_thread_mutex_t *join_lock;
+    bool                joined;
+};
+
+/* ---- between the files ---- */
+
+/* executor.c: under the lock, sets the broken (or only the shutdown) flag and why, and takes
+ * the queued items for the caller to fail. Counters are updated under the lock. */
+work *pp__mark_broken(pp_executor *ex, bool broken, const char *cause, int code,
+                      long long pid);
+void  pp__stats_add(pp_executor *ex, unsigned long long *counter);
+/* Fails one item PP_EBROKEN with prefix + cause, counts it, frees it. */
+void  pp__fail_broken(pp_executor *ex, work *it, const char *prefix, const char *cause,
+                      int code, long long pid);
+
+/* manager.c */
+void *APR_THREAD_FUNC pp__manager_main(apr_thread_t *thread, void *arg);
+extern PP__THREAD_LOCAL pp_executor *pp__tl_manager; /* the executor whose manager runs here */
+void  pp__worker_set_state(pp_executor *ex, worker *w, wstate to);
+/* Records why the pool breaks (the first cause wins); carried out by the loop. held: the
+ * item of the worker at fault, now owned by the record. */
+void  pp__record_break(pp_executor *ex, const char *cause, int code, long long pid,
+                       work *held);
+/* One complete frame from worker w (body owned: freed or kept by the handler). */
+void  pp__on_frame(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
+                   bool body_owned);
+/* The worker's channel ended or its process exited: W_CLOSED, exit awaited. */
+void  pp__worker_closed(pp_executor *ex, worker *w);
+/* The worker broke the protocol: killed, W_CLOSED, and the pool breaks once it is reaped. */
+void  pp__worker_malformed(pp_executor *ex, worker *w, const char *what);
+
+/* manager_io.c */
+worker *pp__worker_start(pp_executor *ex);  /* NULL: could not (the break is recorded) */
+void    pp__worker_free(worker *w);
+void    pp__queue_frame(worker *w, const uint8_t *p, size_t len);
+void    pp__worker_flush(pp_executor *ex, worker *w);
+void    pp__worker_read(pp_executor *ex, worker *w);
+/* Reads what a dead worker left in its channel, until nothing more comes. */
+void    pp__worker_drain(pp_executor *ex, worker *w);
+
+#endif /* PP_EXECUTOR_INT_H */

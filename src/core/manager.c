@@ -1,0 +1,754 @@
+/*
+ * The manager thread: the only code that talks to workers. docs/design.md draws its loop,
+ * its states and the messages; this file is that drawing in C.
+ *
+ * A work item's life (follow `work` from pp_submit in executor.c):
+ *
+ *   pp_submit -----> FIFO (ex->fifo, under ex->lock; its future is PENDING, cancellable)
+ *   take_pending --> call queue (manager-private; future set RUNNING: "handed out").
+ *                    At most max_workers + EXTRA_QUEUED_CALLS items are handed out.
+ *   assign --------> held by one worker (w->item); its CALL frame is queued and written
+ *                    without blocking (manager_io.c).
+ *   on_result -----> the worker is marked idle and given its next item, then the future is
+ *                    finished with the result or the task's error (finish_item).
+ *   break_now -----> (a worker died, sent garbage, or could not start: record_break) every
+ *                    handed-out and queued item fails PP_EBROKEN.
+ *
+ * The loop (manager_main): step (carry out a recorded break; signal the workers if
+ * terminate/kill_workers asked; hand out and assign work; start workers; shut down when
+ * drained; collect exit statuses and kill what outlived its grace) -> publish the counts ->
+ * free what was reaped -> wait for events (channels readable / writable, processes exited,
+ * the wakeup), never longer than the nearest deadline -> dispatch them -> step ...
+ *
+ * Nothing here blocks on a worker: writes are non-blocking, exits are collected when the
+ * backend reports them (pidfd, forkserver status pipe) or polled every REAP_POLL_MS where
+ * it reports none (Windows: the broken pipe is the sentinel), and the grace before a kill
+ * is a deadline (w->kill_at) inside the loop.
+ *
+ * Locks: ex->lock guards the FIFO, the shutdown/broken flags, the stats and the pid list,
+ * the state callers can see. Everything else is this thread's alone. Futures are completed
+ * (and their callbacks run) with no executor lock held.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "executor_int.h"
+
+#define N_EVENTS 64
+
+PP__THREAD_LOCAL pp_executor *pp__tl_manager;
+
+/* ---- the two state machines: every change goes through these ---- */
+
+static const char *const wstate_name[W__COUNT] = {
+    "STARTING", "IDLE", "BUSY", "STOPPING", "CLOSED", "EXITING", "GONE"};
+
+/* worker_moves[from][to]: the moves a worker may make (executor_int.h says when). */
+static const bool worker_moves[W__COUNT][W__COUNT] = {
+    /*               STARTING IDLE  BUSY   STOPPING CLOSED EXITING GONE */
+    [W_STARTING] = {false,   true, true,  true,    true,  false,  false},
+    [W_IDLE]     = {false,   false, true, true,    true,  false,  false},
+    [W_BUSY]     = {false,   true, false, true,    true,  true,   false},
+    [W_STOPPING] = {false,   false, false, false,  true,  false,  false},
+    [W_CLOSED]   = {false,   false, false, false,  false, false,  true},
+    [W_EXITING]  = {false,   false, false, false,  false, false,  true},
+    [W_GONE]     = {false,   false, false, false,  false, false,  false},
+};
+
+static const char *const mstate_name[M__COUNT] = {"SERVING", "STOPPING", "BROKEN", "DONE"};
+
+static const bool mgr_moves[M__COUNT][M__COUNT] = {
+    /*               SERVING STOPPING BROKEN DONE */
+    [M_SERVING]  = {false,  true,    true,  false},
+    [M_STOPPING] = {false,  false,   true,  true},
+    [M_BROKEN]   = {false,  false,   false, true},
+    [M_DONE]     = {false,  false,   false, false},
+};
+
+/* A move the tables forbid is a bug in this file: debug builds stop at it; release builds
+ * break the pool with a cause that says so (nothing hangs, and the report names the move). */
+static void illegal_move(pp_executor *ex, const char *what, const char *from, const char *to,
+                         long long pid)
+{
+    char cause[256];
+    snprintf(cause, sizeof cause, "internal error: %s moved from %s to %s", what, from, to);
+#ifndef NDEBUG
+    pp__assert_fail(cause, __FILE__, __LINE__);
+#endif
+    pp__record_break(ex, cause, 0, pid, NULL);
+}
+
+void pp__worker_set_state(pp_executor *ex, worker *w, wstate to)
+{
+    if (!worker_moves[w->state][to]) {
+        illegal_move(ex, "a worker", wstate_name[w->state], wstate_name[to], w->pid);
+        return;
+    }
+    w->state = to;
+}
+
+static void mgr_set_state(pp_executor *ex, mstate to)
+{
+    if (!mgr_moves[ex->mstate][to]) {
+        illegal_move(ex, "the manager", mstate_name[ex->mstate], mstate_name[to], 0);
+        return;
+    }
+    ex->mstate = to;
+}
+
+/* ---- describing a worker's end ---- */
+
+/* "exited with code 3" / "killed by signal 9 (SIGKILL)"; *code gets exit code or -signal. */
+static void describe_exit(const pp__exit *st, char *buf, size_t cap, int *code)
+{
+    if (st->exited) {
+        const char *name = pp__os_exit_name(st->code);
+        if (name)
+            snprintf(buf, cap, "exited with code 0x%08X (%s)", (unsigned)st->code, name);
+        else
+            snprintf(buf, cap, "exited with code %d", st->code);
+        *code = st->code;
+    } else if (st->signal) {
+        const char *name = pp__os_signal_name(st->signal);
+        snprintf(buf, cap, "killed by signal %d (%s)", st->signal, name ? name : "unknown");
+        *code = -st->signal;
+    } else {
+        snprintf(buf, cap, "ended (its exit status could not be collected)");
+        *code = 0;
+    }
+}
+
+/* What the worker was doing: "running 'decode' (work 17)", "in the initializer 'init'",
+ * "while idle". Everything it sent is read before its end is handled, so a worker that
+ * never sent READY died in its initializer, or before. */
+static void describe_activity(const pp_executor *ex, const worker *w, char *buf, size_t cap)
+{
+    if (!w->ready && ex->initializer)
+        snprintf(buf, cap, "in the initializer '%s'", ex->initializer);
+    else if (!w->ready)
+        snprintf(buf, cap, "while starting");
+    else if (w->item)
+        snprintf(buf, cap, "running '%s' (work %llu)", w->item->task,
+                 (unsigned long long)w->item->id);
+    else
+        snprintf(buf, cap, "while idle");
+}
+
+/* ---- breaking the pool: recorded where detected, carried out at one point ---- */
+
+/* A handed-out item to fail when the recorded break is carried out (with the call queue). */
+static void fail_with_break(pp_executor *ex, work *it)
+{
+    it->next = ex->callq;
+    ex->callq = it;
+    if (!it->next)
+        ex->callq_tail = &it->next;
+}
+
+void pp__record_break(pp_executor *ex, const char *cause, int code, long long pid, work *held)
+{
+    if (ex->brk.set || ex->mstate == M_BROKEN || ex->mstate == M_DONE) {
+        /* a second cause: the first is the one reported; what this worker held fails
+         * with everything else */
+        if (held)
+            fail_with_break(ex, held);
+        return;
+    }
+    ex->brk = (pending_break){true, !ex->forced, pp__strdup(cause), code, pid, held};
+}
+
+/* Carries out the recorded break: sets the broken (or, for workers we signalled ourselves,
+ * only the shutdown) flag first, so that a submit made after seeing a broken future gets
+ * PP_EBROKEN; fails the item of the worker at fault with the cause, every other handed-out
+ * and queued item with the prefix; tells every live worker to terminate, with a deadline
+ * for the kill (as CPython does: their state is unknown). */
+static void break_now(pp_executor *ex)
+{
+    static const char no_memory[] = "the pool broke (out of memory describing why)";
+    const char *cause = ex->brk.cause ? ex->brk.cause : no_memory;
+    int code = ex->brk.code;
+    long long pid = ex->brk.pid;
+    work *queued = pp__mark_broken(ex, ex->brk.broken, cause, code, pid);
+    if (ex->brk.held)
+        pp__fail_broken(ex, ex->brk.held, "", cause, code, pid);
+    ex->brk.held = NULL;
+    for (worker *w = ex->workers; w; w = w->next) {
+        if (w->item) {
+            work *it = w->item;
+            w->item = NULL;
+            pp__fail_broken(ex, it, BROKEN_PREFIX, cause, code, pid);
+        }
+    }
+    work *it;
+    while ((it = pp__fifo_pop(&ex->callq, &ex->callq_tail)) != NULL)
+        pp__fail_broken(ex, it, BROKEN_PREFIX, cause, code, pid);
+    while ((it = queued) != NULL) {
+        queued = it->next;
+        pp__fail_broken(ex, it, BROKEN_PREFIX, cause, code, pid);
+    }
+    ex->n_handed = 0;
+    pp__free(ex->brk.cause);
+    ex->brk.cause = NULL;
+
+    int64_t kill_at = pp__os_monotonic_ms() + REAP_GRACE_MS;
+    for (worker *w = ex->workers; w; w = w->next) {
+        if (!worker_live(w))
+            continue;
+        pp__os_proc_stop(w->proc, false, NULL);
+        w->kill_at = kill_at;
+        if (w->state != W_STOPPING)
+            pp__worker_set_state(ex, w, W_STOPPING);
+    }
+    mgr_set_state(ex, M_BROKEN);
+}
+
+/* ---- a worker's end ---- */
+
+/* Unlinks a worker whose process is reaped, unpublishes its pid; freed after the pass. */
+static void worker_drop(pp_executor *ex, worker *w)
+{
+    for (worker **pp = &ex->workers; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    ex->n_workers--;
+    pp__os_waitset_remove(ex->ws, w);
+    apr_thread_mutex_lock(ex->lock);
+    for (size_t i = 0; i < ex->n_pids; i++) {
+        if (ex->pids[i] == w->pid) {
+            ex->pids[i] = ex->pids[--ex->n_pids];
+            break;
+        }
+    }
+    apr_thread_mutex_unlock(ex->lock);
+    if (w->item) { /* only while a break is pending: it fails with the rest */
+        PP__ASSERT(ex->brk.set);
+        fail_with_break(ex, w->item);
+        w->item = NULL;
+    }
+    pp__worker_set_state(ex, w, W_GONE);
+    w->next = ex->graveyard;
+    ex->graveyard = w;
+}
+
+/*
+ * The worker's end, with its exit status: expected (it was stopping, and neither failed
+ * its initializer nor was killed for a malformed message), or it breaks the pool. from:
+ * the state it was in when it ended. Deaths after the pool broke are expected: every
+ * worker was told to terminate.
+ */
+static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit *st)
+{
+    if ((from == W_STOPPING && !w->init_err && !w->faulted) || ex->brk.set ||
+        ex->mstate == M_BROKEN)
+        return;
+    pp__stats_add(ex, &ex->stats.workers_died);
+    char how[128], what[PP__NAME_MAX + 64], cause[1024];
+    int code = 0;
+    describe_exit(st, how, sizeof how, &code);
+    if (w->faulted) {
+        snprintf(cause, sizeof cause, "worker %lld sent a malformed message (%s) and was killed",
+                 w->pid, w->fault);
+    } else if (w->init_err) {
+        snprintf(cause, sizeof cause, "worker %lld: the initializer '%s' failed (code %d): %s",
+                 w->pid, ex->initializer ? ex->initializer : "?", w->init_code, w->init_err);
+    } else {
+        describe_activity(ex, w, what, sizeof what);
+        snprintf(cause, sizeof cause, "worker %lld %s %s", w->pid, how, what);
+    }
+    work *held = w->item;
+    w->item = NULL;
+    pp__record_break(ex, cause, code, w->pid, held);
+}
+
+/* Stops watching the channel (at EOF it would be readable for ever); the process stays in
+ * the wait set as the exit sentinel where the backend has one. */
+static void unwatch_channel(pp_executor *ex, worker *w)
+{
+    pp__os_waitset_remove(ex->ws, w);
+    w->want_write = false;
+    pp__os_waitset_proc(ex->ws, w->proc, w);
+}
+
+void pp__worker_closed(pp_executor *ex, worker *w)
+{
+    if (!worker_live(w))
+        return;
+    w->closed_from = w->state;
+    pp__worker_set_state(ex, w, W_CLOSED);
+    w->out_n = 0;
+    unwatch_channel(ex, w);
+    if (!w->kill_at)
+        w->kill_at = pp__os_monotonic_ms() + REAP_GRACE_MS;
+}
+
+void pp__worker_malformed(pp_executor *ex, worker *w, const char *what)
+{
+    pp__os_proc_stop(w->proc, true, NULL);
+    w->killed = true;
+    w->faulted = true;
+    snprintf(w->fault, sizeof w->fault, "%s", what);
+    pp__worker_closed(ex, w);
+}
+
+/*
+ * Collects the exit status of every worker that has ended, without blocking; kills those
+ * whose grace has passed. Returns how long the loop may wait before it must look again
+ * (PP_FOREVER: nothing to look at).
+ */
+static long reap_pass(pp_executor *ex)
+{
+    long wait_ms = PP_FOREVER;
+    int64_t now = pp__os_monotonic_ms();
+    worker *next;
+    for (worker *w = ex->workers; w; w = next) {
+        next = w->next;
+        if (w->state == W_CLOSED || w->state == W_EXITING) {
+            pp__exit st;
+            pp_status rs = pp__os_proc_reap(w->proc, 0, &st, NULL);
+            if (rs != PP_ETIMEDOUT) {
+                if (rs != PP_OK) /* lost (not ours to reap any more): say so, invent nothing */
+                    st = (pp__exit){false, 0, 0};
+                if (w->state == W_CLOSED)
+                    worker_ended(ex, w, w->closed_from, &st);
+                worker_drop(ex, w);
+                continue;
+            }
+            wait_ms = wait_ms == PP_FOREVER || wait_ms > REAP_POLL_MS ? REAP_POLL_MS : wait_ms;
+        }
+        if (w->kill_at && !w->killed) {
+            if (now >= w->kill_at) {
+                pp__os_proc_stop(w->proc, true, NULL);
+                w->killed = true;
+            } else {
+                long left = (long)(w->kill_at - now);
+                wait_ms = wait_ms == PP_FOREVER || wait_ms > left ? left : wait_ms;
+            }
+        }
+    }
+    return wait_ms;
+}
+
+/* ---- frames from a worker: a (message x state) table ---- */
+
+/* Finishes an item from its RESULT; body is owned (freed here or by the future) if
+ * body_owned, else it lives in the staging buffer and is copied. The counters are updated
+ * before the future completes, so that whoever sees it done sees them counted. */
+static void finish_item(pp_executor *ex, worker *w, work *it, const pp__wire_result *r,
+                        uint8_t *body, size_t body_len, bool body_owned)
+{
+    pp__wire_item item = {PP_OK, 0, body, body_len}; /* raw: the whole body */
+    if (!it->raw) {
+        pp__wire_cur cur = r->items;
+        pp__wire_next_item(&cur, &item);
+    }
+    if (item.status != PP_OK) {
+        char *msg = pp__strndup(item.data, item.len);
+        if (body_owned)
+            pp__free(body);
+        pp__stats_add(ex, &ex->stats.failed);
+        pp__future_finish_error(it->f, item.status, item.code, w->pid, msg);
+        pp__work_free(it);
+        return;
+    }
+    void *own = body_owned ? body : NULL;
+    const void *data = item.len ? item.data : NULL; /* never into the staging buffer */
+    if (!body_owned && item.len) {
+        own = pp__malloc(item.len);
+        if (own)
+            memcpy(own, item.data, item.len);
+        data = own;
+    }
+    if (!own && item.len) {
+        pp__stats_add(ex, &ex->stats.failed);
+        pp__future_finish_error(it->f, PP_ENOMEM, 0, w->pid, NULL);
+    } else {
+        pp__stats_add(ex, &ex->stats.completed);
+        pp__future_finish_owned(it->f, own, data, item.len, w->pid);
+    }
+    pp__work_free(it);
+}
+
+static void assign(pp_executor *ex);
+
+/* A frame handler: false if the frame breaks the protocol. It may take the body (sets
+ * *owned false); otherwise pp__on_frame frees it. */
+typedef bool (*frame_fn)(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
+                         bool *owned);
+
+/* READY: the worker finished starting (in W_STOPPING too: it was asked to stop while in its
+ * initializer, and answers INIT before it reads STOP). Once only. */
+static bool on_ready(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
+                     bool *owned)
+{
+    (void)owned;
+    uint64_t pid;
+    if (w->ready || pp__wire_decode_ready(body, (size_t)h->body_len, &pid) != PP_OK)
+        return false;
+    w->ready = true;
+    if (w->state == W_STARTING)
+        pp__worker_set_state(ex, w, w->item ? W_BUSY : W_IDLE);
+    return true;
+}
+
+/* INITERR: its initializer failed; it exits after sending this. */
+static bool on_initerr(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
+                       bool *owned)
+{
+    (void)owned;
+    pp__wire_item it;
+    if (w->ready || pp__wire_decode_initerr(body, (size_t)h->body_len, &it) != PP_OK)
+        return false;
+    pp__free(w->init_err);
+    w->init_err = pp__strndup(it.data, it.len);
+    if (!w->init_err)
+        w->init_err = pp__strdup("(out of memory copying the message)");
+    w->init_code = it.code;
+    pp__worker_closed(ex, w);
+    return true;
+}
+
+/* RESULT: the item it holds is done. Mark the worker idle and give it its next item before
+ * completing the future: back-to-back tasks reuse one worker, and the worker never waits
+ * on callbacks. */
+static bool on_result(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
+                      bool *owned)
+{
+    pp__wire_result r;
+    size_t len = (size_t)h->body_len;
+    work *it = w->item;
+    if (pp__wire_decode_result(body, len, &r) != PP_OK || !it || r.work_id != it->id ||
+        r.n != it->n)
+        return false;
+    w->item = NULL;
+    pp__worker_set_state(ex, w, (h->flags & PP__MSGF_LAST) ? W_STOPPING : W_IDLE);
+    ex->n_handed--;
+    assign(ex);
+    bool body_owned = *owned;
+    *owned = false; /* finish_item frees it, or gives it to the future */
+    finish_item(ex, w, it, &r, body, len, body_owned);
+    return true;
+}
+
+/* EXITING: a task it was running called exit(); only then is it sent. Its end is handled
+ * at once with the announced status (the pool breaks without waiting for its teardown);
+ * then it is answered, so that it finishes exiting, and reaped. */
+static bool on_exiting(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
+                       bool *owned)
+{
+    (void)owned;
+    int32_t code;
+    if (!w->item || pp__wire_decode_exiting(body, (size_t)h->body_len, &code) != PP_OK)
+        return false;
+    pp__exit st = {true, code, 0};
+    pp__worker_set_state(ex, w, W_EXITING);
+    worker_ended(ex, w, W_BUSY, &st);
+    size_t n = 0; /* the answer: any byte; the STOP frame is at hand */
+    (void)pp__os_chan_write(w->chan, ex->stop_frame.data, ex->stop_frame.len, &n, NULL);
+    unwatch_channel(ex, w);
+    w->kill_at = pp__os_monotonic_ms() + REAP_GRACE_MS;
+    return true;
+}
+
+enum { ROW_READY, ROW_INITERR, ROW_RESULT, ROW_EXITING, N_ROWS };
+
+static int frame_row(uint32_t type)
+{
+    switch (type) {
+    case PP__MSG_READY: return ROW_READY;
+    case PP__MSG_INITERR: return ROW_INITERR;
+    case PP__MSG_RESULT: return ROW_RESULT;
+    case PP__MSG_EXITING: return ROW_EXITING;
+    default: return -1; /* INIT, CALL, STOP go the other way; anything else is garbage */
+    }
+}
+
+/* What each message means in each worker state. VIOLATION: the worker broke the protocol
+ * (it is killed and the pool breaks). Frames reach only live workers (manager_io.c reads
+ * nothing from W_CLOSED, W_EXITING or W_GONE ones): those columns are violations by
+ * definition. */
+#define VIOLATION NULL
+static const frame_fn frame_table[N_ROWS][W__COUNT] = {
+    /*              STARTING    IDLE       BUSY        STOPPING    CLOSED     EXITING    GONE */
+    [ROW_READY]   = {on_ready,   VIOLATION, VIOLATION,  on_ready,   VIOLATION, VIOLATION, VIOLATION},
+    [ROW_INITERR] = {on_initerr, VIOLATION, VIOLATION,  on_initerr, VIOLATION, VIOLATION, VIOLATION},
+    [ROW_RESULT]  = {VIOLATION,  VIOLATION, on_result,  VIOLATION,  VIOLATION, VIOLATION, VIOLATION},
+    [ROW_EXITING] = {VIOLATION,  VIOLATION, on_exiting, VIOLATION,  VIOLATION, VIOLATION, VIOLATION},
+};
+
+void pp__on_frame(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
+                  bool body_owned)
+{
+    int row = frame_row(h->type);
+    frame_fn fn = row >= 0 ? frame_table[row][w->state] : VIOLATION;
+    bool owned = body_owned;
+    bool ok = fn && fn(ex, w, h, body, &owned);
+    if (body_owned && owned)
+        pp__free(body);
+    if (!ok) {
+        char what[64];
+        snprintf(what, sizeof what, "frame type 0x%08X, %llu bytes", (unsigned)h->type,
+                 (unsigned long long)h->body_len);
+        pp__worker_malformed(ex, w, what);
+    }
+}
+
+/* ---- handing out work ---- */
+
+/* Moves items from the FIFO to the call queue while fewer than max_workers + 1 are handed
+ * out, setting their futures running; cancelled ones are dropped here. */
+static void take_pending(pp_executor *ex)
+{
+    size_t cap = (size_t)ex->max_workers + EXTRA_QUEUED_CALLS;
+    while (ex->n_handed < cap) {
+        apr_thread_mutex_lock(ex->lock);
+        work *it = pp__fifo_pop(&ex->fifo, &ex->fifo_tail);
+        if (it)
+            ex->stats.pending = --ex->n_fifo;
+        apr_thread_mutex_unlock(ex->lock);
+        if (!it)
+            return;
+        if (pp_future_set_running_or_notify_cancel(it->f)) {
+            pp__fifo_push(&ex->callq_tail, it);
+            ex->n_handed++;
+        } else {
+            pp__stats_add(ex, &ex->stats.cancelled);
+            pp__work_free(it);
+        }
+    }
+}
+
+/* Gives queued items to workers that hold none (idle, or starting). */
+static void assign(pp_executor *ex)
+{
+    if (ex->mstate != M_SERVING || ex->brk.set)
+        return;
+    take_pending(ex);
+    for (worker *w = ex->workers; w && ex->callq; w = w->next) {
+        if (w->item || (w->state != W_IDLE && w->state != W_STARTING))
+            continue;
+        w->item = pp__fifo_pop(&ex->callq, &ex->callq_tail);
+        if (w->state == W_IDLE)
+            pp__worker_set_state(ex, w, W_BUSY);
+        pp__queue_frame(w, work_frame(w->item), w->item->frame_len);
+        pp__worker_flush(ex, w);
+    }
+}
+
+/* Starts workers for queued items no worker can take, up to max_workers (a worker that has
+ * ended but is not yet reaped still counts). Not with fork: its workers were all forked
+ * before the manager served anything, and none is added. */
+static void grow(pp_executor *ex)
+{
+    if (ex->method == PP_START_FORK)
+        return;
+    while (ex->callq && ex->n_workers < ex->max_workers && !ex->brk.set) {
+        if (!pp__worker_start(ex))
+            return;
+        assign(ex);
+    }
+}
+
+/* Shutdown, drained: STOP to every worker (none holds an item). */
+static void stop_workers(pp_executor *ex)
+{
+    mgr_set_state(ex, M_STOPPING);
+    for (worker *w = ex->workers; w; w = w->next) {
+        if (w->state != W_STARTING && w->state != W_IDLE)
+            continue;
+        pp__worker_set_state(ex, w, W_STOPPING);
+        pp__queue_frame(w, ex->stop_frame.data, ex->stop_frame.len);
+        pp__worker_flush(ex, w);
+    }
+}
+
+/* Publishes the manager-private counts that pp_executor_stats_get reports. */
+static void publish(pp_executor *ex)
+{
+    int idle = 0;
+    for (worker *w = ex->workers; w; w = w->next)
+        idle += w->state == W_IDLE;
+    apr_thread_mutex_lock(ex->lock);
+    ex->stats.workers = ex->n_workers;
+    ex->stats.idle_workers = idle;
+    ex->stats.handed_out = ex->n_handed;
+    apr_thread_mutex_unlock(ex->lock);
+}
+
+/* One pass of the state machine between two waits; returns how long the next wait may
+ * last. */
+static long manager_step(pp_executor *ex)
+{
+    apr_thread_mutex_lock(ex->lock);
+    force_kind force = ex->force;
+    apr_thread_mutex_unlock(ex->lock);
+    if (force != FORCE_NONE && !ex->forced && ex->mstate != M_DONE) {
+        /* Only the manager signals workers: it alone knows which are not yet reaped, so no
+         * signal can reach a recycled pid. */
+        ex->forced = true;
+        for (worker *w = ex->workers; w; w = w->next)
+            if (worker_live(w))
+                pp__os_proc_stop(w->proc, force == FORCE_KILL, NULL);
+    }
+    long wait_ms = reap_pass(ex); /* first: a reaped worker makes room for a new one */
+    if (ex->mstate == M_SERVING) {
+        assign(ex);
+        grow(ex);
+    }
+    if (ex->mstate == M_SERVING && !ex->brk.set && ex->n_handed == 0) {
+        apr_thread_mutex_lock(ex->lock);
+        bool drained = ex->shutdown && ex->n_fifo == 0;
+        apr_thread_mutex_unlock(ex->lock);
+        if (drained)
+            stop_workers(ex);
+    }
+    /* the one point where a break is carried out */
+    if (ex->brk.set && (ex->mstate == M_SERVING || ex->mstate == M_STOPPING)) {
+        break_now(ex);
+        long more = reap_pass(ex);
+        if (more != PP_FOREVER && (wait_ms == PP_FOREVER || more < wait_ms))
+            wait_ms = more;
+    }
+    if ((ex->mstate == M_STOPPING || ex->mstate == M_BROKEN) && ex->n_workers == 0)
+        mgr_set_state(ex, M_DONE);
+    return wait_ms;
+}
+
+/* ---- waiting ---- */
+
+/* One look at the wait set without waiting, for pp__spin_poll: ready when it reported
+ * something or failed. */
+typedef struct events_look {
+    pp_executor *ex;
+    pp__event   *ev;
+    size_t      *n;
+    pp__oserr   *oe;
+    pp_status    st;
+} events_look;
+
+static bool look_events(void *arg)
+{
+    events_look *l = arg;
+    l->st = pp__os_waitset_wait(l->ex->ws, 0, l->ev, N_EVENTS, l->n, l->oe);
+    return *l->n || l->st != PP_OK;
+}
+
+/* Waits up to timeout_ms for events: first polling the wait set, while the spin policy
+ * allows (spin.h), then sleeping in it. */
+static pp_status wait_events(pp_executor *ex, long timeout_ms, pp__event *ev, size_t *n,
+                             pp__oserr *oe)
+{
+    events_look l = {ex, ev, n, oe, PP_OK};
+    int64_t t0;
+    *n = 0;
+    int64_t limit_ns = timeout_ms == PP_FOREVER ? -1 : (int64_t)timeout_ms * 1000000;
+    if (!pp__spin_poll(&ex->spin, limit_ns, look_events, &l, &t0) && timeout_ms != 0) {
+        long left = timeout_ms;
+        if (timeout_ms != PP_FOREVER && ex->spin.max_ns) {
+            long spent = (long)((pp__os_monotonic_ns() - t0) / 1000000);
+            left = spent >= timeout_ms ? 0 : timeout_ms - spent;
+        }
+        l.st = pp__os_waitset_wait(ex->ws, left, ev, N_EVENTS, n, oe);
+    }
+    pp__spin_end(&ex->spin, t0);
+    return l.st;
+}
+
+/* The wait set itself failed twice: no event can be trusted any more. Kill and reap every
+ * worker (blocking: there is nothing else left to serve) so that the loop can end. */
+static void abandon_workers(pp_executor *ex)
+{
+    worker *next;
+    for (worker *w = ex->workers; w; w = next) {
+        next = w->next;
+        pp__exit st;
+        pp__os_proc_stop(w->proc, true, NULL);
+        (void)pp__os_proc_reap(w->proc, PP_FOREVER, &st, NULL);
+        if (w->state != W_CLOSED && w->state != W_EXITING) {
+            if (worker_live(w))
+                pp__worker_closed(ex, w);
+        }
+        worker_drop(ex, w);
+    }
+}
+
+static void manager_wait(pp_executor *ex, long timeout_ms)
+{
+    pp__event ev[N_EVENTS];
+    size_t n = 0;
+    pp__oserr oe = {NULL, 0};
+    if (wait_events(ex, timeout_ms, ev, &n, &oe) != PP_OK) {
+        char err[256], cause[320];
+        snprintf(cause, sizeof cause, "the manager cannot wait: %s",
+                 pp__os_strerror(&oe, err, sizeof err));
+        if (ex->mstate == M_BROKEN)
+            abandon_workers(ex);
+        else
+            pp__record_break(ex, cause, 0, 0, NULL);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        worker *w = ev[i].tag;
+        if (!w || !worker_live(w))
+            continue; /* the wakeup; or an exit event of an ended worker: reap_pass */
+        if (ev[i].events & (PP__EV_READ | PP__EV_EXIT))
+            pp__worker_read(ex, w);
+        if (worker_live(w) && (ev[i].events & PP__EV_WRITE))
+            pp__worker_flush(ex, w);
+        if (worker_live(w) && (ev[i].events & PP__EV_EXIT)) {
+            /* The process is dead: whatever it wrote is readable now; then it has ended. */
+            pp__worker_drain(ex, w);
+            pp__worker_closed(ex, w);
+        }
+    }
+}
+
+/*
+ * fork: the first submit starts the manager and waits while it forks every worker, before
+ * anything else happens in it. The manager is the forking thread so that the workers'
+ * parent-death signal (tied to the thread that forked them) lasts exactly as long as they
+ * do; the submitting thread waits, so that at the moment of each fork no thread of the
+ * library holds a lock (the application's own threads are its business, as in CPython).
+ */
+static void fork_workers(pp_executor *ex)
+{
+    fflush(NULL); /* else each child would inherit, and write, the unflushed output */
+    for (int i = 0; i < ex->max_workers && !ex->brk.set; i++)
+        pp__worker_start(ex);
+    apr_thread_mutex_lock(ex->start_lock);
+    ex->forked_all = true;
+    apr_thread_cond_broadcast(ex->start_cond);
+    apr_thread_mutex_unlock(ex->start_lock);
+}
+
+static void free_graveyard(pp_executor *ex)
+{
+    while (ex->graveyard) {
+        worker *w = ex->graveyard;
+        ex->graveyard = w->next;
+        pp__worker_free(w);
+    }
+}
+
+void *APR_THREAD_FUNC pp__manager_main(apr_thread_t *thread, void *arg)
+{
+    pp_executor *ex = arg;
+    pp__tl_manager = ex;
+    if (ex->method == PP_START_FORK)
+        fork_workers(ex);
+    for (;;) {
+        long wait_ms = manager_step(ex);
+        publish(ex);
+        free_graveyard(ex);
+        if (ex->mstate == M_DONE)
+            break;
+        manager_wait(ex, wait_ms);
+    }
+    pp__free(ex->brk.cause);
+    ex->brk.cause = NULL;
+    pp__tl_manager = NULL;
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}

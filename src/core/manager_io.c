@@ -1,0 +1,240 @@
+/*
+ * The manager thread's per-worker I/O: starting a worker, writing its output queue without
+ * blocking, and reading its channel into frames, each handed to pp__on_frame (manager.c),
+ * where the state machine decides what it means. Nothing here changes a state directly:
+ * a channel that ends goes to pp__worker_closed, a frame that cannot be received to
+ * pp__worker_malformed.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "executor_int.h"
+
+void pp__queue_frame(worker *w, const uint8_t *p, size_t len)
+{
+    PP__ASSERT(w->out_n < OUTQ);
+    w->out[(w->out_head + w->out_n) % OUTQ] = (outframe){p, len};
+    w->out_n++;
+}
+
+/* Writes what the worker's output queue holds, as far as the channel takes it. */
+void pp__worker_flush(pp_executor *ex, worker *w)
+{
+    if (w->out_closed || !worker_live(w) || ex->mstate == M_BROKEN)
+        w->out_n = 0; /* nothing can, or need, be written any more */
+    while (w->out_n) {
+        outframe *o = &w->out[w->out_head];
+        size_t n = 0;
+        pp_status st = pp__os_chan_write(w->chan, o->p + w->out_off, o->len - w->out_off, &n,
+                                         NULL);
+        if (st != PP_OK) {
+            /* The worker has closed its end: whatever it sent before (an INITERR, a
+             * RESULT) is still to be read, and its EOF and exit will be reported by the
+             * wait set; they tell the rest. */
+            w->out_closed = true;
+            w->out_n = 0;
+            w->out_off = 0;
+            break;
+        }
+        if (n == 0)
+            break;
+        w->out_off += n;
+        if (w->out_off == o->len) {
+            w->out_head = (w->out_head + 1) % OUTQ;
+            w->out_n--;
+            w->out_off = 0;
+        }
+    }
+    if (w->state == W_GONE)
+        return;
+    bool want = w->out_n > 0;
+    if (want != w->want_write) {
+        pp__os_waitset_chan(ex->ws, w->chan, PP__EV_READ | (want ? PP__EV_WRITE : 0), w);
+        w->want_write = want;
+    }
+}
+
+static pp_status start_process(pp_executor *ex, worker *w, pp__oserr *oe)
+{
+    const char *argv[] = {ex->program, NULL};
+    switch (ex->method) {
+    case PP_START_FORK:
+        return pp__os_fork(pp__worker_serve_forked, &w->proc, &w->chan, oe);
+    case PP_START_FORKSERVER:
+        return pp__os_forkserver_spawn(ex->program, &w->proc, &w->chan, oe);
+    default:
+        return pp__os_spawn(argv, &w->proc, &w->chan, oe);
+    }
+}
+
+worker *pp__worker_start(pp_executor *ex)
+{
+    worker *w = pp__calloc(1, sizeof *w);
+    uint8_t *rbuf = pp__malloc(RBUF_CAP);
+    pp__oserr oe = {NULL, 0};
+    pp_status st = w && rbuf ? start_process(ex, w, &oe) : PP_ENOMEM;
+    if (st == PP_OK) {
+        w->pid = pp__os_proc_pid(w->proc);
+        if (pp__os_waitset_chan(ex->ws, w->chan, PP__EV_READ, w) != PP_OK ||
+            pp__os_waitset_proc(ex->ws, w->proc, w) != PP_OK) {
+            pp__os_waitset_remove(ex->ws, w);
+            oe = (pp__oserr){"waitset", 0};
+            st = PP_ESYS;
+        }
+    }
+    if (st != PP_OK) {
+        char err[256], cause[512];
+        if (st == PP_ESYS)
+            pp__os_strerror(&oe, err, sizeof err);
+        else
+            snprintf(err, sizeof err, "%s", pp_status_str(st));
+        snprintf(cause, sizeof cause, "cannot start a worker (%s): %s",
+                 ex->method == PP_START_FORK ? "fork" : ex->program, err);
+        if (w) {
+            pp__os_chan_free(w->chan);
+            pp__os_proc_free(w->proc);
+        }
+        pp__free(w);
+        pp__free(rbuf);
+        pp__record_break(ex, cause, 0, 0, NULL);
+        return NULL;
+    }
+    w->rbuf = rbuf;
+    w->state = W_STARTING; /* born in it: the one state not entered by a move */
+    w->next = ex->workers;
+    ex->workers = w;
+    ex->n_workers++;
+    apr_thread_mutex_lock(ex->lock);
+    ex->pids[ex->n_pids++] = w->pid;
+    ex->stats.workers_started++;
+    apr_thread_mutex_unlock(ex->lock);
+    pp__queue_frame(w, ex->init_frame.data, ex->init_frame.len);
+    pp__worker_flush(ex, w);
+    return w;
+}
+
+void pp__worker_free(worker *w)
+{
+    pp__os_chan_free(w->chan);
+    pp__os_proc_free(w->proc);
+    pp__free(w->rbuf);
+    pp__free(w->big);
+    pp__free(w->init_err);
+    pp__free(w);
+}
+
+/* Frames are handed on only while the worker's frames mean something: in M_BROKEN every
+ * call has failed already, and what the workers still send is read only to see them end. */
+static bool frames_wanted(const pp_executor *ex, const worker *w)
+{
+    return worker_live(w) && ex->mstate != M_BROKEN && !ex->brk.set;
+}
+
+/* Parses every complete frame in the staging buffer; false if reading must stop. */
+static bool parse_staged(pp_executor *ex, worker *w)
+{
+    while (w->rlen - w->rpos >= PP__WIRE_HDR) {
+        if (!frames_wanted(ex, w)) {
+            w->rpos = w->rlen = 0; /* discarded */
+            return worker_live(w);
+        }
+        pp__wire_hdr h;
+        if (pp__wire_get_hdr(w->rbuf + w->rpos, ex->max_body, &h) != PP_OK) {
+            char what[160];
+            if (pp__wire_get_hdr(w->rbuf + w->rpos, UINT64_MAX, &h) == PP_OK)
+                snprintf(what, sizeof what,
+                         "a body of %llu bytes, above max_message_size (%llu)",
+                         (unsigned long long)h.body_len, (unsigned long long)ex->max_body);
+            else
+                snprintf(what, sizeof what, "bad frame header");
+            pp__worker_malformed(ex, w, what);
+            return false;
+        }
+        size_t avail = w->rlen - w->rpos - PP__WIRE_HDR;
+        if (h.body_len <= avail) {
+            uint8_t *body = w->rbuf + w->rpos + PP__WIRE_HDR;
+            w->rpos += PP__WIRE_HDR + (size_t)h.body_len;
+            pp__on_frame(ex, w, &h, body, false);
+        } else if (h.body_len + PP__WIRE_HDR <= RBUF_CAP) {
+            break; /* the rest comes with the next read */
+        } else {
+            if (h.body_len > SIZE_MAX || !(w->big = pp__malloc((size_t)h.body_len))) {
+                pp__worker_malformed(ex, w, "frame too large to receive");
+                return false;
+            }
+            memcpy(w->big, w->rbuf + w->rpos + PP__WIRE_HDR, avail);
+            w->big_got = avail;
+            w->big_hdr = h;
+            w->rpos = w->rlen;
+        }
+        if (!worker_live(w))
+            return false;
+    }
+    if (w->rpos) {
+        memmove(w->rbuf, w->rbuf + w->rpos, w->rlen - w->rpos);
+        w->rlen -= w->rpos;
+        w->rpos = 0;
+    }
+    return true;
+}
+
+/* Reads what worker w has sent, up to a budget, and hands on every complete frame. */
+void pp__worker_read(pp_executor *ex, worker *w)
+{
+    size_t budget = READ_BUDGET;
+    /* A read that returns less than asked has emptied the channel for now: the next read
+     * would only say "would block", so the wait set is asked again instead (it is
+     * level-triggered: whatever arrives meanwhile is reported). Saves a system call per
+     * wakeup. */
+    bool drained = false;
+    while (worker_live(w) && budget) {
+        size_t n = 0, want;
+        uint8_t *dst;
+        if (w->big) { /* a large body: straight into its own buffer */
+            want = (size_t)w->big_hdr.body_len - w->big_got;
+            dst = w->big + w->big_got;
+        } else {
+            if (!parse_staged(ex, w) || w->big)
+                continue;
+            want = RBUF_CAP - w->rlen;
+            dst = w->rbuf + w->rlen;
+        }
+        if (drained)
+            return;
+        pp_status st = pp__os_chan_read(w->chan, dst, want, &n, NULL);
+        if (st != PP_OK) {
+            pp__worker_closed(ex, w);
+            return;
+        }
+        if (n == 0)
+            return;
+        drained = n < want;
+        budget -= n < budget ? n : budget;
+        if (!w->big) {
+            w->rlen += n;
+            continue;
+        }
+        w->big_got += n;
+        if (w->big_got == w->big_hdr.body_len) {
+            uint8_t *body = w->big;
+            pp__wire_hdr h = w->big_hdr;
+            w->big = NULL;
+            if (frames_wanted(ex, w))
+                pp__on_frame(ex, w, &h, body, true);
+            else
+                pp__free(body);
+        }
+    }
+    if (worker_live(w) && !w->big)
+        parse_staged(ex, w); /* the budget ran out with whole frames staged */
+}
+
+void pp__worker_drain(pp_executor *ex, worker *w)
+{
+    while (worker_live(w)) {
+        size_t before = w->rlen + w->big_got;
+        pp__worker_read(ex, w);
+        if (w->rlen + w->big_got == before)
+            break;
+    }
+}
