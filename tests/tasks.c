@@ -265,6 +265,37 @@ static int t_sleep_exit(pp_task_ctx *c, const void *a, size_t n)
     task_exit(s.value);
 }
 
+/* An initializer that takes a while, different in each worker: 0 to the int32 argument
+ * milliseconds (from the pid), then succeeds. */
+static int t_init_sleep_rand(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c;
+    int32_t max_ms = 0;
+    if (n == sizeof max_ms)
+        memcpy(&max_ms, a, sizeof max_ms);
+    if (max_ms > 0)
+        pp_t_sleep_ms((unsigned)((unsigned long long)pp_t_getpid() * 7919u % (unsigned)(max_ms + 1)));
+    return 0;
+}
+
+/* Makes its worker slow to end: ignores SIGTERM and, at exit (after the worker has closed
+ * its channel), sleeps 10 s before exiting. Returns the worker's pid. */
+static void linger(void)
+{
+    pp_t_sleep_ms(10000);
+}
+
+static int t_linger_at_exit(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+#ifndef _WIN32
+    signal(SIGTERM, SIG_IGN);
+#endif
+    atexit(linger);
+    long long pid = pp_t_getpid();
+    return pp_task_return(c, &pid, sizeof pid) == PP_OK ? 0 : 1;
+}
+
 static int t_square(pp_task_ctx *c, const void *a, size_t n)
 {
     int32_t x = 0;
@@ -660,6 +691,8 @@ void pp_t_register_tasks(void)
         {"init_count_get", counted_t_init_count_get},
         {"exit_if", t_exit_if},
         {"fork_exit", t_fork_exit},
+        {"init_sleep_rand", t_init_sleep_rand},
+        {"linger_at_exit", t_linger_at_exit},
     };
     for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
         if (pp_register_task(tasks[i].name, tasks[i].fn) != PP_OK) {

@@ -721,7 +721,98 @@ static void test_cancel_races_hand_out(void)
     }
 }
 
+/*
+ * A fork pool's workers all start at the first submit; with a slow initializer some are
+ * still in it when shutdown(wait=true) asks them to stop, and their READY arrives after
+ * STOP was sent. That READY is part of the protocol: the pool shuts down cleanly (it was
+ * once taken for a malformed message, the worker killed and the pool reported broken).
+ * Under spawn and forkserver only the workers needed start, so this is the plain case.
+ */
+static void test_shutdown_while_initializing(void)
+{
+    for (int round = 0; round < 5; round++) {
+        pp_executor_options o;
+        pp_t_options_init(&o);
+        o.max_workers = 4;
+        int32_t max_ms = 400;
+        o.initializer = "init_sleep_rand";
+        o.initargs = (pp_buf){&max_ms, sizeof max_ms};
+        pp_executor *ex = NULL;
+        PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+        pp_future *f = NULL;
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "noop", NULL, 0, &f));
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+        pp_future_release(f);
+        PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
+        pp_future *g = NULL;
+        CU_ASSERT_EQUAL(pp_submit(ex, "noop", NULL, 0, &g), PP_ESHUTDOWN);
+        CU_ASSERT_PTR_NULL(g);
+        pp_executor_stats s;
+        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+        CU_ASSERT_EQUAL(s.workers_died, 0);
+        CU_ASSERT_EQUAL(s.completed, 1);
+        CU_ASSERT_EQUAL(s.failed, 0);
+        CU_ASSERT_EQUAL(s.workers, 0);
+        pp_executor_destroy(ex);
+    }
+}
+
+/*
+ * The manager never waits for a worker's exit: a worker that has closed its channel but
+ * takes long to exit (an atexit handler sleeping 10 s, SIGTERM ignored) is killed after a
+ * grace period (2 s) measured inside the manager's loop, and meanwhile the other workers'
+ * results flow. Asserted by order, not time: the other call's result arrives while the slow
+ * worker is still alive (a manager that blocked on it would deliver it only after killing
+ * it).
+ */
+static void test_slow_exit_does_not_stall(void)
+{
+    PP_T_SKIP_IF_FORK("max_tasks_per_child is PP_EINVAL with fork");
+    if (pp_t_start == PP_START_FORKSERVER) {
+        printf("SKIP (forkserver): a forked worker ends with _Exit, so no atexit handler "
+               "can make its exit slow\n");
+        return;
+    }
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    o.max_workers = 2;
+    o.max_tasks_per_child = 1; /* the worker exits after its call: closes its channel first */
+    pp_executor *ex = NULL;
+    PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+    pp_future *f = NULL;
+    pp_buf r;
+    long long slow = 0, other = 0;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "linger_at_exit", NULL, 0, &f));
+    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+    if (r.len == sizeof slow)
+        memcpy(&slow, r.data, sizeof slow);
+    pp_future_release(f);
+    CU_ASSERT_FATAL(slow > 0);
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &f));
+    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+    if (r.len == sizeof other)
+        memcpy(&other, r.data, sizeof other);
+    pp_future_release(f);
+    CU_ASSERT(other > 0 && other != slow);
+    CU_ASSERT(pp_t_pid_alive(slow)); /* the result came while the slow worker lingered */
+    /* and it is killed and reaped, not left behind */
+    long long t0 = pp_t_now_ms();
+    while (pp_t_pid_alive(slow) && pp_t_now_ms() - t0 < BOUND_MS)
+        pp_t_sleep_ms(20);
+    CU_ASSERT(!pp_t_pid_alive(slow));
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.workers_died, 0);
+    pp_executor_destroy(ex);
+    CU_ASSERT(pid_reaped(slow));
+}
+
 static CU_TestInfo tests[] = {
+    {"shutdown while workers are in their initializer: clean, not broken",
+     test_shutdown_while_initializing},
+    {"a worker slow to exit does not hold up the others' results",
+     test_slow_exit_does_not_stall},
     {"shutdown(wait) runs pending work; twice is fine", test_wait_runs_pending_work},
     {"cancel_futures cancels what is not handed out", test_cancel_futures},
     {"shutdown(wait=false) returns at once; work continues", test_no_wait},
