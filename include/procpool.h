@@ -294,24 +294,9 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  * The options are copied (worker_path, initializer, initargs). On PP_OK, *out holds the
  * executor: destroy it with pp_executor_destroy(). On error, *out is NULL.
  *
- * Memory for large payloads: while at least one executor exists, the library keeps up to
- * two freed payload buffers of 4 MiB to 128 MiB (a call's copied argument, a released
- * result) and reuses them for the next large argument or result, which spares the page
- * faults and zeroing of fresh memory; the last pp_executor_destroy() gives them back. On
- * Linux, buffers of 4 MiB and more are advised to use transparent huge pages
- * (madvise(MADV_HUGEPAGE): honoured when the system's setting is "madvise" or "always").
- * A worker keeps its largest argument and result buffers for its next call.
- *
- * Waiting, spin then sleep: the executor's manager thread, waiting for its next message, a
- * worker, waiting for its next call, and a thread waiting in pp_future_result() or
- * pp_map_next() first poll for up to 50 microseconds before they sleep, but only while
- * their recent waits have been shorter than that (each thread keeps its own record),
- * yielding the CPU between two looks to any thread that is ready to run (a busy worker,
- * the caller, another program), and never on a one-CPU machine. Short calls are then
- * answered in a few microseconds instead of paying for threads being woken up (on a
- * virtual machine, tens of microseconds each); a pool of long tasks or an idle pool never
- * polls. The environment variable PROCPOOL_SPIN_US sets the longest poll in microseconds
- * (0: never poll; at most 10000), read once by each process (workers inherit it).
+ * Large payload buffers are reused while an executor exists, and the pool's threads poll
+ * briefly before they sleep (docs/design.md says how); the environment variable
+ * PROCPOOL_SPIN_US sets the longest poll in microseconds (0: never poll; at most 10000).
  *
  * Thread-safety: any thread. CPython: ProcessPoolExecutor(max_workers, mp_context,
  * initializer, initargs, max_tasks_per_child=...).
