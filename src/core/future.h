@@ -1,6 +1,6 @@
 /*
- * Core-private view of futures and waiters, shared by future.c, wait.c, map.c and
- * executor.c.
+ * Core-private view of futures and waiters, shared by future.c, wait.c, map.c and the
+ * executor (executor.c, manager.c).
  *
  * Locking: all future state (state, result, callbacks, waiter lists) is guarded by one
  * process-wide mutex, pp__flock. Critical sections are a few pointer moves; callbacks and

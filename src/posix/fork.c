@@ -2,7 +2,7 @@
  * POSIX backend: the fork and forkserver start methods.
  *
  * fork: the executor's manager thread forks each worker, without exec, before it serves
- * anything (see executor.c), so the forking thread is the one that outlives the workers,
+ * anything (see manager.c), so the forking thread is the one that outlives the workers,
  * which makes PR_SET_PDEATHSIG exact. The child keeps its channel as descriptor 3 and closes
  * every other descriptor above 2 (the parent's other workers' channels among them: a worker
  * must see EOF when the parent goes), empties its signal mask, restores the default action of
