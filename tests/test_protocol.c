@@ -1186,15 +1186,18 @@ static void test_spin_poll(void)
     pp__spin_end(&s, t0);
     CU_ASSERT_EQUAL(pp__spin_budget(&s), 0);
 
-    pp__spin_init(&s, 10 * 1000 * 1000); /* 10 ms, and make it hot */
+    /* 10 s, and make it hot: three looks fit in it however loaded the machine is (with
+     * 10 ms, a yield that let other programs run longer made this fail) */
+    const int64_t ten_s = 10LL * 1000 * 1000 * 1000;
+    pp__spin_init(&s, ten_s);
     for (int i = 0; i < 20; i++)
         pp__spin_record(&s, 0);
-    CU_ASSERT_EQUAL_FATAL(pp__spin_budget(&s), 10 * 1000 * 1000);
+    CU_ASSERT_EQUAL_FATAL(pp__spin_budget(&s), ten_s);
     looks = 0, ready_at = 3;
     CU_ASSERT(pp__spin_poll(&s, -1, count_looks, NULL, &t0));
     CU_ASSERT_EQUAL(looks, 3);
     pp__spin_end(&s, t0); /* a short wait: still hot */
-    CU_ASSERT_EQUAL(pp__spin_budget(&s), 10 * 1000 * 1000);
+    CU_ASSERT_EQUAL(pp__spin_budget(&s), ten_s);
     looks = 0, ready_at = 1;
     CU_ASSERT(!pp__spin_poll(&s, 0, count_looks, NULL, &t0)); /* limit 0: no look */
     CU_ASSERT_EQUAL(looks, 0);
