@@ -438,8 +438,152 @@ static void test_table(void)
     printf("(%zu calls) ", sizeof rows / sizeof rows[0]);
 }
 
+/* ---- the status codes ---- */
+
+/* The codes and their numbers, written out again here: a code renumbered, renamed or removed
+ * in PP_STATUS_MAP fails this test (append-only: new codes go at the end of both lists).
+ * fails: whether a future may fail with it (pp_future_set_error accepts it). */
+static const struct {
+    pp_status   st;
+    int         value;
+    const char *name;
+    bool        fails;
+} pinned[] = {
+    {PP_OK, 0, "PP_OK", false},
+    {PP_END, 1, "PP_END", false},
+    {PP_EINVAL, 2, "PP_EINVAL", true},
+    {PP_ENOMEM, 3, "PP_ENOMEM", true},
+    {PP_ETIMEDOUT, 4, "PP_ETIMEDOUT", true},
+    {PP_ECANCELLED, 5, "PP_ECANCELLED", false},
+    {PP_ESHUTDOWN, 6, "PP_ESHUTDOWN", true},
+    {PP_EBROKEN, 7, "PP_EBROKEN", true},
+    {PP_ETASK, 8, "PP_ETASK", true},
+    {PP_ENOTASK, 9, "PP_ENOTASK", true},
+    {PP_ESTATE, 10, "PP_ESTATE", true},
+    {PP_ENOTSUP, 11, "PP_ENOTSUP", true},
+    {PP_ESYS, 12, "PP_ESYS", true},
+    {PP_EWORKERDIED, 13, "PP_EWORKERDIED", true},
+    {PP_ETIMELIMIT, 14, "PP_ETIMELIMIT", true},
+};
+#define N_PINNED (sizeof pinned / sizeof pinned[0])
+
+/* The map as the header has it now: name, number and flag of each row, in order. */
+static const struct {
+    const char *name;
+    int         value;
+    bool        fails;
+    const char *text;
+} map_rows[] = {
+#define MAP_ROW(name, value, fails, text) {"PP_" #name, value, fails, text},
+    PP_STATUS_MAP(MAP_ROW)
+#undef MAP_ROW
+};
+#define N_MAP (sizeof map_rows / sizeof map_rows[0])
+
+static void test_status_numbers_pinned(void)
+{
+    /* every pinned code is in the map with its number, in order, and the map has no row
+     * out of order: rows are numbered 0, 1, 2, ... (append-only) */
+    CU_ASSERT_FATAL(N_MAP >= N_PINNED);
+    for (size_t i = 0; i < N_PINNED; i++) {
+        CU_ASSERT_EQUAL((int)pinned[i].st, pinned[i].value);
+        CU_ASSERT_STRING_EQUAL(map_rows[i].name, pinned[i].name);
+        CU_ASSERT_EQUAL(map_rows[i].value, pinned[i].value);
+        CU_ASSERT_EQUAL(map_rows[i].fails, pinned[i].fails);
+        CU_ASSERT_STRING_EQUAL(pp_status_str(pinned[i].st), pinned[i].name);
+    }
+    for (size_t i = 0; i < N_MAP; i++)
+        CU_ASSERT_EQUAL(map_rows[i].value, (int)i);
+    if (N_MAP > N_PINNED)
+        fprintf(stderr, "\n  %zu new status code(s): add them to this test's table",
+                N_MAP - N_PINNED);
+    CU_ASSERT_EQUAL(N_MAP, N_PINNED);
+}
+
+static void test_status_texts(void)
+{
+    for (size_t i = 0; i < N_MAP; i++) {
+        pp_status s = (pp_status)map_rows[i].value;
+        const char *name = pp_status_str(s), *text = pp_strerror(s);
+        CU_ASSERT_FATAL(name != NULL && text != NULL);
+        CU_ASSERT_STRING_EQUAL(name, map_rows[i].name);
+        CU_ASSERT_STRING_EQUAL(text, map_rows[i].text);
+        /* a sentence: a capital first, a full stop last */
+        size_t len = strlen(text);
+        CU_ASSERT(len > 8 && text[0] >= 'A' && text[0] <= 'Z' && text[len - 1] == '.');
+        for (size_t j = 0; j < i; j++) {
+            pp_status o = (pp_status)map_rows[j].value;
+            CU_ASSERT(strcmp(name, pp_status_str(o)) != 0);
+            CU_ASSERT(strcmp(text, pp_strerror(o)) != 0);
+        }
+    }
+    static const int unknown[] = {-1, 15, 1000, 0x7fffffff};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        pp_status s = (pp_status)unknown[i];
+        CU_ASSERT_STRING_EQUAL(pp_status_str(s), "PP_UNKNOWN");
+        const char *text = pp_strerror(s);
+        CU_ASSERT_FATAL(text != NULL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(text, "nknown"));
+        for (size_t j = 0; j < N_MAP; j++)
+            CU_ASSERT(strcmp(text, map_rows[j].text) != 0);
+    }
+}
+
+/* pp_future_set_error takes exactly the codes flagged in the map. */
+static void test_status_future_codes(void)
+{
+    for (size_t i = 0; i < N_PINNED; i++) {
+        pp_future *f = NULL;
+        PP_ASSERT_OK_FATAL(pp_future_create(&f));
+        pp_status st = pp_future_set_error(f, pinned[i].st, 7, "x");
+        if (st != (pinned[i].fails ? PP_OK : PP_EINVAL))
+            fprintf(stderr, "\n  pp_future_set_error(%s): %s", pinned[i].name, pp_status_str(st));
+        CU_ASSERT_EQUAL(st, pinned[i].fails ? PP_OK : PP_EINVAL);
+        if (pinned[i].fails)
+            CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), pinned[i].st);
+        pp_future_release(f);
+    }
+}
+
+/* The header's comment above pp_status describes every code, with its number: a code added
+ * to the map without its description there fails (Doxygen shows the generated constants
+ * without per-value comments, so that list is what a reader sees). */
+static void test_status_documented(void)
+{
+#ifdef PP_T_HEADER
+    FILE *fp = fopen(PP_T_HEADER, "rb");
+    if (!fp) {
+        printf("SKIP: cannot read %s here ", PP_T_HEADER);
+        return;
+    }
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    const char *end = strstr(buf, "typedef enum pp_status {");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(end);
+    const char *doc = end;
+    while (doc > buf && strncmp(doc, "/**", 3) != 0)
+        doc--;
+    for (size_t i = 0; i < N_MAP; i++) {
+        char want[64];
+        snprintf(want, sizeof want, " - %s (%d): ", map_rows[i].name, map_rows[i].value);
+        const char *at = strstr(doc, want);
+        if (!at || at > end)
+            fprintf(stderr, "\n  the comment above pp_status lacks \"%s\"", want);
+        CU_ASSERT(at != NULL && at < end);
+    }
+#else
+    printf("SKIP: built without PP_T_HEADER ");
+#endif
+}
+
 static CU_TestInfo tests[] = {
     {"every public function with NULL and invalid arguments", test_table},
+    {"status codes keep their numbers", test_status_numbers_pinned},
+    {"status names and sentences are distinct", test_status_texts},
+    {"futures fail with the codes the map flags", test_status_future_codes},
+    {"every status code is documented in the header", test_status_documented},
     CU_TEST_INFO_NULL,
 };
 

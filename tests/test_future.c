@@ -361,8 +361,10 @@ static void test_error_details(void)
     pp_future_release(f);
 
     /* every error status is accepted, and result() returns it */
-    static const pp_status errs[] = {PP_EINVAL, PP_ENOMEM,  PP_ETIMEDOUT, PP_ESHUTDOWN, PP_EBROKEN,
-                                     PP_ETASK,  PP_ENOTASK, PP_ESTATE,    PP_ENOTSUP,   PP_ESYS};
+    static const pp_status errs[] = {PP_EINVAL,   PP_ENOMEM,      PP_ETIMEDOUT, PP_ESHUTDOWN,
+                                     PP_EBROKEN,  PP_ETASK,       PP_ENOTASK,   PP_ESTATE,
+                                     PP_ENOTSUP,  PP_ESYS,        PP_EWORKERDIED,
+                                     PP_ETIMELIMIT};
     for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
         f = new_future();
         PP_ASSERT_OK(pp_future_set_error(f, errs[i], (int)i, "m"));
@@ -629,7 +631,7 @@ static void test_invalid_arguments(void)
     CU_ASSERT_EQUAL(pp_future_set_error(f, PP_OK, 1, "x"), PP_EINVAL);
     CU_ASSERT_EQUAL(pp_future_set_error(f, PP_END, 1, "x"), PP_EINVAL);
     CU_ASSERT_EQUAL(pp_future_set_error(f, PP_ECANCELLED, 1, "x"), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)(PP_ESYS + 1), 1, "x"), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)(PP_ETIMELIMIT + 1), 1, "x"), PP_EINVAL);
     CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)1000, 1, "x"), PP_EINVAL);
     CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)-1, 1, "x"), PP_EINVAL);
     /* negative timeouts other than PP_FOREVER (small ones on a pending future: a library

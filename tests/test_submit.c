@@ -382,7 +382,7 @@ static void test_status_strings(void)
     CU_ASSERT_STRING_EQUAL(pp_status_str(PP_EBROKEN), "PP_EBROKEN");
     CU_ASSERT_STRING_EQUAL(pp_status_str(PP_ESYS), "PP_ESYS");
     CU_ASSERT_STRING_EQUAL(pp_status_str((pp_status)999), "PP_UNKNOWN");
-    for (int s = PP_OK; s <= PP_ESYS; s++)
+    for (int s = PP_OK; s <= PP_ETIMELIMIT; s++)
         CU_ASSERT_PTR_NOT_NULL(pp_status_str((pp_status)s));
 }
 

@@ -405,20 +405,9 @@ pp_status pp_future_set_result(pp_future *f, const void *data, size_t len)
     return pp__future_finish_owned(f, copy, copy, len, 0);
 }
 
-static bool error_status_ok(pp_status s)
-{
-    switch (s) {
-    case PP_EINVAL: case PP_ENOMEM: case PP_ETIMEDOUT: case PP_ESHUTDOWN: case PP_EBROKEN:
-    case PP_ETASK: case PP_ENOTASK: case PP_ESTATE: case PP_ENOTSUP: case PP_ESYS:
-        return true;
-    default:
-        return false;
-    }
-}
-
 pp_status pp_future_set_error(pp_future *f, pp_status status, int code, const char *message)
 {
-    PP__CHECK_ARG(f != NULL && error_status_ok(status));
+    PP__CHECK_ARG(f != NULL && pp__status_can_fail(status));
     if (pp__fdone(f))
         return PP_ESTATE;
     char *msg = pp__strdup(message ? message : pp_status_str(status));
