@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 
+#include "pp_core.h" /* PP__LAST_ERROR_MAX */
 #include "pp_test.h"
 
 /* Shared fixtures, made by the suite's init: a live executor, a pending future, a done one. */
@@ -413,18 +414,95 @@ static const row rows[] = {
     {"pp_as_completed_end(NULL)", PP_OK, r_ac_end_null},
 };
 
+/* Rows whose failure comes from src/core/executor.c, which sets no pp_last_error() text
+ * there yet (option checks in a helper, PP_ENOTASK, force_workers): the lead applies
+ * pp__fail / PP__CHECK_ARG_MSG while rewriting that file, then deletes the row's name here.
+ * Their text check is reported, not counted. */
+static const char *const text_pending[] = {
+    "pp_executor_create(max_workers -1)",
+    "pp_executor_create(start method 42)",
+    "pp_executor_create(initargs NULL, len 3)",
+    "pp_executor_create(max_tasks_per_child -1)",
+    "pp_executor_create(initializer \"\")",
+    "pp_executor_create(unknown initializer)",
+    "pp_executor_create(max_message_size 5)",
+    "pp_executor_create(max_workers 62)",
+    "pp_submit(unknown task)",
+    "pp_executor_terminate_workers(NULL)",
+    "pp_executor_kill_workers(NULL)",
+};
+
+static bool is_text_pending(const char *call)
+{
+    for (size_t i = 0; i < sizeof text_pending / sizeof text_pending[0]; i++) {
+        if (strcmp(call, text_pending[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A known failure whose text no row produces: set before each row, so that a row that
+ * sets no text, or a successful one that changes it, is seen. */
+static void set_sentinel(char *copy, size_t cap)
+{
+    pp_future *fs[8] = {done, done, done, done, done, done, done, NULL};
+    CU_ASSERT_EQUAL(pp_wait(fs, 8, 0, PP_ALL_COMPLETED, NULL, NULL), PP_EINVAL);
+    snprintf(copy, cap, "%s", pp_last_error());
+    CU_ASSERT_STRING_EQUAL(copy, "pp_wait: invalid argument: fs[7] is NULL");
+}
+
+/* The text a failing row must leave: not the sentinel, naming the function (the row's call
+ * up to its '(' or first space). */
+static bool text_ok(const char *call, const char *sentinel)
+{
+    char fname[64];
+    size_t n = strcspn(call, "( ");
+    if (n >= sizeof fname)
+        n = sizeof fname - 1;
+    memcpy(fname, call, n);
+    fname[n] = 0;
+    const char *t = pp_last_error();
+    return t != NULL && t[0] && strcmp(t, sentinel) != 0 && strstr(t, fname) != NULL;
+}
+
 static void test_table(void)
 {
-    int bad = 0;
+    int bad = 0, pending_bad = 0;
+    char sentinel[PP__LAST_ERROR_MAX];
+    bool show = getenv("PP_T_SHOW_TEXTS") != NULL; /* to read every text */
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        set_sentinel(sentinel, sizeof sentinel);
         pp_status got = rows[i].fn();
+        if (show)
+            printf("\n  %-45s %s", rows[i].call, pp_last_error());
         if (got != rows[i].expect) {
             fprintf(stderr, "\n  %s: %s, expected %s", rows[i].call, pp_status_str(got),
                     pp_status_str(rows[i].expect));
             bad++;
         }
+        if (rows[i].expect == PP_OK) {
+            /* a call that succeeded (or has no status) leaves the text alone */
+            if (strcmp(pp_last_error(), sentinel) != 0) {
+                fprintf(stderr, "\n  %s changed pp_last_error() to \"%s\"", rows[i].call,
+                        pp_last_error());
+                bad++;
+            }
+        } else if (!text_ok(rows[i].call, sentinel)) {
+            if (is_text_pending(rows[i].call)) {
+                pending_bad++;
+            } else {
+                fprintf(stderr, "\n  %s: pp_last_error() is \"%s\"", rows[i].call,
+                        pp_last_error());
+                bad++;
+            }
+        } else if (is_text_pending(rows[i].call)) {
+            fprintf(stderr, "\n  %s sets its text now: remove it from text_pending",
+                    rows[i].call);
+        }
     }
     CU_ASSERT_EQUAL(bad, 0);
+    if (pending_bad)
+        printf("(%d rows of executor.c without a text yet) ", pending_bad);
     /* the fixtures are intact: the executor works, the futures are as they were */
     pp_future *f = NULL;
     PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", "z", 1, &f));

@@ -216,5 +216,8 @@ static void global_init_once(void)
 pp_status pp__global_init(void)
 {
     pp__os_call_once(global_init_once);
-    return global_status;
+    if (global_status != PP_OK)
+        return pp__fail(global_status, "procpool could not initialise: APR (apr_initialize, "
+                                       "or its first pool and mutex) failed");
+    return PP_OK;
 }

@@ -249,9 +249,9 @@ pp_status pp_future_create(pp_future **out)
     *out = NULL;
     pp_status st = pp__global_init();
     if (st != PP_OK)
-        return st;
+        return st; /* (with its text) */
     *out = pp__future_new();
-    return *out ? PP_OK : PP_ENOMEM;
+    return *out ? PP_OK : pp__fail(PP_ENOMEM, "pp_future_create: out of memory");
 }
 
 void pp_future_retain(pp_future *f)
@@ -390,38 +390,54 @@ pp_status pp__future_finish_error(pp_future *f, pp_status status, int code, long
 }
 
 
+/* The PP_ESTATE of a setter called on a done future, with its text. */
+static pp_status already_done(const char *func, pp_future *f)
+{
+    return pp__fail(PP_ESTATE, "%s: the future is already %s", func,
+                    f->state == PP__F_CANCELLED ? "cancelled" : "finished");
+}
+
 pp_status pp_future_set_result(pp_future *f, const void *data, size_t len)
 {
-    PP__CHECK_ARG(f != NULL && (data != NULL || len == 0));
+    PP__CHECK_ARG(f != NULL);
+    PP__CHECK_ARG_MSG(data != NULL || len == 0, "invalid argument: data is NULL with len %zu",
+                      len);
     if (pp__fdone(f))
-        return PP_ESTATE;
+        return already_done("pp_future_set_result", f);
     void *copy = NULL;
     if (len) {
         copy = pp__malloc(len);
         if (!copy)
-            return PP_ENOMEM;
+            return pp__fail(PP_ENOMEM, "pp_future_set_result: out of memory (copying %zu bytes)",
+                            len);
         memcpy(copy, data, len);
     }
-    return pp__future_finish_owned(f, copy, copy, len, 0);
+    pp_status st = pp__future_finish_owned(f, copy, copy, len, 0);
+    return st == PP_ESTATE ? already_done("pp_future_set_result", f) : st;
 }
 
 pp_status pp_future_set_error(pp_future *f, pp_status status, int code, const char *message)
 {
-    PP__CHECK_ARG(f != NULL && pp__status_can_fail(status));
+    PP__CHECK_ARG(f != NULL);
+    PP__CHECK_ARG_MSG(pp__status_can_fail(status),
+                      "invalid argument: status %d (%s) is not one a future can fail with",
+                      (int)status, pp_status_str(status));
     if (pp__fdone(f))
-        return PP_ESTATE;
+        return already_done("pp_future_set_error", f);
     char *msg = pp__strdup(message ? message : pp_status_str(status));
     if (!msg)
-        return PP_ENOMEM;
-    return pp__future_finish_error(f, status, code, 0, msg);
+        return pp__fail(PP_ENOMEM, "pp_future_set_error: out of memory (copying the message)");
+    pp_status st = pp__future_finish_error(f, status, code, 0, msg);
+    return st == PP_ESTATE ? already_done("pp_future_set_error", f) : st;
 }
 
 pp_status pp_future_add_done_callback(pp_future *f, pp_done_fn fn, void *userdata)
 {
-    PP__CHECK_ARG(f != NULL && fn != NULL);
+    PP__CHECK_ARG(f != NULL);
+    PP__CHECK_ARG(fn != NULL);
     pp__cb *cb = pp__malloc(sizeof *cb);
     if (!cb)
-        return PP_ENOMEM;
+        return pp__fail(PP_ENOMEM, "pp_future_add_done_callback: out of memory");
     cb->fn = fn;
     cb->userdata = userdata;
     cb->next = NULL;
@@ -440,35 +456,52 @@ pp_status pp_future_add_done_callback(pp_future *f, pp_done_fn fn, void *userdat
 
 /* ---- results ---- */
 
+/* The PP_ETIMEDOUT of a wait for one future, with its text. */
+static pp_status not_done(const char *func, long timeout_ms)
+{
+    return pp__fail(PP_ETIMEDOUT, "%s: the future is not done after the timeout of %ld ms",
+                    func, timeout_ms);
+}
+
 pp_status pp_future_result(pp_future *f, long timeout_ms, pp_buf *result)
 {
     if (result) {
         result->data = NULL;
         result->len = 0;
     }
-    PP__CHECK_ARG(f != NULL && PP__TIMEOUT_OK(timeout_ms));
+    PP__CHECK_ARG(f != NULL);
+    PP__CHECK_TIMEOUT(timeout_ms);
     if (!pp__future_wait_done(f, pp__deadline(timeout_ms)))
-        return PP_ETIMEDOUT;
+        return not_done("pp_future_result", timeout_ms);
     /* Done (seen through the atomic state): the outcome was written before and never
      * changes again, so it is read without the lock. */
-    pp_status st = f->state == PP__F_CANCELLED ? PP_ECANCELLED : f->err.status;
-    if (st == PP_OK && result) {
-        result->data = f->data;
-        result->len = f->len;
+    if (f->state == PP__F_CANCELLED)
+        return pp__fail(PP_ECANCELLED, "pp_future_result: the future was cancelled");
+    pp_status st = f->err.status;
+    if (st == PP_OK) {
+        if (result) {
+            result->data = f->data;
+            result->len = f->len;
+        }
+        return PP_OK;
     }
-    return st;
+    return pp__fail(st, "pp_future_result: the call failed (%s): %s", pp_status_str(st),
+                    f->err.message);
 }
 
 pp_status pp_future_exception(pp_future *f, long timeout_ms, const pp_error **err)
 {
     if (err)
         *err = NULL;
-    PP__CHECK_ARG(f != NULL && err != NULL && PP__TIMEOUT_OK(timeout_ms));
+    PP__CHECK_ARG(f != NULL);
+    PP__CHECK_ARG(err != NULL);
+    PP__CHECK_TIMEOUT(timeout_ms);
     if (!pp__future_wait_done(f, pp__deadline(timeout_ms)))
-        return PP_ETIMEDOUT;
+        return not_done("pp_future_exception", timeout_ms);
     /* done: read without the lock, as in pp_future_result */
-    pp_status st = f->state == PP__F_CANCELLED ? PP_ECANCELLED : PP_OK;
-    if (st == PP_OK && f->err.status != PP_OK)
+    if (f->state == PP__F_CANCELLED)
+        return pp__fail(PP_ECANCELLED, "pp_future_exception: the future was cancelled");
+    if (f->err.status != PP_OK)
         *err = &f->err;
-    return st;
+    return PP_OK;
 }

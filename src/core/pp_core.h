@@ -78,6 +78,12 @@ pp_status pp__fail_in(const char *func, pp_status st, const char *fmt, ...) PP_P
             return pp__fail_in(__func__, PP_EINVAL, __VA_ARGS__);                              \
     } while (0)
 
+/* A timeout argument: PP_EINVAL unless PP_FOREVER or >= 0 (PP__TIMEOUT_OK). */
+#define PP__CHECK_TIMEOUT(ms)                                                                  \
+    PP__CHECK_ARG_MSG(PP__TIMEOUT_OK(ms),                                                      \
+                      "invalid argument: timeout %ld ms (PP_FOREVER or >= 0 is valid)",        \
+                      (long)(ms))
+
 /* May a future fail with s (pp_future_set_error)? From PP_STATUS_MAP. */
 bool pp__status_can_fail(pp_status s);
 

@@ -30,11 +30,13 @@ struct pp_task_ctx {
 
 pp_status pp_task_return(pp_task_ctx *ctx, const void *data, size_t len)
 {
-    PP__CHECK_ARG(ctx != NULL && (data != NULL || len == 0));
+    PP__CHECK_ARG(ctx != NULL);
+    PP__CHECK_ARG_MSG(data != NULL || len == 0, "invalid argument: data is NULL with len %zu",
+                      len);
     ctx->result.len = 0;
     if (pp__wbuf_reserve(&ctx->result, len) != PP_OK) {
         ctx->nomem = true;
-        return PP_ENOMEM;
+        return pp__fail(PP_ENOMEM, "pp_task_return: out of memory (for %zu bytes)", len);
     }
     if (len)
         memcpy(ctx->result.data, data, len);
@@ -44,14 +46,15 @@ pp_status pp_task_return(pp_task_ctx *ctx, const void *data, size_t len)
 
 pp_status pp_task_error(pp_task_ctx *ctx, const char *fmt, ...)
 {
-    PP__CHECK_ARG(ctx != NULL && fmt != NULL);
+    PP__CHECK_ARG(ctx != NULL);
+    PP__CHECK_ARG(fmt != NULL);
     va_list ap;
     va_start(ap, fmt);
     char *s = pp__vasprintf(fmt, ap);
     va_end(ap);
     if (!s) {
         ctx->nomem = true;
-        return PP_ENOMEM;
+        return pp__fail(PP_ENOMEM, "pp_task_error: out of memory");
     }
     size_t len = strlen(s);
     if (len > TASK_ERROR_MAX) {
