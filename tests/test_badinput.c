@@ -656,12 +656,225 @@ static void test_status_documented(void)
 #endif
 }
 
+/* ---- pp_last_error ---- */
+
+static bool contains(const char *text, const char *part)
+{
+    bool ok = strstr(text, part) != NULL;
+    if (!ok)
+        fprintf(stderr, "\n  \"%s\" does not contain \"%s\"", text, part);
+    return ok;
+}
+
+static int late_task(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c, (void)a, (void)n;
+    return 0;
+}
+
+/* Each kind of failure says what happened, naming the function. */
+static void test_last_error_texts(void)
+{
+    /* a timeout */
+    CU_ASSERT_EQUAL(pp_future_result(pending, 0, NULL), PP_ETIMEDOUT);
+    CU_ASSERT(contains(pp_last_error(), "pp_future_result: "));
+    CU_ASSERT(contains(pp_last_error(), "not done after the timeout of 0 ms"));
+    const pp_error *e = NULL;
+    CU_ASSERT_EQUAL(pp_future_exception(pending, 0, &e), PP_ETIMEDOUT);
+    CU_ASSERT(contains(pp_last_error(), "pp_future_exception: "));
+
+    /* a cancelled future */
+    pp_future *f = NULL;
+    PP_ASSERT_OK_FATAL(pp_future_create(&f));
+    CU_ASSERT(pp_future_cancel(f));
+    CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), PP_ECANCELLED);
+    CU_ASSERT(contains(pp_last_error(), "pp_future_result: the future was cancelled"));
+    CU_ASSERT_EQUAL(pp_future_set_result(f, "x", 1), PP_ESTATE);
+    CU_ASSERT(contains(pp_last_error(), "pp_future_set_result: the future is already "
+                                        "cancelled"));
+    pp_future_release(f);
+
+    /* a failed call: its status and message */
+    PP_ASSERT_OK_FATAL(pp_future_create(&f));
+    PP_ASSERT_OK(pp_future_set_error(f, PP_ETASK, 3, "disk full"));
+    CU_ASSERT_EQUAL(pp_future_result(f, PP_T_TIMEOUT_MS, NULL), PP_ETASK);
+    CU_ASSERT(contains(pp_last_error(), "pp_future_result: the call failed (PP_ETASK): disk "
+                                        "full"));
+    pp_future_release(f);
+
+    /* as_completed's deadline */
+    pp_as_completed *it = NULL;
+    pp_future *fs[2] = {pending, done};
+    PP_ASSERT_OK_FATAL(pp_as_completed_begin(fs, 2, 0, &it));
+    PP_ASSERT_OK(pp_as_completed_next(it, &f));
+    CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_ETIMEDOUT);
+    CU_ASSERT(contains(pp_last_error(),
+                       "pp_as_completed_next: the deadline passed with 1 of 2 futures not "
+                       "done"));
+    pp_as_completed_end(it);
+
+    /* registration after pp_worker_main() */
+    CU_ASSERT_EQUAL(pp_register_task("late", late_task), PP_ESTATE);
+    CU_ASSERT(contains(pp_last_error(), "pp_register_task: 'late': registration is over"));
+    CU_ASSERT(contains(pp_last_error(), "pp_worker_main()"));
+
+    /* a map: an unknown task is named; an item's failure carries the task's message */
+    pp_map_iter *m = NULL;
+    pp_buf arg = {"x", 1};
+    CU_ASSERT_EQUAL(pp_map(ex, "no_such_task_here", &arg, 1, 1, PP_T_TIMEOUT_MS, &m),
+                    PP_ENOTASK);
+    CU_ASSERT(contains(pp_last_error(), "pp_map: no task 'no_such_task_here' is registered"));
+    unsigned char failarg[4 + 9];
+    int32_t code = 5;
+    memcpy(failarg, &code, sizeof code);
+    memcpy(failarg + 4, "bad input", 9);
+    arg = (pp_buf){failarg, sizeof failarg};
+    PP_ASSERT_OK_FATAL(pp_map(ex, "fail", &arg, 1, 1, PP_T_TIMEOUT_MS, &m));
+    CU_ASSERT_EQUAL(pp_map_next(m, NULL, &e), PP_ETASK);
+    CU_ASSERT(contains(pp_last_error(), "pp_map_next: the item failed (PP_ETASK): bad input"));
+    pp_map_free(m);
+}
+
+/* A long text is cut to the buffer, ending with "...", and never inside a UTF-8 character. */
+static bool valid_utf8(const unsigned char *s)
+{
+    while (*s) {
+        int more = *s < 0x80 ? 0 : (*s & 0xE0) == 0xC0 ? 1 : (*s & 0xF0) == 0xE0 ? 2
+                 : (*s & 0xF8) == 0xF0 ? 3 : -1;
+        if (more < 0)
+            return false;
+        s++;
+        for (int i = 0; i < more; i++, s++) {
+            if ((*s & 0xC0) != 0x80)
+                return false;
+        }
+    }
+    return true;
+}
+
+static void test_last_error_cut(void)
+{
+    static char msg[3001];
+    for (int variant = 0; variant < 3; variant++) {
+        /* ASCII, then two-byte characters at both alignments */
+        size_t n = 0;
+        if (variant == 2)
+            msg[n++] = 'a';
+        while (n + 2 < sizeof msg) {
+            if (variant == 0) {
+                msg[n++] = 'x';
+            } else {
+                msg[n++] = (char)0xC3; /* U+00E9 */
+                msg[n++] = (char)0xA9;
+            }
+        }
+        msg[n] = 0;
+        pp_future *f = NULL;
+        PP_ASSERT_OK_FATAL(pp_future_create(&f));
+        PP_ASSERT_OK(pp_future_set_error(f, PP_ETASK, 1, msg));
+        CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), PP_ETASK);
+        const char *t = pp_last_error();
+        size_t len = strlen(t);
+        CU_ASSERT(len > 400 && len <= 511);
+        CU_ASSERT(len >= 3 && strcmp(t + len - 3, "...") == 0);
+        CU_ASSERT(valid_utf8((const unsigned char *)t));
+        CU_ASSERT(strncmp(t, "pp_future_result: ", 18) == 0);
+        pp_future_release(f);
+    }
+}
+
+/* Calls that succeed leave the text as it was (errno's rule), PP_END included. */
+static void test_last_error_untouched_by_success(void)
+{
+    CU_ASSERT_EQUAL(pp_future_result(NULL, 0, NULL), PP_EINVAL);
+    char before[PP__LAST_ERROR_MAX];
+    snprintf(before, sizeof before, "%s", pp_last_error());
+    CU_ASSERT_STRING_EQUAL(before, "pp_future_result: invalid argument: f != NULL");
+
+    pp_future *f = NULL;
+    pp_buf r;
+    const pp_error *e = NULL;
+    PP_ASSERT_OK_FATAL(pp_future_create(&f));
+    PP_ASSERT_OK(pp_future_add_done_callback(f, noop_cb, NULL));
+    PP_ASSERT_OK(pp_future_set_result(f, "ok", 2));
+    PP_ASSERT_OK(pp_future_result(f, 0, &r));
+    PP_ASSERT_OK(pp_future_exception(f, 0, &e));
+    pp_future *fs[2] = {f, done};
+    size_t n_done = 0;
+    PP_ASSERT_OK(pp_wait(fs, 2, PP_T_TIMEOUT_MS, PP_ALL_COMPLETED, NULL, &n_done));
+    PP_ASSERT_OK(pp_wait(fs, 2, 0, PP_ALL_COMPLETED, NULL, &n_done));
+    pp_as_completed *it = NULL;
+    PP_ASSERT_OK_FATAL(pp_as_completed_begin(fs, 2, PP_T_TIMEOUT_MS, &it));
+    pp_future *g;
+    PP_ASSERT_OK(pp_as_completed_next(it, &g));
+    PP_ASSERT_OK(pp_as_completed_next(it, &g));
+    CU_ASSERT_EQUAL(pp_as_completed_next(it, &g), PP_END);
+    pp_as_completed_end(it);
+    pp_future_release(f);
+
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", "y", 1, &f));
+    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+    pp_future_release(f);
+    pp_map_iter *m = NULL;
+    PP_ASSERT_OK_FATAL(pp_map(ex, "echo", two_args, 2, 1, PP_T_TIMEOUT_MS, &m));
+    PP_ASSERT_OK(pp_map_next(m, &r, &e));
+    PP_ASSERT_OK(pp_map_next(m, &r, &e));
+    CU_ASSERT_EQUAL(pp_map_next(m, &r, &e), PP_END);
+    CU_ASSERT_EQUAL(pp_map_next(m, &r, &e), PP_END);
+    pp_map_free(m);
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+
+    CU_ASSERT_STRING_EQUAL(pp_last_error(), before);
+}
+
+/* Each thread has its own text: "" before its first failure, and another thread's failure
+ * does not change it. */
+typedef struct thread_texts {
+    char first[PP__LAST_ERROR_MAX]; /* what the new thread saw at its start */
+    char own[PP__LAST_ERROR_MAX];   /* its text after its own failure */
+    bool was_null;
+} thread_texts;
+
+static void other_thread(void *arg)
+{
+    thread_texts *t = arg;
+    const char *s = pp_last_error();
+    t->was_null = s == NULL;
+    snprintf(t->first, sizeof t->first, "%s", s ? s : "(null)");
+    pp_as_completed *it;
+    (void)pp_as_completed_begin(NULL, 3, 0, &it); /* fails: PP_EINVAL */
+    snprintf(t->own, sizeof t->own, "%s", pp_last_error());
+}
+
+static void test_last_error_per_thread(void)
+{
+    CU_ASSERT_EQUAL(pp_map_next(NULL, NULL, NULL), PP_EINVAL);
+    char mine[PP__LAST_ERROR_MAX];
+    snprintf(mine, sizeof mine, "%s", pp_last_error());
+    CU_ASSERT_STRING_EQUAL(mine, "pp_map_next: invalid argument: it != NULL");
+
+    thread_texts t;
+    memset(&t, 0, sizeof t);
+    pp_t_thread *th = pp_t_thread_start(other_thread, &t);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(th);
+    pp_t_thread_join(th);
+    CU_ASSERT_FALSE(t.was_null);
+    CU_ASSERT_STRING_EQUAL(t.first, "");
+    CU_ASSERT_STRING_EQUAL(t.own, "pp_as_completed_begin: invalid argument: fs is NULL with n 3");
+    CU_ASSERT_STRING_EQUAL(pp_last_error(), mine);
+}
+
 static CU_TestInfo tests[] = {
     {"every public function with NULL and invalid arguments", test_table},
     {"status codes keep their numbers", test_status_numbers_pinned},
     {"status names and sentences are distinct", test_status_texts},
     {"futures fail with the codes the map flags", test_status_future_codes},
     {"every status code is documented in the header", test_status_documented},
+    {"pp_last_error says what failed", test_last_error_texts},
+    {"pp_last_error is cut safely", test_last_error_cut},
+    {"pp_last_error is untouched by successful calls", test_last_error_untouched_by_success},
+    {"pp_last_error is per thread", test_last_error_per_thread},
     CU_TEST_INFO_NULL,
 };
 

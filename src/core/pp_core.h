@@ -99,7 +99,7 @@ void pp__assert_fail(const char *expr, const char *file, int line);
 #define PP__TIMEOUT_OK(ms) ((ms) == PP_FOREVER || (ms) >= 0)
 
 /* Process-wide initialisation (APR, the global future lock). Idempotent and thread-safe;
- * every public entry point that needs it calls it. */
+ * every public entry point that needs it calls it. A failure sets the last-error text. */
 pp_status pp__global_init(void);
 
 /* Names longer than this are rejected (task and initializer names). */
