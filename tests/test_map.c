@@ -320,6 +320,12 @@ static void check_broken_item(pp_status st, const pp_buf *r, const pp_error *e, 
             fprintf(stderr, "\n  position %zu: message \"%s\"\n", pos, e->message);
         CU_ASSERT(strstr(e->message, "exited with code 3") != NULL);
     }
+    /* pp_last_error() says the same, naming pp_map_next */
+    const char *t = pp_last_error();
+    if (strncmp(t, "pp_map_next: ", 13) != 0 || !strstr(t, "exited with code 3"))
+        fprintf(stderr, "\n  position %zu: pp_last_error() \"%s\"\n", pos, t);
+    CU_ASSERT(strncmp(t, "pp_map_next: ", 13) == 0);
+    CU_ASSERT(strstr(t, "exited with code 3") != NULL);
 }
 
 /* "exit_if" over 0..19 on one worker: the worker runs the calls in order and dies at 13.
@@ -367,6 +373,9 @@ static void test_broken_exit_if(void)
         it = (pp_map_iter *)1;
         CU_ASSERT_EQUAL(pp_map(ex, "exit_if", args, 2, 1, PP_FOREVER, &it), PP_EBROKEN);
         CU_ASSERT_PTR_NULL(it);
+        /* the text gives the pool's cause */
+        CU_ASSERT(strncmp(pp_last_error(), "pp_map: the pool is broken: ", 28) == 0);
+        CU_ASSERT(strstr(pp_last_error(), "exited with code 3") != NULL);
         pp_executor_destroy(ex);
     }
 }
