@@ -693,6 +693,24 @@ PP_API void pp_future_retain(pp_future *f);
 PP_API void pp_future_release(pp_future *f);
 
 /**
+ * Attaches the application's own pointer to @p f: a tag, such as the item a call works on,
+ * found again from the future that pp_wait() or pp_as_completed_next() gives back, with no
+ * search (libuv's @c data field). A new future's tag is NULL; setting it again replaces it.
+ * The library never reads, copies or frees what it points to. NULL @p f is a no-op.
+ *
+ * Thread-safety: any thread; a thread that receives the future after the tag was set (from
+ * as_completed, a done callback, a wait) sees it. CPython: none (an attribute set on the
+ * Future object, or a dict keyed by futures).
+ */
+PP_API void pp_future_set_userdata(pp_future *f, void *userdata);
+
+/**
+ * Returns the tag set with pp_future_set_userdata(), NULL if none was set or @p f is NULL.
+ * Thread-safety: any thread. CPython: none.
+ */
+PP_API void *pp_future_userdata(pp_future *f);
+
+/**
  * Creates a pending future not tied to any executor, with one reference for the caller
  * (release it with pp_future_release()): for executor implementers and tests, as in
  * CPython. Thread-safety: any thread. CPython: Future().

@@ -659,6 +659,51 @@ static void test_many_futures(void)
     free(fs);
 }
 
+/* Each future carries the application's tag back out of as_completed: the item a call
+ * worked on is found from the future alone (executor futures and the caller's own). */
+typedef struct item {
+    int32_t value;
+    int     seen;
+} item;
+
+static void test_userdata_through_as_completed(void)
+{
+    enum { N = 8 };
+    pp_executor *ex = pp_t_executor(2);
+    item items[N + 1];
+    pp_future *fs[N + 1];
+    for (int i = 0; i < N; i++) {
+        items[i] = (item){i * 11, 0};
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", &items[i].value, sizeof items[i].value,
+                                     &fs[i]));
+        pp_future_set_userdata(fs[i], &items[i]);
+    }
+    items[N] = (item){-1, 0};
+    fs[N] = new_future();
+    pp_future_set_userdata(fs[N], &items[N]);
+    pp_as_completed *it = begin(fs, N + 1, LONG_WAIT);
+    for (int k = 0; k < N; k++) {
+        pp_future *y = next_ok(it);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+        item *t = pp_future_userdata(y);
+        CU_ASSERT_FATAL(t >= items && t < items + N);
+        t->seen++;
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(y, 0, &r));
+        CU_ASSERT(r.len == sizeof t->value && memcmp(r.data, &t->value, r.len) == 0);
+    }
+    PP_ASSERT_OK(pp_future_set_result(fs[N], "m", 1)); /* the caller's own, last */
+    pp_future *y = next_ok(it);
+    CU_ASSERT_PTR_EQUAL(pp_future_userdata(y), &items[N]);
+    items[N].seen++;
+    expect_end(it);
+    for (int i = 0; i <= N; i++)
+        CU_ASSERT_EQUAL(items[i].seen, 1);
+    pp_as_completed_end(it);
+    release_all(fs, N + 1);
+    pp_executor_destroy(ex);
+}
+
 static CU_TestInfo tests[] = {
     {"done_first_then_completion_order", test_done_first_then_completion_order},
     {"completion_order_many", test_completion_order_many},
@@ -675,6 +720,7 @@ static CU_TestInfo tests[] = {
     {"stress_completion_races", test_stress_completion_races},
     {"invalid_arguments", test_invalid_arguments},
     {"many_futures", test_many_futures},
+    {"userdata_through_as_completed", test_userdata_through_as_completed},
     CU_TEST_INFO_NULL,
 };
 

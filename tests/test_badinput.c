@@ -62,6 +62,17 @@ static pp_status r_status_str(void)
     const char *s = pp_status_str((pp_status)9999);
     return OK_IF(s != NULL && *s);
 }
+static pp_status r_strerror(void)
+{
+    const char *s = pp_strerror((pp_status)9999);
+    return OK_IF(s != NULL && *s);
+}
+static pp_status r_userdata_null(void)
+{
+    int x;
+    pp_future_set_userdata(NULL, &x);
+    return OK_IF(pp_future_userdata(NULL) == NULL);
+}
 static pp_status r_task_return_null(void) { return pp_task_return(NULL, "x", 1); }
 static pp_status r_task_error_null(void) { return pp_task_error(NULL, "%s", "x"); }
 static pp_status r_task_error_fmt_null(void) { return pp_task_error(NULL, NULL); }
@@ -332,6 +343,7 @@ typedef struct row {
 
 static const row rows[] = {
     {"pp_status_str(unknown) names it", PP_OK, r_status_str},
+    {"pp_strerror(unknown) says so", PP_OK, r_strerror},
     {"pp_task_return(NULL ctx)", PP_EINVAL, r_task_return_null},
     {"pp_task_error(NULL ctx)", PP_EINVAL, r_task_error_null},
     {"pp_task_error(NULL ctx, NULL fmt)", PP_EINVAL, r_task_error_fmt_null},
@@ -392,6 +404,7 @@ static const row rows[] = {
     {"pp_future_add_done_callback(NULL future)", PP_EINVAL, r_callback_f_null},
     {"pp_future_add_done_callback(NULL fn)", PP_EINVAL, r_callback_fn_null},
     {"pp_future_retain/release(NULL)", PP_OK, r_retain_release_null},
+    {"pp_future_set_userdata/userdata(NULL)", PP_OK, r_userdata_null},
     {"pp_future_create(NULL)", PP_EINVAL, r_create_future_null},
     {"pp_future_set_result(NULL)", PP_EINVAL, r_set_result_null},
     {"pp_future_set_result(NULL data, len 2)", PP_EINVAL, r_set_result_data_null},

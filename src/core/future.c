@@ -238,6 +238,7 @@ pp_future *pp__future_new(void)
     if (!f)
         return NULL;
     atomic_init(&f->refs, 1);
+    atomic_init(&f->userdata, NULL);
     f->state = PP__F_PENDING;
     f->cbs_tail = &f->cbs;
     return f;
@@ -275,6 +276,19 @@ void pp_future_release(pp_future *f)
     if (f->msg_owned)
         pp__free((char *)f->err.message);
     pp__free(f);
+}
+
+/* ---- the application's tag ---- */
+
+void pp_future_set_userdata(pp_future *f, void *userdata)
+{
+    if (f)
+        atomic_store_explicit(&f->userdata, userdata, memory_order_release);
+}
+
+void *pp_future_userdata(pp_future *f)
+{
+    return f ? atomic_load_explicit(&f->userdata, memory_order_acquire) : NULL;
 }
 
 /* ---- state queries ---- */
