@@ -453,6 +453,17 @@ static int t_fork_exit(pp_task_ctx *c, const void *a, size_t n)
 static int32_t init_runs;
 static uint64_t calls_at_init;
 
+/* "nomem": its pp_task_error runs out of memory (the worker's next allocation is made to
+ * fail), so the call fails PP_ENOMEM with the worker's own message; then it returns 3. */
+static int t_nomem(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    pp__alloc_fail_nth(1);
+    pp_status st = pp_task_error(c, "%s", "this text needs memory");
+    pp__alloc_fault_fired(); /* disarm */
+    return st == PP_ENOMEM ? 3 : 0;
+}
+
 static int t_init_count(pp_task_ctx *c, const void *a, size_t n)
 {
     (void)c, (void)a, (void)n;
@@ -660,6 +671,7 @@ void pp_t_register_tasks(void)
         {"init_count_get", counted_t_init_count_get},
         {"exit_if", t_exit_if},
         {"fork_exit", t_fork_exit},
+        {"nomem", t_nomem},
     };
     for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
         if (pp_register_task(tasks[i].name, tasks[i].fn) != PP_OK) {

@@ -202,8 +202,6 @@ void pp__assert_fail(const char *expr, const char *file, int line)
 
 static pp_status global_status = PP_ESYS;
 
-void pp__future_global_init(pp_status *st); /* future.c */
-
 static void global_init_once(void)
 {
     if (apr_initialize() != APR_SUCCESS) {

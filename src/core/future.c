@@ -22,7 +22,6 @@ apr_thread_mutex_t *pp__flock;
 static apr_pool_t  *g_pool;      /* under pp__flock after initialisation */
 static pp__waiter  *g_free_waiters;
 
-void pp__future_global_init(pp_status *st);
 void pp__future_global_init(pp_status *st)
 {
     if (apr_pool_create(&g_pool, NULL) != APR_SUCCESS ||
@@ -164,38 +163,7 @@ static void finish_unlocked(pp_future *f, completion *c)
     }
 }
 
-static bool wait_done_sleeping(pp_future *f, int64_t deadline_ms);
-
-/* How long this thread polls a future before it sleeps on it (spin.h): each thread that
- * waits has its own record of how long its waits were. */
-static PP__THREAD_LOCAL pp__spin tl_spin;
-static PP__THREAD_LOCAL bool tl_spin_init;
-
-static bool future_done(void *f)
-{
-    return pp__fdone(f);
-}
-
-bool pp__future_wait_done(pp_future *f, int64_t deadline_ms)
-{
-    if (pp__fdone(f))
-        return true; /* done futures never change: no lock */
-    if (!tl_spin_init) {
-        pp__spin_init(&tl_spin, pp__spin_max_ns());
-        tl_spin_init = true;
-    }
-    int64_t limit = -1; /* the poll never outlasts the deadline (a far one: no limit) */
-    if (deadline_ms >= 0) {
-        int64_t left = deadline_ms - pp__os_monotonic_ms();
-        limit = left <= 0 ? 0 : left > INT64_MAX / 1000000 ? -1 : left * 1000000;
-    }
-    int64_t t0;
-    bool done = pp__spin_poll(&tl_spin, limit, future_done, f, &t0) ||
-                wait_done_sleeping(f, deadline_ms);
-    pp__spin_end(&tl_spin, t0);
-    return done;
-}
-
+/* The slow path of pp__future_wait_done: sleeps on a waiter registered on f. */
 static bool wait_done_sleeping(pp_future *f, int64_t deadline_ms)
 {
     apr_thread_mutex_lock(pp__flock);
@@ -225,6 +193,36 @@ static bool wait_done_sleeping(pp_future *f, int64_t deadline_ms)
         pp__waiter_put(w);
     }
     apr_thread_mutex_unlock(pp__flock);
+    return done;
+}
+
+/* How long this thread polls a future before it sleeps on it (spin.h): each thread that
+ * waits has its own record of how long its waits were. */
+static PP__THREAD_LOCAL pp__spin tl_spin;
+static PP__THREAD_LOCAL bool tl_spin_init;
+
+static bool future_done(void *f)
+{
+    return pp__fdone(f);
+}
+
+bool pp__future_wait_done(pp_future *f, int64_t deadline_ms)
+{
+    if (pp__fdone(f))
+        return true; /* done futures never change: no lock */
+    if (!tl_spin_init) {
+        pp__spin_init(&tl_spin, pp__spin_max_ns());
+        tl_spin_init = true;
+    }
+    int64_t limit = -1; /* the poll never outlasts the deadline (a far one: no limit) */
+    if (deadline_ms >= 0) {
+        int64_t left = deadline_ms - pp__os_monotonic_ms();
+        limit = left <= 0 ? 0 : left > INT64_MAX / 1000000 ? -1 : left * 1000000;
+    }
+    int64_t t0;
+    bool done = pp__spin_poll(&tl_spin, limit, future_done, f, &t0) ||
+                wait_done_sleeping(f, deadline_ms);
+    pp__spin_end(&tl_spin, t0);
     return done;
 }
 

@@ -101,6 +101,9 @@ void pp__assert_fail(const char *expr, const char *file, int line);
 /* Process-wide initialisation (APR, the global future lock). Idempotent and thread-safe;
  * every public entry point that needs it calls it. A failure sets the last-error text. */
 pp_status pp__global_init(void);
+/* future.c's part of it (the global future lock and its pool): run once, by
+ * pp__global_init; *st is PP_OK or PP_ESYS. */
+void pp__future_global_init(pp_status *st);
 
 /* Names longer than this are rejected (task and initializer names). */
 #define PP__NAME_MAX 255
