@@ -77,6 +77,27 @@ typedef struct pp_t_sleep_arg {
 long long pp_t_now_ms(void);
 /* Sleep for ms milliseconds in the calling (parent) thread. */
 void pp_t_sleep_ms(unsigned ms);
+/* What pp_t_wait_stats() polls: an executor's counters and its live workers' pids (read one
+ * after the other, as a caller would). */
+typedef struct pp_t_snapshot {
+    pp_executor_stats s;
+    size_t            n_pids;   /* live workers, as pp_executor_worker_pids() counts them */
+    long long         pids[16]; /* the first 16 of them */
+} pp_t_snapshot;
+typedef bool (*pp_t_stats_pred)(const pp_t_snapshot *snap, const void *arg);
+/* Polls ex (every 5 ms) until pred(snapshot, arg) holds or bound_ms passes: for states the
+ * manager reaches on its own (items handed out, workers gone), where a test has nothing to
+ * wait on. Returns whether pred held; *out (if not NULL) gets the last snapshot. A failed
+ * stats or pids call fails the test. The predicates every suite needs: */
+bool pp_t_wait_stats(pp_executor *ex, pp_t_stats_pred pred, const void *arg, long bound_ms,
+                     pp_t_snapshot *out);
+/* No live worker: stats.workers and the pid list both 0 (arg unused). */
+bool pp_t_no_workers(const pp_t_snapshot *snap, const void *arg);
+/* At least *(const size_t *)arg items handed out: pp_t_handed_out_at_least, &(size_t){2}. */
+bool pp_t_handed_out_at_least(const pp_t_snapshot *snap, const void *arg);
+/* At least *(const size_t *)arg live workers (pid list). */
+bool pp_t_workers_at_least(const pp_t_snapshot *snap, const void *arg);
+
 /* Process id of this process. */
 long long pp_t_getpid(void);
 /* Is the process with this id still alive (and not a zombie we could reap)? */

@@ -124,6 +124,43 @@ long long pp_t_now_ms(void)
 #endif
 }
 
+bool pp_t_wait_stats(pp_executor *ex, pp_t_stats_pred pred, const void *arg, long bound_ms,
+                     pp_t_snapshot *out)
+{
+    pp_t_snapshot snap;
+    long long end = pp_t_now_ms() + bound_ms;
+    bool held;
+    for (;;) {
+        memset(&snap, 0, sizeof snap);
+        PP_ASSERT_OK(pp_executor_stats_get(ex, &snap.s));
+        size_t cap = sizeof snap.pids / sizeof snap.pids[0];
+        PP_ASSERT_OK(pp_executor_worker_pids(ex, snap.pids, cap, &snap.n_pids));
+        held = pred(&snap, arg);
+        if (held || pp_t_now_ms() >= end)
+            break;
+        pp_t_sleep_ms(5);
+    }
+    if (out)
+        *out = snap;
+    return held;
+}
+
+bool pp_t_no_workers(const pp_t_snapshot *snap, const void *arg)
+{
+    (void)arg;
+    return snap->s.workers == 0 && snap->n_pids == 0;
+}
+
+bool pp_t_handed_out_at_least(const pp_t_snapshot *snap, const void *arg)
+{
+    return snap->s.handed_out >= *(const size_t *)arg;
+}
+
+bool pp_t_workers_at_least(const pp_t_snapshot *snap, const void *arg)
+{
+    return snap->n_pids >= *(const size_t *)arg;
+}
+
 void pp_t_sleep_ms(unsigned ms)
 {
 #ifdef _WIN32
