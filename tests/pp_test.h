@@ -98,6 +98,18 @@ bool pp_t_handed_out_at_least(const pp_t_snapshot *snap, const void *arg);
 /* At least *(const size_t *)arg live workers (pid list). */
 bool pp_t_workers_at_least(const pp_t_snapshot *snap, const void *arg);
 
+/* The completion-race stress that the wait and as_completed suites share: `rounds` rounds,
+ * each with n (at most 64) new futures that two threads complete, half each, with no delay
+ * (those whose index i has i % cancel_mod == cancel_mod - 1 are cancelled, the others get an
+ * empty result). In each round, on the test thread: the first thread starts, begin(fs, n,
+ * round, ctx) runs (NULL: nothing), the second thread starts, then wait(fs, n, round, ctx),
+ * which waits on the futures. begin and wait return how many problems they saw; so does the
+ * whole, which also counts a round that took 60 s (a lost wakeup that only its timeout
+ * ended). Races between registering on futures and their completion must never lose one. */
+typedef int (*pp_t_race_fn)(pp_future **fs, size_t n, int round, void *ctx);
+int pp_t_completion_races(int rounds, size_t n, size_t cancel_mod, pp_t_race_fn begin,
+                          pp_t_race_fn wait, void *ctx);
+
 /* Process id of this process. */
 long long pp_t_getpid(void);
 /* Is the process with this id still alive (and not a zombie we could reap)? */

@@ -124,6 +124,48 @@ long long pp_t_now_ms(void)
 #endif
 }
 
+typedef struct race_half {
+    pp_future **fs;
+    size_t      from, to, cancel_mod;
+} race_half;
+
+static void race_complete(void *p)
+{
+    race_half *h = p;
+    for (size_t i = h->from; i < h->to; i++) {
+        if (i % h->cancel_mod == h->cancel_mod - 1)
+            pp_future_cancel(h->fs[i]);
+        else
+            pp_future_set_result(h->fs[i], NULL, 0);
+    }
+}
+
+int pp_t_completion_races(int rounds, size_t n, size_t cancel_mod, pp_t_race_fn begin,
+                          pp_t_race_fn wait, void *ctx)
+{
+    pp_future *fs[64];
+    if (n > 64 || cancel_mod == 0)
+        return 1;
+    long long t0 = pp_t_now_ms();
+    int bad = 0;
+    for (int round = 0; round < rounds; round++) {
+        for (size_t i = 0; i < n; i++)
+            PP_ASSERT_OK_FATAL(pp_future_create(&fs[i]));
+        race_half h1 = {fs, 0, n / 2, cancel_mod}, h2 = {fs, n / 2, n, cancel_mod};
+        pp_t_thread *t1 = pp_t_thread_start(race_complete, &h1);
+        if (begin)
+            bad += begin(fs, n, round, ctx);
+        pp_t_thread *t2 = pp_t_thread_start(race_complete, &h2);
+        bad += wait(fs, n, round, ctx);
+        pp_t_thread_join(t1);
+        pp_t_thread_join(t2);
+        for (size_t i = 0; i < n; i++)
+            pp_future_release(fs[i]);
+    }
+    bad += pp_t_now_ms() - t0 >= 60000; /* no round waited for its timeout */
+    return bad;
+}
+
 bool pp_t_wait_stats(pp_executor *ex, pp_t_stats_pred pred, const void *arg, long bound_ms,
                      pp_t_snapshot *out)
 {
