@@ -51,6 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stats.h"
+
 extern char **environ;
 
 #define MSG 16
@@ -65,29 +67,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static double percentile(double *v, size_t n, double p)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    size_t rank = (size_t)((p / 100.0) * (double)n + 0.999999);
-    if (rank < 1)
-        rank = 1;
-    if (rank > n)
-        rank = n;
-    return v[rank - 1];
 }
 
 static void fatal(const char *what)
@@ -224,8 +203,8 @@ static void bound_pingpong(size_t n)
             t[i - 100] = t1 - t0;
     }
     end_child(c);
-    printf("pingpong.median\t%.2f\tus\n", median(t, n) * 1e6);
-    printf("pingpong.p99\t%.2f\tus\n", percentile(t, n, 99) * 1e6);
+    printf("pingpong.median\t%.2f\tus\n", bench_median(t, n) * 1e6);
+    printf("pingpong.p99\t%.2f\tus\n", bench_percentile(t, n, 99) * 1e6);
     free(t);
 }
 
@@ -466,8 +445,8 @@ static void bound_relay(size_t n)
     pthread_join(th, NULL);
     end_child(s.c);
     close(s.wake);
-    printf("relay.median\t%.2f\tus\n", median(t, n) * 1e6);
-    printf("relay.p99\t%.2f\tus\n", percentile(t, n, 99) * 1e6);
+    printf("relay.median\t%.2f\tus\n", bench_median(t, n) * 1e6);
+    printf("relay.p99\t%.2f\tus\n", bench_percentile(t, n, 99) * 1e6);
     free(t);
 }
 
@@ -534,8 +513,8 @@ static void bound_payload(size_t size, int reps)
     end_child(c);
     char label[32];
     size_label(size, label, sizeof label);
-    printf("payload.%s.arg\t%.1f\tMB/s\n", label, median(arg, (size_t)reps));
-    printf("payload.%s.echo\t%.1f\tMB/s\n", label, median(echo, (size_t)reps));
+    printf("payload.%s.arg\t%.1f\tMB/s\n", label, bench_median(arg, (size_t)reps));
+    printf("payload.%s.echo\t%.1f\tMB/s\n", label, bench_median(echo, (size_t)reps));
     free(echo);
     free(arg);
     free(back);
@@ -595,7 +574,7 @@ static void bound_spawn(int reps, int use_fork)
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
     }
-    printf("%s\t%.4f\tms\n", use_fork ? "fork" : "spawn", median(t, (size_t)reps) * 1e3);
+    printf("%s\t%.4f\tms\n", use_fork ? "fork" : "spawn", bench_median(t, (size_t)reps) * 1e3);
     free(t);
 }
 
@@ -695,7 +674,7 @@ static void bound_exit(int reps)
     }
     if (!have_pidfd)
         printf("# exit: no pidfd (kernel before 5.3?): waitpid(WNOHANG) retried every 0.1 ms\n");
-    printf("exit\t%.4f\tms\n", median(t, (size_t)reps) * 1e3);
+    printf("exit\t%.4f\tms\n", bench_median(t, (size_t)reps) * 1e3);
     free(t);
 }
 

@@ -16,6 +16,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import resource
+import statistics
 import sys
 import time
 
@@ -51,15 +52,13 @@ def cpu_s():
     return ru.ru_utime + ru.ru_stime, ru.ru_stime
 
 
-def median(values):
-    """The median (mean of the two middle values for an even count), as pp_bench's."""
-    v = sorted(values)
-    n = len(v)
-    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+# The median is statistics.median (the mean of the two middle values for an even count), as
+# bench/stats.c and bench/run compute it.
+median = statistics.median
 
 
 def percentile(values, p):
-    """Nearest-rank percentile, as pp_bench computes it."""
+    """Nearest-rank percentile, as bench/stats.c computes it."""
     v = sorted(values)
     rank = int((p / 100.0) * len(v) + 0.999999)
     rank = min(max(rank, 1), len(v))

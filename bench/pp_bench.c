@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "procpool.h"
+#include "stats.h"
 
 #define WORKERS 2
 
@@ -83,31 +84,6 @@ static int task_burn(pp_task_ctx *ctx, const void *arg, size_t len)
             x += (uint64_t)i;
     (void)ctx;
     return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Sorts v in place; the median (mean of the two middle values for an even count). */
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* Sorts v in place; the nearest-rank percentile p (0 < p <= 100). */
-static double percentile(double *v, size_t n, double p)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    size_t rank = (size_t)((p / 100.0) * (double)n + 0.999999);
-    if (rank < 1)
-        rank = 1;
-    if (rank > n)
-        rank = n;
-    return v[rank - 1];
 }
 
 static void die_st(const char *what, pp_status st)
@@ -197,7 +173,7 @@ static void bench_startup(int reps)
         t[i] = now_s() - t0;
         pp_executor_destroy(ex);
     }
-    printf("startup.%s\t%.4f\tms\n", g_method_name, median(t, (size_t)reps) * 1e3);
+    printf("startup.%s\t%.4f\tms\n", g_method_name, bench_median(t, (size_t)reps) * 1e3);
     free(t);
 }
 
@@ -239,12 +215,12 @@ static void bench_submit(int reps, size_t n)
         sys[r] = (s1 - s0) / (double)n;
     }
     pp_executor_destroy(ex);
-    printf("submit.%s\t%.1f\ttasks/s\n", g_method_name, median(rate, (size_t)reps));
-    printf("cpu_per_task.%s\t%.3f\tus/task\n", g_method_name, median(cpu, (size_t)reps) * 1e6);
+    printf("submit.%s\t%.1f\ttasks/s\n", g_method_name, bench_median(rate, (size_t)reps));
+    printf("cpu_per_task.%s\t%.3f\tus/task\n", g_method_name, bench_median(cpu, (size_t)reps) * 1e6);
     printf("# of which the submit loop: %.3f us/task (wall)\n",
-           median(sub, (size_t)reps) / (double)n * 1e6);
+           bench_median(sub, (size_t)reps) / (double)n * 1e6);
     printf("# of the parent's CPU, in the kernel: %.3f us/task\n",
-           median(sys, (size_t)reps) * 1e6);
+           bench_median(sys, (size_t)reps) * 1e6);
     free(sys);
     free(sub);
     free(fs);
@@ -288,7 +264,7 @@ static void bench_map(int reps, size_t n, const size_t *chunks, size_t n_chunks)
             rate[r] = (double)n / (t1 - t0);
         }
         printf("map.c%zu.%s\t%.1f\titems/s\n", chunks[c], g_method_name,
-               median(rate, (size_t)reps));
+               bench_median(rate, (size_t)reps));
     }
     pp_executor_destroy(ex);
     free(rate);
@@ -310,8 +286,8 @@ static void bench_roundtrip(size_t n)
         t[i] = now_s() - t0;
     }
     pp_executor_destroy(ex);
-    printf("rtt.median.%s\t%.2f\tus\n", g_method_name, median(t, n) * 1e6);
-    printf("rtt.p99.%s\t%.2f\tus\n", g_method_name, percentile(t, n, 99) * 1e6);
+    printf("rtt.median.%s\t%.2f\tus\n", g_method_name, bench_median(t, n) * 1e6);
+    printf("rtt.p99.%s\t%.2f\tus\n", g_method_name, bench_percentile(t, n, 99) * 1e6);
     free(t);
 }
 
@@ -358,9 +334,9 @@ static void bench_payload(int reps, size_t size)
     pp_executor_destroy(ex);
     char label[32];
     size_label(size, label, sizeof label);
-    printf("payload.%s.arg.%s\t%.1f\tMB/s\n", label, g_method_name, median(arg, (size_t)reps));
+    printf("payload.%s.arg.%s\t%.1f\tMB/s\n", label, g_method_name, bench_median(arg, (size_t)reps));
     printf("payload.%s.echo.%s\t%.1f\tMB/s\n", label, g_method_name,
-           median(echo, (size_t)reps));
+           bench_median(echo, (size_t)reps));
     free(echo);
     free(arg);
     free(buf);
@@ -386,7 +362,7 @@ static void bench_broken(int reps)
         pp_future_release(f);
         pp_executor_destroy(ex);
     }
-    printf("broken.%s\t%.4f\tms\n", g_method_name, median(t, (size_t)reps) * 1e3);
+    printf("broken.%s\t%.4f\tms\n", g_method_name, bench_median(t, (size_t)reps) * 1e3);
     free(t);
 }
 

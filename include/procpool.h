@@ -71,25 +71,74 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 /**
- * Result of every fallible procpool call.
+ * The list of status codes, from which pp_status, pp_status_str(), pp_strerror() and the
+ * library's other tables of codes are generated (libuv's UV_ERRNO_MAP is the model).
  *
- * Append-only: a code is never removed or renumbered. The CPython exception each code stands
- * for is given beside it.
+ * One row per code: XX(name, value, fails, text), where
+ * - @c name:  the code's name without its PP_ prefix: OK is PP_OK, whose pp_status_str() is
+ *             "PP_OK";
+ * - @c value: its number, written out so that "append-only" can be checked: a code is never
+ *             removed or renumbered, new codes take the next number, at the end;
+ * - @c fails: 1 if a future may finish with this code (pp_future_set_error() accepts it),
+ *             0 if not (success, end of iteration, and cancellation, which is a state);
+ * - @c text:  the sentence pp_strerror() returns.
+ *
+ * What each code means, and the CPython exception it stands for, is listed at pp_status.
+ * An application may expand the list too, for its own table:
+ *
+ *     #define ROW(name, value, fails, text) case PP_##name: return text;
+ *     switch (st) { PP_STATUS_MAP(ROW) }
+ */
+#define PP_STATUS_MAP(XX)                                                                      \
+    XX(OK, 0, 0, "The call succeeded.")                                                        \
+    XX(END, 1, 0, "The iteration is over: every result has been returned (not an error).")     \
+    XX(EINVAL, 2, 1, "An argument is invalid.")                                                \
+    XX(ENOMEM, 3, 1, "Out of memory.")                                                         \
+    XX(ETIMEDOUT, 4, 1, "The timeout expired before the operation completed.")                 \
+    XX(ECANCELLED, 5, 0, "The future was cancelled before it ran.")                            \
+    XX(ESHUTDOWN, 6, 1, "The executor was shut down: it accepts no new work.")                 \
+    XX(EBROKEN, 7, 1, "A worker process died abruptly: the pool is broken.")                   \
+    XX(ETASK, 8, 1, "The task failed: its error carries its code and text.")                   \
+    XX(ENOTASK, 9, 1, "No task is registered under that name.")                                \
+    XX(ESTATE, 10, 1, "The operation is not allowed in the current state.")                    \
+    XX(ENOTSUP, 11, 1, "The operation is not supported on this platform or with these "        \
+                       "options.")                                                             \
+    XX(ESYS, 12, 1, "An operating system call failed.")                                        \
+    XX(EWORKERDIED, 13, 1, "The worker running this call died: only this call failed.")        \
+    XX(ETIMELIMIT, 14, 1, "The call ran past its time limit: its worker was stopped and "      \
+                          "replaced.")
+
+/**
+ * Result of every fallible procpool call: one constant per row of PP_STATUS_MAP, with the
+ * number written there. Append-only: a code is never removed or renumbered.
+ *
+ * The codes (pp_strerror() gives each one's sentence at run time; the CPython exception it
+ * stands for is in parentheses):
+ * - PP_OK (0): success.
+ * - PP_END (1): an iterator (map, as_completed) is exhausted; not an error.
+ * - PP_EINVAL (2): an invalid argument; pp_last_error() says which and why
+ *   (ValueError / TypeError).
+ * - PP_ENOMEM (3): out of memory (MemoryError).
+ * - PP_ETIMEDOUT (4): the timeout expired (TimeoutError).
+ * - PP_ECANCELLED (5): the future was cancelled (CancelledError).
+ * - PP_ESHUTDOWN (6): the executor was shut down (RuntimeError).
+ * - PP_EBROKEN (7): a worker died abruptly: the pool is broken (BrokenProcessPool).
+ * - PP_ETASK (8): the task failed; details in its pp_error (the task's exception).
+ * - PP_ENOTASK (9): no task is registered under that name.
+ * - PP_ESTATE (10): not allowed in this state (InvalidStateError).
+ * - PP_ENOTSUP (11): not supported here (fork on Windows, ...).
+ * - PP_ESYS (12): an OS call failed; the pp_error or pp_last_error() names the call and its
+ *   error (OSError).
+ * - PP_EWORKERDIED (13): the worker running this call died; only this call failed (crash
+ *   policy ISOLATE, or RETRY after its retries); its pp_error names the pid, the exit status
+ *   or signal, and the task. v0.2.
+ * - PP_ETIMELIMIT (14): the call ran past its time limit; its worker was stopped and
+ *   replaced. v0.2.
  */
 typedef enum pp_status {
-    PP_OK = 0,      /**< success */
-    PP_END,         /**< iterator exhausted (map, as_completed): not an error */
-    PP_EINVAL,      /**< invalid argument                     (ValueError / TypeError) */
-    PP_ENOMEM,      /**< out of memory                        (MemoryError) */
-    PP_ETIMEDOUT,   /**< the timeout expired                  (TimeoutError) */
-    PP_ECANCELLED,  /**< the future was cancelled             (CancelledError) */
-    PP_ESHUTDOWN,   /**< the executor was shut down           (RuntimeError) */
-    PP_EBROKEN,     /**< a worker died abruptly: the pool is broken (BrokenProcessPool) */
-    PP_ETASK,       /**< the task failed; details in its pp_error */
-    PP_ENOTASK,     /**< no task registered under that name */
-    PP_ESTATE,      /**< not allowed in this state            (InvalidStateError) */
-    PP_ENOTSUP,     /**< not supported here (fork on Windows, ...) */
-    PP_ESYS         /**< an OS call failed; the pp_error names the call and its error */
+#define PP__STATUS_ENUM(name, value, fails, text) PP_##name = value,
+    PP_STATUS_MAP(PP__STATUS_ENUM)
+#undef PP__STATUS_ENUM
 } pp_status;
 
 /**
@@ -99,6 +148,33 @@ typedef enum pp_status {
  * CPython: the exception class name.
  */
 PP_API const char *pp_status_str(pp_status s);
+
+/**
+ * Returns a constant sentence that explains @p s ("The timeout expired before the operation
+ * completed."): the text of its row in PP_STATUS_MAP.
+ *
+ * Never returns NULL: an unknown value gives a sentence that says the code is unknown.
+ * For the detail of one failure (which argument, which OS call), see pp_last_error() and
+ * pp_error.message. Thread-safety: any thread. CPython: str() of the exception class's
+ * usual text; C: strerror().
+ */
+PP_API const char *pp_strerror(pp_status s);
+
+/**
+ * Returns the text of the last failure of a procpool call on this thread, or "" if none has
+ * failed on this thread yet: which argument was invalid and why, which OS call failed and
+ * its error, why the pool is broken.
+ *
+ * Like errno: each failing call (one that returns a status other than PP_OK, and other
+ * than PP_END at the end of an iteration) sets it, and a successful call leaves it as it
+ * was, so read it right after the failure. The text names the function that failed, for
+ * example "pp_submit: invalid argument: task != NULL". It is at most 511 bytes (a longer one
+ * is cut and ends with "..."). Functions without a status (those returning void, bool or a
+ * count) never set it. Never NULL: the pointer is to this thread's own buffer, which the
+ * thread's next failing call overwrites; copy the text to keep it.
+ * Thread-safety: any thread; each thread has its own text. CPython: str() of the exception.
+ */
+PP_API const char *pp_last_error(void);
 
 /**
  * Why a future failed.
@@ -600,6 +676,24 @@ PP_API void pp_future_retain(pp_future *f);
  * Thread-safety: any thread. CPython: none.
  */
 PP_API void pp_future_release(pp_future *f);
+
+/**
+ * Attaches the application's own pointer to @p f: a tag, such as the item a call works on,
+ * found again from the future that pp_wait() or pp_as_completed_next() gives back, with no
+ * search (libuv's @c data field). A new future's tag is NULL; setting it again replaces it.
+ * The library never reads, copies or frees what it points to. NULL @p f is a no-op.
+ *
+ * Thread-safety: any thread; a thread that receives the future after the tag was set (from
+ * as_completed, a done callback, a wait) sees it. CPython: none (an attribute set on the
+ * Future object, or a dict keyed by futures).
+ */
+PP_API void pp_future_set_userdata(pp_future *f, void *userdata);
+
+/**
+ * Returns the tag set with pp_future_set_userdata(), NULL if none was set or @p f is NULL.
+ * Thread-safety: any thread. CPython: none.
+ */
+PP_API void *pp_future_userdata(pp_future *f);
 
 /**
  * Creates a pending future not tied to any executor, with one reference for the caller

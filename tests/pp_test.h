@@ -77,6 +77,39 @@ typedef struct pp_t_sleep_arg {
 long long pp_t_now_ms(void);
 /* Sleep for ms milliseconds in the calling (parent) thread. */
 void pp_t_sleep_ms(unsigned ms);
+/* What pp_t_wait_stats() polls: an executor's counters and its live workers' pids (read one
+ * after the other, as a caller would). */
+typedef struct pp_t_snapshot {
+    pp_executor_stats s;
+    size_t            n_pids;   /* live workers, as pp_executor_worker_pids() counts them */
+    long long         pids[16]; /* the first 16 of them */
+} pp_t_snapshot;
+typedef bool (*pp_t_stats_pred)(const pp_t_snapshot *snap, const void *arg);
+/* Polls ex (every 5 ms) until pred(snapshot, arg) holds or bound_ms passes: for states the
+ * manager reaches on its own (items handed out, workers gone), where a test has nothing to
+ * wait on. Returns whether pred held; *out (if not NULL) gets the last snapshot. A failed
+ * stats or pids call fails the test. The predicates every suite needs: */
+bool pp_t_wait_stats(pp_executor *ex, pp_t_stats_pred pred, const void *arg, long bound_ms,
+                     pp_t_snapshot *out);
+/* No live worker: stats.workers and the pid list both 0 (arg unused). */
+bool pp_t_no_workers(const pp_t_snapshot *snap, const void *arg);
+/* At least *(const size_t *)arg items handed out: pp_t_handed_out_at_least, &(size_t){2}. */
+bool pp_t_handed_out_at_least(const pp_t_snapshot *snap, const void *arg);
+/* At least *(const size_t *)arg live workers (pid list). */
+bool pp_t_workers_at_least(const pp_t_snapshot *snap, const void *arg);
+
+/* The completion-race stress that the wait and as_completed suites share: `rounds` rounds,
+ * each with n (at most 64) new futures that two threads complete, half each, with no delay
+ * (those whose index i has i % cancel_mod == cancel_mod - 1 are cancelled, the others get an
+ * empty result). In each round, on the test thread: the first thread starts, begin(fs, n,
+ * round, ctx) runs (NULL: nothing), the second thread starts, then wait(fs, n, round, ctx),
+ * which waits on the futures. begin and wait return how many problems they saw; so does the
+ * whole, which also counts a round that took 60 s (a lost wakeup that only its timeout
+ * ended). Races between registering on futures and their completion must never lose one. */
+typedef int (*pp_t_race_fn)(pp_future **fs, size_t n, int round, void *ctx);
+int pp_t_completion_races(int rounds, size_t n, size_t cancel_mod, pp_t_race_fn begin,
+                          pp_t_race_fn wait, void *ctx);
+
 /* Process id of this process. */
 long long pp_t_getpid(void);
 /* Is the process with this id still alive (and not a zombie we could reap)? */

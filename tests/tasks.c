@@ -124,6 +124,85 @@ long long pp_t_now_ms(void)
 #endif
 }
 
+typedef struct race_half {
+    pp_future **fs;
+    size_t      from, to, cancel_mod;
+} race_half;
+
+static void race_complete(void *p)
+{
+    race_half *h = p;
+    for (size_t i = h->from; i < h->to; i++) {
+        if (i % h->cancel_mod == h->cancel_mod - 1)
+            pp_future_cancel(h->fs[i]);
+        else
+            pp_future_set_result(h->fs[i], NULL, 0);
+    }
+}
+
+int pp_t_completion_races(int rounds, size_t n, size_t cancel_mod, pp_t_race_fn begin,
+                          pp_t_race_fn wait, void *ctx)
+{
+    pp_future *fs[64];
+    if (n > 64 || cancel_mod == 0)
+        return 1;
+    long long t0 = pp_t_now_ms();
+    int bad = 0;
+    for (int round = 0; round < rounds; round++) {
+        for (size_t i = 0; i < n; i++)
+            PP_ASSERT_OK_FATAL(pp_future_create(&fs[i]));
+        race_half h1 = {fs, 0, n / 2, cancel_mod}, h2 = {fs, n / 2, n, cancel_mod};
+        pp_t_thread *t1 = pp_t_thread_start(race_complete, &h1);
+        if (begin)
+            bad += begin(fs, n, round, ctx);
+        pp_t_thread *t2 = pp_t_thread_start(race_complete, &h2);
+        bad += wait(fs, n, round, ctx);
+        pp_t_thread_join(t1);
+        pp_t_thread_join(t2);
+        for (size_t i = 0; i < n; i++)
+            pp_future_release(fs[i]);
+    }
+    bad += pp_t_now_ms() - t0 >= 60000; /* no round waited for its timeout */
+    return bad;
+}
+
+bool pp_t_wait_stats(pp_executor *ex, pp_t_stats_pred pred, const void *arg, long bound_ms,
+                     pp_t_snapshot *out)
+{
+    pp_t_snapshot snap;
+    long long end = pp_t_now_ms() + bound_ms;
+    bool held;
+    for (;;) {
+        memset(&snap, 0, sizeof snap);
+        PP_ASSERT_OK(pp_executor_stats_get(ex, &snap.s));
+        size_t cap = sizeof snap.pids / sizeof snap.pids[0];
+        PP_ASSERT_OK(pp_executor_worker_pids(ex, snap.pids, cap, &snap.n_pids));
+        held = pred(&snap, arg);
+        if (held || pp_t_now_ms() >= end)
+            break;
+        pp_t_sleep_ms(5);
+    }
+    if (out)
+        *out = snap;
+    return held;
+}
+
+bool pp_t_no_workers(const pp_t_snapshot *snap, const void *arg)
+{
+    (void)arg;
+    return snap->s.workers == 0 && snap->n_pids == 0;
+}
+
+bool pp_t_handed_out_at_least(const pp_t_snapshot *snap, const void *arg)
+{
+    return snap->s.handed_out >= *(const size_t *)arg;
+}
+
+bool pp_t_workers_at_least(const pp_t_snapshot *snap, const void *arg)
+{
+    return snap->n_pids >= *(const size_t *)arg;
+}
+
 void pp_t_sleep_ms(unsigned ms)
 {
 #ifdef _WIN32
@@ -484,6 +563,17 @@ static int t_fork_exit(pp_task_ctx *c, const void *a, size_t n)
 static int32_t init_runs;
 static uint64_t calls_at_init;
 
+/* "nomem": its pp_task_error runs out of memory (the worker's next allocation is made to
+ * fail), so the call fails PP_ENOMEM with the worker's own message; then it returns 3. */
+static int t_nomem(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    pp__alloc_fail_nth(1);
+    pp_status st = pp_task_error(c, "%s", "this text needs memory");
+    pp__alloc_fault_fired(); /* disarm */
+    return st == PP_ENOMEM ? 3 : 0;
+}
+
 static int t_init_count(pp_task_ctx *c, const void *a, size_t n)
 {
     (void)c, (void)a, (void)n;
@@ -693,6 +783,7 @@ void pp_t_register_tasks(void)
         {"fork_exit", t_fork_exit},
         {"init_sleep_rand", t_init_sleep_rand},
         {"linger_at_exit", t_linger_at_exit},
+        {"nomem", t_nomem},
     };
     for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
         if (pp_register_task(tasks[i].name, tasks[i].fn) != PP_OK) {

@@ -110,6 +110,16 @@ static bool lazy_next(void *ud, pp_buf *arg)
     return true;
 }
 
+/* After a PP_ENOMEM: pp_last_error() names the function and says "out of memory". */
+static bool nomem_text(const char *func)
+{
+    const char *t = pp_last_error();
+    bool ok = strncmp(t, func, strlen(func)) == 0 && strstr(t, "out of memory") != NULL;
+    if (!ok)
+        fprintf(stderr, "\n  after PP_ENOMEM, pp_last_error() is \"%s\"", t);
+    return ok;
+}
+
 static void test_map(void)
 {
     enum { N = 10 };
@@ -145,6 +155,7 @@ static void test_map(void)
             }
             failed++;
             PP_ASSERT_ST(PP_ENOMEM, st);
+            CU_ASSERT(nomem_text(lazy ? "pp_map_lazy: " : "pp_map: "));
             CU_ASSERT_PTR_NULL(it);
             check_usable(ex);
         }
@@ -194,6 +205,7 @@ static void test_as_completed_wait_callbacks(void)
         }
         failed++;
         PP_ASSERT_ST(PP_ENOMEM, st);
+        CU_ASSERT(nomem_text("pp_as_completed_begin: "));
         CU_ASSERT_PTR_NULL(it);
     }
     CU_ASSERT(k <= MAX_FAULTS);
@@ -210,6 +222,7 @@ static void test_as_completed_wait_callbacks(void)
             break;
         }
         PP_ASSERT_ST(PP_ENOMEM, st);
+        CU_ASSERT(nomem_text("pp_wait: "));
     }
     CU_ASSERT(k <= MAX_FAULTS);
 
@@ -223,6 +236,7 @@ static void test_as_completed_wait_callbacks(void)
             break;
         }
         PP_ASSERT_ST(PP_ENOMEM, st);
+        CU_ASSERT(nomem_text("pp_future_add_done_callback: "));
     }
     CU_ASSERT(k <= MAX_FAULTS);
     CU_ASSERT_EQUAL(calls, 0);
@@ -241,6 +255,7 @@ static void test_as_completed_wait_callbacks(void)
             break;
         }
         PP_ASSERT_ST(PP_ENOMEM, st);
+        CU_ASSERT(nomem_text("pp_future_create: "));
         CU_ASSERT_PTR_NULL(f);
     }
     for (int i = 0; i < N; i++)

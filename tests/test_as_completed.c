@@ -550,63 +550,45 @@ static void test_invalid_arguments(void)
     pp_future_release(f);
 }
 
-/* Two threads complete half of a set each, with no delay, while the test thread iterates:
- * every future is yielded exactly once, whether it finished before begin, during it, or
- * while the iterator sleeps. */
-typedef struct {
-    pp_future **fs;
-    size_t from, to;
-} half;
-
-static void complete_half(void *p)
+/* Two threads complete half of a set each, with no delay, while the test thread iterates
+ * (pp_t_completion_races; the iterator begins between the two threads' starts): every
+ * future is yielded exactly once, whether it finished before begin, during it, or while the
+ * iterator sleeps. */
+static int race_begin(pp_future **fs, size_t n, int round, void *ctx)
 {
-    half *h = p;
-    for (size_t i = h->from; i < h->to; i++) {
-        if (i % 3 == 2)
-            pp_future_cancel(h->fs[i]);
-        else
-            pp_future_set_result(h->fs[i], NULL, 0);
+    (void)round;
+    pp_as_completed **it = ctx;
+    *it = NULL;
+    return pp_as_completed_begin(fs, n, LONG_WAIT, it) != PP_OK;
+}
+
+static int race_iterate(pp_future **fs, size_t n, int round, void *ctx)
+{
+    (void)round;
+    pp_as_completed **it = ctx;
+    if (!*it)
+        return 1; /* begin failed (counted there) */
+    int bad = 0, seen[64] = {0};
+    size_t count = 0;
+    pp_future *y;
+    pp_status st;
+    while ((st = pp_as_completed_next(*it, &y)) == PP_OK) {
+        for (size_t i = 0; i < n; i++)
+            seen[i] += fs[i] == y;
+        count++;
     }
+    bad += st != PP_END || count != n;
+    for (size_t i = 0; i < n; i++)
+        bad += seen[i] != 1;
+    pp_as_completed_end(*it);
+    *it = NULL;
+    return bad;
 }
 
 static void test_stress_completion_races(void)
 {
-    enum { ROUNDS = 300, N = 8 };
-    long long t0 = pp_t_now_ms();
-    int bad = 0;
-    for (int round = 0; round < ROUNDS; round++) {
-        pp_future *fs[N];
-        for (int i = 0; i < N; i++)
-            fs[i] = new_future();
-        half h1 = {fs, 0, N / 2}, h2 = {fs, N / 2, N};
-        pp_t_thread *t1 = pp_t_thread_start(complete_half, &h1);
-        pp_as_completed *it = NULL;
-        if (pp_as_completed_begin(fs, N, LONG_WAIT, &it) != PP_OK) {
-            bad++;
-            pp_t_thread_join(t1);
-            release_all(fs, N);
-            continue;
-        }
-        pp_t_thread *t2 = pp_t_thread_start(complete_half, &h2);
-        int seen[N] = {0};
-        pp_future *y;
-        pp_status st;
-        int count = 0;
-        while ((st = pp_as_completed_next(it, &y)) == PP_OK) {
-            for (int i = 0; i < N; i++)
-                seen[i] += fs[i] == y;
-            count++;
-        }
-        bad += st != PP_END || count != N;
-        for (int i = 0; i < N; i++)
-            bad += seen[i] != 1;
-        pp_t_thread_join(t1);
-        pp_t_thread_join(t2);
-        pp_as_completed_end(it);
-        release_all(fs, N);
-    }
-    CU_ASSERT_EQUAL(bad, 0);
-    CU_ASSERT(pp_t_now_ms() - t0 < 60000); /* no round waited for its timeout */
+    pp_as_completed *it = NULL;
+    CU_ASSERT_EQUAL(pp_t_completion_races(300, 8, 3, race_begin, race_iterate, &it), 0);
 }
 
 /* 100 000 futures, each listed twice: those done at begin first, then the others in
@@ -659,6 +641,51 @@ static void test_many_futures(void)
     free(fs);
 }
 
+/* Each future carries the application's tag back out of as_completed: the item a call
+ * worked on is found from the future alone (executor futures and the caller's own). */
+typedef struct item {
+    int32_t value;
+    int     seen;
+} item;
+
+static void test_userdata_through_as_completed(void)
+{
+    enum { N = 8 };
+    pp_executor *ex = pp_t_executor(2);
+    item items[N + 1];
+    pp_future *fs[N + 1];
+    for (int i = 0; i < N; i++) {
+        items[i] = (item){i * 11, 0};
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", &items[i].value, sizeof items[i].value,
+                                     &fs[i]));
+        pp_future_set_userdata(fs[i], &items[i]);
+    }
+    items[N] = (item){-1, 0};
+    fs[N] = new_future();
+    pp_future_set_userdata(fs[N], &items[N]);
+    pp_as_completed *it = begin(fs, N + 1, LONG_WAIT);
+    for (int k = 0; k < N; k++) {
+        pp_future *y = next_ok(it);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+        item *t = pp_future_userdata(y);
+        CU_ASSERT_FATAL(t >= items && t < items + N);
+        t->seen++;
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(y, 0, &r));
+        CU_ASSERT(r.len == sizeof t->value && memcmp(r.data, &t->value, r.len) == 0);
+    }
+    PP_ASSERT_OK(pp_future_set_result(fs[N], "m", 1)); /* the caller's own, last */
+    pp_future *y = next_ok(it);
+    CU_ASSERT_PTR_EQUAL(pp_future_userdata(y), &items[N]);
+    items[N].seen++;
+    expect_end(it);
+    for (int i = 0; i <= N; i++)
+        CU_ASSERT_EQUAL(items[i].seen, 1);
+    pp_as_completed_end(it);
+    release_all(fs, N + 1);
+    pp_executor_destroy(ex);
+}
+
 static CU_TestInfo tests[] = {
     {"done_first_then_completion_order", test_done_first_then_completion_order},
     {"completion_order_many", test_completion_order_many},
@@ -675,6 +702,7 @@ static CU_TestInfo tests[] = {
     {"stress_completion_races", test_stress_completion_races},
     {"invalid_arguments", test_invalid_arguments},
     {"many_futures", test_many_futures},
+    {"userdata_through_as_completed", test_userdata_through_as_completed},
     CU_TEST_INFO_NULL,
 };
 

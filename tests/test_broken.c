@@ -116,11 +116,9 @@ static void check_break(const char *task, const void *arg, size_t len,
     CU_ASSERT(r.len == sizeof busy_pid && memcmp(r.data, &busy_pid, sizeof busy_pid) == 0);
 
     /* The pool's workers are gone; the counters say one died. */
-    pp_executor_stats s;
-    long long end = pp_t_now_ms() + BOUND_MS;
-    do {
-        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
-    } while (s.workers > 0 && pp_t_now_ms() < end && (pp_t_sleep_ms(10), 1));
+    pp_t_snapshot snap;
+    CU_ASSERT(pp_t_wait_stats(ex, pp_t_no_workers, NULL, BOUND_MS, &snap));
+    pp_executor_stats s = snap.s;
     CU_ASSERT_EQUAL(s.workers, 0);
     CU_ASSERT(s.workers_died >= 1);
     CU_ASSERT(s.failed >= (unsigned long long)n_failed);
@@ -290,12 +288,9 @@ static void test_other_workers_stopped(void)
     CU_ASSERT_EQUAL(pp_future_result(f, BOUND_MS, NULL), PP_EBROKEN);
     pp_future_release(f);
     CU_ASSERT(all_gone(pids, n));
-    size_t m = 99;
-    long long end = pp_t_now_ms() + BOUND_MS;
-    do {
-        PP_ASSERT_OK(pp_executor_worker_pids(ex, NULL, 0, &m));
-    } while (m && pp_t_now_ms() < end && (pp_t_sleep_ms(10), 1));
-    CU_ASSERT_EQUAL(m, 0);
+    pp_t_snapshot snap;
+    CU_ASSERT(pp_t_wait_stats(ex, pp_t_no_workers, NULL, BOUND_MS, &snap));
+    CU_ASSERT_EQUAL(snap.n_pids, 0);
     pp_executor_destroy(ex);
 }
 

@@ -361,8 +361,10 @@ static void test_error_details(void)
     pp_future_release(f);
 
     /* every error status is accepted, and result() returns it */
-    static const pp_status errs[] = {PP_EINVAL, PP_ENOMEM,  PP_ETIMEDOUT, PP_ESHUTDOWN, PP_EBROKEN,
-                                     PP_ETASK,  PP_ENOTASK, PP_ESTATE,    PP_ENOTSUP,   PP_ESYS};
+    static const pp_status errs[] = {PP_EINVAL,   PP_ENOMEM,      PP_ETIMEDOUT, PP_ESHUTDOWN,
+                                     PP_EBROKEN,  PP_ETASK,       PP_ENOTASK,   PP_ESTATE,
+                                     PP_ENOTSUP,  PP_ESYS,        PP_EWORKERDIED,
+                                     PP_ETIMELIMIT};
     for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
         f = new_future();
         PP_ASSERT_OK(pp_future_set_error(f, errs[i], (int)i, "m"));
@@ -629,7 +631,7 @@ static void test_invalid_arguments(void)
     CU_ASSERT_EQUAL(pp_future_set_error(f, PP_OK, 1, "x"), PP_EINVAL);
     CU_ASSERT_EQUAL(pp_future_set_error(f, PP_END, 1, "x"), PP_EINVAL);
     CU_ASSERT_EQUAL(pp_future_set_error(f, PP_ECANCELLED, 1, "x"), PP_EINVAL);
-    CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)(PP_ESYS + 1), 1, "x"), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)(PP_ETIMELIMIT + 1), 1, "x"), PP_EINVAL);
     CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)1000, 1, "x"), PP_EINVAL);
     CU_ASSERT_EQUAL(pp_future_set_error(f, (pp_status)-1, 1, "x"), PP_EINVAL);
     /* negative timeouts other than PP_FOREVER (small ones on a pending future: a library
@@ -1170,8 +1172,51 @@ static void test_huge_timeouts(void)
     }
 }
 
+/* The application's tag: NULL at first, set and replaced, kept through completion and
+ * cancellation, seen by a done callback on another thread; NULL future: no-op / NULL. */
+static void tag_cb(pp_future *f, void *ud)
+{
+    *(void **)ud = pp_future_userdata(f);
+}
+
+static void complete_later(void *p)
+{
+    pp_future_set_result(p, "r", 1);
+}
+
+static void test_userdata(void)
+{
+    int a = 1, b = 2;
+    pp_future *f = new_future();
+    CU_ASSERT_PTR_NULL(pp_future_userdata(f));
+    pp_future_set_userdata(f, &a);
+    CU_ASSERT_PTR_EQUAL(pp_future_userdata(f), &a);
+    pp_future_set_userdata(f, &b);
+    CU_ASSERT_PTR_EQUAL(pp_future_userdata(f), &b);
+    void *seen = NULL;
+    PP_ASSERT_OK(pp_future_add_done_callback(f, tag_cb, &seen));
+    pp_t_thread *t = pp_t_thread_start(complete_later, f);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    pp_t_thread_join(t);
+    CU_ASSERT_PTR_EQUAL(seen, &b); /* the callback, on the completing thread, saw it */
+    CU_ASSERT_PTR_EQUAL(pp_future_userdata(f), &b);
+    pp_future_set_userdata(f, NULL);
+    CU_ASSERT_PTR_NULL(pp_future_userdata(f));
+    pp_future_release(f);
+
+    f = new_future();
+    pp_future_set_userdata(f, &a);
+    CU_ASSERT(pp_future_cancel(f));
+    CU_ASSERT_PTR_EQUAL(pp_future_userdata(f), &a);
+    pp_future_release(f);
+
+    pp_future_set_userdata(NULL, &a); /* no-op */
+    CU_ASSERT_PTR_NULL(pp_future_userdata(NULL));
+}
+
 static CU_TestInfo tests[] = {
     {"pending_running_finished", test_pending_running_finished},
+    {"userdata", test_userdata},
     {"pending_to_finished_directly", test_pending_to_finished_directly},
     {"pending_cancelled", test_pending_cancelled},
     {"cancel_running_or_finished_fails", test_cancel_running_or_finished_fails},

@@ -148,11 +148,9 @@ static void check_init_breaks(const char *init, const char *expect)
     CU_ASSERT_EQUAL(pp_map(ex, "echo", &a, 1, 1, PP_FOREVER, &it), PP_EBROKEN);
     CU_ASSERT_PTR_NULL(it);
     /* the workers are gone (bounded), one at least counted as died */
-    pp_executor_stats st;
-    long long end = pp_t_now_ms() + BOUND_MS;
-    do {
-        PP_ASSERT_OK(pp_executor_stats_get(ex, &st));
-    } while (st.workers > 0 && pp_t_now_ms() < end && (pp_t_sleep_ms(10), 1));
+    pp_t_snapshot snap;
+    CU_ASSERT(pp_t_wait_stats(ex, pp_t_no_workers, NULL, BOUND_MS, &snap));
+    pp_executor_stats st = snap.s;
     CU_ASSERT_EQUAL(st.workers, 0);
     CU_ASSERT(st.workers_died >= 1);
     CU_ASSERT_EQUAL(st.completed, 0);

@@ -320,6 +320,12 @@ static void check_broken_item(pp_status st, const pp_buf *r, const pp_error *e, 
             fprintf(stderr, "\n  position %zu: message \"%s\"\n", pos, e->message);
         CU_ASSERT(strstr(e->message, "exited with code 3") != NULL);
     }
+    /* pp_last_error() says the same, naming pp_map_next */
+    const char *t = pp_last_error();
+    if (strncmp(t, "pp_map_next: ", 13) != 0 || !strstr(t, "exited with code 3"))
+        fprintf(stderr, "\n  position %zu: pp_last_error() \"%s\"\n", pos, t);
+    CU_ASSERT(strncmp(t, "pp_map_next: ", 13) == 0);
+    CU_ASSERT(strstr(t, "exited with code 3") != NULL);
 }
 
 /* "exit_if" over 0..19 on one worker: the worker runs the calls in order and dies at 13.
@@ -367,6 +373,9 @@ static void test_broken_exit_if(void)
         it = (pp_map_iter *)1;
         CU_ASSERT_EQUAL(pp_map(ex, "exit_if", args, 2, 1, PP_FOREVER, &it), PP_EBROKEN);
         CU_ASSERT_PTR_NULL(it);
+        /* the text gives the pool's cause */
+        CU_ASSERT(strncmp(pp_last_error(), "pp_map: the pool is broken: ", 28) == 0);
+        CU_ASSERT(strstr(pp_last_error(), "exited with code 3") != NULL);
         pp_executor_destroy(ex);
     }
 }
@@ -924,11 +933,8 @@ static void test_cancelled_positions(void)
         args[i] = (pp_buf){&a, sizeof a};
     pp_map_iter *it;
     PP_ASSERT_OK_FATAL(pp_map(ex, "sleep", args, 6, 1, PP_T_TIMEOUT_MS, &it));
-    pp_executor_stats s;
-    long long end = pp_t_now_ms() + PP_T_TIMEOUT_MS;
-    do {
-        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
-    } while (s.handed_out < 2 && pp_t_now_ms() < end && (pp_t_sleep_ms(5), 1));
+    CU_ASSERT(pp_t_wait_stats(ex, pp_t_handed_out_at_least, &(size_t){2}, PP_T_TIMEOUT_MS,
+                              NULL));
     PP_ASSERT_OK(pp_executor_shutdown(ex, false, true));
     for (int i = 0; i < 6; i++) {
         pp_buf r;
@@ -947,6 +953,13 @@ static void test_cancelled_positions(void)
     pp_executor_destroy(ex);
 }
 
+/* Two workers, both busy, max_workers + 1 items handed out. */
+static bool both_busy_three_out(const pp_t_snapshot *snap, const void *arg)
+{
+    (void)arg;
+    return snap->n_pids >= 2 && snap->s.idle_workers == 0 && snap->s.handed_out >= 3;
+}
+
 /* kill_workers during a map: the calls the workers held report PP_EBROKEN naming SIGKILL,
  * the others PP_ECANCELLED; nothing hangs. */
 static void test_killed_during_map(void)
@@ -958,14 +971,7 @@ static void test_killed_during_map(void)
         args[i] = (pp_buf){&a, sizeof a};
     pp_map_iter *it;
     PP_ASSERT_OK_FATAL(pp_map(ex, "sleep", args, 8, 1, PP_T_TIMEOUT_MS, &it));
-    size_t n = 0;
-    long long end = pp_t_now_ms() + PP_T_TIMEOUT_MS;
-    pp_executor_stats s;
-    do {
-        PP_ASSERT_OK(pp_executor_worker_pids(ex, NULL, 0, &n));
-        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
-    } while ((n < 2 || s.idle_workers > 0 || s.handed_out < 3) && pp_t_now_ms() < end &&
-             (pp_t_sleep_ms(5), 1));
+    CU_ASSERT(pp_t_wait_stats(ex, both_busy_three_out, NULL, PP_T_TIMEOUT_MS, NULL));
     long long t0 = pp_t_now_ms();
     PP_ASSERT_OK(pp_executor_kill_workers(ex));
     int broken = 0, cancelled = 0, other = 0;

@@ -109,10 +109,7 @@ static void test_cancel_futures(void)
         PP_ASSERT_OK(pp_future_add_done_callback(fs[i], count_cb, (void *)&idx[i]));
     }
     pp_executor_stats s;
-    long long end = pp_t_now_ms() + BOUND_MS;
-    do {
-        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
-    } while (s.handed_out < 2 && pp_t_now_ms() < end && (pp_t_sleep_ms(5), 1));
+    CU_ASSERT(pp_t_wait_stats(ex, pp_t_handed_out_at_least, &(size_t){2}, BOUND_MS, NULL));
     CU_ASSERT(pp_future_running(fs[0]) && pp_future_running(fs[1]));
     CU_ASSERT(!pp_future_done(fs[0]));
     PP_ASSERT_OK(pp_executor_shutdown(ex, true, true));
@@ -187,20 +184,18 @@ static void test_no_worker_left(void)
     pp_future *fs[3];
     for (int i = 0; i < 3; i++)
         PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
-    long long pids[3];
-    size_t n = 0;
-    long long end = pp_t_now_ms() + BOUND_MS;
-    do {
-        PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 3, &n));
-    } while (n < 3 && pp_t_now_ms() < end && (pp_t_sleep_ms(5), 1));
-    CU_ASSERT_EQUAL(n, 3);
+    pp_t_snapshot snap;
+    CU_ASSERT(pp_t_wait_stats(ex, pp_t_workers_at_least, &(size_t){3}, BOUND_MS, &snap));
+    CU_ASSERT_EQUAL(snap.n_pids, 3);
+    size_t n = snap.n_pids < 3 ? snap.n_pids : 3;
     PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
     for (size_t i = 0; i < n; i++)
-        CU_ASSERT(pid_reaped(pids[i])); /* exited and reaped: no zombie either */
+        CU_ASSERT(pid_reaped(snap.pids[i])); /* exited and reaped: no zombie either */
     pp_executor_stats s;
     PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
     CU_ASSERT_EQUAL(s.workers, 0);
     CU_ASSERT_EQUAL(s.workers_died, 0); /* asked to stop: not dying */
+    long long pids[3];
     PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 3, &n));
     CU_ASSERT_EQUAL(n, 0);
     for (int i = 0; i < 3; i++)
@@ -240,6 +235,13 @@ static void test_cycles_leave_nothing(void)
     CU_ASSERT_EQUAL(pp__os_handle_count(), fds);
 }
 
+/* Two workers, the future arg running, max_workers + 1 items handed out. */
+static bool two_running_three_out(const pp_t_snapshot *snap, const void *arg)
+{
+    return snap->n_pids >= 2 && pp_future_running((pp_future *)arg) &&
+           snap->s.handed_out >= 3;
+}
+
 /* terminate_workers / kill_workers: running items end broken (naming the signal), pending
  * ones are cancelled, later submits see a shut-down executor, the workers are gone. */
 static void check_force(pp_status (*force)(pp_executor *), const char *sig)
@@ -250,17 +252,13 @@ static void check_force(pp_status (*force)(pp_executor *), const char *sig)
     pp_future *fs[5];
     for (int i = 0; i < 5; i++)
         PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
-    long long end = pp_t_now_ms() + BOUND_MS;
-    size_t n = 0;
-    long long pids[2];
-    pp_executor_stats s;
-    do { /* both workers started and running, max_workers + 1 items handed out */
-        PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 2, &n));
-        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
-    } while ((n < 2 || !pp_future_running(fs[1]) || s.handed_out < 3) &&
-             pp_t_now_ms() < end && (pp_t_sleep_ms(5), 1));
+    /* both workers started and running, max_workers + 1 items handed out */
+    pp_t_snapshot snap;
+    CU_ASSERT(pp_t_wait_stats(ex, two_running_three_out, fs[1], BOUND_MS, &snap));
+    size_t n = snap.n_pids;
+    const long long *pids = snap.pids;
     CU_ASSERT_EQUAL_FATAL(n, 2);
-    CU_ASSERT_EQUAL(s.handed_out, 3);
+    CU_ASSERT_EQUAL(snap.s.handed_out, 3);
     long long t0 = pp_t_now_ms();
     PP_ASSERT_OK(force(ex));
     int broken = 0, cancelled = 0;
@@ -415,10 +413,7 @@ static void test_cancel_futures_no_wait(void)
     for (int i = 0; i < 6; i++)
         PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", i ? &a : &first, sizeof a, &fs[i]));
     pp_executor_stats s;
-    long long end = pp_t_now_ms() + BOUND_MS;
-    do {
-        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
-    } while (s.handed_out < 2 && pp_t_now_ms() < end && (pp_t_sleep_ms(5), 1));
+    CU_ASSERT(pp_t_wait_stats(ex, pp_t_handed_out_at_least, &(size_t){2}, BOUND_MS, NULL));
     PP_ASSERT_OK(pp_executor_shutdown(ex, false, true));
     CU_ASSERT(!pp_future_done(fs[1])); /* did not wait */
     for (int i = 2; i < 6; i++)         /* cancelled by the time it returns */
@@ -449,11 +444,7 @@ static void test_second_call_adds_cancel(void)
     pp_future *fs[6];
     for (int i = 0; i < 6; i++)
         PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", i ? &a : &first, sizeof a, &fs[i]));
-    pp_executor_stats s;
-    long long end = pp_t_now_ms() + BOUND_MS;
-    do {
-        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
-    } while (s.handed_out < 2 && pp_t_now_ms() < end && (pp_t_sleep_ms(5), 1));
+    CU_ASSERT(pp_t_wait_stats(ex, pp_t_handed_out_at_least, &(size_t){2}, BOUND_MS, NULL));
     PP_ASSERT_OK(pp_executor_shutdown(ex, false, false));
     PP_ASSERT_OK(pp_executor_shutdown(ex, true, true));
     int ok = 0, cancelled = 0;

@@ -127,9 +127,20 @@ static void test_task_errors(void)
     PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, NULL));
     pp_future_release(f);
 
+    /* a task whose pp_task_error ran out of memory: PP_ENOMEM, with the worker's text whole
+     * (its length was a hand-counted 27) and the task's return value */
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "nomem", NULL, 0, &f));
+    CU_ASSERT_EQUAL(pp_future_result(f, PP_T_TIMEOUT_MS, NULL), PP_ENOMEM);
+    PP_ASSERT_OK(pp_future_exception(f, 0, &e));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(e->status, PP_ENOMEM);
+    CU_ASSERT_EQUAL(e->code, 3);
+    CU_ASSERT_STRING_EQUAL(e->message, "out of memory in the worker");
+    pp_future_release(f);
+
     pp_executor_stats s;
     PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
-    CU_ASSERT_EQUAL(s.failed, 3);
+    CU_ASSERT_EQUAL(s.failed, 4);
     CU_ASSERT_EQUAL(s.completed, 1);
     CU_ASSERT_EQUAL(s.workers_died, 0);
     pp_executor_destroy(ex);
@@ -382,7 +393,7 @@ static void test_status_strings(void)
     CU_ASSERT_STRING_EQUAL(pp_status_str(PP_EBROKEN), "PP_EBROKEN");
     CU_ASSERT_STRING_EQUAL(pp_status_str(PP_ESYS), "PP_ESYS");
     CU_ASSERT_STRING_EQUAL(pp_status_str((pp_status)999), "PP_UNKNOWN");
-    for (int s = PP_OK; s <= PP_ESYS; s++)
+    for (int s = PP_OK; s <= PP_ETIMELIMIT; s++)
         CU_ASSERT_PTR_NOT_NULL(pp_status_str((pp_status)s));
 }
 

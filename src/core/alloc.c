@@ -202,8 +202,6 @@ void pp__assert_fail(const char *expr, const char *file, int line)
 
 static pp_status global_status = PP_ESYS;
 
-void pp__future_global_init(pp_status *st); /* future.c */
-
 static void global_init_once(void)
 {
     if (apr_initialize() != APR_SUCCESS) {
@@ -216,5 +214,8 @@ static void global_init_once(void)
 pp_status pp__global_init(void)
 {
     pp__os_call_once(global_init_once);
-    return global_status;
+    if (global_status != PP_OK)
+        return pp__fail(global_status, "procpool could not initialise: APR (apr_initialize, "
+                                       "or its first pool and mutex) failed");
+    return PP_OK;
 }

@@ -22,7 +22,6 @@ apr_thread_mutex_t *pp__flock;
 static apr_pool_t  *g_pool;      /* under pp__flock after initialisation */
 static pp__waiter  *g_free_waiters;
 
-void pp__future_global_init(pp_status *st);
 void pp__future_global_init(pp_status *st)
 {
     if (apr_pool_create(&g_pool, NULL) != APR_SUCCESS ||
@@ -164,38 +163,7 @@ static void finish_unlocked(pp_future *f, completion *c)
     }
 }
 
-static bool wait_done_sleeping(pp_future *f, int64_t deadline_ms);
-
-/* How long this thread polls a future before it sleeps on it (spin.h): each thread that
- * waits has its own record of how long its waits were. */
-static PP__THREAD_LOCAL pp__spin tl_spin;
-static PP__THREAD_LOCAL bool tl_spin_init;
-
-static bool future_done(void *f)
-{
-    return pp__fdone(f);
-}
-
-bool pp__future_wait_done(pp_future *f, int64_t deadline_ms)
-{
-    if (pp__fdone(f))
-        return true; /* done futures never change: no lock */
-    if (!tl_spin_init) {
-        pp__spin_init(&tl_spin, pp__spin_max_ns());
-        tl_spin_init = true;
-    }
-    int64_t limit = -1; /* the poll never outlasts the deadline (a far one: no limit) */
-    if (deadline_ms >= 0) {
-        int64_t left = deadline_ms - pp__os_monotonic_ms();
-        limit = left <= 0 ? 0 : left > INT64_MAX / 1000000 ? -1 : left * 1000000;
-    }
-    int64_t t0;
-    bool done = pp__spin_poll(&tl_spin, limit, future_done, f, &t0) ||
-                wait_done_sleeping(f, deadline_ms);
-    pp__spin_end(&tl_spin, t0);
-    return done;
-}
-
+/* The slow path of pp__future_wait_done: sleeps on a waiter registered on f. */
 static bool wait_done_sleeping(pp_future *f, int64_t deadline_ms)
 {
     apr_thread_mutex_lock(pp__flock);
@@ -228,6 +196,36 @@ static bool wait_done_sleeping(pp_future *f, int64_t deadline_ms)
     return done;
 }
 
+/* How long this thread polls a future before it sleeps on it (spin.h): each thread that
+ * waits has its own record of how long its waits were. */
+static PP__THREAD_LOCAL pp__spin tl_spin;
+static PP__THREAD_LOCAL bool tl_spin_init;
+
+static bool future_done(void *f)
+{
+    return pp__fdone(f);
+}
+
+bool pp__future_wait_done(pp_future *f, int64_t deadline_ms)
+{
+    if (pp__fdone(f))
+        return true; /* done futures never change: no lock */
+    if (!tl_spin_init) {
+        pp__spin_init(&tl_spin, pp__spin_max_ns());
+        tl_spin_init = true;
+    }
+    int64_t limit = -1; /* the poll never outlasts the deadline (a far one: no limit) */
+    if (deadline_ms >= 0) {
+        int64_t left = deadline_ms - pp__os_monotonic_ms();
+        limit = left <= 0 ? 0 : left > INT64_MAX / 1000000 ? -1 : left * 1000000;
+    }
+    int64_t t0;
+    bool done = pp__spin_poll(&tl_spin, limit, future_done, f, &t0) ||
+                wait_done_sleeping(f, deadline_ms);
+    pp__spin_end(&tl_spin, t0);
+    return done;
+}
+
 /* ---- lifecycle ---- */
 
 pp_future *pp__future_new(void)
@@ -238,6 +236,7 @@ pp_future *pp__future_new(void)
     if (!f)
         return NULL;
     atomic_init(&f->refs, 1);
+    atomic_init(&f->userdata, NULL);
     f->state = PP__F_PENDING;
     f->cbs_tail = &f->cbs;
     return f;
@@ -249,9 +248,9 @@ pp_status pp_future_create(pp_future **out)
     *out = NULL;
     pp_status st = pp__global_init();
     if (st != PP_OK)
-        return st;
+        return st; /* (with its text) */
     *out = pp__future_new();
-    return *out ? PP_OK : PP_ENOMEM;
+    return *out ? PP_OK : pp__fail(PP_ENOMEM, "pp_future_create: out of memory");
 }
 
 void pp_future_retain(pp_future *f)
@@ -275,6 +274,19 @@ void pp_future_release(pp_future *f)
     if (f->msg_owned)
         pp__free((char *)f->err.message);
     pp__free(f);
+}
+
+/* ---- the application's tag ---- */
+
+void pp_future_set_userdata(pp_future *f, void *userdata)
+{
+    if (f)
+        atomic_store_explicit(&f->userdata, userdata, memory_order_release);
+}
+
+void *pp_future_userdata(pp_future *f)
+{
+    return f ? atomic_load_explicit(&f->userdata, memory_order_acquire) : NULL;
 }
 
 /* ---- state queries ---- */
@@ -390,49 +402,54 @@ pp_status pp__future_finish_error(pp_future *f, pp_status status, int code, long
 }
 
 
+/* The PP_ESTATE of a setter called on a done future, with its text. */
+static pp_status already_done(const char *func, pp_future *f)
+{
+    return pp__fail(PP_ESTATE, "%s: the future is already %s", func,
+                    f->state == PP__F_CANCELLED ? "cancelled" : "finished");
+}
+
 pp_status pp_future_set_result(pp_future *f, const void *data, size_t len)
 {
-    PP__CHECK_ARG(f != NULL && (data != NULL || len == 0));
+    PP__CHECK_ARG(f != NULL);
+    PP__CHECK_ARG_MSG(data != NULL || len == 0, "invalid argument: data is NULL with len %zu",
+                      len);
     if (pp__fdone(f))
-        return PP_ESTATE;
+        return already_done("pp_future_set_result", f);
     void *copy = NULL;
     if (len) {
         copy = pp__malloc(len);
         if (!copy)
-            return PP_ENOMEM;
+            return pp__fail(PP_ENOMEM, "pp_future_set_result: out of memory (copying %zu bytes)",
+                            len);
         memcpy(copy, data, len);
     }
-    return pp__future_finish_owned(f, copy, copy, len, 0);
-}
-
-static bool error_status_ok(pp_status s)
-{
-    switch (s) {
-    case PP_EINVAL: case PP_ENOMEM: case PP_ETIMEDOUT: case PP_ESHUTDOWN: case PP_EBROKEN:
-    case PP_ETASK: case PP_ENOTASK: case PP_ESTATE: case PP_ENOTSUP: case PP_ESYS:
-        return true;
-    default:
-        return false;
-    }
+    pp_status st = pp__future_finish_owned(f, copy, copy, len, 0);
+    return st == PP_ESTATE ? already_done("pp_future_set_result", f) : st;
 }
 
 pp_status pp_future_set_error(pp_future *f, pp_status status, int code, const char *message)
 {
-    PP__CHECK_ARG(f != NULL && error_status_ok(status));
+    PP__CHECK_ARG(f != NULL);
+    PP__CHECK_ARG_MSG(pp__status_can_fail(status),
+                      "invalid argument: status %d (%s) is not one a future can fail with",
+                      (int)status, pp_status_str(status));
     if (pp__fdone(f))
-        return PP_ESTATE;
+        return already_done("pp_future_set_error", f);
     char *msg = pp__strdup(message ? message : pp_status_str(status));
     if (!msg)
-        return PP_ENOMEM;
-    return pp__future_finish_error(f, status, code, 0, msg);
+        return pp__fail(PP_ENOMEM, "pp_future_set_error: out of memory (copying the message)");
+    pp_status st = pp__future_finish_error(f, status, code, 0, msg);
+    return st == PP_ESTATE ? already_done("pp_future_set_error", f) : st;
 }
 
 pp_status pp_future_add_done_callback(pp_future *f, pp_done_fn fn, void *userdata)
 {
-    PP__CHECK_ARG(f != NULL && fn != NULL);
+    PP__CHECK_ARG(f != NULL);
+    PP__CHECK_ARG(fn != NULL);
     pp__cb *cb = pp__malloc(sizeof *cb);
     if (!cb)
-        return PP_ENOMEM;
+        return pp__fail(PP_ENOMEM, "pp_future_add_done_callback: out of memory");
     cb->fn = fn;
     cb->userdata = userdata;
     cb->next = NULL;
@@ -451,35 +468,52 @@ pp_status pp_future_add_done_callback(pp_future *f, pp_done_fn fn, void *userdat
 
 /* ---- results ---- */
 
+/* The PP_ETIMEDOUT of a wait for one future, with its text. */
+static pp_status not_done(const char *func, long timeout_ms)
+{
+    return pp__fail(PP_ETIMEDOUT, "%s: the future is not done after the timeout of %ld ms",
+                    func, timeout_ms);
+}
+
 pp_status pp_future_result(pp_future *f, long timeout_ms, pp_buf *result)
 {
     if (result) {
         result->data = NULL;
         result->len = 0;
     }
-    PP__CHECK_ARG(f != NULL && PP__TIMEOUT_OK(timeout_ms));
+    PP__CHECK_ARG(f != NULL);
+    PP__CHECK_TIMEOUT(timeout_ms);
     if (!pp__future_wait_done(f, pp__deadline(timeout_ms)))
-        return PP_ETIMEDOUT;
+        return not_done("pp_future_result", timeout_ms);
     /* Done (seen through the atomic state): the outcome was written before and never
      * changes again, so it is read without the lock. */
-    pp_status st = f->state == PP__F_CANCELLED ? PP_ECANCELLED : f->err.status;
-    if (st == PP_OK && result) {
-        result->data = f->data;
-        result->len = f->len;
+    if (f->state == PP__F_CANCELLED)
+        return pp__fail(PP_ECANCELLED, "pp_future_result: the future was cancelled");
+    pp_status st = f->err.status;
+    if (st == PP_OK) {
+        if (result) {
+            result->data = f->data;
+            result->len = f->len;
+        }
+        return PP_OK;
     }
-    return st;
+    return pp__fail(st, "pp_future_result: the call failed (%s): %s", pp_status_str(st),
+                    f->err.message);
 }
 
 pp_status pp_future_exception(pp_future *f, long timeout_ms, const pp_error **err)
 {
     if (err)
         *err = NULL;
-    PP__CHECK_ARG(f != NULL && err != NULL && PP__TIMEOUT_OK(timeout_ms));
+    PP__CHECK_ARG(f != NULL);
+    PP__CHECK_ARG(err != NULL);
+    PP__CHECK_TIMEOUT(timeout_ms);
     if (!pp__future_wait_done(f, pp__deadline(timeout_ms)))
-        return PP_ETIMEDOUT;
+        return not_done("pp_future_exception", timeout_ms);
     /* done: read without the lock, as in pp_future_result */
-    pp_status st = f->state == PP__F_CANCELLED ? PP_ECANCELLED : PP_OK;
-    if (st == PP_OK && f->err.status != PP_OK)
+    if (f->state == PP__F_CANCELLED)
+        return pp__fail(PP_ECANCELLED, "pp_future_exception: the future was cancelled");
+    if (f->err.status != PP_OK)
         *err = &f->err;
-    return st;
+    return PP_OK;
 }

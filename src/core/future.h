@@ -70,6 +70,7 @@ struct pp_future {
     long long             pid; /* the worker that produced the outcome, 0 if none */
     pp__cb               *cbs, **cbs_tail;
     pp__wreg             *waiters;
+    _Atomic(void *)       userdata; /* the application's tag; never read by the library */
 };
 
 /* The global future lock (created by pp__global_init). */

@@ -41,6 +41,7 @@ struct pp_map_iter {
     void           *userdata;
     bool            input_done;
     pp_status       late_st;   /* a submit that failed while refilling: reported at the end */
+    size_t          bad_arg_len; /* PP_EINVAL: the len of the argument with NULL data */
     pp_error        late_err;
     char           *late_msg;
     pp__wbuf        argbytes;
@@ -70,6 +71,25 @@ void pp_map_free(pp_map_iter *it)
     pp__free(it->argoffs);
     pp__free(it->args);
     pp__free(it);
+}
+
+/* The text of a failed submit of a chunk, for the function func that reports it: st is
+ * PP_EBROKEN (with the pool's cause), PP_ESHUTDOWN or PP_ENOMEM. */
+static pp_status submit_failed(pp_executor *ex, const char *func, pp_status st)
+{
+    if (st == PP_EBROKEN) {
+        int code;
+        long long pid;
+        char *cause = pp__executor_broken_cause(ex, &code, &pid);
+        pp__fail(st, "%s: the pool is broken: %s", func, cause ? cause : "(cause unknown)");
+        pp__free(cause);
+        return st;
+    }
+    if (st == PP_ESHUTDOWN)
+        return pp__fail(st, "%s: the executor was shut down", func);
+    if (st == PP_ENOMEM)
+        return pp__fail(st, "%s: out of memory", func);
+    return pp__fail(st, "%s: a chunk could not be submitted (%s)", func, pp_status_str(st));
 }
 
 static pp_status ring_push(pp_map_iter *it, const pp_buf *args, size_t n)
@@ -111,29 +131,41 @@ static pp_map_iter *iter_new(pp_executor *ex, const char *task, size_t chunksize
     return it;
 }
 
+/* The PP_ENOTASK of a map, with its text. */
+static pp_status no_task(const char *func, const char *task)
+{
+    return pp__fail(PP_ENOTASK, "%s: no task '%.*s' is registered in this process", func,
+                    PP__NAME_MAX, task);
+}
+
 pp_status pp_map(pp_executor *ex, const char *task, const pp_buf *args, size_t n,
                  size_t chunksize, long timeout_ms, pp_map_iter **out)
 {
     PP__CHECK_ARG(out != NULL);
     *out = NULL;
-    PP__CHECK_ARG(ex != NULL && task != NULL && (args != NULL || n == 0));
-    PP__CHECK_ARG(chunksize > 0 && PP__TIMEOUT_OK(timeout_ms));
+    PP__CHECK_ARG(ex != NULL);
+    PP__CHECK_ARG(task != NULL);
+    PP__CHECK_ARG_MSG(args != NULL || n == 0, "invalid argument: args is NULL with n %zu", n);
+    PP__CHECK_ARG(chunksize > 0);
+    PP__CHECK_TIMEOUT(timeout_ms);
     for (size_t i = 0; i < n; i++)
-        PP__CHECK_ARG(args[i].data != NULL || args[i].len == 0);
+        PP__CHECK_ARG_MSG(args[i].data != NULL || args[i].len == 0,
+                          "invalid argument: args[%zu] has NULL data with len %zu", i,
+                          args[i].len);
     const char *name = pp__registry_lookup(task, strlen(task), NULL);
     if (!name)
-        return PP_ENOTASK;
+        return no_task("pp_map", task);
     size_t cs = effective_chunk(chunksize);
     size_t n_chunks = n / cs + (n % cs != 0);
     pp_map_iter *it = iter_new(ex, name, chunksize, timeout_ms, n_chunks);
     if (!it)
-        return PP_ENOMEM;
+        return pp__fail(PP_ENOMEM, "pp_map: out of memory");
     it->input_done = true;
     for (size_t i = 0; i < n; i += cs) {
         pp_status st = ring_push(it, args + i, n - i < cs ? n - i : cs);
         if (st != PP_OK) {
             pp_map_free(it); /* cancels what was submitted */
-            return st;
+            return submit_failed(ex, "pp_map", st);
         }
     }
     *out = it;
@@ -155,6 +187,7 @@ static pp_status refill_one(pp_map_iter *it)
         }
         if (!a.data && a.len) {
             it->input_done = true;
+            it->bad_arg_len = a.len;
             return PP_EINVAL;
         }
         if (pp__wbuf_reserve(&it->argbytes, a.len) != PP_OK)
@@ -178,14 +211,18 @@ pp_status pp_map_lazy(pp_executor *ex, const char *task, pp_next_arg_fn next, vo
 {
     PP__CHECK_ARG(out != NULL);
     *out = NULL;
-    PP__CHECK_ARG(ex != NULL && task != NULL && next != NULL);
-    PP__CHECK_ARG(chunksize > 0 && buffersize > 0 && PP__TIMEOUT_OK(timeout_ms));
+    PP__CHECK_ARG(ex != NULL);
+    PP__CHECK_ARG(task != NULL);
+    PP__CHECK_ARG(next != NULL);
+    PP__CHECK_ARG(chunksize > 0);
+    PP__CHECK_ARG(buffersize > 0);
+    PP__CHECK_TIMEOUT(timeout_ms);
     const char *name = pp__registry_lookup(task, strlen(task), NULL);
     if (!name)
-        return PP_ENOTASK;
+        return no_task("pp_map_lazy", task);
     pp_map_iter *it = iter_new(ex, name, chunksize, timeout_ms, buffersize);
     if (!it)
-        return PP_ENOMEM;
+        return pp__fail(PP_ENOMEM, "pp_map_lazy: out of memory");
     it->next = next;
     it->userdata = userdata;
     size_t cs = it->chunksize;
@@ -193,13 +230,17 @@ pp_status pp_map_lazy(pp_executor *ex, const char *task, pp_next_arg_fn next, vo
     it->args = pp__malloc(cs * sizeof *it->args);
     if (!it->argoffs || !it->args) {
         pp_map_free(it);
-        return PP_ENOMEM;
+        return pp__fail(PP_ENOMEM, "pp_map_lazy: out of memory (chunksize %zu)", cs);
     }
     while (!it->input_done && it->n_ring < it->cap) {
         pp_status st = refill_one(it);
         if (st != PP_OK) {
+            size_t bad_len = it->bad_arg_len;
             pp_map_free(it);
-            return st;
+            if (st == PP_EINVAL)
+                return pp__fail(st, "pp_map_lazy: invalid argument: next() gave an argument "
+                                    "with NULL data and len %zu", bad_len);
+            return submit_failed(ex, "pp_map_lazy", st);
         }
     }
     *out = it;
@@ -247,6 +288,13 @@ static pp_status next_chunk(pp_map_iter *it)
     return PP_OK;
 }
 
+/* The failure of one item (or of its whole chunk), with its text. */
+static pp_status item_failed(pp_status st, const pp_error *e)
+{
+    return pp__fail(st, "pp_map_next: the item failed (%s): %s", pp_status_str(st),
+                    e && e->message ? e->message : pp_strerror(st));
+}
+
 pp_status pp_map_next(pp_map_iter *it, pp_buf *result, const pp_error **err)
 {
     if (result)
@@ -265,7 +313,8 @@ pp_status pp_map_next(pp_map_iter *it, pp_buf *result, const pp_error **err)
         if (st == PP_ETIMEDOUT) {
             cancel_outstanding(it);
             it->finished = true;
-            return st;
+            return pp__fail(st, "pp_map_next: the map's deadline passed (the calls not yet "
+                                "done were cancelled)");
         }
         if (st == PP_END) {
             it->finished = true;
@@ -290,14 +339,14 @@ pp_status pp_map_next(pp_map_iter *it, pp_buf *result, const pp_error **err)
             it->late_err = (pp_error){st, code, pid, it->late_msg ? it->late_msg : why};
             if (err)
                 *err = &it->late_err;
-            return st;
+            return pp__fail(st, "pp_map_next: %s", it->late_err.message);
         }
     }
     it->left--;
     if (it->cur_st != PP_OK) {
         if (err)
             *err = it->cur_err;
-        return it->cur_st;
+        return item_failed(it->cur_st, it->cur_err);
     }
     pp__wire_item item;
     pp__wire_next_item(&it->items, &item);
@@ -311,5 +360,5 @@ pp_status pp_map_next(pp_map_iter *it, pp_buf *result, const pp_error **err)
                               it->item_msg ? it->item_msg : pp_status_str(item.status)};
     if (err)
         *err = &it->item_err;
-    return item.status;
+    return item_failed(item.status, &it->item_err);
 }

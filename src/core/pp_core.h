@@ -47,12 +47,45 @@ char *pp__vasprintf(const char *fmt, va_list ap);
 void pp__alloc_fail_nth(long k);
 bool pp__alloc_fault_fired(void);
 
-/* Returns PP_EINVAL from the enclosing function when cond is false. */
+/* ---- this thread's last failure text (status.c; pp_last_error) ---- */
+
+/* The size of the buffer, with its NUL: longer texts are cut and end with "...". */
+#define PP__LAST_ERROR_MAX 512
+
+/* Sets this thread's failure text, printf-style, and returns st: every failing return of a
+ * public function goes through one of these, and nothing else writes the text (a call that
+ * succeeds leaves it alone, so an internal helper that fails but whose caller goes on must
+ * not set it). pp__fail_in prefixes "func: ". No argument may point into the text itself
+ * (pp_last_error()). */
+pp_status pp__fail(pp_status st, const char *fmt, ...) PP_PRINTF(2, 3);
+pp_status pp__failv(pp_status st, const char *fmt, va_list ap);
+pp_status pp__fail_in(const char *func, pp_status st, const char *fmt, ...) PP_PRINTF(3, 4);
+
+/* Returns PP_EINVAL from the enclosing function when cond is false, with the text
+ * "<function>: invalid argument: <cond>" (for example "pp_submit: invalid argument: task !=
+ * NULL"): one condition per check reads best. In a static helper, __func__ is the helper's
+ * name: pass the public one to pp__fail_in instead. */
 #define PP__CHECK_ARG(cond)                                                                    \
     do {                                                                                       \
         if (!(cond))                                                                           \
-            return PP_EINVAL;                                                                  \
+            return pp__fail_in(__func__, PP_EINVAL, "invalid argument: %s", #cond);            \
     } while (0)
+
+/* As PP__CHECK_ARG, with a sentence of its own after "<function>: " (printf-style). */
+#define PP__CHECK_ARG_MSG(cond, ...)                                                           \
+    do {                                                                                       \
+        if (!(cond))                                                                           \
+            return pp__fail_in(__func__, PP_EINVAL, __VA_ARGS__);                              \
+    } while (0)
+
+/* A timeout argument: PP_EINVAL unless PP_FOREVER or >= 0 (PP__TIMEOUT_OK). */
+#define PP__CHECK_TIMEOUT(ms)                                                                  \
+    PP__CHECK_ARG_MSG(PP__TIMEOUT_OK(ms),                                                      \
+                      "invalid argument: timeout %ld ms (PP_FOREVER or >= 0 is valid)",        \
+                      (long)(ms))
+
+/* May a future fail with s (pp_future_set_error)? From PP_STATUS_MAP. */
+bool pp__status_can_fail(pp_status s);
 
 /* Broken invariants: abort with file and line (always on: these guard memory safety). */
 void pp__assert_fail(const char *expr, const char *file, int line);
@@ -66,8 +99,11 @@ void pp__assert_fail(const char *expr, const char *file, int line);
 #define PP__TIMEOUT_OK(ms) ((ms) == PP_FOREVER || (ms) >= 0)
 
 /* Process-wide initialisation (APR, the global future lock). Idempotent and thread-safe;
- * every public entry point that needs it calls it. */
+ * every public entry point that needs it calls it. A failure sets the last-error text. */
 pp_status pp__global_init(void);
+/* future.c's part of it (the global future lock and its pool): run once, by
+ * pp__global_init; *st is PP_OK or PP_ESYS. */
+void pp__future_global_init(pp_status *st);
 
 /* Names longer than this are rejected (task and initializer names). */
 #define PP__NAME_MAX 255

@@ -32,11 +32,17 @@ static entry *find(const char *name)
 
 pp_status pp_register_task(const char *name, pp_task_fn fn)
 {
-    PP__CHECK_ARG(name != NULL && fn != NULL);
+    PP__CHECK_ARG(name != NULL);
     size_t len = strlen(name);
-    PP__CHECK_ARG(len > 0 && len <= PP__NAME_MAX);
+    PP__CHECK_ARG_MSG(len > 0, "invalid argument: the task name is empty");
+    PP__CHECK_ARG_MSG(len <= PP__NAME_MAX,
+                      "invalid argument: the task name is %zu bytes long (at most %d)", len,
+                      PP__NAME_MAX);
+    PP__CHECK_ARG(fn != NULL);
     if (atomic_load(&closed))
-        return PP_ESTATE;
+        return pp__fail(PP_ESTATE, "pp_register_task: '%s': registration is over in this "
+                                   "process (pp_worker_main() was called: register every task "
+                                   "before it)", name);
     entry *e = find(name);
     if (e) {
         atomic_store(&e->fn, fn);
@@ -45,7 +51,7 @@ pp_status pp_register_task(const char *name, pp_task_fn fn)
     e = pp__calloc(1, sizeof *e);
     if (!e || !(e->name = pp__strdup(name))) {
         pp__free(e);
-        return PP_ENOMEM;
+        return pp__fail(PP_ENOMEM, "pp_register_task: out of memory");
     }
     atomic_store(&e->fn, fn);
     for (;;) {

@@ -68,12 +68,13 @@ pp_status pp_wait(pp_future *const *fs, size_t n, long timeout_ms, pp_return_whe
 {
     if (n_done)
         *n_done = 0;
-    PP__CHECK_ARG(fs != NULL || n == 0);
-    PP__CHECK_ARG(PP__TIMEOUT_OK(timeout_ms));
-    PP__CHECK_ARG(when == PP_FIRST_COMPLETED || when == PP_FIRST_EXCEPTION ||
-                  when == PP_ALL_COMPLETED);
+    PP__CHECK_ARG_MSG(fs != NULL || n == 0, "invalid argument: fs is NULL with n %zu", n);
+    PP__CHECK_TIMEOUT(timeout_ms);
+    PP__CHECK_ARG_MSG(when == PP_FIRST_COMPLETED || when == PP_FIRST_EXCEPTION ||
+                          when == PP_ALL_COMPLETED,
+                      "invalid argument: return_when %d is not a pp_return_when", (int)when);
     for (size_t i = 0; i < n; i++)
-        PP__CHECK_ARG(fs[i] != NULL);
+        PP__CHECK_ARG_MSG(fs[i] != NULL, "invalid argument: fs[%zu] is NULL", i);
     pp_status st = pp__global_init();
     if (st != PP_OK)
         return st;
@@ -89,7 +90,7 @@ pp_status pp_wait(pp_future *const *fs, size_t n, long timeout_ms, pp_return_whe
         if (!u || !regs) {
             pp__free(u);
             pp__free(regs);
-            return PP_ENOMEM;
+            return pp__fail(PP_ENOMEM, "pp_wait: out of memory (for %zu futures)", n);
         }
         m = distinct(fs, n, u);
     }
@@ -109,7 +110,7 @@ pp_status pp_wait(pp_future *const *fs, size_t n, long timeout_ms, pp_return_whe
             apr_thread_mutex_unlock(pp__flock);
             pp__free(u);
             pp__free(regs);
-            return PP_ENOMEM;
+            return pp__fail(PP_ENOMEM, "pp_wait: out of memory (for a waiter)");
         }
         /* registered on the futures not done yet: each tells the waiter once */
         size_t n_regs = 0;
@@ -159,25 +160,26 @@ pp_status pp_as_completed_begin(pp_future *const *fs, size_t n, long timeout_ms,
 {
     PP__CHECK_ARG(out != NULL);
     *out = NULL;
-    PP__CHECK_ARG(fs != NULL || n == 0);
-    PP__CHECK_ARG(PP__TIMEOUT_OK(timeout_ms));
+    PP__CHECK_ARG_MSG(fs != NULL || n == 0, "invalid argument: fs is NULL with n %zu", n);
+    PP__CHECK_TIMEOUT(timeout_ms);
     for (size_t i = 0; i < n; i++)
-        PP__CHECK_ARG(fs[i] != NULL);
+        PP__CHECK_ARG_MSG(fs[i] != NULL, "invalid argument: fs[%zu] is NULL", i);
     pp_status st = pp__global_init();
     if (st != PP_OK)
         return st;
 
+    static const char nomem[] = "pp_as_completed_begin: out of memory (for %zu futures)";
     pp_as_completed *it = pp__calloc(1, sizeof *it);
     if (!it)
-        return PP_ENOMEM;
+        return pp__fail(PP_ENOMEM, nomem, n);
     if (n) {
         size_t room = distinct_room(n);
         it->u = room != SIZE_MAX ? pp__malloc(room * sizeof *it->u) : NULL;
-        it->regs = pp__malloc(n * sizeof *it->regs);
-        it->q = pp__malloc(n * sizeof *it->q);
+        it->regs = n <= SIZE_MAX / sizeof *it->regs ? pp__malloc(n * sizeof *it->regs) : NULL;
+        it->q = n <= SIZE_MAX / sizeof *it->q ? pp__malloc(n * sizeof *it->q) : NULL;
         if (!it->u || !it->regs || !it->q) {
             pp_as_completed_end(it);
-            return PP_ENOMEM;
+            return pp__fail(PP_ENOMEM, nomem, n);
         }
     }
     it->deadline = pp__deadline(timeout_ms);
@@ -196,7 +198,7 @@ pp_status pp_as_completed_begin(pp_future *const *fs, size_t n, long timeout_ms,
         if (!it->w) {
             apr_thread_mutex_unlock(pp__flock);
             pp_as_completed_end(it);
-            return PP_ENOMEM;
+            return pp__fail(PP_ENOMEM, "pp_as_completed_begin: out of memory (for a waiter)");
         }
         it->w->q = it->q;
         it->w->q_len = q_len;
@@ -216,7 +218,8 @@ pp_status pp_as_completed_next(pp_as_completed *it, pp_future **f)
 {
     if (f)
         *f = NULL;
-    PP__CHECK_ARG(it != NULL && f != NULL);
+    PP__CHECK_ARG(it != NULL);
+    PP__CHECK_ARG(f != NULL);
     if (it->q_next == it->m)
         return PP_END;
     if (!it->w) { /* everything was done at begin */
@@ -231,7 +234,11 @@ pp_status pp_as_completed_next(pp_as_completed *it, pp_future **f)
         *f = it->q[it->q_next++];
         st = PP_OK;
     }
+    size_t left = it->m - it->q_next;
     apr_thread_mutex_unlock(pp__flock);
+    if (st == PP_ETIMEDOUT)
+        return pp__fail(st, "pp_as_completed_next: the deadline passed with %zu of %zu "
+                            "futures not done", left, it->m);
     return st;
 }
 

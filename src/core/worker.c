@@ -5,7 +5,7 @@
  * READY or INITERR), then CALLs, each answered by one RESULT with one item per argument.
  * It exits 0 on STOP or when the channel reaches EOF (the parent is gone), and exits after
  * the RESULT flagged PP__MSGF_LAST when it has run max_tasks calls. Anything malformed makes
- * it exit with PP__WORKER_EXIT_PROTOCOL: the manager reports it as a broken pool.
+ * it exit with WORKER_EXIT_PROTOCOL: the manager reports it as a broken pool.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +21,8 @@
 #define WORKER_EXIT_PROTOCOL 70 /* EX_SOFTWARE */
 #define TASK_ERROR_MAX (64u * 1024u)
 #define TRUNCATED_MARK "...[truncated]"
+/* The error of a call whose pp_task_return / pp_task_error ran out of memory. */
+#define NOMEM_MESSAGE "out of memory in the worker"
 
 struct pp_task_ctx {
     pp__wbuf result;   /* result bytes of the current call */
@@ -30,11 +32,13 @@ struct pp_task_ctx {
 
 pp_status pp_task_return(pp_task_ctx *ctx, const void *data, size_t len)
 {
-    PP__CHECK_ARG(ctx != NULL && (data != NULL || len == 0));
+    PP__CHECK_ARG(ctx != NULL);
+    PP__CHECK_ARG_MSG(data != NULL || len == 0, "invalid argument: data is NULL with len %zu",
+                      len);
     ctx->result.len = 0;
     if (pp__wbuf_reserve(&ctx->result, len) != PP_OK) {
         ctx->nomem = true;
-        return PP_ENOMEM;
+        return pp__fail(PP_ENOMEM, "pp_task_return: out of memory (for %zu bytes)", len);
     }
     if (len)
         memcpy(ctx->result.data, data, len);
@@ -44,14 +48,15 @@ pp_status pp_task_return(pp_task_ctx *ctx, const void *data, size_t len)
 
 pp_status pp_task_error(pp_task_ctx *ctx, const char *fmt, ...)
 {
-    PP__CHECK_ARG(ctx != NULL && fmt != NULL);
+    PP__CHECK_ARG(ctx != NULL);
+    PP__CHECK_ARG(fmt != NULL);
     va_list ap;
     va_start(ap, fmt);
     char *s = pp__vasprintf(fmt, ap);
     va_end(ap);
     if (!s) {
         ctx->nomem = true;
-        return PP_ENOMEM;
+        return pp__fail(PP_ENOMEM, "pp_task_error: out of memory");
     }
     size_t len = strlen(s);
     if (len > TASK_ERROR_MAX) {
@@ -227,7 +232,7 @@ static pp_status run_one(pp_task_ctx *ctx, const char *name, pp_task_fn fn, pp_b
     int rc = fn(ctx, arg.data, arg.len);
     in_task = false;
     if (ctx->nomem)
-        return pp__wire_result_item(out, PP_ENOMEM, rc, "out of memory in the worker", 27);
+        return pp__wire_result_item(out, PP_ENOMEM, rc, NOMEM_MESSAGE, sizeof NOMEM_MESSAGE - 1);
     if (rc == 0 && tail && ctx->result.len >= DIRECT_RESULT) {
         *tail = (pp_buf){ctx->result.data, ctx->result.len};
         return pp__wire_result_item_head(out, PP_OK, 0, ctx->result.len);
