@@ -90,41 +90,68 @@ int pp_cpu_count(void)
     return pp__os_cpu_count();
 }
 
+/* The options' checks: each failure says which field and why, as pp_executor_create. */
+#define OPT_CHECK(cond, ...)                                                                   \
+    do {                                                                                       \
+        if (!(cond))                                                                           \
+            return pp__fail_in("pp_executor_create", PP_EINVAL, __VA_ARGS__);                  \
+    } while (0)
+
 static pp_status check_options(const pp_executor_options *o)
 {
-    PP__CHECK_ARG(o->max_workers >= 0 && o->max_workers <= pp__os_max_workers());
-    PP__CHECK_ARG(o->max_tasks_per_child >= 0);
-    PP__CHECK_ARG(o->max_message_size == 0 || o->max_message_size >= PP__MIN_MESSAGE_SIZE);
-    PP__CHECK_ARG(o->initargs.data != NULL || o->initargs.len == 0);
+    OPT_CHECK(o->max_workers >= 0 && o->max_workers <= pp__os_max_workers(),
+              "max_workers %d: must be 0 (one per CPU) or 1..%d", o->max_workers,
+              pp__os_max_workers());
+    OPT_CHECK(o->max_tasks_per_child >= 0, "max_tasks_per_child %d: must be >= 0 (0: no limit)",
+              o->max_tasks_per_child);
+    OPT_CHECK(o->max_message_size == 0 || o->max_message_size >= PP__MIN_MESSAGE_SIZE,
+              "max_message_size %llu: must be 0 (the default) or at least %u bytes",
+              (unsigned long long)o->max_message_size, (unsigned)PP__MIN_MESSAGE_SIZE);
+    OPT_CHECK(o->initargs.data != NULL || o->initargs.len == 0,
+              "initargs: data is NULL with len %zu", o->initargs.len);
     switch (o->start_method) {
     case PP_START_DEFAULT:
     case PP_START_SPAWN:
         break;
     case PP_START_FORK:
         if (!pp__os_fork_supported())
-            return PP_ENOTSUP;
+            return pp__fail_in("pp_executor_create", PP_ENOTSUP,
+                               "start_method PP_START_FORK: this system has no fork");
         /* CPython: "max_tasks_per_child is incompatible with the 'fork' start method" (a
          * fork pool never adds a worker, so it could not replace one). */
-        PP__CHECK_ARG(o->max_tasks_per_child == 0);
-        PP__CHECK_ARG(o->worker_path == NULL); /* fork runs no program */
+        OPT_CHECK(o->max_tasks_per_child == 0,
+                  "max_tasks_per_child %d: not with PP_START_FORK (a fork pool cannot "
+                  "replace a worker)", o->max_tasks_per_child);
+        OPT_CHECK(o->worker_path == NULL,
+                  "worker_path \"%s\": not with PP_START_FORK (a forked worker runs no "
+                  "program)", o->worker_path);
         break;
     case PP_START_FORKSERVER:
         if (!pp__os_fork_supported())
-            return PP_ENOTSUP;
+            return pp__fail_in("pp_executor_create", PP_ENOTSUP,
+                               "start_method PP_START_FORKSERVER: this system has no fork");
         break;
     default:
-        return PP_EINVAL;
+        return pp__fail_in("pp_executor_create", PP_EINVAL, "start_method %d: unknown",
+                           (int)o->start_method);
     }
     if (o->initializer) {
         size_t len = strlen(o->initializer);
-        PP__CHECK_ARG(len > 0 && len <= PP__NAME_MAX);
+        OPT_CHECK(len > 0 && len <= PP__NAME_MAX,
+                  "initializer: a task name is 1 to %d bytes long (this one: %zu)",
+                  PP__NAME_MAX, len);
         if (!pp__registry_lookup(o->initializer, len, NULL))
-            return PP_ENOTASK;
+            return pp__fail_in("pp_executor_create", PP_ENOTASK,
+                               "initializer '%.*s': no task of that name is registered",
+                               (int)(len > 200 ? 200 : len), o->initializer);
     }
     /* A spawned program, or the forkserver, must recognise the worker marker; a forked
      * worker is this process's copy and needs nothing. */
     if (!o->worker_path && o->start_method != PP_START_FORK && !pp__registry_closed())
-        return PP_ESTATE;
+        return pp__fail_in("pp_executor_create", PP_ESTATE,
+                           "pp_worker_main() was never called in this process, so the "
+                           "workers (this program) would not know they are workers: call "
+                           "it at the start of main, or set worker_path");
     return PP_OK;
 }
 
@@ -159,7 +186,7 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
 
     pp_executor *ex = pp__calloc(1, sizeof *ex);
     if (!ex)
-        return PP_ENOMEM;
+        return pp__fail_in("pp_executor_create", PP_ENOMEM, "out of memory");
     pp__big_hold(true); /* released by executor_free */
     ex->method = o->start_method == PP_START_DEFAULT ? PP_START_SPAWN : o->start_method;
     ex->max_body = o->max_message_size ? o->max_message_size : PP_DEFAULT_MAX_MESSAGE_SIZE;
@@ -175,11 +202,15 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     ex->mstate = M_SERVING;
     pp__spin_init(&ex->spin, pp__spin_max_ns());
     pp__oserr oe = {NULL, 0};
+    const char *what = NULL; /* the step that failed, for pp_last_error() */
     st = PP_ENOMEM;
-    if (o->worker_path)
+    if (o->worker_path) {
         ex->program = pp__strdup(o->worker_path);
-    else if (ex->method != PP_START_FORK && (st = pp__os_exepath(&ex->program, &oe)) != PP_OK)
+    } else if (ex->method != PP_START_FORK &&
+               (st = pp__os_exepath(&ex->program, &oe)) != PP_OK) {
+        what = "cannot find this program's path (the default worker program)";
         goto fail;
+    }
     ex->pids = pp__calloc((size_t)ex->max_workers, sizeof *ex->pids);
     if ((!ex->program && ex->method != PP_START_FORK) || !ex->pids ||
         pp__wire_encode_init(&ex->init_frame, (uint32_t)o->max_tasks_per_child, ex->initializer,
@@ -190,6 +221,7 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
         goto fail;
     }
     st = PP_ESYS;
+    what = "APR cannot create the executor's memory pool, locks or condition variable";
     if (apr_pool_create(&ex->pool, NULL) != APR_SUCCESS ||
         apr_thread_mutex_create(&ex->lock, APR_THREAD_MUTEX_DEFAULT, ex->pool) != APR_SUCCESS ||
         apr_thread_mutex_create(&ex->join_lock, APR_THREAD_MUTEX_DEFAULT, ex->pool) !=
@@ -198,12 +230,14 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
             APR_SUCCESS ||
         apr_thread_cond_create(&ex->start_cond, ex->pool) != APR_SUCCESS)
         goto fail;
+    what = "cannot create the manager's wait set";
     if ((st = pp__os_waitset_create(&ex->ws, &oe)) != PP_OK)
         goto fail;
     /* fork: the manager starts at the first submit (fork_workers). */
     if (ex->method != PP_START_FORK) {
         if (apr_thread_create(&ex->thread, NULL, pp__manager_main, ex, ex->pool) != APR_SUCCESS) {
             st = PP_ESYS;
+            what = "cannot start the manager thread";
             goto fail;
         }
         ex->thread_created = true;
@@ -213,7 +247,14 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     return PP_OK;
 fail:
     executor_free(ex);
-    return st;
+    if (st == PP_ENOMEM)
+        return pp__fail_in("pp_executor_create", st, "out of memory");
+    if (oe.call) {
+        char err[256];
+        return pp__fail_in("pp_executor_create", st, "%s: %s", what ? what : "failed",
+                           pp__os_strerror(&oe, err, sizeof err));
+    }
+    return pp__fail_in("pp_executor_create", st, "%s", what ? what : "failed");
 }
 
 char *pp__executor_broken_cause(pp_executor *ex, int *code, long long *pid)
@@ -316,12 +357,36 @@ pp_status pp_submit(pp_executor *ex, const char *task, const void *arg, size_t l
 {
     PP__CHECK_ARG(out != NULL);
     *out = NULL;
-    PP__CHECK_ARG(ex != NULL && task != NULL && (arg != NULL || len == 0));
-    const char *name = pp__registry_lookup(task, strlen(task), NULL);
+    PP__CHECK_ARG(ex != NULL);
+    PP__CHECK_ARG(task != NULL);
+    PP__CHECK_ARG_MSG(arg != NULL || len == 0, "invalid argument: arg is NULL with len %zu",
+                      len);
+    size_t task_len = strlen(task);
+    const char *name = pp__registry_lookup(task, task_len, NULL);
     if (!name)
-        return PP_ENOTASK;
+        return pp__fail_in("pp_submit", PP_ENOTASK,
+                           "no task '%.*s' is registered in this process (pp_register_task)",
+                           (int)(task_len > 200 ? 200 : task_len), task);
     pp_buf b = {arg, len};
-    return pp__submit_batch(ex, name, &b, 1, false, out);
+    pp_status st = pp__submit_batch(ex, name, &b, 1, false, out);
+    switch (st) {
+    case PP_OK:
+        return PP_OK;
+    case PP_EBROKEN: {
+        int code;
+        long long pid;
+        char *cause = pp__executor_broken_cause(ex, &code, &pid);
+        pp__fail_in("pp_submit", st, "the pool is broken: %s", cause ? cause : "(cause unknown)");
+        pp__free(cause);
+        return st;
+    }
+    case PP_ESHUTDOWN:
+        return pp__fail_in("pp_submit", st, "the executor was shut down");
+    case PP_ENOMEM:
+        return pp__fail_in("pp_submit", st, "out of memory (an argument of %zu bytes)", len);
+    default:
+        return pp__fail_in("pp_submit", st, "%s", pp_strerror(st));
+    }
 }
 
 static void join_manager(pp_executor *ex)
@@ -366,14 +431,17 @@ pp_status pp_executor_shutdown(pp_executor *ex, bool wait, bool cancel_futures)
     if (!wait)
         return PP_OK;
     if (pp__tl_manager == ex)
-        return PP_ESTATE;
+        return pp__fail_in("pp_executor_shutdown", PP_ESTATE,
+                           "wait=true from one of this executor's own done callbacks (it "
+                           "runs on the manager thread, which cannot wait for itself)");
     join_manager(ex);
     return PP_OK;
 }
 
-static pp_status force_workers(pp_executor *ex, force_kind how)
+static pp_status force_workers(pp_executor *ex, force_kind how, const char *func)
 {
-    PP__CHECK_ARG(ex != NULL);
+    if (!ex)
+        return pp__fail_in(func, PP_EINVAL, "invalid argument: ex != NULL");
     pp_executor_shutdown(ex, false, true);
     apr_thread_mutex_lock(ex->lock);
     if (ex->force == FORCE_NONE)
@@ -385,12 +453,12 @@ static pp_status force_workers(pp_executor *ex, force_kind how)
 
 pp_status pp_executor_terminate_workers(pp_executor *ex)
 {
-    return force_workers(ex, FORCE_TERM);
+    return force_workers(ex, FORCE_TERM, "pp_executor_terminate_workers");
 }
 
 pp_status pp_executor_kill_workers(pp_executor *ex)
 {
-    return force_workers(ex, FORCE_KILL);
+    return force_workers(ex, FORCE_KILL, "pp_executor_kill_workers");
 }
 
 void pp_executor_destroy(pp_executor *ex)
@@ -409,7 +477,8 @@ void pp_executor_destroy(pp_executor *ex)
 
 pp_status pp_executor_stats_get(pp_executor *ex, pp_executor_stats *out)
 {
-    PP__CHECK_ARG(ex != NULL && out != NULL);
+    PP__CHECK_ARG(ex != NULL);
+    PP__CHECK_ARG(out != NULL);
     apr_thread_mutex_lock(ex->lock);
     *out = ex->stats;
     out->pending = ex->n_fifo;
@@ -421,7 +490,10 @@ pp_status pp_executor_worker_pids(pp_executor *ex, long long *pids, size_t cap, 
 {
     if (n)
         *n = 0;
-    PP__CHECK_ARG(ex != NULL && n != NULL && (pids != NULL || cap == 0));
+    PP__CHECK_ARG(ex != NULL);
+    PP__CHECK_ARG(n != NULL);
+    PP__CHECK_ARG_MSG(pids != NULL || cap == 0, "invalid argument: pids is NULL with cap %zu",
+                      cap);
     apr_thread_mutex_lock(ex->lock);
     for (size_t i = 0; i < ex->n_pids && i < cap; i++)
         pids[i] = ex->pids[i];
