@@ -190,6 +190,10 @@ typedef struct pp_error {
     const char *message;  /**< never NULL: the task's text (pp_task_error()), or for example
                                "worker 4242 killed by signal 9 (SIGKILL) running 'decode'
                                (work 17)" */
+    unsigned long long work_id; /**< the id of the call this error belongs to, as "(work N)"
+                               in crash messages (a map item: its chunk's call), so that an
+                               application can match a crash to its input without parsing
+                               text; 0 if none (a future not from an executor) */
 } pp_error;
 
 /** A borrowed byte buffer: @c data may be NULL when @c len is 0. */

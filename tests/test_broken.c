@@ -89,6 +89,11 @@ static void check_break(const char *task, const void *arg, size_t len,
     CU_ASSERT(strstr(e->message, pidtxt) != NULL);
     CU_ASSERT(strstr(e->message, expect_in_msg) != NULL);
     CU_ASSERT(strstr(e->message, task) != NULL);
+    /* the call is named by its id, in the message and in the error */
+    char worktxt[48];
+    snprintf(worktxt, sizeof worktxt, "(work %llu)", e->work_id);
+    CU_ASSERT(e->work_id > 0);
+    CU_ASSERT(strstr(e->message, worktxt) != NULL);
     long long dead_pid = e->pid;
     CU_ASSERT_NOT_EQUAL(dead_pid, busy_pid); /* the culprit ran in the second worker */
 
@@ -104,6 +109,7 @@ static void check_break(const char *task, const void *arg, size_t len,
         CU_ASSERT_EQUAL(oe->pid, dead_pid);
         CU_ASSERT(strstr(oe->message, pidtxt) != NULL);
         CU_ASSERT(oe != e);
+        CU_ASSERT(oe->work_id > 0 && oe->work_id != e->work_id); /* each its own call */
         CU_ASSERT_EQUAL(pp_future_result(others[i], 0, NULL), PP_EBROKEN);
     }
     CU_ASSERT(pp_t_now_ms() - t0 < BOUND_MS); /* a bound on hanging, not a timing test */

@@ -360,6 +360,9 @@ static void test_broken_exit_if(void)
                 if (i == 13 && e) { /* the call the worker died in */
                     CU_ASSERT_EQUAL(e->code, 3);
                     CU_ASSERT(e->pid > 0 && e->pid != pp_t_getpid());
+                    char worktxt[48]; /* its chunk's call, named in the message too */
+                    snprintf(worktxt, sizeof worktxt, "(work %llu)", e->work_id);
+                    CU_ASSERT(e->work_id > 0 && strstr(e->message, worktxt) != NULL);
                 }
             }
         }

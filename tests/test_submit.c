@@ -103,6 +103,8 @@ static void test_task_errors(void)
     CU_ASSERT_EQUAL(e->code, 7);
     CU_ASSERT_STRING_EQUAL(e->message, "negative: -3");
     CU_ASSERT(e->pid > 0 && e->pid != pp_t_getpid());
+    unsigned long long first_id = e->work_id; /* the call's id: set, and new per call */
+    CU_ASSERT(first_id > 0);
     pp_future_release(f);
 
     /* a failure without text gets a default message naming the task and code */
@@ -110,6 +112,7 @@ static void test_task_errors(void)
     PP_ASSERT_OK_FATAL(pp_submit(ex, "fail", &code, sizeof code, &f));
     PP_ASSERT_OK(pp_future_exception(f, PP_T_TIMEOUT_MS, &e));
     CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT(e->work_id > first_id);
     CU_ASSERT_EQUAL(e->code, 5);
     CU_ASSERT(strstr(e->message, "fail") != NULL);
     pp_future_release(f);

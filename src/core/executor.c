@@ -64,7 +64,7 @@ work *pp__mark_broken(pp_executor *ex, bool broken, const char *cause, int code,
     apr_thread_mutex_lock(ex->lock);
     ex->broken = broken;
     pp__free((char *)ex->broken_err.message);
-    ex->broken_err = (pp_error){PP_EBROKEN, code, pid, saved};
+    ex->broken_err = (pp_error){PP_EBROKEN, code, pid, saved, 0};
     ex->shutdown = true;
     work *queued = ex->fifo;
     ex->fifo = NULL;
@@ -197,6 +197,7 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     ex->initializer = o->initializer
                           ? pp__registry_lookup(o->initializer, strlen(o->initializer), NULL)
                           : NULL;
+    atomic_store(&ex->next_id, 1); /* work ids start at 1: 0 means "no call" in pp_error */
     ex->fifo_tail = &ex->fifo;
     ex->callq_tail = &ex->callq;
     ex->mstate = M_SERVING;
@@ -324,6 +325,7 @@ pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args
     }
     it->id = atomic_fetch_add_explicit(&ex->next_id, 1, memory_order_relaxed);
     it->f = f;
+    pp__future_set_work_id(f, it->id);
     it->task = task;
     it->n = (uint32_t)n;
     it->raw = raw;

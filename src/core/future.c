@@ -312,6 +312,16 @@ bool pp_future_done(pp_future *f)
     return f && pp__fdone(f);
 }
 
+void pp__future_set_work_id(pp_future *f, uint64_t id)
+{
+    f->work_id = id;
+}
+
+uint64_t pp__future_work_id(const pp_future *f)
+{
+    return f->work_id;
+}
+
 long long pp__future_pid(pp_future *f)
 {
     apr_thread_mutex_lock(pp__flock);
@@ -391,6 +401,7 @@ pp_status pp__future_finish_error(pp_future *f, pp_status status, int code, long
     f->err.status = status;
     f->err.code = code;
     f->err.pid = pid;
+    f->err.work_id = f->work_id;
     f->err.message = msg ? msg : pp_status_str(status);
     f->msg_owned = msg != NULL;
     f->pid = pid;

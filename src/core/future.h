@@ -68,6 +68,8 @@ struct pp_future {
     pp_error              err;
     bool                  msg_owned;
     long long             pid; /* the worker that produced the outcome, 0 if none */
+    uint64_t              work_id; /* the executor's id of its call (set before it is
+                                      shared), 0 if none: copied into err.work_id */
     pp__cb               *cbs, **cbs_tail;
     pp__wreg             *waiters;
     _Atomic(void *)       userdata; /* the application's tag; never read by the library */
@@ -89,6 +91,10 @@ pp_status pp__future_finish_owned(pp_future *f, void *owned, const void *data, s
  * used). msg is consumed whatever the outcome. PP_ESTATE if f was already done. */
 pp_status pp__future_finish_error(pp_future *f, pp_status status, int code, long long pid,
                                   char *msg);
+
+/* The executor's id of f's call: set once, before f is shared (pp__submit_batch). */
+void pp__future_set_work_id(pp_future *f, uint64_t id);
+uint64_t pp__future_work_id(const pp_future *f);
 
 /* The worker pid recorded with the outcome (0 if none). */
 long long pp__future_pid(pp_future *f);

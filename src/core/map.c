@@ -123,7 +123,7 @@ static pp_map_iter *iter_new(pp_executor *ex, const char *task, size_t chunksize
     it->cap = cap ? cap : 1;
     it->ring = pp__calloc(it->cap, sizeof *it->ring);
     it->counts = pp__calloc(it->cap, sizeof *it->counts);
-    it->cancelled_err = (pp_error){PP_ECANCELLED, 0, 0, "the call was cancelled"};
+    it->cancelled_err = (pp_error){PP_ECANCELLED, 0, 0, "the call was cancelled", 0};
     if (!it->ring || !it->counts) {
         pp_map_free(it);
         return NULL;
@@ -281,6 +281,7 @@ static pp_status next_chunk(pp_map_iter *it)
             it->items = r.items;
         }
     } else if (it->cur_st == PP_ECANCELLED) {
+        it->cancelled_err.work_id = pp__future_work_id(f);
         it->cur_err = &it->cancelled_err;
     } else {
         pp_future_exception(f, 0, &it->cur_err);
@@ -336,7 +337,7 @@ pp_status pp_map_next(pp_map_iter *it, pp_buf *result, const pp_error **err)
                 why = "the rest of the input could not be submitted: the executor was shut "
                       "down";
             }
-            it->late_err = (pp_error){st, code, pid, it->late_msg ? it->late_msg : why};
+            it->late_err = (pp_error){st, code, pid, it->late_msg ? it->late_msg : why, 0};
             if (err)
                 *err = &it->late_err;
             return pp__fail(st, "pp_map_next: %s", it->late_err.message);
@@ -357,7 +358,8 @@ pp_status pp_map_next(pp_map_iter *it, pp_buf *result, const pp_error **err)
     }
     it->item_msg = pp__strndup(item.data, item.len);
     it->item_err = (pp_error){item.status, item.code, pp__future_pid(it->cur),
-                              it->item_msg ? it->item_msg : pp_status_str(item.status)};
+                              it->item_msg ? it->item_msg : pp_status_str(item.status),
+                              pp__future_work_id(it->cur)};
     if (err)
         *err = &it->item_err;
     return item_failed(item.status, &it->item_err);
