@@ -336,6 +336,37 @@ typedef enum pp_start_method {
     PP_START_FORKSERVER  /**< POSIX: fork from a single-threaded server process */
 } pp_start_method;
 
+/**
+ * What happens when a worker dies abruptly (it crashes, is killed, calls exit() in a task,
+ * or sends a malformed message) while the pool is running.
+ *
+ * - PP_CRASH_BREAK (the default, CPython's semantics, unchanged): the pool breaks; every
+ *   pending and running call fails PP_EBROKEN, later submits get PP_EBROKEN.
+ * - PP_CRASH_ISOLATE: only the call that worker was running fails, with PP_EWORKERDIED (its
+ *   pp_error as a broken pool's: the pid, the exit code or minus the signal in @c code, the
+ *   message naming the task and the work id); the other workers keep their calls, and a new
+ *   worker is started when work needs one. A worker that dies while idle is replaced
+ *   silently, on demand. A map chunk whose worker dies fails as one call (every item of the
+ *   chunk reports PP_EWORKERDIED).
+ * - PP_CRASH_RETRY: as ISOLATE, but the call runs again on another worker, up to
+ *   max_retries more times (at most 1 + max_retries runs, never two at once); then it fails
+ *   PP_EWORKERDIED, its message ending "after N retries". Retried tasks must be idempotent:
+ *   a call that died half-way may have done part of its work.
+ *
+ * Under ISOLATE and RETRY, a failing initializer still breaks the pool, and so do workers
+ * that keep dying before they are ready (3 in a row, none ready in between): the cause says
+ * so, instead of starting workers for ever. A call whose worker died before it was ready
+ * (before its initializer finished) never started: it is given to the next worker, and
+ * that is not a retry. Workers signalled by pp_executor_terminate_workers() /
+ * pp_executor_kill_workers() fail what they held PP_EBROKEN whatever the policy. Not with
+ * PP_START_FORK (a fork pool cannot start a worker later): PP_EINVAL.
+ */
+typedef enum pp_crash_policy {
+    PP_CRASH_BREAK,   /**< default, CPython: a worker that dies breaks the pool */
+    PP_CRASH_ISOLATE, /**< the call it held fails PP_EWORKERDIED; the worker is replaced */
+    PP_CRASH_RETRY    /**< the call runs again on a new worker, up to max_retries times */
+} pp_crash_policy;
+
 /** Executor settings; initialise with pp_executor_options_init(). */
 typedef struct pp_executor_options {
     int             max_workers;         /**< 0: pp_cpu_count() (at most 61 on Windows) */
@@ -353,6 +384,11 @@ typedef struct pp_executor_options {
                                               anything is allocated for it, and the pool
                                               breaks, naming both sizes.
                                               0 = PP_DEFAULT_MAX_MESSAGE_SIZE */
+    pp_crash_policy crash_policy;        /**< a worker that dies: PP_CRASH_BREAK (default)
+                                              breaks the pool; see pp_crash_policy */
+    int             max_retries;         /**< PP_CRASH_RETRY: how many more runs a call whose
+                                              worker died gets (>= 0); must be 0 with the
+                                              other policies */
 } pp_executor_options;
 
 /** The default pp_executor_options.max_message_size: 4 GiB. */
@@ -382,11 +418,13 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  * initializer, initargs, max_tasks_per_child=...).
  *
  * @retval PP_OK       created
- * @retval PP_EINVAL   @p out is NULL; max_workers < 0 (or > 61 on Windows); an unknown
- *                     start method; initargs.data is NULL with initargs.len > 0;
+ * @retval PP_EINVAL   @p out is NULL; max_workers < 0; an unknown start method or crash
+ *                     policy; initargs.data is NULL with initargs.len > 0;
  *                     max_tasks_per_child < 0; max_message_size below 1024 (and not 0);
- *                     fork with max_tasks_per_child > 0 (CPython:
- *                     ValueError) or with a worker_path
+ *                     max_retries < 0, or > 0 without PP_CRASH_RETRY; fork with
+ *                     max_tasks_per_child > 0 (CPython: ValueError), with a worker_path,
+ *                     or with PP_CRASH_ISOLATE / PP_CRASH_RETRY. pp_last_error() names
+ *                     the field and says why
  * @retval PP_ENOTASK  the initializer is not a registered task name
  * @retval PP_ENOTSUP  fork or forkserver on Windows
  * @retval PP_ESTATE   spawn or forkserver with no worker_path, and pp_worker_main() was

@@ -114,6 +114,8 @@ int pp_t_completion_races(int rounds, size_t n, size_t cancel_mod, pp_t_race_fn 
 long long pp_t_getpid(void);
 /* Is the process with this id still alive (and not a zombie we could reap)? */
 int pp_t_pid_alive(long long pid);
+/* Kills the process for good (SIGKILL; Windows: TerminateProcess with code 9): 0 if sent. */
+int pp_t_kill_pid(long long pid);
 
 /* The parent of pid (Linux, from /proc; -1 elsewhere or if unknown). */
 long long pp_t_ppid_of(long long pid);
@@ -160,6 +162,7 @@ extern const CU_SuiteInfo pp_suite_start;
 extern const CU_SuiteInfo pp_suite_alloc;
 extern const CU_SuiteInfo pp_suite_badinput;
 extern const CU_SuiteInfo pp_suite_soak;
+extern const CU_SuiteInfo pp_suite_isolate;
 
 /* The start suite's tasks (test_start.c); main() registers them after the others. */
 void pp_t_register_start_tasks(void);

@@ -223,6 +223,20 @@ long long pp_t_getpid(void)
 #endif
 }
 
+int pp_t_kill_pid(long long pid)
+{
+#ifdef _WIN32
+    HANDLE h = OpenProcess(PROCESS_TERMINATE, FALSE, (DWORD)pid);
+    if (!h)
+        return -1;
+    BOOL ok = TerminateProcess(h, 9);
+    CloseHandle(h);
+    return ok ? 0 : -1;
+#else
+    return kill((pid_t)pid, SIGKILL);
+#endif
+}
+
 int pp_t_pid_alive(long long pid)
 {
 #ifdef _WIN32
@@ -373,6 +387,47 @@ static int t_linger_at_exit(pp_task_ctx *c, const void *a, size_t n)
     atexit(linger);
     long long pid = pp_t_getpid();
     return pp_task_return(c, &pid, sizeof pid) == PP_OK ? 0 : 1;
+}
+
+/* Appends one byte to the file named by the argument (a path, not NUL-terminated) and
+ * returns the file's new size: how many times a call with this argument has run. -1 if the
+ * file cannot be written. */
+static long count_run(const void *a, size_t n)
+{
+    char path[1024];
+    if (n == 0 || n >= sizeof path)
+        return -1;
+    memcpy(path, a, n);
+    path[n] = 0;
+    FILE *f = fopen(path, "ab");
+    if (!f)
+        return -1;
+    fputc('x', f);
+    long size = ftell(f);
+    fclose(f);
+    return size;
+}
+
+/* Counts its run in the file, then dies (SIGKILL / TerminateProcess): always. */
+static int t_count_then_die(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)c;
+    if (count_run(a, n) < 0)
+        return 1;
+    kill_self();
+    return 2;
+}
+
+/* Counts its run in the file; dies on the first run, returns the run count on later ones. */
+static int t_die_on_first_run(pp_task_ctx *c, const void *a, size_t n)
+{
+    long runs = count_run(a, n);
+    if (runs < 0)
+        return 1;
+    if (runs == 1)
+        kill_self();
+    int32_t r = (int32_t)runs;
+    return pp_task_return(c, &r, sizeof r) == PP_OK ? 0 : 1;
 }
 
 static int t_square(pp_task_ctx *c, const void *a, size_t n)
@@ -784,6 +839,8 @@ void pp_t_register_tasks(void)
         {"init_sleep_rand", t_init_sleep_rand},
         {"linger_at_exit", t_linger_at_exit},
         {"nomem", t_nomem},
+        {"count_then_die", t_count_then_die},
+        {"die_on_first_run", t_die_on_first_run},
     };
     for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
         if (pp_register_task(tasks[i].name, tasks[i].fn) != PP_OK) {

@@ -109,6 +109,12 @@ static pp_status check_options(const pp_executor_options *o)
               (unsigned long long)o->max_message_size, (unsigned)PP__MIN_MESSAGE_SIZE);
     OPT_CHECK(o->initargs.data != NULL || o->initargs.len == 0,
               "initargs: data is NULL with len %zu", o->initargs.len);
+    OPT_CHECK(o->crash_policy == PP_CRASH_BREAK || o->crash_policy == PP_CRASH_ISOLATE ||
+                  o->crash_policy == PP_CRASH_RETRY,
+              "crash_policy %d: unknown", (int)o->crash_policy);
+    OPT_CHECK(o->max_retries >= 0, "max_retries %d: must be >= 0", o->max_retries);
+    OPT_CHECK(o->max_retries == 0 || o->crash_policy == PP_CRASH_RETRY,
+              "max_retries %d: only with crash_policy PP_CRASH_RETRY", o->max_retries);
     switch (o->start_method) {
     case PP_START_DEFAULT:
     case PP_START_SPAWN:
@@ -122,6 +128,10 @@ static pp_status check_options(const pp_executor_options *o)
         OPT_CHECK(o->max_tasks_per_child == 0,
                   "max_tasks_per_child %d: not with PP_START_FORK (a fork pool cannot "
                   "replace a worker)", o->max_tasks_per_child);
+        OPT_CHECK(o->crash_policy == PP_CRASH_BREAK,
+                  "crash_policy %s: not with PP_START_FORK (a fork pool cannot replace a "
+                  "worker)", o->crash_policy == PP_CRASH_RETRY ? "PP_CRASH_RETRY"
+                                                              : "PP_CRASH_ISOLATE");
         OPT_CHECK(o->worker_path == NULL,
                   "worker_path \"%s\": not with PP_START_FORK (a forked worker runs no "
                   "program)", o->worker_path);
@@ -197,6 +207,8 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     ex->initializer = o->initializer
                           ? pp__registry_lookup(o->initializer, strlen(o->initializer), NULL)
                           : NULL;
+    ex->crash_policy = o->crash_policy;
+    ex->max_retries = o->max_retries;
     atomic_store(&ex->next_id, 1); /* work ids start at 1: 0 means "no call" in pp_error */
     ex->fifo_tail = &ex->fifo;
     ex->callq_tail = &ex->callq;
@@ -328,6 +340,7 @@ pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args
     pp__future_set_work_id(f, it->id);
     it->task = task;
     it->n = (uint32_t)n;
+    it->retries = 0;
     it->raw = raw;
     it->frame_len = frame_len;
     it->next = NULL;

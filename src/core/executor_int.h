@@ -33,6 +33,8 @@
                               has this long to exit before it is killed */
 #define REAP_POLL_MS 5     /* while a worker's exit is awaited: how often its status is
                               polled where the backend gives no exit event */
+#define EARLY_DEATHS_MAX 3 /* ISOLATE / RETRY: this many workers in a row dying before they
+                              are ready break the pool instead of being replaced */
 #define BROKEN_PREFIX "A process in the process pool was terminated abruptly while the " \
                       "future was running or pending: "
 
@@ -48,6 +50,7 @@ typedef struct work {
     uint32_t     n;         /* arguments in the call */
     bool         raw;       /* map chunk: the future's result is the RESULT body */
     size_t       frame_len; /* the CALL frame follows the struct */
+    int          retries;   /* PP_CRASH_RETRY: times it was run again after its worker died */
     struct work *next;
     /* uint8_t frame[frame_len]; */
 } work;
@@ -168,6 +171,8 @@ struct pp_executor {
     pp_start_method     method;       /* PP_START_SPAWN, _FORK or _FORKSERVER */
     char               *program;      /* the worker program (spawn, forkserver); fork: NULL */
     const char         *initializer;  /* stable registered name, or NULL */
+    pp_crash_policy     crash_policy;
+    int                 max_retries;
     pp__wbuf            init_frame;   /* the INIT frame every worker gets */
     pp__wbuf            stop_frame;
     atomic_uint_fast64_t next_id;
@@ -191,6 +196,7 @@ struct pp_executor {
     size_t              n_handed;      /* in the call queue or held by a worker */
     worker             *graveyard;     /* W_GONE workers, freed after each pass */
     bool                forced;        /* the workers were signalled (terminate / kill) */
+    int                 early_deaths;  /* workers in a row that died before READY */
     pending_break       brk;
     pp__spin            spin;          /* how long to poll before sleeping (spin.h) */
 

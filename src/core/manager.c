@@ -233,11 +233,54 @@ static void worker_drop(pp_executor *ex, worker *w)
     ex->graveyard = w;
 }
 
+/* The call goes back to the front of the call queue (still handed out, still running for
+ * its future) for the next worker. */
+static void requeue_front(pp_executor *ex, work *it)
+{
+    it->next = ex->callq;
+    ex->callq = it;
+    if (!it->next)
+        ex->callq_tail = &it->next;
+}
+
+/*
+ * PP_CRASH_ISOLATE / PP_CRASH_RETRY: a worker died; only the call it held (if any) is
+ * concerned: run again (RETRY, retries left; or the worker was not even ready, so the call
+ * never started) or failed PP_EWORKERDIED. Workers that keep dying before they are ready
+ * break the pool instead (false: the caller records the break).
+ */
+static bool isolate(pp_executor *ex, worker *w, work *held, const char *cause, int code)
+{
+    if (!w->ready) {
+        if (++ex->early_deaths >= EARLY_DEATHS_MAX)
+            return false;
+        if (held)
+            requeue_front(ex, held); /* it waited behind INIT: it never started */
+        return true;
+    }
+    if (!held)
+        return true; /* died idle: replaced when work needs a worker */
+    if (ex->crash_policy == PP_CRASH_RETRY && held->retries < ex->max_retries) {
+        held->retries++;
+        requeue_front(ex, held);
+        return true;
+    }
+    char *msg = ex->crash_policy == PP_CRASH_RETRY
+                    ? pp__asprintf("%s after %d %s", cause, held->retries,
+                                   held->retries == 1 ? "retry" : "retries")
+                    : pp__strdup(cause);
+    ex->n_handed--;
+    pp__stats_add(ex, &ex->stats.failed);
+    pp__future_finish_error(held->f, PP_EWORKERDIED, code, w->pid, msg);
+    pp__work_free(held);
+    return true;
+}
+
 /*
  * The worker's end, with its exit status: expected (it was stopping, and neither failed
- * its initializer nor was killed for a malformed message), or it breaks the pool. from:
- * the state it was in when it ended. Deaths after the pool broke are expected: every
- * worker was told to terminate.
+ * its initializer nor was killed for a malformed message), isolated (the crash policy), or
+ * it breaks the pool. from: the state it was in when it ended. Deaths after the pool broke
+ * are expected: every worker was told to terminate.
  */
 static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit *st)
 {
@@ -260,6 +303,16 @@ static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit
     }
     work *held = w->item;
     w->item = NULL;
+    if (ex->crash_policy != PP_CRASH_BREAK && !w->init_err && !ex->forced &&
+        ex->mstate == M_SERVING) {
+        if (isolate(ex, w, held, cause, code))
+            return;
+        char why[1200];
+        snprintf(why, sizeof why, "workers keep dying before they are ready (%d in a row); "
+                 "the last: %s", ex->early_deaths, cause);
+        pp__record_break(ex, why, code, w->pid, held);
+        return;
+    }
     pp__record_break(ex, cause, code, w->pid, held);
 }
 
@@ -388,6 +441,7 @@ static bool on_ready(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t 
     if (w->ready || pp__wire_decode_ready(body, (size_t)h->body_len, &pid) != PP_OK)
         return false;
     w->ready = true;
+    ex->early_deaths = 0;
     if (w->state == W_STARTING)
         pp__worker_set_state(ex, w, w->item ? W_BUSY : W_IDLE);
     return true;
