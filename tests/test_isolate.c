@@ -322,6 +322,50 @@ static void test_map_chunk_isolated(void)
     pp_executor_destroy(ex);
 }
 
+/* stats.workers and the pid list change together: read while workers crash and are
+ * replaced, a pid list read between two equal stats snapshots has stats.workers pids. */
+static void test_stats_agree_with_pids(void)
+{
+    PP_T_SKIP_IF_FORK("PP_CRASH_ISOLATE is PP_EINVAL with fork");
+    pp_executor *ex = policy_executor(2, PP_CRASH_ISOLATE, 0, NULL);
+    enum { N = 12 };
+    pp_future *fs[N];
+    for (int i = 0; i < N; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, i % 2 ? "kill_self" : "noop", NULL, 0, &fs[i]));
+    int checked = 0;
+    long long t0 = pp_t_now_ms();
+    for (;;) {
+        pp_executor_stats a, b;
+        long long pids[8];
+        size_t n = 0;
+        PP_ASSERT_OK(pp_executor_stats_get(ex, &a));
+        PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 8, &n));
+        PP_ASSERT_OK(pp_executor_stats_get(ex, &b));
+        if (a.workers == b.workers && a.workers_started == b.workers_started &&
+            a.workers_died == b.workers_died) {
+            CU_ASSERT_EQUAL((size_t)a.workers, n);
+            checked++;
+        }
+        bool all = true;
+        for (int i = 0; i < N; i++)
+            all = all && pp_future_done(fs[i]);
+        if (all || pp_t_now_ms() - t0 > BOUND_MS)
+            break;
+        pp_t_sleep_ms(1);
+    }
+    CU_ASSERT(checked > 0);
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT(pp_future_done(fs[i]));
+        pp_status st = pp_future_result(fs[i], 0, NULL);
+        CU_ASSERT_EQUAL(st, i % 2 ? PP_EWORKERDIED : PP_OK);
+        pp_future_release(fs[i]);
+    }
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.workers_died, N / 2);
+    pp_executor_destroy(ex);
+}
+
 /* The options: which policies take which fields, and fork takes none of them. */
 static void test_options(void)
 {
@@ -375,6 +419,8 @@ static CU_TestInfo tests[] = {
     {"RETRY: at most 1 + max_retries runs, then PP_EWORKERDIED", test_retry_gives_up},
     {"RETRY: a call that died once succeeds on its second run", test_retry_succeeds},
     {"a failing initializer still breaks the pool", test_initializer_failure_breaks},
+    {"stats and the pid list agree while workers die and are replaced",
+     test_stats_agree_with_pids},
     {"workers dying before they are ready break the pool", test_early_deaths_break},
     CU_TEST_INFO_NULL,
 };

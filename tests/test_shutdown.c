@@ -287,6 +287,10 @@ static void check_force(pp_status (*force)(pp_executor *), const char *sig)
     pp_executor_shutdown(ex, true, false);
     for (size_t i = 0; i < n; i++)
         CU_ASSERT(!pp_t_pid_alive(pids[i]));
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.workers_died, 0); /* asked for: not counted as deaths */
+    CU_ASSERT_EQUAL(s.workers, 0);
     PP_ASSERT_OK(force(ex)); /* again: nothing harmful */
     for (int i = 0; i < 5; i++)
         pp_future_release(fs[i]);

@@ -222,6 +222,7 @@ static void worker_drop(pp_executor *ex, worker *w)
             break;
         }
     }
+    ex->stats.workers = (int)ex->n_pids; /* with the pid list, under the same lock */
     apr_thread_mutex_unlock(ex->lock);
     if (w->item) { /* only while a break is pending: it fails with the rest */
         PP__ASSERT(ex->brk.set);
@@ -287,7 +288,8 @@ static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit
     if ((from == W_STOPPING && !w->init_err && !w->faulted) || ex->brk.set ||
         ex->mstate == M_BROKEN)
         return;
-    pp__stats_add(ex, &ex->stats.workers_died);
+    if (!ex->forced) /* deaths nobody asked for; terminate / kill_workers asked */
+        pp__stats_add(ex, &ex->stats.workers_died);
     char how[128], what[PP__NAME_MAX + 64], cause[1024];
     int code = 0;
     describe_exit(st, how, sizeof how, &code);
@@ -625,7 +627,6 @@ static void publish(pp_executor *ex)
     for (worker *w = ex->workers; w; w = w->next)
         idle += w->state == W_IDLE;
     apr_thread_mutex_lock(ex->lock);
-    ex->stats.workers = ex->n_workers;
     ex->stats.idle_workers = idle;
     ex->stats.handed_out = ex->n_handed;
     apr_thread_mutex_unlock(ex->lock);

@@ -104,8 +104,9 @@ worker *pp__worker_start(pp_executor *ex)
     w->next = ex->workers;
     ex->workers = w;
     ex->n_workers++;
-    apr_thread_mutex_lock(ex->lock);
+    apr_thread_mutex_lock(ex->lock); /* the pid list and the counts change together */
     ex->pids[ex->n_pids++] = w->pid;
+    ex->stats.workers = (int)ex->n_pids;
     ex->stats.workers_started++;
     apr_thread_mutex_unlock(ex->lock);
     pp__queue_frame(w, ex->init_frame.data, ex->init_frame.len);
