@@ -389,6 +389,10 @@ typedef struct pp_executor_options {
     int             max_retries;         /**< PP_CRASH_RETRY: how many more runs a call whose
                                               worker died gets (>= 0); must be 0 with the
                                               other policies */
+    long            idle_timeout_ms;     /**< a worker idle this long exits (it is not a
+                                              death); workers start again on demand, so an
+                                              idle pool holds no process. 0 = never.
+                                              Not with PP_START_FORK */
 } pp_executor_options;
 
 /** The default pp_executor_options.max_message_size: 4 GiB. */
@@ -423,7 +427,8 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  *                     max_tasks_per_child < 0; max_message_size below 1024 (and not 0);
  *                     max_retries < 0, or > 0 without PP_CRASH_RETRY; fork with
  *                     max_tasks_per_child > 0 (CPython: ValueError), with a worker_path,
- *                     or with PP_CRASH_ISOLATE / PP_CRASH_RETRY. pp_last_error() names
+ *                     with PP_CRASH_ISOLATE / PP_CRASH_RETRY, or with idle_timeout_ms;
+ *                     idle_timeout_ms < 0. pp_last_error() names
  *                     the field and says why
  * @retval PP_ENOTASK  the initializer is not a registered task name
  * @retval PP_ENOTSUP  fork or forkserver on Windows

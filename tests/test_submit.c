@@ -914,7 +914,80 @@ static void test_explicit_worker_path(void)
     pp_executor_destroy(ex);
 }
 
+/* idle_timeout_ms: an idle worker exits after it (not a death), so an idle pool holds no
+ * process; new work starts workers again. Fails if the option is ignored: the worker would
+ * stay. */
+static void test_idle_timeout(void)
+{
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    o.max_workers = 2;
+    o.idle_timeout_ms = 100;
+    pp_executor *ex = NULL;
+    if (pp_t_start == PP_START_FORK) {
+        CU_ASSERT_EQUAL(pp_executor_create(&o, &ex), PP_EINVAL);
+        CU_ASSERT(strstr(pp_last_error(), "idle_timeout_ms") != NULL);
+        return;
+    }
+    o.idle_timeout_ms = -5;
+    CU_ASSERT_EQUAL(pp_executor_create(&o, &ex), PP_EINVAL);
+    o.idle_timeout_ms = 100;
+    PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+    for (int round = 0; round < 2; round++) {
+        long long pid = task_pid(ex);
+        CU_ASSERT(pid > 0);
+        long long t0 = pp_t_now_ms();
+        pp_executor_stats s = {0};
+        size_t n = 1;
+        long long pids[4];
+        while (pp_t_now_ms() - t0 < PP_T_TIMEOUT_MS) {
+            PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+            PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 4, &n));
+            if (s.workers == 0 && n == 0)
+                break;
+            pp_t_sleep_ms(10);
+        }
+        CU_ASSERT_EQUAL(s.workers, 0); /* the pool is idle: no worker process */
+        CU_ASSERT_EQUAL(n, 0);
+        CU_ASSERT(!pp_t_pid_alive(pid));
+        CU_ASSERT_EQUAL(s.workers_died, 0);
+        CU_ASSERT_EQUAL(s.workers_started, (unsigned long long)round + 1);
+    }
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.completed, 2);
+    CU_ASSERT_EQUAL(s.failed, 0);
+    pp_executor_destroy(ex);
+}
+
+/* A busy worker does not time out: only idle time counts. */
+static void test_idle_timeout_spares_busy(void)
+{
+    PP_T_SKIP_IF_FORK("idle_timeout_ms is PP_EINVAL with fork");
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    o.max_workers = 1;
+    o.idle_timeout_ms = 50;
+    pp_executor *ex = NULL;
+    PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+    pp_t_sleep_arg a = {300, 9}; /* six idle timeouts long */
+    pp_future *f = NULL;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &f));
+    pp_buf r;
+    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+    CU_ASSERT(r.len == sizeof a.value && memcmp(r.data, &a.value, r.len) == 0);
+    pp_future_release(f);
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.workers_started, 1);
+    CU_ASSERT_EQUAL(s.workers_died, 0);
+    pp_executor_destroy(ex);
+}
+
 static CU_TestInfo tests[] = {
+    {"idle_timeout_ms: an idle pool holds no worker; work starts them again",
+     test_idle_timeout},
+    {"idle_timeout_ms: a busy worker is not stopped", test_idle_timeout_spares_busy},
     {"results of echo, square, empty and copied arguments", test_results},
     {"task failures: code, message, pid", test_task_errors},
     {"bad arguments", test_bad_arguments},

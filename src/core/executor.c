@@ -115,6 +115,8 @@ static pp_status check_options(const pp_executor_options *o)
     OPT_CHECK(o->max_retries >= 0, "max_retries %d: must be >= 0", o->max_retries);
     OPT_CHECK(o->max_retries == 0 || o->crash_policy == PP_CRASH_RETRY,
               "max_retries %d: only with crash_policy PP_CRASH_RETRY", o->max_retries);
+    OPT_CHECK(o->idle_timeout_ms >= 0, "idle_timeout_ms %ld: must be >= 0 (0: never)",
+              o->idle_timeout_ms);
     switch (o->start_method) {
     case PP_START_DEFAULT:
     case PP_START_SPAWN:
@@ -132,6 +134,9 @@ static pp_status check_options(const pp_executor_options *o)
                   "crash_policy %s: not with PP_START_FORK (a fork pool cannot replace a "
                   "worker)", o->crash_policy == PP_CRASH_RETRY ? "PP_CRASH_RETRY"
                                                               : "PP_CRASH_ISOLATE");
+        OPT_CHECK(o->idle_timeout_ms == 0,
+                  "idle_timeout_ms %ld: not with PP_START_FORK (a fork pool cannot start a "
+                  "worker again)", o->idle_timeout_ms);
         OPT_CHECK(o->worker_path == NULL,
                   "worker_path \"%s\": not with PP_START_FORK (a forked worker runs no "
                   "program)", o->worker_path);
@@ -209,6 +214,7 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
                           : NULL;
     ex->crash_policy = o->crash_policy;
     ex->max_retries = o->max_retries;
+    ex->idle_timeout_ms = o->idle_timeout_ms;
     atomic_store(&ex->next_id, 1); /* work ids start at 1: 0 means "no call" in pp_error */
     ex->fifo_tail = &ex->fifo;
     ex->callq_tail = &ex->callq;

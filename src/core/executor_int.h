@@ -112,6 +112,7 @@ typedef struct worker {
     int64_t        kill_at;   /* W_CLOSED / W_EXITING / terminated: killed at this time
                                  (pp__os_monotonic_ms), 0: no deadline */
     bool           killed;    /* SIGKILL / TerminateProcess sent */
+    int64_t        idle_since; /* W_IDLE, with idle_timeout_ms: when it became idle */
     bool           faulted;   /* the manager killed it for a malformed message: */
     char           fault[160]; /* which */
     char          *init_err;  /* the initializer's failure (INITERR), or NULL */
@@ -173,6 +174,7 @@ struct pp_executor {
     const char         *initializer;  /* stable registered name, or NULL */
     pp_crash_policy     crash_policy;
     int                 max_retries;
+    long                idle_timeout_ms; /* 0: workers never exit for being idle */
     pp__wbuf            init_frame;   /* the INIT frame every worker gets */
     pp__wbuf            stop_frame;
     atomic_uint_fast64_t next_id;

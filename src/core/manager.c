@@ -85,6 +85,8 @@ void pp__worker_set_state(pp_executor *ex, worker *w, wstate to)
         return;
     }
     w->state = to;
+    if (to == W_IDLE && ex->idle_timeout_ms)
+        w->idle_since = pp__os_monotonic_ms();
 }
 
 static void mgr_set_state(pp_executor *ex, mstate to)
@@ -607,17 +609,44 @@ static void grow(pp_executor *ex)
     }
 }
 
+/* Sends STOP to a worker that holds nothing (starting or idle): it exits, as expected. */
+static void stop_worker(pp_executor *ex, worker *w)
+{
+    pp__worker_set_state(ex, w, W_STOPPING);
+    pp__queue_frame(w, ex->stop_frame.data, ex->stop_frame.len);
+    pp__worker_flush(ex, w);
+}
+
 /* Shutdown, drained: STOP to every worker (none holds an item). */
 static void stop_workers(pp_executor *ex)
 {
     mgr_set_state(ex, M_STOPPING);
     for (worker *w = ex->workers; w; w = w->next) {
-        if (w->state != W_STARTING && w->state != W_IDLE)
-            continue;
-        pp__worker_set_state(ex, w, W_STOPPING);
-        pp__queue_frame(w, ex->stop_frame.data, ex->stop_frame.len);
-        pp__worker_flush(ex, w);
+        if (w->state == W_STARTING || w->state == W_IDLE)
+            stop_worker(ex, w);
     }
+}
+
+/* idle_timeout_ms: stops the workers idle for that long (after assign: work waiting takes
+ * them first). Returns how long until the next one is due (PP_FOREVER: none). */
+static long idle_pass(pp_executor *ex)
+{
+    if (!ex->idle_timeout_ms || ex->mstate != M_SERVING || ex->brk.set)
+        return PP_FOREVER;
+    long wait_ms = PP_FOREVER;
+    int64_t now = pp__os_monotonic_ms();
+    for (worker *w = ex->workers; w; w = w->next) {
+        if (w->state != W_IDLE)
+            continue;
+        int64_t due = w->idle_since + ex->idle_timeout_ms;
+        if (now >= due) {
+            stop_worker(ex, w);
+        } else {
+            long left = (long)(due - now);
+            wait_ms = wait_ms == PP_FOREVER || left < wait_ms ? left : wait_ms;
+        }
+    }
+    return wait_ms;
 }
 
 /* Publishes the manager-private counts that pp_executor_stats_get reports. */
@@ -659,6 +688,9 @@ static long manager_step(pp_executor *ex)
         if (drained)
             stop_workers(ex);
     }
+    long idle_ms = idle_pass(ex);
+    if (idle_ms != PP_FOREVER && (wait_ms == PP_FOREVER || idle_ms < wait_ms))
+        wait_ms = idle_ms;
     /* the one point where a break is carried out */
     if (ex->brk.set && (ex->mstate == M_SERVING || ex->mstate == M_STOPPING)) {
         break_now(ex);
