@@ -627,6 +627,24 @@ PP_API pp_status pp_executor_stats_get(pp_executor *ex, pp_executor_stats *out);
 PP_API pp_status pp_executor_worker_pids(pp_executor *ex, long long *pids, size_t cap,
                                          size_t *n);
 
+/**
+ * Starts workers now, so that at least @p n exist, and returns once @p n workers are ready
+ * (their initializer has run): an application pays start-up at launch instead of at its
+ * first call (mpi4py's bootup()). Workers already started count; with PP_START_FORK every
+ * worker is forked now (as at the first submit). The workers stay until shutdown (or
+ * idle_timeout_ms).
+ *
+ * Thread-safety: any thread; blocks until the workers are ready or the pool fails.
+ *
+ * @retval PP_OK        @p n workers are ready
+ * @retval PP_EINVAL    @p ex is NULL, or @p n is not 1..max_workers
+ * @retval PP_EBROKEN   a worker could not start or its initializer failed: the pool is
+ *                      broken (pp_last_error() gives the cause)
+ * @retval PP_ESHUTDOWN the executor is shut down (or was, while waiting)
+ * @retval PP_ESYS      the manager thread could not be started
+ */
+PP_API pp_status pp_executor_start_workers(pp_executor *ex, int n);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Futures                                                                                    */
 /* ------------------------------------------------------------------------------------------ */

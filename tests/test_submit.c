@@ -984,7 +984,45 @@ static void test_idle_timeout_spares_busy(void)
     pp_executor_destroy(ex);
 }
 
+/* pp_executor_start_workers: n workers ready before any work, reused by later calls. */
+static void test_start_workers(void)
+{
+    pp_executor *ex = pp_t_executor(2);
+    CU_ASSERT_EQUAL(pp_executor_start_workers(NULL, 1), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_executor_start_workers(ex, 0), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_executor_start_workers(ex, 3), PP_EINVAL);
+    CU_ASSERT(strstr(pp_last_error(), "pp_executor_start_workers") != NULL);
+    PP_ASSERT_OK(pp_executor_start_workers(ex, 2));
+    long long pids[4];
+    size_t n = 0;
+    PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 4, &n));
+    CU_ASSERT_EQUAL(n, 2);
+    for (size_t i = 0; i < n && i < 4; i++)
+        CU_ASSERT(pp_t_pid_alive(pids[i]));
+    pp_executor_stats s;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.workers, 2);
+    CU_ASSERT_EQUAL(s.workers_started, 2);
+    PP_ASSERT_OK(pp_executor_start_workers(ex, 1)); /* already there: returns at once */
+    for (int i = 0; i < 4; i++) {
+        long long pid = task_pid(ex);
+        CU_ASSERT(pid == pids[0] || pid == pids[1]);
+    }
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+    CU_ASSERT_EQUAL(s.workers_started, 2);
+    pp_executor_shutdown(ex, true, false);
+    CU_ASSERT_EQUAL(pp_executor_start_workers(ex, 1), PP_ESHUTDOWN);
+    pp_executor_destroy(ex);
+
+    /* an initializer that fails: the pool breaks, and says why */
+    ex = pp_t_executor_init(2, "init_fail", NULL, 0);
+    CU_ASSERT_EQUAL(pp_executor_start_workers(ex, 2), PP_EBROKEN);
+    CU_ASSERT(strstr(pp_last_error(), "initializer") != NULL);
+    pp_executor_destroy(ex);
+}
+
 static CU_TestInfo tests[] = {
+    {"pp_executor_start_workers: ready before any work, then reused", test_start_workers},
     {"idle_timeout_ms: an idle pool holds no worker; work starts them again",
      test_idle_timeout},
     {"idle_timeout_ms: a busy worker is not stopped", test_idle_timeout_spares_busy},

@@ -66,6 +66,7 @@ work *pp__mark_broken(pp_executor *ex, bool broken, const char *cause, int code,
     pp__free((char *)ex->broken_err.message);
     ex->broken_err = (pp_error){PP_EBROKEN, code, pid, saved, 0};
     ex->shutdown = true;
+    apr_thread_cond_broadcast(ex->ready_cond);
     work *queued = ex->fifo;
     ex->fifo = NULL;
     ex->fifo_tail = &ex->fifo;
@@ -247,7 +248,8 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
             APR_SUCCESS ||
         apr_thread_mutex_create(&ex->start_lock, APR_THREAD_MUTEX_DEFAULT, ex->pool) !=
             APR_SUCCESS ||
-        apr_thread_cond_create(&ex->start_cond, ex->pool) != APR_SUCCESS)
+        apr_thread_cond_create(&ex->start_cond, ex->pool) != APR_SUCCESS ||
+        apr_thread_cond_create(&ex->ready_cond, ex->pool) != APR_SUCCESS)
         goto fail;
     what = "cannot create the manager's wait set";
     if ((st = pp__os_waitset_create(&ex->ws, &oe)) != PP_OK)
@@ -297,7 +299,8 @@ static pp_status ensure_started(pp_executor *ex)
     apr_thread_mutex_lock(ex->start_lock);
     if (!ex->thread_created) {
         apr_thread_mutex_lock(ex->lock);
-        bool work_queued = ex->n_fifo > 0; /* else a shutdown took it all: nothing to do */
+        /* else a shutdown took it all: nothing to do */
+        bool work_queued = ex->n_fifo > 0 || ex->want_workers > 0;
         apr_thread_mutex_unlock(ex->lock);
         if (work_queued) {
             if (apr_thread_create(&ex->thread, NULL, pp__manager_main, ex, ex->pool) !=
@@ -410,6 +413,40 @@ pp_status pp_submit(pp_executor *ex, const char *task, const void *arg, size_t l
     }
 }
 
+pp_status pp_executor_start_workers(pp_executor *ex, int n)
+{
+    PP__CHECK_ARG(ex != NULL);
+    PP__CHECK_ARG_MSG(n >= 1 && n <= ex->max_workers,
+                      "invalid argument: n %d (1..max_workers, %d here)", n, ex->max_workers);
+    apr_thread_mutex_lock(ex->lock);
+    pp_status st = ex->broken ? PP_EBROKEN : ex->shutdown ? PP_ESHUTDOWN : PP_OK;
+    if (st == PP_OK && n > ex->want_workers)
+        ex->want_workers = n;
+    apr_thread_mutex_unlock(ex->lock);
+    if (st == PP_OK) {
+        if (ensure_started(ex) != PP_OK)
+            return pp__fail_in("pp_executor_start_workers", PP_ESYS,
+                               "cannot start the executor's manager thread");
+        pp__os_waitset_wake(ex->ws);
+        apr_thread_mutex_lock(ex->lock);
+        while (ex->n_ready < n && !ex->broken && !ex->shutdown)
+            apr_thread_cond_wait(ex->ready_cond, ex->lock);
+        st = ex->n_ready >= n ? PP_OK : ex->broken ? PP_EBROKEN : PP_ESHUTDOWN;
+        apr_thread_mutex_unlock(ex->lock);
+    }
+    if (st == PP_EBROKEN) {
+        int code;
+        long long pid;
+        char *cause = pp__executor_broken_cause(ex, &code, &pid);
+        pp__fail_in("pp_executor_start_workers", st, "the pool is broken: %s",
+                    cause ? cause : "(cause unknown)");
+        pp__free(cause);
+    } else if (st == PP_ESHUTDOWN) {
+        pp__fail_in("pp_executor_start_workers", st, "the executor was shut down");
+    }
+    return st;
+}
+
 static void join_manager(pp_executor *ex)
 {
     apr_thread_mutex_lock(ex->start_lock); /* waits for a start in progress */
@@ -431,6 +468,7 @@ pp_status pp_executor_shutdown(pp_executor *ex, bool wait, bool cancel_futures)
     PP__CHECK_ARG(ex != NULL);
     apr_thread_mutex_lock(ex->lock);
     ex->shutdown = true;
+    apr_thread_cond_broadcast(ex->ready_cond); /* pp_executor_start_workers gives up */
     work *cancel = NULL;
     if (cancel_futures) {
         cancel = ex->fifo;

@@ -189,6 +189,9 @@ struct pp_executor {
     pp_executor_stats   stats;
     long long          *pids;         /* live workers, max_workers slots */
     size_t              n_pids;
+    int                 want_workers; /* pp_executor_start_workers: start up to this many */
+    int                 n_ready;      /* live workers that have sent READY */
+    apr_thread_cond_t  *ready_cond;   /* signalled when n_ready, broken or shutdown change */
 
     /* --- the manager thread's alone --- */
     mstate              mstate;

@@ -609,6 +609,25 @@ static void grow(pp_executor *ex)
     }
 }
 
+/* pp_executor_start_workers: starts workers until that many are starting or ready (the
+ * request lasts until they are ready: publish() clears it). */
+static void start_wanted(pp_executor *ex)
+{
+    apr_thread_mutex_lock(ex->lock);
+    int want = ex->want_workers;
+    apr_thread_mutex_unlock(ex->lock);
+    if (!want || ex->method == PP_START_FORK)
+        return; /* fork: all forked already */
+    int alive = 0;
+    for (worker *w = ex->workers; w; w = w->next)
+        alive += w->state == W_STARTING || w->state == W_IDLE || w->state == W_BUSY;
+    while (alive < want && ex->n_workers < ex->max_workers && !ex->brk.set) {
+        if (!pp__worker_start(ex))
+            return;
+        alive++;
+    }
+}
+
 /* Sends STOP to a worker that holds nothing (starting or idle): it exits, as expected. */
 static void stop_worker(pp_executor *ex, worker *w)
 {
@@ -652,10 +671,18 @@ static long idle_pass(pp_executor *ex)
 /* Publishes the manager-private counts that pp_executor_stats_get reports. */
 static void publish(pp_executor *ex)
 {
-    int idle = 0;
-    for (worker *w = ex->workers; w; w = w->next)
+    int idle = 0, ready = 0;
+    for (worker *w = ex->workers; w; w = w->next) {
         idle += w->state == W_IDLE;
+        ready += w->ready && (w->state == W_IDLE || w->state == W_BUSY);
+    }
     apr_thread_mutex_lock(ex->lock);
+    if (ready != ex->n_ready) {
+        ex->n_ready = ready;
+        apr_thread_cond_broadcast(ex->ready_cond);
+    }
+    if (ex->want_workers && ready >= ex->want_workers)
+        ex->want_workers = 0; /* pp_executor_start_workers is satisfied */
     ex->stats.idle_workers = idle;
     ex->stats.handed_out = ex->n_handed;
     apr_thread_mutex_unlock(ex->lock);
@@ -680,6 +707,7 @@ static long manager_step(pp_executor *ex)
     if (ex->mstate == M_SERVING) {
         assign(ex);
         grow(ex);
+        start_wanted(ex);
     }
     if (ex->mstate == M_SERVING && !ex->brk.set && ex->n_handed == 0) {
         apr_thread_mutex_lock(ex->lock);
