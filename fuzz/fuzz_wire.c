@@ -145,6 +145,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         same(f, sizeof f, data, size);
         break;
     }
+    case PP__MSG_SHM: {
+        uint64_t token, sz;
+        if (pp__wire_decode_shm(body, len, &token, &sz) != PP_OK)
+            break;
+        uint8_t f[PP__WIRE_SHM_LEN];
+        pp__wire_encode_shm(f, token, sz);
+        same(f, sizeof f, data, size);
+        break;
+    }
     case PP__MSG_STOP:
         CHECK(pp__wire_encode_stop(&out) == PP_OK);
         same(out.data, out.len, data, size);

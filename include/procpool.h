@@ -249,6 +249,19 @@ PP_API pp_status pp_task_return(pp_task_ctx *ctx, const void *data, size_t len);
 PP_API pp_status pp_task_error(pp_task_ctx *ctx, const char *fmt, ...) PP_PRINTF(2, 3);
 
 /**
+ * True once the parent has asked the running call to stop: its time limit passed
+ * (call_time_limit_ms, pp_call_options.time_limit_ms), pp_future_abort(), or
+ * pp_executor_stop(). A long task checks it now and then and returns early; if it has not
+ * returned when the executor's stop_grace_ms has passed, its worker is killed and replaced.
+ * Costs no system call: one load from memory the worker shares with its manager. False in
+ * an initializer, for @p ctx NULL, and for a worker that has no such memory (a remote MPI
+ * worker: there the time limit only kills).
+ *
+ * Thread-safety: any thread of the worker, during the call.
+ */
+PP_API bool pp_task_should_stop(pp_task_ctx *ctx);
+
+/**
  * Registers @p fn under @p name, in this process.
  *
  * Every process of the pool must register the same names: register all tasks before
@@ -393,6 +406,16 @@ typedef struct pp_executor_options {
                                               death); workers start again on demand, so an
                                               idle pool holds no process. 0 = never.
                                               Not with PP_START_FORK */
+    long            call_time_limit_ms;  /**< each call's limit, from when a worker is given
+                                              it (map items: their chunk's call): past it,
+                                              the call is asked to stop
+                                              (pp_task_should_stop()), then after
+                                              stop_grace_ms its worker is killed and
+                                              replaced; the call ends PP_ETIMELIMIT. 0 = no
+                                              limit. Not with PP_START_FORK */
+    long            stop_grace_ms;       /**< how long a call asked to stop (time limit,
+                                              pp_future_abort()) has to return before its
+                                              worker is killed; 0 = killed at once */
 } pp_executor_options;
 
 /** The default pp_executor_options.max_message_size: 4 GiB. */
@@ -457,6 +480,35 @@ PP_API pp_status pp_executor_create(const pp_executor_options *o, pp_executor **
  * @retval PP_EBROKEN    a worker died earlier; the pool is broken
  * @retval PP_ENOMEM     out of memory
  */
+/** Per-call settings of pp_submit_ex(); initialise with pp_call_options_init(). */
+typedef struct pp_call_options {
+    long time_limit_ms;  /**< 0: the executor's call_time_limit_ms; PP_FOREVER: no limit;
+                              else this call's limit in milliseconds (see
+                              pp_executor_options.call_time_limit_ms) */
+    long submit_wait_ms; /**< reserved for max_pending (flow control): PP_FOREVER (the
+                              default) or >= 0 */
+} pp_call_options;
+
+/** Fills @p o with the defaults (time_limit_ms 0, submit_wait_ms PP_FOREVER). NULL: no-op. */
+PP_API void pp_call_options_init(pp_call_options *o);
+
+/**
+ * pp_submit() with per-call settings (@p co NULL: the defaults). A call's time limit:
+ * past it the call is asked to stop, then after the executor's stop_grace_ms its worker is
+ * killed and replaced, and the future fails PP_ETIMELIMIT (also when the call returned
+ * within the grace: its outcome is dropped); the pool goes on and workers_died does not
+ * count it, whatever the crash policy.
+ *
+ * Thread-safety: any thread.
+ *
+ * @retval PP_OK, PP_ENOTASK, PP_ESHUTDOWN, PP_EBROKEN, PP_ENOMEM  as pp_submit()
+ * @retval PP_EINVAL  as pp_submit(); or a negative time_limit_ms / submit_wait_ms other than
+ *                    PP_FOREVER; or a time limit on a PP_START_FORK executor (its workers
+ *                    cannot be replaced)
+ */
+PP_API pp_status pp_submit_ex(pp_executor *ex, const char *task, const void *arg, size_t len,
+                              const pp_call_options *co, pp_future **out);
+
 PP_API pp_status pp_submit(pp_executor *ex, const char *task, const void *arg, size_t len,
                            pp_future **out);
 
@@ -555,6 +607,24 @@ PP_API pp_status pp_map_lazy(pp_executor *ex, const char *task, pp_next_arg_fn n
  *                    without waiting)
  */
 PP_API pp_status pp_executor_shutdown(pp_executor *ex, bool wait, bool cancel_futures);
+
+/**
+ * Stops the pool gently, then by force: shuts down without waiting and cancels every
+ * pending item (pp_executor_shutdown(ex, false, true)); every call a worker is running is
+ * asked to stop (pp_task_should_stop()) and gets @p grace_ms to return; a call that returns
+ * in time keeps its outcome; the worker of one that does not is killed, and the call ends
+ * PP_ECANCELLED (so do calls handed out but not yet started). Never breaks the pool; later
+ * submits get PP_ESHUTDOWN. Returns at once: pp_executor_shutdown(ex, true, false) or
+ * pp_executor_destroy() then waits, for about @p grace_ms at most. Safe to call from a
+ * thread woken by a signal handler (not from the handler itself: see the README). Works
+ * with every start method.
+ *
+ * Thread-safety: any thread.
+ *
+ * @retval PP_OK      stopping
+ * @retval PP_EINVAL  @p ex is NULL, or @p grace_ms < 0
+ */
+PP_API pp_status pp_executor_stop(pp_executor *ex, long grace_ms);
 
 /**
  * Stops the pool by force: shuts down without waiting and cancels every pending item
@@ -688,6 +758,24 @@ PP_API pp_status pp_future_exception(pp_future *f, long timeout_ms, const pp_err
  * callbacks run, on this thread. Thread-safety: any thread. CPython: Future.cancel().
  */
 PP_API bool pp_future_cancel(pp_future *f);
+
+/**
+ * Cancels @p f if it is pending (as pp_future_cancel()); if its call is running, asks it to
+ * stop (pp_task_should_stop() turns true in the task), and if it has not returned after
+ * the executor's stop_grace_ms, kills its worker and starts another on demand. The future
+ * then ends PP_ECANCELLED (also if the call returned within the grace: its outcome is
+ * dropped); pp_future_cancelled() stays false for a call that had started. Never breaks
+ * the pool, whatever the crash policy. Returns at once; wait on the future to see the end.
+ *
+ * Thread-safety: any thread.
+ *
+ * @retval PP_OK       cancelled, or asked to stop
+ * @retval PP_EINVAL   @p f is NULL
+ * @retval PP_ESTATE   @p f has finished already (nothing to abort)
+ * @retval PP_ENOTSUP  @p f is running and cannot be stopped: it is not an executor's, or its
+ *                     executor uses PP_START_FORK (a fork pool cannot replace a worker)
+ */
+PP_API pp_status pp_future_abort(pp_future *f);
 
 /**
  * Returns true if @p f was cancelled (false for NULL).

@@ -430,6 +430,38 @@ static int t_die_on_first_run(pp_task_ctx *c, const void *a, size_t n)
     return pp_task_return(c, &r, sizeof r) == PP_OK ? 0 : 1;
 }
 
+/* Runs until asked to stop (pp_task_should_stop), 30 s at most; returns 1 if it was asked,
+ * 0 if not (an int32). */
+static int t_until_stopped(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    int32_t asked = 0;
+    for (int i = 0; i < 30000 && !asked; i++) {
+        asked = pp_task_should_stop(c);
+        if (!asked)
+            pp_t_sleep_ms(1);
+    }
+    return pp_task_return(c, &asked, sizeof asked) == PP_OK ? 0 : 1;
+}
+
+/* Ignores requests to stop: sleeps 30 s, then returns its pid. */
+static int t_stubborn(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    for (int i = 0; i < 300; i++)
+        pp_t_sleep_ms(100);
+    long long pid = pp_t_getpid();
+    return pp_task_return(c, &pid, sizeof pid) == PP_OK ? 0 : 1;
+}
+
+/* Returns pp_task_should_stop() as an int32, at once. */
+static int t_should_stop_now(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    int32_t v = pp_task_should_stop(c);
+    return pp_task_return(c, &v, sizeof v) == PP_OK ? 0 : 1;
+}
+
 static int t_square(pp_task_ctx *c, const void *a, size_t n)
 {
     int32_t x = 0;
@@ -841,6 +873,9 @@ void pp_t_register_tasks(void)
         {"nomem", t_nomem},
         {"count_then_die", t_count_then_die},
         {"die_on_first_run", t_die_on_first_run},
+        {"until_stopped", t_until_stopped},
+        {"stubborn", t_stubborn},
+        {"should_stop_now", t_should_stop_now},
     };
     for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
         if (pp_register_task(tasks[i].name, tasks[i].fn) != PP_OK) {

@@ -118,6 +118,10 @@ static pp_status check_options(const pp_executor_options *o)
               "max_retries %d: only with crash_policy PP_CRASH_RETRY", o->max_retries);
     OPT_CHECK(o->idle_timeout_ms >= 0, "idle_timeout_ms %ld: must be >= 0 (0: never)",
               o->idle_timeout_ms);
+    OPT_CHECK(o->call_time_limit_ms >= 0, "call_time_limit_ms %ld: must be >= 0 (0: none)",
+              o->call_time_limit_ms);
+    OPT_CHECK(o->stop_grace_ms >= 0, "stop_grace_ms %ld: must be >= 0 (0: kill at once)",
+              o->stop_grace_ms);
     switch (o->start_method) {
     case PP_START_DEFAULT:
     case PP_START_SPAWN:
@@ -135,6 +139,9 @@ static pp_status check_options(const pp_executor_options *o)
                   "crash_policy %s: not with PP_START_FORK (a fork pool cannot replace a "
                   "worker)", o->crash_policy == PP_CRASH_RETRY ? "PP_CRASH_RETRY"
                                                               : "PP_CRASH_ISOLATE");
+        OPT_CHECK(o->call_time_limit_ms == 0,
+                  "call_time_limit_ms %ld: not with PP_START_FORK (a fork pool cannot "
+                  "replace the worker it kills)", o->call_time_limit_ms);
         OPT_CHECK(o->idle_timeout_ms == 0,
                   "idle_timeout_ms %ld: not with PP_START_FORK (a fork pool cannot start a "
                   "worker again)", o->idle_timeout_ms);
@@ -178,6 +185,7 @@ static void executor_free(pp_executor *ex)
     pp__free(ex->init_frame.data);
     pp__free(ex->stop_frame.data);
     pp__free(ex->pids);
+    pp__free(ex->aborts);
     pp__free((char *)ex->broken_err.message);
     if (ex->pool)
         apr_pool_destroy(ex->pool);
@@ -216,6 +224,8 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     ex->crash_policy = o->crash_policy;
     ex->max_retries = o->max_retries;
     ex->idle_timeout_ms = o->idle_timeout_ms;
+    ex->call_time_limit_ms = o->call_time_limit_ms;
+    ex->stop_grace_ms = o->stop_grace_ms;
     atomic_store(&ex->next_id, 1); /* work ids start at 1: 0 means "no call" in pp_error */
     ex->fifo_tail = &ex->fifo;
     ex->callq_tail = &ex->callq;
@@ -329,8 +339,41 @@ static void fail_unstarted(pp_executor *ex, const char *cause)
     }
 }
 
+/* pp_future_abort of a running call (under pp__flock, see future.h): queued for the
+ * manager, which alone knows which worker holds it. */
+static pp_status abort_hook(void *ctx, uint64_t work_id)
+{
+    pp_executor *ex = ctx;
+    if (ex->method == PP_START_FORK)
+        return PP_ENOTSUP;
+    pp_status st = PP_OK;
+    apr_thread_mutex_lock(ex->lock);
+    if (ex->n_aborts == ex->cap_aborts) {
+        size_t cap = ex->cap_aborts ? 2 * ex->cap_aborts : 8;
+        uint64_t *a = pp__realloc(ex->aborts, cap * sizeof *a);
+        if (a) {
+            ex->aborts = a;
+            ex->cap_aborts = cap;
+        } else {
+            st = PP_ENOMEM;
+        }
+    }
+    if (st == PP_OK)
+        ex->aborts[ex->n_aborts++] = work_id;
+    apr_thread_mutex_unlock(ex->lock);
+    if (st == PP_OK)
+        pp__os_waitset_wake(ex->ws);
+    return st;
+}
+
 pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args, size_t n,
                            bool raw, pp_future **out)
+{
+    return pp__submit_work(ex, task, args, n, raw, ex->call_time_limit_ms, out);
+}
+
+pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args, size_t n,
+                          bool raw, long limit_ms, pp_future **out)
 {
     *out = NULL;
     size_t name_len = strlen(task);
@@ -347,9 +390,12 @@ pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args
     it->id = atomic_fetch_add_explicit(&ex->next_id, 1, memory_order_relaxed);
     it->f = f;
     pp__future_set_work_id(f, it->id);
+    pp__future_set_abort(f, abort_hook, ex);
     it->task = task;
     it->n = (uint32_t)n;
     it->retries = 0;
+    it->limit_ms = limit_ms;
+    it->deadline = 0;
     it->raw = raw;
     it->frame_len = frame_len;
     it->next = NULL;
@@ -376,23 +422,50 @@ pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args
     return PP_OK;
 }
 
-pp_status pp_submit(pp_executor *ex, const char *task, const void *arg, size_t len,
-                    pp_future **out)
+void pp_call_options_init(pp_call_options *o)
 {
-    PP__CHECK_ARG(out != NULL);
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->time_limit_ms = 0;
+    o->submit_wait_ms = PP_FOREVER;
+}
+
+static pp_status submit_one(pp_executor *ex, const char *task, const void *arg, size_t len,
+                            const pp_call_options *co, pp_future **out, const char *func)
+{
+    if (!out)
+        return pp__fail_in(func, PP_EINVAL, "invalid argument: out != NULL");
     *out = NULL;
-    PP__CHECK_ARG(ex != NULL);
-    PP__CHECK_ARG(task != NULL);
-    PP__CHECK_ARG_MSG(arg != NULL || len == 0, "invalid argument: arg is NULL with len %zu",
-                      len);
+    if (!ex)
+        return pp__fail_in(func, PP_EINVAL, "invalid argument: ex != NULL");
+    if (!task)
+        return pp__fail_in(func, PP_EINVAL, "invalid argument: task != NULL");
+    if (!arg && len)
+        return pp__fail_in(func, PP_EINVAL, "invalid argument: arg is NULL with len %zu", len);
+    long limit = ex->call_time_limit_ms;
+    if (co) {
+        if (!PP__TIMEOUT_OK(co->time_limit_ms) || !PP__TIMEOUT_OK(co->submit_wait_ms))
+            return pp__fail_in(func, PP_EINVAL,
+                               "invalid argument: time_limit_ms %ld / submit_wait_ms %ld "
+                               "(PP_FOREVER or >= 0)", co->time_limit_ms, co->submit_wait_ms);
+        if (co->time_limit_ms == PP_FOREVER)
+            limit = 0;
+        else if (co->time_limit_ms > 0)
+            limit = co->time_limit_ms;
+        if (limit && ex->method == PP_START_FORK)
+            return pp__fail_in(func, PP_EINVAL,
+                               "time_limit_ms %ld: not with PP_START_FORK (a fork pool cannot "
+                               "replace the worker it kills)", limit);
+    }
     size_t task_len = strlen(task);
     const char *name = pp__registry_lookup(task, task_len, NULL);
     if (!name)
-        return pp__fail_in("pp_submit", PP_ENOTASK,
+        return pp__fail_in(func, PP_ENOTASK,
                            "no task '%.*s' is registered in this process (pp_register_task)",
                            (int)(task_len > 200 ? 200 : task_len), task);
     pp_buf b = {arg, len};
-    pp_status st = pp__submit_batch(ex, name, &b, 1, false, out);
+    pp_status st = pp__submit_work(ex, name, &b, 1, false, limit, out);
     switch (st) {
     case PP_OK:
         return PP_OK;
@@ -400,17 +473,29 @@ pp_status pp_submit(pp_executor *ex, const char *task, const void *arg, size_t l
         int code;
         long long pid;
         char *cause = pp__executor_broken_cause(ex, &code, &pid);
-        pp__fail_in("pp_submit", st, "the pool is broken: %s", cause ? cause : "(cause unknown)");
+        pp__fail_in(func, st, "the pool is broken: %s", cause ? cause : "(cause unknown)");
         pp__free(cause);
         return st;
     }
     case PP_ESHUTDOWN:
-        return pp__fail_in("pp_submit", st, "the executor was shut down");
+        return pp__fail_in(func, st, "the executor was shut down");
     case PP_ENOMEM:
-        return pp__fail_in("pp_submit", st, "out of memory (an argument of %zu bytes)", len);
+        return pp__fail_in(func, st, "out of memory (an argument of %zu bytes)", len);
     default:
-        return pp__fail_in("pp_submit", st, "%s", pp_strerror(st));
+        return pp__fail_in(func, st, "%s", pp_strerror(st));
     }
+}
+
+pp_status pp_submit_ex(pp_executor *ex, const char *task, const void *arg, size_t len,
+                       const pp_call_options *co, pp_future **out)
+{
+    return submit_one(ex, task, arg, len, co, out, "pp_submit_ex");
+}
+
+pp_status pp_submit(pp_executor *ex, const char *task, const void *arg, size_t len,
+                    pp_future **out)
+{
+    return submit_one(ex, task, arg, len, NULL, out, "pp_submit");
 }
 
 pp_status pp_executor_start_workers(pp_executor *ex, int n)
@@ -505,6 +590,21 @@ static pp_status force_workers(pp_executor *ex, force_kind how, const char *func
     apr_thread_mutex_lock(ex->lock);
     if (ex->force == FORCE_NONE)
         ex->force = how;
+    apr_thread_mutex_unlock(ex->lock);
+    pp__os_waitset_wake(ex->ws);
+    return PP_OK;
+}
+
+pp_status pp_executor_stop(pp_executor *ex, long grace_ms)
+{
+    PP__CHECK_ARG(ex != NULL);
+    PP__CHECK_ARG_MSG(grace_ms >= 0, "invalid argument: grace_ms %ld (>= 0)", grace_ms);
+    pp_executor_shutdown(ex, false, true);
+    apr_thread_mutex_lock(ex->lock);
+    if (!ex->stop_all) {
+        ex->stop_all = true;
+        ex->stop_all_grace = grace_ms;
+    }
     apr_thread_mutex_unlock(ex->lock);
     pp__os_waitset_wake(ex->ws);
     return PP_OK;

@@ -23,12 +23,13 @@
 #include "pp_os.h"
 #include "spin.h"
 #include "wire.h"
+#include "wshm.h"
 
 #define EXTRA_QUEUED_CALLS 1
 #define PP__MIN_MESSAGE_SIZE 1024        /* max_message_size: room for any control message */
 #define RBUF_CAP (64u * 1024u)           /* staging buffer for small frames, per worker */
 #define READ_BUDGET (8u * 1024u * 1024u) /* bytes read from one worker per wakeup */
-#define OUTQ 4                           /* INIT + one CALL + STOP fit */
+#define OUTQ 4                           /* SHM + INIT + one CALL + STOP fit */
 #define REAP_GRACE_MS 2000 /* a worker whose channel closed, or that was told to terminate,
                               has this long to exit before it is killed */
 #define REAP_POLL_MS 5     /* while a worker's exit is awaited: how often its status is
@@ -51,6 +52,9 @@ typedef struct work {
     bool         raw;       /* map chunk: the future's result is the RESULT body */
     size_t       frame_len; /* the CALL frame follows the struct */
     int          retries;   /* PP_CRASH_RETRY: times it was run again after its worker died */
+    long         limit_ms;  /* its time limit (0: none) */
+    int64_t      deadline;  /* once a ready worker holds it, with a limit: when it is asked
+                               to stop (pp__os_monotonic_ms), else 0 */
     struct work *next;
     /* uint8_t frame[frame_len]; */
 } work;
@@ -96,6 +100,15 @@ typedef enum wstate {
     W__COUNT
 } wstate;
 
+/* Why the manager asked a worker's call to stop (the worker is killed if the call has not
+ * returned by kill_at). */
+typedef enum stop_kind {
+    STOP_NONE,
+    STOP_TIMELIMIT, /* its time limit passed: ends PP_ETIMELIMIT */
+    STOP_ABORT,     /* pp_future_abort: ends PP_ECANCELLED */
+    STOP_EXEC       /* pp_executor_stop: keeps its outcome if it returns, else PP_ECANCELLED */
+} stop_kind;
+
 typedef struct outframe {
     const uint8_t *p;
     size_t         len;
@@ -113,6 +126,10 @@ typedef struct worker {
                                  (pp__os_monotonic_ms), 0: no deadline */
     bool           killed;    /* SIGKILL / TerminateProcess sent */
     int64_t        idle_since; /* W_IDLE, with idle_timeout_ms: when it became idle */
+    stop_kind      stop_reason; /* its call was asked to stop (kill_at is the deadline) */
+    pp__shm       *shm;       /* the block shared with it (wshm.h), or NULL */
+    pp__wshm      *wshm;
+    uint8_t        shm_frame[PP__WIRE_SHM_LEN];
     bool           faulted;   /* the manager killed it for a malformed message: */
     char           fault[160]; /* which */
     char          *init_err;  /* the initializer's failure (INITERR), or NULL */
@@ -175,6 +192,8 @@ struct pp_executor {
     pp_crash_policy     crash_policy;
     int                 max_retries;
     long                idle_timeout_ms; /* 0: workers never exit for being idle */
+    long                call_time_limit_ms; /* 0: none */
+    long                stop_grace_ms;
     pp__wbuf            init_frame;   /* the INIT frame every worker gets */
     pp__wbuf            stop_frame;
     atomic_uint_fast64_t next_id;
@@ -192,6 +211,10 @@ struct pp_executor {
     int                 want_workers; /* pp_executor_start_workers: start up to this many */
     int                 n_ready;      /* live workers that have sent READY */
     apr_thread_cond_t  *ready_cond;   /* signalled when n_ready, broken or shutdown change */
+    uint64_t           *aborts;       /* pp_future_abort: work ids whose call is to stop */
+    size_t              n_aborts, cap_aborts;
+    bool                stop_all;     /* pp_executor_stop asked ... */
+    long                stop_all_grace; /* ... with this grace */
 
     /* --- the manager thread's alone --- */
     mstate              mstate;
@@ -202,6 +225,7 @@ struct pp_executor {
     worker             *graveyard;     /* W_GONE workers, freed after each pass */
     bool                forced;        /* the workers were signalled (terminate / kill) */
     int                 early_deaths;  /* workers in a row that died before READY */
+    bool                stopped_all;   /* pp_executor_stop carried out */
     pending_break       brk;
     pp__spin            spin;          /* how long to poll before sleeping (spin.h) */
 
@@ -241,6 +265,10 @@ void  pp__on_frame(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *b
 void  pp__worker_closed(pp_executor *ex, worker *w);
 /* The worker broke the protocol: killed, W_CLOSED, and the pool breaks once it is reaped. */
 void  pp__worker_malformed(pp_executor *ex, worker *w, const char *what);
+
+/* executor.c: submits one work item (pp__submit_batch with a time limit, 0: none). */
+pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args, size_t n,
+                          bool raw, long limit_ms, pp_future **out);
 
 /* manager_io.c */
 worker *pp__worker_start(pp_executor *ex);  /* NULL: could not (the break is recorded) */

@@ -141,6 +141,7 @@ static void notify_waiters(pp_future *f, completion *c)
 /* Under pp__flock: mark done, note the waiters to wake and detach the callbacks. */
 static void complete_locked(pp_future *f, pp__fstate state, completion *c)
 {
+    f->abort_fn = NULL; /* done: nothing to abort any more */
     f->state = state;
     c->n_wake = 0;
     notify_waiters(f, c);
@@ -350,6 +351,48 @@ bool pp_future_cancel(pp_future *f)
     apr_thread_mutex_unlock(pp__flock);
     finish_unlocked(f, &c);
     return true;
+}
+
+void pp__future_set_abort(pp_future *f, pp_status (*fn)(void *ctx, uint64_t work_id),
+                          void *ctx)
+{
+    apr_thread_mutex_lock(pp__flock);
+    f->abort_fn = fn;
+    f->abort_ctx = ctx;
+    apr_thread_mutex_unlock(pp__flock);
+}
+
+pp_status pp_future_abort(pp_future *f)
+{
+    PP__CHECK_ARG(f != NULL);
+    apr_thread_mutex_lock(pp__flock);
+    switch (f->state) {
+    case PP__F_PENDING: {
+        completion c;
+        complete_locked(f, PP__F_CANCELLED, &c);
+        apr_thread_mutex_unlock(pp__flock);
+        finish_unlocked(f, &c);
+        return PP_OK;
+    }
+    case PP__F_CANCELLED:
+        apr_thread_mutex_unlock(pp__flock);
+        return PP_OK;
+    case PP__F_FINISHED:
+        apr_thread_mutex_unlock(pp__flock);
+        return pp__fail(PP_ESTATE, "pp_future_abort: the future has finished already");
+    default:
+        break;
+    }
+    bool hooked = f->abort_fn != NULL;
+    pp_status st = hooked ? f->abort_fn(f->abort_ctx, f->work_id) : PP_ENOTSUP;
+    apr_thread_mutex_unlock(pp__flock);
+    if (st == PP_ENOTSUP)
+        return pp__fail(st, "pp_future_abort: the call is running and %s",
+                        hooked ? "its executor (PP_START_FORK) cannot replace a worker"
+                               : "nothing can stop it (not an executor's future)");
+    if (st != PP_OK)
+        return pp__fail(st, "pp_future_abort: %s", pp_strerror(st));
+    return PP_OK;
 }
 
 bool pp_future_set_running_or_notify_cancel(pp_future *f)

@@ -70,6 +70,10 @@ struct pp_future {
     long long             pid; /* the worker that produced the outcome, 0 if none */
     uint64_t              work_id; /* the executor's id of its call (set before it is
                                       shared), 0 if none: copied into err.work_id */
+    /* pp_future_abort of a running call: the executor's hook, under pp__flock, while the
+     * executor holds the call (cleared when it lets go of it) */
+    pp_status           (*abort_fn)(void *ctx, uint64_t work_id);
+    void                 *abort_ctx;
     pp__cb               *cbs, **cbs_tail;
     pp__wreg             *waiters;
     _Atomic(void *)       userdata; /* the application's tag; never read by the library */
@@ -91,6 +95,11 @@ pp_status pp__future_finish_owned(pp_future *f, void *owned, const void *data, s
  * used). msg is consumed whatever the outcome. PP_ESTATE if f was already done. */
 pp_status pp__future_finish_error(pp_future *f, pp_status status, int code, long long pid,
                                   char *msg);
+
+/* The executor's abort hook for f's running call (fn NULL: none any more). The hook runs
+ * under pp__flock: it may take the executor's lock, never the other way round. */
+void pp__future_set_abort(pp_future *f, pp_status (*fn)(void *ctx, uint64_t work_id),
+                          void *ctx);
 
 /* The executor's id of f's call: set once, before f is shared (pp__submit_batch). */
 void pp__future_set_work_id(pp_future *f, uint64_t id);

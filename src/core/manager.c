@@ -204,6 +204,126 @@ static void break_now(pp_executor *ex)
     mgr_set_state(ex, M_BROKEN);
 }
 
+/* ---- stopping one call: time limit, pp_future_abort, pp_executor_stop ---- */
+
+/* A ready worker has been given its item: its time limit, if any, runs from now. */
+static void start_clock(worker *w)
+{
+    if (w->item && w->item->limit_ms > 0)
+        w->item->deadline = pp__os_monotonic_ms() + w->item->limit_ms;
+}
+
+/* Asks the worker's call to stop (its shared flag: pp_task_should_stop) and sets when it
+ * is killed if it has not returned: after grace_ms (0: at once, in the next reap_pass). */
+static void ask_stop(pp_executor *ex, worker *w, stop_kind why, long grace_ms)
+{
+    (void)ex;
+    if (w->stop_reason != STOP_NONE || !w->item)
+        return;
+    w->stop_reason = why;
+    if (w->wshm)
+        atomic_store_explicit(&w->wshm->stop_id, w->item->id, memory_order_release);
+    w->kill_at = pp__os_monotonic_ms() + grace_ms;
+    if (w->kill_at == 0)
+        w->kill_at = 1; /* 0 means "no deadline" */
+}
+
+/* The call of a worker asked to stop returned (within the grace): the worker is reused. */
+static stop_kind stop_answered(worker *w)
+{
+    stop_kind why = w->stop_reason;
+    w->stop_reason = STOP_NONE;
+    w->kill_at = 0;
+    if (w->wshm)
+        atomic_store_explicit(&w->wshm->stop_id, 0, memory_order_release);
+    return why;
+}
+
+/* Fails a call that was stopped: PP_ETIMELIMIT for a time limit, else PP_ECANCELLED. */
+static void fail_stopped(pp_executor *ex, work *it, stop_kind why, long long pid,
+                         bool killed, long grace_ms)
+{
+    pp_status st = why == STOP_TIMELIMIT ? PP_ETIMELIMIT : PP_ECANCELLED;
+    const char *what = why == STOP_TIMELIMIT ? "ran past its time limit"
+                       : why == STOP_ABORT   ? "was aborted (pp_future_abort)"
+                                             : "was stopped (pp_executor_stop)";
+    char *msg;
+    if (killed)
+        msg = pp__asprintf("the call '%s' (work %llu) %s: it was asked to stop, and worker "
+                           "%lld was killed after a grace of %ld ms",
+                           it->task, (unsigned long long)it->id, what, pid, grace_ms);
+    else
+        msg = pp__asprintf("the call '%s' (work %llu) %s: it was asked to stop and returned "
+                           "within the grace (worker %lld); its outcome is dropped",
+                           it->task, (unsigned long long)it->id, what, pid);
+    if (msg && why == STOP_TIMELIMIT) {
+        char *m2 = pp__asprintf("%s (time limit %ld ms)", msg, it->limit_ms);
+        if (m2) {
+            pp__free(msg);
+            msg = m2;
+        }
+    }
+    pp__stats_add(ex, st == PP_ECANCELLED ? &ex->stats.cancelled : &ex->stats.failed);
+    pp__future_finish_error(it->f, st, 0, pid, msg);
+    pp__work_free(it);
+}
+
+/* The requests callers made since the last pass: pp_future_abort (work ids), and
+ * pp_executor_stop. Calls still in the call queue have not started: they end at once. */
+static void serve_stop_requests(pp_executor *ex)
+{
+    apr_thread_mutex_lock(ex->lock);
+    size_t n = ex->n_aborts;
+    uint64_t small[16], *ids = n <= 16 ? small : pp__malloc(n * sizeof *ids);
+    if (ids)
+        memcpy(ids, ex->aborts, n * sizeof *ids);
+    else
+        n = 0; /* out of memory: they are served at the next pass */
+    ex->n_aborts -= n;
+    bool stop_all = ex->stop_all && !ex->stopped_all;
+    long grace = ex->stop_all_grace;
+    apr_thread_mutex_unlock(ex->lock);
+    if (stop_all)
+        ex->stopped_all = true;
+    if ((n == 0 && !stop_all) || ex->brk.set || ex->mstate == M_BROKEN ||
+        ex->mstate == M_DONE) {
+        if (ids != small)
+            pp__free(ids);
+        return;
+    }
+    /* not started: out of the call queue, cancelled */
+    work **pp = &ex->callq, *last = NULL;
+    while (*pp) {
+        work *it = *pp;
+        bool hit = stop_all;
+        for (size_t i = 0; i < n && !hit; i++)
+            hit = ids[i] == it->id;
+        if (!hit) {
+            last = it;
+            pp = &it->next;
+            continue;
+        }
+        *pp = it->next;
+        ex->n_handed--;
+        fail_stopped(ex, it, stop_all ? STOP_EXEC : STOP_ABORT, 0, false, 0);
+    }
+    ex->callq_tail = last ? &last->next : &ex->callq;
+    /* running: asked, then killed after the grace */
+    for (worker *w = ex->workers; w; w = w->next) {
+        if (!w->item || !worker_live(w))
+            continue;
+        if (stop_all) {
+            ask_stop(ex, w, STOP_EXEC, grace);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (ids[i] == w->item->id)
+                ask_stop(ex, w, STOP_ABORT, ex->stop_grace_ms);
+    }
+    if (ids != small)
+        pp__free(ids);
+}
+
 /* ---- a worker's end ---- */
 
 /* Unlinks a worker whose process is reaped, unpublishes its pid; freed after the pass. */
@@ -287,6 +407,17 @@ static bool isolate(pp_executor *ex, worker *w, work *held, const char *cause, i
  */
 static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit *st)
 {
+    if (w->stop_reason != STOP_NONE && !ex->brk.set && ex->mstate != M_BROKEN) {
+        /* killed (or ended) after its call was asked to stop: asked for, not a death */
+        work *it = w->item;
+        w->item = NULL;
+        if (it) {
+            long grace = w->stop_reason == STOP_EXEC ? ex->stop_all_grace : ex->stop_grace_ms;
+            ex->n_handed--;
+            fail_stopped(ex, it, w->stop_reason, w->pid, true, grace);
+        }
+        return;
+    }
     if ((from == W_STOPPING && !w->init_err && !w->faulted) || ex->brk.set ||
         ex->mstate == M_BROKEN)
         return;
@@ -352,8 +483,9 @@ void pp__worker_malformed(pp_executor *ex, worker *w, const char *what)
 
 /*
  * Collects the exit status of every worker that has ended, without blocking; kills those
- * whose grace has passed. Returns how long the loop may wait before it must look again
- * (PP_FOREVER: nothing to look at).
+ * whose grace has passed; asks calls past their time limit to stop. Returns how long the
+ * loop may wait before it must look again (PP_FOREVER: nothing to look at; 0: a worker was
+ * reaped, so work may now be assigned or a worker started).
  */
 static long reap_pass(pp_executor *ex)
 {
@@ -371,9 +503,19 @@ static long reap_pass(pp_executor *ex)
                 if (w->state == W_CLOSED)
                     worker_ended(ex, w, w->closed_from, &st);
                 worker_drop(ex, w);
+                wait_ms = 0; /* something changed: the loop looks again before it sleeps */
                 continue;
             }
             wait_ms = wait_ms == PP_FOREVER || wait_ms > REAP_POLL_MS ? REAP_POLL_MS : wait_ms;
+        }
+        if (w->state == W_BUSY && w->item && w->item->deadline &&
+            w->stop_reason == STOP_NONE) {
+            if (now >= w->item->deadline) {
+                ask_stop(ex, w, STOP_TIMELIMIT, ex->stop_grace_ms);
+            } else {
+                long left = (long)(w->item->deadline - now);
+                wait_ms = wait_ms == PP_FOREVER || wait_ms > left ? left : wait_ms;
+            }
         }
         if (w->kill_at && !w->killed) {
             if (now >= w->kill_at) {
@@ -446,8 +588,10 @@ static bool on_ready(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t 
         return false;
     w->ready = true;
     ex->early_deaths = 0;
-    if (w->state == W_STARTING)
+    if (w->state == W_STARTING) {
         pp__worker_set_state(ex, w, w->item ? W_BUSY : W_IDLE);
+        start_clock(w);
+    }
     return true;
 }
 
@@ -481,9 +625,14 @@ static bool on_result(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t
         r.n != it->n)
         return false;
     w->item = NULL;
+    stop_kind why = w->stop_reason != STOP_NONE ? stop_answered(w) : STOP_NONE;
     pp__worker_set_state(ex, w, (h->flags & PP__MSGF_LAST) ? W_STOPPING : W_IDLE);
     ex->n_handed--;
     assign(ex);
+    if (why == STOP_TIMELIMIT || why == STOP_ABORT) { /* returned within the grace */
+        fail_stopped(ex, it, why, w->pid, false, 0);
+        return true;
+    }
     bool body_owned = *owned;
     *owned = false; /* finish_item frees it, or gives it to the future */
     finish_item(ex, w, it, &r, body, len, body_owned);
@@ -588,8 +737,10 @@ static void assign(pp_executor *ex)
         if (w->item || (w->state != W_IDLE && w->state != W_STARTING))
             continue;
         w->item = pp__fifo_pop(&ex->callq, &ex->callq_tail);
-        if (w->state == W_IDLE)
+        if (w->state == W_IDLE) {
             pp__worker_set_state(ex, w, W_BUSY);
+            start_clock(w);
+        }
         pp__queue_frame(w, work_frame(w->item), w->item->frame_len);
         pp__worker_flush(ex, w);
     }
@@ -703,7 +854,8 @@ static long manager_step(pp_executor *ex)
             if (worker_live(w))
                 pp__os_proc_stop(w->proc, force == FORCE_KILL, NULL);
     }
-    long wait_ms = reap_pass(ex); /* first: a reaped worker makes room for a new one */
+    serve_stop_requests(ex);
+    (void)reap_pass(ex); /* first: a reaped worker makes room for a new one */
     if (ex->mstate == M_SERVING) {
         assign(ex);
         grow(ex);
@@ -716,16 +868,15 @@ static long manager_step(pp_executor *ex)
         if (drained)
             stop_workers(ex);
     }
-    long idle_ms = idle_pass(ex);
-    if (idle_ms != PP_FOREVER && (wait_ms == PP_FOREVER || idle_ms < wait_ms))
-        wait_ms = idle_ms;
+    long wait_ms = idle_pass(ex);
     /* the one point where a break is carried out */
-    if (ex->brk.set && (ex->mstate == M_SERVING || ex->mstate == M_STOPPING)) {
+    if (ex->brk.set && (ex->mstate == M_SERVING || ex->mstate == M_STOPPING))
         break_now(ex);
-        long more = reap_pass(ex);
-        if (more != PP_FOREVER && (wait_ms == PP_FOREVER || more < wait_ms))
-            wait_ms = more;
-    }
+    /* last: the deadlines as this pass left them (time limits of calls just assigned,
+     * kills after a break) bound the next wait */
+    long timers = reap_pass(ex);
+    if (timers != PP_FOREVER && (wait_ms == PP_FOREVER || timers < wait_ms))
+        wait_ms = timers;
     if ((ex->mstate == M_STOPPING || ex->mstate == M_BROKEN) && ex->n_workers == 0)
         mgr_set_state(ex, M_DONE);
     return wait_ms;

@@ -67,6 +67,24 @@ static pp_status start_process(pp_executor *ex, worker *w, pp__oserr *oe)
     }
 }
 
+/* The block the worker shares with the manager (wshm.h: its "should stop" flag), sent
+ * first, before INIT. Where it cannot be made or sent (a remote worker's channel), the
+ * worker has none: its calls never see a request to stop, only the kill after the grace. */
+static void share_block(worker *w)
+{
+    uint64_t token = 0;
+    if (pp__os_shm_create(PP__WSHM_SIZE, &w->shm, NULL) != PP_OK)
+        return;
+    if (pp__os_shm_share(w->shm, w->proc, w->chan, &token, NULL) != PP_OK) {
+        pp__os_shm_free(w->shm);
+        w->shm = NULL;
+        return;
+    }
+    w->wshm = pp__os_shm_addr(w->shm);
+    pp__wire_encode_shm(w->shm_frame, token, PP__WSHM_SIZE);
+    pp__queue_frame(w, w->shm_frame, sizeof w->shm_frame);
+}
+
 worker *pp__worker_start(pp_executor *ex)
 {
     worker *w = pp__calloc(1, sizeof *w);
@@ -109,6 +127,7 @@ worker *pp__worker_start(pp_executor *ex)
     ex->stats.workers = (int)ex->n_pids;
     ex->stats.workers_started++;
     apr_thread_mutex_unlock(ex->lock);
+    share_block(w);
     pp__queue_frame(w, ex->init_frame.data, ex->init_frame.len);
     pp__worker_flush(ex, w);
     return w;
@@ -121,6 +140,7 @@ void pp__worker_free(worker *w)
     pp__free(w->rbuf);
     pp__free(w->big);
     pp__free(w->init_err);
+    pp__os_shm_free(w->shm);
     pp__free(w);
 }
 

@@ -178,6 +178,32 @@ void pp__os_chan_wait_readable(pp__chan *c, int timeout_ms);
 /* Closes and frees the channel. NULL: no-op. */
 void pp__os_chan_free(pp__chan *c);
 
+/* ---- shared memory with a worker ------------------------------------------------------- */
+
+/* A block of memory shared by the manager and one worker (the worker's "should stop"
+ * flag lives there). The parent creates it zero-filled and mapped; pp__os_shm_share makes
+ * it reachable by the worker through its channel; the worker maps it with pp__os_shm_open
+ * when it reads the SHM frame that carries the token. Nothing of it outlives both
+ * processes: POSIX memfd (no name), Windows an unnamed file mapping. */
+typedef struct pp__shm pp__shm;
+
+pp_status pp__os_shm_create(size_t size, pp__shm **s, pp__oserr *oe);
+void     *pp__os_shm_addr(const pp__shm *s);
+void      pp__os_shm_free(pp__shm *s); /* unmaps and closes; NULL: no-op */
+
+/* Parent: makes s reachable by the worker p whose channel (parent's end) is c, and gives
+ * the token to put in the SHM frame. POSIX: the descriptor travels with the first byte
+ * written next on c (SCM_RIGHTS), so the SHM frame must be the next thing written; token 0.
+ * Windows: the handle is duplicated into p; the token is its value there. PP_ENOTSUP for
+ * a channel that cannot carry it (a remote worker's). */
+pp_status pp__os_shm_share(pp__shm *s, pp__proc *p, pp__chan *c, uint64_t *token,
+                           pp__oserr *oe);
+
+/* Worker: maps the block announced by a SHM frame with this token (POSIX: the descriptor
+ * that arrived on c with the frame). At least size bytes. */
+pp_status pp__os_shm_open(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
+                          pp__oserr *oe);
+
 /* ---- the wait set --------------------------------------------------------------------- */
 
 enum {

@@ -194,6 +194,10 @@ pp_status pp__wire_get_hdr(const uint8_t in[PP__WIRE_HDR], uint64_t max_body,
         if (body_len != U32)
             return PP_EINVAL;
         break;
+    case PP__MSG_SHM:
+        if (body_len != 2 * U64)
+            return PP_EINVAL;
+        break;
     case PP__MSG_RESULT:
         allowed = PP__MSGF_LAST;
         break;
@@ -516,6 +520,25 @@ pp_status pp__wire_decode_exiting(const uint8_t *body, size_t len, int32_t *code
     if (len != U32)
         return PP_EINVAL;
     *code = to_i32(get_u32(body));
+    return PP_OK;
+}
+
+/* ---- SHM ---- */
+
+void pp__wire_encode_shm(uint8_t out[PP__WIRE_SHM_LEN], uint64_t token, uint64_t size)
+{
+    pp__wire_put_hdr(out, PP__MSG_SHM, 0, 2 * U64);
+    wr_u64(out + PP__WIRE_HDR, token);
+    wr_u64(out + PP__WIRE_HDR + U64, size);
+}
+
+pp_status pp__wire_decode_shm(const uint8_t *body, size_t len, uint64_t *token, uint64_t *size)
+{
+    PP__CHECK_ARG(token != NULL && size != NULL && (body != NULL || len == 0));
+    if (len != 2 * U64)
+        return PP_EINVAL;
+    *token = get_u64(body);
+    *size = get_u64(body + U64);
     return PP_OK;
 }
 

@@ -23,6 +23,9 @@
  *                 this result (max_tasks_per_child reached).
  *   EXITING W->M  u32 code (an int32): a task called exit(code); the worker is ending (sent
  *                 from its exit handler, where the system has one that sees the status)
+ *   SHM     M->W  u64 token, u64 size: the worker's shared block (pp__os_shm_open maps it;
+ *                 POSIX: its descriptor comes with the frame's first byte). Optional; when
+ *                 sent, it is the first frame, before INIT.
  *
  * Encoders of whole frames (INIT, READY, INITERR, STOP, and a RESULT from result_begin)
  * replace the buffer's contents (b->len restarts at 0). They return PP_EINVAL for a NULL
@@ -51,7 +54,8 @@ enum {
     PP__MSG_READY = PP__WIRE_MAGIC | 4u,
     PP__MSG_INITERR = PP__WIRE_MAGIC | 5u,
     PP__MSG_RESULT = PP__WIRE_MAGIC | 6u,
-    PP__MSG_EXITING = PP__WIRE_MAGIC | 7u
+    PP__MSG_EXITING = PP__WIRE_MAGIC | 7u,
+    PP__MSG_SHM = PP__WIRE_MAGIC | 8u
 };
 #define PP__MSGF_LAST 1u /* RESULT: the worker exits after it (max_tasks_per_child) */
 /* Default upper bound on a body; larger lengths are malformed before anything is allocated. */
@@ -160,5 +164,10 @@ pp_status pp__wire_encode_stop(pp__wbuf *b);
 #define PP__WIRE_EXITING_LEN (PP__WIRE_HDR + 4u)
 void pp__wire_encode_exiting(uint8_t out[PP__WIRE_EXITING_LEN], int32_t code);
 pp_status pp__wire_decode_exiting(const uint8_t *body, size_t len, int32_t *code);
+
+/* SHM: a whole frame of PP__WIRE_SHM_LEN bytes, written into out with no allocation. */
+#define PP__WIRE_SHM_LEN (PP__WIRE_HDR + 16u)
+void pp__wire_encode_shm(uint8_t out[PP__WIRE_SHM_LEN], uint64_t token, uint64_t size);
+pp_status pp__wire_decode_shm(const uint8_t *body, size_t len, uint64_t *token, uint64_t *size);
 
 #endif /* PP_WIRE_H */

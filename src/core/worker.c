@@ -17,6 +17,7 @@
 #include "registry.h"
 #include "spin.h"
 #include "wire.h"
+#include "wshm.h"
 
 #define WORKER_EXIT_PROTOCOL 70 /* EX_SOFTWARE */
 #define TASK_ERROR_MAX (64u * 1024u)
@@ -25,10 +26,20 @@
 #define NOMEM_MESSAGE "out of memory in the worker"
 
 struct pp_task_ctx {
+    uint64_t work_id;  /* the current call's id (0 in the initializer) */
     pp__wbuf result;   /* result bytes of the current call */
     char    *error;    /* failure text, or NULL */
     bool     nomem;    /* a pp_task_return / pp_task_error ran out of memory */
 };
+
+/* The block shared with the manager (wshm.h), once the SHM frame mapped it; else NULL. */
+static pp__wshm *shared;
+
+bool pp_task_should_stop(pp_task_ctx *ctx)
+{
+    return ctx && ctx->work_id && shared &&
+           atomic_load_explicit(&shared->stop_id, memory_order_acquire) == ctx->work_id;
+}
 
 pp_status pp_task_return(pp_task_ctx *ctx, const void *data, size_t len)
 {
@@ -260,6 +271,7 @@ static void serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
         msg_len = snprintf(msg, sizeof msg, "no task '%s' is registered in worker %lld", name,
                            pp__os_getpid());
 
+    ctx->work_id = call->work_id; /* pp_task_should_stop compares with it */
     if (pp__wire_result_begin(out, call->work_id, call->n) != PP_OK)
         die_quietly(WORKER_EXIT_PROTOCOL);
     pp__wire_cur cur = call->args;
@@ -326,7 +338,7 @@ static uint32_t serve_init(pp__chan *c, pp_task_ctx *ctx, const pp__wbuf *body, 
 
 static void serve(pp__chan *c)
 {
-    pp_task_ctx ctx = {{NULL, 0, 0}, NULL, false};
+    pp_task_ctx ctx = {0, {NULL, 0, 0}, NULL, false};
     pp__wbuf body = {NULL, 0, 0}, out = {NULL, 0, 0};
 
     static bool hooked;
@@ -335,6 +347,16 @@ static void serve(pp__chan *c)
     exit_chan = c;
     exit_pid = pp__os_getpid();
     pp__wire_hdr h = read_frame(c, &body);
+    if (h.type == PP__MSG_SHM) { /* the block shared with the manager, before INIT */
+        uint64_t token, size;
+        pp__shm *shm = NULL;
+        if (pp__wire_decode_shm(body.data, body.len, &token, &size) != PP_OK ||
+            size < sizeof(pp__wshm) || size > PP__WSHM_SIZE ||
+            pp__os_shm_open(c, token, (size_t)size, &shm, NULL) != PP_OK)
+            die_quietly(WORKER_EXIT_PROTOCOL);
+        shared = pp__os_shm_addr(shm); /* mapped for the life of this process */
+        h = read_frame(c, &body);
+    }
     if (h.type != PP__MSG_INIT)
         die_quietly(WORKER_EXIT_PROTOCOL);
     uint32_t max_tasks = serve_init(c, &ctx, &body, &out);

@@ -16,6 +16,7 @@
 #endif
 #include <errno.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,8 +28,44 @@ pp__chan *pp__posix_chan_new(int fd, bool blocking)
     if (c) {
         c->fd = fd;
         c->blocking = blocking;
+        c->attach_fd = -1;
+        c->passed_fd = -1;
     }
     return c;
+}
+
+/* A worker's read: recvmsg, so that a descriptor sent with the bytes (pp__os_shm_share) is
+ * received (close-on-exec) and kept for pp__os_shm_open; a second one is closed. */
+static ssize_t recv_fds(pp__chan *c, void *buf, size_t cap, int flags)
+{
+    union {
+        struct cmsghdr h;
+        char           space[CMSG_SPACE(sizeof(int) * 4)];
+    } ctl;
+    struct iovec iov = {buf, cap};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl.space;
+    m.msg_controllen = sizeof ctl.space;
+    ssize_t r = recvmsg(c->fd, &m, flags | MSG_CMSG_CLOEXEC);
+    if (r < 0 || m.msg_controllen == 0)
+        return r;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t nfd = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfd; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
+            if (c->passed_fd < 0)
+                c->passed_fd = fd;
+            else
+                close(fd);
+        }
+    }
+    return r;
 }
 
 /* recv() with flags: 0 (the channel's own blocking mode) or MSG_DONTWAIT. */
@@ -39,7 +76,7 @@ static pp_status chan_recv(pp__chan *c, void *buf, size_t cap, int flags, size_t
     if (cap == 0)
         return PP_OK; /* recv() would return 0, which means EOF */
     for (;;) {
-        ssize_t r = recv(c->fd, buf, cap, flags);
+        ssize_t r = c->blocking ? recv_fds(c, buf, cap, flags) : recv(c->fd, buf, cap, flags);
         if (r > 0) {
             *n = (size_t)r;
             return PP_OK;
@@ -73,7 +110,31 @@ pp_status pp__os_chan_write(pp__chan *c, const void *buf, size_t len, size_t *n,
     if (len == 0)
         return PP_OK;
     for (;;) {
-        ssize_t r = send(c->fd, buf, len, MSG_NOSIGNAL);
+        ssize_t r;
+        if (c->attach_fd >= 0) { /* the first byte carries the descriptor */
+            union {
+                struct cmsghdr h;
+                char           space[CMSG_SPACE(sizeof(int))];
+            } ctl;
+            memset(&ctl, 0, sizeof ctl);
+            struct iovec iov = {(void *)buf, len};
+            struct msghdr m;
+            memset(&m, 0, sizeof m);
+            m.msg_iov = &iov;
+            m.msg_iovlen = 1;
+            m.msg_control = ctl.space;
+            m.msg_controllen = sizeof ctl.space;
+            struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+            h->cmsg_level = SOL_SOCKET;
+            h->cmsg_type = SCM_RIGHTS;
+            h->cmsg_len = CMSG_LEN(sizeof(int));
+            memcpy(CMSG_DATA(h), &c->attach_fd, sizeof(int));
+            r = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+            if (r > 0)
+                c->attach_fd = -1; /* sent (the receiver has its own copy) */
+        } else {
+            r = send(c->fd, buf, len, MSG_NOSIGNAL);
+        }
         if (r >= 0) {
             *n = (size_t)r;
             return PP_OK;
@@ -101,5 +162,7 @@ void pp__os_chan_free(pp__chan *c)
     if (!c)
         return;
     close(c->fd);
+    if (c->passed_fd >= 0)
+        close(c->passed_fd);
     pp__free(c);
 }

@@ -11,8 +11,16 @@
 #include "pp_os.h"
 
 struct pp__chan {
-    int  fd;       /* one end of a socketpair(AF_UNIX, SOCK_STREAM) */
-    bool blocking; /* the worker's end; the parent's is O_NONBLOCK */
+    int  fd;        /* one end of a socketpair(AF_UNIX, SOCK_STREAM) */
+    bool blocking;  /* the worker's end; the parent's is O_NONBLOCK */
+    int  attach_fd; /* parent: sent with the next byte written (SCM_RIGHTS), or -1 */
+    int  passed_fd; /* worker: the descriptor that arrived with a read, or -1 (owned) */
+};
+
+struct pp__shm {
+    int    fd;
+    void  *addr;
+    size_t size;
 };
 
 struct pp__proc {

@@ -1,0 +1,134 @@
+/*
+ * POSIX backend: memory shared with one worker. A memfd (Linux; no name, gone with its
+ * last descriptor and mapping), else an O_TMPFILE file in /dev/shm, else a shm_open object
+ * unlinked at once: in every case nothing is left behind when both processes are gone,
+ * however they end. The parent sends the descriptor to the worker with the first byte of
+ * the SHM frame (SCM_RIGHTS over the channel's socketpair, chan.c).
+ */
+#ifndef _GNU_SOURCE
+#  define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "posix.h"
+
+static int anon_fd(void)
+{
+#if defined(SYS_memfd_create)
+    int fd = (int)syscall(SYS_memfd_create, "procpool-worker", 1u /* MFD_CLOEXEC */);
+    if (fd >= 0)
+        return fd;
+#endif
+#if defined(O_TMPFILE)
+    int t = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (t >= 0)
+        return t;
+#endif
+    char name[64];
+    for (int i = 0; i < 16; i++) {
+        snprintf(name, sizeof name, "/procpool-%ld-%d-%d", (long)getpid(), i, rand());
+        int s = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+        if (s >= 0) {
+            shm_unlink(name);
+            fcntl(s, F_SETFD, FD_CLOEXEC);
+            return s;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    return -1;
+}
+
+pp_status pp__os_shm_create(size_t size, pp__shm **s, pp__oserr *oe)
+{
+    *s = NULL;
+    pp__shm *m = pp__calloc(1, sizeof *m);
+    if (!m)
+        return PP_ENOMEM;
+    m->fd = anon_fd();
+    if (m->fd < 0) {
+        pp__free(m);
+        return pp__posix_err(oe, "memfd_create", errno);
+    }
+    if (ftruncate(m->fd, (off_t)size) != 0) {
+        int e = errno;
+        close(m->fd);
+        pp__free(m);
+        return pp__posix_err(oe, "ftruncate", e);
+    }
+    m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
+    if (m->addr == MAP_FAILED) {
+        int e = errno;
+        close(m->fd);
+        pp__free(m);
+        return pp__posix_err(oe, "mmap", e);
+    }
+    m->size = size;
+    *s = m;
+    return PP_OK;
+}
+
+void *pp__os_shm_addr(const pp__shm *s)
+{
+    return s->addr;
+}
+
+void pp__os_shm_free(pp__shm *s)
+{
+    if (!s)
+        return;
+    munmap(s->addr, s->size);
+    if (s->fd >= 0)
+        close(s->fd);
+    pp__free(s);
+}
+
+pp_status pp__os_shm_share(pp__shm *s, pp__proc *p, pp__chan *c, uint64_t *token,
+                           pp__oserr *oe)
+{
+    (void)p;
+    *token = 0;
+    int dom = 0;
+    socklen_t dlen = sizeof dom;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_DOMAIN, &dom, &dlen) != 0 || dom != AF_UNIX) {
+        (void)pp__posix_err(oe, "SCM_RIGHTS (not a local socket)", ENOTSUP);
+        return PP_ENOTSUP; /* a remote worker's TCP channel cannot carry a descriptor */
+    }
+    c->attach_fd = s->fd;
+    return PP_OK;
+}
+
+pp_status pp__os_shm_open(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
+                          pp__oserr *oe)
+{
+    (void)token;
+    *s = NULL;
+    if (c->passed_fd < 0)
+        return pp__posix_err(oe, "recvmsg (no descriptor with the SHM frame)", EBADF);
+    struct stat st;
+    if (fstat(c->passed_fd, &st) != 0 || (size_t)st.st_size < size)
+        return pp__posix_err(oe, "fstat (shared block too small)", EINVAL);
+    pp__shm *m = pp__calloc(1, sizeof *m);
+    if (!m)
+        return PP_ENOMEM;
+    m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, c->passed_fd, 0);
+    if (m->addr == MAP_FAILED) {
+        int e = errno;
+        pp__free(m);
+        return pp__posix_err(oe, "mmap", e);
+    }
+    close(c->passed_fd); /* the mapping stays: the worker holds no descriptor for it */
+    c->passed_fd = -1;
+    m->fd = -1;
+    m->size = size;
+    *s = m;
+    return PP_OK;
+}
