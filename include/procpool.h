@@ -416,6 +416,15 @@ typedef struct pp_executor_options {
     long            stop_grace_ms;       /**< how long a call asked to stop (time limit,
                                               pp_future_abort()) has to return before its
                                               worker is killed; 0 = killed at once */
+    size_t          max_pending;         /**< flow control: a submit waits while this many
+                                              calls are queued and not yet handed out (a map
+                                              chunk is one call), up to its submit_wait_ms
+                                              (pp_submit(), pp_map(), pp_map_lazy(): without
+                                              limit); shutdown or a broken pool wakes it. A
+                                              submit from a done callback run by the
+                                              executor's own manager thread never waits (it
+                                              would wait for itself). 0 = unlimited
+                                              (CPython) */
 } pp_executor_options;
 
 /** The default pp_executor_options.max_message_size: 4 GiB. */
@@ -485,8 +494,9 @@ typedef struct pp_call_options {
     long time_limit_ms;  /**< 0: the executor's call_time_limit_ms; PP_FOREVER: no limit;
                               else this call's limit in milliseconds (see
                               pp_executor_options.call_time_limit_ms) */
-    long submit_wait_ms; /**< reserved for max_pending (flow control): PP_FOREVER (the
-                              default) or >= 0 */
+    long submit_wait_ms; /**< with max_pending: how long the submit may wait for room:
+                              PP_FOREVER (the default), or milliseconds (0: fail at once);
+                              PP_ETIMEDOUT after */
 } pp_call_options;
 
 /** Fills @p o with the defaults (time_limit_ms 0, submit_wait_ms PP_FOREVER). NULL: no-op. */
@@ -502,6 +512,7 @@ PP_API void pp_call_options_init(pp_call_options *o);
  * Thread-safety: any thread.
  *
  * @retval PP_OK, PP_ENOTASK, PP_ESHUTDOWN, PP_EBROKEN, PP_ENOMEM  as pp_submit()
+ * @retval PP_ETIMEDOUT  max_pending calls were queued for all of submit_wait_ms
  * @retval PP_EINVAL  as pp_submit(); or a negative time_limit_ms / submit_wait_ms other than
  *                    PP_FOREVER; or a time limit on a PP_START_FORK executor (its workers
  *                    cannot be replaced)

@@ -67,6 +67,7 @@ work *pp__mark_broken(pp_executor *ex, bool broken, const char *cause, int code,
     ex->broken_err = (pp_error){PP_EBROKEN, code, pid, saved, 0};
     ex->shutdown = true;
     apr_thread_cond_broadcast(ex->ready_cond);
+    apr_thread_cond_broadcast(ex->room_cond);
     work *queued = ex->fifo;
     ex->fifo = NULL;
     ex->fifo_tail = &ex->fifo;
@@ -226,6 +227,7 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     ex->idle_timeout_ms = o->idle_timeout_ms;
     ex->call_time_limit_ms = o->call_time_limit_ms;
     ex->stop_grace_ms = o->stop_grace_ms;
+    ex->max_pending = o->max_pending;
     atomic_store(&ex->next_id, 1); /* work ids start at 1: 0 means "no call" in pp_error */
     ex->fifo_tail = &ex->fifo;
     ex->callq_tail = &ex->callq;
@@ -259,7 +261,8 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
         apr_thread_mutex_create(&ex->start_lock, APR_THREAD_MUTEX_DEFAULT, ex->pool) !=
             APR_SUCCESS ||
         apr_thread_cond_create(&ex->start_cond, ex->pool) != APR_SUCCESS ||
-        apr_thread_cond_create(&ex->ready_cond, ex->pool) != APR_SUCCESS)
+        apr_thread_cond_create(&ex->ready_cond, ex->pool) != APR_SUCCESS ||
+        apr_thread_cond_create(&ex->room_cond, ex->pool) != APR_SUCCESS)
         goto fail;
     what = "cannot create the manager's wait set";
     if ((st = pp__os_waitset_create(&ex->ws, &oe)) != PP_OK)
@@ -369,11 +372,33 @@ static pp_status abort_hook(void *ctx, uint64_t work_id)
 pp_status pp__submit_batch(pp_executor *ex, const char *task, const pp_buf *args, size_t n,
                            bool raw, pp_future **out)
 {
-    return pp__submit_work(ex, task, args, n, raw, ex->call_time_limit_ms, out);
+    return pp__submit_work(ex, task, args, n, raw, ex->call_time_limit_ms, PP_FOREVER, out);
+}
+
+/* With max_pending: under the lock, waits for room in the FIFO (at most wait_ms), unless
+ * shut down or broken. False if there is none. The manager thread never waits. */
+static bool wait_for_room(pp_executor *ex, long wait_ms)
+{
+    if (!ex->max_pending || ex->n_fifo < ex->max_pending)
+        return true;
+    if (wait_ms == 0 || pp__tl_manager == ex)
+        return pp__tl_manager == ex;
+    int64_t deadline = wait_ms == PP_FOREVER ? 0 : pp__os_monotonic_ms() + wait_ms;
+    while (ex->n_fifo >= ex->max_pending && !ex->shutdown && !ex->broken) {
+        if (wait_ms == PP_FOREVER) {
+            apr_thread_cond_wait(ex->room_cond, ex->lock);
+            continue;
+        }
+        int64_t left = deadline - pp__os_monotonic_ms();
+        if (left <= 0)
+            return false;
+        apr_thread_cond_timedwait(ex->room_cond, ex->lock, (apr_interval_time_t)left * 1000);
+    }
+    return true;
 }
 
 pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args, size_t n,
-                          bool raw, long limit_ms, pp_future **out)
+                          bool raw, long limit_ms, long wait_ms, pp_future **out)
 {
     *out = NULL;
     size_t name_len = strlen(task);
@@ -402,7 +427,9 @@ pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args,
     pp__wire_encode_call(work_frame(it), it->id, task, name_len, args, n);
 
     apr_thread_mutex_lock(ex->lock);
-    pp_status st = ex->broken ? PP_EBROKEN : ex->shutdown ? PP_ESHUTDOWN : PP_OK;
+    bool room = wait_for_room(ex, wait_ms);
+    pp_status st = ex->broken ? PP_EBROKEN : ex->shutdown ? PP_ESHUTDOWN : room ? PP_OK
+                                                                               : PP_ETIMEDOUT;
     if (st == PP_OK) {
         pp__fifo_push(&ex->fifo_tail, it);
         ex->stats.pending = ++ex->n_fifo;
@@ -465,7 +492,8 @@ static pp_status submit_one(pp_executor *ex, const char *task, const void *arg, 
                            "no task '%.*s' is registered in this process (pp_register_task)",
                            (int)(task_len > 200 ? 200 : task_len), task);
     pp_buf b = {arg, len};
-    pp_status st = pp__submit_work(ex, name, &b, 1, false, limit, out);
+    pp_status st = pp__submit_work(ex, name, &b, 1, false, limit,
+                                   co ? co->submit_wait_ms : PP_FOREVER, out);
     switch (st) {
     case PP_OK:
         return PP_OK;
@@ -479,6 +507,10 @@ static pp_status submit_one(pp_executor *ex, const char *task, const void *arg, 
     }
     case PP_ESHUTDOWN:
         return pp__fail_in(func, st, "the executor was shut down");
+    case PP_ETIMEDOUT:
+        return pp__fail_in(func, st, "max_pending (%zu) calls stayed queued for all of "
+                           "submit_wait_ms (%ld ms)", ex->max_pending,
+                           co ? co->submit_wait_ms : PP_FOREVER);
     case PP_ENOMEM:
         return pp__fail_in(func, st, "out of memory (an argument of %zu bytes)", len);
     default:
@@ -554,6 +586,7 @@ pp_status pp_executor_shutdown(pp_executor *ex, bool wait, bool cancel_futures)
     apr_thread_mutex_lock(ex->lock);
     ex->shutdown = true;
     apr_thread_cond_broadcast(ex->ready_cond); /* pp_executor_start_workers gives up */
+    apr_thread_cond_broadcast(ex->room_cond);  /* and so do submits waiting for room */
     work *cancel = NULL;
     if (cancel_futures) {
         cancel = ex->fifo;

@@ -202,6 +202,9 @@ struct pp_executor {
     apr_thread_mutex_t *lock;
     work               *fifo, **fifo_tail;
     size_t              n_fifo;
+    size_t              max_pending;  /* 0: unlimited */
+    apr_thread_cond_t  *room_cond;    /* with max_pending: signalled when the FIFO shrinks,
+                                         and at shutdown / break */
     bool                shutdown, broken;
     pp_error            broken_err;   /* why it broke (message owned), once broken */
     force_kind          force;        /* terminate / kill_workers asked */
@@ -268,7 +271,7 @@ void  pp__worker_malformed(pp_executor *ex, worker *w, const char *what);
 
 /* executor.c: submits one work item (pp__submit_batch with a time limit, 0: none). */
 pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args, size_t n,
-                          bool raw, long limit_ms, pp_future **out);
+                          bool raw, long limit_ms, long wait_ms, pp_future **out);
 
 /* manager_io.c */
 worker *pp__worker_start(pp_executor *ex);  /* NULL: could not (the break is recorded) */

@@ -712,8 +712,11 @@ static void take_pending(pp_executor *ex)
     while (ex->n_handed < cap) {
         apr_thread_mutex_lock(ex->lock);
         work *it = pp__fifo_pop(&ex->fifo, &ex->fifo_tail);
-        if (it)
+        if (it) {
             ex->stats.pending = --ex->n_fifo;
+            if (ex->max_pending && ex->n_fifo + 1 == ex->max_pending)
+                apr_thread_cond_broadcast(ex->room_cond); /* room for a waiting submit */
+        }
         apr_thread_mutex_unlock(ex->lock);
         if (!it)
             return;
