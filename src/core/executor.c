@@ -53,6 +53,7 @@
 #include "pp_os.h"
 #include "registry.h"
 #include "spin.h"
+#include "starter.h"
 #include "wire.h"
 
 #define EXTRA_QUEUED_CALLS 1
@@ -128,7 +129,9 @@ struct pp_executor {
     /* options, immutable after create */
     int                 max_workers;
     uint64_t            max_body;     /* the largest body accepted from a worker */
-    pp_start_method     method;       /* PP_START_SPAWN, _FORK or _FORKSERVER */
+    pp_start_method     method;       /* PP_START_SPAWN, _FORK, _FORKSERVER or _MPI */
+    const pp__starter  *starter;      /* PP_START_MPI: the add-on's (starter.h), else NULL */
+    void               *starter_ctx;
     char               *program;      /* the worker program (spawn, forkserver); fork: NULL */
     const char         *initializer;  /* stable registered name, or NULL */
     pp__wbuf            init_frame;   /* the INIT frame every worker gets */
@@ -167,6 +170,15 @@ struct pp_executor {
 };
 
 static PP__THREAD_LOCAL pp_executor *tl_manager; /* the executor whose manager runs here */
+
+/* The add-on starter of PP_START_MPI (starter.h), or NULL. */
+static _Atomic(const pp__starter *) mpi_starter;
+
+void pp__starter_set(pp_start_method m, const pp__starter *s)
+{
+    if (m == PP_START_MPI)
+        atomic_store(&mpi_starter, s);
+}
 
 /* ---- small helpers ---- */
 
@@ -222,7 +234,10 @@ static void publish(pp_executor *ex)
 /* "exited with code 3" / "killed by signal 9 (SIGKILL)"; *code gets exit code or -signal. */
 static void describe_exit(const pp__exit *st, char *buf, size_t cap, int *code)
 {
-    if (st->exited) {
+    if (PP__EXIT_LOST(st)) { /* a remote worker (pp__os_remote_worker): no status */
+        snprintf(buf, cap, "lost its connection (the process ended, or its host is gone)");
+        *code = 0;
+    } else if (st->exited) {
         const char *name = pp__os_exit_name(st->code);
         if (name)
             snprintf(buf, cap, "exited with code 0x%08X (%s)", (unsigned)st->code, name);
@@ -417,7 +432,9 @@ static void worker_gone_as(pp_executor *ex, worker *w, const pp__exit *announced
         w->item = held; /* for the description */
         describe_activity(ex, w, what, sizeof what);
         w->item = NULL;
-        snprintf(cause, sizeof cause, "worker %lld %s %s", w->pid, how, what);
+        const char *where = pp__os_proc_desc(w->proc);
+        snprintf(cause, sizeof cause, "worker %lld%s%s%s %s %s", w->pid, where ? " (" : "",
+                 where ? where : "", where ? ")" : "", how, what);
     }
     long long pid = w->pid;
     worker_drop(ex, w);
@@ -444,9 +461,10 @@ static void worker_malformed(pp_executor *ex, worker *w, const char *what)
     pp__exit st;
     reap_worker(w, &st);
     stats_add(ex, &ex->stats.workers_died);
-    char cause[512];
-    snprintf(cause, sizeof cause, "worker %lld sent a malformed message (%s) and was killed",
-             w->pid, what);
+    char cause[768];
+    const char *where = pp__os_proc_desc(w->proc);
+    snprintf(cause, sizeof cause, "worker %lld%s%s%s sent a malformed message (%s) and was killed",
+             w->pid, where ? " (" : "", where ? where : "", where ? ")" : "", what);
     int code = st.exited ? st.code : -st.signal;
     work *held = w->item;
     w->item = NULL;
@@ -510,8 +528,13 @@ static worker *worker_start(pp_executor *ex)
     const char *argv[] = {ex->program, NULL};
     pp__oserr oe = {NULL, 0};
     pp_status st = PP_ENOMEM;
+    char err[256];
+    err[0] = 0;
     if (w && rbuf) {
         switch (ex->method) {
+        case PP_START_MPI:
+            st = ex->starter->start(ex->starter_ctx, &w->proc, &w->chan, err, sizeof err);
+            break;
         case PP_START_FORK:
             st = pp__os_fork(pp__worker_serve_forked, &w->proc, &w->chan, &oe);
             break;
@@ -533,13 +556,18 @@ static worker *worker_start(pp_executor *ex)
         }
     }
     if (st != PP_OK) {
-        char err[256], cause[512];
-        if (st == PP_ESYS)
+        char cause[512];
+        if (ex->method == PP_START_MPI && err[0])
+            ; /* the starter said why */
+        else if (st == PP_ESYS)
             pp__os_strerror(&oe, err, sizeof err);
         else
             snprintf(err, sizeof err, "%s", pp_status_str(st));
         snprintf(cause, sizeof cause, "cannot start a worker (%s): %s",
-                 ex->method == PP_START_FORK ? "fork" : ex->program, err);
+                 ex->method == PP_START_FORK  ? "fork"
+                 : ex->method == PP_START_MPI ? "mpi"
+                                              : ex->program,
+                 err);
         if (w) {
             pp__os_chan_free(w->chan);
             pp__os_proc_free(w->proc);
@@ -996,6 +1024,13 @@ static pp_status check_options(const pp_executor_options *o)
         if (!pp__os_fork_supported())
             return PP_ENOTSUP;
         break;
+    case PP_START_MPI:
+        if (!atomic_load(&mpi_starter))
+            return PP_ENOTSUP; /* libprocpool_mpi not linked, or pp_mpi_worker_main not run */
+        /* a static pool, as with fork: no worker is added, none replaced; no program runs */
+        PP__CHECK_ARG(o->max_tasks_per_child == 0);
+        PP__CHECK_ARG(o->worker_path == NULL);
+        break;
     default:
         return PP_EINVAL;
     }
@@ -1014,6 +1049,8 @@ static pp_status check_options(const pp_executor_options *o)
 
 static void executor_free(pp_executor *ex)
 {
+    if (ex->starter)
+        ex->starter->close(ex->starter_ctx);
     pp__os_waitset_free(ex->ws);
     pp__free(ex->program);
     pp__free(ex->init_frame.data);
@@ -1027,6 +1064,12 @@ static void executor_free(pp_executor *ex)
 }
 
 pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
+{
+    return pp__executor_create_ext(o, NULL, out);
+}
+
+pp_status pp__executor_create_ext(const pp_executor_options *o, const void *ext,
+                                  pp_executor **out)
 {
     PP__CHECK_ARG(out != NULL);
     *out = NULL;
@@ -1059,13 +1102,27 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     ex->mstate = M_SERVING;
     pp__spin_init(&ex->spin, pp__spin_max_ns());
     pp__oserr oe = {NULL, 0};
+    bool no_program = ex->method == PP_START_FORK || ex->method == PP_START_MPI;
+    if (ex->method == PP_START_MPI) {
+        const pp__starter *s = atomic_load(&mpi_starter);
+        char err[256] = "";
+        int n = o->max_workers;
+        if (!s) {
+            st = PP_ENOTSUP;
+            goto fail;
+        }
+        if ((st = s->open(o, ext, &n, &ex->starter_ctx, err, sizeof err)) != PP_OK)
+            goto fail;
+        ex->starter = s;
+        ex->max_workers = n;
+    }
     st = PP_ENOMEM;
     if (o->worker_path)
         ex->program = pp__strdup(o->worker_path);
-    else if (ex->method != PP_START_FORK && (st = pp__os_exepath(&ex->program, &oe)) != PP_OK)
+    else if (!no_program && (st = pp__os_exepath(&ex->program, &oe)) != PP_OK)
         goto fail;
     ex->pids = pp__calloc((size_t)ex->max_workers, sizeof *ex->pids);
-    if ((!ex->program && ex->method != PP_START_FORK) || !ex->pids ||
+    if ((!ex->program && !no_program) || !ex->pids ||
         pp__wire_encode_init(&ex->init_frame, (uint32_t)o->max_tasks_per_child, ex->initializer,
                              o->initargs.data,
                              o->initargs.len) != PP_OK ||
