@@ -1050,7 +1050,7 @@ static pp_status check_options(const pp_executor_options *o)
 static void executor_free(pp_executor *ex)
 {
     if (ex->starter)
-        ex->starter->close(ex->starter_ctx);
+        ex->starter->close(ex->starter_ctx, ex->broken || ex->forced);
     pp__os_waitset_free(ex->ws);
     pp__free(ex->program);
     pp__free(ex->init_frame.data);

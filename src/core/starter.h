@@ -21,8 +21,9 @@ typedef struct pp__starter {
                       void **ctx, char *err, size_t cap);
     /* The manager thread: one more worker. On error, err says why (the pool breaks). */
     pp_status (*start)(void *ctx, pp__proc **p, pp__chan **c, char *err, size_t cap);
-    /* The executor is freed: its workers are all freed already. */
-    void (*close)(void *ctx);
+    /* The executor is freed: its workers are all freed already. lost: they were cut off or
+     * killed (the pool broke, or terminate_workers / kill_workers), not stopped. */
+    void (*close)(void *ctx, bool lost);
 } pp__starter;
 
 /* Registers (or, with NULL, removes) the starter of a start method (PP_START_MPI). */
