@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <poll.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -244,7 +245,17 @@ static void check_token(void)
     pp_executor *ex = mpi_executor(0, PP_OK);
     if (!ex)
         return;
-    CHECK(square_of(ex, 3) == 9); /* the worker ranks are in this executor's sessions now */
+    /* two calls at once: both worker ranks leave the backlog for this executor's sessions */
+    uint32_t ms = 200;
+    pp_future *f[2] = {NULL, NULL};
+    CHECK(pp_submit(ex, "sleep", &ms, sizeof ms, &f[0]) == PP_OK);
+    CHECK(pp_submit(ex, "sleep", &ms, sizeof ms, &f[1]) == PP_OK);
+    pp_executor_stats stats;
+    long long t0 = now_ms();
+    do {
+        CHECK(pp_executor_stats_get(ex, &stats) == PP_OK);
+    } while (stats.workers_started < 2 && now_ms() - t0 < WAIT_MS);
+    CHECK(stats.workers_started == 2);
     char addr[256];
     int port = 0;
     unsigned char token[16];
@@ -259,6 +270,11 @@ static void check_token(void)
     memcpy(greet + 8, token, 16);
     greet[8] ^= 1; /* wrong by one bit */
     CHECK(write(fd, greet, sizeof greet) == (ssize_t)sizeof greet);
+    for (int i = 0; i < 2; i++) {
+        pp_buf b;
+        CHECK(pp_future_result(f[i], WAIT_MS, &b) == PP_OK);
+        pp_future_release(f[i]);
+    }
     pp_executor_destroy(ex); /* the ranks reconnect behind the fake peer */
     ex = mpi_executor(0, PP_OK);
     if (ex) {
@@ -267,6 +283,8 @@ static void check_token(void)
         pp_executor_destroy(ex);
     }
     unsigned char ans = 0;
+    struct pollfd pfd = {fd, POLLIN, 0};
+    CHECK(poll(&pfd, 1, (int)WAIT_MS) == 1);
     CHECK(read(fd, &ans, 1) == 1 && ans == 'T');
     close(fd);
 }
