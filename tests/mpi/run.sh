@@ -2,7 +2,8 @@
 # Runs one MPI test program as a job and judges it by its last line (under mpiexec
 # --enable-recovery, mpiexec's exit status is 0 whatever the ranks return: Open MPI 4.1).
 # usage: run.sh NRANKS PROGRAM ARGS...
-# Passes when the output has "<name>: exit 0"; a job still running after PP_MPI_TIMEOUT
+# Passes when the output has "<name>: exit 0" (or a line matching the extended regular
+# expression in PP_MPI_EXPECT); a job still running after PP_MPI_TIMEOUT
 # seconds (default 120) is killed: a hang fails the test instead of stalling the run.
 set -u
 n=$1
@@ -22,7 +23,7 @@ if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
     echo "run.sh: FAILED: the job was still running after ${PP_MPI_TIMEOUT:-120} s (hang)"
     exit 1
 fi
-if ! grep -Eq "^[a-z_]+: exit 0$" "$out"; then
+if ! grep -Eq "${PP_MPI_EXPECT:-^[a-z_]+: exit 0$}" "$out"; then
     echo "run.sh: FAILED: rank 0 did not report success (mpiexec status $rc)"
     exit 1
 fi
