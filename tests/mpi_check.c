@@ -36,12 +36,12 @@
 bool pp__mpi_rendezvous(char *addr, size_t cap, int *port, unsigned char token[16]);
 
 static int failures;
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "mpi_check: %s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);     \
-            failures++;                                                                        \
-        }                                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "mpi_check: %s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);          \
+            failures++;                                                                            \
+        }                                                                                          \
     } while (0)
 
 static long long now_ms(void)

@@ -15,10 +15,10 @@
 typedef struct pp__starter {
     /* pp_executor_create: checks the options (already checked by the core otherwise) and
      * reserves the workers for one executor; *max_workers is the pool's size (o's, or the
-     * starter's default for 0). PP_ESTATE (with pp_last_error-style text in err) when the
+     * starter's default for 0). PP_ESTATE (err says why) when the
      * starter's workers are taken by another live executor. *ctx is the executor's. */
-    pp_status (*open)(const pp_executor_options *o, const void *ext, int *max_workers,
-                      void **ctx, char *err, size_t cap);
+    pp_status (*open)(const pp_executor_options *o, const void *ext, int *max_workers, void **ctx,
+                      char *err, size_t cap);
     /* The manager thread: one more worker. On error, err says why (the pool breaks). */
     pp_status (*start)(void *ctx, pp__proc **p, pp__chan **c, char *err, size_t cap);
     /* The executor is freed: its workers are all freed already. lost: they were cut off or
@@ -31,8 +31,7 @@ void pp__starter_set(pp_start_method m, const pp__starter *s);
 
 /* executor.c: creates an executor started by the starter of o->start_method, with the
  * starter's own options (ext, passed to open). */
-pp_status pp__executor_create_ext(const pp_executor_options *o, const void *ext,
-                                  pp_executor **out);
+pp_status pp__executor_create_ext(const pp_executor_options *o, const void *ext, pp_executor **out);
 
 /* worker.c: in a remote worker, serves one executor on c (INIT ... STOP) as a spawned
  * worker does, but returns at STOP instead of exiting: 0 after a session, 1 when the first

@@ -24,7 +24,7 @@
  * checked.
  */
 #ifndef _GNU_SOURCE
-#  define _GNU_SOURCE
+#define _GNU_SOURCE
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,10 +51,10 @@
 
 #define GREETING_LEN 128
 #define HOST_LEN 84
-#define MAGIC "PPMPI01"           /* 8 bytes with its NUL */
-#define GREETING_WAIT_MS 5000     /* a peer has this long to send its greeting */
-#define END_WAIT_MS 10000         /* at the end, how long rank 0 waits for its ranks */
-#define CONNECT_FIRST_MS 60000    /* srun: rank 0 may start after the others */
+#define MAGIC "PPMPI01"        /* 8 bytes with its NUL */
+#define GREETING_WAIT_MS 5000  /* a peer has this long to send its greeting */
+#define END_WAIT_MS 10000      /* at the end, how long rank 0 waits for its ranks */
+#define CONNECT_FIRST_MS 60000 /* srun: rank 0 may start after the others */
 #define CONNECT_AGAIN_MS 10000
 #define DEFAULT_DEAD_HOST_MS 15000
 
@@ -63,19 +63,19 @@ enum { ANS_OK = 'K', ANS_QUIT = 'Q', ANS_TOKEN = 'T', ANS_REGISTRY = 'R', ANS_RA
 enum { ROLE_NONE, ROLE_ROOT, ROLE_WORKER };
 
 static struct {
-    int             role;
-    bool            via_mpi;   /* MPI started the ranks (else the srun-style environment) */
-    bool            mpi_ours;  /* procpool called MPI_Init_thread: it finalises */
-    int             rank, nranks;
-    int             lfd;       /* rank 0: the listening socket */
-    unsigned char   token[16];
-    char            host[HOST_LEN];
-    char            addr[256]; /* the rendezvous: host or address, and port */
-    int             port;
+    int role;
+    bool via_mpi;  /* MPI started the ranks (else the srun-style environment) */
+    bool mpi_ours; /* procpool called MPI_Init_thread: it finalises */
+    int rank, nranks;
+    int lfd; /* rank 0: the listening socket */
+    unsigned char token[16];
+    char host[HOST_LEN];
+    char addr[256]; /* the rendezvous: host or address, and port */
+    int port;
     pthread_mutex_t lock;
-    bool            busy;      /* a live executor holds the ranks */
-    int             lost;      /* worker ranks gone with broken pools, or refused */
-    bool            ended;
+    bool busy; /* a live executor holds the ranks */
+    int lost;  /* worker ranks gone with broken pools, or refused */
+    bool ended;
 } g = {.lfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- small helpers ---- */
@@ -155,7 +155,8 @@ static bool io_full(int fd, void *buf, size_t len, bool rd, int64_t deadline)
 {
     unsigned char *p = buf;
     while (len) {
-        ssize_t n = rd ? recv(fd, p, len, MSG_DONTWAIT) : send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            rd ? recv(fd, p, len, MSG_DONTWAIT) : send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             p += n;
             len -= (size_t)n;
@@ -244,7 +245,7 @@ typedef struct greeting {
     uint64_t reg_hash;
     uint32_t rank;
     uint64_t pid;
-    char     host[HOST_LEN + 1];
+    char host[HOST_LEN + 1];
 } greeting;
 
 /* Accepts one peer before the deadline and checks its greeting. Returns its socket
@@ -298,8 +299,8 @@ static int root_accept(int64_t deadline, greeting *gr)
         if (gr->rank == 0 || (int)gr->rank >= g.nranks) {
             unsigned char a = ANS_RANK;
             io_full(fd, &a, 1, false, now_ms() + 100);
-            fprintf(stderr, "procpool: refused a connection from %s: rank %u not in 1..%d\n",
-                    peer, gr->rank, g.nranks - 1);
+            fprintf(stderr, "procpool: refused a connection from %s: rank %u not in 1..%d\n", peer,
+                    gr->rank, g.nranks - 1);
             close(fd);
             continue;
         }
@@ -310,7 +311,7 @@ static int root_accept(int64_t deadline, greeting *gr)
 /* ---- the starter (starter.h) ---- */
 
 typedef struct mpi_ctx {
-    int  started;
+    int started;
     long dead_ms;
 } mpi_ctx;
 
@@ -391,20 +392,20 @@ static pp_status starter_start(void *ctxp, pp__proc **p, pp__chan **c, char *err
     }
     if (!io_full(fd, &ans, 1, false, now_ms() + GREETING_WAIT_MS)) {
         close(fd);
-        snprintf(err, cap, "worker rank %u on host %s (pid %llu) went away at its start",
-                 gr.rank, gr.host, (unsigned long long)gr.pid);
+        snprintf(err, cap, "worker rank %u on host %s (pid %llu) went away at its start", gr.rank,
+                 gr.host, (unsigned long long)gr.pid);
         return PP_EBROKEN;
     }
     tune_socket(fd, ctx->dead_ms);
     char desc[HOST_LEN + 48];
     snprintf(desc, sizeof desc, "rank %u on host %s", gr.rank, gr.host);
     pp__oserr oe = {NULL, 0};
-    pp_status st = pp__os_remote_worker(fd, (long long)gr.pid, strcmp(gr.host, g.host) == 0,
-                                        desc, p, c, &oe);
+    pp_status st =
+        pp__os_remote_worker(fd, (long long)gr.pid, strcmp(gr.host, g.host) == 0, desc, p, c, &oe);
     if (st != PP_OK) {
         char b[128];
-        snprintf(err, cap, "%s", st == PP_ESYS ? pp__os_strerror(&oe, b, sizeof b)
-                                                : pp_status_str(st));
+        snprintf(err, cap, "%s",
+                 st == PP_ESYS ? pp__os_strerror(&oe, b, sizeof b) : pp_status_str(st));
         return st;
     }
     ctx->started++;
@@ -561,8 +562,10 @@ static _Noreturn void worker_loop(void)
             close(fd);
             worker_leave(true, 0);
         default:
-            fprintf(stderr, "procpool: worker rank %d (pid %lld, host %s) was refused by rank "
-                            "0: %s\n", g.rank, pp__os_getpid(), g.host,
+            fprintf(stderr,
+                    "procpool: worker rank %d (pid %lld, host %s) was refused by rank "
+                    "0: %s\n",
+                    g.rank, pp__os_getpid(), g.host,
                     ans == ANS_TOKEN      ? "wrong token"
                     : ans == ANS_REGISTRY ? "its registered task names differ from rank 0's"
                     : ans == ANS_RANK     ? "its rank is out of range"
@@ -576,8 +579,8 @@ static _Noreturn void worker_loop(void)
 /* ---- pp_mpi_worker_main ---- */
 
 typedef struct rendezvous {
-    char          addr[256];
-    int32_t       port;
+    char addr[256];
+    int32_t port;
     unsigned char token[16];
 } rendezvous;
 
@@ -588,8 +591,7 @@ static int setup_env(void)
     const char *conn = getenv("PROCPOOL_CONNECT");
     const char *tok = getenv("PROCPOOL_TOKEN");
     const char *rk = getenv("PROCPOOL_RANK") ? getenv("PROCPOOL_RANK") : getenv("SLURM_PROCID");
-    const char *nr = getenv("PROCPOOL_NRANKS") ? getenv("PROCPOOL_NRANKS")
-                                               : getenv("SLURM_NTASKS");
+    const char *nr = getenv("PROCPOOL_NRANKS") ? getenv("PROCPOOL_NRANKS") : getenv("SLURM_NTASKS");
     if (!conn || !*conn)
         return 0;
     const char *colon = strrchr(conn, ':');
@@ -667,7 +669,8 @@ int pp_mpi_worker_main(int argc, char **argv)
 {
     /* A local worker spawned by a local pool of this program: no MPI in it. */
     for (int i = 1; i < argc && argv; i++) {
-        if (strcmp(argv[i], PP__WORKER_MARKER) == 0 || strcmp(argv[i], "--procpool-forkserver") == 0)
+        if (strcmp(argv[i], PP__WORKER_MARKER) == 0 ||
+            strcmp(argv[i], "--procpool-forkserver") == 0)
             return pp_worker_main(argc, argv);
     }
     pp_worker_main(0, NULL); /* closes registration */

@@ -9,7 +9,7 @@
  * the worker as lost.
  */
 #ifndef _GNU_SOURCE
-#  define _GNU_SOURCE
+#define _GNU_SOURCE
 #endif
 #include <errno.h>
 #include <fcntl.h>
@@ -28,8 +28,7 @@ pp_status pp__os_remote_worker(intptr_t sock, long long pid, bool local, const c
     *c = NULL;
     int fd = (int)sock;
     int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
         int err = errno;
         close(fd);
         return pp__posix_err(oe, "fcntl", err);
@@ -96,10 +95,9 @@ static bool conn_ended(int fd, int timeout_ms)
 
 pp_status pp__posix_remote_reap(pp__proc *p, long timeout_ms)
 {
-    int64_t deadline = timeout_ms == PP_FOREVER ? INT64_MAX
-                                                : pp__os_monotonic_ms() + (timeout_ms > 0
-                                                                               ? timeout_ms
-                                                                               : 0);
+    int64_t deadline = timeout_ms == PP_FOREVER
+                           ? INT64_MAX
+                           : pp__os_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
         int64_t left = deadline - pp__os_monotonic_ms();
         int step = left <= 0 ? 0 : left > 1000 ? 1000 : (int)left;

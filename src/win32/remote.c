@@ -25,4 +25,3 @@ const char *pp__os_proc_desc(const pp__proc *p)
     (void)p;
     return NULL;
 }
-
