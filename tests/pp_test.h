@@ -138,6 +138,7 @@ extern const CU_SuiteInfo pp_suite_start;
 extern const CU_SuiteInfo pp_suite_alloc;
 extern const CU_SuiteInfo pp_suite_badinput;
 extern const CU_SuiteInfo pp_suite_soak;
+extern const CU_SuiteInfo pp_suite_remote;
 
 /* The start suite's tasks (test_start.c); main() registers them after the others. */
 void pp_t_register_start_tasks(void);
