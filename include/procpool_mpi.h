@@ -110,8 +110,8 @@ typedef struct pp_mpi_options {
                                   chosen by pp_mpi_worker_main (PROCPOOL_MPI_IFACE, see above),
                                   so this must be NULL or name the same address */
     long dead_host_ms;       /**< TCP keepalive and user timeout on each worker's
-                                  connection: a host silent this long is dead;
-                                  0 = 15000 */
+                                  connection: a host silent this long is dead
+                                  (3 s at least); 0 = 15000 */
 } pp_mpi_options;
 
 /** Fills @p o with the defaults (world mode, the default interface, 15 s). NULL: no-op. */

@@ -11,6 +11,7 @@
  *   mpiexec -n 3 mpi_check registry    rank 2 registered other task names: refused, and the
  *                                      pool breaks with a message naming it
  *   SLURM_PROCID=.. mpi_check srun     the same without MPI (tests/mpi/srun.sh starts ranks)
+ *   mpi_check keepalive                dead_host_ms on a socket (no MPI)
  *
  * Rank 0 prints "mpi_check: exit 0" when every check passed (under mpiexec
  * --enable-recovery, mpiexec's status is 0 whatever the ranks return). Every wait is bounded.
@@ -26,6 +27,7 @@
 #include <poll.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "procpool.h"
@@ -34,6 +36,7 @@
 #define WAIT_MS 30000L
 
 bool pp__mpi_rendezvous(char *addr, size_t cap, int *port, unsigned char token[16]);
+void pp__mpi_tune_socket(int fd, long dead_ms);
 
 static int failures;
 #define CHECK(cond)                                                                                \
@@ -318,8 +321,49 @@ static void check_registry(void)
     pp_executor_destroy(ex);
 }
 
+/* dead_host_ms reaches the socket: keepalive idle, interval, count and the user timeout
+ * (no MPI needed: a TCP loopback pair). */
+static void check_keepalive(void)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    socklen_t sl = sizeof sa;
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(l, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(l, 1) == 0 &&
+          getsockname(l, (struct sockaddr *)&sa, &sl) == 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    static const long ms[] = {15000, 6000, 1000, 120000};
+    static const int want[][3] = {{7, 2, 3}, {3, 1, 3}, {1, 1, 3}, {60, 20, 3}};
+    for (int i = 0; i < 4; i++) {
+        pp__mpi_tune_socket(fd, ms[i]);
+        int v[5] = {0};
+        socklen_t vl = sizeof v[0];
+        getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v[0], &vl);
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v[1], &vl);
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v[2], &vl);
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v[3], &vl);
+        getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v[4], &vl);
+        printf("mpi_check: dead_host_ms %ld: keepalive %d, idle %d s, interval %d s, count %d, "
+               "user timeout %d ms\n", ms[i], v[0], v[1], v[2], v[3], v[4]);
+        CHECK(v[0] == 1 && v[1] == want[i][0] && v[2] == want[i][1] && v[3] == want[i][2]);
+        CHECK(v[4] == (int)ms[i]);
+        /* found dead within about dead_host_ms (and never before half of it) */
+        long dead_s = ms[i] < 3000 ? 3 : (ms[i] + 999) / 1000; /* 3 s at least */
+        CHECK(v[1] + v[2] * v[3] <= dead_s + 2);
+    }
+    close(fd);
+    close(l);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "keepalive") == 0) {
+        check_keepalive();
+        printf("mpi_check: exit %d\n", failures ? 1 : 0);
+        return failures ? 1 : 0;
+    }
     pp_register_task("square", t_square);
     pp_register_task("sleep", t_sleep);
     pp_register_task("crash", t_crash);

@@ -175,8 +175,11 @@ static bool io_full(int fd, void *buf, size_t len, bool rd, int64_t deadline)
     return true;
 }
 
-/* TCP_NODELAY, and keepalive so that a host that vanishes is found after about dead_ms. */
-static void tune_socket(int fd, long dead_ms)
+/* TCP_NODELAY, and keepalive so that a host that vanishes is found after about dead_ms:
+ * probes start after half of it, three of them fill the rest; and TCP_USER_TIMEOUT, so that
+ * data sent to a dead host fails the connection after dead_ms too. */
+void pp__mpi_tune_socket(int fd, long dead_ms);
+void pp__mpi_tune_socket(int fd, long dead_ms)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -396,7 +399,7 @@ static pp_status starter_start(void *ctxp, pp__proc **p, pp__chan **c, char *err
                  gr.host, (unsigned long long)gr.pid);
         return PP_EBROKEN;
     }
-    tune_socket(fd, ctx->dead_ms);
+    pp__mpi_tune_socket(fd, ctx->dead_ms);
     char desc[HOST_LEN + 48];
     snprintf(desc, sizeof desc, "rank %u on host %s", gr.rank, gr.host);
     pp__oserr oe = {NULL, 0};
@@ -542,7 +545,7 @@ static _Noreturn void worker_loop(void)
         wait = CONNECT_AGAIN_MS;
         if (fd < 0)
             worker_leave(false, 0); /* rank 0 is gone */
-        tune_socket(fd, dead_ms);
+        pp__mpi_tune_socket(fd, dead_ms);
         unsigned char ans = 0;
         if (!io_full(fd, b, sizeof b, false, now_ms() + GREETING_WAIT_MS) ||
             !io_full(fd, &ans, 1, true, INT64_MAX))

@@ -3,7 +3,7 @@
 # --enable-recovery, mpiexec's exit status is 0 whatever the ranks return: Open MPI 4.1).
 # usage: run.sh NRANKS PROGRAM ARGS...
 # Passes when the output has "<name>: exit 0" (or a line matching the extended regular
-# expression in PP_MPI_EXPECT); a job still running after PP_MPI_TIMEOUT
+# expression in PP_MPI_EXPECT); PP_MPI_RECOVERY=0 leaves --enable-recovery out; a job still running after PP_MPI_TIMEOUT
 # seconds (default 120) is killed: a hang fails the test instead of stalling the run.
 set -u
 n=$1
@@ -15,8 +15,11 @@ export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_tcp_if_include=lo
 export OMPI_MCA_btl=self,vader,tcp
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-timeout -k 5 "${PP_MPI_TIMEOUT:-120}" mpiexec --oversubscribe --enable-recovery -n "$n" "$@" \
-    >"$out" 2>&1
+recovery=--enable-recovery
+if [ "${PP_MPI_RECOVERY:-1}" = 0 ]; then
+    recovery= # a plain mpiexec: Open MPI's default of ending the job when a rank dies
+fi
+timeout -k 5 "${PP_MPI_TIMEOUT:-120}" mpiexec --oversubscribe $recovery -n "$n" "$@" >"$out" 2>&1
 rc=$?
 grep -v "PMIX ERROR: BAD-PARAM" "$out" # --enable-recovery's noise (Open MPI 4.1)
 if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
