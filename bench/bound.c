@@ -727,8 +727,8 @@ static void bound_exit(int reps)
 static void usage(void)
 {
     fprintf(stderr, "usage: pp_bound pingpong|pipeline|window|relay|payload|spawn|fork|exit|all "
-                    "[--n N] [--size BYTES] [--reps N] [--window N] [--spin] [--chan=pipe|socket|tcp] "
-                    "[--pipe-size BYTES]\n");
+                    "[--n N] [--size BYTES] [--reps N] [--window N] [--spin] "
+                    "[--chan=pipe|socket|tcp] [--pipe-size BYTES]\n");
     exit(2);
 }
 

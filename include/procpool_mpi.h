@@ -37,7 +37,8 @@
  * task names differ is refused and the pool that wanted it breaks with a message naming its
  * rank, host and pid. The interface: loopback when every rank runs on this host, else the
  * address or host name in PROCPOOL_MPI_IFACE, else this host's name (listening on every
- * interface). **Trusted networks only: the connection is not encrypted (no TLS).**
+ * interface). **Trusted networks only: the connection is not encrypted (no TLS).** On the
+ * worker ranks, PROCPOOL_MPI_DEAD_HOST_MS sets their side's keepalive (default 15000).
  *
  * **Without MPI (Slurm srun and other launchers).** When the environment has
  * PROCPOOL_CONNECT=host:port and PROCPOOL_TOKEN=<32 hex digits> and the launcher's rank and

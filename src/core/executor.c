@@ -463,8 +463,9 @@ static void worker_malformed(pp_executor *ex, worker *w, const char *what)
     stats_add(ex, &ex->stats.workers_died);
     char cause[768];
     const char *where = pp__os_proc_desc(w->proc);
-    snprintf(cause, sizeof cause, "worker %lld%s%s%s sent a malformed message (%s) and was killed",
-             w->pid, where ? " (" : "", where ? where : "", where ? ")" : "", what);
+    snprintf(cause, sizeof cause,
+             "worker %lld%s%s%s sent a malformed message (%s) and was killed", w->pid,
+             where ? " (" : "", where ? where : "", where ? ")" : "", what);
     int code = st.exited ? st.code : -st.signal;
     work *held = w->item;
     w->item = NULL;
@@ -557,8 +558,8 @@ static worker *worker_start(pp_executor *ex)
     }
     if (st != PP_OK) {
         char cause[512];
-        if (ex->method == PP_START_MPI && err[0])
-            ; /* the starter said why */
+        if (err[0])
+            (void)0; /* the starter (PP_START_MPI) said why */
         else if (st == PP_ESYS)
             pp__os_strerror(&oe, err, sizeof err);
         else
