@@ -63,10 +63,11 @@
  * connection": the exit status of a remote process is not known; a task's exit() is still
  * announced with its code). A host that vanishes is found by TCP keepalive after
  * dead_host_ms. A broken pool's ranks are gone for the rest of the job (the others exit
- * too: their state is unknown), so the next executor has fewer or none (its start then
- * fails: PP_EBROKEN futures). pp_executor_terminate_workers / kill_workers signal a worker
- * on this host and close the connection of any other (a remote task then runs to its end
- * and the process exits when it next reads).
+ * too: their state is unknown), so the next executor has fewer: it goes on with the ranks
+ * left, or, with none, its futures fail PP_EBROKEN ("no worker rank left").
+ * pp_executor_terminate_workers / kill_workers signal a worker on this host and close the
+ * connection of any other (a remote task then runs to its end and the process exits when it next
+ * reads).
  *
  * **The MPI runtime.** Under a plain `mpiexec`, Open MPI ends the whole job, rank 0
  * included, when any rank dies or exits without MPI_Finalize: run `mpiexec

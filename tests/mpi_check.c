@@ -7,6 +7,7 @@
  *                                      and the pool break (PP_EBROKEN) naming rank and host,
  *                                      never hang; the ranks are gone for the next executor;
  *                                      rank 0 ends without hanging in MPI_Finalize
+ *   mpiexec -n 3 mpi_check partial     after a rank is lost, a pool goes on with the ranks left
  *   mpiexec -n 3 mpi_check token       a peer with a wrong token is refused and the pool works
  *   mpiexec -n 3 mpi_check registry    rank 2 registered other task names: refused, and the
  *                                      pool breaks with a message naming it
@@ -242,6 +243,40 @@ static void check_crash(const char *kind)
     }
 }
 
+/* A rank lost with a broken pool is gone: the next executor asked for more workers than
+ * there are ranks left goes on with those left (none would break it: check_crash). */
+static void check_partial(void)
+{
+    pp_executor *ex = mpi_executor(1, PP_OK);
+    if (!ex)
+        return;
+    pp_future *f = NULL;
+    pp_buf b;
+    CHECK(pp_submit(ex, "crash", "sigkill", 7, &f) == PP_OK);
+    CHECK(f && pp_future_result(f, WAIT_MS, &b) == PP_EBROKEN);
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+    ex = mpi_executor(2, PP_OK); /* 2 worker ranks in the job, 1 left */
+    if (!ex)
+        return;
+    pp_future *fs[6];
+    for (int32_t i = 0; i < 6; i++)
+        CHECK(pp_submit(ex, "square", &i, sizeof i, &fs[i]) == PP_OK);
+    for (int32_t i = 0; i < 6; i++) {
+        int32_t v = -1;
+        pp_status st = pp_future_result(fs[i], WAIT_MS, &b);
+        if (st == PP_OK && b.len == sizeof v)
+            memcpy(&v, b.data, sizeof v);
+        CHECK(st == PP_OK && v == i * i);
+        pp_future_release(fs[i]);
+    }
+    pp_executor_stats stats;
+    CHECK(pp_executor_stats_get(ex, &stats) == PP_OK && stats.workers_started == 1);
+    printf("mpi_check: partial: %llu worker started of 2 asked\n",
+           (unsigned long long)stats.workers_started);
+    pp_executor_destroy(ex);
+}
+
 /* A peer with a wrong token is refused (answer 'T') and the pool goes on. */
 static void check_token(void)
 {
@@ -346,7 +381,8 @@ static void check_keepalive(void)
         getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v[3], &vl);
         getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v[4], &vl);
         printf("mpi_check: dead_host_ms %ld: keepalive %d, idle %d s, interval %d s, count %d, "
-               "user timeout %d ms\n", ms[i], v[0], v[1], v[2], v[3], v[4]);
+               "user timeout %d ms\n",
+               ms[i], v[0], v[1], v[2], v[3], v[4]);
         CHECK(v[0] == 1 && v[1] == want[i][0] && v[2] == want[i][1] && v[3] == want[i][2]);
         CHECK(v[4] == (int)ms[i]);
         /* found dead within about dead_host_ms (and never before half of it) */
@@ -383,12 +419,15 @@ int main(int argc, char **argv)
         check_reuse(nranks);
     else if (strcmp(mode, "crash") == 0 && argc > 2)
         check_crash(argv[2]);
+    else if (strcmp(mode, "partial") == 0)
+        check_partial();
     else if (strcmp(mode, "token") == 0)
         check_token();
     else if (strcmp(mode, "registry") == 0)
         check_registry();
     else {
-        fprintf(stderr, "usage: mpi_check reuse|crash KIND|token|registry|srun\n");
+        fprintf(stderr,
+                "usage: mpi_check reuse|crash KIND|partial|token|registry|srun|keepalive\n");
         return 2;
     }
     printf("mpi_check: exit %d\n", failures ? 1 : 0);

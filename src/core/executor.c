@@ -157,6 +157,7 @@ struct pp_executor {
     size_t              n_handed;      /* in the call queue or held by a worker */
     worker             *graveyard;     /* gone workers, freed after each event batch */
     bool                forced;        /* the workers were signalled (terminate / kill) */
+    bool                starter_done;  /* PP_START_MPI: the starter has no more workers */
     pp__spin            spin;          /* how long to poll before sleeping (spin.h) */
 
     /* --- starting (fork: the manager starts at the first submit) and joining --- */
@@ -556,6 +557,14 @@ static worker *worker_start(pp_executor *ex)
             st = PP_ESYS;
         }
     }
+    if (st == PP_END && ex->n_workers > 0) {
+        /* PP_START_MPI: no more workers to start (a static pool that lost some): the pool
+         * goes on with those it has */
+        ex->starter_done = true;
+        pp__free(w);
+        pp__free(rbuf);
+        return NULL;
+    }
     if (st != PP_OK) {
         char cause[512];
         if (err[0])
@@ -838,7 +847,7 @@ static void assign(pp_executor *ex)
  * its workers were all forked before the manager served anything, and none is added. */
 static void grow(pp_executor *ex)
 {
-    if (ex->method == PP_START_FORK)
+    if (ex->method == PP_START_FORK || ex->starter_done)
         return;
     while (ex->callq && ex->n_workers < ex->max_workers && ex->mstate != M_DONE) {
         if (!worker_start(ex))

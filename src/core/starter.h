@@ -19,7 +19,9 @@ typedef struct pp__starter {
      * starter's workers are taken by another live executor. *ctx is the executor's. */
     pp_status (*open)(const pp_executor_options *o, const void *ext, int *max_workers, void **ctx,
                       char *err, size_t cap);
-    /* The manager thread: one more worker. On error, err says why (the pool breaks). */
+    /* The manager thread: one more worker. PP_END: no more workers, ever (a static pool):
+     * the pool goes on with those it has, or breaks if it has none. On another error, err
+     * says why (the pool breaks). */
     pp_status (*start)(void *ctx, pp__proc **p, pp__chan **c, char *err, size_t cap);
     /* The executor is freed: its workers are all freed already. lost: they were cut off or
      * killed (the pool broke, or terminate_workers / kill_workers), not stopped. */

@@ -369,7 +369,7 @@ static pp_status starter_start(void *ctxp, pp__proc **p, pp__chan **c, char *err
         else
             snprintf(err, cap, "no worker rank left (%d of %d lost with broken pools)", lost,
                      g.nranks - 1);
-        return PP_EBROKEN;
+        return PP_END; /* the pool goes on with the workers it has, if any */
     }
     greeting gr;
     int fd = root_accept(now_ms() + ctx->dead_ms, &gr);
