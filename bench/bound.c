@@ -45,6 +45,8 @@
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -58,7 +60,9 @@ extern char **environ;
 #define MSG 16
 #define OUTSTANDING 64
 
-static int g_socket; /* --chan=socket: one socketpair instead of two pipes */
+static int g_socket; /* --chan=socket: one socketpair instead of two pipes; --chan=tcp (2):
+                        a TCP loopback connection with TCP_NODELAY (the MPI add-on's
+                        channel), its figures prefixed "tcp." */
 static int g_spin;   /* window --spin: poll (and yield) instead of sleeping in read/poll */
 static int g_pipe_size; /* --pipe-size: F_SETPIPE_SZ on both pipes (0: the default) */
 
@@ -128,8 +132,25 @@ static child start_child(child_fn fn, void *arg)
         /* one socket each: the parent writes down[1] and reads up[0], the child reads
          * down[0] and writes up[1], as with the two pipes */
         int sv[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        if (g_socket == 2) {
+            int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+            struct sockaddr_in sa = {0};
+            socklen_t sl = sizeof sa;
+            sa.sin_family = AF_INET;
+            sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(l, 1) != 0 ||
+                getsockname(l, (struct sockaddr *)&sa, &sl) != 0)
+                fatal("tcp listen");
+            sv[0] = socket(AF_INET, SOCK_STREAM, 0);
+            if (sv[0] < 0 || connect(sv[0], (struct sockaddr *)&sa, sizeof sa) != 0 ||
+                (sv[1] = accept(l, NULL, NULL)) < 0)
+                fatal("tcp connect");
+            close(l);
+            setsockopt(sv[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            setsockopt(sv[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        } else if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
             fatal("socketpair");
+        }
         down[1] = sv[0];
         up[0] = dup(sv[0]);
         down[0] = sv[1];
@@ -203,8 +224,9 @@ static void bound_pingpong(size_t n)
             t[i - 100] = t1 - t0;
     }
     end_child(c);
-    printf("pingpong.median\t%.2f\tus\n", bench_median(t, n) * 1e6);
-    printf("pingpong.p99\t%.2f\tus\n", bench_percentile(t, n, 99) * 1e6);
+    const char *pre = g_socket == 2 ? "tcp." : "";
+    printf("%spingpong.median\t%.2f\tus\n", pre, bench_median(t, n) * 1e6);
+    printf("%spingpong.p99\t%.2f\tus\n", pre, bench_percentile(t, n, 99) * 1e6);
     free(t);
 }
 
@@ -513,8 +535,9 @@ static void bound_payload(size_t size, int reps)
     end_child(c);
     char label[32];
     size_label(size, label, sizeof label);
-    printf("payload.%s.arg\t%.1f\tMB/s\n", label, bench_median(arg, (size_t)reps));
-    printf("payload.%s.echo\t%.1f\tMB/s\n", label, bench_median(echo, (size_t)reps));
+    const char *pre = g_socket == 2 ? "tcp." : "";
+    printf("%spayload.%s.arg\t%.1f\tMB/s\n", pre, label, bench_median(arg, (size_t)reps));
+    printf("%spayload.%s.echo\t%.1f\tMB/s\n", pre, label, bench_median(echo, (size_t)reps));
     free(echo);
     free(arg);
     free(back);
@@ -683,8 +706,8 @@ static void bound_exit(int reps)
 static void usage(void)
 {
     fprintf(stderr, "usage: pp_bound pingpong|pipeline|window|relay|payload|spawn|fork|exit|all "
-                    "[--n N] [--size BYTES] [--reps N] [--window N] [--spin] [--chan=pipe|socket] "
-                    "[--pipe-size BYTES]\n");
+                    "[--n N] [--size BYTES] [--reps N] [--window N] [--spin] "
+                    "[--chan=pipe|socket|tcp] [--pipe-size BYTES]\n");
     exit(2);
 }
 
@@ -712,6 +735,10 @@ int main(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--chan=socket") == 0) {
             g_socket = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--chan=tcp") == 0) {
+            g_socket = 2;
             continue;
         }
         if (strcmp(argv[i], "--chan=pipe") == 0) {
@@ -744,7 +771,7 @@ int main(int argc, char **argv)
     }
     int all = strcmp(what, "all") == 0;
     if (g_socket || strcmp(what, "exit") == 0)
-        printf("# pp_bound %s (socketpair)\n", what);
+        printf("# pp_bound %s (%s)\n", what, g_socket == 2 ? "TCP loopback" : "socketpair");
     else
         printf("# pp_bound %s (pipes of %d bytes)\n", what,
                g_pipe_size ? g_pipe_size : 65536);

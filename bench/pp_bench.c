@@ -23,6 +23,9 @@
 
 #include "procpool.h"
 #include "stats.h"
+#ifdef PP_BENCH_MPI
+#  include "procpool_mpi.h"
+#endif
 
 #define WORKERS 2
 
@@ -423,7 +426,13 @@ int main(int argc, char **argv)
         pp_register_task("die", task_die) != PP_OK ||
         pp_register_task("burn", task_burn) != PP_OK)
         die_msg("pp_register_task failed");
+#ifdef PP_BENCH_MPI
+    /* pp_bench_mpi, under mpiexec: ranks >= 1 serve (--start=mpi), never return */
+    if (pp_mpi_worker_main(argc, argv) != 0)
+        die_msg("pp_mpi_worker_main failed");
+#else
     pp_worker_main(argc, argv); /* in a worker: serves, never returns */
+#endif
 
     if (argc < 2)
         usage();
@@ -442,6 +451,8 @@ int main(int argc, char **argv)
                 g_method = PP_START_FORK;
             else if (strcmp(v, "forkserver") == 0)
                 g_method = PP_START_FORKSERVER;
+            else if (strcmp(v, "mpi") == 0)
+                g_method = PP_START_MPI;
             else
                 usage();
             g_method_name = v;

@@ -340,13 +340,20 @@ typedef struct pp_as_completed pp_as_completed;
  *   and a server that died is replaced at the next request. Its workers are its children;
  *   they end with _Exit.
  *
- * Windows has spawn only: fork and forkserver are PP_ENOTSUP there.
+ * - **mpi** (POSIX, the add-on library libprocpool_mpi, include/procpool_mpi.h): the workers
+ *   are the other ranks of an MPI job (or of a Slurm-style launch), each connected to this
+ *   process by TCP. Only when the program links libprocpool_mpi and has called
+ *   pp_mpi_worker_main(); otherwise PP_ENOTSUP. See procpool_mpi.h for what differs
+ *   (a static pool: no worker is ever added or replaced).
+ *
+ * Windows has spawn only: fork, forkserver and mpi are PP_ENOTSUP there.
  */
 typedef enum pp_start_method {
     PP_START_DEFAULT,    /**< PP_START_SPAWN */
     PP_START_SPAWN,      /**< start a new program (this one, or worker_path) */
     PP_START_FORK,       /**< POSIX: fork without exec, all workers at the first submit */
-    PP_START_FORKSERVER  /**< POSIX: fork from a single-threaded server process */
+    PP_START_FORKSERVER, /**< POSIX: fork from a single-threaded server process */
+    PP_START_MPI         /**< the ranks of an MPI job (libprocpool_mpi; else PP_ENOTSUP) */
 } pp_start_method;
 
 /**

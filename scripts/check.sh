@@ -9,9 +9,15 @@
 #                               definitely or indirectly lost
 #   scripts/check.sh fuzz       libFuzzer on the wire decoders for FUZZ_SECONDS (60)
 #   scripts/check.sh wine       the Windows build's suites under Wine (scripts/win-test.sh)
+#   scripts/check.sh mpi        installs Open MPI (openmpi-bin libopenmpi-dev) if missing,
+#                               builds libprocpool_mpi and runs its tests (ctest -L mpi):
+#                               the core suites under mpiexec, crashes, token, registry,
+#                               the srun-style start, the example
 #
 # Needs: gcc, cmake, libapr1-dev, libcunit1-dev; valgrind; clang and libclang-rt-14-dev
-# (fuzz); the wine job installs its own (mingw-w64, wine64). Exits non-zero on the first
+# (fuzz); the wine and mpi jobs install their own (mingw-w64, wine64; openmpi-bin,
+# libopenmpi-dev). The sanitizer and fuzz builds leave the MPI add-on out (-DPP_MPI=OFF:
+# Open MPI's own allocations are not the library's to check). Exits non-zero on the first
 # failing job.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,11 +30,11 @@ export PP_SOAK_SECONDS=${PP_SOAK_SECONDS:-20}
 # thread at a time, and without it a test thread spinning on a start flag can keep the
 # others from running for minutes.
 VALGRIND_SUITES="future callbacks wait as_completed submit map shutdown broken initializer
-  protocol alloc badinput"
+  protocol alloc badinput remote"
 
 sanitized() { # job, PP_SANITIZE
     local b="build-$1"
-    cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Debug -DPP_SANITIZE="$2" >/dev/null
+    cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Debug -DPP_SANITIZE="$2" -DPP_MPI=OFF >/dev/null
     cmake --build "$b" -j "$JOBS"
     ctest --test-dir "$b" --output-on-failure -j "$JOBS"
 }
@@ -63,7 +69,7 @@ for job in "$@"; do
     fuzz)
         b=build-fuzz
         cmake -S . -B "$b" -DCMAKE_C_COMPILER=clang -DPP_FUZZ=ON -DPP_BUILD_TESTS=OFF \
-            -DPP_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+            -DPP_MPI=OFF -DPP_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
         cmake --build "$b" -j "$JOBS" --target fuzz_wire
         work=$(mktemp -d)
         "$b/fuzz_wire" -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 \
@@ -72,6 +78,18 @@ for job in "$@"; do
         ;;
     wine)
         bash scripts/win-test.sh
+        ;;
+    mpi)
+        if ! command -v mpiexec >/dev/null || ! command -v mpicc >/dev/null; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi-dev \
+                </dev/null >/dev/null
+        fi
+        b=build-mpi
+        cmake -S . -B "$b" >/dev/null
+        grep -q "^PP_HAVE_MPI:INTERNAL=ON" "$b/CMakeCache.txt" ||
+            { echo "mpi: CMake did not find MPI" >&2; exit 1; }
+        cmake --build "$b" -j "$JOBS" --target pp_tests_mpi mpi_check primes_mpi
+        ctest --test-dir "$b" -L mpi --output-on-failure -j "$JOBS"
         ;;
     *)
         echo "check.sh: unknown job '$job'" >&2

@@ -1,5 +1,5 @@
 /*
- * The CUnit test program. Usage: pp_tests [--start=spawn|fork|forkserver] [suite [test]]
+ * The CUnit test program. Usage: pp_tests [--start=spawn|fork|forkserver|mpi] [suite [test]]
  * (no suite: every suite; the start method is the one every executor of the run uses).
  * It is its own worker: pp_worker_main() comes before anything else.
  */
@@ -9,6 +9,9 @@
 #include <CUnit/Basic.h>
 
 #include "pp_test.h"
+#ifdef PP_T_MPI
+#  include "procpool_mpi.h"
+#endif
 
 static const CU_SuiteInfo *const suites[] = {
     &pp_suite_future,   &pp_suite_callbacks,   &pp_suite_wait,   &pp_suite_as_completed,
@@ -16,6 +19,7 @@ static const CU_SuiteInfo *const suites[] = {
     &pp_suite_initializer, &pp_suite_protocol, &pp_suite_backend, &pp_suite_lifecycle,
     &pp_suite_start,    &pp_suite_alloc,       &pp_suite_badinput,
     &pp_suite_soak,     &pp_suite_isolate,     &pp_suite_limits,
+    &pp_suite_remote,
 };
 #define N_SUITES (sizeof suites / sizeof suites[0])
 
@@ -23,7 +27,14 @@ int main(int argc, char **argv)
 {
     pp_t_register_tasks();
     pp_t_register_start_tasks();
+#ifdef PP_T_MPI
+    /* pp_tests_mpi (under mpiexec): ranks >= 1 serve PP_START_MPI executors here; spawned
+     * local workers are recognised as by pp_worker_main */
+    if (pp_mpi_worker_main(argc, argv) != 0)
+        return 2;
+#else
     pp_worker_main(argc, argv); /* never returns in a worker */
+#endif
     if (argc > 1 && strncmp(argv[1], "--start=", 8) == 0) {
         const char *m = argv[1] + 8;
         if (strcmp(m, "spawn") == 0) {
@@ -32,6 +43,8 @@ int main(int argc, char **argv)
             pp_t_start = PP_START_FORK;
         } else if (strcmp(m, "forkserver") == 0) {
             pp_t_start = PP_START_FORKSERVER;
+        } else if (strcmp(m, "mpi") == 0) {
+            pp_t_start = PP_START_MPI;
         } else {
             fprintf(stderr, "pp_tests: unknown start method '%s'\n", m);
             return 2;
@@ -77,5 +90,9 @@ int main(int argc, char **argv)
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed() +
                       CU_get_number_of_tests_failed();
     CU_cleanup_registry();
+    /* Under mpiexec --enable-recovery, mpiexec's own status is 0 whatever rank 0 returns:
+     * tests/mpi/run.sh reads this line. */
+    if (pp_t_start == PP_START_MPI)
+        printf("pp_tests: exit %d\n", failed ? 1 : 0);
     return failed ? 1 : 0;
 }

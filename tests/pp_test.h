@@ -46,12 +46,23 @@ extern pp_start_method pp_t_start;
 const char *pp_t_start_name(void);
 /* pp_executor_options_init() with this run's start method. */
 void pp_t_options_init(pp_executor_options *o);
-/* With fork, a pool forks all its workers at the first submit (none later): a test that
- * checks on-demand starts or worker replacement says so and returns early. */
+/* With fork, a pool forks all its workers at the first submit (none later), and an MPI pool
+ * never replaces a worker: a test that checks on-demand starts or worker replacement says so
+ * and returns early. */
 #define PP_T_SKIP_IF_FORK(why)                                                                 \
     do {                                                                                       \
-        if (pp_t_start == PP_START_FORK) {                                                     \
-            printf("SKIP (fork): %s\n", why);                                                  \
+        if (pp_t_start == PP_START_FORK || pp_t_start == PP_START_MPI) {                       \
+            printf("SKIP (%s): %s\n", pp_t_start_name(), why);                                 \
+            return;                                                                            \
+        }                                                                                      \
+    } while (0)
+/* MPI (pp_tests_mpi under mpiexec): the pool is the job's other ranks, a fixed set that a
+ * dead worker leaves for good; tests that kill workers, or look at them as local children,
+ * say so and return early (tests/mpi_check.c covers crashes under MPI). */
+#define PP_T_SKIP_IF_MPI(why)                                                                  \
+    do {                                                                                       \
+        if (pp_t_start == PP_START_MPI) {                                                      \
+            printf("SKIP (mpi): %s\n", why);                                                   \
             return;                                                                            \
         }                                                                                      \
     } while (0)
@@ -164,6 +175,7 @@ extern const CU_SuiteInfo pp_suite_badinput;
 extern const CU_SuiteInfo pp_suite_soak;
 extern const CU_SuiteInfo pp_suite_isolate;
 extern const CU_SuiteInfo pp_suite_limits;
+extern const CU_SuiteInfo pp_suite_remote;
 
 /* The start suite's tasks (test_start.c); main() registers them after the others. */
 void pp_t_register_start_tasks(void);

@@ -900,6 +900,8 @@ const char *pp_t_start_name(void)
         return "fork";
     case PP_START_FORKSERVER:
         return "forkserver";
+    case PP_START_MPI:
+        return "mpi";
     default:
         return "spawn";
     }

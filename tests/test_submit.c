@@ -170,6 +170,7 @@ static void test_bad_arguments(void)
 
 static void test_options(void)
 {
+    PP_T_SKIP_IF_MPI("worker_path, max_tasks_per_child, cpu count: n/a to MPI ranks");
     pp_executor_options o;
     pp_executor *ex = (pp_executor *)1;
     CU_ASSERT_EQUAL(pp_executor_create(NULL, NULL), PP_EINVAL);
@@ -226,6 +227,7 @@ static void test_options(void)
 /* A worker program that does not exist: submitted futures fail broken, nothing hangs. */
 static void test_missing_worker_program(void)
 {
+    PP_T_SKIP_IF_MPI("worker_path, max_tasks_per_child, cpu count: n/a to MPI ranks");
     pp_executor_options o;
     pp_t_options_init(&o);
     o.worker_path = "/nonexistent/procpool-worker";
@@ -309,6 +311,7 @@ static void test_workers_on_demand_up_to_max(void)
 /* max_workers 0 means pp_cpu_count(). */
 static void test_default_max_workers(void)
 {
+    PP_T_SKIP_IF_MPI("worker_path, max_tasks_per_child, cpu count: n/a to MPI ranks");
     pp_executor *ex = pp_t_executor(0);
     int cpus = pp_cpu_count();
     pp_t_sleep_arg a = {300, 0};
@@ -537,6 +540,7 @@ static int saturated_1(const pp_executor_stats *s)
  * the tasks report; pending and handed_out follow the max_workers + 1 window. */
 static void test_pids_and_stats_consistent(void)
 {
+    PP_T_SKIP_IF_MPI("looks at workers as local child processes");
     pp_executor *ex = pp_t_executor(2);
     size_t n = 99;
     PP_ASSERT_OK(pp_executor_worker_pids(ex, NULL, 0, &n));
@@ -845,6 +849,7 @@ static void test_submit_does_not_block_on_manager(void)
  * naming the exit, and nothing hangs. */
 static void test_foreign_worker_program(void)
 {
+    PP_T_SKIP_IF_MPI("worker_path, max_tasks_per_child, cpu count: n/a to MPI ranks");
     PP_T_SKIP_IF_FORK("fork runs no program: worker_path is PP_EINVAL (missing program test)");
 #ifdef _WIN32
     printf("SKIP: uses /bin/true\n");
@@ -886,6 +891,7 @@ static void test_foreign_worker_program(void)
 /* worker_path naming this program explicitly works like the default; the path is copied. */
 static void test_explicit_worker_path(void)
 {
+    PP_T_SKIP_IF_MPI("worker_path, max_tasks_per_child, cpu count: n/a to MPI ranks");
     PP_T_SKIP_IF_FORK("fork runs no program: worker_path is PP_EINVAL (missing program test)");
     char *exe = NULL;
     PP_ASSERT_OK_FATAL(pp__os_exepath(&exe, NULL));

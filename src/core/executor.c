@@ -11,6 +11,15 @@
 #include "executor_int.h"
 #include "registry.h"
 
+/* The add-on starter of PP_START_MPI (starter.h), or NULL. */
+static _Atomic(const pp__starter *) mpi_starter;
+
+void pp__starter_set(pp_start_method m, const pp__starter *s)
+{
+    if (m == PP_START_MPI)
+        atomic_store(&mpi_starter, s);
+}
+
 /* ---- shared with the manager ---- */
 
 void pp__fifo_push(work ***tail, work *w)
@@ -155,6 +164,22 @@ static pp_status check_options(const pp_executor_options *o)
             return pp__fail_in("pp_executor_create", PP_ENOTSUP,
                                "start_method PP_START_FORKSERVER: this system has no fork");
         break;
+    case PP_START_MPI:
+        if (!atomic_load(&mpi_starter))
+            return pp__fail_in("pp_executor_create", PP_ENOTSUP,
+                               "start_method PP_START_MPI: libprocpool_mpi is not linked, or "
+                               "pp_mpi_worker_main() has not run");
+        /* a static pool, as with fork: no worker is added; no program runs */
+        OPT_CHECK(o->max_tasks_per_child == 0,
+                  "max_tasks_per_child %d: not with PP_START_MPI (its workers are a static "
+                  "pool)", o->max_tasks_per_child);
+        OPT_CHECK(o->worker_path == NULL,
+                  "worker_path \"%s\": not with PP_START_MPI (MPI starts the program)",
+                  o->worker_path);
+        OPT_CHECK(o->idle_timeout_ms == 0,
+                  "idle_timeout_ms %ld: not with PP_START_MPI (its workers are a static pool)",
+                  o->idle_timeout_ms);
+        break;
     default:
         return pp__fail_in("pp_executor_create", PP_EINVAL, "start_method %d: unknown",
                            (int)o->start_method);
@@ -181,6 +206,9 @@ static pp_status check_options(const pp_executor_options *o)
 
 static void executor_free(pp_executor *ex)
 {
+    if (ex->starter) /* lost: a worker was cut off or killed, not stopped */
+        ex->starter->close(ex->starter_ctx,
+                           ex->broken || ex->forced || ex->stats.workers_died > 0);
     pp__os_waitset_free(ex->ws);
     pp__free(ex->program);
     pp__free(ex->init_frame.data);
@@ -195,6 +223,12 @@ static void executor_free(pp_executor *ex)
 }
 
 pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
+{
+    return pp__executor_create_ext(o, NULL, out);
+}
+
+pp_status pp__executor_create_ext(const pp_executor_options *o, const void *ext,
+                                  pp_executor **out)
 {
     PP__CHECK_ARG(out != NULL);
     *out = NULL;
@@ -235,16 +269,30 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
     pp__spin_init(&ex->spin, pp__spin_max_ns());
     pp__oserr oe = {NULL, 0};
     const char *what = NULL; /* the step that failed, for pp_last_error() */
+    bool no_program = ex->method == PP_START_FORK || ex->method == PP_START_MPI;
+    if (ex->method == PP_START_MPI) {
+        const pp__starter *s = atomic_load(&mpi_starter);
+        char err[256] = "";
+        int n = o->max_workers;
+        if (!s || (st = s->open(o, ext, &n, &ex->starter_ctx, err, sizeof err)) != PP_OK) {
+            if (!s)
+                st = PP_ENOTSUP;
+            executor_free(ex);
+            return pp__fail_in("pp_executor_create", st, "PP_START_MPI: %s",
+                               err[0] ? err : pp_strerror(st));
+        }
+        ex->starter = s;
+        ex->max_workers = n;
+    }
     st = PP_ENOMEM;
     if (o->worker_path) {
         ex->program = pp__strdup(o->worker_path);
-    } else if (ex->method != PP_START_FORK &&
-               (st = pp__os_exepath(&ex->program, &oe)) != PP_OK) {
+    } else if (!no_program && (st = pp__os_exepath(&ex->program, &oe)) != PP_OK) {
         what = "cannot find this program's path (the default worker program)";
         goto fail;
     }
     ex->pids = pp__calloc((size_t)ex->max_workers, sizeof *ex->pids);
-    if ((!ex->program && ex->method != PP_START_FORK) || !ex->pids ||
+    if ((!ex->program && !no_program) || !ex->pids ||
         pp__wire_encode_init(&ex->init_frame, (uint32_t)o->max_tasks_per_child, ex->initializer,
                              o->initargs.data,
                              o->initargs.len) != PP_OK ||

@@ -22,6 +22,7 @@
 #include "future.h"
 #include "pp_os.h"
 #include "spin.h"
+#include "starter.h"
 #include "wire.h"
 #include "wshm.h"
 
@@ -186,7 +187,9 @@ struct pp_executor {
     /* options, immutable after create */
     int                 max_workers;
     uint64_t            max_body;     /* the largest body accepted from a worker */
-    pp_start_method     method;       /* PP_START_SPAWN, _FORK or _FORKSERVER */
+    pp_start_method     method;       /* PP_START_SPAWN, _FORK, _FORKSERVER or _MPI */
+    const pp__starter  *starter;      /* PP_START_MPI: the add-on's (starter.h), else NULL */
+    void               *starter_ctx;
     char               *program;      /* the worker program (spawn, forkserver); fork: NULL */
     const char         *initializer;  /* stable registered name, or NULL */
     pp_crash_policy     crash_policy;
@@ -229,6 +232,7 @@ struct pp_executor {
     bool                forced;        /* the workers were signalled (terminate / kill) */
     int                 early_deaths;  /* workers in a row that died before READY */
     bool                stopped_all;   /* pp_executor_stop carried out */
+    bool                starter_done;  /* PP_START_MPI: the starter has no more workers */
     pending_break       brk;
     pp__spin            spin;          /* how long to poll before sleeping (spin.h) */
 

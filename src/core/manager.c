@@ -100,9 +100,15 @@ static void mgr_set_state(pp_executor *ex, mstate to)
 
 /* ---- describing a worker's end ---- */
 
-/* "exited with code 3" / "killed by signal 9 (SIGKILL)"; *code gets exit code or -signal. */
-static void describe_exit(const pp__exit *st, char *buf, size_t cap, int *code)
+/* "exited with code 3" / "killed by signal 9 (SIGKILL)"; *code gets exit code or -signal.
+ * remote: a worker on another host (PP_START_MPI), which has no exit status. */
+static void describe_exit(const pp__exit *st, bool remote, char *buf, size_t cap, int *code)
 {
+    if (remote && PP__EXIT_LOST(st)) {
+        snprintf(buf, cap, "lost its connection (the process ended, or its host is gone)");
+        *code = 0;
+        return;
+    }
     if (st->exited) {
         const char *name = pp__os_exit_name(st->code);
         if (name)
@@ -425,16 +431,20 @@ static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit
         pp__stats_add(ex, &ex->stats.workers_died);
     char how[128], what[PP__NAME_MAX + 64], cause[1024];
     int code = 0;
-    describe_exit(st, how, sizeof how, &code);
+    const char *where = pp__os_proc_desc(w->proc); /* "rank 2 on host node7", or NULL */
+    char who[320];
+    snprintf(who, sizeof who, "worker %lld%s%s%s", w->pid, where ? " (" : "", where ? where : "",
+             where ? ")" : "");
+    describe_exit(st, where != NULL, how, sizeof how, &code);
     if (w->faulted) {
-        snprintf(cause, sizeof cause, "worker %lld sent a malformed message (%s) and was killed",
-                 w->pid, w->fault);
+        snprintf(cause, sizeof cause, "%s sent a malformed message (%s) and was killed", who,
+                 w->fault);
     } else if (w->init_err) {
         snprintf(cause, sizeof cause, "worker %lld: the initializer '%s' failed (code %d): %s",
                  w->pid, ex->initializer ? ex->initializer : "?", w->init_code, w->init_err);
     } else {
         describe_activity(ex, w, what, sizeof what);
-        snprintf(cause, sizeof cause, "worker %lld %s %s", w->pid, how, what);
+        snprintf(cause, sizeof cause, "%s %s %s", who, how, what);
     }
     work *held = w->item;
     w->item = NULL;
@@ -756,6 +766,14 @@ static void grow(pp_executor *ex)
 {
     if (ex->method == PP_START_FORK)
         return;
+    if (ex->starter_done) {
+        /* PP_START_MPI: a static pool that lost ranks goes on with those left, and breaks
+         * when none is left while work waits */
+        if (ex->n_workers == 0 && ex->callq)
+            pp__record_break(ex, "no worker is left (every rank of the static pool was lost)",
+                             0, 0, NULL);
+        return;
+    }
     while (ex->callq && ex->n_workers < ex->max_workers && !ex->brk.set) {
         if (!pp__worker_start(ex))
             return;

@@ -54,10 +54,13 @@ void pp__worker_flush(pp_executor *ex, worker *w)
     }
 }
 
-static pp_status start_process(pp_executor *ex, worker *w, pp__oserr *oe)
+static pp_status start_process(pp_executor *ex, worker *w, pp__oserr *oe, char *err,
+                               size_t cap)
 {
     const char *argv[] = {ex->program, NULL};
     switch (ex->method) {
+    case PP_START_MPI:
+        return ex->starter->start(ex->starter_ctx, &w->proc, &w->chan, err, cap);
     case PP_START_FORK:
         return pp__os_fork(pp__worker_serve_forked, &w->proc, &w->chan, oe);
     case PP_START_FORKSERVER:
@@ -90,7 +93,9 @@ worker *pp__worker_start(pp_executor *ex)
     worker *w = pp__calloc(1, sizeof *w);
     uint8_t *rbuf = pp__malloc(RBUF_CAP);
     pp__oserr oe = {NULL, 0};
-    pp_status st = w && rbuf ? start_process(ex, w, &oe) : PP_ENOMEM;
+    char err[256];
+    err[0] = 0;
+    pp_status st = w && rbuf ? start_process(ex, w, &oe, err, sizeof err) : PP_ENOMEM;
     if (st == PP_OK) {
         w->pid = pp__os_proc_pid(w->proc);
         if (pp__os_waitset_chan(ex->ws, w->chan, PP__EV_READ, w) != PP_OK ||
@@ -100,14 +105,27 @@ worker *pp__worker_start(pp_executor *ex)
             st = PP_ESYS;
         }
     }
+    if (st == PP_END && ex->n_workers > 0) {
+        /* PP_START_MPI: no more workers to start (a static pool that lost some): the pool
+         * goes on with those it has */
+        ex->starter_done = true;
+        pp__free(w);
+        pp__free(rbuf);
+        return NULL;
+    }
     if (st != PP_OK) {
-        char err[256], cause[512];
-        if (st == PP_ESYS)
+        char cause[512];
+        if (err[0])
+            (void)0; /* the starter (PP_START_MPI) said why */
+        else if (st == PP_ESYS)
             pp__os_strerror(&oe, err, sizeof err);
         else
             snprintf(err, sizeof err, "%s", pp_status_str(st));
         snprintf(cause, sizeof cause, "cannot start a worker (%s): %s",
-                 ex->method == PP_START_FORK ? "fork" : ex->program, err);
+                 ex->method == PP_START_FORK  ? "fork"
+                 : ex->method == PP_START_MPI ? "mpi"
+                                              : ex->program,
+                 err);
         if (w) {
             pp__os_chan_free(w->chan);
             pp__os_proc_free(w->proc);

@@ -35,6 +35,9 @@ typedef struct pp__exit {
     int  code;
     int  signal;
 } pp__exit;
+/* exited false and signal 0: a remote worker (pp__os_remote_worker) whose connection ended;
+ * how its process ended is not known here. */
+#define PP__EXIT_LOST(st) (!(st)->exited && (st)->signal == 0)
 
 /* ---- process-wide -------------------------------------------------------------------- */
 
@@ -126,6 +129,28 @@ pp_status pp__os_proc_reap(pp__proc *p, long timeout_ms, pp__exit *st, pp__oserr
 
 /* Frees p. If the child has not been reaped, it is killed and reaped first. NULL: no-op. */
 void pp__os_proc_free(pp__proc *p);
+
+/* ---- remote workers (POSIX only; the MPI add-on) ------------------------------------------ */
+
+/* A worker process that this process did not start (an MPI rank, possibly on another host),
+ * connected by the stream socket sock (a file descriptor; it becomes the channel's, which
+ * closes it). On PP_OK, *c is the parent's end of the channel (non-blocking, close-on-exec)
+ * and *p stands for the process pid: its death is seen as the channel's EOF (no exit
+ * sentinel, no exit status: a reaped remote worker's pp__exit is PP__EXIT_LOST);
+ * pp__os_proc_stop shuts the connection down (the worker exits at its next read), and with
+ * kill, when local is true (same host), also sends SIGKILL to pid; pp__os_proc_reap
+ * returns PP_OK once the connection has ended (or was shut down here), and never signals.
+ * desc ("rank 2 on host node7", copied) names it in error messages (pp__os_proc_desc).
+ * On error sock is closed. Windows: PP_ENOTSUP (sock untouched). */
+pp_status pp__os_remote_worker(intptr_t sock, long long pid, bool local, const char *desc,
+                               pp__proc **p, pp__chan **c, pp__oserr *oe);
+
+/* In a worker that reached its parent through a socket (MPI rank): the worker's end of the
+ * channel, blocking, owning sock. Windows: PP_ENOTSUP. */
+pp_status pp__os_chan_from_socket(intptr_t sock, pp__chan **c, pp__oserr *oe);
+
+/* The description given to pp__os_remote_worker, or NULL for a local child. */
+const char *pp__os_proc_desc(const pp__proc *p);
 
 /* ---- fork and forkserver (POSIX only) --------------------------------------------------- */
 

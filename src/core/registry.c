@@ -93,3 +93,26 @@ bool pp__registry_closed(void)
 {
     return atomic_load(&closed) != 0;
 }
+
+/* FNV-1a of the name, then a finaliser (splitmix64), so that the sum below mixes well. */
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    return h ^ (h >> 31);
+}
+
+uint64_t pp__registry_hash(void)
+{
+    uint64_t sum = 0, n = 0;
+    for (entry *e = atomic_load_explicit(&head, memory_order_acquire); e; e = e->next) {
+        sum += name_hash(e->name);
+        n++;
+    }
+    return sum ^ (n * 0x9e3779b97f4a7c15ull);
+}

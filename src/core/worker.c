@@ -16,6 +16,7 @@
 #include "pp_os.h"
 #include "registry.h"
 #include "spin.h"
+#include "starter.h"
 #include "wire.h"
 #include "wshm.h"
 
@@ -336,7 +337,12 @@ static uint32_t serve_init(pp__chan *c, pp_task_ctx *ctx, const pp__wbuf *body, 
     return in.max_tasks;
 }
 
-static void serve(pp__chan *c)
+/* The worker loop: INIT, then CALLs until STOP (or the last call of max_tasks). A spawned
+ * or forked worker then exits; in a session (a remote worker, which serves one executor
+ * after another on new connections) it returns 0 instead, and returns 1 at once when the
+ * first frame is STOP (no executor: the parent is done with it). The channel stays the
+ * caller's in a session. */
+static int serve_loop(pp__chan *c, bool session)
 {
     pp_task_ctx ctx = {0, {NULL, 0, 0}, NULL, false};
     pp__wbuf body = {NULL, 0, 0}, out = {NULL, 0, 0};
@@ -346,7 +352,13 @@ static void serve(pp__chan *c)
         hooked = pp__os_on_exit(announce_exit);
     exit_chan = c;
     exit_pid = pp__os_getpid();
+    ra_pos = ra_len = 0;
     pp__wire_hdr h = read_frame(c, &body);
+    if (session && h.type == PP__MSG_STOP) {
+        pp__free(body.data);
+        exit_chan = NULL;
+        return 1;
+    }
     if (h.type == PP__MSG_SHM) { /* the block shared with the manager, before INIT */
         uint64_t token, size;
         pp__shm *shm = NULL;
@@ -381,8 +393,22 @@ static void serve(pp__chan *c)
     pp__free(body.data);
     pp__free(out.data);
     exit_chan = NULL;
+    if (session)
+        return 0;
     pp__os_chan_free(c);
     die_quietly(0);
+    return 0; /* not reached */
+}
+
+static void serve(pp__chan *c)
+{
+    serve_loop(c, false);
+}
+
+int pp__worker_serve_session(pp__chan *c)
+{
+    pp__registry_close();
+    return serve_loop(c, true);
 }
 
 void pp__worker_serve_forked(pp__chan *c)

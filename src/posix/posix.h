@@ -32,7 +32,20 @@ struct pp__proc {
     pp__exit status; /* valid once reaped */
     int      status_fd; /* a forkserver's worker: its exit status arrives here (the raw
                            wait status, 4 bytes, then EOF), or -1 */
+    /* a remote worker (pp__os_remote_worker, remote.c): not our child; its death is its
+     * connection's end. sock is the channel's descriptor (the channel owns it). */
+    bool     remote;
+    bool     local;  /* remote, but on this host: signals work (through pidfd, else pid) */
+    int      sock;
+    char    *desc;
 };
+
+/* remote.c, for spawn.c: pp__os_proc_stop / _reap / _free of a remote worker. */
+pp_status pp__posix_remote_stop(pp__proc *p, bool kill_it, pp__oserr *oe);
+pp_status pp__posix_remote_reap(pp__proc *p, long timeout_ms);
+void pp__posix_remote_free(pp__proc *p);
+/* spawn.c: SIGTERM / SIGKILL through the pidfd where there is one; 0 or an errno value. */
+int pp__posix_send_signal(pp__proc *p, int sig);
 
 /* The worker's end of its channel in a worker: descriptor 3. */
 #define PP__POSIX_CHILD_FD 3

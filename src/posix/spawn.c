@@ -72,7 +72,7 @@ int pp__posix_open_pidfd(pid_t pid)
 
 /* Sends sig to the child: through its pidfd where there is one, so that a pid reused after
  * someone else reaped the child is never hit. 0 or an errno value. */
-static int send_signal(pp__proc *p, int sig)
+int pp__posix_send_signal(pp__proc *p, int sig)
 {
 #if defined(HAVE_PIDFD) && defined(SYS_pidfd_send_signal)
     if (p->pidfd >= 0) {
@@ -290,6 +290,8 @@ pp_status pp__os_chan_from_argv(int argc, char **argv, pp__chan **c, pp__oserr *
 
 int pp__posix_proc_sentinel(const pp__proc *p)
 {
+    if (p->remote)
+        return -1; /* its pidfd (if local) says nothing of the connection: EOF is the sign */
     return p->status_fd >= 0 ? p->status_fd : p->pidfd;
 }
 
@@ -300,9 +302,11 @@ long long pp__os_proc_pid(const pp__proc *p)
 
 pp_status pp__os_proc_stop(pp__proc *p, bool kill_it, pp__oserr *oe)
 {
+    if (p->remote)
+        return pp__posix_remote_stop(p, kill_it, oe);
     if (p->reaped || p->lost)
         return PP_OK;
-    int err = send_signal(p, kill_it ? SIGKILL : SIGTERM);
+    int err = pp__posix_send_signal(p, kill_it ? SIGKILL : SIGTERM);
     if (err && err != ESRCH)
         return pp__posix_err(oe, "kill", err);
     return PP_OK;
@@ -380,7 +384,9 @@ static pp_status try_reap(pp__proc *p, bool block, pp__oserr *oe)
 pp_status pp__os_proc_reap(pp__proc *p, long timeout_ms, pp__exit *st, pp__oserr *oe)
 {
     pp_status r = PP_OK;
-    if (!p->reaped) {
+    if (p->remote && !p->reaped)
+        r = pp__posix_remote_reap(p, timeout_ms);
+    else if (!p->reaped) {
         if (timeout_ms == PP_FOREVER) {
             r = try_reap(p, true, oe);
         } else {
@@ -410,8 +416,12 @@ void pp__os_proc_free(pp__proc *p)
 {
     if (!p)
         return;
+    if (p->remote) {
+        pp__posix_remote_free(p);
+        return;
+    }
     if (!p->reaped && !p->lost) {
-        send_signal(p, SIGKILL);
+        pp__posix_send_signal(p, SIGKILL);
         try_reap(p, true, NULL);
     }
     if (p->pidfd >= 0)

@@ -101,3 +101,35 @@ needs_procpool "$work/pc_static" && fail "pc_static loads libprocpool.so"
 env -u LD_LIBRARY_PATH "$work/pc_static" || fail "pc_static"
 
 echo "install: 6 consumers built against the installed copy and ran"
+
+# The MPI add-on, when this build has it: the example across ranks, built with
+# pkg-config procpool-mpi and with the CMake component mpi, run on 2 ranks.
+if [ -f "$libdir/pkgconfig/procpool-mpi.pc" ] && command -v mpiexec >/dev/null; then
+    for f in libprocpool_mpi.so cmake/procpool/procpoolMpiTargets.cmake; do
+        test -e "$libdir/$f" || fail "not installed: $libdir/$f"
+    done
+    test -f "$prefix/include/procpool_mpi.h" || fail "no include/procpool_mpi.h"
+    pkg-config --validate procpool-mpi || fail "pkg-config --validate procpool-mpi"
+    # shellcheck disable=SC2046
+    "$cc" $warn -o "$work/pc_mpi" "$src/examples/primes_mpi.c" \
+        $(pkg-config --cflags --libs procpool-mpi) -lm ||
+        fail "cc with pkg-config --cflags --libs procpool-mpi"
+    set -- -S "$src/tests/install" -B "$work/cm_mpi" -DCMAKE_PREFIX_PATH="$prefix" \
+        -DCMAKE_C_COMPILER="$cc" -DPP_CONSUMER_MPI=ON
+    if [ -n "$generator" ]; then
+        set -- -G "$generator" "$@"
+    fi
+    { cmake "$@" && cmake --build "$work/cm_mpi"; } >"$work/cm_mpi.log" 2>&1 || {
+        cat "$work/cm_mpi.log"
+        fail "the CMake consumer with COMPONENTS mpi"
+    }
+    for exe in "$work/pc_mpi" "$work/cm_mpi/consumer_mpi"; do
+        out=$(LD_LIBRARY_PATH=$libdir OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+            OMPI_MCA_btl_tcp_if_include=lo timeout 120 mpiexec --oversubscribe -n 2 "$exe" 2>&1)
+        echo "$out" | grep -q "^1099726899285419 is prime: False$" || {
+            echo "$out"
+            fail "$exe under mpiexec"
+        }
+    done
+    echo "install: the MPI add-on: 2 consumers built and ran under mpiexec"
+fi

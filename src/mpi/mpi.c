@@ -1,0 +1,748 @@
+/*
+ * libprocpool_mpi: PP_START_MPI. The ranks of an MPI job (or of a Slurm-style launch) are
+ * the workers; MPI only starts them and carries the rendezvous (one MPI_Bcast). Each worker
+ * rank reaches rank 0 through a TCP connection per executor, which carries procpool's own
+ * wire protocol: the core's manager drives it through the POSIX backend's remote workers
+ * (pp__os_remote_worker), whose death is the connection's end. Design and measurements:
+ * DESIGN.md "Across machines", ../shared/notes/scale-out-mpi.md; the user's view:
+ * include/procpool_mpi.h.
+ *
+ * The life of a worker rank (worker_loop):
+ *
+ *   connect to rank 0 --greeting (128 bytes: magic, token, registry hash, rank, pid, host)-->
+ *   wait for rank 0's one-byte answer (it comes when an executor wants a worker, or at the end)
+ *     'K': serve one executor on this connection (pp__worker_serve_session), close it, and
+ *          connect again (the next executor reuses the rank)
+ *     'Q': the program is ending: MPI_Finalize (if procpool initialised MPI), exit 0
+ *     'T', 'R', 'X': refused (wrong token, other task names, bad rank): say so, exit 1
+ *   EOF anywhere: rank 0 is gone, or cut this rank off (a broken pool): exit at once, without
+ *   MPI_Finalize (which would wait for ranks that may be dead)
+ *
+ * Rank 0 accepts connections only when its manager wants a worker (starter_start) and at
+ * the end (root_end); between executors the connected ranks wait in the listen backlog.
+ * Nothing is read from a peer but its fixed greeting, with a deadline, before the token is
+ * checked.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mpi.h>
+
+#include "pp_core.h"
+#include "pp_os.h"
+#include "procpool_mpi.h"
+#include "registry.h"
+#include "starter.h"
+
+#define GREETING_LEN 128
+#define HOST_LEN 84
+#define MAGIC "PPMPI01"        /* 8 bytes with its NUL */
+#define GREETING_WAIT_MS 5000  /* a peer has this long to send its greeting */
+#define END_WAIT_MS 10000      /* at the end, how long rank 0 waits for its ranks */
+#define CONNECT_FIRST_MS 60000 /* srun: rank 0 may start after the others */
+#define CONNECT_AGAIN_MS 10000
+#define DEFAULT_DEAD_HOST_MS 15000
+
+enum { ANS_OK = 'K', ANS_QUIT = 'Q', ANS_TOKEN = 'T', ANS_REGISTRY = 'R', ANS_RANK = 'X' };
+
+enum { ROLE_NONE, ROLE_ROOT, ROLE_WORKER };
+
+static struct {
+    int role;
+    bool via_mpi;  /* MPI started the ranks (else the srun-style environment) */
+    bool mpi_ours; /* procpool called MPI_Init_thread: it finalises */
+    int rank, nranks;
+    int lfd; /* rank 0: the listening socket */
+    unsigned char token[16];
+    char host[HOST_LEN];
+    char addr[256]; /* the rendezvous: host or address, and port */
+    int port;
+    pthread_mutex_t lock;
+    bool busy; /* a live executor holds the ranks */
+    int lost;  /* worker ranks gone with broken pools, or refused */
+    bool ended;
+} g = {.lfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- small helpers ---- */
+
+static int64_t now_ms(void)
+{
+    return pp__os_monotonic_ms();
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Constant-time comparison of the token. */
+static bool token_equal(const unsigned char *a, const unsigned char *b)
+{
+    unsigned d = 0;
+    for (int i = 0; i < 16; i++)
+        d |= (unsigned)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+static bool random_token(unsigned char *t)
+{
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t got = 0;
+    while (got < 16) {
+        ssize_t n = read(fd, t + got, 16 - got);
+        if (n <= 0 && errno != EINTR)
+            break;
+        if (n > 0)
+            got += (size_t)n;
+    }
+    close(fd);
+    return got == 16;
+}
+
+static bool parse_token(const char *hex, unsigned char *t)
+{
+    if (!hex || strlen(hex) != 32)
+        return false;
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return false;
+        t[i] = (unsigned char)v;
+    }
+    return true;
+}
+
+/* Reads or writes exactly len bytes on a non-blocking socket before the deadline (ms on
+ * now_ms; INT64_MAX: none). false on EOF, error or timeout. */
+static bool io_full(int fd, void *buf, size_t len, bool rd, int64_t deadline)
+{
+    unsigned char *p = buf;
+    while (len) {
+        ssize_t n =
+            rd ? recv(fd, p, len, MSG_DONTWAIT) : send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n == 0 && rd)
+            return false;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return false;
+        int64_t left = deadline == INT64_MAX ? -1 : deadline - now_ms();
+        if (deadline != INT64_MAX && left <= 0)
+            return false;
+        struct pollfd pfd = {fd, rd ? POLLIN : POLLOUT, 0};
+        poll(&pfd, 1, left < 0 ? -1 : left > 1000 ? 1000 : (int)left);
+    }
+    return true;
+}
+
+/* TCP_NODELAY, and keepalive so that a host that vanishes is found after about dead_ms:
+ * probes start after half of it, three of them fill the rest; and TCP_USER_TIMEOUT, so that
+ * data sent to a dead host fails the connection after dead_ms too. */
+void pp__mpi_tune_socket(int fd, long dead_ms);
+void pp__mpi_tune_socket(int fd, long dead_ms)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    int dead_s = (int)((dead_ms + 999) / 1000);
+    if (dead_s < 3)
+        dead_s = 3;
+    int cnt = 3, idle = dead_s / 2, intvl = (dead_s - idle) / cnt;
+    if (intvl < 1)
+        intvl = 1;
+#ifdef TCP_KEEPIDLE
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+#endif
+#ifdef TCP_USER_TIMEOUT
+    unsigned ut = (unsigned)dead_ms; /* data sent and never acknowledged */
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut);
+#endif
+}
+
+static long env_long(const char *name, long dflt)
+{
+    const char *s = getenv(name);
+    return s && *s ? strtol(s, NULL, 10) : dflt;
+}
+
+/* ---- rank 0: listening, greetings ---- */
+
+/* Listens on addr (NULL: every interface) and port (0: any); fills g.lfd and g.port. */
+static bool root_listen(const char *addr, int port)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    if (getaddrinfo(addr, ps, &hints, &res) != 0 || !res) {
+        fprintf(stderr, "procpool: cannot resolve the address to listen on '%s'\n",
+                addr ? addr : "*");
+        return false;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        fprintf(stderr, "procpool: cannot listen on %s:%d: %s\n", addr ? addr : "*", port,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return false;
+    }
+    freeaddrinfo(res);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    g.lfd = fd;
+    g.port = ntohs(sa.sin_port);
+    return true;
+}
+
+typedef struct greeting {
+    uint64_t reg_hash;
+    uint32_t rank;
+    uint64_t pid;
+    char host[HOST_LEN + 1];
+} greeting;
+
+/* Accepts one peer before the deadline and checks its greeting. Returns its socket
+ * (blocking state unchanged: non-blocking) with the answer not yet sent, and *gr; -1 on
+ * timeout. Peers with the wrong token or a bad greeting are answered, closed and reported
+ * here, and the wait goes on. */
+static int root_accept(int64_t deadline, greeting *gr)
+{
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left < 0)
+            left = 0;
+        struct pollfd pfd = {g.lfd, POLLIN, 0};
+        int r = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(g.lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            continue;
+        char peer[INET6_ADDRSTRLEN + 8] = "?";
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *si = (struct sockaddr_in *)&ss;
+            char a[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &si->sin_addr, a, sizeof a);
+            snprintf(peer, sizeof peer, "%s:%d", a, ntohs(si->sin_port));
+        }
+        /* The fixed greeting, with a deadline: nothing else is read from an unknown peer. */
+        unsigned char b[GREETING_LEN];
+        int64_t gd = now_ms() + GREETING_WAIT_MS;
+        if (!io_full(fd, b, sizeof b, true, gd < deadline ? gd : deadline)) {
+            fprintf(stderr, "procpool: refused a connection from %s: no greeting\n", peer);
+            close(fd);
+            continue;
+        }
+        if (memcmp(b, MAGIC, 8) != 0 || !token_equal(b + 8, g.token)) {
+            unsigned char a = ANS_TOKEN;
+            io_full(fd, &a, 1, false, now_ms() + 100);
+            fprintf(stderr, "procpool: refused a connection from %s: wrong token\n", peer);
+            close(fd);
+            continue;
+        }
+        gr->reg_hash = get_u64(b + 24);
+        gr->rank = get_u32(b + 32);
+        gr->pid = get_u64(b + 36);
+        memcpy(gr->host, b + 44, HOST_LEN);
+        gr->host[HOST_LEN] = 0;
+        if (gr->rank == 0 || (int)gr->rank >= g.nranks) {
+            unsigned char a = ANS_RANK;
+            io_full(fd, &a, 1, false, now_ms() + 100);
+            fprintf(stderr, "procpool: refused a connection from %s: rank %u not in 1..%d\n", peer,
+                    gr->rank, g.nranks - 1);
+            close(fd);
+            continue;
+        }
+        return fd;
+    }
+}
+
+/* ---- the starter (starter.h) ---- */
+
+typedef struct mpi_ctx {
+    int started;
+    long dead_ms;
+} mpi_ctx;
+
+static pp_status starter_open(const pp_executor_options *o, const void *ext, int *max_workers,
+                              void **ctx, char *err, size_t cap)
+{
+    const pp_mpi_options *mo = ext;
+    pp_mpi_options dflt;
+    if (!mo) {
+        pp_mpi_options_init(&dflt);
+        mo = &dflt;
+    }
+    if (mo->mode != PP_MPI_WORLD)
+        return PP_ENOTSUP;
+    PP__CHECK_ARG(mo->dead_host_ms >= 0);
+    PP__CHECK_ARG(o->max_workers < g.nranks || (o->max_workers == 1 && g.nranks <= 1));
+    if (mo->listen_addr && strcmp(mo->listen_addr, g.addr) != 0)
+        return PP_EINVAL;
+    mpi_ctx *c = pp__calloc(1, sizeof *c);
+    if (!c)
+        return PP_ENOMEM;
+    c->dead_ms = mo->dead_host_ms ? mo->dead_host_ms : DEFAULT_DEAD_HOST_MS;
+    pthread_mutex_lock(&g.lock);
+    bool busy = g.busy;
+    int left = g.nranks - 1 - g.lost;
+    if (!busy)
+        g.busy = true;
+    pthread_mutex_unlock(&g.lock);
+    if (busy) {
+        snprintf(err, cap, "another MPI executor is alive: its worker ranks are taken");
+        fprintf(stderr, "procpool: %s\n", err);
+        pp__free(c);
+        return PP_ESTATE;
+    }
+    /* 0: every rank left (at least 1, so that the pool exists: its start then fails and
+     * says why) */
+    *max_workers = o->max_workers ? o->max_workers : left > 0 ? left : 1;
+    *ctx = c;
+    return PP_OK;
+}
+
+static pp_status starter_start(void *ctxp, pp__proc **p, pp__chan **c, char *err, size_t cap)
+{
+    mpi_ctx *ctx = ctxp;
+    pthread_mutex_lock(&g.lock);
+    int left = g.nranks - 1 - g.lost - ctx->started;
+    int lost = g.lost;
+    pthread_mutex_unlock(&g.lock);
+    if (left <= 0) {
+        if (g.nranks <= 1)
+            snprintf(err, cap, "this job has no worker ranks (run it with mpiexec -n N, N >= 2)");
+        else
+            snprintf(err, cap, "no worker rank left (%d of %d lost with broken pools)", lost,
+                     g.nranks - 1);
+        return PP_END; /* the pool goes on with the workers it has, if any */
+    }
+    greeting gr;
+    int fd = root_accept(now_ms() + ctx->dead_ms, &gr);
+    if (fd < 0) {
+        snprintf(err, cap, "no worker rank connected within %ld ms", ctx->dead_ms);
+        return PP_ETIMEDOUT;
+    }
+    unsigned char ans = ANS_OK;
+    uint64_t want = pp__registry_hash();
+    if (gr.reg_hash != want) {
+        ans = ANS_REGISTRY;
+        io_full(fd, &ans, 1, false, now_ms() + 100);
+        close(fd);
+        pthread_mutex_lock(&g.lock);
+        g.lost++; /* it exits */
+        pthread_mutex_unlock(&g.lock);
+        snprintf(err, cap,
+                 "worker rank %u on host %s (pid %llu) was refused: its registered task names "
+                 "differ from rank 0's (hash %016llx, rank 0 %016llx): a different build?",
+                 gr.rank, gr.host, (unsigned long long)gr.pid, (unsigned long long)gr.reg_hash,
+                 (unsigned long long)want);
+        return PP_EINVAL;
+    }
+    if (!io_full(fd, &ans, 1, false, now_ms() + GREETING_WAIT_MS)) {
+        close(fd);
+        snprintf(err, cap, "worker rank %u on host %s (pid %llu) went away at its start", gr.rank,
+                 gr.host, (unsigned long long)gr.pid);
+        return PP_EBROKEN;
+    }
+    pp__mpi_tune_socket(fd, ctx->dead_ms);
+    char desc[HOST_LEN + 48];
+    snprintf(desc, sizeof desc, "rank %u on host %s", gr.rank, gr.host);
+    pp__oserr oe = {NULL, 0};
+    pp_status st =
+        pp__os_remote_worker(fd, (long long)gr.pid, strcmp(gr.host, g.host) == 0, desc, p, c, &oe);
+    if (st != PP_OK) {
+        char b[128];
+        snprintf(err, cap, "%s",
+                 st == PP_ESYS ? pp__os_strerror(&oe, b, sizeof b) : pp_status_str(st));
+        return st;
+    }
+    ctx->started++;
+    return PP_OK;
+}
+
+static void starter_close(void *ctxp, bool lost)
+{
+    mpi_ctx *ctx = ctxp;
+    pthread_mutex_lock(&g.lock);
+    g.busy = false;
+    if (lost) /* a broken pool's ranks were cut off, or killed: they are gone */
+        g.lost += ctx->started;
+    pthread_mutex_unlock(&g.lock);
+    pp__free(ctx);
+}
+
+static const pp__starter mpi_starter = {starter_open, starter_start, starter_close};
+
+/* ---- rank 0: the end ---- */
+
+/* Releases the worker ranks: when every one of them is back in the lobby, each is told to
+ * quit (they finalise MPI) and MPI is finalised here if procpool initialised it. Otherwise
+ * (a rank was lost, or an executor is still alive) the others are cut off and this process
+ * ends at once with its exit status: MPI_Finalize would wait for the ranks that are gone. */
+static void root_end(int status, bool may_finalize)
+{
+    pthread_mutex_lock(&g.lock);
+    bool ended = g.ended;
+    g.ended = true;
+    bool clean = !g.busy && g.lost == 0;
+    pthread_mutex_unlock(&g.lock);
+    if (ended || g.lfd < 0)
+        return;
+    if (clean) {
+        int64_t deadline = now_ms() + END_WAIT_MS;
+        for (int i = 1; i < g.nranks; i++) {
+            greeting gr;
+            int fd = root_accept(deadline, &gr);
+            if (fd < 0) {
+                clean = false;
+                break;
+            }
+            unsigned char a = ANS_QUIT;
+            io_full(fd, &a, 1, false, now_ms() + 1000);
+            close(fd);
+        }
+    }
+    close(g.lfd); /* the ranks still waiting get EOF: they exit */
+    g.lfd = -1;
+    if (!clean) {
+        fflush(NULL);
+        _exit(status);
+    }
+    if (g.mpi_ours && may_finalize)
+        MPI_Finalize();
+}
+
+static void root_on_exit(int status, void *arg)
+{
+    (void)arg;
+    root_end(status, true);
+}
+
+/* Called by MPI_Finalize (an attribute of MPI_COMM_SELF is deleted first thing in it), when
+ * the application finalises MPI itself: the workers must be released before. */
+static int self_attr_delete(MPI_Comm comm, int keyval, void *val, void *extra)
+{
+    (void)comm, (void)keyval, (void)val, (void)extra;
+    pthread_mutex_lock(&g.lock);
+    bool clean = !g.busy && g.lost == 0;
+    pthread_mutex_unlock(&g.lock);
+    if (!clean)
+        fprintf(stderr, "procpool: MPI_Finalize after a worker rank was lost would wait for "
+                        "it forever: rank 0 ends now\n");
+    root_end(1, false);
+    return MPI_SUCCESS;
+}
+
+/* ---- worker ranks ---- */
+
+static int connect_to(const char *host, int port, int64_t deadline)
+{
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    for (;;) {
+        struct addrinfo hints = {0}, *res = NULL;
+        hints.ai_family = AF_INET;
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(host, ps, &hints, &res) == 0 && res) {
+            for (struct addrinfo *a = res; a; a = a->ai_next) {
+                int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd < 0)
+                    continue;
+                if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+                    freeaddrinfo(res);
+                    return fd;
+                }
+                close(fd);
+            }
+            freeaddrinfo(res);
+        }
+        if (now_ms() >= deadline)
+            return -1;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static _Noreturn void worker_leave(bool quit, int code)
+{
+    if (quit && g.mpi_ours)
+        MPI_Finalize();
+    fflush(NULL);
+    if (quit)
+        exit(code);
+    _exit(code); /* without MPI_Finalize: it would wait for ranks that may be gone */
+}
+
+static _Noreturn void worker_loop(void)
+{
+    long dead_ms = env_long("PROCPOOL_MPI_DEAD_HOST_MS", DEFAULT_DEAD_HOST_MS);
+    int64_t wait = CONNECT_FIRST_MS;
+    unsigned char b[GREETING_LEN];
+    memset(b, 0, sizeof b);
+    memcpy(b, MAGIC, 8);
+    memcpy(b + 8, g.token, 16);
+    put_u64(b + 24, pp__registry_hash());
+    put_u32(b + 32, (uint32_t)g.rank);
+    put_u64(b + 36, (uint64_t)pp__os_getpid());
+    memcpy(b + 44, g.host, strnlen(g.host, HOST_LEN));
+    for (;;) {
+        int fd = connect_to(g.addr, g.port, now_ms() + wait);
+        wait = CONNECT_AGAIN_MS;
+        if (fd < 0)
+            worker_leave(false, 0); /* rank 0 is gone */
+        pp__mpi_tune_socket(fd, dead_ms);
+        unsigned char ans = 0;
+        if (!io_full(fd, b, sizeof b, false, now_ms() + GREETING_WAIT_MS) ||
+            !io_full(fd, &ans, 1, true, INT64_MAX))
+            worker_leave(false, 0); /* rank 0 is gone, or has cut this rank off */
+        switch (ans) {
+        case ANS_OK: {
+            pp__chan *c = NULL;
+            if (pp__os_chan_from_socket(fd, &c, NULL) != PP_OK)
+                worker_leave(false, 1);
+            int r = pp__worker_serve_session(c);
+            pp__os_chan_free(c);
+            if (r == 1)
+                worker_leave(true, 0);
+            break;
+        }
+        case ANS_QUIT:
+            close(fd);
+            worker_leave(true, 0);
+        default:
+            fprintf(stderr,
+                    "procpool: worker rank %d (pid %lld, host %s) was refused by rank "
+                    "0: %s\n",
+                    g.rank, pp__os_getpid(), g.host,
+                    ans == ANS_TOKEN      ? "wrong token"
+                    : ans == ANS_REGISTRY ? "its registered task names differ from rank 0's"
+                    : ans == ANS_RANK     ? "its rank is out of range"
+                                          : "unknown answer");
+            close(fd);
+            worker_leave(false, 1);
+        }
+    }
+}
+
+/* ---- pp_mpi_worker_main ---- */
+
+typedef struct rendezvous {
+    char addr[256];
+    int32_t port;
+    unsigned char token[16];
+} rendezvous;
+
+/* srun and other launchers: rank, size and the rendezvous from the environment. 1: done,
+ * 0: not this kind of launch, -1: error. */
+static int setup_env(void)
+{
+    const char *conn = getenv("PROCPOOL_CONNECT");
+    const char *tok = getenv("PROCPOOL_TOKEN");
+    const char *rk = getenv("PROCPOOL_RANK") ? getenv("PROCPOOL_RANK") : getenv("SLURM_PROCID");
+    const char *nr = getenv("PROCPOOL_NRANKS") ? getenv("PROCPOOL_NRANKS") : getenv("SLURM_NTASKS");
+    if (!conn || !*conn)
+        return 0;
+    const char *colon = strrchr(conn, ':');
+    if (!colon || !rk || !nr || !parse_token(tok, g.token) || colon - conn >= (long)sizeof g.addr) {
+        fprintf(stderr, "procpool: PROCPOOL_CONNECT needs host:port, PROCPOOL_TOKEN 32 hex "
+                        "digits, and the rank and size (SLURM_PROCID and SLURM_NTASKS, or "
+                        "PROCPOOL_RANK and PROCPOOL_NRANKS)\n");
+        return -1;
+    }
+    memcpy(g.addr, conn, (size_t)(colon - conn));
+    g.addr[colon - conn] = 0;
+    g.port = atoi(colon + 1);
+    g.rank = atoi(rk);
+    g.nranks = atoi(nr);
+    if (g.rank < 0 || g.nranks < 1 || g.rank >= g.nranks || g.port <= 0 || g.port > 65535) {
+        fprintf(stderr, "procpool: bad rank %d of %d or port %d\n", g.rank, g.nranks, g.port);
+        return -1;
+    }
+    if (g.rank == 0 && !root_listen(NULL, g.port))
+        return -1;
+    return 1;
+}
+
+static int setup_mpi(int *argc, char ***argv)
+{
+    int inited = 0, prov = 0;
+    MPI_Initialized(&inited);
+    if (!inited) {
+        if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &prov) != MPI_SUCCESS) {
+            fprintf(stderr, "procpool: MPI_Init_thread failed\n");
+            return -1;
+        }
+        g.mpi_ours = true;
+    }
+    g.via_mpi = true;
+    MPI_Comm comm, node;
+    MPI_Comm_dup(MPI_COMM_WORLD, &comm); /* procpool's own copy: no clash with the program's */
+    MPI_Comm_rank(comm, &g.rank);
+    MPI_Comm_size(comm, &g.nranks);
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    int node_size = 0;
+    MPI_Comm_size(node, &node_size);
+    MPI_Comm_free(&node);
+    int one_host = node_size == g.nranks, all_one_host = 0;
+    MPI_Allreduce(&one_host, &all_one_host, 1, MPI_INT, MPI_MIN, comm);
+    rendezvous rv;
+    memset(&rv, 0, sizeof rv);
+    int ok = 1;
+    if (g.rank == 0 && g.nranks > 1) {
+        const char *iface = getenv("PROCPOOL_MPI_IFACE");
+        const char *bind_to = all_one_host ? "127.0.0.1" : iface && *iface ? iface : NULL;
+        ok = random_token(rv.token) && root_listen(bind_to, 0);
+        snprintf(rv.addr, sizeof rv.addr, "%s", bind_to ? bind_to : g.host);
+        rv.port = g.port;
+        if (!ok)
+            rv.port = -1;
+    }
+    if (g.nranks > 1)
+        MPI_Bcast(&rv, (int)sizeof rv, MPI_BYTE, 0, comm);
+    MPI_Comm_free(&comm);
+    if (rv.port < 0 && g.nranks > 1) {
+        if (g.rank != 0)
+            worker_leave(false, 1);
+        return -1;
+    }
+    memcpy(g.addr, rv.addr, sizeof g.addr);
+    g.addr[sizeof g.addr - 1] = 0;
+    g.port = rv.port;
+    memcpy(g.token, rv.token, 16);
+    (void)ok;
+    return 1;
+}
+
+int pp_mpi_worker_main(int argc, char **argv)
+{
+    /* A local worker spawned by a local pool of this program: no MPI in it. */
+    for (int i = 1; i < argc && argv; i++) {
+        if (strcmp(argv[i], PP__WORKER_MARKER) == 0 ||
+            strcmp(argv[i], "--procpool-forkserver") == 0)
+            return pp_worker_main(argc, argv);
+    }
+    pp_worker_main(0, NULL); /* closes registration */
+    if (g.role != ROLE_NONE)
+        return 0;
+    if (pp__global_init() != PP_OK)
+        return 1;
+    gethostname(g.host, sizeof g.host - 1);
+    int r = setup_env();
+    if (r == 0)
+        r = setup_mpi(&argc, &argv);
+    if (r < 0)
+        return 1;
+    if (g.rank != 0) {
+        g.role = ROLE_WORKER;
+        worker_loop();
+    }
+    g.role = ROLE_ROOT;
+    if (g.via_mpi && g.nranks > 1 && getenv("OMPI_COMM_WORLD_SIZE") &&
+        !getenv("OMPI_MCA_orte_enable_recovery"))
+        fprintf(stderr, "procpool: warning: Open MPI without --enable-recovery ends the whole "
+                        "job, rank 0 included, when a worker rank dies (mpiexec "
+                        "--enable-recovery)\n");
+    if (g.nranks > 1) {
+        on_exit(root_on_exit, NULL);
+        if (g.via_mpi) {
+            int key;
+            MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, self_attr_delete, &key, NULL);
+            MPI_Comm_set_attr(MPI_COMM_SELF, key, NULL);
+        }
+    }
+    pp__starter_set(PP_START_MPI, &mpi_starter);
+    return 0;
+}
+
+void pp_mpi_options_init(pp_mpi_options *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->mode = PP_MPI_WORLD;
+}
+
+pp_status pp_mpi_executor_create(const pp_executor_options *o, const pp_mpi_options *mo,
+                                 pp_executor **out)
+{
+    PP__CHECK_ARG(out != NULL);
+    *out = NULL;
+    pp_executor_options copy;
+    if (o)
+        copy = *o;
+    else
+        pp_executor_options_init(&copy);
+    if (copy.start_method == PP_START_DEFAULT)
+        copy.start_method = PP_START_MPI;
+    PP__CHECK_ARG(copy.start_method == PP_START_MPI);
+    if (mo && mo->mode == PP_MPI_SPAWN)
+        return PP_ENOTSUP;
+    return pp__executor_create_ext(&copy, mo, out);
+}
+
+/* Tests: the rendezvous of rank 0 (address, port, token). false if there is none. */
+bool pp__mpi_rendezvous(char *addr, size_t cap, int *port, unsigned char token[16]);
+bool pp__mpi_rendezvous(char *addr, size_t cap, int *port, unsigned char token[16])
+{
+    if (g.role != ROLE_ROOT || g.lfd < 0)
+        return false;
+    snprintf(addr, cap, "%s", g.addr);
+    *port = g.port;
+    memcpy(token, g.token, 16);
+    return true;
+}
