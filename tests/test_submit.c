@@ -930,7 +930,7 @@ static void test_idle_timeout(void)
     o.max_workers = 2;
     o.idle_timeout_ms = 100;
     pp_executor *ex = NULL;
-    if (pp_t_start == PP_START_FORK) {
+    if (pp_t_start == PP_START_FORK || pp_t_start == PP_START_MPI) { /* static pools */
         CU_ASSERT_EQUAL(pp_executor_create(&o, &ex), PP_EINVAL);
         CU_ASSERT(strstr(pp_last_error(), "idle_timeout_ms") != NULL);
         return;
