@@ -62,9 +62,42 @@ extern "C" {
 #  define PP_PRINTF(fmt, args)
 #endif
 
-#define PROCPOOL_VERSION_MAJOR 0
-#define PROCPOOL_VERSION_MINOR 1
-#define PROCPOOL_VERSION_PATCH 0
+/* ------------------------------------------------------------------------------------------ */
+/* Version                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * The version of this header: major.minor.patch. CMakeLists.txt's project(VERSION) must say
+ * the same (the configure step fails otherwise), and the test suite checks that pp_version()
+ * of the library it links returns exactly these numbers.
+ *
+ * Compatibility (the rule the shared library's SONAME follows):
+ * - From 1.0 on, the major version is the ABI: libprocpool.so.MAJOR. A minor release only
+ *   adds (functions, status codes at the end of pp_status, fields at the end of the structs
+ *   the library fills in, see pp_executor_options); a major release may break binaries.
+ * - Before 1.0 (now), the minor version is the ABI: 0.1 and 0.2 are incompatible, and the
+ *   SONAME is libprocpool.so.0.MINOR (libprocpool.so.0.2 here; Debian's package libprocpool0.2).
+ *   A patch release never changes the ABI.
+ */
+#define PP_VERSION_MAJOR 0  /**< major version of this header */
+#define PP_VERSION_MINOR 2  /**< minor version of this header */
+#define PP_VERSION_PATCH 0  /**< patch version of this header */
+
+/* The v0.1 names of the same three numbers, kept for source compatibility. */
+#define PROCPOOL_VERSION_MAJOR PP_VERSION_MAJOR /**< same as PP_VERSION_MAJOR (v0.1 name) */
+#define PROCPOOL_VERSION_MINOR PP_VERSION_MINOR /**< same as PP_VERSION_MINOR (v0.1 name) */
+#define PROCPOOL_VERSION_PATCH PP_VERSION_PATCH /**< same as PP_VERSION_PATCH (v0.1 name) */
+
+/**
+ * Returns the version of the procpool library actually loaded (which, with the shared
+ * library, may differ from the header the program was compiled with): a program can compare
+ * it with PP_VERSION_MAJOR / PP_VERSION_MINOR at start-up and refuse to run against a
+ * library whose ABI differs (a different minor while the major is 0). Any pointer may be
+ * NULL: that number is not stored.
+ *
+ * Thread-safety: any thread, at any time (even before anything else of procpool).
+ */
+PP_API void pp_version(int *major, int *minor, int *patch);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Status codes                                                                               */
@@ -256,7 +289,20 @@ typedef enum pp_start_method {
     PP_START_FORKSERVER  /**< POSIX: fork from a single-threaded server process */
 } pp_start_method;
 
-/** Executor settings; initialise with pp_executor_options_init(). */
+/**
+ * Executor settings; initialise with pp_executor_options_init().
+ *
+ * How this struct may grow: new fields are only ever appended at its end, and each new
+ * field's zero (as pp_executor_options_init() sets it) keeps the previous behaviour. A
+ * program must therefore always call pp_executor_options_init() first, then set the fields it
+ * knows: source code written for an older version keeps compiling and behaving the same.
+ * Binaries are another matter: the program allocates the struct at the size its header gave,
+ * and the library writes and reads it at the size it was built with, so a library whose struct
+ * is larger cannot be used by a program compiled against a smaller one. Growing this struct is
+ * therefore an ABI break and changes the SONAME (see "Version" above: v0.2 grows it, so
+ * v0.2's libprocpool.so.0.2 is not libprocpool.so.0 of v0.1); the dynamic loader refuses the
+ * mismatch instead of letting it corrupt memory.
+ */
 typedef struct pp_executor_options {
     int             max_workers;         /**< 0: pp_cpu_count() (at most 61 on Windows) */
     pp_start_method start_method;        /**< PP_START_DEFAULT: spawn */
