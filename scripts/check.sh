@@ -9,6 +9,8 @@
 #                               definitely or indirectly lost
 #   scripts/check.sh fuzz       libFuzzer on the wire decoders for FUZZ_SECONDS (60)
 #   scripts/check.sh wine       the Windows build's suites under Wine (scripts/win-test.sh)
+#   scripts/check.sh deb        the Debian packages: dpkg-buildpackage, lintian, dpkg -i,
+#                               outside code built against /usr (scripts/deb-test.sh)
 #
 # Needs: gcc, cmake, libapr1-dev, libcunit1-dev; valgrind; clang and libclang-rt-14-dev
 # (fuzz); the wine job installs its own (mingw-w64, wine64). Exits non-zero on the first
@@ -72,6 +74,9 @@ for job in "$@"; do
         ;;
     wine)
         bash scripts/win-test.sh
+        ;;
+    deb)
+        bash scripts/deb-test.sh
         ;;
     *)
         echo "check.sh: unknown job '$job'" >&2
