@@ -41,6 +41,13 @@
 extern "C" {
 #endif
 
+/**
+ * @def PP_API
+ * Marks the functions the library exports. Nothing for a user to do: on Windows it is
+ * dllimport when PP_SHARED is defined (the CMake target procpool::procpool defines it for its
+ * users; define it yourself when linking the DLL otherwise), nothing for the static library;
+ * elsewhere it gives the function default visibility.
+ */
 #if defined(_WIN32) && defined(PP_SHARED)
 #  if defined(PP_BUILDING)
 #    define PP_API __declspec(dllexport)
@@ -53,6 +60,11 @@ extern "C" {
 #  define PP_API
 #endif
 
+/**
+ * @def PP_PRINTF(fmt, args)
+ * Lets GCC and Clang check a printf-like function's format (argument @p fmt) against its
+ * arguments (from @p args on), as for pp_task_error(); empty for other compilers.
+ */
 #if defined(__MINGW32__)
 /* The library formats with a C99 vsnprintf: check against GNU printf, not msvcrt's. */
 #  define PP_PRINTF(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
@@ -151,8 +163,8 @@ typedef struct pp_error {
 
 /** A borrowed byte buffer: @c data may be NULL when @c len is 0. */
 typedef struct pp_buf {
-    const void *data;
-    size_t      len;
+    const void *data;  /**< the first byte (no alignment promised); may be NULL if len is 0 */
+    size_t      len;   /**< the number of bytes */
 } pp_buf;
 
 /** Timeout value meaning "no limit". Timeouts are milliseconds. */
@@ -541,6 +553,20 @@ typedef struct pp_executor_stats {
     size_t pending, handed_out;     /**< items queued; items handed out (running) */
     unsigned long long completed, failed, cancelled, workers_started, workers_died;
 } pp_executor_stats;
+/** @var pp_executor_stats::workers
+ *  live worker processes */
+/** @var pp_executor_stats::pending
+ *  items queued, not yet handed to a worker */
+/** @var pp_executor_stats::completed
+ *  items finished with a result */
+/** @var pp_executor_stats::failed
+ *  items finished with an error (task failure or broken pool) */
+/** @var pp_executor_stats::cancelled
+ *  items cancelled before they ran */
+/** @var pp_executor_stats::workers_started
+ *  worker processes started since the executor was created */
+/** @var pp_executor_stats::workers_died
+ *  workers that exited without being asked to */
 
 /**
  * Copies a consistent snapshot of the executor's counters into @p out.
