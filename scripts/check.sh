@@ -9,6 +9,8 @@
 #                               definitely or indirectly lost
 #   scripts/check.sh fuzz       libFuzzer on the wire decoders for FUZZ_SECONDS (60)
 #   scripts/check.sh wine       the Windows build's suites under Wine (scripts/win-test.sh)
+#   scripts/check.sh arm64      cross-build for aarch64-linux-gnu, the suites that need no
+#                               exec under qemu-user (scripts/arm64-test.sh)
 #   scripts/check.sh deb        the Debian packages: dpkg-buildpackage, lintian, dpkg -i,
 #                               outside code built against /usr (scripts/deb-test.sh)
 #
@@ -77,6 +79,9 @@ for job in "$@"; do
         ;;
     deb)
         bash scripts/deb-test.sh
+        ;;
+    arm64)
+        bash scripts/arm64-test.sh
         ;;
     *)
         echo "check.sh: unknown job '$job'" >&2
