@@ -25,7 +25,7 @@ cmake --install "$build" --prefix "$prefix" >"$work/install.log" || {
 }
 test -f "$prefix/include/procpool.h" || fail "no include/procpool.h"
 libdir=
-for d in "$prefix"/lib*; do
+for d in "$prefix"/lib* "$prefix"/lib*/*; do # lib, lib64, lib/<multiarch triplet> (Debian)
     if [ -f "$d/pkgconfig/procpool.pc" ]; then
         libdir=$d
     fi
