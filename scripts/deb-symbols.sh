@@ -10,7 +10,7 @@
 #                                              (PP_VERSION_MAJOR.MINOR.PATCH)
 #
 # The package is named after the SONAME, as Debian policy 8.1 wants (libprocpool.so.0.2 ->
-# libprocpool0.2). A symbol that disappears is an ABI break: --update refuses it; bump the
+# libprocpool0.2; the MPI add-on's libprocpool_mpi.so.0.2 -> libprocpool-mpi0.2). A symbol that disappears is an ABI break: --update refuses it; bump the
 # SONAME (procpool.h, "Version") and start a new symbols file instead. The check also runs
 # as the ctest entry deb_symbols, and dpkg-gensymbols -c4 (debian/rules) fails the package
 # build on the same differences.
@@ -34,6 +34,7 @@ case "$base" in
 *) pkg=$base$abi ;;
 esac
 pkg=$(printf '%s' "$pkg" | tr '_' '-')
+devpkg=$(printf '%s' "$base" | tr '_' '-')-dev # libprocpool-dev, libprocpool-mpi-dev
 file=$ROOT/debian/$pkg.symbols
 
 hv() { sed -n "s/^#define PP_VERSION_$1 *\([0-9]*\).*/\1/p" "$ROOT/include/procpool.h"; }
@@ -91,7 +92,7 @@ fi
 $header_ok || { echo "deb-symbols: $file is for another SONAME than $soname" >&2; exit 1; }
 {
     echo "$soname $pkg #MINVER#"
-    echo "* Build-Depends-Package: libprocpool-dev"
+    echo "* Build-Depends-Package: $devpkg"
     for s in $(cat "$tmp/exported"); do
         v=
         [ -f "$file" ] && v=$(sed -n "s/^ $s@Base \(.*\)/\1/p" "$file")
