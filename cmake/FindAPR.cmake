@@ -38,9 +38,11 @@ if(${_apr_pkg}_FOUND)
 endif()
 unset(_apr_pkg)
 
-# 2. pkg-config. Not when cross-compiling: the host's .pc files describe the host's APR.
+# 2. pkg-config. Not when cross-compiling (the host's .pc files describe the host's APR),
+#    unless PKG_CONFIG_SYSROOT_DIR says that pkg-config looks at the target's (the aarch64
+#    toolchain file sets it): Debian's apr-1.pc carries -D_GNU_SOURCE, which apr.h needs.
 find_package(PkgConfig QUIET)
-if(PKG_CONFIG_FOUND AND NOT CMAKE_CROSSCOMPILING)
+if(PKG_CONFIG_FOUND AND (NOT CMAKE_CROSSCOMPILING OR DEFINED ENV{PKG_CONFIG_SYSROOT_DIR}))
   pkg_check_modules(PC_APR QUIET IMPORTED_TARGET apr-1)
   if(PC_APR_FOUND)
     add_library(APR::APR INTERFACE IMPORTED)

@@ -41,6 +41,13 @@
 extern "C" {
 #endif
 
+/**
+ * @def PP_API
+ * Marks the functions the library exports. Nothing for a user to do: on Windows it is
+ * dllimport when PP_SHARED is defined (the CMake target procpool::procpool defines it for its
+ * users; define it yourself when linking the DLL otherwise), nothing for the static library;
+ * elsewhere it gives the function default visibility.
+ */
 #if defined(_WIN32) && defined(PP_SHARED)
 #  if defined(PP_BUILDING)
 #    define PP_API __declspec(dllexport)
@@ -53,6 +60,11 @@ extern "C" {
 #  define PP_API
 #endif
 
+/**
+ * @def PP_PRINTF(fmt, args)
+ * Lets GCC and Clang check a printf-like function's format (argument @p fmt) against its
+ * arguments (from @p args on), as for pp_task_error(); empty for other compilers.
+ */
 #if defined(__MINGW32__)
 /* The library formats with a C99 vsnprintf: check against GNU printf, not msvcrt's. */
 #  define PP_PRINTF(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
@@ -62,9 +74,42 @@ extern "C" {
 #  define PP_PRINTF(fmt, args)
 #endif
 
-#define PROCPOOL_VERSION_MAJOR 0
-#define PROCPOOL_VERSION_MINOR 1
-#define PROCPOOL_VERSION_PATCH 0
+/* ------------------------------------------------------------------------------------------ */
+/* Version                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * The version of this header: major.minor.patch. CMakeLists.txt's project(VERSION) must say
+ * the same (the configure step fails otherwise), and the test suite checks that pp_version()
+ * of the library it links returns exactly these numbers.
+ *
+ * Compatibility (the rule the shared library's SONAME follows):
+ * - From 1.0 on, the major version is the ABI: libprocpool.so.MAJOR. A minor release only
+ *   adds (functions, status codes at the end of pp_status, fields at the end of the structs
+ *   the library fills in, see pp_executor_options); a major release may break binaries.
+ * - Before 1.0 (now), the minor version is the ABI: 0.1 and 0.2 are incompatible, and the
+ *   SONAME is libprocpool.so.0.MINOR (libprocpool.so.0.2 here; Debian's package libprocpool0.2).
+ *   A patch release never changes the ABI.
+ */
+#define PP_VERSION_MAJOR 0  /**< major version of this header */
+#define PP_VERSION_MINOR 2  /**< minor version of this header */
+#define PP_VERSION_PATCH 0  /**< patch version of this header */
+
+/* The v0.1 names of the same three numbers, kept for source compatibility. */
+#define PROCPOOL_VERSION_MAJOR PP_VERSION_MAJOR /**< same as PP_VERSION_MAJOR (v0.1 name) */
+#define PROCPOOL_VERSION_MINOR PP_VERSION_MINOR /**< same as PP_VERSION_MINOR (v0.1 name) */
+#define PROCPOOL_VERSION_PATCH PP_VERSION_PATCH /**< same as PP_VERSION_PATCH (v0.1 name) */
+
+/**
+ * Returns the version of the procpool library actually loaded (which, with the shared
+ * library, may differ from the header the program was compiled with): a program can compare
+ * it with PP_VERSION_MAJOR / PP_VERSION_MINOR at start-up and refuse to run against a
+ * library whose ABI differs (a different minor while the major is 0). Any pointer may be
+ * NULL: that number is not stored.
+ *
+ * Thread-safety: any thread, at any time (even before anything else of procpool).
+ */
+PP_API void pp_version(int *major, int *minor, int *patch);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Status codes                                                                               */
@@ -198,8 +243,8 @@ typedef struct pp_error {
 
 /** A borrowed byte buffer: @c data may be NULL when @c len is 0. */
 typedef struct pp_buf {
-    const void *data;
-    size_t      len;
+    const void *data;  /**< the first byte (no alignment promised); may be NULL if len is 0 */
+    size_t      len;   /**< the number of bytes */
 } pp_buf;
 
 /** Timeout value meaning "no limit". Timeouts are milliseconds. */
@@ -387,7 +432,20 @@ typedef enum pp_crash_policy {
     PP_CRASH_RETRY    /**< the call runs again on a new worker, up to max_retries times */
 } pp_crash_policy;
 
-/** Executor settings; initialise with pp_executor_options_init(). */
+/**
+ * Executor settings; initialise with pp_executor_options_init().
+ *
+ * How this struct may grow: new fields are only ever appended at its end, and each new
+ * field's zero (as pp_executor_options_init() sets it) keeps the previous behaviour. A
+ * program must therefore always call pp_executor_options_init() first, then set the fields it
+ * knows: source code written for an older version keeps compiling and behaving the same.
+ * Binaries are another matter: the program allocates the struct at the size its header gave,
+ * and the library writes and reads it at the size it was built with, so a library whose struct
+ * is larger cannot be used by a program compiled against a smaller one. Growing this struct is
+ * therefore an ABI break and changes the SONAME (see "Version" above: v0.2 grows it, so
+ * v0.2's libprocpool.so.0.2 is not libprocpool.so.0 of v0.1); the dynamic loader refuses the
+ * mismatch instead of letting it corrupt memory.
+ */
 typedef struct pp_executor_options {
     int             max_workers;         /**< 0: pp_cpu_count() (at most 61 on Windows) */
     pp_start_method start_method;        /**< PP_START_DEFAULT: spawn */
@@ -479,23 +537,6 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  */
 PP_API pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out);
 
-/**
- * Submits one call of the task registered as @p task, with argument bytes @p arg.
- *
- * The bytes are copied; the caller keeps @p arg. On PP_OK, *out holds a new future with one
- * reference for the caller: release it with pp_future_release(). On error, *out is NULL and
- * no done callback will ever run. Never blocks on the manager or on a worker (except the
- * first submit to a fork executor, which waits while its workers are forked).
- *
- * Thread-safety: any thread, including a done callback. CPython: Executor.submit.
- *
- * @retval PP_OK         submitted
- * @retval PP_EINVAL     @p ex, @p task or @p out is NULL, or @p arg is NULL and @p len > 0
- * @retval PP_ENOTASK    @p task is not registered in this process
- * @retval PP_ESHUTDOWN  pp_executor_shutdown() was called
- * @retval PP_EBROKEN    a worker died earlier; the pool is broken
- * @retval PP_ENOMEM     out of memory
- */
 /** Per-call settings of pp_submit_ex(); initialise with pp_call_options_init(). */
 typedef struct pp_call_options {
     long time_limit_ms;  /**< 0: the executor's call_time_limit_ms; PP_FOREVER: no limit;
@@ -527,6 +568,23 @@ PP_API void pp_call_options_init(pp_call_options *o);
 PP_API pp_status pp_submit_ex(pp_executor *ex, const char *task, const void *arg, size_t len,
                               const pp_call_options *co, pp_future **out);
 
+/**
+ * Submits one call of the task registered as @p task, with argument bytes @p arg.
+ *
+ * The bytes are copied; the caller keeps @p arg. On PP_OK, *out holds a new future with one
+ * reference for the caller: release it with pp_future_release(). On error, *out is NULL and
+ * no done callback will ever run. Never blocks on the manager or on a worker (except the
+ * first submit to a fork executor, which waits while its workers are forked).
+ *
+ * Thread-safety: any thread, including a done callback. CPython: Executor.submit.
+ *
+ * @retval PP_OK         submitted
+ * @retval PP_EINVAL     @p ex, @p task or @p out is NULL, or @p arg is NULL and @p len > 0
+ * @retval PP_ENOTASK    @p task is not registered in this process
+ * @retval PP_ESHUTDOWN  pp_executor_shutdown() was called
+ * @retval PP_EBROKEN    a worker died earlier; the pool is broken
+ * @retval PP_ENOMEM     out of memory
+ */
 PP_API pp_status pp_submit(pp_executor *ex, const char *task, const void *arg, size_t len,
                            pp_future **out);
 
@@ -691,6 +749,20 @@ typedef struct pp_executor_stats {
     size_t pending, handed_out;     /**< items queued; items handed out (running) */
     unsigned long long completed, failed, cancelled, workers_started, workers_died;
 } pp_executor_stats;
+/** @var pp_executor_stats::workers
+ *  live worker processes */
+/** @var pp_executor_stats::pending
+ *  items queued, not yet handed to a worker */
+/** @var pp_executor_stats::completed
+ *  items finished with a result */
+/** @var pp_executor_stats::failed
+ *  items finished with an error (task failure or broken pool) */
+/** @var pp_executor_stats::cancelled
+ *  items cancelled before they ran */
+/** @var pp_executor_stats::workers_started
+ *  worker processes started since the executor was created */
+/** @var pp_executor_stats::workers_died
+ *  workers that exited without being asked to */
 
 /**
  * Copies a consistent snapshot of the executor's counters into @p out.

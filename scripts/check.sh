@@ -13,6 +13,10 @@
 #                               builds libprocpool_mpi and runs its tests (ctest -L mpi):
 #                               the core suites under mpiexec, crashes, token, registry,
 #                               the srun-style start, the example
+#   scripts/check.sh arm64      cross-build for aarch64-linux-gnu, the suites that need no
+#                               exec under qemu-user (scripts/arm64-test.sh)
+#   scripts/check.sh deb        the Debian packages: dpkg-buildpackage, lintian, dpkg -i,
+#                               outside code built against /usr (scripts/deb-test.sh)
 #
 # Needs: gcc, cmake, libapr1-dev, libcunit1-dev; valgrind; clang and libclang-rt-14-dev
 # (fuzz); the wine and mpi jobs install their own (mingw-w64, wine64; openmpi-bin,
@@ -90,6 +94,12 @@ for job in "$@"; do
             { echo "mpi: CMake did not find MPI" >&2; exit 1; }
         cmake --build "$b" -j "$JOBS" --target pp_tests_mpi mpi_check primes_mpi
         ctest --test-dir "$b" -L mpi --output-on-failure -j "$JOBS"
+        ;;
+    deb)
+        bash scripts/deb-test.sh
+        ;;
+    arm64)
+        bash scripts/arm64-test.sh
         ;;
     *)
         echo "check.sh: unknown job '$job'" >&2

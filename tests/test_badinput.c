@@ -864,6 +864,25 @@ static void test_last_error_per_thread(void)
     CU_ASSERT_STRING_EQUAL(pp_last_error(), mine);
 }
 
+/* pp_version: the library linked is the version of the header compiled against; NULL
+ * pointers are skipped one by one. */
+static void test_version(void)
+{
+    int major = -1, minor = -1, patch = -1;
+    pp_version(&major, &minor, &patch);
+    CU_ASSERT_EQUAL(major, PP_VERSION_MAJOR);
+    CU_ASSERT_EQUAL(minor, PP_VERSION_MINOR);
+    CU_ASSERT_EQUAL(patch, PP_VERSION_PATCH);
+    CU_ASSERT_EQUAL(PROCPOOL_VERSION_MAJOR * 10000 + PROCPOOL_VERSION_MINOR * 100 +
+                        PROCPOOL_VERSION_PATCH,
+                    PP_VERSION_MAJOR * 10000 + PP_VERSION_MINOR * 100 + PP_VERSION_PATCH);
+    int m2 = -1;
+    pp_version(NULL, &m2, NULL);
+    CU_ASSERT_EQUAL(m2, PP_VERSION_MINOR);
+    pp_version(NULL, NULL, NULL);
+    printf("(%d.%d.%d) ", major, minor, patch);
+}
+
 static CU_TestInfo tests[] = {
     {"every public function with NULL and invalid arguments", test_table},
     {"status codes keep their numbers", test_status_numbers_pinned},
@@ -874,6 +893,7 @@ static CU_TestInfo tests[] = {
     {"pp_last_error is cut safely", test_last_error_cut},
     {"pp_last_error is untouched by successful calls", test_last_error_untouched_by_success},
     {"pp_last_error is per thread", test_last_error_per_thread},
+    {"pp_version returns the header's PP_VERSION_MAJOR/MINOR/PATCH", test_version},
     CU_TEST_INFO_NULL,
 };
 

@@ -38,6 +38,15 @@ static int fail(const char *what, pp_status st)
 
 int main(int argc, char **argv)
 {
+    /* The library loaded has the ABI of the header compiled against: same major, and before
+     * 1.0 the same minor (procpool.h, "Version"); here the installed pair must match exactly. */
+    int major = -1, minor = -1, patch = -1;
+    pp_version(&major, &minor, &patch);
+    if (major != PP_VERSION_MAJOR || minor != PP_VERSION_MINOR || patch != PP_VERSION_PATCH) {
+        fprintf(stderr, "consumer: header %d.%d.%d, library %d.%d.%d\n", PP_VERSION_MAJOR,
+                PP_VERSION_MINOR, PP_VERSION_PATCH, major, minor, patch);
+        return 1;
+    }
     pp_status st = pp_register_task("twice", twice);
     if (st != PP_OK)
         return fail("pp_register_task", st);
@@ -68,6 +77,6 @@ int main(int argc, char **argv)
     pp_executor_destroy(ex);
     if (st != PP_OK)
         return fail("pp_future_result", st);
-    printf("consumer: %s\n", ok ? "ok" : "wrong result");
+    printf("consumer: %s (procpool %d.%d.%d)\n", ok ? "ok" : "wrong result", major, minor, patch);
     return ok ? 0 : 1;
 }

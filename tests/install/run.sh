@@ -25,7 +25,7 @@ cmake --install "$build" --prefix "$prefix" >"$work/install.log" || {
 }
 test -f "$prefix/include/procpool.h" || fail "no include/procpool.h"
 libdir=
-for d in "$prefix"/lib*; do
+for d in "$prefix"/lib* "$prefix"/lib*/*; do # lib, lib64, lib/<multiarch triplet> (Debian)
     if [ -f "$d/pkgconfig/procpool.pc" ]; then
         libdir=$d
     fi
@@ -36,6 +36,17 @@ for f in libprocpool.a libprocpool.so pkgconfig/procpool.pc cmake/procpool/procp
     cmake/procpool/FindAPR.cmake; do
     test -e "$libdir/$f" || fail "not installed: $libdir/$f"
 done
+
+# The SONAME follows the version (procpool.h, "Version"): libprocpool.so.MAJOR, or before 1.0
+# libprocpool.so.0.MINOR; the .pc file and the CMake package carry the same version.
+hv() { sed -n "s/^#define PP_VERSION_$1 *\([0-9]*\).*/\1/p" "$prefix/include/procpool.h"; }
+version=$(hv MAJOR).$(hv MINOR).$(hv PATCH)
+if [ "$(hv MAJOR)" = 0 ]; then soname=libprocpool.so.0.$(hv MINOR); else soname=libprocpool.so.$(hv MAJOR); fi
+readelf -d "$libdir/libprocpool.so" | grep -q "SONAME.*\[$soname\]" ||
+    fail "SONAME of libprocpool.so is not $soname: $(readelf -d "$libdir/libprocpool.so" | grep SONAME)"
+test -e "$libdir/$soname" || fail "no $libdir/$soname"
+grep -qx "Version: $version" "$libdir/pkgconfig/procpool.pc" || fail "procpool.pc is not version $version"
+echo "== version $version, SONAME $soname"
 
 # Which libraries a program loads: the shared consumers must load libprocpool.so.N, the
 # static ones must not.
