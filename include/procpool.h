@@ -805,6 +805,42 @@ PP_API pp_status pp_executor_worker_pids(pp_executor *ex, long long *pids, size_
  */
 PP_API pp_status pp_executor_start_workers(pp_executor *ex, int n);
 
+/** What a worker is doing (pp_worker_info.state). */
+typedef enum pp_worker_state {
+    PP_WORKER_STARTING, /**< started; its initializer has not finished */
+    PP_WORKER_IDLE,     /**< ready, waiting for a call */
+    PP_WORKER_BUSY,     /**< running a call */
+    PP_WORKER_STOPPING  /**< told to stop, or ending: its exit is awaited */
+} pp_worker_state;
+
+/** One worker, as pp_executor_workers() sees it. */
+typedef struct pp_worker_info {
+    long long          pid;     /**< the worker's process id */
+    pp_worker_state    state;   /**< what it is doing */
+    const char        *task;    /**< BUSY: the call's task name (static: the registered
+                                     name), else NULL */
+    unsigned long long work_id; /**< BUSY: the call's id (as in crash messages), else 0 */
+    long long          busy_ms; /**< BUSY: how long the call has run, in milliseconds */
+    unsigned long long calls;   /**< calls this worker has finished */
+    unsigned long long rss;     /**< its resident set, in bytes (Linux /proc, Windows
+                                     GetProcessMemoryInfo); 0 if unknown */
+} pp_worker_info;
+
+/**
+ * A view of each live worker: fills @p out with at most @p cap of them and sets *n to how
+ * many there are (which may exceed @p cap). The workers listed are exactly those of
+ * pp_executor_worker_pids() and pp_executor_stats_get()'s @c workers at the same instant
+ * (all three change together); state, task, work id and calls are as the manager thread
+ * last published them (after each of its passes), busy_ms and rss as of this call.
+ *
+ * Thread-safety: any thread.
+ *
+ * @retval PP_OK      filled
+ * @retval PP_EINVAL  @p ex or @p n is NULL, or @p out is NULL with @p cap > 0
+ */
+PP_API pp_status pp_executor_workers(pp_executor *ex, pp_worker_info *out, size_t cap,
+                                     size_t *n);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Futures                                                                                    */
 /* ------------------------------------------------------------------------------------------ */

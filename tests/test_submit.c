@@ -1135,7 +1135,72 @@ static void test_max_pending_map(void)
     pp_executor_destroy(ex);
 }
 
+/* pp_executor_workers: every live worker, its state, its call, its counts. */
+static void test_workers_view(void)
+{
+    pp_executor *ex = pp_t_executor(2);
+    size_t n = 99;
+    pp_worker_info wi[4];
+    CU_ASSERT_EQUAL(pp_executor_workers(NULL, wi, 4, &n), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_executor_workers(ex, NULL, 4, &n), PP_EINVAL);
+    CU_ASSERT_EQUAL(pp_executor_workers(ex, wi, 4, NULL), PP_EINVAL);
+    PP_ASSERT_OK(pp_executor_workers(ex, NULL, 0, &n));
+    CU_ASSERT_EQUAL(n, 0); /* none yet */
+    PP_ASSERT_OK(pp_executor_start_workers(ex, 2));
+    pp_t_sleep_arg a = {600, 3};
+    pp_future *f = NULL;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &f));
+    long long t0 = pp_t_now_ms();
+    int busy = -1;
+    while (busy < 0 && pp_t_now_ms() - t0 < PP_T_TIMEOUT_MS) {
+        PP_ASSERT_OK(pp_executor_workers(ex, wi, 4, &n));
+        for (size_t i = 0; i < n && i < 4; i++)
+            if (wi[i].state == PP_WORKER_BUSY)
+                busy = (int)i;
+        if (busy < 0)
+            pp_t_sleep_ms(2);
+    }
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_FATAL(busy >= 0);
+    CU_ASSERT_STRING_EQUAL(wi[busy].task, "sleep");
+    CU_ASSERT(wi[busy].work_id > 0);
+    CU_ASSERT(wi[busy].busy_ms >= 0);
+    long long pids[4];
+    size_t np = 0;
+    PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 4, &np));
+    CU_ASSERT_EQUAL(np, n);
+    for (size_t i = 0; i < n && i < 4; i++) {
+        CU_ASSERT(wi[i].pid == pids[0] || wi[i].pid == pids[1]);
+        if ((int)i != busy) {
+            CU_ASSERT_EQUAL(wi[i].state, PP_WORKER_IDLE);
+            CU_ASSERT_PTR_NULL(wi[i].task);
+            CU_ASSERT_EQUAL(wi[i].work_id, 0);
+        }
+#ifdef __linux__
+        CU_ASSERT(wi[i].rss > 0);
+#endif
+    }
+    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, NULL));
+    pp_future_release(f);
+    t0 = pp_t_now_ms();
+    unsigned long long calls = 0;
+    while (pp_t_now_ms() - t0 < PP_T_TIMEOUT_MS) {
+        PP_ASSERT_OK(pp_executor_workers(ex, wi, 4, &n));
+        calls = 0;
+        for (size_t i = 0; i < n && i < 4; i++)
+            calls += wi[i].calls;
+        if (calls == 1)
+            break;
+        pp_t_sleep_ms(2);
+    }
+    CU_ASSERT_EQUAL(calls, 1);
+    PP_ASSERT_OK(pp_executor_workers(ex, wi, 1, &n)); /* cap below the count */
+    CU_ASSERT_EQUAL(n, 2);
+    pp_executor_destroy(ex);
+}
+
 static CU_TestInfo tests[] = {
+    {"pp_executor_workers: state, call, counts, resident set", test_workers_view},
     {"max_pending: submit waits, times out, or fails at once; shutdown wakes it",
      test_max_pending},
     {"max_pending: map's chunks respect it", test_max_pending_map},

@@ -214,6 +214,7 @@ static void executor_free(pp_executor *ex)
     pp__free(ex->init_frame.data);
     pp__free(ex->stop_frame.data);
     pp__free(ex->pids);
+    pp__free(ex->pub);
     pp__free(ex->aborts);
     pp__free((char *)ex->broken_err.message);
     if (ex->pool)
@@ -292,7 +293,8 @@ pp_status pp__executor_create_ext(const pp_executor_options *o, const void *ext,
         goto fail;
     }
     ex->pids = pp__calloc((size_t)ex->max_workers, sizeof *ex->pids);
-    if ((!ex->program && !no_program) || !ex->pids ||
+    ex->pub = pp__calloc((size_t)ex->max_workers, sizeof *ex->pub);
+    if ((!ex->program && !no_program) || !ex->pids || !ex->pub ||
         pp__wire_encode_init(&ex->init_frame, (uint32_t)o->max_tasks_per_child, ex->initializer,
                              o->initargs.data,
                              o->initargs.len) != PP_OK ||
@@ -576,6 +578,43 @@ pp_status pp_submit(pp_executor *ex, const char *task, const void *arg, size_t l
                     pp_future **out)
 {
     return submit_one(ex, task, arg, len, NULL, out, "pp_submit");
+}
+
+pp_status pp_executor_workers(pp_executor *ex, pp_worker_info *out, size_t cap, size_t *n)
+{
+    if (n)
+        *n = 0;
+    PP__CHECK_ARG(ex != NULL);
+    PP__CHECK_ARG(n != NULL);
+    PP__CHECK_ARG_MSG(out != NULL || cap == 0, "invalid argument: out is NULL with cap %zu",
+                      cap);
+    int64_t now = pp__os_monotonic_ms();
+    apr_thread_mutex_lock(ex->lock);
+    size_t k = 0;
+    for (size_t i = 0; i < ex->n_pids; i++) {
+        if (k == cap)
+            continue;
+        pp_worker_info wi = {ex->pids[i], PP_WORKER_STARTING, NULL, 0, 0, 0, 0};
+        for (size_t j = 0; j < ex->n_pub; j++) {
+            const pub_worker *p = &ex->pub[j];
+            if (p->pid != wi.pid)
+                continue;
+            wi.state = p->state;
+            wi.calls = p->calls;
+            if (p->state == PP_WORKER_BUSY) {
+                wi.task = p->task;
+                wi.work_id = p->work_id;
+                wi.busy_ms = now - p->busy_since;
+            }
+            break;
+        }
+        out[k++] = wi;
+    }
+    *n = ex->n_pids;
+    apr_thread_mutex_unlock(ex->lock);
+    for (size_t i = 0; i < k; i++)
+        out[i].rss = pp__os_pid_rss(out[i].pid);
+    return PP_OK;
 }
 
 pp_status pp_executor_start_workers(pp_executor *ex, int n)

@@ -127,6 +127,8 @@ typedef struct worker {
                                  (pp__os_monotonic_ms), 0: no deadline */
     bool           killed;    /* SIGKILL / TerminateProcess sent */
     int64_t        idle_since; /* W_IDLE, with idle_timeout_ms: when it became idle */
+    int64_t        busy_since; /* W_BUSY: when it was given its call */
+    unsigned long long calls;  /* RESULTs it sent */
     stop_kind      stop_reason; /* its call was asked to stop (kill_at is the deadline) */
     pp__shm       *shm;       /* the block shared with it (wshm.h), or NULL */
     pp__wshm      *wshm;
@@ -213,6 +215,8 @@ struct pp_executor {
     force_kind          force;        /* terminate / kill_workers asked */
     pp_executor_stats   stats;
     long long          *pids;         /* live workers, max_workers slots */
+    struct pub_worker  *pub;          /* what each worker does, as of the last publish() */
+    size_t              n_pub;
     size_t              n_pids;
     int                 want_workers; /* pp_executor_start_workers: start up to this many */
     int                 n_ready;      /* live workers that have sent READY */
@@ -245,6 +249,16 @@ struct pp_executor {
     apr_thread_mutex_t *join_lock;
     bool                joined;
 };
+
+/* A worker as pp_executor_workers reports it (published under the lock by the manager). */
+typedef struct pub_worker {
+    long long          pid;
+    pp_worker_state    state;
+    const char        *task;
+    uint64_t           work_id;
+    int64_t            busy_since; /* pp__os_monotonic_ms */
+    unsigned long long calls;
+} pub_worker;
 
 /* ---- between the files ---- */
 

@@ -212,11 +212,13 @@ static void break_now(pp_executor *ex)
 
 /* ---- stopping one call: time limit, pp_future_abort, pp_executor_stop ---- */
 
-/* A ready worker has been given its item: its time limit, if any, runs from now. */
+/* A ready worker has been given its item: it is busy from now, and its time limit, if
+ * any, runs from now. */
 static void start_clock(worker *w)
 {
+    w->busy_since = pp__os_monotonic_ms();
     if (w->item && w->item->limit_ms > 0)
-        w->item->deadline = pp__os_monotonic_ms() + w->item->limit_ms;
+        w->item->deadline = w->busy_since + w->item->limit_ms;
 }
 
 /* Asks the worker's call to stop (its shared flag: pp_task_should_stop) and sets when it
@@ -635,6 +637,7 @@ static bool on_result(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t
         r.n != it->n)
         return false;
     w->item = NULL;
+    w->calls++;
     stop_kind why = w->stop_reason != STOP_NONE ? stop_answered(w) : STOP_NONE;
     pp__worker_set_state(ex, w, (h->flags & PP__MSGF_LAST) ? W_STOPPING : W_IDLE);
     ex->n_handed--;
@@ -849,6 +852,20 @@ static void publish(pp_executor *ex)
         ready += w->ready && (w->state == W_IDLE || w->state == W_BUSY);
     }
     apr_thread_mutex_lock(ex->lock);
+    size_t k = 0;
+    for (worker *w = ex->workers; w && k < (size_t)ex->max_workers; w = w->next) {
+        pub_worker *p = &ex->pub[k++];
+        p->pid = w->pid;
+        p->state = w->state == W_STARTING ? PP_WORKER_STARTING
+                   : w->state == W_IDLE   ? PP_WORKER_IDLE
+                   : w->state == W_BUSY   ? PP_WORKER_BUSY
+                                          : PP_WORKER_STOPPING;
+        p->task = w->state == W_BUSY && w->item ? w->item->task : NULL;
+        p->work_id = w->state == W_BUSY && w->item ? w->item->id : 0;
+        p->busy_since = w->busy_since;
+        p->calls = w->calls;
+    }
+    ex->n_pub = k;
     if (ready != ex->n_ready) {
         ex->n_ready = ready;
         apr_thread_cond_broadcast(ex->ready_cond);

@@ -98,6 +98,10 @@ char *pp__os_strerror(const pp__oserr *oe, char *buf, size_t cap);
 const char *pp__os_signal_name(int sig);
 const char *pp__os_exit_name(int code);
 
+/* The resident set size of process pid in bytes (Linux /proc/<pid>/statm, Windows
+ * GetProcessMemoryInfo), or 0 if unknown. */
+unsigned long long pp__os_pid_rss(long long pid);
+
 /* Open file descriptors / handles of this process (tests: leak checks). */
 size_t pp__os_handle_count(void);
 

@@ -271,3 +271,17 @@ size_t pp__os_handle_count(void)
         n += fcntl((int)fd, F_GETFD) != -1;
     return n;
 }
+
+unsigned long long pp__os_pid_rss(long long pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%lld/statm", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0; /* no /proc, or the process is gone */
+    unsigned long long size = 0, resident = 0;
+    int got = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return got == 2 && page > 0 ? resident * (unsigned long long)page : 0;
+}

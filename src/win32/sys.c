@@ -5,6 +5,7 @@
 #include "win32.h"
 
 #include <malloc.h>
+#include <psapi.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -305,4 +306,18 @@ size_t pp__os_handle_count(void)
         }
     }
     return count;
+}
+
+unsigned long long pp__os_pid_rss(long long pid)
+{
+    HANDLE h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_VM_READ, FALSE,
+                           (DWORD)pid);
+    if (!h)
+        return 0;
+    PROCESS_MEMORY_COUNTERS pmc;
+    memset(&pmc, 0, sizeof pmc);
+    pmc.cb = sizeof pmc;
+    BOOL ok = K32GetProcessMemoryInfo(h, &pmc, sizeof pmc);
+    CloseHandle(h);
+    return ok ? (unsigned long long)pmc.WorkingSetSize : 0;
 }
