@@ -813,6 +813,27 @@ PP_API pp_status pp_as_completed_begin(pp_future *const *fs, size_t n, long time
 PP_API pp_status pp_as_completed_next(pp_as_completed *it, pp_future **f);
 
 /**
+ * As pp_as_completed_next(), waiting at most @p timeout_ms in this call (0: only looks),
+ * for a loop that must not block long: a GUI or event loop's tick. When the wait expires,
+ * nothing is lost: the iterator goes on, and the next call yields the next done future.
+ * The deadline set at pp_as_completed_begin() still applies: this call never waits beyond
+ * it, and once it has passed, a call returns PP_ETIMEDOUT at once unless a future is done.
+ * pp_last_error() says which of the two ended the wait. Calls of pp_as_completed_next() and
+ * of this function may be mixed on one iterator.
+ *
+ * Thread-safety: the iterator's thread. CPython: none (as_completed has one timeout, for
+ * the whole iteration).
+ *
+ * @retval PP_OK         *f is the next done future (borrowed, as from pp_as_completed_next())
+ * @retval PP_END        every future has been yielded
+ * @retval PP_ETIMEDOUT  no future was done within @p timeout_ms, or the iterator's deadline
+ *                       has passed (*f is NULL); the iterator can be used again
+ * @retval PP_EINVAL     @p it or @p f is NULL, or the timeout is invalid
+ */
+PP_API pp_status pp_as_completed_next_wait(pp_as_completed *it, long timeout_ms,
+                                           pp_future **f);
+
+/**
  * Ends the iteration, drops its references and frees @p it. NULL is a no-op.
  * Thread-safety: the iterator's thread. CPython: dropping the iterator.
  */

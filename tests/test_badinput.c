@@ -329,6 +329,25 @@ static pp_status r_ac_next_f_null(void)
     pp_as_completed_end(it);
     return st;
 }
+static pp_status r_ac_next_wait_null(void)
+{
+    pp_future *f = (pp_future *)1;
+    pp_status st = pp_as_completed_next_wait(NULL, 0, &f);
+    return f == NULL ? st : PP_ESYS;
+}
+static pp_status ac_next_wait_row(long timeout_ms, bool null_f)
+{
+    pp_future *fs[1] = {done};
+    pp_as_completed *it = NULL;
+    if (pp_as_completed_begin(fs, 1, 0, &it) != PP_OK)
+        return PP_ESYS;
+    pp_future *f = (pp_future *)1;
+    pp_status st = pp_as_completed_next_wait(it, timeout_ms, null_f ? NULL : &f);
+    pp_as_completed_end(it);
+    return null_f || f == NULL ? st : PP_ESYS;
+}
+static pp_status r_ac_next_wait_f_null(void) { return ac_next_wait_row(0, true); }
+static pp_status r_ac_next_wait_timeout(void) { return ac_next_wait_row(-6, false); }
 static pp_status r_ac_end_null(void)
 {
     pp_as_completed_end(NULL);
@@ -424,6 +443,9 @@ static const row rows[] = {
     {"pp_as_completed_begin(NULL out)", PP_EINVAL, r_ac_out_null},
     {"pp_as_completed_next(NULL iterator)", PP_EINVAL, r_ac_next_null},
     {"pp_as_completed_next(NULL f)", PP_EINVAL, r_ac_next_f_null},
+    {"pp_as_completed_next_wait(NULL iterator)", PP_EINVAL, r_ac_next_wait_null},
+    {"pp_as_completed_next_wait(NULL f)", PP_EINVAL, r_ac_next_wait_f_null},
+    {"pp_as_completed_next_wait(timeout -6)", PP_EINVAL, r_ac_next_wait_timeout},
     {"pp_as_completed_end(NULL)", PP_OK, r_ac_end_null},
 };
 
@@ -722,8 +744,8 @@ static void test_last_error_texts(void)
     PP_ASSERT_OK(pp_as_completed_next(it, &f));
     CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_ETIMEDOUT);
     CU_ASSERT(contains(pp_last_error(),
-                       "pp_as_completed_next: the deadline passed with 1 of 2 futures not "
-                       "done"));
+                       "pp_as_completed_next: the iterator's deadline passed with 1 of 2 "
+                       "futures not done"));
     pp_as_completed_end(it);
 
     /* registration after pp_worker_main() */
