@@ -6,7 +6,8 @@
  */
 #include <stdlib.h>
 
-#include "pp_core.h" /* PP__LAST_ERROR_MAX */
+#include "pp_core.h" /* PP__LAST_ERROR_MAX, pp__fail_oserr, pp__fail_apr */
+#include "pp_os.h"
 #include "pp_test.h"
 
 /* Shared fixtures, made by the suite's init: a live executor, a pending future, a done one. */
@@ -770,6 +771,25 @@ static void test_last_error_texts(void)
     pp_map_free(m);
 }
 
+/* The helpers that keep an OS or APR failure's detail (for the executor's PP_ESYS). */
+static void test_last_error_os_detail(void)
+{
+    pp__oserr oe = {"posix_spawn", 2};
+    char want[PP__LAST_ERROR_MAX], os[256];
+    snprintf(want, sizeof want, "pp_executor_create: %s",
+             pp__os_strerror(&oe, os, sizeof os));
+    CU_ASSERT_EQUAL(pp__fail_oserr(PP_ESYS, "pp_executor_create", &oe), PP_ESYS);
+    CU_ASSERT_STRING_EQUAL(pp_last_error(), want);
+    CU_ASSERT(contains(pp_last_error(), "pp_executor_create: posix_spawn: (2) "));
+    CU_ASSERT_EQUAL(pp__fail_oserr(PP_ESYS, "pp_submit", NULL), PP_ESYS);
+    snprintf(want, sizeof want, "pp_submit: %s", pp_strerror(PP_ESYS));
+    CU_ASSERT_STRING_EQUAL(pp_last_error(), want);
+    CU_ASSERT_EQUAL(pp__fail_apr(PP_ESYS, "pp_executor_create", "apr_thread_create", 12),
+                    PP_ESYS);
+    CU_ASSERT(contains(pp_last_error(), "pp_executor_create: apr_thread_create: (12) "));
+    CU_ASSERT(strlen(pp_last_error()) > strlen("pp_executor_create: apr_thread_create: (12) "));
+}
+
 /* A long text is cut to the buffer, ending with "...", and never inside a UTF-8 character. */
 static bool valid_utf8(const unsigned char *s)
 {
@@ -908,6 +928,7 @@ static CU_TestInfo tests[] = {
     {"every status code is documented in the header", test_status_documented},
     {"pp_last_error says what failed", test_last_error_texts},
     {"pp_last_error is cut safely", test_last_error_cut},
+    {"pp_last_error keeps an OS error's detail", test_last_error_os_detail},
     {"pp_last_error is untouched by successful calls", test_last_error_untouched_by_success},
     {"pp_last_error is per thread", test_last_error_per_thread},
     CU_TEST_INFO_NULL,

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <apr_errno.h>
+
 #include "pp_core.h"
+#include "pp_os.h"
 
 const char *pp_status_str(pp_status s)
 {
@@ -88,6 +91,22 @@ pp_status pp__fail(pp_status st, const char *fmt, ...)
     put(0, fmt, ap);
     va_end(ap);
     return st;
+}
+
+pp_status pp__fail_oserr(pp_status st, const char *func, const pp__oserr *oe)
+{
+    if (oe && oe->call) {
+        char buf[PP__LAST_ERROR_MAX];
+        return pp__fail(st, "%s: %s", func, pp__os_strerror(oe, buf, sizeof buf));
+    }
+    return pp__fail(st, "%s: %s", func, pp_strerror(st));
+}
+
+pp_status pp__fail_apr(pp_status st, const char *func, const char *call, int rv)
+{
+    char buf[256];
+    apr_strerror((apr_status_t)rv, buf, sizeof buf);
+    return pp__fail(st, "%s: %s: (%d) %s", func, call, rv, buf);
 }
 
 pp_status pp__fail_in(const char *func, pp_status st, const char *fmt, ...)
