@@ -13,37 +13,37 @@
 
 const char *pp_status_str(pp_status s)
 {
-#define NAME(name, value, fails, text)                                                         \
+#define ST_NAME(name, value, fails, text)                                                          \
     case PP_##name:                                                                            \
         return "PP_" #name;
     switch (s) {
-        PP_STATUS_MAP(NAME)
+        PP_STATUS_MAP(ST_NAME)
     }
-#undef NAME
+#undef ST_NAME
     return "PP_UNKNOWN";
 }
 
 const char *pp_strerror(pp_status s)
 {
-#define TEXT(name, value, fails, text)                                                         \
+#define ST_TEXT(name, value, fails, text)                                                          \
     case PP_##name:                                                                            \
         return text;
     switch (s) {
-        PP_STATUS_MAP(TEXT)
+        PP_STATUS_MAP(ST_TEXT)
     }
-#undef TEXT
+#undef ST_TEXT
     return "Unknown status code: not one that this version of procpool returns.";
 }
 
 bool pp__status_can_fail(pp_status s)
 {
-#define FAILS(name, value, fails, text)                                                        \
+#define ST_FAILS(name, value, fails, text)                                                         \
     case PP_##name:                                                                            \
         return fails;
     switch (s) {
-        PP_STATUS_MAP(FAILS)
+        PP_STATUS_MAP(ST_FAILS)
     }
-#undef FAILS
+#undef ST_FAILS
     return false;
 }
 
