@@ -168,7 +168,9 @@ PP_API const char *pp_strerror(pp_status s);
  * Like errno: each failing call (one that returns a status other than PP_OK, and other
  * than PP_END at the end of an iteration) sets it, and a successful call leaves it as it
  * was, so read it right after the failure. The text names the function that failed, for
- * example "pp_submit: invalid argument: task != NULL". It is at most 511 bytes (a longer one
+ * example "pp_submit: invalid argument: task != NULL"; a call's own failure returned by
+ * pp_future_result() or pp_map_next() gives its status and message ("pp_future_result: the
+ * call failed (PP_ETASK): ..."). It is at most 511 bytes (a longer one
  * is cut and ends with "..."). Functions without a status (those returning void, bool or a
  * count) never set it. Never NULL: the pointer is to this thread's own buffer, which the
  * thread's next failing call overwrites; copy the text to keep it.
@@ -747,6 +749,7 @@ PP_API pp_status pp_future_set_result(pp_future *f, const void *data, size_t len
  *
  * @retval PP_OK      finished
  * @retval PP_EINVAL  @p f is NULL, or @p status is PP_OK, PP_END, PP_ECANCELLED or unknown
+ *                    (a code whose @c fails flag in PP_STATUS_MAP is 0)
  * @retval PP_ESTATE  @p f is already finished or cancelled
  * @retval PP_ENOMEM  out of memory (@p f is unchanged)
  */
