@@ -170,10 +170,10 @@ PP_API const char *pp_strerror(pp_status s);
  * was, so read it right after the failure. The text names the function that failed, for
  * example "pp_submit: invalid argument: task != NULL"; a call's own failure returned by
  * pp_future_result() or pp_map_next() gives its status and message ("pp_future_result: the
- * call failed (PP_ETASK): ..."). It is at most 511 bytes (a longer one
- * is cut and ends with "..."). Functions without a status (those returning void, bool or a
- * count) never set it. Never NULL: the pointer is to this thread's own buffer, which the
- * thread's next failing call overwrites; copy the text to keep it.
+ * call failed (PP_ETASK): ..."). It is at most 511 bytes (a longer one is cut and ends with
+ * "..."). Functions without a status (those returning void, bool or a count) never set it.
+ * Never NULL: the pointer is to this thread's own buffer, which the thread's next failing
+ * call overwrites; copy the text to keep it.
  * Thread-safety: any thread; each thread has its own text. CPython: str() of the exception.
  */
 PP_API const char *pp_last_error(void);
