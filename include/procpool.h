@@ -83,7 +83,7 @@ extern "C" {
  *             0 if not (success, end of iteration, and cancellation, which is a state);
  * - @c text:  the sentence pp_strerror() returns.
  *
- * What each code means, and the CPython exception it stands for, is listed at pp_status.
+ * What each code means, and the CPython exception it stands for, is documented at pp_status.
  * An application may expand the list too, for its own table:
  *
  *     #define ROW(name, value, fails, text) case PP_##name: return text;
@@ -112,34 +112,48 @@ extern "C" {
  * Result of every fallible procpool call: one constant per row of PP_STATUS_MAP, with the
  * number written there. Append-only: a code is never removed or renumbered.
  *
- * The codes (pp_strerror() gives each one's sentence at run time; the CPython exception it
- * stands for is in parentheses):
- * - PP_OK (0): success.
- * - PP_END (1): an iterator (map, as_completed) is exhausted; not an error.
- * - PP_EINVAL (2): an invalid argument; pp_last_error() says which and why
- *   (ValueError / TypeError).
- * - PP_ENOMEM (3): out of memory (MemoryError).
- * - PP_ETIMEDOUT (4): the timeout expired (TimeoutError).
- * - PP_ECANCELLED (5): the future was cancelled (CancelledError).
- * - PP_ESHUTDOWN (6): the executor was shut down (RuntimeError).
- * - PP_EBROKEN (7): a worker died abruptly: the pool is broken (BrokenProcessPool).
- * - PP_ETASK (8): the task failed; details in its pp_error (the task's exception).
- * - PP_ENOTASK (9): no task is registered under that name.
- * - PP_ESTATE (10): not allowed in this state (InvalidStateError).
- * - PP_ENOTSUP (11): not supported here (fork on Windows, ...).
- * - PP_ESYS (12): an OS call failed; the pp_error or pp_last_error() names the call and its
- *   error (OSError).
- * - PP_EWORKERDIED (13): the worker running this call died; only this call failed (crash
- *   policy ISOLATE, or RETRY after its retries); its pp_error names the pid, the exit status
- *   or signal, and the task. v0.2.
- * - PP_ETIMELIMIT (14): the call ran past its time limit; its worker was stopped and
- *   replaced. v0.2.
+ * Each code's meaning, with the CPython exception it stands for, is documented just below
+ * the enum (one block per code, which Doxygen attaches to the code); pp_strerror() gives its
+ * sentence at run time, and pp_last_error() the detail of one failure.
  */
 typedef enum pp_status {
 #define PP__STATUS_ENUM(name, value, fails, text) PP_##name = value,
     PP_STATUS_MAP(PP__STATUS_ENUM)
 #undef PP__STATUS_ENUM
 } pp_status;
+/** @var PP_OK
+ *  0: success. */
+/** @var PP_END
+ *  1: an iterator (map, as_completed) is exhausted; not an error. */
+/** @var PP_EINVAL
+ *  2: an invalid argument; pp_last_error() says which and why (ValueError, TypeError). */
+/** @var PP_ENOMEM
+ *  3: out of memory (MemoryError). */
+/** @var PP_ETIMEDOUT
+ *  4: the timeout expired (TimeoutError). */
+/** @var PP_ECANCELLED
+ *  5: the future was cancelled (CancelledError). */
+/** @var PP_ESHUTDOWN
+ *  6: the executor was shut down (RuntimeError). */
+/** @var PP_EBROKEN
+ *  7: a worker died abruptly: the pool is broken (BrokenProcessPool). */
+/** @var PP_ETASK
+ *  8: the task failed; details in its pp_error (the task's exception). */
+/** @var PP_ENOTASK
+ *  9: no task is registered under that name. */
+/** @var PP_ESTATE
+ *  10: not allowed in this state (InvalidStateError). */
+/** @var PP_ENOTSUP
+ *  11: not supported here (fork on Windows, ...). */
+/** @var PP_ESYS
+ *  12: an OS call failed; the pp_error or pp_last_error() names the call and its error
+ *  (OSError). */
+/** @var PP_EWORKERDIED
+ *  13: the worker running this call died; only this call failed (crash policy ISOLATE, or
+ *  RETRY after its retries); its pp_error names the pid, the exit status or signal, and the
+ *  task. */
+/** @var PP_ETIMELIMIT
+ *  14: the call ran past its time limit; its worker was stopped and replaced. */
 
 /**
  * Returns a short, constant, human-readable name for @p s ("PP_OK", "PP_EBROKEN", ...).
