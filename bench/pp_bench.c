@@ -219,7 +219,8 @@ static void bench_submit(int reps, size_t n)
     }
     pp_executor_destroy(ex);
     printf("submit.%s\t%.1f\ttasks/s\n", g_method_name, bench_median(rate, (size_t)reps));
-    printf("cpu_per_task.%s\t%.3f\tus/task\n", g_method_name, bench_median(cpu, (size_t)reps) * 1e6);
+    printf("cpu_per_task.%s\t%.3f\tus/task\n", g_method_name,
+           bench_median(cpu, (size_t)reps) * 1e6);
     printf("# of which the submit loop: %.3f us/task (wall)\n",
            bench_median(sub, (size_t)reps) / (double)n * 1e6);
     printf("# of the parent's CPU, in the kernel: %.3f us/task\n",
@@ -337,7 +338,8 @@ static void bench_payload(int reps, size_t size)
     pp_executor_destroy(ex);
     char label[32];
     size_label(size, label, sizeof label);
-    printf("payload.%s.arg.%s\t%.1f\tMB/s\n", label, g_method_name, bench_median(arg, (size_t)reps));
+    printf("payload.%s.arg.%s\t%.1f\tMB/s\n", label, g_method_name,
+           bench_median(arg, (size_t)reps));
     printf("payload.%s.echo.%s\t%.1f\tMB/s\n", label, g_method_name,
            bench_median(echo, (size_t)reps));
     free(echo);

@@ -128,7 +128,7 @@ PP_API void pp_version(int *major, int *minor, int *patch);
  *             0 if not (success, end of iteration, and cancellation, which is a state);
  * - @c text:  the sentence pp_strerror() returns.
  *
- * What each code means, and the CPython exception it stands for, is listed at pp_status.
+ * What each code means, and the CPython exception it stands for, is documented at pp_status.
  * An application may expand the list too, for its own table:
  *
  *     #define ROW(name, value, fails, text) case PP_##name: return text;
@@ -157,34 +157,48 @@ PP_API void pp_version(int *major, int *minor, int *patch);
  * Result of every fallible procpool call: one constant per row of PP_STATUS_MAP, with the
  * number written there. Append-only: a code is never removed or renumbered.
  *
- * The codes (pp_strerror() gives each one's sentence at run time; the CPython exception it
- * stands for is in parentheses):
- * - PP_OK (0): success.
- * - PP_END (1): an iterator (map, as_completed) is exhausted; not an error.
- * - PP_EINVAL (2): an invalid argument; pp_last_error() says which and why
- *   (ValueError / TypeError).
- * - PP_ENOMEM (3): out of memory (MemoryError).
- * - PP_ETIMEDOUT (4): the timeout expired (TimeoutError).
- * - PP_ECANCELLED (5): the future was cancelled (CancelledError).
- * - PP_ESHUTDOWN (6): the executor was shut down (RuntimeError).
- * - PP_EBROKEN (7): a worker died abruptly: the pool is broken (BrokenProcessPool).
- * - PP_ETASK (8): the task failed; details in its pp_error (the task's exception).
- * - PP_ENOTASK (9): no task is registered under that name.
- * - PP_ESTATE (10): not allowed in this state (InvalidStateError).
- * - PP_ENOTSUP (11): not supported here (fork on Windows, ...).
- * - PP_ESYS (12): an OS call failed; the pp_error or pp_last_error() names the call and its
- *   error (OSError).
- * - PP_EWORKERDIED (13): the worker running this call died; only this call failed (crash
- *   policy ISOLATE, or RETRY after its retries); its pp_error names the pid, the exit status
- *   or signal, and the task. v0.2.
- * - PP_ETIMELIMIT (14): the call ran past its time limit; its worker was stopped and
- *   replaced. v0.2.
+ * Each code's meaning, with the CPython exception it stands for, is documented just below
+ * the enum (one block per code, which Doxygen attaches to the code); pp_strerror() gives its
+ * sentence at run time, and pp_last_error() the detail of one failure.
  */
 typedef enum pp_status {
 #define PP__STATUS_ENUM(name, value, fails, text) PP_##name = value,
     PP_STATUS_MAP(PP__STATUS_ENUM)
 #undef PP__STATUS_ENUM
 } pp_status;
+/** @var PP_OK
+ *  0: success. */
+/** @var PP_END
+ *  1: an iterator (map, as_completed) is exhausted; not an error. */
+/** @var PP_EINVAL
+ *  2: an invalid argument; pp_last_error() says which and why (ValueError, TypeError). */
+/** @var PP_ENOMEM
+ *  3: out of memory (MemoryError). */
+/** @var PP_ETIMEDOUT
+ *  4: the timeout expired (TimeoutError). */
+/** @var PP_ECANCELLED
+ *  5: the future was cancelled (CancelledError). */
+/** @var PP_ESHUTDOWN
+ *  6: the executor was shut down (RuntimeError). */
+/** @var PP_EBROKEN
+ *  7: a worker died abruptly: the pool is broken (BrokenProcessPool). */
+/** @var PP_ETASK
+ *  8: the task failed; details in its pp_error (the task's exception). */
+/** @var PP_ENOTASK
+ *  9: no task is registered under that name. */
+/** @var PP_ESTATE
+ *  10: not allowed in this state (InvalidStateError). */
+/** @var PP_ENOTSUP
+ *  11: not supported here (fork on Windows, ...). */
+/** @var PP_ESYS
+ *  12: an OS call failed; the pp_error or pp_last_error() names the call and its error
+ *  (OSError). */
+/** @var PP_EWORKERDIED
+ *  13: the worker running this call died; only this call failed (crash policy ISOLATE, or
+ *  RETRY after its retries); its pp_error names the pid, the exit status or signal, and the
+ *  task. */
+/** @var PP_ETIMELIMIT
+ *  14: the call ran past its time limit; its worker was stopped and replaced. */
 
 /**
  * Returns a short, constant, human-readable name for @p s ("PP_OK", "PP_EBROKEN", ...).
@@ -213,10 +227,12 @@ PP_API const char *pp_strerror(pp_status s);
  * Like errno: each failing call (one that returns a status other than PP_OK, and other
  * than PP_END at the end of an iteration) sets it, and a successful call leaves it as it
  * was, so read it right after the failure. The text names the function that failed, for
- * example "pp_submit: invalid argument: task != NULL". It is at most 511 bytes (a longer one
- * is cut and ends with "..."). Functions without a status (those returning void, bool or a
- * count) never set it. Never NULL: the pointer is to this thread's own buffer, which the
- * thread's next failing call overwrites; copy the text to keep it.
+ * example "pp_submit: invalid argument: task != NULL"; a call's own failure returned by
+ * pp_future_result() or pp_map_next() gives its status and message ("pp_future_result: the
+ * call failed (PP_ETASK): ..."). It is at most 511 bytes (a longer one is cut and ends with
+ * "..."). Functions without a status (those returning void, bool or a count) never set it.
+ * Never NULL: the pointer is to this thread's own buffer, which the thread's next failing
+ * call overwrites; copy the text to keep it.
  * Thread-safety: any thread; each thread has its own text. CPython: str() of the exception.
  */
 PP_API const char *pp_last_error(void);
@@ -1011,6 +1027,7 @@ PP_API pp_status pp_future_set_result(pp_future *f, const void *data, size_t len
  *
  * @retval PP_OK      finished
  * @retval PP_EINVAL  @p f is NULL, or @p status is PP_OK, PP_END, PP_ECANCELLED or unknown
+ *                    (a code whose @c fails flag in PP_STATUS_MAP is 0)
  * @retval PP_ESTATE  @p f is already finished or cancelled
  * @retval PP_ENOMEM  out of memory (@p f is unchanged)
  */
@@ -1075,6 +1092,27 @@ PP_API pp_status pp_as_completed_begin(pp_future *const *fs, size_t n, long time
  * @retval PP_EINVAL     @p it or @p f is NULL
  */
 PP_API pp_status pp_as_completed_next(pp_as_completed *it, pp_future **f);
+
+/**
+ * As pp_as_completed_next(), waiting at most @p timeout_ms in this call (0: only looks),
+ * for a loop that must not block long: a GUI or event loop's tick. When the wait expires,
+ * nothing is lost: the iterator goes on, and the next call yields the next done future.
+ * The deadline set at pp_as_completed_begin() still applies: this call never waits beyond
+ * it, and once it has passed, a call returns PP_ETIMEDOUT at once unless a future is done.
+ * pp_last_error() says which of the two ended the wait. Calls of pp_as_completed_next() and
+ * of this function may be mixed on one iterator.
+ *
+ * Thread-safety: the iterator's thread. CPython: none (as_completed has one timeout, for
+ * the whole iteration).
+ *
+ * @retval PP_OK         *f is the next done future (borrowed, as from pp_as_completed_next())
+ * @retval PP_END        every future has been yielded
+ * @retval PP_ETIMEDOUT  no future was done within @p timeout_ms, or the iterator's deadline
+ *                       has passed (*f is NULL); the iterator can be used again
+ * @retval PP_EINVAL     @p it or @p f is NULL, or the timeout is invalid
+ */
+PP_API pp_status pp_as_completed_next_wait(pp_as_completed *it, long timeout_ms,
+                                           pp_future **f);
 
 /**
  * Ends the iteration, drops its references and frees @p it. NULL is a no-op.

@@ -686,6 +686,102 @@ static void test_userdata_through_as_completed(void)
     pp_executor_destroy(ex);
 }
 
+/* ---- next_wait: a per-call wait ---- */
+
+/* A wait that expires loses nothing: the iterator goes on, done futures come first, a
+ * future completed after the expiry is yielded by the next call, then PP_END. Nothing here
+ * completes the pending futures while a call waits, so every PP_ETIMEDOUT is certain. */
+static void test_next_wait_expires_and_goes_on(void)
+{
+    pp_future *a = new_future(), *b = new_finished(), *c = new_future();
+    pp_future *fs[3] = {a, b, c};
+    pp_as_completed *it = begin(fs, 3, PP_FOREVER);
+    pp_future *y = (pp_future *)1;
+    PP_ASSERT_OK(pp_as_completed_next_wait(it, 0, &y));
+    CU_ASSERT_PTR_EQUAL(y, b);
+    y = (pp_future *)1;
+    CU_ASSERT_EQUAL(pp_as_completed_next_wait(it, 0, &y), PP_ETIMEDOUT);
+    CU_ASSERT_PTR_NULL(y);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pp_last_error(), "pp_as_completed_next_wait: no future was "
+                                                    "done within 0 ms (2 of 3 not done yet)"));
+    long long t0 = pp_t_now_ms();
+    CU_ASSERT_EQUAL(pp_as_completed_next_wait(it, 30, &y), PP_ETIMEDOUT);
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS); /* a bound, not a timing test */
+    PP_ASSERT_OK(pp_future_set_result(c, "c", 1));
+    PP_ASSERT_OK(pp_as_completed_next_wait(it, 0, &y));
+    CU_ASSERT_PTR_EQUAL(y, c);
+    CU_ASSERT_EQUAL(pp_as_completed_next_wait(it, 10, &y), PP_ETIMEDOUT);
+    PP_ASSERT_OK(pp_future_set_result(a, "a", 1));
+    CU_ASSERT_PTR_EQUAL(next_ok(it), a); /* mixed with next */
+    y = (pp_future *)1;
+    CU_ASSERT_EQUAL(pp_as_completed_next_wait(it, 0, &y), PP_END);
+    CU_ASSERT_PTR_NULL(y);
+    CU_ASSERT_EQUAL(pp_as_completed_next_wait(it, PP_FOREVER, &y), PP_END);
+    pp_as_completed_end(it);
+    release_all(fs, 3);
+}
+
+/* The iterator's deadline still applies: a call with no limit of its own returns
+ * PP_ETIMEDOUT once it has passed (and says so), and still yields what is done after. */
+static void test_next_wait_iterator_deadline(void)
+{
+    pp_future *a = new_future(), *b = new_future();
+    pp_future *fs[2] = {a, b};
+    pp_as_completed *it = begin(fs, 2, 200);
+    pp_future *y = (pp_future *)1;
+    long long t0 = pp_t_now_ms();
+    CU_ASSERT_EQUAL(pp_as_completed_next_wait(it, PP_FOREVER, &y), PP_ETIMEDOUT);
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
+    CU_ASSERT_PTR_NULL(y);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pp_last_error(), "pp_as_completed_next_wait: the iterator's "
+                                                    "deadline passed with 2 of 2 futures not "
+                                                    "done"));
+    CU_ASSERT_EQUAL(pp_as_completed_next_wait(it, LONG_WAIT, &y), PP_ETIMEDOUT);
+    CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS); /* at once: not LONG_WAIT */
+    PP_ASSERT_OK(pp_future_set_result(b, "b", 1));
+    PP_ASSERT_OK(pp_as_completed_next_wait(it, LONG_WAIT, &y));
+    CU_ASSERT_PTR_EQUAL(y, b);
+    pp_as_completed_end(it);
+    release_all(fs, 2);
+}
+
+/* A main loop's pattern: short waits while another thread completes the futures at its own
+ * pace; every future is yielded exactly once, in completion order, then PP_END. */
+static void test_next_wait_loop(void)
+{
+    enum { N = 5 };
+    pp_future *fs[N];
+    for (int i = 0; i < N; i++)
+        fs[i] = new_future();
+    const step steps[N] = {{30, fs[3], DO_RESULT, false}, {30, fs[0], DO_ERROR, false},
+                           {30, fs[4], DO_CANCEL, false}, {0, fs[1], DO_RESULT, false},
+                           {30, fs[2], DO_RESULT, false}};
+    pp_as_completed *it = begin(fs, N, LONG_WAIT);
+    script s;
+    pp_t_thread *t = run_script(&s, steps, N);
+    int got = 0, ticks = 0;
+    long long t0 = pp_t_now_ms();
+    pp_status st;
+    pp_future *y;
+    while ((st = pp_as_completed_next_wait(it, 5, &y)) != PP_END &&
+           pp_t_now_ms() - t0 < HANG_MS) {
+        if (st == PP_ETIMEDOUT) {
+            ticks++; /* the loop's other work would run here */
+            continue;
+        }
+        PP_ASSERT_OK(st);
+        CU_ASSERT_FATAL(got < N);
+        CU_ASSERT_PTR_EQUAL(y, steps[got].f);
+        got++;
+    }
+    CU_ASSERT_EQUAL(st, PP_END);
+    CU_ASSERT_EQUAL(got, N);
+    end_script(t, &s);
+    pp_as_completed_end(it);
+    release_all(fs, N);
+    printf("(%d ticks) ", ticks);
+}
+
 static CU_TestInfo tests[] = {
     {"done_first_then_completion_order", test_done_first_then_completion_order},
     {"completion_order_many", test_completion_order_many},
@@ -703,6 +799,9 @@ static CU_TestInfo tests[] = {
     {"invalid_arguments", test_invalid_arguments},
     {"many_futures", test_many_futures},
     {"userdata_through_as_completed", test_userdata_through_as_completed},
+    {"next_wait_expires_and_goes_on", test_next_wait_expires_and_goes_on},
+    {"next_wait_iterator_deadline", test_next_wait_iterator_deadline},
+    {"next_wait_loop", test_next_wait_loop},
     CU_TEST_INFO_NULL,
 };
 

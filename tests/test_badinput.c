@@ -6,7 +6,8 @@
  */
 #include <stdlib.h>
 
-#include "pp_core.h" /* PP__LAST_ERROR_MAX */
+#include "pp_core.h" /* PP__LAST_ERROR_MAX, pp__fail_oserr, pp__fail_apr */
+#include "pp_os.h"
 #include "pp_test.h"
 
 /* Shared fixtures, made by the suite's init: a live executor, a pending future, a done one. */
@@ -329,6 +330,25 @@ static pp_status r_ac_next_f_null(void)
     pp_as_completed_end(it);
     return st;
 }
+static pp_status r_ac_next_wait_null(void)
+{
+    pp_future *f = (pp_future *)1;
+    pp_status st = pp_as_completed_next_wait(NULL, 0, &f);
+    return f == NULL ? st : PP_ESYS;
+}
+static pp_status ac_next_wait_row(long timeout_ms, bool null_f)
+{
+    pp_future *fs[1] = {done};
+    pp_as_completed *it = NULL;
+    if (pp_as_completed_begin(fs, 1, 0, &it) != PP_OK)
+        return PP_ESYS;
+    pp_future *f = (pp_future *)1;
+    pp_status st = pp_as_completed_next_wait(it, timeout_ms, null_f ? NULL : &f);
+    pp_as_completed_end(it);
+    return null_f || f == NULL ? st : PP_ESYS;
+}
+static pp_status r_ac_next_wait_f_null(void) { return ac_next_wait_row(0, true); }
+static pp_status r_ac_next_wait_timeout(void) { return ac_next_wait_row(-6, false); }
 static pp_status r_ac_end_null(void)
 {
     pp_as_completed_end(NULL);
@@ -424,6 +444,9 @@ static const row rows[] = {
     {"pp_as_completed_begin(NULL out)", PP_EINVAL, r_ac_out_null},
     {"pp_as_completed_next(NULL iterator)", PP_EINVAL, r_ac_next_null},
     {"pp_as_completed_next(NULL f)", PP_EINVAL, r_ac_next_f_null},
+    {"pp_as_completed_next_wait(NULL iterator)", PP_EINVAL, r_ac_next_wait_null},
+    {"pp_as_completed_next_wait(NULL f)", PP_EINVAL, r_ac_next_wait_f_null},
+    {"pp_as_completed_next_wait(timeout -6)", PP_EINVAL, r_ac_next_wait_timeout},
     {"pp_as_completed_end(NULL)", PP_OK, r_ac_end_null},
 };
 
@@ -622,9 +645,10 @@ static void test_status_future_codes(void)
     }
 }
 
-/* The header's comment above pp_status describes every code, with its number: a code added
- * to the map without its description there fails (Doxygen shows the generated constants
- * without per-value comments, so that list is what a reader sees). */
+/* The header documents every code after pp_status, with its number ("@var PP_X" then
+ * "N: ..." on the next line): a code added to the map without its description fails
+ * (Doxygen shows the generated constants with these blocks; the map itself carries no
+ * per-value comments). */
 static void test_status_documented(void)
 {
 #ifdef PP_T_HEADER
@@ -637,18 +661,25 @@ static void test_status_documented(void)
     size_t n = fread(buf, 1, sizeof buf - 1, fp);
     fclose(fp);
     buf[n] = 0;
-    const char *end = strstr(buf, "typedef enum pp_status {");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(end);
-    const char *doc = end;
-    while (doc > buf && strncmp(doc, "/**", 3) != 0)
-        doc--;
+    const char *from = strstr(buf, "} pp_status;");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(from);
     for (size_t i = 0; i < N_MAP; i++) {
-        char want[64];
-        snprintf(want, sizeof want, " - %s (%d): ", map_rows[i].name, map_rows[i].value);
-        const char *at = strstr(doc, want);
-        if (!at || at > end)
-            fprintf(stderr, "\n  the comment above pp_status lacks \"%s\"", want);
-        CU_ASSERT(at != NULL && at < end);
+        char var[64], num[16];
+        snprintf(var, sizeof var, "@var %s", map_rows[i].name);
+        snprintf(num, sizeof num, "%d: ", map_rows[i].value);
+        const char *at = strstr(from, var);
+        bool ok = false;
+        if (at) {
+            at += strlen(var);
+            ok = *at == '\r' || *at == '\n'; /* the name alone on its line */
+            while (*at == '\r' || *at == '\n' || *at == ' ' || *at == '*')
+                at++;
+            ok = ok && strncmp(at, num, strlen(num)) == 0 && at[strlen(num)] != 0;
+        }
+        if (!ok)
+            fprintf(stderr, "\n  the header lacks \"%s\" with \"%s...\" after pp_status", var,
+                    num);
+        CU_ASSERT(ok);
     }
 #else
     printf("SKIP: built without PP_T_HEADER ");
@@ -708,8 +739,8 @@ static void test_last_error_texts(void)
     PP_ASSERT_OK(pp_as_completed_next(it, &f));
     CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_ETIMEDOUT);
     CU_ASSERT(contains(pp_last_error(),
-                       "pp_as_completed_next: the deadline passed with 1 of 2 futures not "
-                       "done"));
+                       "pp_as_completed_next: the iterator's deadline passed with 1 of 2 "
+                       "futures not done"));
     pp_as_completed_end(it);
 
     /* registration after pp_worker_main() */
@@ -732,6 +763,25 @@ static void test_last_error_texts(void)
     CU_ASSERT_EQUAL(pp_map_next(m, NULL, &e), PP_ETASK);
     CU_ASSERT(contains(pp_last_error(), "pp_map_next: the item failed (PP_ETASK): bad input"));
     pp_map_free(m);
+}
+
+/* The helpers that keep an OS or APR failure's detail (for the executor's PP_ESYS). */
+static void test_last_error_os_detail(void)
+{
+    pp__oserr oe = {"posix_spawn", 2};
+    char want[PP__LAST_ERROR_MAX], os[256];
+    snprintf(want, sizeof want, "pp_executor_create: %s",
+             pp__os_strerror(&oe, os, sizeof os));
+    CU_ASSERT_EQUAL(pp__fail_oserr(PP_ESYS, "pp_executor_create", &oe), PP_ESYS);
+    CU_ASSERT_STRING_EQUAL(pp_last_error(), want);
+    CU_ASSERT(contains(pp_last_error(), "pp_executor_create: posix_spawn: (2) "));
+    CU_ASSERT_EQUAL(pp__fail_oserr(PP_ESYS, "pp_submit", NULL), PP_ESYS);
+    snprintf(want, sizeof want, "pp_submit: %s", pp_strerror(PP_ESYS));
+    CU_ASSERT_STRING_EQUAL(pp_last_error(), want);
+    CU_ASSERT_EQUAL(pp__fail_apr(PP_ESYS, "pp_executor_create", "apr_thread_create", 12),
+                    PP_ESYS);
+    CU_ASSERT(contains(pp_last_error(), "pp_executor_create: apr_thread_create: (12) "));
+    CU_ASSERT(strlen(pp_last_error()) > strlen("pp_executor_create: apr_thread_create: (12) "));
 }
 
 /* A long text is cut to the buffer, ending with "...", and never inside a UTF-8 character. */
@@ -891,6 +941,7 @@ static CU_TestInfo tests[] = {
     {"every status code is documented in the header", test_status_documented},
     {"pp_last_error says what failed", test_last_error_texts},
     {"pp_last_error is cut safely", test_last_error_cut},
+    {"pp_last_error keeps an OS error's detail", test_last_error_os_detail},
     {"pp_last_error is untouched by successful calls", test_last_error_untouched_by_success},
     {"pp_last_error is per thread", test_last_error_per_thread},
     {"pp_version returns the header's PP_VERSION_MAJOR/MINOR/PATCH", test_version},

@@ -795,9 +795,10 @@ static void test_bad_result(void)
     PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
 
     /* unknown statuses, in the first or the second item */
-    const uint32_t bad_st[] = {PP_END,      PP_EINVAL, PP_ETIMEDOUT, PP_ECANCELLED, PP_ESHUTDOWN,
-                               PP_EBROKEN,  PP_ESTATE, PP_ENOTSUP,   PP_ESYS,       13,
-                               0x80000000u, UINT32_MAX};
+    const uint32_t bad_st[] = {PP_END,         PP_EINVAL,         PP_ETIMEDOUT, PP_ECANCELLED,
+                               PP_ESHUTDOWN,   PP_EBROKEN,        PP_ESTATE,    PP_ENOTSUP,
+                               PP_ESYS,        PP_EWORKERDIED,    PP_ETIMELIMIT,
+                               PP_ETIMELIMIT + 1, 0x80000000u,   UINT32_MAX};
     for (size_t i = 0; i < sizeof bad_st / sizeof bad_st[0]; i++) {
         for (int second = 0; second < 2; second++) {
             tb_hdr(&t, PP__MSG_RESULT, 0, 0);
@@ -888,9 +889,10 @@ static void test_bad_init_initerr_ready(void)
     t.b[t.len++] = 0; /* trailing byte */
     tb_fix_len(&t);
     PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
-    const uint32_t bad_st[] = {PP_OK,      PP_END,  PP_EINVAL, PP_ETIMEDOUT, PP_ECANCELLED,
-                               PP_ESHUTDOWN, PP_EBROKEN, PP_ESTATE, PP_ENOTSUP, PP_ESYS, 13,
-                               UINT32_MAX};
+    const uint32_t bad_st[] = {PP_OK,          PP_END,        PP_EINVAL,         PP_ETIMEDOUT,
+                               PP_ECANCELLED,  PP_ESHUTDOWN,  PP_EBROKEN,        PP_ESTATE,
+                               PP_ENOTSUP,     PP_ESYS,       PP_EWORKERDIED,    PP_ETIMELIMIT,
+                               PP_ETIMELIMIT + 1, UINT32_MAX};
     for (size_t i = 0; i < sizeof bad_st / sizeof bad_st[0]; i++) {
         tb_hdr(&t, PP__MSG_INITERR, 0, 0);
         tb_u32(&t, bad_st[i]);

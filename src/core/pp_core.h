@@ -60,6 +60,13 @@ bool pp__alloc_fault_fired(void);
 pp_status pp__fail(pp_status st, const char *fmt, ...) PP_PRINTF(2, 3);
 pp_status pp__failv(pp_status st, const char *fmt, va_list ap);
 pp_status pp__fail_in(const char *func, pp_status st, const char *fmt, ...) PP_PRINTF(3, 4);
+/* "func: <oe's text>" (pp__os_strerror: "posix_spawn: (2) No such file or directory"), or
+ * "func: <pp_strerror(st)>" when oe is NULL or names no call: the detail of a PP_ESYS. */
+struct pp__oserr;
+pp_status pp__fail_oserr(pp_status st, const char *func, const struct pp__oserr *oe);
+/* "func: call: (rv) <apr_strerror(rv)>", for an APR call that failed with rv
+ * (an apr_status_t). */
+pp_status pp__fail_apr(pp_status st, const char *func, const char *call, int rv);
 
 /* Returns PP_EINVAL from the enclosing function when cond is false, with the text
  * "<function>: invalid argument: <cond>" (for example "pp_submit: invalid argument: task !=

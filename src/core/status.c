@@ -6,41 +6,44 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <apr_errno.h>
+
 #include "pp_core.h"
+#include "pp_os.h"
 
 const char *pp_status_str(pp_status s)
 {
-#define NAME(name, value, fails, text)                                                         \
+#define ST_NAME(name, value, fails, text)                                                          \
     case PP_##name:                                                                            \
         return "PP_" #name;
     switch (s) {
-        PP_STATUS_MAP(NAME)
+        PP_STATUS_MAP(ST_NAME)
     }
-#undef NAME
+#undef ST_NAME
     return "PP_UNKNOWN";
 }
 
 const char *pp_strerror(pp_status s)
 {
-#define TEXT(name, value, fails, text)                                                         \
+#define ST_TEXT(name, value, fails, text)                                                          \
     case PP_##name:                                                                            \
         return text;
     switch (s) {
-        PP_STATUS_MAP(TEXT)
+        PP_STATUS_MAP(ST_TEXT)
     }
-#undef TEXT
+#undef ST_TEXT
     return "Unknown status code: not one that this version of procpool returns.";
 }
 
 bool pp__status_can_fail(pp_status s)
 {
-#define FAILS(name, value, fails, text)                                                        \
+#define ST_FAILS(name, value, fails, text)                                                         \
     case PP_##name:                                                                            \
         return fails;
     switch (s) {
-        PP_STATUS_MAP(FAILS)
+        PP_STATUS_MAP(ST_FAILS)
     }
-#undef FAILS
+#undef ST_FAILS
     return false;
 }
 
@@ -88,6 +91,22 @@ pp_status pp__fail(pp_status st, const char *fmt, ...)
     put(0, fmt, ap);
     va_end(ap);
     return st;
+}
+
+pp_status pp__fail_oserr(pp_status st, const char *func, const pp__oserr *oe)
+{
+    if (oe && oe->call) {
+        char buf[PP__LAST_ERROR_MAX];
+        return pp__fail(st, "%s: %s", func, pp__os_strerror(oe, buf, sizeof buf));
+    }
+    return pp__fail(st, "%s: %s", func, pp_strerror(st));
+}
+
+pp_status pp__fail_apr(pp_status st, const char *func, const char *call, int rv)
+{
+    char buf[256];
+    apr_strerror((apr_status_t)rv, buf, sizeof buf);
+    return pp__fail(st, "%s: %s: (%d) %s", func, call, rv, buf);
 }
 
 pp_status pp__fail_in(const char *func, pp_status st, const char *fmt, ...)

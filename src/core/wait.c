@@ -214,12 +214,21 @@ pp_status pp_as_completed_begin(pp_future *const *fs, size_t n, long timeout_ms,
     return PP_OK;
 }
 
-pp_status pp_as_completed_next(pp_as_completed *it, pp_future **f)
+/* The earlier of two deadlines (-1: none). */
+static int64_t earlier(int64_t a, int64_t b)
 {
-    if (f)
-        *f = NULL;
-    PP__CHECK_ARG(it != NULL);
-    PP__CHECK_ARG(f != NULL);
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    return a < b ? a : b;
+}
+
+/* pp_as_completed_next and _next_wait: yields the next done future, waiting until one is
+ * done or the deadline passes (the iterator's own, or an earlier one of this call's). */
+static pp_status next_until(pp_as_completed *it, int64_t deadline, pp_future **f,
+                            const char *func, long timeout_ms)
+{
     if (it->q_next == it->m)
         return PP_END;
     if (!it->w) { /* everything was done at begin */
@@ -227,7 +236,7 @@ pp_status pp_as_completed_next(pp_as_completed *it, pp_future **f)
         return PP_OK;
     }
     apr_thread_mutex_lock(pp__flock);
-    while (it->w->q_len == it->q_next && pp__waiter_sleep(it->w, it->deadline)) {
+    while (it->w->q_len == it->q_next && pp__waiter_sleep(it->w, deadline)) {
     }
     pp_status st = PP_ETIMEDOUT;
     if (it->w->q_len > it->q_next) {
@@ -236,10 +245,33 @@ pp_status pp_as_completed_next(pp_as_completed *it, pp_future **f)
     }
     size_t left = it->m - it->q_next;
     apr_thread_mutex_unlock(pp__flock);
-    if (st == PP_ETIMEDOUT)
-        return pp__fail(st, "pp_as_completed_next: the deadline passed with %zu of %zu "
-                            "futures not done", left, it->m);
-    return st;
+    if (st != PP_ETIMEDOUT)
+        return st;
+    if (it->deadline >= 0 && pp__os_monotonic_ms() >= it->deadline)
+        return pp__fail(st, "%s: the iterator's deadline passed with %zu of %zu futures not "
+                            "done", func, left, it->m);
+    return pp__fail(st, "%s: no future was done within %ld ms (%zu of %zu not done yet)",
+                    func, timeout_ms, left, it->m);
+}
+
+pp_status pp_as_completed_next(pp_as_completed *it, pp_future **f)
+{
+    if (f)
+        *f = NULL;
+    PP__CHECK_ARG(it != NULL);
+    PP__CHECK_ARG(f != NULL);
+    return next_until(it, it->deadline, f, "pp_as_completed_next", PP_FOREVER);
+}
+
+pp_status pp_as_completed_next_wait(pp_as_completed *it, long timeout_ms, pp_future **f)
+{
+    if (f)
+        *f = NULL;
+    PP__CHECK_ARG(it != NULL);
+    PP__CHECK_ARG(f != NULL);
+    PP__CHECK_TIMEOUT(timeout_ms);
+    return next_until(it, earlier(it->deadline, pp__deadline(timeout_ms)), f,
+                      "pp_as_completed_next_wait", timeout_ms);
 }
 
 void pp_as_completed_end(pp_as_completed *it)
