@@ -112,6 +112,65 @@ static void t_unknown_init(pp_executor_options *o) { o->initializer = "no such t
 static void t_tiny_message(pp_executor_options *o) { o->max_message_size = 5; }
 static void t_many_workers(pp_executor_options *o) { o->max_workers = 62; }
 static pp_status r_create_out_null(void) { return pp_executor_create(NULL, NULL); }
+static pp_status r_submitx_null(void)
+{
+    pp_future *f = NULL;
+    return pp_submit_ex(NULL, "echo", NULL, 0, NULL, &f);
+}
+static pp_status r_submit_ex_limit(void)
+{
+    pp_call_options co;
+    pp_call_options_init(&co);
+    co.time_limit_ms = -5;
+    pp_future *f = NULL;
+    return pp_submit_ex(ex, "echo", NULL, 0, &co, &f);
+}
+static pp_status r_submit_ex_wait(void)
+{
+    pp_call_options co;
+    pp_call_options_init(&co);
+    co.submit_wait_ms = -9;
+    pp_future *f = NULL;
+    return pp_submit_ex(ex, "echo", NULL, 0, &co, &f);
+}
+static pp_status r_call_options_null(void)
+{
+    pp_call_options_init(NULL);
+    return pp_task_should_stop(NULL) ? PP_ESTATE : PP_OK;
+}
+static pp_status r_stop_null(void) { return pp_executor_stop(NULL, 0); }
+static pp_status r_stop_grace(void) { return pp_executor_stop(ex, -1); }
+static pp_status r_abort_null(void) { return pp_future_abort(NULL); }
+static pp_status r_abort_done(void) { return pp_future_abort(done); }
+static pp_status r_start_workers_null(void) { return pp_executor_start_workers(NULL, 1); }
+static pp_status r_start_workers_zero(void) { return pp_executor_start_workers(ex, 0); }
+static pp_status r_workers_null(void)
+{
+    size_t n;
+    return pp_executor_workers(NULL, NULL, 0, &n);
+}
+static pp_status r_workers_n_null(void) { return pp_executor_workers(ex, NULL, 0, NULL); }
+static pp_status r_workers_out_null(void)
+{
+    size_t n;
+    return pp_executor_workers(ex, NULL, 3, &n);
+}
+static pp_status r_create_policy(void)
+{
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    o.crash_policy = (pp_crash_policy)9;
+    pp_executor *e = NULL;
+    return pp_executor_create(&o, &e);
+}
+static pp_status r_create_limits(void)
+{
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    o.call_time_limit_ms = -1;
+    pp_executor *e = NULL;
+    return pp_executor_create(&o, &e);
+}
 static pp_status r_create_neg_workers(void) { return create_with(t_neg_workers); }
 static pp_status r_create_bad_method(void) { return create_with(t_bad_method); }
 static pp_status r_create_initargs(void) { return create_with(t_initargs); }
@@ -406,6 +465,21 @@ static const row rows[] = {
     {"pp_map_lazy(timeout -2)", PP_EINVAL, r_lazy_timeout},
     {"pp_map_lazy(an arg with NULL data)", PP_EINVAL, r_lazy_bad_arg},
     {"pp_executor_shutdown(NULL)", PP_EINVAL, r_shutdown_null},
+    {"pp_submit_ex(NULL executor)", PP_EINVAL, r_submitx_null},
+    {"pp_submit_ex(time_limit_ms -5)", PP_EINVAL, r_submit_ex_limit},
+    {"pp_submit_ex(submit_wait_ms -9)", PP_EINVAL, r_submit_ex_wait},
+    {"pp_call_options_init(NULL), pp_task_should_stop(NULL)", PP_OK, r_call_options_null},
+    {"pp_executor_stop(NULL)", PP_EINVAL, r_stop_null},
+    {"pp_executor_stop(grace -1)", PP_EINVAL, r_stop_grace},
+    {"pp_future_abort(NULL)", PP_EINVAL, r_abort_null},
+    {"pp_future_abort(a finished future)", PP_ESTATE, r_abort_done},
+    {"pp_executor_start_workers(NULL)", PP_EINVAL, r_start_workers_null},
+    {"pp_executor_start_workers(n 0)", PP_EINVAL, r_start_workers_zero},
+    {"pp_executor_workers(NULL executor)", PP_EINVAL, r_workers_null},
+    {"pp_executor_workers(NULL n)", PP_EINVAL, r_workers_n_null},
+    {"pp_executor_workers(NULL out, cap 3)", PP_EINVAL, r_workers_out_null},
+    {"pp_executor_create(crash_policy 9)", PP_EINVAL, r_create_policy},
+    {"pp_executor_create(call_time_limit_ms -1)", PP_EINVAL, r_create_limits},
     {"pp_executor_terminate_workers(NULL)", PP_EINVAL, r_terminate_null},
     {"pp_executor_kill_workers(NULL)", PP_EINVAL, r_kill_null},
     {"pp_executor_destroy(NULL)", PP_OK, r_destroy_null},

@@ -231,7 +231,8 @@ pp_status pp_executor_create(const pp_executor_options *o, pp_executor **out)
 pp_status pp__executor_create_ext(const pp_executor_options *o, const void *ext,
                                   pp_executor **out)
 {
-    PP__CHECK_ARG(out != NULL);
+    if (!out)
+        return pp__fail_in("pp_executor_create", PP_EINVAL, "invalid argument: out != NULL");
     *out = NULL;
     pp_executor_options defaults;
     if (!o) {
