@@ -23,8 +23,9 @@
  *   pp_as_completed_next() finds it without a search; pp_error.work_id and .pid name the
  *   call and the worker of a crash without parsing its message.
  * - an initializer (the directories and the size, sent once to each worker), and
- *   pp_as_completed_next() driving a progress bar: one line redrawn with '\r' when standard
- *   output is a terminal, one plain line per file otherwise.
+ *   as_completed driving a progress bar: on a terminal, one line redrawn with '\r' as each
+ *   file finishes and every 200 ms in between (pp_as_completed_next_wait()); otherwise one
+ *   plain line per file (pp_as_completed_next()).
  *
  * At the end it prints the failures by kind (corrupt: the task failed, PP_ETASK, with
  * libpng's message; crashed: PP_EWORKERDIED; hung: PP_ETIMELIMIT; other: anything else,
@@ -488,8 +489,9 @@ static void record(item *it)
     }
 }
 
+/* Shows that @p done of @p total files are done, @p last the latest (NULL: none new). */
 static void progress(bool tty, size_t done, size_t total, const size_t *counts,
-                     const item *last)
+                     const item *last, double secs)
 {
     size_t failed = done - counts[K_OK];
     if (tty) {
@@ -499,8 +501,10 @@ static void progress(bool tty, size_t done, size_t total, const size_t *counts,
         for (size_t i = 0; i < WIDTH; i++)
             bar[i] = i < fill ? '#' : '-';
         bar[WIDTH] = '\0';
-        printf("\r[%s] %lu/%lu  ok %lu  failed %lu ", bar, (unsigned long)done,
-               (unsigned long)total, (unsigned long)counts[K_OK], (unsigned long)failed);
+        printf("\r[%s] %lu/%lu  ok %lu  failed %lu  %.1f s ", bar, (unsigned long)done,
+               (unsigned long)total, (unsigned long)counts[K_OK], (unsigned long)failed, secs);
+    } else if (!last) {
+        return;
     } else if (last->kind == K_OK) {
         printf("[%lu/%lu] ok      %s %ux%u -> %ux%u\n", (unsigned long)done,
                (unsigned long)total, last->name,
@@ -607,11 +611,21 @@ int main(int argc, char **argv)
     int rc = 2;
     if (submitted == n && pp_as_completed_begin(fs, n, PP_FOREVER, &it) == PP_OK) {
         pp_future *f;
-        while (pp_as_completed_next(it, &f) == PP_OK) {
-            item *x = pp_future_userdata(f);
+        for (;;) {
+            /* A terminal's bar also ticks while nothing finishes (a hung file): it waits
+             * 200 ms at a time; a pipe gets one line per file, so it just waits. */
+            pp_status st = tty ? pp_as_completed_next_wait(it, 200, &f)
+                               : pp_as_completed_next(it, &f);
+            if (st == PP_ETIMEDOUT && tty) {
+                progress(tty, done, n, counts, NULL, now_s() - t0);
+                continue;
+            }
+            if (st != PP_OK)
+                break; /* PP_END: every file is done */
+            item *x = pp_future_userdata(f); /* the file this future was submitted for */
             record(x);
             counts[x->kind]++;
-            progress(tty, ++done, n, counts, x);
+            progress(tty, ++done, n, counts, x, now_s() - t0);
         }
         pp_as_completed_end(it);
         if (tty)
