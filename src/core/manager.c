@@ -523,12 +523,20 @@ static long reap_pass(pp_executor *ex)
         if (w->state == W_BUSY && w->item && w->item->deadline &&
             w->stop_reason == STOP_NONE) {
             if (now >= w->item->deadline) {
-                ask_stop(ex, w, STOP_TIMELIMIT, ex->stop_grace_ms);
+                /* its RESULT may be waiting in the channel, sent before the deadline: a
+                 * loaded manager must not count that against the call */
+                pp__worker_read(ex, w);
+                if (w->state == W_BUSY && w->item && w->item->deadline &&
+                    now >= w->item->deadline && w->stop_reason == STOP_NONE)
+                    ask_stop(ex, w, STOP_TIMELIMIT, ex->stop_grace_ms);
             } else {
                 long left = (long)(w->item->deadline - now);
                 wait_ms = wait_ms == PP_FOREVER || wait_ms > left ? left : wait_ms;
             }
         }
+        if (w->kill_at && !w->killed && w->stop_reason != STOP_NONE && worker_live(w) &&
+            now >= w->kill_at)
+            pp__worker_read(ex, w); /* it may have returned within the grace */
         if (w->kill_at && !w->killed) {
             if (now >= w->kill_at) {
                 pp__os_proc_stop(w->proc, true, NULL);
