@@ -39,7 +39,9 @@
  * TEST HOOK (how its test makes a decoder crash or hang for real): a PNG with a tEXt chunk
  * whose keyword is "procpool-test" makes the task misbehave once libpng has read the
  * chunk, as a buggy decoder would:
- *     "crash"      writes through a NULL pointer (SIGSEGV; an access violation on Windows);
+ *     "crash"      writes through a NULL pointer (SIGSEGV; an access violation on Windows;
+ *                  under ASan/UBSan the sanitizer reports it and the worker exits 1: still
+ *                  a worker that died);
  *     "hang"       sleeps until pp_task_should_stop() turns true (a cooperative long task);
  *     "hang-hard"  sleeps for ever, ignoring the ask (its worker is killed after the grace).
  * examples/make_pngs.c makes such files, with valid and corrupt ones; the ctest
