@@ -339,7 +339,7 @@ static unsigned char *load_rgba(const char *path, uint32_t *w, uint32_t *h)
     return px;
 }
 
-static bool near(unsigned a, unsigned b)
+static bool close_to(unsigned a, unsigned b)
 {
     return a + 1 >= b && b + 1 >= a;
 }
@@ -371,7 +371,7 @@ static int check_one(const char *out, const char *name, uint32_t size)
     }
     for (size_t i = 0; i < (size_t)ow * oh; i++) {
         for (int c = 0; c < 4; c++) {
-            if (!near(dst[i * 4 + (size_t)c], want[c])) {
+            if (!close_to(dst[i * 4 + (size_t)c], want[c])) {
                 fprintf(stderr, "make_pngs: %s: thumbnail pixel %lu channel %d is %u, the "
                         "image's color %u\n", name, (unsigned long)i, c,
                         dst[i * 4 + (size_t)c], want[c]);

@@ -139,6 +139,7 @@ static char **list_dir(const char *dir, size_t *n)
 {
     size_t cap = 64;
     char **names = malloc(cap * sizeof *names);
+    bool ok = true;
     *n = 0;
     if (!names)
         return NULL;
@@ -175,18 +176,22 @@ static char **list_dir(const char *dir, size_t *n)
 #endif
         if (name[0] == '.')
             continue;
+        char *copy = malloc(strlen(name) + 1);
         if (*n == cap) {
-            char **more = realloc(names, 2 * cap * sizeof *names);
-            if (!more)
-                break;
-            names = more;
-            cap *= 2;
+            char **more = copy ? realloc(names, 2 * cap * sizeof *names) : NULL;
+            if (more) {
+                names = more;
+                cap *= 2;
+            }
         }
-        names[*n] = malloc(strlen(name) + 1);
-        if (!names[*n])
+        if (!copy || *n == cap) {
+            fprintf(stderr, "thumbnails: out of memory\n");
+            free(copy);
+            ok = false;
             break;
-        strcpy(names[*n], name);
-        (*n)++;
+        }
+        strcpy(copy, name);
+        names[(*n)++] = copy;
 #ifdef _WIN32
     } while (FindNextFileA(h, &fd));
     FindClose(h);
@@ -194,6 +199,12 @@ static char **list_dir(const char *dir, size_t *n)
     }
     closedir(d);
 #endif
+    if (!ok) {
+        while (*n)
+            free(names[--*n]);
+        free(names);
+        return NULL;
+    }
     qsort(names, *n, sizeof *names, by_name);
     return names;
 }
