@@ -6,14 +6,18 @@
 #   PP_ETIMELIMIT);
 # - every valid input has a thumbnail of the right size and color (make_pngs check);
 # - no process runs the thumbnails program any more once it has exited (make_pngs procs;
-#   Linux only): the workers it started, including the killed and replaced ones, are gone.
-# usage: cmake -DTHUMBNAILS=exe -DMAKE_PNGS=exe -DDIR=scratch [-DEMULATOR=wine]
-#        -P thumbnails-test.cmake
+#   Linux only; it waits up to 5 s, for a forkserver to notice): the workers it started,
+#   including the killed and replaced ones, are gone.
+# usage: cmake -DTHUMBNAILS=exe -DMAKE_PNGS=exe -DDIR=scratch [-DMETHOD=spawn|forkserver]
+#        [-DEMULATOR=wine] -P thumbnails-test.cmake
 foreach(v THUMBNAILS MAKE_PNGS DIR)
   if(NOT ${v})
     message(FATAL_ERROR "thumbnails-test: no ${v}")
   endif()
 endforeach()
+if(NOT METHOD)
+  set(METHOD spawn)
+endif()
 set(valid 34)
 set(size 64)
 
@@ -33,7 +37,7 @@ if(NOT rc STREQUAL "0")
   message(FATAL_ERROR "thumbnails-test: make_pngs gen failed (${rc})")
 endif()
 
-run(${THUMBNAILS} -j 2 -t 1000 -s ${size} ${DIR}/in ${DIR}/out)
+run(${THUMBNAILS} -j 2 -t 1000 -s ${size} -m ${METHOD} ${DIR}/in ${DIR}/out)
 if(NOT rc STREQUAL "1")
   message(FATAL_ERROR "thumbnails-test: thumbnails exited with '${rc}', expected 1 (some "
     "files failed)")

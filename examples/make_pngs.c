@@ -21,9 +21,11 @@
  *                                  to fit in SIZE x SIZE (thumbnails.c's rule, below) and
  *                                  whose every pixel is the input's color; exit status 0 if
  *                                  all are right.
- *     make_pngs procs EXE          Linux: counts the processes that run the program EXE (by
- *                                  /proc/PID/exe), prints their pids, exit status 1 if any;
- *                                  elsewhere prints that it cannot tell and exits 0.
+ *     make_pngs procs EXE          Linux: waits up to 5 s for no process to run the program
+ *                                  EXE (by /proc/PID/exe; a forkserver sees its program end
+ *                                  within moments, not at once), then prints those that
+ *                                  still do, exit status 1 if any; elsewhere prints that it
+ *                                  cannot tell and exits 0.
  *
  * The size rule: an image that fits in SIZE x SIZE is kept as it is; otherwise its longer
  * side becomes SIZE and the other is scaled in proportion, rounded, at least 1.
@@ -37,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #if defined(_WIN32)
 #  ifndef WIN32_LEAN_AND_MEAN
 #    define WIN32_LEAN_AND_MEAN
@@ -424,18 +427,14 @@ static int check(const char *in, const char *out, uint32_t size)
     return n == 0 || bad != 0;
 }
 
-static int procs(const char *exe)
-{
 #if defined(__linux__)
-    char want[PATH_MAX];
-    if (!realpath(exe, want)) {
-        perror(exe);
-        return 1;
-    }
+/* The processes that run @p want (a real path), printed if @p print; -1 on error. */
+static int count_procs(const char *want, bool print)
+{
     DIR *d = opendir("/proc");
     if (!d) {
         perror("/proc");
-        return 1;
+        return -1;
     }
     int n = 0;
     struct dirent *e;
@@ -449,11 +448,32 @@ static int procs(const char *exe)
             continue; /* gone, a kernel thread, or not ours to see */
         got[len] = '\0';
         if (strcmp(got, want) == 0) {
-            printf("make_pngs: process %s runs %s\n", e->d_name, want);
+            if (print)
+                printf("make_pngs: process %s runs %s\n", e->d_name, want);
             n++;
         }
     }
     closedir(d);
+    return n;
+}
+#endif
+
+static int procs(const char *exe)
+{
+#if defined(__linux__)
+    char want[PATH_MAX];
+    if (!realpath(exe, want)) {
+        perror(exe);
+        return 1;
+    }
+    int n = count_procs(want, false);
+    for (int i = 0; i < 100 && n > 0; i++) { /* 100 x 50 ms */
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+        n = count_procs(want, false);
+    }
+    if (n != 0)
+        n = count_procs(want, true);
     printf("make_pngs: %d processes run %s\n", n, want);
     return n != 0;
 #else

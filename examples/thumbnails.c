@@ -2,14 +2,15 @@
  * thumbnails: a batch thumbnailer that survives bad input, the program an application
  * would write with procpool's v0.2 features.
  *
- *     thumbnails [-j WORKERS] [-s SIZE] [-t LIMIT_MS] IN_DIR OUT_DIR
+ *     thumbnails [-j WORKERS] [-s SIZE] [-t LIMIT_MS] [-m spawn|forkserver] IN_DIR OUT_DIR
  *
  * Every file of IN_DIR (not its subdirectories or dot files) is decoded as a PNG with libpng,
  * scaled down to fit in SIZE x SIZE pixels (default 128; a smaller image keeps its size; the
  * longer side becomes SIZE, the other is scaled in proportion, rounded, at least 1) with a
  * box filter, and written to OUT_DIR (created if missing) under the same name, as an 8-bit
  * RGBA PNG. WORKERS worker processes (default: one per CPU) do the work; each file is one
- * call, which may run LIMIT_MS milliseconds (default 10000; 0: no limit).
+ * call, which may run LIMIT_MS milliseconds (default 10000; 0: no limit). -m picks how the
+ * workers start (default spawn; forkserver on POSIX only).
  *
  * What it shows:
  * - crash_policy PP_CRASH_ISOLATE: a file that crashes the decoder fails only its own call,
@@ -532,10 +533,12 @@ static void progress(bool tty, size_t done, size_t total, const size_t *counts,
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: thumbnails [-j WORKERS] [-s SIZE] [-t LIMIT_MS] IN_DIR OUT_DIR\n"
+    fprintf(stderr, "usage: thumbnails [-j WORKERS] [-s SIZE] [-t LIMIT_MS] "
+                    "[-m spawn|forkserver] IN_DIR OUT_DIR\n"
                     "  -j WORKERS   worker processes (default: one per CPU)\n"
                     "  -s SIZE      thumbnails fit in SIZE x SIZE pixels (default 128)\n"
-                    "  -t LIMIT_MS  time limit of each file, in ms (default 10000; 0: none)\n");
+                    "  -t LIMIT_MS  time limit of each file, in ms (default 10000; 0: none)\n"
+                    "  -m METHOD    how workers start: spawn (default) or forkserver (POSIX)\n");
     return 2;
 }
 
@@ -560,8 +563,18 @@ int main(int argc, char **argv)
     pp_worker_main(argc, argv); /* in a worker: serves and never returns */
 
     long workers = 0, size = 128, limit_ms = 10000;
+    pp_start_method method = PP_START_SPAWN;
     int a = 1;
     for (; a + 1 < argc && argv[a][0] == '-' && argv[a][1] != '\0'; a += 2) {
+        if (strcmp(argv[a], "-m") == 0) {
+            if (strcmp(argv[a + 1], "spawn") == 0)
+                method = PP_START_SPAWN;
+            else if (strcmp(argv[a + 1], "forkserver") == 0)
+                method = PP_START_FORKSERVER;
+            else
+                return usage();
+            continue;
+        }
         long *dst = strcmp(argv[a], "-j") == 0   ? &workers
                     : strcmp(argv[a], "-s") == 0 ? &size
                     : strcmp(argv[a], "-t") == 0 ? &limit_ms
@@ -590,6 +603,7 @@ int main(int argc, char **argv)
     pp_executor_options o;
     pp_executor_options_init(&o);
     o.max_workers = (int)workers;           /* 0: one per CPU */
+    o.start_method = method;                /* not fork: it cannot replace a worker */
     o.crash_policy = PP_CRASH_ISOLATE;      /* a crash fails its file only */
     o.stop_grace_ms = 200;                  /* a call past its limit has 200 ms to return */
     o.initializer = "thumbnail_init";
