@@ -283,10 +283,10 @@ static void serve_stop_requests(pp_executor *ex)
     apr_thread_mutex_lock(ex->lock);
     size_t n = ex->n_aborts;
     uint64_t small[16], *ids = n <= 16 ? small : pp__malloc(n * sizeof *ids);
-    if (ids)
-        memcpy(ids, ex->aborts, n * sizeof *ids);
-    else
+    if (!ids)
         n = 0; /* out of memory: they are served at the next pass */
+    else if (n)
+        memcpy(ids, ex->aborts, n * sizeof *ids);
     ex->n_aborts -= n;
     bool stop_all = ex->stop_all && !ex->stopped_all;
     long grace = ex->stop_all_grace;
