@@ -403,7 +403,9 @@ static long count_run(const void *a, size_t n)
     if (!f)
         return -1;
     fputc('x', f);
-    long size = ftell(f);
+    /* the size after the append (the C runtime on Windows reports the position of an
+     * append stream only once flushed and sought) */
+    long size = fflush(f) == 0 && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
     fclose(f);
     return size;
 }
