@@ -42,6 +42,8 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "--orphan-parent") == 0)
         return pp_t_orphan_parent(); /* a helper process for the no-orphans test */
+    if (argc > 2 && strcmp(argv[1], "--exit-during-spawn") == 0)
+        return pp_t_exit_during_spawn(atoi(argv[2])); /* for test_exit_during_spawn */
 
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;

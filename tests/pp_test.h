@@ -110,6 +110,10 @@ void pp_t_fill(void *buf, size_t n, uint32_t seed);
  * workers and one idle, prints "<own pid> <worker pids...>", then sleeps until killed. */
 int pp_t_orphan_parent(void);
 
+/* The body of "pp_tests --exit-during-spawn D" (test_shutdown.c): a pool with one worker
+ * busy, one more submit, then exit(0) D ms later, while the second worker is starting. */
+int pp_t_exit_during_spawn(int delay_ms);
+
 /* One suite per area; defined in test_<area>.c. */
 extern const CU_SuiteInfo pp_suite_future;
 extern const CU_SuiteInfo pp_suite_callbacks;
