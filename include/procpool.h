@@ -258,7 +258,7 @@ typedef enum pp_start_method {
 
 /** Executor settings; initialise with pp_executor_options_init(). */
 typedef struct pp_executor_options {
-    int             max_workers;         /**< 0: pp_cpu_count() (at most 61 on Windows) */
+    int             max_workers;         /**< 0: pp_cpu_count(); no upper limit but memory */
     pp_start_method start_method;        /**< PP_START_DEFAULT: spawn */
     const char     *worker_path;         /**< spawn, forkserver: the worker program; NULL =
                                               this program (fork: must be NULL) */
@@ -317,7 +317,7 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  * initializer, initargs, max_tasks_per_child=...).
  *
  * @retval PP_OK       created
- * @retval PP_EINVAL   @p out is NULL; max_workers < 0 (or > 61 on Windows); an unknown
+ * @retval PP_EINVAL   @p out is NULL; max_workers < 0; an unknown
  *                     start method; initargs.data is NULL with initargs.len > 0;
  *                     max_tasks_per_child < 0; max_message_size below 1024 (and not 0);
  *                     fork with max_tasks_per_child > 0 (CPython:
@@ -483,7 +483,9 @@ PP_API pp_status pp_executor_kill_workers(pp_executor *ex);
 PP_API void pp_executor_destroy(pp_executor *ex);
 
 /**
- * Returns how many CPUs this process may use (its affinity mask), at least 1.
+ * Returns how many CPUs this process may use (its affinity mask), at least 1. On Windows, a
+ * process whose affinity is not restricted counts the CPUs of every processor group
+ * (machines with more than 64 logical CPUs).
  *
  * Thread-safety: any thread. CPython: os.process_cpu_count().
  */

@@ -14,7 +14,7 @@ static const CU_SuiteInfo *const suites[] = {
     &pp_suite_future,   &pp_suite_callbacks,   &pp_suite_wait,   &pp_suite_as_completed,
     &pp_suite_submit,   &pp_suite_map,         &pp_suite_shutdown, &pp_suite_broken,
     &pp_suite_initializer, &pp_suite_protocol, &pp_suite_backend, &pp_suite_lifecycle,
-    &pp_suite_start,    &pp_suite_alloc,       &pp_suite_badinput,
+    &pp_suite_start,    &pp_suite_alloc,       &pp_suite_badinput, &pp_suite_scale,
     &pp_suite_soak,
 };
 #define N_SUITES (sizeof suites / sizeof suites[0])

@@ -1,24 +1,39 @@
 /*
- * Windows backend: the manager's wait set, over WaitForMultipleObjects.
+ * Windows backend: the manager's wait set, over an I/O completion port.
  *
- * Handles: the wakeup (an auto-reset event) and one event per channel, the manual-reset
- * event that channel's read and write share: at most 63 channels, so that the set fits in
- * MAXIMUM_WAIT_OBJECTS (64); the core caps workers at 61. Processes cost nothing: a dead
- * worker's pipe breaks (its pending read fails with ERROR_BROKEN_PIPE), which is reported as
- * READ, and the process handle only serves to collect the exit code afterwards.
+ * Every channel added to the set has its pipe associated with the set's completion port
+ * (once, at its first pp__os_waitset_chan: a handle belongs to one port for its life, so a
+ * channel is in one wait set only, and is added before any I/O is started on it, which is
+ * what the core does). Each completed ReadFile / WriteFile then queues a packet; the wakeup
+ * is a packet too (PostQueuedCompletionStatus). The manager blocks in one
+ * GetQueuedCompletionStatusEx, whatever the number of channels: there is no
+ * MAXIMUM_WAIT_OBJECTS (64) limit, so no 61-worker cap (pp__os_max_workers()).
  *
- * The events are hints. What is ready is read from each channel's OVERLAPPED structures
- * (pp__win_chan_ready), before blocking and after every return: ReadFile and WriteFile
- * reset the shared event when they start, so a completion may have left no trace in it.
- * A signalled event whose channel has nothing to report is reset, and the channel looked at
- * again after the reset, so that no completion is lost and the wait does not spin.
+ * Processes cost nothing: a dead worker's pipe breaks (its pending read fails with
+ * ERROR_BROKEN_PIPE, which queues a packet), which is reported as READ; the process handle
+ * only serves to collect the exit code afterwards.
  *
- * Wakes coalesce: a flag set by the first wake spares the others the SetEvent (a system
- * call, and under Wine a round trip to wineserver) until the waiting thread consumes it.
+ * Packets are hints, as the events were: what is ready is read from each channel's
+ * OVERLAPPED structures (pp__win_chan_ready), in one scan of every channel before blocking
+ * and after every return (a few loads per channel: microseconds for hundreds). Packets
+ * queue rather than coalesce, so no completion can be lost between the scan and the wait:
+ * one that lands after the scan leaves a packet that ends the wait at once. A packet carries
+ * no pointer the set would follow (only its kind in the key): one left by a channel that was
+ * removed, or freed, is only a spurious return.
+ *
+ * Wakes coalesce: a flag set by the first wake spares the others the post (a system call,
+ * and under Wine a round trip to wineserver) until the waiting thread dequeues it.
+ *
+ * Why a port and not the alternatives (src/win32/README.md has the measurements):
+ * WaitForMultipleObjects over several helper threads (64 handles each) costs a thread
+ * switch per event, and RegisterWaitForSingleObject / thread-pool waits a pool thread per
+ * event; the port's dequeue is the same one system call as WaitForMultipleObjects was.
  */
 #include "win32.h"
 
-#define MAX_CHANS (MAXIMUM_WAIT_OBJECTS - 1)
+#define KEY_CHAN 1 /* a completed read or write: a hint */
+#define KEY_WAKE 2 /* pp__os_waitset_wake */
+#define BATCH 64   /* packets dequeued per call */
 
 typedef struct entry {
     void *tag;
@@ -27,10 +42,10 @@ typedef struct entry {
 } entry;
 
 struct pp__waitset {
-    HANDLE wake;                /* auto-reset */
-    volatile LONG wake_pending; /* Interlocked */
-    entry e[MAX_CHANS];
-    size_t n;
+    HANDLE port;
+    volatile LONG wake_pending; /* Interlocked: a wake packet is (about to be) queued */
+    entry *e;
+    size_t n, cap;
     size_t first; /* the scan starts here: a tag left out for want of room comes
                      first in the next wait, so that none starves */
 };
@@ -41,11 +56,12 @@ pp_status pp__os_waitset_create(pp__waitset **out, pp__oserr *oe)
     pp__waitset *ws = pp__calloc(1, sizeof *ws);
     if (!ws)
         return PP_ENOMEM;
-    ws->wake = CreateEventW(NULL, FALSE, FALSE, NULL);
-    if (!ws->wake) {
+    /* One thread dequeues (the manager): concurrency 1. */
+    ws->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+    if (!ws->port) {
         DWORD e = GetLastError();
         pp__free(ws);
-        return pp__win_err(oe, "CreateEventW", e);
+        return pp__win_err(oe, "CreateIoCompletionPort", e);
     }
     *out = ws;
     return PP_OK;
@@ -55,7 +71,10 @@ void pp__os_waitset_free(pp__waitset *ws)
 {
     if (!ws)
         return;
-    CloseHandle(ws->wake);
+    /* Channels still associated keep the port object alive until they are closed; their
+     * later packets go nowhere. */
+    CloseHandle(ws->port);
+    pp__free(ws->e);
     pp__free(ws);
 }
 
@@ -65,14 +84,33 @@ pp_status pp__os_waitset_chan(pp__waitset *ws, pp__chan *c, unsigned interest, v
         return PP_EINVAL;
     interest &= PP__EV_READ | PP__EV_WRITE;
     for (size_t i = 0; i < ws->n; i++) {
-        if (ws->e[i].tag == tag) {
+        if (ws->e[i].tag == tag && ws->e[i].chan == c) {
+            ws->e[i].interest = interest;
+            return PP_OK;
+        }
+    }
+    if (c->port != ws->port) {
+        if (c->port)
+            return PP_EINVAL; /* in another wait set: a handle has one port for life */
+        if (!CreateIoCompletionPort(c->h, ws->port, KEY_CHAN, 0))
+            return PP_ESYS;
+        c->port = ws->port;
+    }
+    for (size_t i = 0; i < ws->n; i++) {
+        if (ws->e[i].tag == tag) { /* the tag's channel is replaced */
             ws->e[i].chan = c;
             ws->e[i].interest = interest;
             return PP_OK;
         }
     }
-    if (ws->n == MAX_CHANS)
-        return PP_EINVAL; /* beyond WaitForMultipleObjects' 64 handles */
+    if (ws->n == ws->cap) {
+        size_t cap = ws->cap ? 2 * ws->cap : 16;
+        entry *e = pp__realloc(ws->e, cap * sizeof *e);
+        if (!e)
+            return PP_ENOMEM;
+        ws->e = e;
+        ws->cap = cap;
+    }
     ws->e[ws->n++] = (entry){tag, c, interest};
     return PP_OK;
 }
@@ -102,15 +140,7 @@ void pp__os_waitset_wake(pp__waitset *ws)
 {
     if (!ws || InterlockedExchange(&ws->wake_pending, 1))
         return; /* a wake is already on its way */
-    SetEvent(ws->wake);
-}
-
-/* The event was consumed (by a wait on it): clear the flag, in that order (as in the POSIX
- * backend: a wake landing in between is merged into this one, whose caller changed its state
- * before waking, and the manager looks at the state after every wait). */
-static void wake_consumed(pp__waitset *ws)
-{
-    InterlockedExchange(&ws->wake_pending, 0);
+    PostQueuedCompletionStatus(ws->port, 0, KEY_WAKE, NULL);
 }
 
 /* Adds an event for tag; false if there was no room for it. */
@@ -145,20 +175,52 @@ static void scan(pp__waitset *ws, pp__event *out, size_t cap, size_t *n)
     ws->first = left_out ? next : ws->n ? (ws->first + 1) % ws->n : 0;
 }
 
+/* Dequeues the packets there are, waiting up to t ms for the first. 1: some were dequeued
+ * (*woken: one was the wakeup, which is consumed: the flag is cleared after the dequeue, so
+ * that a wake landing in between is merged into this one, whose caller changed its state
+ * before waking; the manager looks at the state after every wait); 0: none within t;
+ * -1: error (*err). */
+static int dequeue(pp__waitset *ws, DWORD t, bool *woken, DWORD *err)
+{
+    OVERLAPPED_ENTRY pk[BATCH];
+    int got = 0;
+    for (;;) {
+        ULONG k = 0;
+        if (!GetQueuedCompletionStatusEx(ws->port, pk, BATCH, &k, t, FALSE)) {
+            DWORD e = GetLastError();
+            if (e == WAIT_TIMEOUT)
+                return got;
+            *err = e;
+            return -1;
+        }
+        for (ULONG i = 0; i < k; i++) {
+            if (pk[i].lpCompletionKey == KEY_WAKE) {
+                InterlockedExchange(&ws->wake_pending, 0);
+                *woken = true;
+            }
+        }
+        got = 1;
+        if (k < BATCH)
+            return got;
+        t = 0; /* a full batch: take what else is there, without waiting */
+    }
+}
+
 pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, size_t cap,
                               size_t *n, pp__oserr *oe)
 {
     *n = 0;
     if (!out || cap == 0)
         return PP_EINVAL;
-    HANDLE h[MAXIMUM_WAIT_OBJECTS];
     int64_t deadline = timeout_ms == PP_FOREVER ? -1 : pp__os_monotonic_ms() + timeout_ms;
+    DWORD err = 0;
     for (;;) {
-        /* What is ready now, without blocking. */
-        if (ws->wake_pending && WaitForSingleObject(ws->wake, 0) == WAIT_OBJECT_0) {
-            wake_consumed(ws);
+        /* What is ready now, without blocking: a wake already posted, then the channels. */
+        bool woken = false;
+        if (ws->wake_pending && dequeue(ws, 0, &woken, &err) < 0)
+            return pp__win_err(oe, "GetQueuedCompletionStatusEx", err);
+        if (woken)
             emit(out, cap, n, NULL, PP__EV_WAKE);
-        }
         scan(ws, out, cap, n);
         if (*n)
             return PP_OK;
@@ -168,24 +230,16 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
             int64_t left = deadline - pp__os_monotonic_ms();
             t = left <= 0 ? 0 : left >= (int64_t)INFINITE ? INFINITE - 1 : (DWORD)left;
         }
-        h[0] = ws->wake;
-        for (size_t i = 0; i < ws->n; i++)
-            h[i + 1] = pp__win_chan_event(ws->e[i].chan);
-        DWORD r = WaitForMultipleObjects((DWORD)ws->n + 1, h, FALSE, t);
-        if (r == WAIT_TIMEOUT)
-            return PP_OK;
-        if (r == WAIT_OBJECT_0) {
-            wake_consumed(ws);
+        int r = dequeue(ws, t, &woken, &err);
+        if (r < 0)
+            return pp__win_err(oe, "GetQueuedCompletionStatusEx", err);
+        if (woken) {
             emit(out, cap, n, NULL, PP__EV_WAKE);
             scan(ws, out, cap, n);
             return PP_OK;
         }
-        if (r > WAIT_OBJECT_0 && r <= WAIT_OBJECT_0 + ws->n) {
-            /* Reset first, then look (at the top of the loop): a completion after the reset
-             * signals the event again. */
-            ResetEvent(h[r - WAIT_OBJECT_0]);
-            continue;
-        }
-        return pp__win_err(oe, "WaitForMultipleObjects", r == WAIT_FAILED ? GetLastError() : r);
+        if (r == 0)
+            return PP_OK; /* the timeout */
+        /* Completion packets: look (at the top of the loop). */
     }
 }

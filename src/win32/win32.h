@@ -20,11 +20,12 @@
 
 /*
  * The parent's end of a channel is one end of a duplex overlapped named pipe, with at most
- * one read and one write in flight. Both OVERLAPPED structures share ONE manual-reset event,
- * so that a worker costs one wait handle (61 workers + the wakeup fit in 64). The event is
- * only a hint: which operation completed is read from the OVERLAPPED structures
- * (HasOverlappedIoCompleted), and ReadFile / WriteFile reset the event when they start, so
- * the wait set always looks at both structures before it blocks (see waitset.c).
+ * one read and one write in flight. Its handle is associated with the completion port of the
+ * wait set it is added to (port), which is where the manager learns that an operation
+ * completed; both OVERLAPPED structures also share ONE manual-reset event, which
+ * pp__os_chan_free waits on for cancelled operations. Port packets and event are only
+ * hints: which operation completed is read from the OVERLAPPED structures, and the wait set
+ * always looks at both structures before it blocks (see waitset.c).
  *
  * The worker's end is a plain synchronous handle: blocking ReadFile / WriteFile.
  */
@@ -33,7 +34,8 @@ struct pp__chan {
     bool worker; /* the worker's (blocking) end */
 
     /* Parent's end only. */
-    HANDLE ev; /* manual-reset, shared by rov and wov */
+    HANDLE ev;   /* manual-reset, shared by rov and wov */
+    HANDLE port; /* the wait set's completion port h is associated with, or NULL */
     OVERLAPPED rov, wov;
     bool rpending;       /* a ReadFile was started and its result not yet collected */
     bool wpending;       /* same, WriteFile */
@@ -78,8 +80,5 @@ pp__chan *pp__win_chan_worker(HANDLE h);
  * from the state of its two operations; starts a read if none is in flight and none is
  * buffered. Never blocks. */
 unsigned pp__win_chan_ready(pp__chan *c, unsigned interest);
-
-/* The channel's wait handle (the shared event). */
-HANDLE pp__win_chan_event(const pp__chan *c);
 
 #endif /* PP_WIN32_H */
