@@ -53,8 +53,9 @@ extern "C" {
 #  define PP_API
 #endif
 
-#if defined(__MINGW32__)
-/* The library formats with a C99 vsnprintf: check against GNU printf, not msvcrt's. */
+#if defined(__MINGW32__) && !defined(__clang__)
+/* The library formats with a C99 vsnprintf: check against GNU printf, not msvcrt's (clang
+ * has no gnu_printf, and checks printf against C99 anyway). */
 #  define PP_PRINTF(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
 #elif defined(__GNUC__) || defined(__clang__)
 #  define PP_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))

@@ -33,7 +33,6 @@
 
 #define KEY_CHAN 1 /* a completed read or write: a hint */
 #define KEY_WAKE 2 /* pp__os_waitset_wake */
-#define BATCH 64   /* packets dequeued per call */
 
 typedef struct entry {
     void *tag;
@@ -95,6 +94,10 @@ pp_status pp__os_waitset_chan(pp__waitset *ws, pp__chan *c, unsigned interest, v
         if (!CreateIoCompletionPort(c->h, ws->port, KEY_CHAN, 0))
             return PP_ESYS;
         c->port = ws->port;
+        /* An operation that completes at once is seen by the scan that started it (or by
+         * the caller): no packet for it, which would only cost the manager a spurious
+         * return. Best effort: without it, packets are only more numerous. */
+        (void)SetFileCompletionNotificationModes(c->h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS);
     }
     for (size_t i = 0; i < ws->n; i++) {
         if (ws->e[i].tag == tag) { /* the tag's channel is replaced */
@@ -175,34 +178,38 @@ static void scan(pp__waitset *ws, pp__event *out, size_t cap, size_t *n)
     ws->first = left_out ? next : ws->n ? (ws->first + 1) % ws->n : 0;
 }
 
-/* Dequeues the packets there are, waiting up to t ms for the first. 1: some were dequeued
- * (*woken: one was the wakeup, which is consumed: the flag is cleared after the dequeue, so
- * that a wake landing in between is merged into this one, whose caller changed its state
- * before waking; the manager looks at the state after every wait); 0: none within t;
- * -1: error (*err). */
+/* Dequeues a packet, waiting up to t ms for it, then, while a wake is pending and not yet
+ * dequeued, the packets before it. 1: some were dequeued (*woken: one was the wakeup, which
+ * is consumed: the flag is cleared after the dequeue, so that a wake landing in between is
+ * merged into this one, whose caller changed its state before waking; the manager looks at
+ * the state after every wait); 0: none within t; -1: error (*err).
+ *
+ * One packet at a time (GetQueuedCompletionStatus, not the Ex batch): Wine 8 makes one
+ * wineserver call per packet either way, and its Ex variant one more to find the queue
+ * empty; the packets left are hints for the next wait, which takes them without blocking. */
 static int dequeue(pp__waitset *ws, DWORD t, bool *woken, DWORD *err)
 {
-    OVERLAPPED_ENTRY pk[BATCH];
     int got = 0;
     for (;;) {
-        ULONG k = 0;
-        if (!GetQueuedCompletionStatusEx(ws->port, pk, BATCH, &k, t, FALSE)) {
+        DWORD bytes = 0;
+        ULONG_PTR key = 0;
+        OVERLAPPED *ov = NULL;
+        if (!GetQueuedCompletionStatus(ws->port, &bytes, &key, &ov, t) && !ov) {
             DWORD e = GetLastError();
             if (e == WAIT_TIMEOUT)
                 return got;
             *err = e;
             return -1;
         }
-        for (ULONG i = 0; i < k; i++) {
-            if (pk[i].lpCompletionKey == KEY_WAKE) {
-                InterlockedExchange(&ws->wake_pending, 0);
-                *woken = true;
-            }
-        }
+        /* (A packet of a failed operation, ov set, is a packet like the others.) */
         got = 1;
-        if (k < BATCH)
+        if (key == KEY_WAKE) {
+            InterlockedExchange(&ws->wake_pending, 0);
+            *woken = true;
+        }
+        if (*woken || !ws->wake_pending)
             return got;
-        t = 0; /* a full batch: take what else is there, without waiting */
+        t = 0; /* a wake is queued behind: take the packets before it, without waiting */
     }
 }
 
@@ -218,7 +225,7 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
         /* What is ready now, without blocking: a wake already posted, then the channels. */
         bool woken = false;
         if (ws->wake_pending && dequeue(ws, 0, &woken, &err) < 0)
-            return pp__win_err(oe, "GetQueuedCompletionStatusEx", err);
+            return pp__win_err(oe, "GetQueuedCompletionStatus", err);
         if (woken)
             emit(out, cap, n, NULL, PP__EV_WAKE);
         scan(ws, out, cap, n);
@@ -232,7 +239,7 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
         }
         int r = dequeue(ws, t, &woken, &err);
         if (r < 0)
-            return pp__win_err(oe, "GetQueuedCompletionStatusEx", err);
+            return pp__win_err(oe, "GetQueuedCompletionStatus", err);
         if (woken) {
             emit(out, cap, n, NULL, PP__EV_WAKE);
             scan(ws, out, cap, n);
