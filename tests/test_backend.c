@@ -831,10 +831,7 @@ static void test_more_ready_than_room(void)
     pp__waitset *ws;
     PP_ASSERT_OK_FATAL(pp__os_waitset_create(&ws, NULL));
     for (int i = 0; i < N; i++) {
-        /* Not start(): a channel is in one wait set for its life (pp_os.h). */
-        const char *argv[] = {exe, NULL};
-        PP_ASSERT_OK_FATAL(pp__os_spawn(argv, &c[i].proc, &c[i].chan, NULL));
-        c[i].ws = NULL;
+        start(&c[i]);
         PP_ASSERT_OK_FATAL(pp__os_waitset_chan(ws, c[i].chan, PP__EV_READ, &c[i]));
         PP_ASSERT_OK_FATAL(pp__os_waitset_proc(ws, c[i].proc, &c[i]));
     }

@@ -47,7 +47,7 @@ void pp__os_call_once(void (*fn)(void));
 int pp__os_cpu_count(void);
 
 /* The largest max_workers this backend supports: INT_MAX on both (memory is the limit;
- * the win32 wait set is a completion port, without WaitForMultipleObjects' 64 handles). */
+ * the win32 wait set is not bound by WaitForMultipleObjects' 64 handles). */
 int pp__os_max_workers(void);
 
 /* The absolute path of this program's executable, UTF-8, in a buffer the caller frees with
@@ -198,9 +198,7 @@ pp_status pp__os_waitset_create(pp__waitset **ws, pp__oserr *oe);
 
 /* Adds the channel, or changes its interest (PP__EV_READ | PP__EV_WRITE). A channel whose
  * peer has gone is reported readable (and writable, if asked) so that the read / write
- * returns PP_END. A channel is added to one wait set only, for its whole life, before any
- * read or write on it (Windows binds its pipe to the set's completion port: PP_EINVAL for
- * a second set). */
+ * returns PP_END. */
 pp_status pp__os_waitset_chan(pp__waitset *ws, pp__chan *c, unsigned interest, void *tag);
 
 /* Adds the process as an exit sentinel. A backend without an exact sentinel (the channel

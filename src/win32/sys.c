@@ -103,8 +103,8 @@ int pp__os_cpu_count(void)
 
 int pp__os_max_workers(void)
 {
-    /* The wait set is a completion port (waitset.c): any number of channels. Memory is the
-     * limit, as on POSIX. */
+    /* The wait set takes any number of channels (waitset.c). Memory is the limit, as on
+     * POSIX. */
     return INT_MAX;
 }
 

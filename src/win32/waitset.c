@@ -1,49 +1,48 @@
 /*
- * Windows backend: the manager's wait set, over an I/O completion port.
+ * Windows backend: the manager's wait set, over WaitForMultipleObjects, with no limit on
+ * the number of channels.
  *
- * Every channel added to the set has its pipe associated with the set's completion port
- * (once, at its first pp__os_waitset_chan: a handle belongs to one port for its life, so a
- * channel is in one wait set only, and is added before any I/O is started on it, which is
- * what the core does). Each completed ReadFile / WriteFile then queues a packet; the wakeup
- * is a packet too (PostQueuedCompletionStatus). The manager blocks in one
- * GetQueuedCompletionStatusEx, whatever the number of channels: there is no
- * MAXIMUM_WAIT_OBJECTS (64) limit, so no 61-worker cap (pp__os_max_workers()).
+ * Handles: the wakeup (an auto-reset event), the overflow event (manual-reset), and the
+ * event of each of the first DIRECT channels (the manual-reset event that channel's read and
+ * write share): 64 handles, MAXIMUM_WAIT_OBJECTS. A channel beyond the first DIRECT is
+ * watched by a registered wait (RegisterWaitForSingleObject, run once, its callback in the
+ * system's wait thread) whose callback sets the overflow event; the manager re-arms it after
+ * each firing. So a pool of up to DIRECT workers waits exactly as before (one system call),
+ * and a larger one pays a thread hop only for the events of its workers beyond DIRECT
+ * (src/win32/README.md: why not a completion port, and the measurements).
  *
  * Processes cost nothing: a dead worker's pipe breaks (its pending read fails with
- * ERROR_BROKEN_PIPE, which queues a packet), which is reported as READ; the process handle
- * only serves to collect the exit code afterwards.
+ * ERROR_BROKEN_PIPE), which is reported as READ, and the process handle only serves to
+ * collect the exit code afterwards.
  *
- * Packets are hints, as the events were: what is ready is read from each channel's
- * OVERLAPPED structures (pp__win_chan_ready), in one scan of every channel before blocking
- * and after every return (a few loads per channel: microseconds for hundreds). Packets
- * queue rather than coalesce, so no completion can be lost between the scan and the wait:
- * one that lands after the scan leaves a packet that ends the wait at once. A packet carries
- * no pointer the set would follow (only its kind in the key): one left by a channel that was
- * removed, or freed, is only a spurious return.
+ * The events are hints. What is ready is read from each channel's OVERLAPPED structures
+ * (pp__win_chan_ready), in a scan of every channel before blocking and after every return:
+ * ReadFile and WriteFile reset the shared event when they start, so a completion may have
+ * left no trace in it. A signalled event is reset before the channels are looked at again
+ * (a completion after the reset signals it anew), so that no completion is lost and the wait
+ * does not spin; an overflow channel's event is reset, then its wait re-armed, then the scan.
  *
- * Wakes coalesce: a flag set by the first wake spares the others the post (a system call,
- * and under Wine a round trip to wineserver) until the waiting thread dequeues it.
- *
- * Why a port and not the alternatives (src/win32/README.md has the measurements):
- * WaitForMultipleObjects over several helper threads (64 handles each) costs a thread
- * switch per event, and RegisterWaitForSingleObject / thread-pool waits a pool thread per
- * event; the port's dequeue is the same one system call as WaitForMultipleObjects was.
+ * Wakes coalesce: a flag set by the first wake spares the others the SetEvent (a system
+ * call, and under Wine a round trip to wineserver) until the waiting thread consumes it.
  */
 #include "win32.h"
 
-#define KEY_CHAN 1 /* a completed read or write: a hint */
-#define KEY_WAKE 2 /* pp__os_waitset_wake */
+#define DIRECT (MAXIMUM_WAIT_OBJECTS - 2) /* channels waited on directly: 62 */
 
 typedef struct entry {
     void *tag;
     pp__chan *chan;
-    unsigned interest; /* PP__EV_READ | PP__EV_WRITE */
-} entry;
+    unsigned interest;   /* PP__EV_READ | PP__EV_WRITE */
+    HANDLE wait;         /* beyond DIRECT: the registered wait on chan's event, or NULL */
+    volatile LONG fired; /* its callback ran: the (run-once) registration is spent */
+    pp__waitset *ws;
+} entry; /* allocated one by one: a registered wait's callback holds its address */
 
 struct pp__waitset {
-    HANDLE port;
-    volatile LONG wake_pending; /* Interlocked: a wake packet is (about to be) queued */
-    entry *e;
+    HANDLE wake;                /* auto-reset */
+    HANDLE overflow;            /* manual-reset: set by the registered waits' callbacks */
+    volatile LONG wake_pending; /* Interlocked */
+    entry **e;
     size_t n, cap;
     size_t first; /* the scan starts here: a tag left out for want of room comes
                      first in the next wait, so that none starves */
@@ -55,25 +54,60 @@ pp_status pp__os_waitset_create(pp__waitset **out, pp__oserr *oe)
     pp__waitset *ws = pp__calloc(1, sizeof *ws);
     if (!ws)
         return PP_ENOMEM;
-    /* One thread dequeues (the manager): concurrency 1. */
-    ws->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
-    if (!ws->port) {
+    ws->wake = CreateEventW(NULL, FALSE, FALSE, NULL);
+    ws->overflow = ws->wake ? CreateEventW(NULL, TRUE, FALSE, NULL) : NULL;
+    if (!ws->overflow) {
         DWORD e = GetLastError();
+        if (ws->wake)
+            CloseHandle(ws->wake);
         pp__free(ws);
-        return pp__win_err(oe, "CreateIoCompletionPort", e);
+        return pp__win_err(oe, "CreateEventW", e);
     }
     *out = ws;
     return PP_OK;
+}
+
+/* Ends e's registered wait, if any, waiting for a callback in progress to return. */
+static void disarm(entry *e)
+{
+    if (e->wait) {
+        UnregisterWaitEx(e->wait, INVALID_HANDLE_VALUE);
+        e->wait = NULL;
+    }
+    e->fired = 0;
+}
+
+static VOID CALLBACK on_fired(PVOID ctx, BOOLEAN timed_out)
+{
+    (void)timed_out;
+    entry *e = ctx;
+    InterlockedExchange(&e->fired, 1);
+    SetEvent(e->ws->overflow);
+}
+
+/* Registers a run-once wait on e's channel event; false if the system refused (then the
+ * channel is only seen at the next return of the wait: the caller polls). */
+static bool arm(entry *e)
+{
+    e->fired = 0;
+    if (RegisterWaitForSingleObject(&e->wait, e->chan->ev, on_fired, e, INFINITE,
+                                    WT_EXECUTEONLYONCE | WT_EXECUTEINWAITTHREAD))
+        return true;
+    e->wait = NULL;
+    return false;
 }
 
 void pp__os_waitset_free(pp__waitset *ws)
 {
     if (!ws)
         return;
-    /* Channels still associated keep the port object alive until they are closed; their
-     * later packets go nowhere. */
-    CloseHandle(ws->port);
+    for (size_t i = 0; i < ws->n; i++) {
+        disarm(ws->e[i]);
+        pp__free(ws->e[i]);
+    }
     pp__free(ws->e);
+    CloseHandle(ws->overflow);
+    CloseHandle(ws->wake);
     pp__free(ws);
 }
 
@@ -83,38 +117,28 @@ pp_status pp__os_waitset_chan(pp__waitset *ws, pp__chan *c, unsigned interest, v
         return PP_EINVAL;
     interest &= PP__EV_READ | PP__EV_WRITE;
     for (size_t i = 0; i < ws->n; i++) {
-        if (ws->e[i].tag == tag && ws->e[i].chan == c) {
-            ws->e[i].interest = interest;
-            return PP_OK;
-        }
-    }
-    if (c->port != ws->port) {
-        if (c->port)
-            return PP_EINVAL; /* in another wait set: a handle has one port for life */
-        if (!CreateIoCompletionPort(c->h, ws->port, KEY_CHAN, 0))
-            return PP_ESYS;
-        c->port = ws->port;
-        /* An operation that completes at once is seen by the scan that started it (or by
-         * the caller): no packet for it, which would only cost the manager a spurious
-         * return. Best effort: without it, packets are only more numerous. */
-        (void)SetFileCompletionNotificationModes(c->h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS);
-    }
-    for (size_t i = 0; i < ws->n; i++) {
-        if (ws->e[i].tag == tag) { /* the tag's channel is replaced */
-            ws->e[i].chan = c;
-            ws->e[i].interest = interest;
+        entry *e = ws->e[i];
+        if (e->tag == tag) {
+            if (e->chan != c)
+                disarm(e); /* (re-armed on c's event before the next block) */
+            e->chan = c;
+            e->interest = interest;
             return PP_OK;
         }
     }
     if (ws->n == ws->cap) {
         size_t cap = ws->cap ? 2 * ws->cap : 16;
-        entry *e = pp__realloc(ws->e, cap * sizeof *e);
-        if (!e)
+        entry **a = pp__realloc(ws->e, cap * sizeof *a);
+        if (!a)
             return PP_ENOMEM;
-        ws->e = e;
+        ws->e = a;
         ws->cap = cap;
     }
-    ws->e[ws->n++] = (entry){tag, c, interest};
+    entry *e = pp__calloc(1, sizeof *e);
+    if (!e)
+        return PP_ENOMEM;
+    *e = (entry){tag, c, interest, NULL, 0, ws};
+    ws->e[ws->n++] = e;
     return PP_OK;
 }
 
@@ -131,8 +155,12 @@ void pp__os_waitset_remove(pp__waitset *ws, void *tag)
         return;
     size_t j = 0;
     for (size_t i = 0; i < ws->n; i++) {
-        if (ws->e[i].tag != tag)
+        if (ws->e[i]->tag == tag) {
+            disarm(ws->e[i]);
+            pp__free(ws->e[i]);
+        } else {
             ws->e[j++] = ws->e[i];
+        }
     }
     ws->n = j;
     if (ws->first >= ws->n)
@@ -143,7 +171,15 @@ void pp__os_waitset_wake(pp__waitset *ws)
 {
     if (!ws || InterlockedExchange(&ws->wake_pending, 1))
         return; /* a wake is already on its way */
-    PostQueuedCompletionStatus(ws->port, 0, KEY_WAKE, NULL);
+    SetEvent(ws->wake);
+}
+
+/* The event was consumed (by a wait on it): clear the flag, in that order (as in the POSIX
+ * backend: a wake landing in between is merged into this one, whose caller changed its state
+ * before waking, and the manager looks at the state after every wait). */
+static void wake_consumed(pp__waitset *ws)
+{
+    InterlockedExchange(&ws->wake_pending, 0);
 }
 
 /* Adds an event for tag; false if there was no room for it. */
@@ -169,8 +205,9 @@ static void scan(pp__waitset *ws, pp__event *out, size_t cap, size_t *n)
     bool left_out = false;
     for (size_t k = 0; k < ws->n; k++) {
         size_t i = (ws->first + k) % ws->n;
-        unsigned ev = pp__win_chan_ready(ws->e[i].chan, ws->e[i].interest);
-        if (ev && !emit(out, cap, n, ws->e[i].tag, ev) && !left_out) {
+        entry *e = ws->e[i];
+        unsigned ev = pp__win_chan_ready(e->chan, e->interest);
+        if (ev && !emit(out, cap, n, e->tag, ev) && !left_out) {
             left_out = true;
             next = i;
         }
@@ -178,39 +215,27 @@ static void scan(pp__waitset *ws, pp__event *out, size_t cap, size_t *n)
     ws->first = left_out ? next : ws->n ? (ws->first + 1) % ws->n : 0;
 }
 
-/* Dequeues a packet, waiting up to t ms for it, then, while a wake is pending and not yet
- * dequeued, the packets before it. 1: some were dequeued (*woken: one was the wakeup, which
- * is consumed: the flag is cleared after the dequeue, so that a wake landing in between is
- * merged into this one, whose caller changed its state before waking; the manager looks at
- * the state after every wait); 0: none within t; -1: error (*err).
- *
- * One packet at a time (GetQueuedCompletionStatus, not the Ex batch): Wine 8 makes one
- * wineserver call per packet either way, and its Ex variant one more to find the queue
- * empty; the packets left are hints for the next wait, which takes them without blocking. */
-static int dequeue(pp__waitset *ws, DWORD t, bool *woken, DWORD *err)
+/* Before a scan that may block: the channels waited on directly have no registered wait
+ * (an entry moves there when one before it is removed); each one beyond has an armed one,
+ * a spent one being re-armed after its event is reset. false if one could not be armed. */
+static bool prepare(pp__waitset *ws)
 {
-    int got = 0;
-    for (;;) {
-        DWORD bytes = 0;
-        ULONG_PTR key = 0;
-        OVERLAPPED *ov = NULL;
-        if (!GetQueuedCompletionStatus(ws->port, &bytes, &key, &ov, t) && !ov) {
-            DWORD e = GetLastError();
-            if (e == WAIT_TIMEOUT)
-                return got;
-            *err = e;
-            return -1;
+    bool ok = true;
+    for (size_t i = 0; i < ws->n; i++) {
+        entry *e = ws->e[i];
+        if (i < DIRECT) {
+            if (e->wait)
+                disarm(e);
+            continue;
         }
-        /* (A packet of a failed operation, ov set, is a packet like the others.) */
-        got = 1;
-        if (key == KEY_WAKE) {
-            InterlockedExchange(&ws->wake_pending, 0);
-            *woken = true;
+        if (e->wait && e->fired) {
+            disarm(e); /* (spent: returns at once) */
+            ResetEvent(e->chan->ev);
         }
-        if (*woken || !ws->wake_pending)
-            return got;
-        t = 0; /* a wake is queued behind: take the packets before it, without waiting */
+        if (!e->wait && !arm(e))
+            ok = false;
     }
+    return ok;
 }
 
 pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, size_t cap,
@@ -219,15 +244,15 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
     *n = 0;
     if (!out || cap == 0)
         return PP_EINVAL;
+    HANDLE h[MAXIMUM_WAIT_OBJECTS];
     int64_t deadline = timeout_ms == PP_FOREVER ? -1 : pp__os_monotonic_ms() + timeout_ms;
-    DWORD err = 0;
     for (;;) {
-        /* What is ready now, without blocking: a wake already posted, then the channels. */
-        bool woken = false;
-        if (ws->wake_pending && dequeue(ws, 0, &woken, &err) < 0)
-            return pp__win_err(oe, "GetQueuedCompletionStatus", err);
-        if (woken)
+        /* What is ready now, without blocking. */
+        if (ws->wake_pending && WaitForSingleObject(ws->wake, 0) == WAIT_OBJECT_0) {
+            wake_consumed(ws);
             emit(out, cap, n, NULL, PP__EV_WAKE);
+        }
+        bool armed = ws->n <= DIRECT || prepare(ws);
         scan(ws, out, cap, n);
         if (*n)
             return PP_OK;
@@ -237,16 +262,31 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
             int64_t left = deadline - pp__os_monotonic_ms();
             t = left <= 0 ? 0 : left >= (int64_t)INFINITE ? INFINITE - 1 : (DWORD)left;
         }
-        int r = dequeue(ws, t, &woken, &err);
-        if (r < 0)
-            return pp__win_err(oe, "GetQueuedCompletionStatus", err);
-        if (woken) {
+        if (!armed && t > 10)
+            t = 10; /* a registered wait was refused: look again soon */
+        size_t direct = ws->n < DIRECT ? ws->n : DIRECT;
+        h[0] = ws->wake;
+        h[1] = ws->overflow;
+        for (size_t i = 0; i < direct; i++)
+            h[i + 2] = ws->e[i]->chan->ev;
+        DWORD r = WaitForMultipleObjects((DWORD)direct + 2, h, FALSE, t);
+        if (r == WAIT_TIMEOUT) {
+            if (!armed && (deadline < 0 || pp__os_monotonic_ms() < deadline))
+                continue;
+            return PP_OK;
+        }
+        if (r == WAIT_OBJECT_0) {
+            wake_consumed(ws);
             emit(out, cap, n, NULL, PP__EV_WAKE);
             scan(ws, out, cap, n);
             return PP_OK;
         }
-        if (r == 0)
-            return PP_OK; /* the timeout */
-        /* Completion packets: look (at the top of the loop). */
+        if (r > WAIT_OBJECT_0 && r < WAIT_OBJECT_0 + direct + 2) {
+            /* Reset first, then look (at the top of the loop): a completion after the reset
+             * signals the event again; the overflow's callbacks set it again. */
+            ResetEvent(h[r - WAIT_OBJECT_0]);
+            continue;
+        }
+        return pp__win_err(oe, "WaitForMultipleObjects", r == WAIT_FAILED ? GetLastError() : r);
     }
 }

@@ -20,12 +20,12 @@
 
 /*
  * The parent's end of a channel is one end of a duplex overlapped named pipe, with at most
- * one read and one write in flight. Its handle is associated with the completion port of the
- * wait set it is added to (port), which is where the manager learns that an operation
- * completed; both OVERLAPPED structures also share ONE manual-reset event, which
- * pp__os_chan_free waits on for cancelled operations. Port packets and event are only
- * hints: which operation completed is read from the OVERLAPPED structures, and the wait set
- * always looks at both structures before it blocks (see waitset.c).
+ * one read and one write in flight. Both OVERLAPPED structures share ONE manual-reset event,
+ * so that a worker costs one wait handle (the wait set waits on 62 directly, and on the rest
+ * through registered waits: waitset.c). The event is
+ * only a hint: which operation completed is read from the OVERLAPPED structures
+ * (HasOverlappedIoCompleted), and ReadFile / WriteFile reset the event when they start, so
+ * the wait set always looks at both structures before it blocks (see waitset.c).
  *
  * The worker's end is a plain synchronous handle: blocking ReadFile / WriteFile.
  */
@@ -34,8 +34,7 @@ struct pp__chan {
     bool worker; /* the worker's (blocking) end */
 
     /* Parent's end only. */
-    HANDLE ev;   /* manual-reset, shared by rov and wov */
-    HANDLE port; /* the wait set's completion port h is associated with, or NULL */
+    HANDLE ev; /* manual-reset, shared by rov and wov */
     OVERLAPPED rov, wov;
     bool rpending;       /* a ReadFile was started and its result not yet collected */
     bool wpending;       /* same, WriteFile */
