@@ -1240,7 +1240,7 @@ static void test_worker_path_unicode(void)
 }
 
 /* No cap on max_workers but memory, on both backends (Windows had CPython's 61: one
- * WaitForMultipleObjects set of 64 handles; its wait set is a completion port now, and the
+ * WaitForMultipleObjects set of 64 handles; its wait set takes any number now, and the
  * scale suite runs 200 workers at once). The default is pp_cpu_count(). */
 static void test_max_workers_cap(void)
 {

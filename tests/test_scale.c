@@ -3,7 +3,7 @@
  * (each holds a "wait_gate" call that returns only when the test opens the gate, so "all
  * busy" is a fact, not a matter of timing); then the calls complete, or one worker is killed
  * and the pool breaks; then shutdown leaves no process behind. On Windows this is beyond
- * WaitForMultipleObjects' 64 handles (the wait set is a completion port: issue 15); the
+ * WaitForMultipleObjects' 64 handles (channels beyond 62 use registered waits: issue 15); the
  * same tests run on POSIX.
  */
 #include <stdlib.h>
