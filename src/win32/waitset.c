@@ -252,7 +252,7 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
             wake_consumed(ws);
             emit(out, cap, n, NULL, PP__EV_WAKE);
         }
-        bool armed = ws->n <= DIRECT || prepare(ws);
+        bool armed = prepare(ws);
         scan(ws, out, cap, n);
         if (*n)
             return PP_OK;
