@@ -65,8 +65,9 @@ extern "C" {
  * Lets GCC and Clang check a printf-like function's format (argument @p fmt) against its
  * arguments (from @p args on), as for pp_task_error(); empty for other compilers.
  */
-#if defined(__MINGW32__)
-/* The library formats with a C99 vsnprintf: check against GNU printf, not msvcrt's. */
+#if defined(__MINGW32__) && !defined(__clang__)
+/* The library formats with a C99 vsnprintf: check against GNU printf, not msvcrt's (clang
+ * has no gnu_printf, and checks printf against C99 anyway). */
 #  define PP_PRINTF(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
 #elif defined(__GNUC__) || defined(__clang__)
 #  define PP_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -463,7 +464,7 @@ typedef enum pp_crash_policy {
  * mismatch instead of letting it corrupt memory.
  */
 typedef struct pp_executor_options {
-    int             max_workers;         /**< 0: pp_cpu_count() (at most 61 on Windows) */
+    int             max_workers;         /**< 0: pp_cpu_count(); no upper limit but memory */
     pp_start_method start_method;        /**< PP_START_DEFAULT: spawn */
     const char     *worker_path;         /**< spawn, forkserver: the worker program; NULL =
                                               this program (fork: must be NULL) */
@@ -753,7 +754,9 @@ PP_API pp_status pp_executor_kill_workers(pp_executor *ex);
 PP_API void pp_executor_destroy(pp_executor *ex);
 
 /**
- * Returns how many CPUs this process may use (its affinity mask), at least 1.
+ * Returns how many CPUs this process may use (its affinity mask), at least 1. On Windows, a
+ * process whose affinity is not restricted counts the CPUs of every processor group
+ * (machines with more than 64 logical CPUs).
  *
  * Thread-safety: any thread. CPython: os.process_cpu_count().
  */

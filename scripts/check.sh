@@ -17,11 +17,20 @@
 #                               exec under qemu-user (scripts/arm64-test.sh)
 #   scripts/check.sh deb        the Debian packages: dpkg-buildpackage, lintian, dpkg -i,
 #                               outside code built against /usr (scripts/deb-test.sh)
+#   scripts/check.sh msvc-lint  what MSVC would reject, as far as it can be seen here: the
+#                               library, tests, examples and pp_bench cross-built for Windows
+#                               by clang (--target=x86_64-w64-windows-gnu) with -std=c11 (no
+#                               GNU extensions), -pedantic-errors, -Wvla, -Wshorten-64-to-32
+#                               (MSVC's C4267 / C4244 on 64-bit) and warnings as errors; then
+#                               scripts/msvc-spellings.awk: no __attribute__, __builtin_*,
+#                               typeof, __thread, _Thread_local outside a compiler #if
+#                               (appveyor.yml lists what is checked and what is not)
 #
 # Needs: gcc, cmake, libapr1-dev, libcunit1-dev; valgrind; clang and libclang-rt-14-dev
-# (fuzz); the wine and mpi jobs install their own (mingw-w64, wine64; openmpi-bin,
-# libopenmpi-dev). The sanitizer and fuzz builds leave the MPI add-on out (-DPP_MPI=OFF:
-# Open MPI's own allocations are not the library's to check). Exits non-zero on the first
+# (fuzz, msvc-lint); the wine, msvc-lint and mpi jobs install their own (mingw-w64, wine64,
+# the cross-built APR and CUnit: scripts/win-deps.sh; openmpi-bin, libopenmpi-dev). The
+# sanitizer and fuzz builds leave the MPI add-on out (-DPP_MPI=OFF: Open MPI's own
+# allocations are not the library's to check). Exits non-zero on the first
 # failing job.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -100,6 +109,17 @@ for job in "$@"; do
         ;;
     arm64)
         bash scripts/arm64-test.sh
+        ;;
+    msvc-lint)
+        awk -f scripts/msvc-spellings.awk src/core/*.[ch] src/win32/*.[ch] include/*.h \
+            tests/*.[ch] examples/*.c bench/pp_bench.c ||
+            { echo "msvc-lint: compiler-specific spellings outside a compiler #if" >&2; exit 1; }
+        bash scripts/win-deps.sh
+        b=build-msvc-lint
+        cmake -S . -B "$b" -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-clang-mingw-w64-x86_64.cmake \
+            -DCMAKE_BUILD_TYPE=Debug -DPP_WERROR=ON \
+            "-DCMAKE_C_FLAGS=-pedantic-errors -Wvla -Wshorten-64-to-32" >/dev/null
+        cmake --build "$b" -j "$JOBS"
         ;;
     *)
         echo "check.sh: unknown job '$job'" >&2

@@ -2,7 +2,8 @@
 # win-deps.sh: prepares, on Debian 12 (bookworm) x86_64, everything the Windows cross build and
 # its Wine test run need:
 #
-#   1. the packages: gcc-mingw-w64-x86-64 and wine64 (--no-install-recommends; root, apt-get);
+#   1. the packages: gcc-mingw-w64-x86-64 and wine64, and cmake, make, bzip2 and patch when
+#      missing (--no-install-recommends; root, apt-get);
 #   2. a Wine prefix, booted with its stdio on /dev/null (see "Wine pitfalls" below);
 #   3. APR 1.7.2 and CUnit 2.1-3 cross-built as static libraries from Debian's source packages
 #      (apt-get source through a private deb-src list: the system's apt sources are untouched),
@@ -59,9 +60,15 @@ die() { echo "[win-deps] error: $*" >&2; exit 1; }
 need=()
 command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
 [ -x "$WINE" ] || need+=(wine64)
+# Every other command this script and win-test.sh run, beyond what a minimal Debian 12 has
+# (coreutils, tar, gzip, mawk, sed, grep, apt with debian-archive-keyring):
+# cmake and ctest; a build tool for CMake's default generator (Unix Makefiles: make; ninja is
+# used instead when it is there); bzip2 for APR's tarball; patch for APR's fixes.
 command -v cmake >/dev/null || need+=(cmake)
+command -v ninja >/dev/null || command -v make >/dev/null || need+=(make)
 command -v bzip2 >/dev/null || need+=(bzip2)
 command -v patch >/dev/null || need+=(patch)
+command -v awk >/dev/null || need+=(mawk)
 if [ ${#need[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "needs root to install: ${need[*]}"
     apt-get update -qq

@@ -17,7 +17,7 @@ static const CU_SuiteInfo *const suites[] = {
     &pp_suite_future,   &pp_suite_callbacks,   &pp_suite_wait,   &pp_suite_as_completed,
     &pp_suite_submit,   &pp_suite_map,         &pp_suite_shutdown, &pp_suite_broken,
     &pp_suite_initializer, &pp_suite_protocol, &pp_suite_backend, &pp_suite_lifecycle,
-    &pp_suite_start,    &pp_suite_alloc,       &pp_suite_badinput,
+    &pp_suite_start,    &pp_suite_alloc,       &pp_suite_badinput, &pp_suite_scale,
     &pp_suite_soak,     &pp_suite_isolate,     &pp_suite_limits,
     &pp_suite_remote,
 };
@@ -55,6 +55,8 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "--orphan-parent") == 0)
         return pp_t_orphan_parent(); /* a helper process for the no-orphans test */
+    if (argc > 2 && strcmp(argv[1], "--exit-during-spawn") == 0)
+        return pp_t_exit_during_spawn(atoi(argv[2])); /* for test_exit_during_spawn */
 
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;

@@ -152,9 +152,21 @@ uint64_t pp_t_fnv1a(const void *data, size_t len);
 /* Fills buf with n deterministic pseudo-random bytes from seed; the "bytes" task does the same. */
 void pp_t_fill(void *buf, size_t n, uint32_t seed);
 
+/* A gate many workers can wait on (the "wait_gate" task), opened once by the test: a named
+ * event on Windows, a file in $TMPDIR (or /tmp) that the workers look for every 10 ms on
+ * POSIX. The name is unique to the caller (e.g. with its pid). NULL on failure. */
+typedef struct pp_t_gate pp_t_gate;
+pp_t_gate *pp_t_gate_create(const char *name);
+void pp_t_gate_open(pp_t_gate *g);
+void pp_t_gate_free(pp_t_gate *g);
+
 /* The body of "pp_tests --orphan-parent" (test_shutdown.c): starts a pool with two busy
  * workers and one idle, prints "<own pid> <worker pids...>", then sleeps until killed. */
 int pp_t_orphan_parent(void);
+
+/* The body of "pp_tests --exit-during-spawn D" (test_shutdown.c): a pool with one worker
+ * busy, one more submit, then exit(0) D ms later, while the second worker is starting. */
+int pp_t_exit_during_spawn(int delay_ms);
 
 /* One suite per area; defined in test_<area>.c. */
 extern const CU_SuiteInfo pp_suite_future;
@@ -176,6 +188,7 @@ extern const CU_SuiteInfo pp_suite_soak;
 extern const CU_SuiteInfo pp_suite_isolate;
 extern const CU_SuiteInfo pp_suite_limits;
 extern const CU_SuiteInfo pp_suite_remote;
+extern const CU_SuiteInfo pp_suite_scale;
 
 /* The start suite's tasks (test_start.c); main() registers them after the others. */
 void pp_t_register_start_tasks(void);

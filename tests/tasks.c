@@ -42,6 +42,9 @@
  *   fork_exit    any             -> POSIX: forks a child that calls exit(7) (the worker's
  *                                   exit handler runs in it), waits for it, returns int32
  *                                   its exit code (-1 if it did not exit)
+ *   wait_gate    bytes: a name   -> blocks until the gate of that name is open
+ *                                   (pp_t_gate_*), for at most 120 s; returns int32 1 if it
+ *                                   opened, 0 if not
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -346,6 +349,115 @@ static int t_sleep(pp_task_ctx *c, const void *a, size_t n)
         memcpy(&s, a, sizeof s);
     pp_t_sleep_ms(s.ms);
     return pp_task_return(c, &s.value, sizeof s.value) == PP_OK ? 0 : 1;
+}
+
+/* ---- gates: a barrier between the test and many workers, with no polling on Windows ---- */
+
+#define GATE_NAME_MAX 200
+
+#ifdef _WIN32
+/* "Local\<name>" (the names are ASCII). */
+static void gate_wname(const char *name, wchar_t *w, size_t cap)
+{
+    static const wchar_t prefix[] = L"Local\\";
+    size_t k = 0;
+    for (; prefix[k] && k + 1 < cap; k++)
+        w[k] = prefix[k];
+    for (const char *p = name; *p && k + 1 < cap; p++)
+        w[k++] = (wchar_t)(unsigned char)*p;
+    w[k] = 0;
+}
+#else
+static void gate_path(const char *name, char *path, size_t cap)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, cap, "%s/%s", tmp && *tmp ? tmp : "/tmp", name);
+}
+#endif
+
+struct pp_t_gate {
+#ifdef _WIN32
+    HANDLE ev; /* a named manual-reset event */
+#else
+    char path[GATE_NAME_MAX + 256]; /* a file that exists once the gate is open */
+#endif
+};
+
+pp_t_gate *pp_t_gate_create(const char *name)
+{
+    if (strlen(name) > GATE_NAME_MAX)
+        return NULL;
+    pp_t_gate *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+#ifdef _WIN32
+    wchar_t w[GATE_NAME_MAX + 16];
+    gate_wname(name, w, sizeof w / sizeof w[0]);
+    g->ev = CreateEventW(NULL, TRUE, FALSE, w);
+    if (!g->ev) {
+        free(g);
+        return NULL;
+    }
+#else
+    gate_path(name, g->path, sizeof g->path);
+    remove(g->path);
+#endif
+    return g;
+}
+
+void pp_t_gate_open(pp_t_gate *g)
+{
+#ifdef _WIN32
+    SetEvent(g->ev);
+#else
+    FILE *f = fopen(g->path, "wb");
+    if (f)
+        fclose(f);
+#endif
+}
+
+void pp_t_gate_free(pp_t_gate *g)
+{
+    if (!g)
+        return;
+#ifdef _WIN32
+    CloseHandle(g->ev);
+#else
+    remove(g->path);
+#endif
+    free(g);
+}
+
+static int t_wait_gate(pp_task_ctx *c, const void *a, size_t n)
+{
+    char name[GATE_NAME_MAX + 1];
+    int32_t open = 0;
+    if (n <= GATE_NAME_MAX) {
+        memcpy(name, a, n);
+        name[n] = 0;
+#ifdef _WIN32
+        wchar_t w[GATE_NAME_MAX + 16];
+        gate_wname(name, w, sizeof w / sizeof w[0]);
+        HANDLE ev = OpenEventW(SYNCHRONIZE, FALSE, w);
+        if (ev) {
+            open = WaitForSingleObject(ev, 120000) == WAIT_OBJECT_0;
+            CloseHandle(ev);
+        }
+#else
+        char path[GATE_NAME_MAX + 256];
+        gate_path(name, path, sizeof path);
+        for (long long end = pp_t_now_ms() + 120000; !open && pp_t_now_ms() < end;) {
+            FILE *f = fopen(path, "rb");
+            if (f) {
+                fclose(f);
+                open = 1;
+            } else {
+                pp_t_sleep_ms(10);
+            }
+        }
+#endif
+    }
+    return pp_task_return(c, &open, sizeof open) == PP_OK ? 0 : 1;
 }
 
 static int t_sleep_exit(pp_task_ctx *c, const void *a, size_t n)
@@ -878,6 +990,7 @@ void pp_t_register_tasks(void)
         {"until_stopped", t_until_stopped},
         {"stubborn", t_stubborn},
         {"should_stop_now", t_should_stop_now},
+        {"wait_gate", t_wait_gate},
     };
     for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
         if (pp_register_task(tasks[i].name, tasks[i].fn) != PP_OK) {

@@ -49,8 +49,8 @@ void pp__os_call_once(void (*fn)(void));
 /* CPUs this process may use (affinity mask), >= 1. */
 int pp__os_cpu_count(void);
 
-/* The largest max_workers this backend supports: win32 61 (one WaitForMultipleObjects set
- * of 64 handles, as in CPython), POSIX a large number. */
+/* The largest max_workers this backend supports: INT_MAX on both (memory is the limit;
+ * the win32 wait set is not bound by WaitForMultipleObjects' 64 handles). */
 int pp__os_max_workers(void);
 
 /* The absolute path of this program's executable, UTF-8, in a buffer the caller frees with

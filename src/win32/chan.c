@@ -142,11 +142,6 @@ fail:
     return st;
 }
 
-HANDLE pp__win_chan_event(const pp__chan *c)
-{
-    return c->ev;
-}
-
 static bool op_done(const OVERLAPPED *ov)
 {
     /* The I/O manager writes Internal when the operation completes. */

@@ -11,11 +11,19 @@
  * with bInheritHandles and no handle list of its own, would inherit it too (and the channel
  * would break only when that process also ends). CPython's subprocess has the same window.
  *
- * The child starts suspended, is put in one process-wide job object with
- * JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE (so workers die with the program, however it ends) and
- * JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION (a crash ends the worker with its exception
- * code instead of waiting on an error dialog), then resumed. The worker itself turns off the
- * other dialogs a crash can raise (worker_no_dialogs, below).
+ * The child is created inside one process-wide job object, through
+ * PROC_THREAD_ATTRIBUTE_JOB_LIST, with JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE (so workers die with
+ * the program, however it ends) and JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION (a crash ends
+ * the worker with its exception code instead of waiting on an error dialog). Created in the
+ * job, not put there afterwards: a program that exits (ExitProcess ends the manager thread
+ * wherever it is) between a CreateProcessW and an AssignProcessToJobObject would leave a
+ * worker in no job, and, as it used to be created suspended, suspended for ever. Wine
+ * applies the job list in the server's new_process request, as Windows does in the kernel.
+ * Should the attribute be missing or ignored (IsProcessInJob says so), the worker is put in
+ * the job after its creation; it was never suspended, so if the program ends before that,
+ * the worker's first read of its channel fails (the parent's end is gone) and it exits by
+ * itself: there is no window in which a worker can be left waiting for ever. The worker
+ * itself turns off the other dialogs a crash can raise (worker_no_dialogs, below).
  *
  * Exit codes chosen for pp__os_proc_stop (the core reports "exited with code N"): 15 when
  * asked to terminate and 9 when killed, the numbers of SIGTERM and SIGKILL, so that
@@ -253,13 +261,17 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
         if (!seen)
             list[n_list++] = std3.h[i];
     }
+    if (!InitOnceExecuteOnce(&job_once, create_job, NULL, NULL)) {
+        st = pp__win_err(oe, "CreateJobObjectW", job_err);
+        goto out;
+    }
     SIZE_T size = 0;
-    InitializeProcThreadAttributeList(NULL, 1, 0, &size);
+    InitializeProcThreadAttributeList(NULL, 2, 0, &size);
     if ((attrs = pp__malloc(size)) == NULL) {
         st = PP_ENOMEM;
         goto out;
     }
-    if (!InitializeProcThreadAttributeList(attrs, 1, 0, &size)) {
+    if (!InitializeProcThreadAttributeList(attrs, 2, 0, &size)) {
         st = pp__win_err(oe, "InitializeProcThreadAttributeList", GetLastError());
         goto out;
     }
@@ -269,6 +281,10 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
         st = pp__win_err(oe, "UpdateProcThreadAttribute", GetLastError());
         goto out;
     }
+    /* The job: refused only by a system without job lists; then the fallback below. */
+    HANDLE jobs[1] = {job};
+    (void)UpdateProcThreadAttribute(attrs, 0, PROC_THREAD_ATTRIBUTE_JOB_LIST, jobs, sizeof jobs,
+                                    NULL, NULL);
 
     STARTUPINFOEXW si;
     memset(&si, 0, sizeof si);
@@ -278,7 +294,7 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
     si.StartupInfo.hStdOutput = std3.h[1];
     si.StartupInfo.hStdError = std3.h[2];
     si.lpAttributeList = attrs;
-    DWORD flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT;
+    DWORD flags = CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT;
     /* A program with a console window shares it with its workers, as CPython does (Ctrl+C
      * reaches them too). One without (a GUI application, or Wine without a terminal) starts
      * them detached: no console window per worker, and no console host process. Not
@@ -302,12 +318,11 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
         }
         Sleep((DWORD)(1 + 10 * attempt));
     }
-    if (!InitOnceExecuteOnce(&job_once, create_job, NULL, NULL)) {
-        st = pp__win_err(oe, "CreateJobObjectW", job_err);
-    } else if (!AssignProcessToJobObject(job, pi.hProcess)) {
+    BOOL in_job = FALSE;
+    if (!IsProcessInJob(pi.hProcess, job, &in_job)) {
+        st = pp__win_err(oe, "IsProcessInJob", GetLastError());
+    } else if (!in_job && !AssignProcessToJobObject(job, pi.hProcess)) {
         st = pp__win_err(oe, "AssignProcessToJobObject", GetLastError());
-    } else if (ResumeThread(pi.hThread) == (DWORD)-1) {
-        st = pp__win_err(oe, "ResumeThread", GetLastError());
     }
     if (st != PP_OK) {
         TerminateProcess(pi.hProcess, EXIT_KILLED);

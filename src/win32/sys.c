@@ -4,6 +4,7 @@
  */
 #include "win32.h"
 
+#include <limits.h>
 #include <malloc.h>
 #include <psapi.h>
 #include <stdio.h>
@@ -85,9 +86,13 @@ void pp__os_call_once(void (*fn)(void))
 
 int pp__os_cpu_count(void)
 {
+    /* The masks describe one processor group (at most 64 CPUs): a process whose mask is
+     * its group's whole mask is not restricted, and may use every group (Windows 11 and
+     * Server 2022 spread a process's threads over all of them): count them all. Both masks
+     * are 0 when the process has threads in several groups already. A restricted mask
+     * (start /affinity, a job) is counted as it is. */
     DWORD_PTR mine = 0, sys = 0;
-    /* Both masks are 0 when the process has threads in several processor groups. */
-    if (GetProcessAffinityMask(GetCurrentProcess(), &mine, &sys) && mine) {
+    if (GetProcessAffinityMask(GetCurrentProcess(), &mine, &sys) && mine && mine != sys) {
         int n = 0;
         for (; mine; mine &= mine - 1)
             n++;
@@ -99,9 +104,9 @@ int pp__os_cpu_count(void)
 
 int pp__os_max_workers(void)
 {
-    /* WaitForMultipleObjects takes MAXIMUM_WAIT_OBJECTS (64) handles: one per worker's
-     * channel, one wakeup, and CPython's margin: 61, as concurrent.futures. */
-    return 61;
+    /* The wait set takes any number of channels (waitset.c). Memory is the limit, as on
+     * POSIX. */
+    return INT_MAX;
 }
 
 /* ---- executable path ---- */

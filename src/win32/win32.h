@@ -21,7 +21,8 @@
 /*
  * The parent's end of a channel is one end of a duplex overlapped named pipe, with at most
  * one read and one write in flight. Both OVERLAPPED structures share ONE manual-reset event,
- * so that a worker costs one wait handle (61 workers + the wakeup fit in 64). The event is
+ * so that a worker costs one wait handle (the wait set waits on 62 directly, and on the rest
+ * through registered waits: waitset.c). The event is
  * only a hint: which operation completed is read from the OVERLAPPED structures
  * (HasOverlappedIoCompleted), and ReadFile / WriteFile reset the event when they start, so
  * the wait set always looks at both structures before it blocks (see waitset.c).
@@ -78,8 +79,5 @@ pp__chan *pp__win_chan_worker(HANDLE h);
  * from the state of its two operations; starts a read if none is in flight and none is
  * buffered. Never blocks. */
 unsigned pp__win_chan_ready(pp__chan *c, unsigned interest);
-
-/* The channel's wait handle (the shared event). */
-HANDLE pp__win_chan_event(const pp__chan *c);
 
 #endif /* PP_WIN32_H */
