@@ -9,7 +9,7 @@ import struct
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "corpus")
 MAGIC = 0x50500000
-INIT, CALL, STOP, READY, INITERR, RESULT, EXITING = (MAGIC | i for i in range(1, 8))
+INIT, CALL, STOP, READY, INITERR, RESULT, EXITING, SHM = (MAGIC | i for i in range(1, 9))
 PP_OK, PP_ENOMEM, PP_ETASK, PP_ENOTASK = 0, 3, 8, 9
 
 
@@ -43,6 +43,7 @@ seeds = {
     "exiting": frame(EXITING, struct.pack("<i", -3)),
     "initerr": frame(INITERR, item(PP_ETASK, 1, b"initializer failed")),
     "stop": frame(STOP, b""),
+    "shm": frame(SHM, struct.pack("<QQ", 0x1234, 4096)),
 }
 
 os.makedirs(OUT, exist_ok=True)
