@@ -366,7 +366,8 @@ pp_status pp_future_abort(pp_future *f)
 {
     PP__CHECK_ARG(f != NULL);
     apr_thread_mutex_lock(pp__flock);
-    switch (f->state) {
+    pp__fstate state = atomic_load_explicit(&f->state, memory_order_relaxed); /* under the lock */
+    switch (state) {
     case PP__F_PENDING: {
         completion c;
         complete_locked(f, PP__F_CANCELLED, &c);
