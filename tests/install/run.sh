@@ -132,7 +132,8 @@ esac
 # The README's commands ("Using it from another project"), exactly as written there, with
 # /some/prefix replaced by this prefix: each program is built in a directory of its own,
 # as a.out from app.c, and must run with no LD_LIBRARY_PATH (the prefix is not one the
-# dynamic loader searches).
+# dynamic loader searches). Each is built a second time with -Wl,--no-as-needed, as a
+# compiler without Debian's default --as-needed links (Fedora's, upstream GCC's).
 echo "== the README's pkg-config commands, as written"
 readme_cmds=$(awk '/^## Using it from another project/ { s = 1 }
     s && /^```sh$/ { b = 1; next }
@@ -153,6 +154,12 @@ while IFS= read -r line; do
         echo "   $line"
         (cd "$d" && eval "\"\$cc\" ${line#cc }") || fail "the README's command: $line"
         (cd "$d" && env -u LD_LIBRARY_PATH ./a.out) || fail "a.out of the README's command: $line"
+        mkdir -p "$d-no-as-needed"
+        cp "$d/app.c" "$d-no-as-needed/"
+        (cd "$d-no-as-needed" && eval "\"\$cc\" -Wl,--no-as-needed ${line#cc }") ||
+            fail "the README's command with -Wl,--no-as-needed: $line"
+        (cd "$d-no-as-needed" && env -u LD_LIBRARY_PATH ./a.out) ||
+            fail "a.out of the README's command with -Wl,--no-as-needed: $line"
         ;;
     "") ;;
     *) fail "unexpected line in the README's sh block: $line" ;;
@@ -163,9 +170,11 @@ EOF
 [ "$n_readme" = 2 ] || fail "$n_readme cc commands in the README's sh block, expected 2"
 needs_procpool "$work/readme/1/a.out" || fail "the README's shared program does not load libprocpool.so"
 needs_procpool "$work/readme/2/a.out" && fail "the README's static program loads libprocpool.so"
+needs_procpool "$work/readme/2-no-as-needed/a.out" &&
+    fail "the README's static program, linked with --no-as-needed, loads libprocpool.so"
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 
-echo "install: 8 consumers built against the installed copy and ran"
+echo "install: 10 consumers built against the installed copy and ran"
 
 # The MPI add-on, when this build has it: the example across ranks, built with
 # pkg-config procpool-mpi and with the CMake component mpi, run on 2 ranks.
