@@ -272,14 +272,12 @@ int main(int argc, char **argv)
                     memcpy(&sq, r.data, sizeof sq);
                     sum += sq;
                     done++;
-                } else if (fst == PP_ECANCELLED) {
-                    cancelled++;
-                } else if (!stopping) { /* stopped calls may fail: "stopped" */
+                } else if (fst == PP_ECANCELLED || (stopping && fst == PP_ETASK)) {
+                    cancelled++; /* (PP_ETASK: the task saw pp_task_should_stop) */
+                } else {
                     fprintf(stderr, "mainloop: a call failed: %s: %s\n", pp_status_str(fst),
                             pp_last_error());
                     failed++;
-                } else {
-                    cancelled++;
                 }
             }
             if (st == PP_END)

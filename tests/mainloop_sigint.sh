@@ -18,6 +18,13 @@ fail() {
     exit 1
 }
 command -v setsid >/dev/null || { echo "SKIP: no setsid (util-linux)"; exit 0; }
+[ -r /proc/self/stat ] || { echo "SKIP: no /proc to list a process group with"; exit 0; }
+# The process group of a pid, and the pids of a group, from /proc (no procps needed: a
+# fresh Debian has none). In /proc/PID/stat, after the command's ") ": state ppid pgrp.
+pgrp_of() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f3; }
+group_members() { # (cat goes on past a process that ended meanwhile)
+    cat /proc/[0-9]*/stat 2>/dev/null | sed 's/ (.*) / /' | awk -v g="$1" '$4 == g { print $1 }'
+}
 
 # 400 calls of 100 ms on 2 workers: 20 s if nothing stops it. Its own session and process
 # group (setsid), so that the group signal reaches it and its workers and nothing else.
@@ -32,9 +39,9 @@ until tr "\r" "\n" <"$work/err" 2>/dev/null | grep -Eq '^([3-9]|[1-9][0-9]+)/400
     kill -0 "$pid" 2>/dev/null || fail "exited before it was interrupted"
     sleep 0.1
 done
-pgid=$(ps -o pgid= -p "$pid" | tr -d ' ')
+pgid=$(pgrp_of "$pid")
 [ "$pgid" = "$pid" ] || fail "not a process group leader (pgid '$pgid', pid $pid)"
-workers=$(pgrep -g "$pgid" | grep -vx "$pid" | tr '\n' ' ')
+workers=$(group_members "$pgid" | grep -vx "$pid" | tr '\n' ' ')
 [ -n "$workers" ] || fail "no worker process in group $pgid"
 echo "mainloop pid $pid, workers $workers; sending SIGINT to the group"
 kill -INT "-$pgid"
@@ -57,7 +64,7 @@ echo "$line" | grep -Eq '^interrupted: [1-9][0-9]* done, [1-9][0-9]* cancelled$'
 d=$(echo "$line" | sed 's/^interrupted: \([0-9]*\) done, \([0-9]*\) cancelled$/\1/')
 c=$(echo "$line" | sed 's/^interrupted: \([0-9]*\) done, \([0-9]*\) cancelled$/\2/')
 [ $((d + c)) = 400 ] || fail "$d done + $c cancelled is not 400"
-left=$(pgrep -g "$pgid" | tr '\n' ' ')
+left=$(group_members "$pgid" | tr '\n' ' ')
 [ -z "$left" ] || fail "processes left in its group: $left"
 for w in $workers; do
     kill -0 "$w" 2>/dev/null && fail "worker $w is still alive"
