@@ -472,7 +472,7 @@ static void bench_flow(size_t n, size_t max_pending)
     double t1 = now_s();
     pp_executor_stats s;
     pp_executor_stats_get(ex, &s);
-    if (s.completed != n)
+    if (s.completed < n) /* (warm() ran a few more) */
         die_msg("flow: not every call completed");
     pp_executor_destroy(ex);
     printf("flow.pending%zu.%s.peak_rss\t%.1f\tMiB\n", max_pending, g_method_name,
