@@ -28,7 +28,9 @@
  * server exits when its socket reaches EOF, that is when the client process has ended, and
  * also when it sees (every FS_PARENT_CHECK_MS) that its parent is no longer the client; its
  * workers follow by their own channel's EOF and their parent-death signal (Linux), which is
- * exact here: the server is single-threaded.
+ * exact here: the server is single-threaded. Each worker leads its own process group, which
+ * the server kills before it reaps the worker (fs_reap), and the worker's parent-death
+ * handler kills it when the server goes (spawn.c's top comment).
  *
  * Requests are serialised by a process-wide mutex; one exchange costs a fork of a small,
  * single-threaded process (well under a millisecond). A server that died is reaped and
@@ -107,11 +109,10 @@ static void child_enter(int fd, pid_t parent)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-#ifdef __linux__
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
-    if (getppid() != parent) /* the parent died before the guard was set */
-        _exit(0);
+    /* Its own process group (its parent does the same, whichever runs first), and its
+     * parent's death kills that group (spawn.c's top comment). */
+    setpgid(0, 0);
+    pp__posix_worker_guard(parent);
 }
 
 pp_status pp__os_fork(pp__serve_fn serve, pp__proc **p, pp__chan **c, pp__oserr *oe)
@@ -141,6 +142,7 @@ pp_status pp__os_fork(pp__serve_fn serve, pp__proc **p, pp__chan **c, pp__oserr 
         goto fail;
     }
     close(sv[1]);
+    setpgid(pid, pid); /* as the child does: a group kill before it ran must reach it */
     pp__free(child_chan);
     chan->fd = sv[0];
     proc->pid = pid;
@@ -259,8 +261,22 @@ static void fs_on_sigchld(int sig)
 static void fs_reap(fs_kid *kids, size_t *n)
 {
     for (;;) {
+        /* Seen first without reaping: a worker's process group dies while the worker, an
+         * unreaped zombie, still holds its pgid (spawn.c's top comment). */
+        siginfo_t si;
+        si.si_pid = 0;
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        if (si.si_pid <= 0)
+            return;
+        for (size_t i = 0; i < *n; i++)
+            if (kids[i].pid == si.si_pid)
+                pp__posix_kill_group(si.si_pid);
         int status = 0;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
+        pid_t pid = waitpid(si.si_pid, &status, WNOHANG);
         if (pid < 0 && errno == EINTR)
             continue;
         if (pid <= 0)
@@ -368,6 +384,8 @@ static void fs_serve(int ctl, pp__serve_fn serve)
         }
         pp__free(child_chan);
         close(fds[0]);
+        if (pid > 0)
+            setpgid(pid, pid); /* as the child does */
         if (pid < 0) {
             int e = errno;
             close(fds[1]);

@@ -47,6 +47,16 @@ void pp__posix_remote_free(pp__proc *p);
 /* spawn.c: SIGTERM / SIGKILL through the pidfd where there is one; 0 or an errno value. */
 int pp__posix_send_signal(pp__proc *p, int sig);
 
+/* In a worker, before anything of the application runs: makes sure it leads its own process
+ * group, and (Linux) that its parent's death kills it and that group (PR_SET_PDEATHSIG with
+ * PP__POSIX_PDEATHSIG, whose handler is kill(0, SIGKILL)). parent > 0: if the parent is
+ * already gone, the group is killed at once. Async-signal-safe (a forked child calls it).
+ * spawn.c's top comment says why. */
+#define PP__POSIX_PDEATHSIG SIGSTKFLT /* unused by Linux and by programs */
+void pp__posix_worker_guard(pid_t parent);
+/* SIGKILL to the process group led by leader, which must not be reaped yet. */
+void pp__posix_kill_group(pid_t leader);
+
 /* The worker's end of its channel in a worker: descriptor 3. */
 #define PP__POSIX_CHILD_FD 3
 

@@ -18,6 +18,30 @@
  *
  * On Linux a pidfd is the exact exit sentinel, and signals go through it (no pid reuse race).
  * Only the child's own pid is ever waited for.
+ *
+ * A worker's descendants die with it. Every worker leads its own process group
+ * (POSIX_SPAWN_SETPGROUP here; setpgid in a forked child, and in its parent too, see fork.c),
+ * which its descendants inherit unless they leave it on purpose (setsid, setpgid: what a task
+ * detaches so is its own). Three things kill the group:
+ *   - the reaper: before a worker is reaped, its group gets SIGKILL (try_reap: waitid with
+ *     WNOWAIT sees the exit, kill(-pid), then waitpid). While the leader is an unreaped
+ *     zombie its pid, and so its pgid, cannot be reused: the kill is exact. This covers every
+ *     way a worker ends: a crash, a time limit, an abort, pp_executor_stop, terminate / kill,
+ *     a broken pool, shutdown. The forkserver, which reaps its workers, does the same.
+ *   - pp__os_proc_stop: the stop signal (SIGTERM or SIGKILL) goes to the leader through its
+ *     pidfd and, if that worked (not reaped yet), to its group.
+ *   - the parent's death, even by SIGKILL: nothing in the parent runs then, so the worker
+ *     does it. Its parent-death signal (PR_SET_PDEATHSIG) is PP__POSIX_PDEATHSIG with a
+ *     handler that sends SIGKILL to its own group, itself included (kill(0, SIGKILL), one
+ *     async-signal-safe call). No extra process, no cost per call or per start. Its limits:
+ *     a task that blocks that signal in every thread, or replaces its handler, delays the
+ *     worker's death to the channel's EOF (and leaves its descendants), and
+ *     an application that reaps its children behind the library's back (SIGCHLD ignored,
+ *     waitpid(-1): "lost") leaves the reaper nothing exact to kill: the group is then killed
+ *     only through the parent-death signal.
+ * A worker in its own group does not get the terminal's Ctrl-C (SIGINT to the foreground
+ * group): the application decides (pp_executor_stop, or dying, which kills the workers as
+ * above). A worker that reads the terminal gets SIGTTIN, as any background job.
  */
 #ifndef _GNU_SOURCE
 #  define _GNU_SOURCE
@@ -85,6 +109,38 @@ int pp__posix_send_signal(pp__proc *p, int sig)
     return kill(p->pid, sig) == 0 ? 0 : errno;
 }
 
+/* The parent-death handler: the worker and its whole process group go (see the top). */
+static void on_parent_death(int sig)
+{
+    (void)sig;
+    kill(0, SIGKILL);
+}
+
+void pp__posix_worker_guard(pid_t parent)
+{
+    if (getpgid(0) != getpid())
+        setpgid(0, 0); /* already done by the spawn / the forking parent; be sure */
+#ifdef __linux__
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_parent_death;
+    sigfillset(&sa.sa_mask);
+    sigaction(PP__POSIX_PDEATHSIG, &sa, NULL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, PP__POSIX_PDEATHSIG);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    prctl(PR_SET_PDEATHSIG, PP__POSIX_PDEATHSIG);
+#endif
+    if (parent > 0 && getppid() != parent) /* the parent died before the guard was set */
+        kill(0, SIGKILL);
+}
+
+void pp__posix_kill_group(pid_t leader)
+{
+    kill(-leader, SIGKILL); /* ESRCH: the group is empty, fine */
+}
+
 /* Is path a program posix_spawn can start? posix_spawn reports exec failures on glibc, but
  * not everywhere (nor under valgrind, which runs its clone as a fork): check first, so the
  * common mistakes (no such file, a directory, not executable) fail here, clearly. */
@@ -131,8 +187,11 @@ pp_status pp__posix_spawn_child(char *const *args, int child_end, pid_t *pid, pp
         call = "posix_spawnattr_setsigmask";
     else if ((err = posix_spawnattr_setsigdefault(&attr, &dfl)) != 0)
         call = "posix_spawnattr_setsigdefault";
-    else if ((err = posix_spawnattr_setflags(&attr,
-                                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0)
+    else if ((err = posix_spawnattr_setpgroup(&attr, 0)) != 0) /* its own process group */
+        call = "posix_spawnattr_setpgroup";
+    else if ((err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+                                                        POSIX_SPAWN_SETSIGDEF |
+                                                        POSIX_SPAWN_SETPGROUP)) != 0)
         call = "posix_spawnattr_setflags";
     else if ((err = posix_spawn(pid, args[0], &fa, &attr, args, environ)) != 0)
         call = "posix_spawn";
@@ -276,14 +335,12 @@ pp_status pp__os_chan_from_argv(int argc, char **argv, pp__chan **c, pp__oserr *
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
         return pp__posix_err(oe, "fcntl(O_NONBLOCK)", errno);
-#ifdef __linux__
     /* A second guard against orphans: the channel's EOF stops an idle worker when the
      * parent dies, but a worker busy in a long task reads it only afterwards. The spawning
      * thread is the executor's manager, which outlives every worker it starts (the signal
      * comes when the *thread* that spawned the worker ends). If the parent died before this
      * call, the channel is at EOF already. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
+    pp__posix_worker_guard(0);
     *c = pp__posix_chan_new(fd, true);
     return *c ? PP_OK : PP_ENOMEM;
 }
@@ -306,7 +363,13 @@ pp_status pp__os_proc_stop(pp__proc *p, bool kill_it, pp__oserr *oe)
         return pp__posix_remote_stop(p, kill_it, oe);
     if (p->reaped || p->lost)
         return PP_OK;
-    int err = pp__posix_send_signal(p, kill_it ? SIGKILL : SIGTERM);
+    int sig = kill_it ? SIGKILL : SIGTERM;
+    int err = pp__posix_send_signal(p, sig);
+    /* The group too, while the leader is not reaped (the signal reached it), and only where
+     * this process reaps it: a forkserver's worker is reaped by the server, which kills the
+     * group itself (fork.c). */
+    if (err == 0 && p->status_fd < 0)
+        kill(-p->pid, sig);
     if (err && err != ESRCH)
         return pp__posix_err(oe, "kill", err);
     return PP_OK;
@@ -364,6 +427,18 @@ static pp_status try_reap(pp__proc *p, bool block, pp__oserr *oe)
     if (p->lost)
         return pp__posix_err(oe, "waitpid", ECHILD);
     for (;;) {
+        /* First see the exit without reaping: the group dies while the leader's pid still
+         * holds its pgid (see the top). */
+        siginfo_t si;
+        si.si_pid = 0;
+        if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOWAIT | (block ? 0 : WNOHANG)) == 0) {
+            if (si.si_pid != p->pid)
+                return PP_ETIMEDOUT;
+            pp__posix_kill_group(p->pid);
+        } else if (errno == EINTR) {
+            continue;
+        }
+        /* (an error: waitpid says which) */
         int status = 0;
         pid_t r = waitpid(p->pid, &status, block ? 0 : WNOHANG);
         if (r == p->pid) {

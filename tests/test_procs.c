@@ -1,0 +1,340 @@
+/*
+ * The procs suite: how workers are started and what dies with them.
+ *
+ * Descendants: a task starts a `sleep 600` grandchild (POSIX; Windows: this program in its
+ * --sleep-child mode) and writes its pid to a file, then hangs, crashes or returns. Whatever
+ * ends its worker (a time limit, pp_future_abort, pp_executor_stop, kill_workers, a crash,
+ * shutdown), the grandchild is gone within 2 s (a bounded poll). The parent-SIGKILL case is
+ * in the shutdown suite ("a parent killed by SIGKILL leaves no worker behind").
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _WIN32
+#  include <windows.h>
+#else
+#  include <signal.h>
+#  include <spawn.h>
+#  include <unistd.h>
+#endif
+
+#include "pp_test.h"
+
+#define BOUND_MS 20000L
+#define GONE_MS 2000L
+
+#ifndef _WIN32
+extern char **environ;
+#endif
+
+typedef struct gc_arg {
+    int32_t mode; /* 0: hang 30 s (ignores stop requests), 1: crash, 2: return */
+    char    path[480];
+} gc_arg;
+
+/* Starts the grandchild; its pid, or -1. */
+static long long start_grandchild(void)
+{
+#ifdef _WIN32
+    char exe[MAX_PATH], cmd[MAX_PATH + 32];
+    if (!GetModuleFileNameA(NULL, exe, sizeof exe))
+        return -1;
+    snprintf(cmd, sizeof cmd, "\"%s\" --sleep-child", exe);
+    STARTUPINFOA si;
+    PROCESS_INFORMATION pi;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi))
+        return -1;
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    return (long long)pi.dwProcessId;
+#else
+    pid_t pid;
+    char *argv[] = {(char *)"sleep", (char *)"600", NULL};
+    if (posix_spawnp(&pid, "sleep", NULL, NULL, argv, environ) != 0)
+        return -1;
+    return (long long)pid;
+#endif
+}
+
+int pp_t_sleep_child(void)
+{
+    for (int i = 0; i < 6000; i++)
+        pp_t_sleep_ms(100);
+    return 0;
+}
+
+/* Writes pid to path whole (a temporary file renamed over it). */
+static int write_pid(const char *path, long long pid)
+{
+    char tmp[520];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "%lld\n", pid);
+    if (fclose(f) != 0)
+        return -1;
+#ifdef _WIN32
+    return MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING) ? 0 : -1;
+#else
+    return rename(tmp, path);
+#endif
+}
+
+static int t_grandchild(pp_task_ctx *c, const void *a, size_t n)
+{
+    gc_arg g;
+    if (n != sizeof g) {
+        pp_task_error(c, "grandchild: bad argument");
+        return 1;
+    }
+    memcpy(&g, a, sizeof g);
+    long long pid = start_grandchild();
+    if (pid < 0 || write_pid(g.path, pid) != 0) {
+        pp_task_error(c, "grandchild: cannot start it");
+        return 1;
+    }
+    if (g.mode == 1) {
+#ifdef _WIN32
+        RaiseException(0xC0000005, EXCEPTION_NONCONTINUABLE, 0, NULL);
+#else
+        signal(SIGSEGV, SIG_DFL);
+        raise(SIGSEGV);
+#endif
+    }
+    if (g.mode == 0) {
+        for (int i = 0; i < 300; i++)
+            pp_t_sleep_ms(100);
+    }
+    return pp_task_return(c, &pid, sizeof pid) == PP_OK ? 0 : 1;
+}
+
+void pp_t_register_procs_tasks(void)
+{
+    if (pp_register_task("grandchild", t_grandchild) != PP_OK) {
+        fprintf(stderr, "pp_tests: cannot register task grandchild\n");
+        exit(2);
+    }
+}
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static void gc_path(char *buf, size_t cap, const char *tag)
+{
+#ifdef _WIN32
+    char dir[MAX_PATH];
+    if (!GetTempPathA(sizeof dir, dir))
+        strcpy(dir, ".\\");
+    snprintf(buf, cap, "%spp_gc_%lld_%s", dir, pp_t_getpid(), tag);
+#else
+    const char *dir = getenv("TMPDIR");
+    snprintf(buf, cap, "%s/pp_gc_%lld_%s", dir && *dir ? dir : "/tmp", pp_t_getpid(), tag);
+#endif
+    remove(buf);
+}
+
+/* The pid the task wrote, waiting for it (bounded); -1 if none came. */
+static long long read_pid(const char *path)
+{
+    long long end = pp_t_now_ms() + BOUND_MS;
+    while (pp_t_now_ms() < end) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            long long pid = -1;
+            int got = fscanf(f, "%lld", &pid);
+            fclose(f);
+            if (got == 1 && pid > 0) {
+                remove(path);
+                return pid;
+            }
+        }
+        pp_t_sleep_ms(5);
+    }
+    return -1;
+}
+
+/* Whether pid is gone within GONE_MS; if not, kills it (nothing is left behind). */
+static bool gone_soon(long long pid)
+{
+    long long t0 = pp_t_now_ms();
+    while (pp_t_pid_alive(pid) && pp_t_now_ms() - t0 < GONE_MS)
+        pp_t_sleep_ms(5);
+    if (!pp_t_pid_alive(pid))
+        return true;
+    pp_t_kill_pid(pid);
+    return false;
+}
+
+static pp_executor *gc_executor(pp_crash_policy policy, long limit_ms)
+{
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    o.max_workers = 1;
+    o.crash_policy = policy;
+    o.call_time_limit_ms = limit_ms;
+    o.stop_grace_ms = 50;
+    pp_executor *ex = NULL;
+    PP_ASSERT_OK(pp_executor_create(&o, &ex));
+    return ex;
+}
+
+/* Submits a grandchild task in mode, waits for the grandchild's pid. */
+static pp_future *gc_submit(pp_executor *ex, int32_t mode, const char *tag, long long *gpid)
+{
+    gc_arg g;
+    memset(&g, 0, sizeof g);
+    g.mode = mode;
+    gc_path(g.path, sizeof g.path, tag);
+    pp_future *f = NULL;
+    PP_ASSERT_OK(pp_submit(ex, "grandchild", &g, sizeof g, &f));
+    *gpid = read_pid(g.path);
+    CU_ASSERT(*gpid > 0);
+    if (*gpid > 0 && mode != 1) /* (a crash may have taken it already) */
+        CU_ASSERT(pp_t_pid_alive(*gpid));
+    return f;
+}
+
+long long pp_t_submit_grandchild(pp_executor *ex, pp_future **f)
+{
+    gc_arg g;
+    memset(&g, 0, sizeof g);
+    gc_path(g.path, sizeof g.path, "orphan");
+    if (pp_submit(ex, "grandchild", &g, sizeof g, f) != PP_OK)
+        return -1;
+    return read_pid(g.path);
+}
+
+/* ---- descendants ---------------------------------------------------------------------------- */
+
+static void test_tree_time_limit(void)
+{
+    PP_T_SKIP_IF_MPI("remote workers are not this process's children");
+    PP_T_SKIP_IF_FORK("fork has no time limits");
+    pp_executor *ex = gc_executor(PP_CRASH_BREAK, 300);
+    if (!ex)
+        return;
+    long long g = -1;
+    pp_future *f = gc_submit(ex, 0, "tl", &g);
+    CU_ASSERT_EQUAL(pp_future_result(f, BOUND_MS, NULL), PP_ETIMELIMIT);
+    if (g > 0)
+        CU_ASSERT(gone_soon(g));
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+}
+
+static void test_tree_abort(void)
+{
+    PP_T_SKIP_IF_MPI("remote workers are not this process's children");
+    PP_T_SKIP_IF_FORK("fork cannot replace a worker: no pp_future_abort");
+    pp_executor *ex = gc_executor(PP_CRASH_BREAK, 0);
+    if (!ex)
+        return;
+    long long g = -1;
+    pp_future *f = gc_submit(ex, 0, "ab", &g);
+    PP_ASSERT_OK(pp_future_abort(f));
+    CU_ASSERT_EQUAL(pp_future_result(f, BOUND_MS, NULL), PP_ECANCELLED);
+    if (g > 0)
+        CU_ASSERT(gone_soon(g));
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+}
+
+static void test_tree_stop(void)
+{
+    PP_T_SKIP_IF_MPI("remote workers are not this process's children");
+    pp_executor *ex = gc_executor(PP_CRASH_BREAK, 0);
+    if (!ex)
+        return;
+    long long g = -1;
+    pp_future *f = gc_submit(ex, 0, "st", &g);
+    PP_ASSERT_OK(pp_executor_stop(ex, 50));
+    CU_ASSERT_NOT_EQUAL(pp_future_result(f, BOUND_MS, NULL), PP_OK);
+    if (g > 0)
+        CU_ASSERT(gone_soon(g));
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+}
+
+static void test_tree_kill_workers(void)
+{
+    PP_T_SKIP_IF_MPI("remote workers are not this process's children");
+    pp_executor *ex = gc_executor(PP_CRASH_BREAK, 0);
+    if (!ex)
+        return;
+    long long g = -1;
+    pp_future *f = gc_submit(ex, 0, "kw", &g);
+    PP_ASSERT_OK(pp_executor_kill_workers(ex));
+    CU_ASSERT_NOT_EQUAL(pp_future_result(f, BOUND_MS, NULL), PP_OK);
+    if (g > 0)
+        CU_ASSERT(gone_soon(g));
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+}
+
+static void test_tree_terminate_workers(void)
+{
+    PP_T_SKIP_IF_MPI("remote workers are not this process's children");
+    pp_executor *ex = gc_executor(PP_CRASH_BREAK, 0);
+    if (!ex)
+        return;
+    long long g = -1;
+    pp_future *f = gc_submit(ex, 0, "tw", &g);
+    PP_ASSERT_OK(pp_executor_terminate_workers(ex));
+    CU_ASSERT_NOT_EQUAL(pp_future_result(f, BOUND_MS, NULL), PP_OK);
+    if (g > 0)
+        CU_ASSERT(gone_soon(g));
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+}
+
+static void test_tree_crash(void)
+{
+    PP_T_SKIP_IF_MPI("remote workers are not this process's children");
+    for (int policy = 0; policy < (pp_t_start == PP_START_FORK ? 1 : 2); policy++) {
+        pp_executor *ex = gc_executor(policy ? PP_CRASH_ISOLATE : PP_CRASH_BREAK, 0);
+        if (!ex)
+            return;
+        long long g = -1;
+        pp_future *f = gc_submit(ex, 1, "cr", &g);
+        CU_ASSERT_EQUAL(pp_future_result(f, BOUND_MS, NULL),
+                        policy ? PP_EWORKERDIED : PP_EBROKEN);
+        if (g > 0)
+            CU_ASSERT(gone_soon(g));
+        pp_future_release(f);
+        pp_executor_destroy(ex);
+    }
+}
+
+/* A grandchild left running by a call that returned dies when its worker is stopped at
+ * shutdown. */
+static void test_tree_shutdown(void)
+{
+    PP_T_SKIP_IF_MPI("remote workers are not this process's children");
+    pp_executor *ex = gc_executor(PP_CRASH_BREAK, 0);
+    if (!ex)
+        return;
+    long long g = -1;
+    pp_future *f = gc_submit(ex, 2, "sd", &g);
+    PP_ASSERT_OK(pp_future_result(f, BOUND_MS, NULL));
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
+    if (g > 0)
+        CU_ASSERT(gone_soon(g));
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+}
+
+static CU_TestInfo tests[] = {
+    {"descendants die: time limit", test_tree_time_limit},
+    {"descendants die: pp_future_abort", test_tree_abort},
+    {"descendants die: pp_executor_stop", test_tree_stop},
+    {"descendants die: kill_workers", test_tree_kill_workers},
+    {"descendants die: terminate_workers", test_tree_terminate_workers},
+    {"descendants die: a crash (BREAK and ISOLATE)", test_tree_crash},
+    {"descendants die: shutdown", test_tree_shutdown},
+    CU_TEST_INFO_NULL,
+};
+
+const CU_SuiteInfo pp_suite_procs = {"procs", NULL, NULL, NULL, NULL, tests};
