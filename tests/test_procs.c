@@ -12,11 +12,18 @@
 #include <string.h>
 
 #ifdef _WIN32
+#  include <direct.h>
 #  include <windows.h>
+#  define getcwd _getcwd
+#  define chdir _chdir
+#  define rmdir _rmdir
+#  define make_dir(d) _mkdir(d)
 #else
 #  include <signal.h>
 #  include <spawn.h>
+#  include <sys/stat.h>
 #  include <unistd.h>
+#  define make_dir(d) mkdir(d, 0700)
 #endif
 
 #include "pp_test.h"
@@ -112,10 +119,43 @@ static int t_grandchild(pp_task_ctx *c, const void *a, size_t n)
     return pp_task_return(c, &pid, sizeof pid) == PP_OK ? 0 : 1;
 }
 
+/* Returns the value of the environment variable named by the argument (with its NUL), or
+ * fails "unset". */
+static int t_getenv(pp_task_ctx *c, const void *a, size_t n)
+{
+    char name[128];
+    if (n == 0 || n >= sizeof name) {
+        pp_task_error(c, "getenv: bad argument");
+        return 1;
+    }
+    memcpy(name, a, n);
+    name[n] = 0;
+    const char *v = getenv(name);
+    if (!v) {
+        pp_task_error(c, "unset");
+        return 1;
+    }
+    return pp_task_return(c, v, strlen(v) + 1) == PP_OK ? 0 : 1;
+}
+
+/* Returns the worker's working directory (with its NUL). */
+static int t_getcwd(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    char buf[4096];
+    if (!getcwd(buf, sizeof buf)) {
+        pp_task_error(c, "getcwd failed");
+        return 1;
+    }
+    return pp_task_return(c, buf, strlen(buf) + 1) == PP_OK ? 0 : 1;
+}
+
 void pp_t_register_procs_tasks(void)
 {
-    if (pp_register_task("grandchild", t_grandchild) != PP_OK) {
-        fprintf(stderr, "pp_tests: cannot register task grandchild\n");
+    if (pp_register_task("grandchild", t_grandchild) != PP_OK ||
+        pp_register_task("getenv", t_getenv) != PP_OK ||
+        pp_register_task("getcwd", t_getcwd) != PP_OK) {
+        fprintf(stderr, "pp_tests: cannot register the procs suite's tasks\n");
         exit(2);
     }
 }
@@ -326,7 +366,154 @@ static void test_tree_shutdown(void)
     pp_executor_destroy(ex);
 }
 
+/* ---- worker_env, worker_cwd -------------------------------------------------------------- */
+
+/* Runs task with the string arg on ex; its string result in out (empty if it failed). */
+static pp_status run_str(pp_executor *ex, const char *task, const char *arg, char *out,
+                         size_t cap)
+{
+    pp_future *f = NULL;
+    out[0] = 0;
+    pp_status st = pp_submit(ex, task, arg, arg ? strlen(arg) : 0, &f);
+    if (st != PP_OK)
+        return st;
+    pp_buf r;
+    st = pp_future_result(f, PP_T_TIMEOUT_MS, &r);
+    if (st == PP_OK && r.len > 0 && r.len <= cap)
+        memcpy(out, r.data, r.len);
+    pp_future_release(f);
+    return st;
+}
+
+static void test_worker_env(void)
+{
+    PP_T_SKIP_IF_MPI("mpiexec sets the ranks' environment (PP_ENOTSUP)");
+    static const char *const env[] = {"PP_T_A=1", "PP_T_B=first", "PP_T_B=second",
+                                      "PP_T_EMPTY=", NULL};
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    o.max_workers = 1;
+    o.worker_env = env;
+    pp_executor *ex = NULL;
+    PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+    char v[256];
+    PP_ASSERT_OK(run_str(ex, "getenv", "PP_T_A", v, sizeof v));
+    CU_ASSERT_STRING_EQUAL(v, "1");
+    PP_ASSERT_OK(run_str(ex, "getenv", "PP_T_B", v, sizeof v)); /* the later entry wins */
+    CU_ASSERT_STRING_EQUAL(v, "second");
+    PP_ASSERT_OK(run_str(ex, "getenv", "PP_T_EMPTY", v, sizeof v));
+    CU_ASSERT_STRING_EQUAL(v, "");
+    /* the inherited environment is still there */
+    PP_ASSERT_OK(run_str(ex, "getenv", "PATH", v, sizeof v));
+    CU_ASSERT(v[0] != 0);
+    pp_executor_destroy(ex);
+    /* without worker_env, nothing of it */
+    ex = pp_t_executor(1);
+    CU_ASSERT_EQUAL(run_str(ex, "getenv", "PP_T_A", v, sizeof v), PP_ETASK);
+    pp_executor_destroy(ex);
+}
+
+static void make_temp_dir(char *buf, size_t cap, const char *tag)
+{
+#ifdef _WIN32
+    char dir[MAX_PATH];
+    if (!GetTempPathA(sizeof dir, dir))
+        strcpy(dir, ".\\");
+    snprintf(buf, cap, "%spp_%s_%lld", dir, tag, pp_t_getpid());
+#else
+    const char *dir = getenv("TMPDIR");
+    snprintf(buf, cap, "%s/pp_%s_%lld", dir && *dir ? dir : "/tmp", tag, pp_t_getpid());
+#endif
+    make_dir(buf);
+}
+
+/* dir as getcwd() spells it (links resolved). */
+static void canonical_dir(const char *dir, char *out, size_t cap)
+{
+    char here[4096];
+    out[0] = 0;
+    if (!getcwd(here, sizeof here))
+        return;
+    if (chdir(dir) == 0 && !getcwd(out, cap))
+        out[0] = 0;
+    CU_ASSERT_EQUAL_FATAL(chdir(here), 0);
+}
+
+static void test_worker_cwd(void)
+{
+    PP_T_SKIP_IF_MPI("mpiexec sets the ranks' directory (PP_ENOTSUP)");
+    char dir[512], want[4096], got[4096], here[4096];
+    make_temp_dir(dir, sizeof dir, "cwd");
+    canonical_dir(dir, want, sizeof want);
+    CU_ASSERT_FATAL(want[0] != 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(here, sizeof here));
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    o.max_workers = 1;
+    o.worker_cwd = dir;
+    pp_executor *ex = NULL;
+    PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+    PP_ASSERT_OK(run_str(ex, "getcwd", NULL, got, sizeof got));
+    CU_ASSERT_STRING_EQUAL(got, want);
+    pp_executor_destroy(ex);
+    /* NULL: the parent's */
+    ex = pp_t_executor(1);
+    PP_ASSERT_OK(run_str(ex, "getcwd", NULL, got, sizeof got));
+    CU_ASSERT_STRING_EQUAL(got, here);
+    pp_executor_destroy(ex);
+    rmdir(dir);
+}
+
+/* Forkserver (and every method): a worker runs in the parent's working directory at the
+ * time it is started, not the server's (the server started in another directory). */
+static void test_cwd_follows_parent(void)
+{
+    PP_T_SKIP_IF_MPI("mpiexec sets the ranks' directory");
+    char dir[512], want[4096], got[4096], here[4096];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(here, sizeof here));
+    pp_executor *ex = pp_t_executor(1); /* the server (forkserver) starts here */
+    PP_ASSERT_OK(run_str(ex, "getcwd", NULL, got, sizeof got));
+    pp_executor_destroy(ex);
+    make_temp_dir(dir, sizeof dir, "cwd2");
+    canonical_dir(dir, want, sizeof want);
+    CU_ASSERT_EQUAL_FATAL(chdir(dir), 0);
+    ex = pp_t_executor(1);
+    pp_status st = run_str(ex, "getcwd", NULL, got, sizeof got);
+    pp_executor_destroy(ex);
+    CU_ASSERT_EQUAL_FATAL(chdir(here), 0);
+    PP_ASSERT_OK(st);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    rmdir(dir);
+}
+
+static void test_worker_env_cwd_bad(void)
+{
+    static const char *const bad1[] = {"PP_T_OK=1", "NOEQUALS", NULL};
+    static const char *const bad2[] = {"=value", NULL};
+    const char *const *bads[] = {bad1, bad2};
+    for (int i = 0; i < 2; i++) {
+        pp_executor_options o;
+        pp_t_options_init(&o);
+        o.worker_env = bads[i];
+        pp_executor *ex = NULL;
+        CU_ASSERT_EQUAL(pp_executor_create(&o, &ex), PP_EINVAL);
+        CU_ASSERT_PTR_NULL(ex);
+        CU_ASSERT_PTR_NOT_NULL(strstr(pp_last_error(), "worker_env"));
+    }
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    o.worker_cwd = "/no/such/directory/for/procpool";
+    pp_executor *ex = NULL;
+    CU_ASSERT_EQUAL(pp_executor_create(&o, &ex), PP_EINVAL);
+    CU_ASSERT_PTR_NULL(ex);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pp_last_error(), "worker_cwd"));
+}
+
 static CU_TestInfo tests[] = {
+    {"worker_env", test_worker_env},
+    {"worker_cwd", test_worker_cwd},
+    {"workers start in the parent's directory of the moment", test_cwd_follows_parent},
+    {"worker_env / worker_cwd: bad values", test_worker_env_cwd_bad},
     {"descendants die: time limit", test_tree_time_limit},
     {"descendants die: pp_future_abort", test_tree_abort},
     {"descendants die: pp_executor_stop", test_tree_stop},

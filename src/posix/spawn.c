@@ -57,6 +57,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,6 +74,9 @@ extern char **environ;
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
 #  define HAVE_ADDCLOSEFROM 1
+#endif
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
+#  define HAVE_ADDCHDIR 1
 #endif
 
 /* PP_POSIX_NO_PIDFD builds the fallback used where there is no pidfd (tests use it). */
@@ -157,7 +161,8 @@ pp_status pp__posix_check_program(const char *path, pp__oserr *oe)
 }
 
 /* Runs posix_spawn with the file actions and attributes described at the top. */
-pp_status pp__posix_spawn_child(char *const *args, int child_end, pid_t *pid, pp__oserr *oe)
+pp_status pp__posix_spawn_child(char *const *args, int child_end, char *const *envp,
+                                const char *cwd, pid_t *pid, pp__oserr *oe)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -183,6 +188,13 @@ pp_status pp__posix_spawn_child(char *const *args, int child_end, pid_t *pid, pp
     else if ((err = posix_spawn_file_actions_addclosefrom_np(&fa, CHILD_FD + 1)) != 0)
         call = "posix_spawn_file_actions_addclosefrom_np";
 #endif
+#ifdef HAVE_ADDCHDIR
+    else if (cwd && (err = posix_spawn_file_actions_addchdir_np(&fa, cwd)) != 0)
+        call = "posix_spawn_file_actions_addchdir_np";
+#else
+    else if (cwd && (err = ENOSYS) != 0)
+        call = "posix_spawn (worker_cwd needs glibc 2.29)";
+#endif
     else if ((err = posix_spawnattr_setsigmask(&attr, &none)) != 0)
         call = "posix_spawnattr_setsigmask";
     else if ((err = posix_spawnattr_setsigdefault(&attr, &dfl)) != 0)
@@ -193,7 +205,7 @@ pp_status pp__posix_spawn_child(char *const *args, int child_end, pid_t *pid, pp
                                                         POSIX_SPAWN_SETSIGDEF |
                                                         POSIX_SPAWN_SETPGROUP)) != 0)
         call = "posix_spawnattr_setflags";
-    else if ((err = posix_spawn(pid, args[0], &fa, &attr, args, environ)) != 0)
+    else if ((err = posix_spawn(pid, args[0], &fa, &attr, args, envp ? envp : environ)) != 0)
         call = "posix_spawn";
     /* glibc has reaped a child whose exec failed before returning the error. */
     posix_spawn_file_actions_destroy(&fa);
@@ -240,7 +252,76 @@ pp_status pp__posix_channel_pair(int sv[2], bool parent_nonblock, pp__oserr *oe)
     return PP_OK;
 }
 
+/* Does entry e ("NAME=value") set the same name as f? */
+static bool same_name(const char *e, const char *f)
+{
+    size_t n = strcspn(e, "=");
+    return strncmp(e, f, n) == 0 && f[n] == '=';
+}
+
+char **pp__posix_merge_env(const char *const *add)
+{
+    size_t ne = 0, na = 0;
+    while (environ && environ[ne])
+        ne++;
+    while (add[na])
+        na++;
+    char **out = pp__calloc(ne + na + 1, sizeof *out);
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < ne; i++) {
+        bool over = false;
+        for (size_t j = 0; j < na && !over; j++)
+            over = same_name(add[j], environ[i]);
+        if (!over)
+            out[k++] = environ[i];
+    }
+    for (size_t j = 0; j < na; j++) {
+        bool later = false; /* a later entry for the same name wins */
+        for (size_t l = j + 1; l < na && !later; l++)
+            later = same_name(add[j], add[l]);
+        if (!later)
+            out[k++] = (char *)add[j];
+    }
+    return out;
+}
+
+pp_status pp__posix_set_memlimit(pid_t pid, unsigned long long bytes, pp__oserr *oe)
+{
+    if (!bytes)
+        return PP_OK;
+#ifdef __linux__
+    struct rlimit rl;
+    rl.rlim_cur = rl.rlim_max = (rlim_t)bytes;
+    if (pid == 0 ? setrlimit(RLIMIT_DATA, &rl) != 0 : prlimit(pid, RLIMIT_DATA, &rl, NULL) != 0)
+        return pp__posix_err(oe, "setrlimit(RLIMIT_DATA)", errno);
+    return PP_OK;
+#else
+    (void)pid;
+    return pp__posix_err(oe, "setrlimit(RLIMIT_DATA) of another process", ENOSYS);
+#endif
+}
+
+pp_status pp__os_check_dir(const char *path, pp__oserr *oe)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return pp__posix_err(oe, "stat", errno);
+    if (!S_ISDIR(sb.st_mode))
+        return pp__posix_err(oe, "stat", ENOTDIR);
+    if (access(path, X_OK) != 0)
+        return pp__posix_err(oe, "access", errno);
+    return PP_OK;
+}
+
 pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__oserr *oe)
+{
+    return pp__os_spawn_ex(argv, NULL, p, c, oe);
+}
+
+pp_status pp__os_spawn_ex(const char *const *argv, const pp__os_wstart *ws, pp__proc **p,
+                          pp__chan **c, pp__oserr *oe)
 {
     *p = NULL;
     *c = NULL;
@@ -254,7 +335,8 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
     pp__chan *chan = pp__posix_chan_new(-1, false);
     int sv[2] = {-1, -1};
     pp_status st = PP_OK;
-    if (!args || !proc || !chan) {
+    char **envp = ws && ws->env ? pp__posix_merge_env(ws->env) : NULL;
+    if (!args || !proc || !chan || (ws && ws->env && !envp)) {
         st = PP_ENOMEM;
         goto out;
     }
@@ -270,8 +352,16 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
     if ((st = pp__posix_channel_pair(sv, true, oe)) != PP_OK)
         goto out;
     pid_t pid = -1;
-    if ((st = pp__posix_spawn_child(args, sv[1], &pid, oe)) != PP_OK)
+    if ((st = pp__posix_spawn_child(args, sv[1], envp, ws ? ws->cwd : NULL, &pid, oe)) !=
+        PP_OK)
         goto out;
+    /* Before the worker can run a task: it runs none before it reads INIT, sent later. */
+    if (ws && (st = pp__posix_set_memlimit(pid, ws->mem_limit, oe)) != PP_OK) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        goto out;
+    }
 
     chan->fd = sv[0];
     sv[0] = -1;
@@ -292,6 +382,7 @@ out:
     pp__free(chan);
     pp__free(proc);
     pp__free(args);
+    pp__free(envp);
     return st;
 }
 
