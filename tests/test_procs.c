@@ -6,6 +6,11 @@
  * ends its worker (a time limit, pp_future_abort, pp_executor_stop, kill_workers, a crash,
  * shutdown), the grandchild is gone within 2 s (a bounded poll). The parent-SIGKILL case is
  * in the shutdown suite ("a parent killed by SIGKILL leaves no worker behind").
+ *
+ * worker_env / worker_cwd under every start method (tasks getenv, getcwd), and the
+ * forkserver's workers in the parent's directory of the moment. worker_memory_limit (task
+ * alloc: malloc past it gets NULL; a worker that dies of it is a crash naming the limit) and
+ * max_worker_rss (a leak past it replaces the worker, failing nothing).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,8 +155,44 @@ static int t_getcwd(pp_task_ctx *c, const void *a, size_t n)
     return pp_task_return(c, buf, strlen(buf) + 1) == PP_OK ? 0 : 1;
 }
 
+/* Asks malloc for the bytes given (a uint64); mode (a second uint64): 0 returns whether it
+ * got NULL (an int32, the block freed), 1 dies (abort) if it got NULL, 2 touches every page
+ * and keeps the block (a leak, still reachable: leaked[]). */
+static void *leaked[64];
+static int t_alloc(pp_task_ctx *c, const void *a, size_t n)
+{
+    uint64_t v[2];
+    if (n != sizeof v) {
+        pp_task_error(c, "alloc: bad argument");
+        return 1;
+    }
+    memcpy(v, a, sizeof v);
+    char *p = malloc((size_t)v[0]);
+    int32_t got_null = p == NULL;
+    if (got_null && v[1] == 1) {
+        signal(SIGABRT, SIG_DFL);
+        abort();
+    }
+    if (p && v[1] == 2) {
+        memset(p, 1, (size_t)v[0]);
+        for (size_t i = 0; i < sizeof leaked / sizeof leaked[0]; i++) {
+            if (!leaked[i]) {
+                leaked[i] = p;
+                p = NULL;
+                break;
+            }
+        }
+    }
+    free(p);
+    return pp_task_return(c, &got_null, sizeof got_null) == PP_OK ? 0 : 1;
+}
+
 void pp_t_register_procs_tasks(void)
 {
+    if (pp_register_task("alloc", t_alloc) != PP_OK) {
+        fprintf(stderr, "pp_tests: cannot register task alloc\n");
+        exit(2);
+    }
     if (pp_register_task("grandchild", t_grandchild) != PP_OK ||
         pp_register_task("getenv", t_getenv) != PP_OK ||
         pp_register_task("getcwd", t_getcwd) != PP_OK) {
@@ -509,7 +550,174 @@ static void test_worker_env_cwd_bad(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(pp_last_error(), "worker_cwd"));
 }
 
+/* ---- worker_memory_limit, max_worker_rss ------------------------------------------------ */
+
+/* The sanitizers reserve terabytes of shadow memory, which a data limit forbids. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#  define SANITIZED 1
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#    define SANITIZED 1
+#  endif
+#endif
+
+#define MIB (1024ull * 1024ull)
+
+static pp_status alloc_call(pp_executor *ex, uint64_t bytes, uint64_t mode, int32_t *got_null,
+                            pp_future **keep)
+{
+    uint64_t v[2] = {bytes, mode};
+    pp_future *f = NULL;
+    pp_status st = pp_submit(ex, "alloc", v, sizeof v, &f);
+    if (st != PP_OK)
+        return st;
+    pp_buf r;
+    st = pp_future_result(f, PP_T_TIMEOUT_MS, &r);
+    if (st == PP_OK && r.len == sizeof *got_null)
+        memcpy(got_null, r.data, sizeof *got_null);
+    if (keep)
+        *keep = f;
+    else
+        pp_future_release(f);
+    return st;
+}
+
+static pp_executor *mem_executor(unsigned long long hard, unsigned long long soft,
+                                 pp_crash_policy policy)
+{
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    o.max_workers = 1;
+    o.worker_memory_limit = hard;
+    o.max_worker_rss = soft;
+    o.crash_policy = policy;
+    pp_executor *ex = NULL;
+    PP_ASSERT_OK(pp_executor_create(&o, &ex));
+    return ex;
+}
+
+#define SKIP_IF_SANITIZED()                                                                    \
+    do {                                                                                       \
+        if (sanitized) {                                                                       \
+            printf("SKIP: a sanitizer's shadow memory does not fit a data limit\n");          \
+            return;                                                                            \
+        }                                                                                      \
+    } while (0)
+#ifdef SANITIZED
+static const bool sanitized = true;
+#else
+static const bool sanitized = false;
+#endif
+
+/* A task that asks for more than worker_memory_limit gets NULL, and can say so; the same
+ * request without the limit gets its memory (the test fails if the option is ignored). */
+static void test_memory_limit_null(void)
+{
+    PP_T_SKIP_IF_MPI("PP_ENOTSUP with PP_START_MPI");
+    SKIP_IF_SANITIZED();
+    pp_executor *ex = mem_executor(256 * MIB, 0, PP_CRASH_BREAK);
+    if (!ex)
+        return;
+    int32_t got_null = -1;
+    PP_ASSERT_OK(alloc_call(ex, 1024 * MIB, 0, &got_null, NULL));
+    CU_ASSERT_EQUAL(got_null, 1);
+    PP_ASSERT_OK(alloc_call(ex, 4 * MIB, 0, &got_null, NULL)); /* within: fine */
+    CU_ASSERT_EQUAL(got_null, 0);
+    pp_executor_destroy(ex);
+    ex = mem_executor(0, 0, PP_CRASH_BREAK);
+    got_null = -1;
+    PP_ASSERT_OK(alloc_call(ex, 1024 * MIB, 0, &got_null, NULL));
+    CU_ASSERT_EQUAL(got_null, 0);
+    pp_executor_destroy(ex);
+}
+
+/* A worker that dies of it is a crash under the crash policy, its message naming the
+ * limit. */
+static void test_memory_limit_death(void)
+{
+    PP_T_SKIP_IF_MPI("PP_ENOTSUP with PP_START_MPI");
+    SKIP_IF_SANITIZED();
+    bool fork = pp_t_start == PP_START_FORK; /* no ISOLATE: the pool breaks */
+    pp_executor *ex = mem_executor(256 * MIB, 0, fork ? PP_CRASH_BREAK : PP_CRASH_ISOLATE);
+    if (!ex)
+        return;
+    pp_future *f = NULL;
+    int32_t got_null = -1;
+    CU_ASSERT_EQUAL(alloc_call(ex, 1024 * MIB, 1, &got_null, &f),
+                    fork ? PP_EBROKEN : PP_EWORKERDIED);
+    const pp_error *e = NULL;
+    if (f && pp_future_exception(f, 0, &e) == PP_OK && e) {
+        CU_ASSERT_PTR_NOT_NULL(e->message && strstr(e->message, "worker_memory_limit"));
+        if (!e->message || !strstr(e->message, "worker_memory_limit"))
+            printf("(message: %s) ", e->message ? e->message : "(none)");
+    } else {
+        CU_FAIL("no error");
+    }
+    pp_future_release(f);
+    if (!fork) { /* the pool goes on */
+        PP_ASSERT_OK(alloc_call(ex, 4 * MIB, 0, &got_null, NULL));
+        CU_ASSERT_EQUAL(got_null, 0);
+    }
+    pp_executor_destroy(ex);
+}
+
+static long long worker_pid(pp_executor *ex)
+{
+    pp_future *f = NULL;
+    pp_buf r;
+    long long pid = -1;
+    if (pp_submit(ex, "pid", NULL, 0, &f) != PP_OK)
+        return -1;
+    if (pp_future_result(f, PP_T_TIMEOUT_MS, &r) == PP_OK && r.len == sizeof pid)
+        memcpy(&pid, r.data, sizeof pid);
+    pp_future_release(f);
+    return pid;
+}
+
+/* max_worker_rss: a call that leaks past it has its worker replaced, failing nothing; below
+ * it (and without the option) the worker stays. */
+static void test_max_worker_rss(void)
+{
+    PP_T_SKIP_IF_MPI("PP_ENOTSUP with PP_START_MPI");
+    if (pp_t_start == PP_START_FORK) {
+        pp_executor_options o;
+        pp_t_options_init(&o);
+        o.max_worker_rss = 64 * MIB;
+        pp_executor *ex = NULL;
+        CU_ASSERT_EQUAL(pp_executor_create(&o, &ex), PP_EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(pp_last_error(), "max_worker_rss"));
+        return;
+    }
+    for (int with = 0; with < 2; with++) {
+        pp_executor *ex = mem_executor(0, with ? 200 * MIB : 0, PP_CRASH_BREAK);
+        if (!ex)
+            return;
+        long long pid1 = worker_pid(ex);
+        int32_t got_null = -1;
+        PP_ASSERT_OK(alloc_call(ex, 8 * MIB, 2, &got_null, NULL)); /* below it */
+        CU_ASSERT_EQUAL(worker_pid(ex), pid1);
+        PP_ASSERT_OK(alloc_call(ex, 300 * MIB, 2, &got_null, NULL)); /* past it */
+        CU_ASSERT_EQUAL(got_null, 0);
+        long long pid2 = worker_pid(ex);
+        CU_ASSERT(pid1 > 0 && pid2 > 0);
+        if (with) {
+            CU_ASSERT_NOT_EQUAL(pid2, pid1);
+        } else {
+            CU_ASSERT_EQUAL(pid2, pid1);
+        }
+        pp_executor_stats s;
+        PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
+        CU_ASSERT_EQUAL(s.workers_started, with ? 2u : 1u);
+        CU_ASSERT_EQUAL(s.workers_died, 0);
+        CU_ASSERT_EQUAL(s.failed, 0);
+        pp_executor_destroy(ex);
+    }
+}
+
 static CU_TestInfo tests[] = {
+    {"worker_memory_limit: malloc gets NULL", test_memory_limit_null},
+    {"worker_memory_limit: a worker that dies of it", test_memory_limit_death},
+    {"max_worker_rss: the worker is replaced", test_max_worker_rss},
     {"worker_env", test_worker_env},
     {"worker_cwd", test_worker_cwd},
     {"workers start in the parent's directory of the moment", test_cwd_follows_parent},

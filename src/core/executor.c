@@ -297,7 +297,7 @@ pp_status pp__executor_create_ext(const pp_executor_options *o, const void *ext,
         what = "cannot find this program's path (the default worker program)";
         goto fail;
     }
-    if (pp__wstart_copy(&ex->wstart, o) != PP_OK) {
+    if (pp__wstart_copy(ex, o) != PP_OK) {
         st = PP_ENOMEM;
         goto fail;
     }

@@ -58,9 +58,11 @@ void pp__wstart_free(pp__os_wstart *ws)
     memset(ws, 0, sizeof *ws);
 }
 
-pp_status pp__wstart_copy(pp__os_wstart *ws, const pp_executor_options *o)
+pp_status pp__wstart_copy(pp_executor *ex, const pp_executor_options *o)
 {
+    pp__os_wstart *ws = &ex->wstart;
     memset(ws, 0, sizeof *ws);
+    ex->max_worker_rss = o->max_worker_rss;
     ws->mem_limit = o->worker_memory_limit;
     if (o->worker_cwd && !(ws->cwd = pp__strdup(o->worker_cwd)))
         return PP_ENOMEM;
