@@ -280,6 +280,17 @@ typedef struct pp_task_ctx pp_task_ctx;
  * for failure ("raise"): that value becomes pp_error.code of a PP_ETASK error whose message
  * is what pp_task_error() set. A task that calls pp_task_return() and then returns nonzero
  * has failed. A task that calls pp_task_error() and then returns 0 has succeeded.
+ *
+ * Processes a task starts die with its worker: whenever the worker ends (a crash, a time
+ * limit, pp_future_abort(), pp_executor_stop(), terminate / kill_workers, a broken pool,
+ * shutdown) and when the parent process dies, even by SIGKILL. POSIX: each worker leads a
+ * process group of its own, which is killed (so a worker does not get the terminal's
+ * Ctrl-C: the application decides); Windows: each worker has a job object of its own. What a
+ * task deliberately detaches is its own: a process that leaves the group (setsid() or
+ * setpgid(), usually with a double fork) or that is started with
+ * CREATE_BREAKAWAY_FROM_JOB. Linux: the parent-death part relies on the worker's handler
+ * of SIGSTKFLT (its parent-death signal): a task must not block it in every thread nor take
+ * it over.
  */
 typedef int (*pp_task_fn)(pp_task_ctx *ctx, const void *arg, size_t len);
 
