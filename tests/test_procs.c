@@ -12,6 +12,7 @@
  * alloc: malloc past it gets NULL; a worker that dies of it is a crash naming the limit) and
  * max_worker_rss (a leak past it replaces the worker, failing nothing).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,6 @@
 #  define rmdir _rmdir
 #  define make_dir(d) _mkdir(d)
 #else
-#  include <signal.h>
 #  include <spawn.h>
 #  include <sys/stat.h>
 #  include <unistd.h>
