@@ -308,9 +308,9 @@ static void test_limit_options(void)
         CU_ASSERT(strstr(pp_last_error(), "PP_START_FORK") != NULL);
         pp_t_options_init(&o);
         o.call_time_limit_ms = 10;
-        CU_ASSERT_EQUAL(pp_executor_create(&o, &ex), PP_EINVAL);
-        pp_executor_destroy(ex == (pp_executor *)1 ? NULL : ex);
-        ex = NULL;
+        pp_executor *other = (pp_executor *)1;
+        CU_ASSERT_EQUAL(pp_executor_create(&o, &other), PP_EINVAL);
+        CU_ASSERT_PTR_NULL(other);
     } else {
         PP_ASSERT_OK(pp_submit_ex(ex, "noop", NULL, 0, &co, &f)); /* within its limit */
         PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, NULL));

@@ -2,7 +2,11 @@
  * The soak suite (ctest label "soak"): for PP_SOAK_SECONDS (default 30), round after round,
  * a pool is created (start methods in turn, sometimes with max_tasks_per_child), three
  * threads submit bursts of small, large and slow calls, some futures are cancelled, and a
- * fourth thread SIGKILLs random workers at random moments. Checked every round: every
+ * fourth thread SIGKILLs random workers at random moments. Every other round of spawn and
+ * forkserver runs under PP_CRASH_ISOLATE with a call time limit (50 ms, grace 10 ms) and
+ * some calls that outlast it: there a killed worker fails only its call (PP_EWORKERDIED),
+ * a call past its limit ends PP_ETIMELIMIT, and nothing is ever PP_EBROKEN. Checked every
+ * round: every
  * future resolves exactly once (counted by its done callback) with a status the semantics
  * allow for it, each result is the right one, no wait hangs (each is bounded); at the end,
  * the parent's descriptor and child counts are back to where they started. It prints its
@@ -29,7 +33,8 @@
 
 typedef struct call {
     pp_future  *f;
-    int         kind;      /* 0 echo, 1 bytes, 2 sleep */
+    int         kind;      /* 0 echo, 1 bytes, 2 sleep, 3 sleep past the time limit */
+    bool        isolate;   /* its round runs under PP_CRASH_ISOLATE with a time limit */
     uint32_t    value;
     bool        cancelled; /* pp_future_cancel said yes */
     atomic_int  callbacks;
@@ -42,6 +47,7 @@ typedef struct round_state {
     int          submitted[N_SUBMITTERS];
     int          refused[N_SUBMITTERS]; /* submit said PP_EBROKEN: no future */
     atomic_bool  stop_killer;
+    bool         isolate;
     int          kills;
     uint32_t     seed;
 } round_state;
@@ -72,8 +78,14 @@ static void on_done(pp_future *f, void *ud)
             ok = r.len == sizeof(int32_t) && memcmp(r.data, &c->value, sizeof(int32_t)) == 0;
         break;
     case PP_ECANCELLED: /* cancelled by us, or by nothing else */
-    case PP_EBROKEN:    /* a worker was killed */
         ok = true;
+        break;
+    case PP_EBROKEN: /* a worker was killed: the pool broke (never under ISOLATE) */
+        ok = !c->isolate;
+        break;
+    case PP_EWORKERDIED: /* ISOLATE: the worker running it was killed */
+    case PP_ETIMELIMIT:  /* ISOLATE rounds have a time limit (kind 3 always outlasts it) */
+        ok = c->isolate;
         break;
     default:
         ok = false;
@@ -97,6 +109,9 @@ static void submitter(void *p)
         call *c = &rs->calls[a->t][i];
         c->kind = (int)(next_rand(&seed) % 10);
         c->kind = c->kind < 7 ? 0 : c->kind < 9 ? 2 : 1; /* mostly small, some slow, few big */
+        c->isolate = rs->isolate;
+        if (rs->isolate && next_rand(&seed) % 25 == 0)
+            c->kind = 3; /* outlasts the round's time limit */
         c->value = next_rand(&seed);
         pp_status st;
         if (c->kind == 0) {
@@ -110,12 +125,16 @@ static void submitter(void *p)
             arg.n = BIG_LEN;
             arg.seed = c->value;
             st = pp_submit(rs->ex, "bytes", &arg, sizeof arg, &c->f);
+        } else if (c->kind == 3) {
+            pp_t_sleep_arg arg = {400, (int32_t)c->value};
+            st = pp_submit(rs->ex, "sleep", &arg, sizeof arg, &c->f);
         } else {
             pp_t_sleep_arg arg = {1 + next_rand(&seed) % 4, (int32_t)c->value};
             st = pp_submit(rs->ex, "sleep", &arg, sizeof arg, &c->f);
         }
         if (st != PP_OK) {
             CU_ASSERT_EQUAL(st, PP_EBROKEN); /* the only refusal possible here */
+            CU_ASSERT(!rs->isolate);         /* and never under ISOLATE */
             c->f = NULL;
             rs->refused[a->t]++;
             continue;
@@ -211,7 +230,8 @@ static void test_soak(void)
     size_t fds0 = pp__os_handle_count();
     int kids0 = pp_t_count_children();
     unsigned long long rounds = 0, n_sub = 0, n_ok = 0, n_cancel = 0, n_broken = 0,
-                       n_refused = 0, n_kills = 0, n_bad = 0, n_cb_wrong = 0;
+                       n_refused = 0, n_kills = 0, n_bad = 0, n_cb_wrong = 0, n_died = 0,
+                       n_limit = 0, n_isolate = 0;
     long long t_end = pp_t_now_ms() + seconds * 1000;
     round_state *rs = calloc(1, sizeof *rs);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rs);
@@ -224,6 +244,12 @@ static void test_soak(void)
         o.max_workers = 2 + (int)(rounds % 2);
         if (o.start_method != PP_START_FORK && rounds % 3 == 2)
             o.max_tasks_per_child = 7;
+        rs->isolate = o.start_method != PP_START_FORK && (rounds / N_METHODS) % 2 == 1;
+        if (rs->isolate) {
+            o.crash_policy = PP_CRASH_ISOLATE;
+            o.call_time_limit_ms = 50;
+            o.stop_grace_ms = 10;
+        }
         PP_ASSERT_OK_FATAL(pp_executor_create(&o, &rs->ex));
 #ifdef FORK_BEFORE_THREADS
         if (o.start_method == PP_START_FORK) {
@@ -282,18 +308,23 @@ static void test_soak(void)
                     n_cancel++;
                 else if (st == PP_EBROKEN)
                     n_broken++;
+                else if (st == PP_EWORKERDIED)
+                    n_died++;
+                else if (st == PP_ETIMELIMIT)
+                    n_limit++;
                 if (c->cancelled && st != PP_ECANCELLED)
                     n_bad++; /* a successful cancel is final */
                 pp_future_release(c->f);
             }
         }
         n_kills += (unsigned long long)rs->kills;
+        n_isolate += rs->isolate;
         rounds++;
     }
     free(rs);
     CU_ASSERT_EQUAL(n_cb_wrong, 0);
     CU_ASSERT_EQUAL(n_bad, 0);
-    CU_ASSERT_EQUAL(n_ok + n_cancel + n_broken, n_sub);
+    CU_ASSERT_EQUAL(n_ok + n_cancel + n_broken + n_died + n_limit, n_sub);
     CU_ASSERT(rounds >= 1);
     size_t fds1 = pp__os_handle_count();
     int kids1 = pp_t_count_children();
@@ -303,11 +334,12 @@ static void test_soak(void)
     } else {
         printf("SKIP (child count): needs /proc ");
     }
-    printf("\n  soak: %llu rounds in %ld s: %llu futures (%llu ok, %llu cancelled, %llu broken),"
-           " %llu submits refused, %llu workers killed; callbacks not exactly once: %llu; "
-           "outcomes not allowed: %llu; descriptors %zu -> %zu, children %d -> %d\n",
-           rounds, seconds, n_sub, n_ok, n_cancel, n_broken, n_refused, n_kills, n_cb_wrong,
-           n_bad, fds0, fds1, kids0, kids1);
+    printf("\n  soak: %llu rounds (%llu under ISOLATE with a time limit) in %ld s: %llu futures "
+           "(%llu ok, %llu cancelled, %llu broken, %llu worker died, %llu past the time "
+           "limit), %llu submits refused, %llu workers killed; callbacks not exactly once: "
+           "%llu; outcomes not allowed: %llu; descriptors %zu -> %zu, children %d -> %d\n",
+           rounds, n_isolate, seconds, n_sub, n_ok, n_cancel, n_broken, n_died, n_limit,
+           n_refused, n_kills, n_cb_wrong, n_bad, fds0, fds1, kids0, kids1);
 }
 
 static CU_TestInfo tests[] = {

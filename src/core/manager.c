@@ -285,10 +285,10 @@ static void serve_stop_requests(pp_executor *ex)
     apr_thread_mutex_lock(ex->lock);
     size_t n = ex->n_aborts;
     uint64_t small[16], *ids = n <= 16 ? small : pp__malloc(n * sizeof *ids);
-    if (ids)
-        memcpy(ids, ex->aborts, n * sizeof *ids);
-    else
+    if (!ids)
         n = 0; /* out of memory: they are served at the next pass */
+    else if (n)
+        memcpy(ids, ex->aborts, n * sizeof *ids);
     ex->n_aborts -= n;
     bool stop_all = ex->stop_all && !ex->stopped_all;
     long grace = ex->stop_all_grace;
@@ -528,12 +528,20 @@ static long reap_pass(pp_executor *ex)
         if (w->state == W_BUSY && w->item && w->item->deadline &&
             w->stop_reason == STOP_NONE) {
             if (now >= w->item->deadline) {
-                ask_stop(ex, w, STOP_TIMELIMIT, ex->stop_grace_ms);
+                /* its RESULT may be waiting in the channel, sent before the deadline: a
+                 * loaded manager must not count that against the call */
+                pp__worker_read(ex, w);
+                if (w->state == W_BUSY && w->item && w->item->deadline &&
+                    now >= w->item->deadline && w->stop_reason == STOP_NONE)
+                    ask_stop(ex, w, STOP_TIMELIMIT, ex->stop_grace_ms);
             } else {
                 long left = (long)(w->item->deadline - now);
                 wait_ms = wait_ms == PP_FOREVER || wait_ms > left ? left : wait_ms;
             }
         }
+        if (w->kill_at && !w->killed && w->stop_reason != STOP_NONE && worker_live(w) &&
+            now >= w->kill_at)
+            pp__worker_read(ex, w); /* it may have returned within the grace */
         if (w->kill_at && !w->killed) {
             if (now >= w->kill_at) {
                 pp__os_proc_stop(w->proc, true, NULL);
