@@ -285,7 +285,9 @@ typedef struct pp_task_ctx pp_task_ctx;
  * limit, pp_future_abort(), pp_executor_stop(), terminate / kill_workers, a broken pool,
  * shutdown) and when the parent process dies, even by SIGKILL. POSIX: each worker leads a
  * process group of its own, which is killed (so a worker does not get the terminal's
- * Ctrl-C: the application decides); Windows: each worker has a job object of its own. What a
+ * Ctrl-C: the application decides; and a task that reads a terminal it shares with the
+ * application is stopped by SIGTTIN, as a background job is); Windows: each worker has a
+ * job object of its own. What a
  * task deliberately detaches is its own: a process that leaves the group (setsid() or
  * setpgid(), usually with a double fork) or that is started with
  * CREATE_BREAKAWAY_FROM_JOB. Linux: the parent-death part relies on the worker's handler
