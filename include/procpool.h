@@ -281,6 +281,19 @@ typedef struct pp_task_ctx pp_task_ctx;
  * for failure ("raise"): that value becomes pp_error.code of a PP_ETASK error whose message
  * is what pp_task_error() set. A task that calls pp_task_return() and then returns nonzero
  * has failed. A task that calls pp_task_error() and then returns 0 has succeeded.
+ *
+ * Processes a task starts die with its worker: whenever the worker ends (a crash, a time
+ * limit, pp_future_abort(), pp_executor_stop(), terminate / kill_workers, a broken pool,
+ * shutdown) and when the parent process dies, even by SIGKILL. POSIX: each worker leads a
+ * process group of its own, which is killed (so a worker does not get the terminal's
+ * Ctrl-C: the application decides; and a task that reads a terminal it shares with the
+ * application is stopped by SIGTTIN, as a background job is); Windows: each worker has a
+ * job object of its own. What a
+ * task deliberately detaches is its own: a process that leaves the group (setsid() or
+ * setpgid(), usually with a double fork) or that is started with
+ * CREATE_BREAKAWAY_FROM_JOB. Linux: the parent-death part relies on the worker's handler
+ * of SIGSTKFLT (its parent-death signal): a task must not block it in every thread nor take
+ * it over.
  */
 typedef int (*pp_task_fn)(pp_task_ctx *ctx, const void *arg, size_t len);
 
@@ -507,6 +520,38 @@ typedef struct pp_executor_options {
                                               executor's own manager thread never waits (it
                                               would wait for itself). 0 = unlimited
                                               (CPython) */
+    const char *const *worker_env;       /**< "NAME=value" strings, NULL-ended, set in
+                                              every worker on top of the environment it
+                                              inherits (a later entry for a name wins), under
+                                              every start method (fork and forkserver: set
+                                              in the child before anything runs), e.g.
+                                              OMP_NUM_THREADS=1. Copied at create. An entry
+                                              without '=' or with an empty name:
+                                              PP_EINVAL. NULL = the inherited environment */
+    const char     *worker_cwd;          /**< the workers' working directory, under every
+                                              start method; checked at create (not a
+                                              directory this process can enter:
+                                              PP_EINVAL); a directory that goes away later
+                                              breaks the pool when a worker cannot start
+                                              there. NULL = the parent's (forkserver: the
+                                              parent's at the time each worker is started,
+                                              not the server's, as CPython's spawn
+                                              preparation does) */
+    unsigned long long worker_memory_limit; /**< hard limit, bytes: each worker's data
+                                              (POSIX RLIMIT_DATA: heap and private mappings,
+                                              set before the worker loop; Windows: its job's
+                                              per-process memory limit). A task that asks for
+                                              more gets NULL from malloc; a worker that dies
+                                              of it is a crash under crash_policy, and the
+                                              message names the limit. Too small a limit
+                                              (below what the program needs to start) makes
+                                              workers die before they are ready: the pool
+                                              breaks. 0 = none */
+    unsigned long long max_worker_rss;   /**< soft limit, bytes: after a call, a worker
+                                              whose resident set is above it is stopped and
+                                              replaced (it fails nothing; workers_started
+                                              counts the replacement). Not with
+                                              PP_START_FORK. 0 = none */
 } pp_executor_options;
 
 /** The default pp_executor_options.max_message_size: 4 GiB. */
@@ -542,10 +587,14 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  *                     max_retries < 0, or > 0 without PP_CRASH_RETRY; fork with
  *                     max_tasks_per_child > 0 (CPython: ValueError), with a worker_path,
  *                     with PP_CRASH_ISOLATE / PP_CRASH_RETRY, or with idle_timeout_ms;
- *                     idle_timeout_ms < 0. pp_last_error() names
+ *                     idle_timeout_ms < 0; a worker_env entry
+ *                     without '=' (or with an empty name); a worker_cwd that is not a
+ *                     directory; fork with max_worker_rss. pp_last_error() names
  *                     the field and says why
  * @retval PP_ENOTASK  the initializer is not a registered task name
- * @retval PP_ENOTSUP  fork or forkserver on Windows
+ * @retval PP_ENOTSUP  fork or forkserver on Windows; PP_START_MPI with worker_env,
+ *                     worker_cwd, worker_memory_limit or max_worker_rss (mpiexec starts the
+ *                     ranks: its own options set their environment and directory)
  * @retval PP_ESTATE   spawn or forkserver with no worker_path, and pp_worker_main() was
  *                     never called in this process (the workers would not know they are
  *                     workers)

@@ -19,7 +19,7 @@ static const CU_SuiteInfo *const suites[] = {
     &pp_suite_initializer, &pp_suite_protocol, &pp_suite_backend, &pp_suite_lifecycle,
     &pp_suite_start,    &pp_suite_alloc,       &pp_suite_badinput, &pp_suite_scale,
     &pp_suite_soak,     &pp_suite_isolate,     &pp_suite_limits,
-    &pp_suite_remote,
+    &pp_suite_remote,   &pp_suite_procs,
 };
 #define N_SUITES (sizeof suites / sizeof suites[0])
 
@@ -27,6 +27,7 @@ int main(int argc, char **argv)
 {
     pp_t_register_tasks();
     pp_t_register_start_tasks();
+    pp_t_register_procs_tasks();
 #ifdef PP_T_MPI
     /* pp_tests_mpi (under mpiexec): ranks >= 1 serve PP_START_MPI executors here; spawned
      * local workers are recognised as by pp_worker_main */
@@ -53,6 +54,8 @@ int main(int argc, char **argv)
         argv++;
         argc--;
     }
+    if (argc > 1 && strcmp(argv[1], "--sleep-child") == 0)
+        return pp_t_sleep_child(); /* a grandchild for the procs suite */
     if (argc > 1 && strcmp(argv[1], "--orphan-parent") == 0)
         return pp_t_orphan_parent(); /* a helper process for the no-orphans test */
     if (argc > 2 && strcmp(argv[1], "--exit-during-spawn") == 0)

@@ -161,7 +161,8 @@ void pp_t_gate_open(pp_t_gate *g);
 void pp_t_gate_free(pp_t_gate *g);
 
 /* The body of "pp_tests --orphan-parent" (test_shutdown.c): starts a pool with two busy
- * workers and one idle, prints "<own pid> <worker pids...>", then sleeps until killed. */
+ * workers (one of them with a grandchild) and one idle, prints "<own pid> <worker pids...>
+ * <grandchild pid>", then sleeps until killed. */
 int pp_t_orphan_parent(void);
 
 /* The body of "pp_tests --exit-during-spawn D" (test_shutdown.c): a pool with one worker
@@ -189,8 +190,16 @@ extern const CU_SuiteInfo pp_suite_isolate;
 extern const CU_SuiteInfo pp_suite_limits;
 extern const CU_SuiteInfo pp_suite_remote;
 extern const CU_SuiteInfo pp_suite_scale;
+extern const CU_SuiteInfo pp_suite_procs;
 
 /* The start suite's tasks (test_start.c); main() registers them after the others. */
 void pp_t_register_start_tasks(void);
+/* The procs suite's tasks (test_procs.c), and the body of "pp_tests --sleep-child" (a
+ * grandchild that sleeps 600 s). */
+void pp_t_register_procs_tasks(void);
+int pp_t_sleep_child(void);
+/* Submits a call that starts a `sleep 600` grandchild and then hangs 30 s; returns the
+ * grandchild's pid once it runs (-1 if it did not start). */
+long long pp_t_submit_grandchild(pp_executor *ex, pp_future **f);
 
 #endif /* PP_TEST_H */

@@ -353,7 +353,7 @@ int pp_t_orphan_parent(void)
     pp_t_sleep_arg busy = {60000, 0}, quick = {0, 0};
     pp_future *f[3];
     pp_submit(ex, "sleep", &busy, sizeof busy, &f[0]);
-    pp_submit(ex, "sleep", &busy, sizeof busy, &f[1]);
+    long long grandchild = pp_t_submit_grandchild(ex, &f[1]); /* busy, with a child */
     pp_submit(ex, "sleep", &quick, sizeof quick, &f[2]);
     pp_future_result(f[2], PP_T_TIMEOUT_MS, NULL); /* the third worker is idle now */
     pp_future_release(f[2]); /* (the busy ones stay referenced by the pool) */
@@ -367,7 +367,7 @@ int pp_t_orphan_parent(void)
     printf("%lld", pp_t_getpid());
     for (size_t i = 0; i < n && i < 3; i++)
         printf(" %lld", pids[i]);
-    printf("\n");
+    printf(" %lld\n", grandchild);
     fflush(stdout);
     /* PP_T_PARENT_MODE=exit: return from main without destroying the executor */
     const char *mode = getenv("PP_T_PARENT_MODE");
@@ -377,8 +377,10 @@ int pp_t_orphan_parent(void)
     return 0;
 }
 
-/* A parent that dies, even by SIGKILL, leaves no worker behind: idle ones see their
- * channel's EOF, busy ones get PR_SET_PDEATHSIG's SIGKILL (Linux). */
+/* A parent that dies, even by SIGKILL, leaves no worker behind, nor a worker's descendant:
+ * idle ones see their channel's EOF, busy ones get their parent-death signal (Linux
+ * PR_SET_PDEATHSIG), whose handler kills the worker's process group (a `sleep 600`
+ * grandchild of one of them here). */
 static void test_no_orphans(void)
 {
     PP_T_SKIP_IF_MPI("a dead worker rank is lost for good (mpi_check covers crashes)");
@@ -392,10 +394,12 @@ static void test_no_orphans(void)
     pp__free(exe);
     FILE *p = popen(cmd, "r");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    long long ids[4] = {0, 0, 0, 0};
-    int got = fscanf(p, "%lld %lld %lld %lld", &ids[0], &ids[1], &ids[2], &ids[3]);
-    CU_ASSERT_EQUAL_FATAL(got, 4);
-    for (int i = 1; i < 4; i++)
+    long long ids[5] = {0, 0, 0, 0, 0};
+    int got = fscanf(p, "%lld %lld %lld %lld %lld", &ids[0], &ids[1], &ids[2], &ids[3],
+                     &ids[4]);
+    CU_ASSERT_EQUAL_FATAL(got, 5);
+    CU_ASSERT(ids[4] > 0); /* the grandchild */
+    for (int i = 1; i < 5; i++)
         CU_ASSERT(pp_t_pid_alive(ids[i]));
     /* Every process the parent started: its workers, or (forkserver) the server, whose
      * children the workers are. */
@@ -409,10 +413,10 @@ static void test_no_orphans(void)
     CU_ASSERT_EQUAL_FATAL(kill((pid_t)ids[0], SIGKILL), 0);
     pclose(p); /* reaps the parent */
     long long t0 = pp_t_now_ms();
-    int alive = 3;
+    int alive = 4;
     while (alive && pp_t_now_ms() - t0 < BOUND_MS) {
         alive = 0;
-        for (int i = 1; i < 4; i++)
+        for (int i = 1; i < 5; i++)
             alive += pp_t_pid_alive(ids[i]) != 0;
         for (int i = 0; i < nk; i++)
             alive += pp_t_pid_alive(kids[i]) != 0;
@@ -421,6 +425,8 @@ static void test_no_orphans(void)
     CU_ASSERT_EQUAL(alive, 0);
     if (alive == 0 && pp_t_now_ms() - t0 > 1000)
         printf("(workers took %lld ms to go) ", pp_t_now_ms() - t0);
+    if (ids[4] > 0 && pp_t_pid_alive(ids[4]))
+        pp_t_kill_pid(ids[4]); /* (failed above) leave nothing behind */
 #endif
 }
 

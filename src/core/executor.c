@@ -184,6 +184,9 @@ static pp_status check_options(const pp_executor_options *o)
         return pp__fail_in("pp_executor_create", PP_EINVAL, "start_method %d: unknown",
                            (int)o->start_method);
     }
+    pp_status wst = pp__wstart_check(o);
+    if (wst != PP_OK)
+        return wst;
     if (o->initializer) {
         size_t len = strlen(o->initializer);
         OPT_CHECK(len > 0 && len <= PP__NAME_MAX,
@@ -211,6 +214,7 @@ static void executor_free(pp_executor *ex)
                            ex->broken || ex->forced || ex->stats.workers_died > 0);
     pp__os_waitset_free(ex->ws);
     pp__free(ex->program);
+    pp__wstart_free(&ex->wstart);
     pp__free(ex->init_frame.data);
     pp__free(ex->stop_frame.data);
     pp__free(ex->pids);
@@ -291,6 +295,10 @@ pp_status pp__executor_create_ext(const pp_executor_options *o, const void *ext,
         ex->program = pp__strdup(o->worker_path);
     } else if (!no_program && (st = pp__os_exepath(&ex->program, &oe)) != PP_OK) {
         what = "cannot find this program's path (the default worker program)";
+        goto fail;
+    }
+    if (pp__wstart_copy(ex, o) != PP_OK) {
+        st = PP_ENOMEM;
         goto fail;
     }
     ex->pids = pp__calloc((size_t)ex->max_workers, sizeof *ex->pids);

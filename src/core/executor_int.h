@@ -193,6 +193,10 @@ struct pp_executor {
     const pp__starter  *starter;      /* PP_START_MPI: the add-on's (starter.h), else NULL */
     void               *starter_ctx;
     char               *program;      /* the worker program (spawn, forkserver); fork: NULL */
+    pp__os_wstart       wstart;       /* worker_env / worker_cwd / worker_memory_limit, copied
+                                         (wstart.c) */
+    unsigned long long  max_worker_rss; /* 0: none; else a worker above it after a call is
+                                           stopped and replaced (on_result) */
     const char         *initializer;  /* stable registered name, or NULL */
     pp_crash_policy     crash_policy;
     int                 max_retries;
@@ -299,5 +303,12 @@ void    pp__worker_flush(pp_executor *ex, worker *w);
 void    pp__worker_read(pp_executor *ex, worker *w);
 /* Reads what a dead worker left in its channel, until nothing more comes. */
 void    pp__worker_drain(pp_executor *ex, worker *w);
+
+/* wstart.c: pp_executor_options.worker_env / worker_cwd / worker_memory_limit /
+ * max_worker_rss: check (as pp_executor_create reports), copy into ex->wstart and
+ * ex->max_worker_rss, free. */
+pp_status pp__wstart_check(const pp_executor_options *o);
+pp_status pp__wstart_copy(pp_executor *ex, const pp_executor_options *o);
+void      pp__wstart_free(pp__os_wstart *ws);
 
 #endif /* PP_EXECUTOR_INT_H */

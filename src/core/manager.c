@@ -40,6 +40,8 @@ PP__THREAD_LOCAL pp_executor *pp__tl_manager;
 
 /* ---- the two state machines: every change goes through these ---- */
 
+static void stop_worker(pp_executor *ex, worker *w); /* (below; on_result uses it too) */
+
 static const char *const wstate_name[W__COUNT] = {
     "STARTING", "IDLE", "BUSY", "STOPPING", "CLOSED", "EXITING", "GONE"};
 
@@ -447,6 +449,9 @@ static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit
     } else {
         describe_activity(ex, w, what, sizeof what);
         snprintf(cause, sizeof cause, "%s %s %s", who, how, what);
+        if (ex->wstart.mem_limit) /* the likely cause, or not: say it is there */
+            snprintf(cause + strlen(cause), sizeof cause - strlen(cause),
+                     " (its worker_memory_limit: %llu bytes)", ex->wstart.mem_limit);
     }
     work *held = w->item;
     w->item = NULL;
@@ -649,6 +654,9 @@ static bool on_result(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t
     stop_kind why = w->stop_reason != STOP_NONE ? stop_answered(w) : STOP_NONE;
     pp__worker_set_state(ex, w, (h->flags & PP__MSGF_LAST) ? W_STOPPING : W_IDLE);
     ex->n_handed--;
+    if (w->state == W_IDLE && ex->max_worker_rss && ex->mstate == M_SERVING && !ex->brk.set &&
+        pp__os_pid_rss(w->pid) > ex->max_worker_rss)
+        stop_worker(ex, w); /* max_worker_rss: recycled; grow starts another when needed */
     assign(ex);
     if (why == STOP_TIMELIMIT || why == STOP_ABORT) { /* returned within the grace */
         fail_stopped(ex, it, why, w->pid, false, 0);

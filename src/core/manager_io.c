@@ -62,11 +62,11 @@ static pp_status start_process(pp_executor *ex, worker *w, pp__oserr *oe, char *
     case PP_START_MPI:
         return ex->starter->start(ex->starter_ctx, &w->proc, &w->chan, err, cap);
     case PP_START_FORK:
-        return pp__os_fork(pp__worker_serve_forked, &w->proc, &w->chan, oe);
+        return pp__os_fork_ex(pp__worker_serve_forked, &ex->wstart, &w->proc, &w->chan, oe);
     case PP_START_FORKSERVER:
-        return pp__os_forkserver_spawn(ex->program, &w->proc, &w->chan, oe);
+        return pp__os_forkserver_spawn_ex(ex->program, &ex->wstart, &w->proc, &w->chan, oe);
     default:
-        return pp__os_spawn(argv, &w->proc, &w->chan, oe);
+        return pp__os_spawn_ex(argv, &ex->wstart, &w->proc, &w->chan, oe);
     }
 }
 

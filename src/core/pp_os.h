@@ -115,6 +115,25 @@ size_t pp__os_handle_count(void);
 #define PP__WORKER_MARKER "--procpool-worker"
 pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__oserr *oe);
 
+/* How a worker starts, from pp_executor_options (NULL / 0: as the parent). env: "NAME=value"
+ * strings, NULL-ended, set on top of the inherited environment (a later entry for the same
+ * name wins). cwd: the worker's working directory (NULL: the parent's; forkserver: the
+ * parent's at the time of the request, not the server's). mem_limit: bytes
+ * of data (POSIX RLIMIT_DATA, set in the child before the worker loop; Windows the per-worker
+ * job's JOB_OBJECT_LIMIT_PROCESS_MEMORY), 0: none. The _ex functions take it; the plain
+ * ones start a worker as the parent. */
+typedef struct pp__os_wstart {
+    const char *const *env;
+    const char        *cwd;
+    unsigned long long mem_limit;
+} pp__os_wstart;
+pp_status pp__os_spawn_ex(const char *const *argv, const pp__os_wstart *ws, pp__proc **p,
+                          pp__chan **c, pp__oserr *oe);
+
+/* PP_OK if path names a directory this process can enter (pp_executor_create checks
+ * worker_cwd with it), else PP_ESYS naming why. */
+pp_status pp__os_check_dir(const char *path, pp__oserr *oe);
+
 /* In a worker: finds the marker and token in argv and returns the worker's end of its
  * channel, blocking, and no longer inheritable. PP_END if argv has no marker (not a
  * worker); PP_EINVAL if the token is malformed. */
@@ -169,6 +188,8 @@ bool pp__os_fork_supported(void);
  * its only descriptor besides 0, 1 and 2, signals are as a spawned worker's, and serve runs
  * (it never returns). In the parent: PP_OK with *p, *c as pp__os_spawn gives them. */
 pp_status pp__os_fork(pp__serve_fn serve, pp__proc **p, pp__chan **c, pp__oserr *oe);
+pp_status pp__os_fork_ex(pp__serve_fn serve, const pp__os_wstart *ws, pp__proc **p,
+                         pp__chan **c, pp__oserr *oe);
 
 /* Asks the forkserver of `program` for a new worker, starting that server first if this
  * process has none for it yet (one server per worker program, for the life of the process;
@@ -177,6 +198,8 @@ pp_status pp__os_fork(pp__serve_fn serve, pp__proc **p, pp__chan **c, pp__oserr 
  * stopped but is reaped by the server. Same results as pp__os_spawn. */
 pp_status pp__os_forkserver_spawn(const char *program, pp__proc **p, pp__chan **c,
                                   pp__oserr *oe);
+pp_status pp__os_forkserver_spawn_ex(const char *program, const pp__os_wstart *ws,
+                                     pp__proc **p, pp__chan **c, pp__oserr *oe);
 
 /* In pp_worker_main: if argv says that this process is a forkserver, serves fork requests
  * (each child runs serve) until its parent goes, then exits: it never returns. PP_END if

@@ -16,7 +16,12 @@
  *
  *   request  (client -> server): 8 bytes {u32 magic FS_MAGIC, u32 FS_OP_FORK} with two
  *            descriptors (SCM_RIGHTS): the worker's end of its channel, and the write end of
- *            a status pipe;
+ *            a status pipe; then {u32 length, then length bytes: u64 memory limit (0: none),
+ *            the working directory NUL-terminated (the client's own at the time of the
+ *            request unless worker_cwd says otherwise), then each worker_env entry
+ *            NUL-terminated}. The server opens the directory before it forks (a failure is
+ *            the reply's -errno); the child enters it, sets the environment and the limit
+ *            before it serves anything (pp__os_wstart);
  *   reply    (server -> client): 8 bytes, the worker's pid (> 0) or -errno, with the
  *            worker's pidfd (SCM_RIGHTS) where Linux has them, opened before the server can
  *            reap the worker, so signals through it never hit a reused pid.
@@ -28,7 +33,9 @@
  * server exits when its socket reaches EOF, that is when the client process has ended, and
  * also when it sees (every FS_PARENT_CHECK_MS) that its parent is no longer the client; its
  * workers follow by their own channel's EOF and their parent-death signal (Linux), which is
- * exact here: the server is single-threaded.
+ * exact here: the server is single-threaded. Each worker leads its own process group, which
+ * the server kills before it reaps the worker (fs_reap), and the worker's parent-death
+ * handler kills it when the server goes (spawn.c's top comment).
  *
  * Requests are serialised by a process-wide mutex; one exchange costs a fork of a small,
  * single-threaded process (well under a millisecond). A server that died is reaped and
@@ -62,6 +69,7 @@
 #define FS_OP_FORK 1u
 #define EXIT_SETUP 71 /* a forked child could not set itself up (EX_OSERR) */
 #define FS_PARENT_CHECK_MS 200
+#define FS_MAX_SETUP (1u << 20) /* the largest setup payload of a request */
 
 bool pp__os_fork_supported(void)
 {
@@ -107,14 +115,33 @@ static void child_enter(int fd, pid_t parent)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-#ifdef __linux__
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
-    if (getppid() != parent) /* the parent died before the guard was set */
-        _exit(0);
+    /* Its own process group (its parent does the same, whichever runs first), and its
+     * parent's death kills that group (spawn.c's top comment). */
+    setpgid(0, 0);
+    pp__posix_worker_guard(parent);
+}
+
+/* In a forked worker, before it serves: its environment, directory and memory limit
+ * (pp__os_wstart). env strings stay this process's (putenv keeps the pointers: they are the
+ * child's copy and live as long as it does). */
+static void child_apply(const char *const *env, const char *cwd, unsigned long long mem)
+{
+    if (cwd && *cwd && chdir(cwd) != 0)
+        _exit(EXIT_SETUP);
+    for (size_t i = 0; env && env[i]; i++)
+        if (putenv((char *)env[i]) != 0)
+            _exit(EXIT_SETUP);
+    if (pp__posix_set_memlimit(0, mem, NULL) != PP_OK)
+        _exit(EXIT_SETUP);
 }
 
 pp_status pp__os_fork(pp__serve_fn serve, pp__proc **p, pp__chan **c, pp__oserr *oe)
+{
+    return pp__os_fork_ex(serve, NULL, p, c, oe);
+}
+
+pp_status pp__os_fork_ex(pp__serve_fn serve, const pp__os_wstart *ws, pp__proc **p,
+                         pp__chan **c, pp__oserr *oe)
 {
     *p = NULL;
     *c = NULL;
@@ -131,6 +158,8 @@ pp_status pp__os_fork(pp__serve_fn serve, pp__proc **p, pp__chan **c, pp__oserr 
     pid_t pid = fork();
     if (pid == 0) {
         child_enter(sv[1], parent);
+        if (ws)
+            child_apply(ws->env, ws->cwd, ws->mem_limit);
         serve(child_chan);
         _exit(0); /* not reached */
     }
@@ -141,6 +170,7 @@ pp_status pp__os_fork(pp__serve_fn serve, pp__proc **p, pp__chan **c, pp__oserr 
         goto fail;
     }
     close(sv[1]);
+    setpgid(pid, pid); /* as the child does: a group kill before it ran must reach it */
     pp__free(child_chan);
     chan->fd = sv[0];
     proc->pid = pid;
@@ -259,8 +289,22 @@ static void fs_on_sigchld(int sig)
 static void fs_reap(fs_kid *kids, size_t *n)
 {
     for (;;) {
+        /* Seen first without reaping: a worker's process group dies while the worker, an
+         * unreaped zombie, still holds its pgid (spawn.c's top comment). */
+        siginfo_t si;
+        si.si_pid = 0;
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        if (si.si_pid <= 0)
+            return;
+        for (size_t i = 0; i < *n; i++)
+            if (kids[i].pid == si.si_pid)
+                pp__posix_kill_group(si.si_pid);
         int status = 0;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
+        pid_t pid = waitpid(si.si_pid, &status, WNOHANG);
         if (pid < 0 && errno == EINTR)
             continue;
         if (pid <= 0)
@@ -284,6 +328,95 @@ static void fs_reply(int ctl, int64_t v, int pidfd)
     int fds[1] = {pidfd};
     if (send_msg(ctl, &v, fds, pidfd >= 0 ? 1 : 0) != 0)
         _exit(0); /* the client is gone */
+}
+
+/* Reads exactly len bytes (blocking). 0, ECONNRESET at EOF, or an errno value. */
+static int read_full(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+        if (n > 0)
+            got += (size_t)n;
+        else if (n == 0)
+            return ECONNRESET;
+        else if (errno != EINTR)
+            return errno;
+    }
+    return 0;
+}
+
+/* Writes all of buf (blocking). 0 or an errno value. */
+static int write_full(int fd, const void *buf, size_t len)
+{
+    size_t put = 0;
+    while (put < len) {
+        ssize_t n = send(fd, (const char *)buf + put, len - put, MSG_NOSIGNAL);
+        if (n >= 0)
+            put += (size_t)n;
+        else if (errno != EINTR)
+            return errno;
+    }
+    return 0;
+}
+
+/* The request's setup payload (see the top), in a pp__malloc'ed buffer. 0; ECONNRESET
+ * (the client went); EIO (the stream is out of step: the server cannot go on). */
+static int fs_read_setup(int ctl, char **out, size_t *len)
+{
+    uint32_t n;
+    int err = read_full(ctl, &n, sizeof n);
+    if (err)
+        return err == ECONNRESET ? ECONNRESET : EIO;
+    if (n < 9 || n > FS_MAX_SETUP)
+        return EIO;
+    char *buf = pp__malloc((size_t)n + 1);
+    if (!buf)
+        return EIO; /* the payload cannot be skipped without it */
+    if ((err = read_full(ctl, buf, n)) != 0) {
+        pp__free(buf);
+        return err == ECONNRESET ? ECONNRESET : EIO;
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* Splits the payload: the limit, the directory opened (O_DIRECTORY; -1 if none given), the
+ * environment entries (pointers into buf, NULL-ended, pp__calloc'ed). 0 or an errno
+ * value (the directory's open error). */
+static int fs_parse_setup(char *buf, size_t len, unsigned long long *mem, int *dirfd,
+                          const char ***env)
+{
+    uint64_t m;
+    memcpy(&m, buf, sizeof m);
+    *mem = m;
+    char *cwd = buf + 8;
+    size_t count = 0;
+    for (size_t i = 8; i < len; i++)
+        count += buf[i] == 0;
+    const char **e = pp__calloc(count + 1, sizeof *e);
+    if (!e)
+        return ENOMEM;
+    size_t k = 0;
+    char *q = cwd + strlen(cwd) + 1;
+    while (q < buf + len) {
+        if (*q)
+            e[k++] = q;
+        q += strlen(q) + 1;
+    }
+    if (*cwd) {
+        int fd = open(cwd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            pp__free(e);
+            return err;
+        }
+        *dirfd = fd;
+    }
+    *env = e;
+    return 0;
 }
 
 static void fs_serve(int ctl, pp__serve_fn serve)
@@ -338,6 +471,15 @@ static void fs_serve(int ctl, pp__serve_fn serve)
             continue;
         if (err == 0 && (req[0] != FS_MAGIC || req[1] != FS_OP_FORK || nfds != 2))
             err = EPROTO;
+        char *setup = NULL;
+        size_t setup_len = 0;
+        if (err == 0)
+            err = fs_read_setup(ctl, &setup, &setup_len);
+        int dirfd = -1;
+        unsigned long long mem = 0;
+        const char **env = NULL;
+        if (err == 0)
+            err = fs_parse_setup(setup, setup_len, &mem, &dirfd, &env);
         if (err == 0 && n == cap) {
             size_t ncap = cap ? 2 * cap : 16;
             fs_kid *nk = pp__realloc(kids, ncap * sizeof *nk);
@@ -354,20 +496,37 @@ static void fs_serve(int ctl, pp__serve_fn serve)
         if (err != 0) {
             for (int i = 0; i < nfds; i++)
                 close(fds[i]);
-            if (err != EPROTO && err != ENOMEM)
+            if (dirfd >= 0)
+                close(dirfd);
+            pp__free(env);
+            pp__free(setup);
+            pp__free(child_chan);
+            if (err == ECONNRESET)
+                _exit(0); /* the client process is gone */
+            if (err == EIO)
                 _exit(EXIT_SETUP);
             fs_reply(ctl, -(int64_t)err, -1);
             continue;
         }
         pid_t pid = fork();
         if (pid == 0) {
+            /* The directory first: child_enter closes dirfd with the rest. */
+            if (dirfd >= 0 && fchdir(dirfd) != 0)
+                _exit(EXIT_SETUP);
             /* ctl is descriptor 3: child_enter puts the channel there, closing it. */
             child_enter(fds[0], self);
+            child_apply(env, NULL, mem);
             serve(child_chan);
             _exit(0); /* not reached */
         }
+        if (dirfd >= 0)
+            close(dirfd);
+        pp__free(env);
+        pp__free(setup);
         pp__free(child_chan);
         close(fds[0]);
+        if (pid > 0)
+            setpgid(pid, pid); /* as the child does */
         if (pid < 0) {
             int e = errno;
             close(fds[1]);
@@ -468,7 +627,7 @@ static pp_status fs_start(const char *program, fserver **out, pp__oserr *oe)
     if ((st = pp__posix_channel_pair(sv, false, oe)) != PP_OK) /* the server's socket */
         goto fail;
     char *args[] = {prog, (char *)PP__FORKSERVER_MARKER, (char *)"3", NULL};
-    if ((st = pp__posix_spawn_child(args, sv[1], &s->pid, oe)) != PP_OK)
+    if ((st = pp__posix_spawn_child(args, sv[1], NULL, NULL, &s->pid, oe)) != PP_OK)
         goto fail;
     close(sv[1]);
     s->ctl = sv[0];
@@ -489,12 +648,16 @@ fail:
 
 /* One request: PP_OK with the worker's pid and pidfd (or -1); PP_END if the server is gone
  * (the caller replaces it); PP_ESYS for a refusal. */
-static pp_status fs_request(fserver *s, int chan_end, int status_w, pid_t *pid, int *pidfd,
-                            pp__oserr *oe)
+static pp_status fs_request(fserver *s, int chan_end, int status_w, const char *setup,
+                            uint32_t setup_len, pid_t *pid, int *pidfd, pp__oserr *oe)
 {
     uint32_t req[2] = {FS_MAGIC, FS_OP_FORK};
     int fds[2] = {chan_end, status_w};
     int err = send_msg(s->ctl, req, fds, 2);
+    if (!err)
+        err = write_full(s->ctl, &setup_len, sizeof setup_len);
+    if (!err)
+        err = write_full(s->ctl, setup, setup_len);
     if (err)
         return PP_END;
     int64_t v = 0;
@@ -517,11 +680,53 @@ static pp_status fs_request(fserver *s, int chan_end, int status_w, pid_t *pid, 
     return PP_OK;
 }
 
+/* The request's setup payload (see the top) for ws, in a pp__malloc'ed buffer; NULL on
+ * ENOMEM or if it is too large (*len is then 0 or not). */
+static char *fs_setup(const pp__os_wstart *ws, uint32_t *len)
+{
+    char here[4096];
+    const char *cwd = ws && ws->cwd ? ws->cwd : getcwd(here, sizeof here);
+    if (!cwd)
+        cwd = ""; /* no cwd to give (deleted, too long): the server's */
+    size_t n = 8 + strlen(cwd) + 1;
+    for (size_t i = 0; ws && ws->env && ws->env[i]; i++)
+        n += strlen(ws->env[i]) + 1;
+    *len = 0;
+    if (n > FS_MAX_SETUP) {
+        *len = 1; /* (too large, not out of memory) */
+        return NULL;
+    }
+    char *buf = pp__malloc(n);
+    if (!buf)
+        return NULL;
+    uint64_t m = ws ? ws->mem_limit : 0;
+    memcpy(buf, &m, sizeof m);
+    size_t off = 8;
+    memcpy(buf + off, cwd, strlen(cwd) + 1);
+    off += strlen(cwd) + 1;
+    for (size_t i = 0; ws && ws->env && ws->env[i]; i++) {
+        memcpy(buf + off, ws->env[i], strlen(ws->env[i]) + 1);
+        off += strlen(ws->env[i]) + 1;
+    }
+    *len = (uint32_t)n;
+    return buf;
+}
+
 pp_status pp__os_forkserver_spawn(const char *program, pp__proc **p, pp__chan **c,
                                   pp__oserr *oe)
 {
+    return pp__os_forkserver_spawn_ex(program, NULL, p, c, oe);
+}
+
+pp_status pp__os_forkserver_spawn_ex(const char *program, const pp__os_wstart *ws,
+                                     pp__proc **p, pp__chan **c, pp__oserr *oe)
+{
     *p = NULL;
     *c = NULL;
+    uint32_t setup_len = 0;
+    char *setup = fs_setup(ws, &setup_len);
+    if (!setup)
+        return setup_len == 0 ? PP_ENOMEM : pp__posix_err(oe, "forkserver (worker_env too large)", E2BIG);
     pthread_once(&fs_once, fs_init);
     pp__proc *proc = pp__calloc(1, sizeof *proc);
     pp__chan *chan = pp__posix_chan_new(-1, false);
@@ -546,7 +751,7 @@ pp_status pp__os_forkserver_spawn(const char *program, pp__proc **p, pp__chan **
     for (int attempt = 0; attempt < 2 && st == PP_END; attempt++) {
         if (!s && (st = fs_start(program, &s, oe)) != PP_OK)
             break;
-        st = fs_request(s, sv[1], stp[1], &pid, &pidfd, oe);
+        st = fs_request(s, sv[1], stp[1], setup, setup_len, &pid, &pidfd, oe);
         if (st == PP_END) {
             fs_drop(s);
             s = NULL;
@@ -576,5 +781,6 @@ out:
     }
     pp__free(proc);
     pp__free(chan);
+    pp__free(setup);
     return st;
 }

@@ -47,6 +47,16 @@ void pp__posix_remote_free(pp__proc *p);
 /* spawn.c: SIGTERM / SIGKILL through the pidfd where there is one; 0 or an errno value. */
 int pp__posix_send_signal(pp__proc *p, int sig);
 
+/* In a worker, before anything of the application runs: makes sure it leads its own process
+ * group, and (Linux) that its parent's death kills it and that group (PR_SET_PDEATHSIG with
+ * PP__POSIX_PDEATHSIG, whose handler is kill(0, SIGKILL)). parent > 0: if the parent is
+ * already gone, the group is killed at once. Async-signal-safe (a forked child calls it).
+ * spawn.c's top comment says why. */
+#define PP__POSIX_PDEATHSIG SIGSTKFLT /* unused by Linux and by programs */
+void pp__posix_worker_guard(pid_t parent);
+/* SIGKILL to the process group led by leader, which must not be reaped yet. */
+void pp__posix_kill_group(pid_t leader);
+
 /* The worker's end of its channel in a worker: descriptor 3. */
 #define PP__POSIX_CHILD_FD 3
 
@@ -57,7 +67,13 @@ pp_status pp__posix_err(pp__oserr *oe, const char *call, int err);
  * with child_end as descriptor 3 and nothing else above 2 (signals as described in
  * spawn.c); opens a pidfd (-1 if none). */
 pp_status pp__posix_check_program(const char *path, pp__oserr *oe);
-pp_status pp__posix_spawn_child(char *const *args, int child_end, pid_t *pid, pp__oserr *oe);
+pp_status pp__posix_spawn_child(char *const *args, int child_end, char *const *envp,
+                                const char *cwd, pid_t *pid, pp__oserr *oe);
+/* environ with the "NAME=value" entries of add set on top (pointers into both; a later add
+ * entry for a name wins), in a pp__calloc'ed NULL-ended array; NULL on ENOMEM. */
+char **pp__posix_merge_env(const char *const *add);
+/* RLIMIT_DATA of process pid (0: this one) to bytes (0: nothing is done). */
+pp_status pp__posix_set_memlimit(pid_t pid, unsigned long long bytes, pp__oserr *oe);
 int pp__posix_open_pidfd(pid_t pid);
 
 /* A socketpair (both ends close-on-exec) for a child: sv[0] the parent's end, non-blocking

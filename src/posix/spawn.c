@@ -18,6 +18,30 @@
  *
  * On Linux a pidfd is the exact exit sentinel, and signals go through it (no pid reuse race).
  * Only the child's own pid is ever waited for.
+ *
+ * A worker's descendants die with it. Every worker leads its own process group
+ * (POSIX_SPAWN_SETPGROUP here; setpgid in a forked child, and in its parent too, see fork.c),
+ * which its descendants inherit unless they leave it on purpose (setsid, setpgid: what a task
+ * detaches so is its own). Three things kill the group:
+ *   - the reaper: before a worker is reaped, its group gets SIGKILL (try_reap: waitid with
+ *     WNOWAIT sees the exit, kill(-pid), then waitpid). While the leader is an unreaped
+ *     zombie its pid, and so its pgid, cannot be reused: the kill is exact. This covers every
+ *     way a worker ends: a crash, a time limit, an abort, pp_executor_stop, terminate / kill,
+ *     a broken pool, shutdown. The forkserver, which reaps its workers, does the same.
+ *   - pp__os_proc_stop: the stop signal (SIGTERM or SIGKILL) goes to the leader through its
+ *     pidfd and, if that worked (not reaped yet), to its group.
+ *   - the parent's death, even by SIGKILL: nothing in the parent runs then, so the worker
+ *     does it. Its parent-death signal (PR_SET_PDEATHSIG) is PP__POSIX_PDEATHSIG with a
+ *     handler that sends SIGKILL to its own group, itself included (kill(0, SIGKILL), one
+ *     async-signal-safe call). No extra process, no cost per call or per start. Its limits:
+ *     a task that blocks that signal in every thread, or replaces its handler, delays the
+ *     worker's death to the channel's EOF (and leaves its descendants), and
+ *     an application that reaps its children behind the library's back (SIGCHLD ignored,
+ *     waitpid(-1): "lost") leaves the reaper nothing exact to kill: the group is then killed
+ *     only through the parent-death signal.
+ * A worker in its own group does not get the terminal's Ctrl-C (SIGINT to the foreground
+ * group): the application decides (pp_executor_stop, or dying, which kills the workers as
+ * above). A worker that reads the terminal gets SIGTTIN, as any background job.
  */
 #ifndef _GNU_SOURCE
 #  define _GNU_SOURCE
@@ -33,6 +57,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,6 +74,9 @@ extern char **environ;
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
 #  define HAVE_ADDCLOSEFROM 1
+#endif
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
+#  define HAVE_ADDCHDIR 1
 #endif
 
 /* PP_POSIX_NO_PIDFD builds the fallback used where there is no pidfd (tests use it). */
@@ -85,6 +113,38 @@ int pp__posix_send_signal(pp__proc *p, int sig)
     return kill(p->pid, sig) == 0 ? 0 : errno;
 }
 
+/* The parent-death handler: the worker and its whole process group go (see the top). */
+static void on_parent_death(int sig)
+{
+    (void)sig;
+    kill(0, SIGKILL);
+}
+
+void pp__posix_worker_guard(pid_t parent)
+{
+    if (getpgid(0) != getpid())
+        setpgid(0, 0); /* already done by the spawn / the forking parent; be sure */
+#ifdef __linux__
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_parent_death;
+    sigfillset(&sa.sa_mask);
+    sigaction(PP__POSIX_PDEATHSIG, &sa, NULL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, PP__POSIX_PDEATHSIG);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    prctl(PR_SET_PDEATHSIG, PP__POSIX_PDEATHSIG);
+#endif
+    if (parent > 0 && getppid() != parent) /* the parent died before the guard was set */
+        kill(0, SIGKILL);
+}
+
+void pp__posix_kill_group(pid_t leader)
+{
+    kill(-leader, SIGKILL); /* ESRCH: the group is empty, fine */
+}
+
 /* Is path a program posix_spawn can start? posix_spawn reports exec failures on glibc, but
  * not everywhere (nor under valgrind, which runs its clone as a fork): check first, so the
  * common mistakes (no such file, a directory, not executable) fail here, clearly. */
@@ -101,7 +161,8 @@ pp_status pp__posix_check_program(const char *path, pp__oserr *oe)
 }
 
 /* Runs posix_spawn with the file actions and attributes described at the top. */
-pp_status pp__posix_spawn_child(char *const *args, int child_end, pid_t *pid, pp__oserr *oe)
+pp_status pp__posix_spawn_child(char *const *args, int child_end, char *const *envp,
+                                const char *cwd, pid_t *pid, pp__oserr *oe)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -127,14 +188,24 @@ pp_status pp__posix_spawn_child(char *const *args, int child_end, pid_t *pid, pp
     else if ((err = posix_spawn_file_actions_addclosefrom_np(&fa, CHILD_FD + 1)) != 0)
         call = "posix_spawn_file_actions_addclosefrom_np";
 #endif
+#ifdef HAVE_ADDCHDIR
+    else if (cwd && (err = posix_spawn_file_actions_addchdir_np(&fa, cwd)) != 0)
+        call = "posix_spawn_file_actions_addchdir_np";
+#else
+    else if (cwd && (err = ENOSYS) != 0)
+        call = "posix_spawn (worker_cwd needs glibc 2.29)";
+#endif
     else if ((err = posix_spawnattr_setsigmask(&attr, &none)) != 0)
         call = "posix_spawnattr_setsigmask";
     else if ((err = posix_spawnattr_setsigdefault(&attr, &dfl)) != 0)
         call = "posix_spawnattr_setsigdefault";
-    else if ((err = posix_spawnattr_setflags(&attr,
-                                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0)
+    else if ((err = posix_spawnattr_setpgroup(&attr, 0)) != 0) /* its own process group */
+        call = "posix_spawnattr_setpgroup";
+    else if ((err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+                                                        POSIX_SPAWN_SETSIGDEF |
+                                                        POSIX_SPAWN_SETPGROUP)) != 0)
         call = "posix_spawnattr_setflags";
-    else if ((err = posix_spawn(pid, args[0], &fa, &attr, args, environ)) != 0)
+    else if ((err = posix_spawn(pid, args[0], &fa, &attr, args, envp ? envp : environ)) != 0)
         call = "posix_spawn";
     /* glibc has reaped a child whose exec failed before returning the error. */
     posix_spawn_file_actions_destroy(&fa);
@@ -181,7 +252,76 @@ pp_status pp__posix_channel_pair(int sv[2], bool parent_nonblock, pp__oserr *oe)
     return PP_OK;
 }
 
+/* Does entry e ("NAME=value") set the same name as f? */
+static bool same_name(const char *e, const char *f)
+{
+    size_t n = strcspn(e, "=");
+    return strncmp(e, f, n) == 0 && f[n] == '=';
+}
+
+char **pp__posix_merge_env(const char *const *add)
+{
+    size_t ne = 0, na = 0;
+    while (environ && environ[ne])
+        ne++;
+    while (add[na])
+        na++;
+    char **out = pp__calloc(ne + na + 1, sizeof *out);
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < ne; i++) {
+        bool over = false;
+        for (size_t j = 0; j < na && !over; j++)
+            over = same_name(add[j], environ[i]);
+        if (!over)
+            out[k++] = environ[i];
+    }
+    for (size_t j = 0; j < na; j++) {
+        bool later = false; /* a later entry for the same name wins */
+        for (size_t l = j + 1; l < na && !later; l++)
+            later = same_name(add[j], add[l]);
+        if (!later)
+            out[k++] = (char *)add[j];
+    }
+    return out;
+}
+
+pp_status pp__posix_set_memlimit(pid_t pid, unsigned long long bytes, pp__oserr *oe)
+{
+    if (!bytes)
+        return PP_OK;
+#ifdef __linux__
+    struct rlimit rl;
+    rl.rlim_cur = rl.rlim_max = (rlim_t)bytes;
+    if (pid == 0 ? setrlimit(RLIMIT_DATA, &rl) != 0 : prlimit(pid, RLIMIT_DATA, &rl, NULL) != 0)
+        return pp__posix_err(oe, "setrlimit(RLIMIT_DATA)", errno);
+    return PP_OK;
+#else
+    (void)pid;
+    return pp__posix_err(oe, "setrlimit(RLIMIT_DATA) of another process", ENOSYS);
+#endif
+}
+
+pp_status pp__os_check_dir(const char *path, pp__oserr *oe)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return pp__posix_err(oe, "stat", errno);
+    if (!S_ISDIR(sb.st_mode))
+        return pp__posix_err(oe, "stat", ENOTDIR);
+    if (access(path, X_OK) != 0)
+        return pp__posix_err(oe, "access", errno);
+    return PP_OK;
+}
+
 pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__oserr *oe)
+{
+    return pp__os_spawn_ex(argv, NULL, p, c, oe);
+}
+
+pp_status pp__os_spawn_ex(const char *const *argv, const pp__os_wstart *ws, pp__proc **p,
+                          pp__chan **c, pp__oserr *oe)
 {
     *p = NULL;
     *c = NULL;
@@ -195,7 +335,8 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
     pp__chan *chan = pp__posix_chan_new(-1, false);
     int sv[2] = {-1, -1};
     pp_status st = PP_OK;
-    if (!args || !proc || !chan) {
+    char **envp = ws && ws->env ? pp__posix_merge_env(ws->env) : NULL;
+    if (!args || !proc || !chan || (ws && ws->env && !envp)) {
         st = PP_ENOMEM;
         goto out;
     }
@@ -211,8 +352,16 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
     if ((st = pp__posix_channel_pair(sv, true, oe)) != PP_OK)
         goto out;
     pid_t pid = -1;
-    if ((st = pp__posix_spawn_child(args, sv[1], &pid, oe)) != PP_OK)
+    if ((st = pp__posix_spawn_child(args, sv[1], envp, ws ? ws->cwd : NULL, &pid, oe)) !=
+        PP_OK)
         goto out;
+    /* Before the worker can run a task: it runs none before it reads INIT, sent later. */
+    if (ws && (st = pp__posix_set_memlimit(pid, ws->mem_limit, oe)) != PP_OK) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        goto out;
+    }
 
     chan->fd = sv[0];
     sv[0] = -1;
@@ -233,6 +382,7 @@ out:
     pp__free(chan);
     pp__free(proc);
     pp__free(args);
+    pp__free(envp);
     return st;
 }
 
@@ -276,14 +426,12 @@ pp_status pp__os_chan_from_argv(int argc, char **argv, pp__chan **c, pp__oserr *
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
         return pp__posix_err(oe, "fcntl(O_NONBLOCK)", errno);
-#ifdef __linux__
     /* A second guard against orphans: the channel's EOF stops an idle worker when the
      * parent dies, but a worker busy in a long task reads it only afterwards. The spawning
      * thread is the executor's manager, which outlives every worker it starts (the signal
      * comes when the *thread* that spawned the worker ends). If the parent died before this
      * call, the channel is at EOF already. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
+    pp__posix_worker_guard(0);
     *c = pp__posix_chan_new(fd, true);
     return *c ? PP_OK : PP_ENOMEM;
 }
@@ -306,7 +454,13 @@ pp_status pp__os_proc_stop(pp__proc *p, bool kill_it, pp__oserr *oe)
         return pp__posix_remote_stop(p, kill_it, oe);
     if (p->reaped || p->lost)
         return PP_OK;
-    int err = pp__posix_send_signal(p, kill_it ? SIGKILL : SIGTERM);
+    int sig = kill_it ? SIGKILL : SIGTERM;
+    int err = pp__posix_send_signal(p, sig);
+    /* The group too, while the leader is not reaped (the signal reached it), and only where
+     * this process reaps it: a forkserver's worker is reaped by the server, which kills the
+     * group itself (fork.c). */
+    if (err == 0 && p->status_fd < 0)
+        kill(-p->pid, sig);
     if (err && err != ESRCH)
         return pp__posix_err(oe, "kill", err);
     return PP_OK;
@@ -364,6 +518,18 @@ static pp_status try_reap(pp__proc *p, bool block, pp__oserr *oe)
     if (p->lost)
         return pp__posix_err(oe, "waitpid", ECHILD);
     for (;;) {
+        /* First see the exit without reaping: the group dies while the leader's pid still
+         * holds its pgid (see the top). */
+        siginfo_t si;
+        si.si_pid = 0;
+        if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOWAIT | (block ? 0 : WNOHANG)) == 0) {
+            if (si.si_pid != p->pid)
+                return PP_ETIMEDOUT;
+            pp__posix_kill_group(p->pid);
+        } else if (errno == EINTR) {
+            continue;
+        }
+        /* (an error: waitpid says which) */
         int status = 0;
         pid_t r = waitpid(p->pid, &status, block ? 0 : WNOHANG);
         if (r == p->pid) {

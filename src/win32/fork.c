@@ -28,6 +28,20 @@ pp_status pp__os_forkserver_spawn(const char *program, pp__proc **p, pp__chan **
     return PP_ENOTSUP;
 }
 
+pp_status pp__os_fork_ex(pp__serve_fn serve, const pp__os_wstart *ws, pp__proc **p,
+                         pp__chan **c, pp__oserr *oe)
+{
+    (void)ws;
+    return pp__os_fork(serve, p, c, oe);
+}
+
+pp_status pp__os_forkserver_spawn_ex(const char *program, const pp__os_wstart *ws,
+                                     pp__proc **p, pp__chan **c, pp__oserr *oe)
+{
+    (void)ws;
+    return pp__os_forkserver_spawn(program, p, c, oe);
+}
+
 pp_status pp__os_forkserver_main(int argc, char **argv, pp__serve_fn serve, pp__oserr *oe)
 {
     (void)argc;

@@ -25,6 +25,14 @@
  * itself: there is no window in which a worker can be left waiting for ever. The worker
  * itself turns off the other dialogs a crash can raise (worker_no_dialogs, below).
  *
+ * A worker's descendants die with it: each worker also gets a job object of its own
+ * (worker_tree, nested in the process-wide one, Windows 8 and later), which every process it
+ * starts joins unless started with CREATE_BREAKAWAY_FROM_JOB (what a task detaches so is its
+ * own). Stopping a worker terminates that job (TerminateJobObject), and so does reaping it
+ * (a crashed worker's children), and freeing it; the program's death closes the
+ * process-wide job, which kills the nested ones. Where nesting fails (older Windows, or
+ * Wine without it) the worker has no job of its own and only it is stopped.
+ *
  * Exit codes chosen for pp__os_proc_stop (the core reports "exited with code N"): 15 when
  * asked to terminate and 9 when killed, the numbers of SIGTERM and SIGKILL, so that
  * pp_error.code reads the same number on both backends (POSIX gives -15 / -9) and is not
@@ -71,6 +79,118 @@ static BOOL CALLBACK create_job(PINIT_ONCE io, PVOID param, PVOID *ctx)
     }
     job = j; /* never closed: its closing at exit is what kills the workers */
     return TRUE;
+}
+
+/* ---- a job per worker, for its descendants ---- */
+
+/* Puts the (suspended) process, already in the process-wide job, in a job of its own nested
+ * in it. NULL if that cannot be done: the worker then runs without (see the top). */
+static HANDLE worker_tree(HANDLE process, unsigned long long mem_limit)
+{
+    HANDLE t = CreateJobObjectW(NULL, NULL);
+    if (!t)
+        return NULL;
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION info;
+    memset(&info, 0, sizeof info);
+    info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE |
+                                            JOB_OBJECT_LIMIT_BREAKAWAY_OK;
+    if (mem_limit) { /* worker_memory_limit: each process of the job (its children too) */
+        info.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_PROCESS_MEMORY;
+        info.ProcessMemoryLimit = (SIZE_T)mem_limit;
+    }
+    if (!SetInformationJobObject(t, JobObjectExtendedLimitInformation, &info, sizeof info) ||
+        !AssignProcessToJobObject(t, process)) {
+        CloseHandle(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* Does entry e ("NAME=value", UTF-16) set the same name as f, ignoring case as Windows
+ * does? A name may start with '=' ("=C:=C:\\dir"). */
+static bool same_wname(const wchar_t *e, const wchar_t *f)
+{
+    const wchar_t *eq = wcschr(e + 1, L'=');
+    size_t n = eq ? (size_t)(eq - e) : wcslen(e);
+    return _wcsnicmp(e, f, n) == 0 && f[n] == L'=';
+}
+
+/* The environment block for CreateProcessW: this process's environment with the
+ * "NAME=value" entries of add (UTF-8) set on top (a later entry for a name wins). NULL on
+ * error (*err says which). */
+static wchar_t *env_block(const char *const *add, DWORD *err)
+{
+    size_t na = 0;
+    while (add[na])
+        na++;
+    wchar_t **w = pp__calloc(na + 1, sizeof *w);
+    wchar_t *cur = GetEnvironmentStringsW(), *out = NULL;
+    if (!w || !cur) {
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        goto done;
+    }
+    for (size_t j = 0; j < na; j++)
+        if (!(w[j] = pp__win_utf16(add[j], err)))
+            goto done;
+    size_t len = 1;
+    for (const wchar_t *e = cur; *e; e += wcslen(e) + 1)
+        len += wcslen(e) + 1;
+    for (size_t j = 0; j < na; j++)
+        len += wcslen(w[j]) + 1;
+    if (!(out = pp__malloc(len * sizeof *out))) {
+        *err = ERROR_NOT_ENOUGH_MEMORY;
+        goto done;
+    }
+    wchar_t *q = out;
+    for (const wchar_t *e = cur; *e; e += wcslen(e) + 1) {
+        bool over = false;
+        for (size_t j = 0; j < na && !over; j++)
+            over = same_wname(w[j], e);
+        if (!over) {
+            memcpy(q, e, (wcslen(e) + 1) * sizeof *q);
+            q += wcslen(e) + 1;
+        }
+    }
+    for (size_t j = 0; j < na; j++) {
+        bool later = false;
+        for (size_t l = j + 1; l < na && !later; l++)
+            later = same_wname(w[j], w[l]);
+        if (!later) {
+            memcpy(q, w[j], (wcslen(w[j]) + 1) * sizeof *q);
+            q += wcslen(w[j]) + 1;
+        }
+    }
+    *q = 0;
+done:
+    for (size_t j = 0; w && j < na; j++)
+        pp__free(w[j]);
+    pp__free(w);
+    if (cur)
+        FreeEnvironmentStringsW(cur);
+    return out;
+}
+
+pp_status pp__os_check_dir(const char *path, pp__oserr *oe)
+{
+    DWORD err = 0;
+    wchar_t *w = pp__win_utf16(path, &err);
+    if (!w)
+        return pp__win_err(oe, "MultiByteToWideChar", err);
+    DWORD a = GetFileAttributesW(w);
+    err = a == INVALID_FILE_ATTRIBUTES ? GetLastError() : 0;
+    pp__free(w);
+    if (a == INVALID_FILE_ATTRIBUTES)
+        return pp__win_err(oe, "GetFileAttributesW", err);
+    if (!(a & FILE_ATTRIBUTE_DIRECTORY))
+        return pp__win_err(oe, "GetFileAttributesW", ERROR_DIRECTORY);
+    return PP_OK;
+}
+
+/* Ends every process of the worker's job (the worker and its descendants). */
+static void kill_tree(pp__proc *p, UINT code)
+{
+    if (p->tree)
+        TerminateJobObject(p->tree, code);
 }
 
 /* ---- the command line ---- */
@@ -225,6 +345,12 @@ static void stdio_release(stdio3 *s)
 
 pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__oserr *oe)
 {
+    return pp__os_spawn_ex(argv, NULL, p, c, oe);
+}
+
+pp_status pp__os_spawn_ex(const char *const *argv, const pp__os_wstart *ws, pp__proc **p,
+                          pp__chan **c, pp__oserr *oe)
+{
     *p = NULL;
     *c = NULL;
     if (!argv || !argv[0])
@@ -240,9 +366,19 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
     stdio3 std3 = {{NULL, NULL, NULL}, {NULL, NULL, NULL}};
     PROCESS_INFORMATION pi = {NULL, NULL, 0, 0};
 
+    wchar_t *envw = NULL, *cwdw = NULL; /* worker_env, worker_cwd */
     pp_status st = pp__win_chan_pair(&chan, &child, oe);
     if (st != PP_OK)
         goto out;
+    DWORD werr = 0;
+    if (ws && ws->env && !(envw = env_block(ws->env, &werr))) {
+        st = pp__win_err(oe, "worker_env", werr);
+        goto out;
+    }
+    if (ws && ws->cwd && !(cwdw = pp__win_utf16(ws->cwd, &werr))) {
+        st = pp__win_err(oe, "worker_cwd", werr);
+        goto out;
+    }
     char token[32];
     snprintf(token, sizeof token, "%llu", (unsigned long long)(uintptr_t)child);
     if ((st = build_cmdline(argv, token, &cmd, &app, oe)) != PP_OK)
@@ -309,7 +445,7 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
      * under load, having started nothing: try again, a few times. Windows does not report
      * it for a call that could succeed, so this costs nothing there. */
     for (int attempt = 0;; attempt++) {
-        if (CreateProcessW(app, cmd, NULL, NULL, TRUE, flags, NULL, NULL, &si.StartupInfo, &pi))
+        if (CreateProcessW(app, cmd, NULL, NULL, TRUE, flags, envw, cwdw, &si.StartupInfo, &pi))
             break;
         DWORD e = GetLastError();
         if (e != ERROR_INTERNAL_ERROR || attempt == 4) {
@@ -323,8 +459,16 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
         st = pp__win_err(oe, "IsProcessInJob", GetLastError());
     } else if (!in_job && !AssignProcessToJobObject(job, pi.hProcess)) {
         st = pp__win_err(oe, "AssignProcessToJobObject", GetLastError());
+    } else if (!(proc->tree = worker_tree(pi.hProcess, ws ? ws->mem_limit : 0)) && ws &&
+               ws->mem_limit) {
+        /* (the worker runs already, but starts no task before INIT and a CALL arrive: no
+         * descendant of it can be outside its own job) */
+        st = pp__win_err(oe, "a job object per worker (worker_memory_limit)", GetLastError());
     }
     if (st != PP_OK) {
+        if (proc->tree)
+            CloseHandle(proc->tree); /* kills on close */
+        proc->tree = NULL;
         TerminateProcess(pi.hProcess, EXIT_KILLED);
         WaitForSingleObject(pi.hProcess, INFINITE);
         CloseHandle(pi.hProcess);
@@ -337,6 +481,8 @@ pp_status pp__os_spawn(const char *const *argv, pp__proc **p, pp__chan **c, pp__
     proc = NULL;
     chan = NULL;
 out:
+    pp__free(envw);
+    pp__free(cwdw);
     if (pi.hThread)
         CloseHandle(pi.hThread);
     if (attrs_ready)
@@ -429,8 +575,10 @@ pp_status pp__os_proc_stop(pp__proc *p, bool kill_it, pp__oserr *oe)
 {
     if (p->reaped)
         return PP_OK;
-    if (TerminateProcess(p->h, kill_it ? EXIT_KILLED : EXIT_TERMINATED))
+    if (TerminateProcess(p->h, kill_it ? EXIT_KILLED : EXIT_TERMINATED)) {
+        kill_tree(p, kill_it ? EXIT_KILLED : EXIT_TERMINATED); /* its descendants */
         return PP_OK;
+    }
     DWORD e = GetLastError();
     /* Terminating a process that has exited fails with ERROR_ACCESS_DENIED: not an error. */
     if (WaitForSingleObject(p->h, 0) == WAIT_OBJECT_0)
@@ -455,6 +603,7 @@ pp_status pp__os_proc_reap(pp__proc *p, long timeout_ms, pp__exit *st, pp__oserr
          * while the core still shows it. */
         p->reaped = true;
         p->status = (pp__exit){true, (int)code, 0};
+        kill_tree(p, EXIT_KILLED); /* what it left running */
     }
     if (st)
         *st = p->status;
@@ -469,6 +618,8 @@ void pp__os_proc_free(pp__proc *p)
         TerminateProcess(p->h, EXIT_KILLED);
         WaitForSingleObject(p->h, INFINITE);
     }
+    if (p->tree)
+        CloseHandle(p->tree); /* kills what is left in it */
     CloseHandle(p->h);
     pp__free(p);
 }

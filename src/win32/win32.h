@@ -55,6 +55,7 @@ struct pp__proc {
     DWORD pid;
     bool reaped;
     pp__exit status; /* valid once reaped */
+    HANDLE tree; /* the worker's own job (its descendants), nested in the pool's; or NULL */
 };
 
 /* Fills *oe with call and code; returns PP_ESYS. */
