@@ -9,7 +9,7 @@ import struct
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "corpus")
 MAGIC = 0x50500000
-INIT, CALL, STOP, READY, INITERR, RESULT, EXITING = (MAGIC | i for i in range(1, 8))
+INIT, CALL, STOP, READY, INITERR, RESULT, EXITING, SHM, CRASH = (MAGIC | i for i in range(1, 10))
 PP_OK, PP_ENOMEM, PP_ETASK, PP_ENOTASK = 0, 3, 8, 9
 
 
@@ -43,6 +43,8 @@ seeds = {
     "exiting": frame(EXITING, struct.pack("<i", -3)),
     "initerr": frame(INITERR, item(PP_ETASK, 1, b"initializer failed")),
     "stop": frame(STOP, b""),
+    "crash": frame(CRASH, struct.pack("<I", 11) + b(b"#0 ./app(+0x1234)[0x55d0c0de1234]\n"
+                                                     b"#1 /lib/libc.so.6(+0x3c050)[0x7f0000003c05]\n")),
 }
 
 os.makedirs(OUT, exist_ok=True)

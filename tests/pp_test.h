@@ -156,6 +156,15 @@ void pp_t_fill(void *buf, size_t n, uint32_t seed);
  * workers and one idle, prints "<own pid> <worker pids...>", then sleeps until killed. */
 int pp_t_orphan_parent(void);
 
+/* Whether a worker that dies of a fault reports its backtrace in this build (the crash hook,
+ * pp__os_crash_hook): 1 everywhere but where the backend leaves it out (see src/posix/sys.c
+ * PP_CRASH_HOOK). */
+#ifndef PP_T_CRASH_TRACE
+#  define PP_T_CRASH_TRACE 1
+#endif
+/* msg holds a worker's crash report: "its backtrace:\n#0 ..." and a second frame "#1 ". */
+int pp_t_has_backtrace(const char *msg);
+
 /* One suite per area; defined in test_<area>.c. */
 extern const CU_SuiteInfo pp_suite_future;
 extern const CU_SuiteInfo pp_suite_callbacks;

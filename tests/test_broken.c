@@ -177,6 +177,46 @@ static void test_segv(void)
 #endif
 }
 
+/* A worker that dies of a fault says so itself before it dies: the message names the signal
+ * (Windows: the exception) and carries its backtrace, numbered frames. */
+static void check_crash_report(const char *task, const char *expect_in_msg)
+{
+    pp_executor *ex = pp_t_executor(1);
+    pp_future *f = NULL;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, task, NULL, 0, &f));
+    const pp_error *e = NULL;
+    PP_ASSERT_OK_FATAL(pp_future_exception(f, BOUND_MS, &e));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
+    int traced = pp_t_has_backtrace(e->message);
+    if (!strstr(e->message, expect_in_msg) || traced != PP_T_CRASH_TRACE)
+        fprintf(stderr, "\n  message (backtrace expected: %d): %s\n", PP_T_CRASH_TRACE,
+                e->message);
+    CU_ASSERT(strstr(e->message, expect_in_msg) != NULL);
+    CU_ASSERT_EQUAL(traced, PP_T_CRASH_TRACE);
+    CU_ASSERT(strstr(e->message, "SIGKILL") == NULL);
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+}
+
+static void test_segv_report(void)
+{
+#ifdef _WIN32
+    check_crash_report("segv", "EXCEPTION_ACCESS_VIOLATION");
+#else
+    check_crash_report("segv", "killed by signal 11 (SIGSEGV)");
+#endif
+}
+
+static void test_abort_report(void)
+{
+#ifdef _WIN32
+    check_crash_report("abort", "exited with code 3");
+#else
+    check_crash_report("abort", "killed by signal 6 (SIGABRT)");
+#endif
+}
+
 static void test_kill_self(void)
 {
 #ifdef _WIN32
@@ -725,6 +765,8 @@ static CU_TestInfo tests[] = {
     {"worker exits in the middle of a task", test_exit_mid_task},
     {"worker aborts", test_abort},
     {"worker segfaults", test_segv},
+    {"a segfault's message carries the worker's backtrace", test_segv_report},
+    {"an abort's message carries the worker's backtrace", test_abort_report},
     {"worker is killed", test_kill_self},
     {"a failing task does not break the pool", test_task_failure_does_not_break},
     {"worker killed from outside, idle and busy", test_killed_from_outside},
