@@ -164,6 +164,8 @@ int pp_t_orphan_parent(void);
 #endif
 /* msg holds a worker's crash report: "its backtrace:\n#0 ..." and a second frame "#1 ". */
 int pp_t_has_backtrace(const char *msg);
+/* The helper process of broken's SIGCHLD test (main.c: --crash-child TASK [ignore]). */
+int pp_t_crash_child(const char *task, int ignore);
 
 /* One suite per area; defined in test_<area>.c. */
 extern const CU_SuiteInfo pp_suite_future;
