@@ -9,6 +9,7 @@
 #include <psapi.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 pp_status pp__win_err(pp__oserr *oe, const char *call, DWORD code)
@@ -340,8 +341,8 @@ const char *pp__os_proc_lost_why(const pp__proc *p)
  * frame with DbgHelp's SymFromAddr where dbghelp.dll loads (else module+offset), hands it to
  * the core, and returns EXCEPTION_CONTINUE_SEARCH: the process dies of the exception as
  * before (its exit code is the exception code). abort() raises SIGABRT through the C
- * runtime, not an exception: a SIGABRT handler reports it (code 22), and the runtime then
- * exits with code 3 as before. SetThreadStackGuarantee leaves the filter room after a stack
+ * runtime, not an exception: a SIGABRT handler reports it (code 22), then exits with code 3
+ * as the default action does. SetThreadStackGuarantee leaves the filter room after a stack
  * overflow on the worker's main thread.
  */
 #define CRASH_FRAMES 48
@@ -411,6 +412,8 @@ static LONG WINAPI crash_filter(EXCEPTION_POINTERS *ep)
 static void crash_on_abort(int sig)
 {
     crash_report(sig);
+    _exit(3); /* what the default action does: a handler that returned would let the UCRT's
+                 abort() go on to __fastfail (exit code 0xC0000409) instead */
 }
 
 bool pp__os_crash_hook(pp__crash_fn fn)
