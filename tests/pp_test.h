@@ -157,8 +157,8 @@ void pp_t_fill(void *buf, size_t n, uint32_t seed);
 int pp_t_orphan_parent(void);
 
 /* Whether a worker that dies of a fault reports its backtrace in this build (the crash hook,
- * pp__os_crash_hook): 1 everywhere but where the backend leaves it out (see src/posix/sys.c
- * PP_CRASH_HOOK). */
+ * pp__os_crash_hook): 1 in every build, sanitized ones included (the hook replaces ASan's
+ * and TSan's SIGSEGV handlers in workers); a build that leaves the hook out sets it to 0. */
 #ifndef PP_T_CRASH_TRACE
 #  define PP_T_CRASH_TRACE 1
 #endif

@@ -78,8 +78,9 @@ bool pp__os_on_exit(void (*fn)(int status));
  * it loads, else module+offset), len 0 where the system gives none. fn runs in the signal
  * handler (or the exception filter): it may only make async-signal-safe calls. When fn
  * returns, the process dies of the same signal / exception as it would have without the
- * hook. Once per process; false where it cannot be installed (a sanitizer build that keeps
- * its own fault handlers, see the backend). */
+ * hook. Once per process; false where it cannot be installed. Sanitizer builds install it
+ * too: it replaces ASan's / TSan's fault handlers in the worker (both let a program install
+ * its own), so a crash is reported the same way in every build. */
 typedef void (*pp__crash_fn)(int code, const char *trace, size_t len);
 bool pp__os_crash_hook(pp__crash_fn fn);
 
