@@ -355,10 +355,26 @@ static volatile LONG crash_entered;
 static char crash_text[CRASH_TEXT];
 static sym_from_addr_fn sym_from_addr;
 
+/* DbgHelp, loaded when a crash is reported (not at every worker's start: SymInitialize reads
+ * every module's symbols, which takes a while, under Wine above all). */
+static void crash_load_dbghelp(void)
+{
+    HMODULE dbghelp = LoadLibraryW(L"dbghelp.dll");
+    if (!dbghelp)
+        return;
+    sym_initialize_fn init =
+        (sym_initialize_fn)(void (*)(void))GetProcAddress(dbghelp, "SymInitialize");
+    sym_from_addr_fn from =
+        (sym_from_addr_fn)(void (*)(void))GetProcAddress(dbghelp, "SymFromAddr");
+    if (init && from && init(GetCurrentProcess(), NULL, TRUE))
+        sym_from_addr = from;
+}
+
 static size_t crash_trace(void)
 {
     void *frames[CRASH_FRAMES];
     USHORT n = CaptureStackBackTrace(1, CRASH_FRAMES, frames, NULL);
+    crash_load_dbghelp();
     size_t len = 0;
     union {
         SYMBOL_INFO info;
@@ -420,15 +436,6 @@ bool pp__os_crash_hook(pp__crash_fn fn)
 {
     if (!fn || crash_fn)
         return crash_fn == fn && fn != NULL;
-    HMODULE dbghelp = LoadLibraryW(L"dbghelp.dll");
-    if (dbghelp) {
-        sym_initialize_fn init =
-            (sym_initialize_fn)(void (*)(void))GetProcAddress(dbghelp, "SymInitialize");
-        sym_from_addr_fn from =
-            (sym_from_addr_fn)(void (*)(void))GetProcAddress(dbghelp, "SymFromAddr");
-        if (init && from && init(GetCurrentProcess(), NULL, TRUE))
-            sym_from_addr = from;
-    }
     ULONG guarantee = 64u * 1024u;
     (void)SetThreadStackGuarantee(&guarantee);
     crash_fn = fn;
