@@ -355,13 +355,19 @@ static volatile LONG crash_entered;
 static char crash_text[CRASH_TEXT];
 static sym_from_addr_fn sym_from_addr;
 
-/* DbgHelp, loaded when a crash is reported (not at every worker's start: SymInitialize reads
- * every module's symbols, which takes a while, under Wine above all). */
+/* DbgHelp, loaded when a crash is reported (not at every worker's start), with deferred
+ * symbol loads: only the modules of the frames named are read (SymInitialize reading every
+ * module's symbols took over 10 s under Wine). */
 static void crash_load_dbghelp(void)
 {
     HMODULE dbghelp = LoadLibraryW(L"dbghelp.dll");
     if (!dbghelp)
         return;
+    typedef DWORD(WINAPI * sym_set_options_fn)(DWORD);
+    sym_set_options_fn set_options =
+        (sym_set_options_fn)(void (*)(void))GetProcAddress(dbghelp, "SymSetOptions");
+    if (set_options)
+        set_options(SYMOPT_DEFERRED_LOADS | SYMOPT_UNDNAME);
     sym_initialize_fn init =
         (sym_initialize_fn)(void (*)(void))GetProcAddress(dbghelp, "SymInitialize");
     sym_from_addr_fn from =
