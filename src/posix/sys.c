@@ -301,7 +301,9 @@ static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 #define CRASH_ALTSTACK (64u * 1024u)
 #define CRASH_TEXT (12u * 1024u)
 static pp__crash_fn crash_fn;
-static int crash_pipe[2] = {-1, -1}; /* backtrace_symbols_fd writes here; read back below */
+static int crash_pipe[2] = {-1, -1}; /* backtrace_symbols_fd writes here; read back below
+                                        (made in the handler: a worker holds no descriptor
+                                        but its channel and 0, 1, 2) */
 static volatile sig_atomic_t crash_entered;
 static char crash_raw[CRASH_TEXT];  /* the symbolised lines, as read back */
 static char crash_text[CRASH_TEXT]; /* the same, numbered "#N " */
@@ -323,12 +325,15 @@ static void crash_put_num(char *out, size_t cap, size_t *pos, unsigned n)
 /* The backtrace of the crash, one "#N <line>" per frame (the handler's own frame left out),
  * into crash_text; returns its length. Only async-signal-safe calls: backtrace() was called
  * once when the hook was installed (its first call loads libgcc_s), backtrace_symbols_fd()
- * does not allocate; the pipe's ends are non-blocking, so a full pipe cuts the text. */
+ * does not allocate; pipe() and fcntl() are async-signal-safe; the pipe's ends are
+ * non-blocking, so a full pipe cuts the text. */
 static size_t crash_trace(void)
 {
 #if PP_HAVE_BACKTRACE
-    if (crash_pipe[0] < 0)
+    if (pipe(crash_pipe) != 0)
         return 0;
+    for (int i = 0; i < 2; i++)
+        fcntl(crash_pipe[i], F_SETFL, O_NONBLOCK);
     void *frames[CRASH_FRAMES];
     int n = backtrace(frames, CRASH_FRAMES);
     if (n <= 1)
@@ -397,8 +402,6 @@ bool pp__os_crash_hook(pp__crash_fn fn)
 #if PP_HAVE_BACKTRACE
     void *warm[2];
     (void)backtrace(warm, 2); /* loads the unwinder now, not in the handler */
-    if (pipe2(crash_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        crash_pipe[0] = crash_pipe[1] = -1;
 #endif
     stack_t ss;
     memset(&ss, 0, sizeof ss);
