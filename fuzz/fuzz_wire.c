@@ -4,7 +4,7 @@
  * sanitizers see those):
  *   - a header is accepted only with a body length within the limit given;
  *   - every decoder accepts a body only if it is exactly as long as its fields say: what a
- *     decoder accepts re-encodes to the same bytes (CALL, RESULT, INIT, READY, INITERR);
+ *     decoder accepts re-encodes to the same bytes (CALL, RESULT, INIT, READY, INITERR, CRASH);
  *   - the views a decoder returns lie inside the body.
  *
  *   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DPP_FUZZ=ON
@@ -143,6 +143,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t f[PP__WIRE_EXITING_LEN];
         pp__wire_encode_exiting(f, code);
         same(f, sizeof f, data, size);
+        break;
+    }
+    case PP__MSG_CRASH: {
+        uint32_t code;
+        const char *text;
+        size_t tl;
+        if (pp__wire_decode_crash(body, len, &code, &text, &tl) != PP_OK)
+            break;
+        check_inside(text, tl, body, len);
+        uint8_t *f = malloc(size);
+        CHECK(f != NULL);
+        CHECK(pp__wire_encode_crash(f, size, code, text, tl) == size);
+        same(f, size, data, size);
+        free(f);
         break;
     }
     case PP__MSG_SHM: {

@@ -9,7 +9,7 @@ import struct
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "corpus")
 MAGIC = 0x50500000
-INIT, CALL, STOP, READY, INITERR, RESULT, EXITING, SHM = (MAGIC | i for i in range(1, 9))
+INIT, CALL, STOP, READY, INITERR, RESULT, EXITING, SHM, CRASH = (MAGIC | i for i in range(1, 10))
 PP_OK, PP_ENOMEM, PP_ETASK, PP_ENOTASK = 0, 3, 8, 9
 
 
@@ -44,6 +44,8 @@ seeds = {
     "initerr": frame(INITERR, item(PP_ETASK, 1, b"initializer failed")),
     "stop": frame(STOP, b""),
     "shm": frame(SHM, struct.pack("<QQ", 0x1234, 4096)),
+    "crash": frame(CRASH, struct.pack("<I", 11) + b(b"#0 ./app(+0x1234)[0x55d0c0de1234]\n"
+                                                     b"#1 /lib/libc.so.6(+0x3c050)[0x7f0000003c05]\n")),
 }
 
 os.makedirs(OUT, exist_ok=True)

@@ -251,7 +251,15 @@ typedef struct pp_error {
     long long   pid;      /**< the worker involved, 0 if none */
     const char *message;  /**< never NULL: the task's text (pp_task_error()), or for example
                                "worker 4242 killed by signal 9 (SIGKILL) running 'decode'
-                               (work 17)" */
+                               (work 17)". A worker that dies of a fault (SIGSEGV, SIGBUS,
+                               SIGILL, SIGFPE, SIGABRT; Windows: an unhandled exception or
+                               abort()) reports it itself before it dies, and the message
+                               goes on with "; its backtrace:" and one line per frame
+                               ("#0 ...").
+                               An exit status that could not be collected (the application
+                               ignores SIGCHLD) is never guessed: the signal the worker
+                               reported stands in, else the message says it is unknown and
+                               why */
     unsigned long long work_id; /**< the id of the call this error belongs to, as "(work N)"
                                in crash messages (a map item: its chunk's call), so that an
                                application can match a crash to its input without parsing

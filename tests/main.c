@@ -60,6 +60,8 @@ int main(int argc, char **argv)
         return pp_t_orphan_parent(); /* a helper process for the no-orphans test */
     if (argc > 2 && strcmp(argv[1], "--exit-during-spawn") == 0)
         return pp_t_exit_during_spawn(atoi(argv[2])); /* for test_exit_during_spawn */
+    if (argc > 2 && strcmp(argv[1], "--crash-child") == 0) /* broken's SIGCHLD test */
+        return pp_t_crash_child(argv[2], argc > 3 && strcmp(argv[3], "ignore") == 0);
 
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;

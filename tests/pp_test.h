@@ -168,6 +168,16 @@ int pp_t_orphan_parent(void);
 /* The body of "pp_tests --exit-during-spawn D" (test_shutdown.c): a pool with one worker
  * busy, one more submit, then exit(0) D ms later, while the second worker is starting. */
 int pp_t_exit_during_spawn(int delay_ms);
+/* Whether a worker that dies of a fault reports its backtrace in this build (the crash hook,
+ * pp__os_crash_hook): 1 in every build, sanitized ones included (the hook replaces ASan's
+ * and TSan's SIGSEGV handlers in workers); a build that leaves the hook out sets it to 0. */
+#ifndef PP_T_CRASH_TRACE
+#  define PP_T_CRASH_TRACE 1
+#endif
+/* msg holds a worker's crash report: "its backtrace:\n#0 ..." and a second frame "#1 ". */
+int pp_t_has_backtrace(const char *msg);
+/* The helper process of broken's SIGCHLD test (main.c: --crash-child TASK [ignore]). */
+int pp_t_crash_child(const char *task, int ignore);
 
 /* One suite per area; defined in test_<area>.c. */
 extern const CU_SuiteInfo pp_suite_future;

@@ -292,12 +292,16 @@ void pp_t_fill(void *buf, size_t n, uint32_t seed)
     }
 }
 
-/* A real memory fault. Sanitizers install SIGSEGV handlers (ASan reports and exits 1) and
- * UBSan flags NULL stores: restore the default action and fault on an unmapped, non-NULL
- * address, so the worker dies by SIGSEGV (an access violation on Windows) in every build. */
+/* A real memory fault. UBSan flags NULL stores: fault on an unmapped, non-NULL address, so
+ * the worker dies by SIGSEGV (an access violation on Windows) in every build. The worker's
+ * crash hook (pp__os_crash_hook), installed after any sanitizer's own handler, reports it
+ * and dies of it; where a build has no hook (PP_T_CRASH_TRACE 0), the default action is
+ * restored first (ASan's handler would report and exit 1). */
 static void crash_segv(void)
 {
+#if !PP_T_CRASH_TRACE
     signal(SIGSEGV, SIG_DFL);
+#endif
     volatile int *volatile p = (volatile int *)(uintptr_t)16;
     *p = 42;
 }
@@ -1079,4 +1083,10 @@ pp_executor *pp_t_executor_init(int max_workers, const char *initializer, const 
 pp_executor *pp_t_executor(int max_workers)
 {
     return pp_t_executor_init(max_workers, NULL, NULL, 0);
+}
+
+int pp_t_has_backtrace(const char *msg)
+{
+    const char *t = msg ? strstr(msg, "its backtrace:\n#0 ") : NULL;
+    return t && strstr(t, "\n#1 ") != NULL;
 }

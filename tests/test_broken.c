@@ -15,6 +15,7 @@
 #  include <unistd.h>
 #endif
 
+#include "pp_core.h"
 #include "pp_os.h"
 #include "pp_test.h"
 
@@ -174,6 +175,131 @@ static void test_segv(void)
     check_break("segv", NULL, 0, "EXCEPTION_ACCESS_VIOLATION", (int)0xC0000005);
 #else
     check_break("segv", NULL, 0, "killed by signal 11 (SIGSEGV)", -11);
+#endif
+}
+
+/* A worker that dies of a fault says so itself before it dies: the message names the signal
+ * (Windows: the exception) and carries its backtrace, numbered frames. */
+static void check_crash_report(const char *task, const char *expect_in_msg)
+{
+    pp_executor *ex = pp_t_executor(1);
+    pp_future *f = NULL;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, task, NULL, 0, &f));
+    const pp_error *e = NULL;
+    PP_ASSERT_OK_FATAL(pp_future_exception(f, BOUND_MS, &e));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
+    int traced = pp_t_has_backtrace(e->message);
+    if (!strstr(e->message, expect_in_msg) || traced != PP_T_CRASH_TRACE)
+        fprintf(stderr, "\n  message (backtrace expected: %d): %s\n", PP_T_CRASH_TRACE,
+                e->message);
+    CU_ASSERT(strstr(e->message, expect_in_msg) != NULL);
+    CU_ASSERT_EQUAL(traced, PP_T_CRASH_TRACE);
+    CU_ASSERT(strstr(e->message, "SIGKILL") == NULL);
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+}
+
+static void test_segv_report(void)
+{
+#ifdef _WIN32
+    check_crash_report("segv", "EXCEPTION_ACCESS_VIOLATION");
+#else
+    check_crash_report("segv", "killed by signal 11 (SIGSEGV)");
+#endif
+}
+
+static void test_abort_report(void)
+{
+#ifdef _WIN32
+    check_crash_report("abort", "exited with code 3");
+#else
+    check_crash_report("abort", "killed by signal 6 (SIGABRT)");
+#endif
+}
+
+/* The helper process of the SIGCHLD test (main.c, --crash-child TASK [ignore]): an
+ * application that ignores SIGCHLD (itself with "ignore", else as inherited), so that the
+ * system discards its workers' exit statuses; runs TASK on a 1-worker pool and prints the
+ * error's code and message. */
+int pp_t_crash_child(const char *task, int ignore)
+{
+#ifdef _WIN32
+    (void)task, (void)ignore;
+    return 2;
+#else
+    if (ignore)
+        signal(SIGCHLD, SIG_IGN);
+    pp_executor *ex = NULL; /* no CUnit here: pp_t_executor asserts */
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    o.max_workers = 1;
+    if (pp_executor_create(&o, &ex) != PP_OK)
+        return 1;
+    pp_future *f = NULL;
+    const pp_error *e = NULL;
+    if (pp_submit(ex, task, NULL, 0, &f) != PP_OK ||
+        pp_future_exception(f, BOUND_MS, &e) != PP_OK || !e)
+        return 1;
+    printf("%d %s\n", e->code, e->message);
+    fflush(stdout);
+    pp_future_release(f);
+    pp_executor_destroy(ex);
+    return 0;
+#endif
+}
+
+#ifndef _WIN32
+/* Runs the helper and returns what it printed (at most cap - 1 bytes). */
+static void run_crash_child(const char *task, bool env_ignore, char *out, size_t cap)
+{
+    char *exe = NULL;
+    PP_ASSERT_OK_FATAL(pp__os_exepath(&exe, NULL));
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "exec %s'%s' --start=%s --crash-child %s%s",
+             env_ignore ? "env --ignore-signal=CHLD " : "", exe, pp_t_start_name(), task,
+             env_ignore ? "" : " ignore");
+    pp__free(exe);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    CU_ASSERT_EQUAL(pclose(p), 0);
+}
+#endif
+
+/* An application that ignores SIGCHLD (in the program, or inherited from its parent): the
+ * system reaps the workers itself and their exit statuses are lost (under spawn and fork;
+ * forkserver workers are the server's children). A crash is never reported as a SIGKILL
+ * nobody sent: a segfault is named by the worker's own report; a worker killed outside
+ * leaves an unknown status, and the message says so and why. */
+static void test_sigchld_ignored(void)
+{
+    PP_T_SKIP_IF_MPI("the helper process starts its own pool");
+#ifdef _WIN32
+    printf("SKIP: no SIGCHLD on Windows\n");
+#else
+    for (int how = 0; how < 2; how++) {
+        char out[16384];
+        run_crash_child("segv", how == 1, out, sizeof out);
+        if (!strstr(out, "killed by signal 11 (SIGSEGV") || strstr(out, "SIGKILL"))
+            fprintf(stderr, "\n  segv (%s): %s\n", how ? "env" : "program", out);
+        CU_ASSERT(strncmp(out, "-11 ", 4) == 0);
+        CU_ASSERT(strstr(out, "killed by signal 11 (SIGSEGV") != NULL);
+        CU_ASSERT(strstr(out, "SIGKILL") == NULL);
+        CU_ASSERT_EQUAL(pp_t_has_backtrace(out), PP_T_CRASH_TRACE);
+
+        run_crash_child("kill_self", how == 1, out, sizeof out);
+        if (pp_t_start == PP_START_FORKSERVER) { /* the server reaps: the truth is known */
+            CU_ASSERT(strstr(out, "killed by signal 9 (SIGKILL)") != NULL);
+        } else {
+            if (!strstr(out, "SIGCHLD is ignored") || strstr(out, "SIGKILL"))
+                fprintf(stderr, "\n  kill_self (%s): %s\n", how ? "env" : "program", out);
+            CU_ASSERT(strncmp(out, "0 ", 2) == 0);
+            CU_ASSERT(strstr(out, "how is unknown (SIGCHLD is ignored in this process") != NULL);
+            CU_ASSERT(strstr(out, "SIGKILL") == NULL);
+        }
+    }
 #endif
 }
 
@@ -725,6 +851,9 @@ static CU_TestInfo tests[] = {
     {"worker exits in the middle of a task", test_exit_mid_task},
     {"worker aborts", test_abort},
     {"worker segfaults", test_segv},
+    {"a segfault's message carries the worker's backtrace", test_segv_report},
+    {"an abort's message carries the worker's backtrace", test_abort_report},
+    {"with SIGCHLD ignored, crashes are reported truly", test_sigchld_ignored},
     {"worker is killed", test_kill_self},
     {"a failing task does not break the pool", test_task_failure_does_not_break},
     {"worker killed from outside, idle and busy", test_killed_from_outside},

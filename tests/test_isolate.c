@@ -118,6 +118,42 @@ static void test_isolate_segv(void)
 #endif
 }
 
+/* The worker's own crash report reaches the isolated call's error: the signal (Windows: the
+ * exception, or abort's exit code 3) and the backtrace; the pool goes on. */
+static void test_isolate_reports(void)
+{
+    PP_T_SKIP_IF_FORK("PP_CRASH_ISOLATE is PP_EINVAL with fork");
+    pp_executor *ex = policy_executor(1, PP_CRASH_ISOLATE, 0, NULL);
+    static const char *const tasks[] = {"segv", "abort"};
+#ifdef _WIN32
+    static const char *const expect[] = {"EXCEPTION_ACCESS_VIOLATION", "exited with code 3"};
+#else
+    static const char *const expect[] = {"killed by signal 11 (SIGSEGV)",
+                                         "killed by signal 6 (SIGABRT)"};
+#endif
+    for (int i = 0; i < 2; i++) {
+        pp_future *f = NULL;
+        PP_ASSERT_OK_FATAL(pp_submit(ex, tasks[i], NULL, 0, &f));
+        const pp_error *e = NULL;
+        PP_ASSERT_OK_FATAL(pp_future_exception(f, BOUND_MS, &e));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        CU_ASSERT_EQUAL(e->status, PP_EWORKERDIED);
+        char worktxt[48];
+        snprintf(worktxt, sizeof worktxt, "(work %llu); its backtrace", e->work_id);
+        int traced = pp_t_has_backtrace(e->message);
+        if (!strstr(e->message, expect[i]) || traced != PP_T_CRASH_TRACE)
+            fprintf(stderr, "\n  message (backtrace expected: %d): %s\n", PP_T_CRASH_TRACE,
+                    e->message);
+        CU_ASSERT(strstr(e->message, expect[i]) != NULL);
+        CU_ASSERT_EQUAL(traced, PP_T_CRASH_TRACE);
+        if (PP_T_CRASH_TRACE)
+            CU_ASSERT(strstr(e->message, worktxt) != NULL);
+        pp_future_release(f);
+    }
+    CU_ASSERT(pid_of(ex) > 0); /* the pool goes on */
+    pp_executor_destroy(ex);
+}
+
 static void test_isolate_kill(void)
 {
     PP_T_SKIP_IF_FORK("PP_CRASH_ISOLATE is PP_EINVAL with fork");
@@ -287,6 +323,7 @@ static void test_early_deaths_break(void)
         fprintf(stderr, "\n  unexpected message: %s\n", e->message);
     CU_ASSERT(strstr(e->message, "keep dying before they are ready (3 in a row)") != NULL);
     CU_ASSERT(strstr(e->message, "init_segv") != NULL);
+    CU_ASSERT_EQUAL(pp_t_has_backtrace(e->message), PP_T_CRASH_TRACE); /* from STARTING */
     pp_executor_stats s;
     PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
     CU_ASSERT(s.workers_started >= 3 && s.workers_started <= 4);
@@ -414,6 +451,7 @@ static void test_options(void)
 static CU_TestInfo tests[] = {
     {"options: policies, max_retries, not with fork", test_options},
     {"ISOLATE: a segfault fails only its call", test_isolate_segv},
+    {"ISOLATE: crash reports carry the signal and the backtrace", test_isolate_reports},
     {"ISOLATE: a SIGKILL fails only its call", test_isolate_kill},
     {"ISOLATE: exit() in a task fails only its call", test_isolate_exit},
     {"ISOLATE: a malformed message fails only its call", test_isolate_malformed},

@@ -283,6 +283,58 @@ static void test_exiting_bytes(void)
     CU_ASSERT_EQUAL(pp__wire_get_hdr(bad, PP__WIRE_MAX_BODY, &h), PP_EINVAL);
 }
 
+/* CRASH: the exact bytes, the round trip, a text cut to the buffer, and the body lengths
+ * accepted (12 .. PP__WIRE_CRASH_MAX, the text exactly as long as it says). */
+static void test_crash_bytes(void)
+{
+    static const uint8_t want[] = {
+        0x09, 0x00, 0x50, 0x50,                         /* type CRASH */
+        0x00, 0x00, 0x00, 0x00,                         /* flags */
+        0x0e, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* body_len 14 */
+        0x0b, 0x00, 0x00, 0x00,                         /* code 11 */
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* text length 2 */
+        '#', '0'};
+    uint8_t f[64];
+    CU_ASSERT_EQUAL_FATAL(pp__wire_encode_crash(f, sizeof f, 11, "#0", 2), sizeof want);
+    CU_ASSERT(memcmp(f, want, sizeof want) == 0);
+    pp__wire_hdr h;
+    PP_ASSERT_OK_FATAL(pp__wire_get_hdr(f, PP__WIRE_MAX_BODY, &h));
+    CU_ASSERT(h.type == PP__MSG_CRASH && h.flags == 0 && h.body_len == 14);
+    uint8_t *body = dup_bytes(f + PP__WIRE_HDR, 14);
+    uint32_t code = 0;
+    const char *text = NULL;
+    size_t tl = 0;
+    PP_ASSERT_OK(pp__wire_decode_crash(body, 14, &code, &text, &tl));
+    CU_ASSERT(code == 11 && tl == 2 && memcmp(text, "#0", 2) == 0);
+    for (size_t len = 0; len < 14; len++)
+        CU_ASSERT_EQUAL(pp__wire_decode_crash(body, len, &code, &text, &tl), PP_EINVAL);
+    free(body);
+
+    /* a text longer than the buffer is cut; an exception code keeps all its bits */
+    char big[100];
+    memset(big, 'x', sizeof big);
+    size_t n = pp__wire_encode_crash(f, sizeof f, 0xC0000005u, big, sizeof big);
+    CU_ASSERT_EQUAL_FATAL(n, sizeof f);
+    PP_ASSERT_OK_FATAL(pp__wire_get_hdr(f, PP__WIRE_MAX_BODY, &h));
+    CU_ASSERT_EQUAL(h.body_len, sizeof f - PP__WIRE_HDR);
+    PP_ASSERT_OK(pp__wire_decode_crash(f + PP__WIRE_HDR, sizeof f - PP__WIRE_HDR, &code, &text,
+                                       &tl));
+    CU_ASSERT(code == 0xC0000005u && tl == sizeof f - PP__WIRE_HDR - 12);
+    CU_ASSERT_EQUAL(pp__wire_encode_crash(f, 27, 6, "ab", 2), 0); /* no room for the fields */
+    CU_ASSERT_EQUAL(pp__wire_encode_crash(f, 28, 6, NULL, 0), 28);
+
+    uint8_t bad[PP__WIRE_HDR];
+    static const uint64_t lens[] = {0, 4, 11, 12, 13, PP__WIRE_CRASH_MAX, PP__WIRE_CRASH_MAX + 1,
+                                    UINT64_MAX};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        pp__wire_put_hdr(bad, PP__MSG_CRASH, 0, lens[i]);
+        CU_ASSERT_EQUAL(pp__wire_get_hdr(bad, PP__WIRE_MAX_BODY, &h) == PP_OK,
+                        lens[i] >= 12 && lens[i] <= PP__WIRE_CRASH_MAX);
+    }
+    pp__wire_put_hdr(bad, PP__MSG_CRASH, PP__MSGF_LAST, 12); /* no flag allowed */
+    CU_ASSERT_EQUAL(pp__wire_get_hdr(bad, PP__WIRE_MAX_BODY, &h), PP_EINVAL);
+}
+
 /* ---- round trips ---- */
 
 /* Encodes a CALL, checks its header, decodes it from an exact copy, checks every field. */
@@ -1216,6 +1268,7 @@ static CU_TestInfo tests[] = {
     {"RESULT exact bytes", test_result_exact_bytes},
     {"RESULT with its data sent after the frame: the same bytes", test_result_split_bytes},
     {"EXITING exact bytes, round trip, body length", test_exiting_bytes},
+    {"CRASH exact bytes, round trip, cut text, body length", test_crash_bytes},
     {"CALL round trip (0-length, n=1, n=1000)", test_call_round_trip},
     {"CALL round trip with a 64 MiB argument", test_call_round_trip_64mib},
     {"RESULT round trip (every status, n=1000)", test_result_round_trip},

@@ -137,6 +137,9 @@ typedef struct worker {
     char           fault[160]; /* which */
     char          *init_err;  /* the initializer's failure (INITERR), or NULL */
     int            init_code;
+    bool           crashed;    /* it sent CRASH (its own account of a fatal fault): */
+    uint32_t       crash_code; /* the signal (Windows: the exception code) */
+    char          *crash_text; /* its backtrace ("#0 ..." lines), or NULL */
     struct worker *next;
     /* output: a small queue of frames; CALL frames belong to their work item, INIT to the
      * executor, STOP is static */

@@ -103,9 +103,27 @@ static void mgr_set_state(pp_executor *ex, mstate to)
 /* ---- describing a worker's end ---- */
 
 /* "exited with code 3" / "killed by signal 9 (SIGKILL)"; *code gets exit code or -signal.
- * remote: a worker on another host (PP_START_MPI), which has no exit status. */
-static void describe_exit(const pp__exit *st, bool remote, char *buf, size_t cap, int *code)
+ * remote: a worker on another host (PP_START_MPI), which has no exit status. An unknown
+ * status is never made up: the signal the worker reported (CRASH) stands in for it, else
+ * the text says it is unknown and, where the backend can tell, why. */
+static void describe_exit(const pp__exit *st, const worker *w, bool remote, char *buf,
+                          size_t cap, int *code)
 {
+    if (PP__EXIT_LOST(st) && w->crashed) {
+        const char *sig = pp__os_signal_name((int)w->crash_code);
+        const char *exc = pp__os_exit_name((int)w->crash_code);
+        if (sig) {
+            snprintf(buf, cap, "killed by signal %d (%s, as it reported; %s)",
+                     (int)w->crash_code, sig,
+                     remote ? "its connection ended" : "its exit status was not collected");
+            *code = -(int)w->crash_code;
+        } else {
+            snprintf(buf, cap, "died of exception 0x%08X (%s, as it reported)",
+                     (unsigned)w->crash_code, exc ? exc : "unknown");
+            *code = (int)w->crash_code;
+        }
+        return;
+    }
     if (remote && PP__EXIT_LOST(st)) {
         snprintf(buf, cap, "lost its connection (the process ended, or its host is gone)");
         *code = 0;
@@ -123,7 +141,9 @@ static void describe_exit(const pp__exit *st, bool remote, char *buf, size_t cap
         snprintf(buf, cap, "killed by signal %d (%s)", st->signal, name ? name : "unknown");
         *code = -st->signal;
     } else {
-        snprintf(buf, cap, "ended (its exit status could not be collected)");
+        const char *why = pp__os_proc_lost_why(w->proc);
+        snprintf(buf, cap, "ended; how is unknown (%s)",
+                 why ? why : "its exit status could not be collected");
         *code = 0;
     }
 }
@@ -433,13 +453,13 @@ static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit
         return;
     if (!ex->forced) /* deaths nobody asked for; terminate / kill_workers asked */
         pp__stats_add(ex, &ex->stats.workers_died);
-    char how[128], what[PP__NAME_MAX + 64], cause[1024];
+    char how[256], what[PP__NAME_MAX + 64], cause[1024 + PP__WIRE_CRASH_MAX];
     int code = 0;
     const char *where = pp__os_proc_desc(w->proc); /* "rank 2 on host node7", or NULL */
     char who[320];
     snprintf(who, sizeof who, "worker %lld%s%s%s", w->pid, where ? " (" : "", where ? where : "",
              where ? ")" : "");
-    describe_exit(st, where != NULL, how, sizeof how, &code);
+    describe_exit(st, w, where != NULL, how, sizeof how, &code);
     if (w->faulted) {
         snprintf(cause, sizeof cause, "%s sent a malformed message (%s) and was killed", who,
                  w->fault);
@@ -453,13 +473,17 @@ static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit
             snprintf(cause + strlen(cause), sizeof cause - strlen(cause),
                      " (its worker_memory_limit: %llu bytes)", ex->wstart.mem_limit);
     }
+    if (w->crash_text && !w->faulted) { /* the worker's own account of a fatal fault */
+        size_t used = strlen(cause);
+        snprintf(cause + used, sizeof cause - used, "; its backtrace:\n%s", w->crash_text);
+    }
     work *held = w->item;
     w->item = NULL;
     if (ex->crash_policy != PP_CRASH_BREAK && !w->init_err && !ex->forced &&
         ex->mstate == M_SERVING) {
         if (isolate(ex, w, held, cause, code))
             return;
-        char why[1200];
+        char why[sizeof cause + 128];
         snprintf(why, sizeof why, "workers keep dying before they are ready (%d in a row); "
                  "the last: %s", ex->early_deaths, cause);
         pp__record_break(ex, why, code, w->pid, held);
@@ -688,7 +712,25 @@ static bool on_exiting(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_
     return true;
 }
 
-enum { ROW_READY, ROW_INITERR, ROW_RESULT, ROW_EXITING, N_ROWS };
+/* CRASH: the worker is dying of a fatal signal / unhandled exception and says which, with
+ * its backtrace (in its initializer too). Kept for the message; its end (the channel's EOF,
+ * its exit status) is handled as usual. Once only. */
+static bool on_crash(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
+                     bool *owned)
+{
+    (void)ex, (void)owned;
+    uint32_t code;
+    const char *text;
+    size_t len;
+    if (w->crashed || pp__wire_decode_crash(body, (size_t)h->body_len, &code, &text, &len) != PP_OK)
+        return false;
+    w->crashed = true;
+    w->crash_code = code;
+    w->crash_text = len ? pp__strndup(text, len) : NULL;
+    return true;
+}
+
+enum { ROW_READY, ROW_INITERR, ROW_RESULT, ROW_EXITING, ROW_CRASH, N_ROWS };
 
 static int frame_row(uint32_t type)
 {
@@ -697,6 +739,7 @@ static int frame_row(uint32_t type)
     case PP__MSG_INITERR: return ROW_INITERR;
     case PP__MSG_RESULT: return ROW_RESULT;
     case PP__MSG_EXITING: return ROW_EXITING;
+    case PP__MSG_CRASH: return ROW_CRASH;
     default: return -1; /* INIT, CALL, STOP go the other way; anything else is garbage */
     }
 }
@@ -712,6 +755,7 @@ static const frame_fn frame_table[N_ROWS][W__COUNT] = {
     [ROW_INITERR] = {on_initerr, VIOLATION, VIOLATION,  on_initerr, VIOLATION, VIOLATION, VIOLATION},
     [ROW_RESULT]  = {VIOLATION,  VIOLATION, on_result,  VIOLATION,  VIOLATION, VIOLATION, VIOLATION},
     [ROW_EXITING] = {VIOLATION,  VIOLATION, on_exiting, VIOLATION,  VIOLATION, VIOLATION, VIOLATION},
+    [ROW_CRASH]   = {on_crash,   VIOLATION, on_crash,   on_crash,   VIOLATION, VIOLATION, VIOLATION},
 };
 
 void pp__on_frame(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,

@@ -158,6 +158,7 @@ void pp__worker_free(worker *w)
     pp__free(w->rbuf);
     pp__free(w->big);
     pp__free(w->init_err);
+    pp__free(w->crash_text);
     pp__os_shm_free(w->shm);
     pp__free(w);
 }

@@ -70,6 +70,20 @@ void pp__os_mem_large(void *p, size_t len);
  * registered then). */
 bool pp__os_on_exit(void (*fn)(int status));
 
+/* In a worker: has fn(code, trace, len) called when the process is about to die of a fault
+ * (POSIX: SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGABRT, on an alternate stack so that a stack
+ * overflow still reports; Windows: an unhandled exception, code its exception code, and
+ * abort()'s SIGABRT, code 22), with its backtrace as text: one line per frame, "#0 ..."
+ * first (glibc backtrace_symbols_fd; Windows CaptureStackBackTrace, named with DbgHelp where
+ * it loads, else module+offset), len 0 where the system gives none. fn runs in the signal
+ * handler (or the exception filter): it may only make async-signal-safe calls. When fn
+ * returns, the process dies of the same signal / exception as it would have without the
+ * hook. Once per process; false where it cannot be installed. Sanitizer builds install it
+ * too: it replaces ASan's / TSan's fault handlers in the worker (both let a program install
+ * its own), so a crash is reported the same way in every build. */
+typedef void (*pp__crash_fn)(int code, const char *trace, size_t len);
+bool pp__os_crash_hook(pp__crash_fn fn);
+
 /* The usable size of a block from malloc(), or 0 where the system cannot tell (then the
  * core keeps no freed block for reuse). */
 size_t pp__os_alloc_size(void *p);
@@ -149,6 +163,11 @@ pp_status pp__os_proc_stop(pp__proc *p, bool kill, pp__oserr *oe);
  * PP_OK: *st is filled, and later calls return the same status. PP_ETIMEDOUT: still alive.
  * Reaps exactly this child (waitpid(pid), never -1). */
 pp_status pp__os_proc_reap(pp__proc *p, long timeout_ms, pp__exit *st, pp__oserr *oe);
+
+/* Why the exit status of p could not be collected, after pp__os_proc_reap failed: a static
+ * sentence such as "SIGCHLD is ignored in this process, so the system discarded it", or
+ * NULL when the backend cannot tell. */
+const char *pp__os_proc_lost_why(const pp__proc *p);
 
 /* Frees p. If the child has not been reaped, it is killed and reaped first. NULL: no-op. */
 void pp__os_proc_free(pp__proc *p);

@@ -198,6 +198,10 @@ pp_status pp__wire_get_hdr(const uint8_t in[PP__WIRE_HDR], uint64_t max_body,
         if (body_len != 2 * U64)
             return PP_EINVAL;
         break;
+    case PP__MSG_CRASH:
+        if (body_len < U32 + U64 || body_len > PP__WIRE_CRASH_MAX)
+            return PP_EINVAL;
+        break;
     case PP__MSG_RESULT:
         allowed = PP__MSGF_LAST;
         break;
@@ -539,6 +543,43 @@ pp_status pp__wire_decode_shm(const uint8_t *body, size_t len, uint64_t *token, 
         return PP_EINVAL;
     *token = get_u64(body);
     *size = get_u64(body + U64);
+    return PP_OK;
+}
+
+/* ---- CRASH ---- */
+
+size_t pp__wire_encode_crash(uint8_t *out, size_t cap, uint32_t code, const char *text,
+                             size_t len)
+{
+    /* In a signal handler: plain loops, no memcpy (not async-signal-safe by POSIX). */
+    size_t fixed = PP__WIRE_HDR + U32 + U64;
+    size_t room = cap > fixed ? cap - fixed : 0;
+    if (room > PP__WIRE_CRASH_MAX - U32 - U64)
+        room = PP__WIRE_CRASH_MAX - U32 - U64;
+    if (!text || len > room)
+        len = text ? room : 0;
+    if (!out || cap < fixed)
+        return 0;
+    pp__wire_put_hdr(out, PP__MSG_CRASH, 0, U32 + U64 + (uint64_t)len);
+    uint8_t *p = wr_u32(out + PP__WIRE_HDR, code);
+    p = wr_u64(p, len);
+    for (size_t i = 0; i < len; i++)
+        p[i] = (uint8_t)text[i];
+    return fixed + len;
+}
+
+pp_status pp__wire_decode_crash(const uint8_t *body, size_t len, uint32_t *code,
+                                const char **text, size_t *text_len)
+{
+    PP__CHECK_ARG(code != NULL && text != NULL && text_len != NULL &&
+                  (body != NULL || len == 0));
+    rd r = {body, len};
+    const uint8_t *t;
+    size_t n;
+    if (len > PP__WIRE_CRASH_MAX || !rd_u32(&r, code) || !rd_b(&r, &t, &n) || r.left != 0)
+        return PP_EINVAL;
+    *text = (const char *)t;
+    *text_len = n;
     return PP_OK;
 }
 

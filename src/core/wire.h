@@ -26,6 +26,11 @@
  *   SHM     M->W  u64 token, u64 size: the worker's shared block (pp__os_shm_open maps it;
  *                 POSIX: its descriptor comes with the frame's first byte). Optional; when
  *                 sent, it is the first frame, before INIT.
+ *   CRASH   W->M  u32 code (POSIX: the signal, Windows: the exception code), b text (its
+ *                 backtrace, one "#N ..." line per frame): the worker is dying of a fatal
+ *                 signal or an unhandled exception (sent from the crash handler; the
+ *                 process still dies of it, and its exit is handled as usual). Any length
+ *                 up to PP__WIRE_CRASH_MAX - PP__WIRE_HDR - 12 bytes.
  *
  * Encoders of whole frames (INIT, READY, INITERR, STOP, and a RESULT from result_begin)
  * replace the buffer's contents (b->len restarts at 0). They return PP_EINVAL for a NULL
@@ -55,7 +60,8 @@ enum {
     PP__MSG_INITERR = PP__WIRE_MAGIC | 5u,
     PP__MSG_RESULT = PP__WIRE_MAGIC | 6u,
     PP__MSG_EXITING = PP__WIRE_MAGIC | 7u,
-    PP__MSG_SHM = PP__WIRE_MAGIC | 8u
+    PP__MSG_SHM = PP__WIRE_MAGIC | 8u,
+    PP__MSG_CRASH = PP__WIRE_MAGIC | 9u
 };
 #define PP__MSGF_LAST 1u /* RESULT: the worker exits after it (max_tasks_per_child) */
 /* Default upper bound on a body; larger lengths are malformed before anything is allocated. */
@@ -169,5 +175,14 @@ pp_status pp__wire_decode_exiting(const uint8_t *body, size_t len, int32_t *code
 #define PP__WIRE_SHM_LEN (PP__WIRE_HDR + 16u)
 void pp__wire_encode_shm(uint8_t out[PP__WIRE_SHM_LEN], uint64_t token, uint64_t size);
 pp_status pp__wire_decode_shm(const uint8_t *body, size_t len, uint64_t *token, uint64_t *size);
+
+/* CRASH: a whole frame, written into out (cap bytes, at least PP__WIRE_HDR + 12) with no
+ * allocation and no library call (it is built in a signal handler); text longer than fits
+ * is cut. Returns the frame's length. A body longer than PP__WIRE_CRASH_MAX is malformed. */
+#define PP__WIRE_CRASH_MAX (16u * 1024u)
+size_t pp__wire_encode_crash(uint8_t *out, size_t cap, uint32_t code, const char *text,
+                             size_t len);
+pp_status pp__wire_decode_crash(const uint8_t *body, size_t len, uint32_t *code,
+                                const char **text, size_t *text_len);
 
 #endif /* PP_WIRE_H */

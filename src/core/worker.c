@@ -160,8 +160,12 @@ static void await_frame(pp__chan *c)
     pp__spin_end(&await_spin, t0);
 }
 
+/* A frame is being written: a crash report now would land inside it. */
+static volatile int writing;
+
 static void write_full(pp__chan *c, const void *buf, size_t len)
 {
+    writing = 1;
     const unsigned char *p = buf;
     while (len) {
         size_t n = 0;
@@ -173,6 +177,7 @@ static void write_full(pp__chan *c, const void *buf, size_t len)
         p += n;
         len -= n;
     }
+    writing = 0;
 }
 
 /* Reads one frame into *body (grown as needed); returns its header. */
@@ -222,6 +227,31 @@ static void announce_exit(int status)
      * 2-CPU VM). The manager answers once it has failed the futures; if it cannot, it kills
      * this process after a grace period; a second at most is waited here. */
     pp__os_chan_wait_readable(exit_chan, ANNOUNCE_WAIT_MS);
+}
+
+/* ---- a crash ---- */
+
+/* The worker's own account of its death (pp__os_crash_hook): the signal or exception code
+ * and its backtrace, in a CRASH frame, sent from the signal handler (or exception filter)
+ * with async-signal-safe calls only; the process then dies of it as it would have. Not
+ * while a frame is half written (the manager would read the report as part of it), and not
+ * from a child a task forked. */
+static uint8_t crash_frame[PP__WIRE_CRASH_MAX];
+
+static void report_crash(int code, const char *trace, size_t len)
+{
+    if (!exit_chan || writing || pp__os_getpid() != exit_pid)
+        return;
+    size_t n = pp__wire_encode_crash(crash_frame, sizeof crash_frame, (uint32_t)code, trace,
+                                     len);
+    size_t off = 0;
+    while (off < n) { /* one attempt per piece; a broken channel ends it */
+        size_t k = 0;
+        if (pp__os_chan_write(exit_chan, crash_frame + off, n - off, &k, NULL) != PP_OK ||
+            k == 0)
+            return;
+        off += k;
+    }
 }
 
 /* ---- running calls ---- */
@@ -348,8 +378,10 @@ static int serve_loop(pp__chan *c, bool session)
     pp__wbuf body = {NULL, 0, 0}, out = {NULL, 0, 0};
 
     static bool hooked;
-    if (!hooked)
+    if (!hooked) {
         hooked = pp__os_on_exit(announce_exit);
+        (void)pp__os_crash_hook(report_crash);
+    }
     exit_chan = c;
     exit_pid = pp__os_getpid();
     ra_pos = ra_len = 0;

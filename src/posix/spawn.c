@@ -547,6 +547,20 @@ static pp_status try_reap(pp__proc *p, bool block, pp__oserr *oe)
     }
 }
 
+const char *pp__os_proc_lost_why(const pp__proc *p)
+{
+    if (!p || !p->lost)
+        return NULL;
+    struct sigaction old;
+    if (sigaction(SIGCHLD, NULL, &old) == 0) {
+        if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_IGN)
+            return "SIGCHLD is ignored in this process, so the system discarded it";
+        if (old.sa_flags & SA_NOCLDWAIT)
+            return "SIGCHLD has SA_NOCLDWAIT in this process, so the system discarded it";
+    }
+    return "something else in this process collected it (a waitpid(-1) or wait())";
+}
+
 pp_status pp__os_proc_reap(pp__proc *p, long timeout_ms, pp__exit *st, pp__oserr *oe)
 {
     pp_status r = PP_OK;

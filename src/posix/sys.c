@@ -23,6 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__GLIBC__)
+#  include <execinfo.h>
+#  define PP_HAVE_BACKTRACE 1
+#else
+#  define PP_HAVE_BACKTRACE 0
+#endif
+
 #include "posix.h"
 
 pp_status pp__posix_err(pp__oserr *oe, const char *call, int err)
@@ -284,4 +291,130 @@ unsigned long long pp__os_pid_rss(long long pid)
     fclose(f);
     long page = sysconf(_SC_PAGESIZE);
     return got == 2 && page > 0 ? resident * (unsigned long long)page : 0;
+}
+
+/* ---- a worker's crash report ---- */
+
+/* The signals of a crash: the hook reports them, then the process dies of them as before. */
+static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+#define CRASH_FRAMES 48
+#define CRASH_ALTSTACK (64u * 1024u)
+#define CRASH_TEXT (12u * 1024u)
+static pp__crash_fn crash_fn;
+static int crash_pipe[2] = {-1, -1}; /* backtrace_symbols_fd writes here; read back below
+                                        (made in the handler: a worker holds no descriptor
+                                        but its channel and 0, 1, 2) */
+static volatile sig_atomic_t crash_entered;
+static char crash_raw[CRASH_TEXT];  /* the symbolised lines, as read back */
+static char crash_text[CRASH_TEXT]; /* the same, numbered "#N " */
+static unsigned char crash_stack[CRASH_ALTSTACK];
+
+/* Appends the decimal n to out at *pos (bounded by cap). */
+static void crash_put_num(char *out, size_t cap, size_t *pos, unsigned n)
+{
+    char d[12];
+    int k = 0;
+    do {
+        d[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n && k < (int)sizeof d);
+    while (k && *pos < cap)
+        out[(*pos)++] = d[--k];
+}
+
+/* The backtrace of the crash, one "#N <line>" per frame (the handler's own frame left out),
+ * into crash_text; returns its length. Only async-signal-safe calls: backtrace() was called
+ * once when the hook was installed (its first call loads libgcc_s), backtrace_symbols_fd()
+ * does not allocate; pipe() and fcntl() are async-signal-safe; the pipe's ends are
+ * non-blocking, so a full pipe cuts the text. */
+static size_t crash_trace(void)
+{
+#if PP_HAVE_BACKTRACE
+    if (pipe(crash_pipe) != 0)
+        return 0;
+    for (int i = 0; i < 2; i++)
+        fcntl(crash_pipe[i], F_SETFL, O_NONBLOCK);
+    void *frames[CRASH_FRAMES];
+    int n = backtrace(frames, CRASH_FRAMES);
+    if (n <= 1)
+        return 0;
+    backtrace_symbols_fd(frames + 1, n - 1, crash_pipe[1]);
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(crash_pipe[0], crash_raw + got, sizeof crash_raw - got);
+        if (r > 0 && (got += (size_t)r) < sizeof crash_raw)
+            continue;
+        if (r < 0 && errno == EINTR)
+            continue;
+        break;
+    }
+    size_t len = 0;
+    unsigned line = 0;
+    bool at_start = true;
+    for (size_t i = 0; i < got && len < sizeof crash_text; i++) {
+        if (at_start) {
+            if (len < sizeof crash_text)
+                crash_text[len++] = '#';
+            crash_put_num(crash_text, sizeof crash_text, &len, line++);
+            if (len < sizeof crash_text)
+                crash_text[len++] = ' ';
+            at_start = false;
+        }
+        if (len < sizeof crash_text)
+            crash_text[len++] = crash_raw[i];
+        at_start = crash_raw[i] == '\n';
+    }
+    return len;
+#else
+    return 0;
+#endif
+}
+
+static void on_crash(int sig)
+{
+    int saved = errno;
+    if (!crash_entered) { /* a fault inside the report: just die */
+        crash_entered = 1;
+        size_t len = crash_trace();
+        if (crash_fn)
+            crash_fn(sig, crash_text, len);
+    }
+    /* Die of the same signal: the default action back (SA_RESETHAND did it already; set it
+     * again for a sanitizer that intercepts sigaction), the signal unblocked, raised. A
+     * hardware fault whose raise did not end the process faults again on return. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    raise(sig);
+    errno = saved;
+}
+
+bool pp__os_crash_hook(pp__crash_fn fn)
+{
+    if (!fn || crash_fn)
+        return crash_fn == fn && fn != NULL;
+#if PP_HAVE_BACKTRACE
+    void *warm[2];
+    (void)backtrace(warm, 2); /* loads the unwinder now, not in the handler */
+#endif
+    stack_t ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_sp = crash_stack;
+    ss.ss_size = sizeof crash_stack;
+    bool alt = sigaltstack(&ss, NULL) == 0;
+    crash_fn = fn;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_crash;
+    sa.sa_flags = SA_RESETHAND | (alt ? SA_ONSTACK : 0);
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof crash_sigs / sizeof crash_sigs[0]; i++)
+        sigaction(crash_sigs[i], &sa, NULL);
+    return true;
 }

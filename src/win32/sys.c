@@ -5,9 +5,12 @@
 #include "win32.h"
 
 #include <limits.h>
+#include <dbghelp.h> /* types only: DbgHelp is loaded at run time, where it is there */
 #include <malloc.h>
 #include <psapi.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 pp_status pp__win_err(pp__oserr *oe, const char *call, DWORD code)
@@ -325,4 +328,129 @@ unsigned long long pp__os_pid_rss(long long pid)
     BOOL ok = K32GetProcessMemoryInfo(h, &pmc, sizeof pmc);
     CloseHandle(h);
     return ok ? (unsigned long long)pmc.WorkingSetSize : 0;
+}
+
+/* ---- exit statuses that could not be collected ---- */
+
+const char *pp__os_proc_lost_why(const pp__proc *p)
+{
+    (void)p; /* a process handle always gives the exit code; nothing else reaps it */
+    return NULL;
+}
+
+/* ---- a worker's crash report ---- */
+
+/*
+ * An unhandled exception in a worker: the top-level filter (SetUnhandledExceptionFilter,
+ * chained to the one it replaces) captures the stack (CaptureStackBackTrace), names each
+ * frame with DbgHelp's SymFromAddr where dbghelp.dll loads (else module+offset), hands it to
+ * the core, and returns EXCEPTION_CONTINUE_SEARCH: the process dies of the exception as
+ * before (its exit code is the exception code). abort() raises SIGABRT through the C
+ * runtime, not an exception: a SIGABRT handler reports it (code 22), then exits with code 3
+ * as the default action does. SetThreadStackGuarantee leaves the filter room after a stack
+ * overflow on the worker's main thread.
+ */
+#define CRASH_FRAMES 48
+#define CRASH_TEXT (12u * 1024u)
+typedef BOOL(WINAPI *sym_initialize_fn)(HANDLE, PCSTR, BOOL);
+typedef BOOL(WINAPI *sym_from_addr_fn)(HANDLE, DWORD64, PDWORD64, PSYMBOL_INFO);
+static pp__crash_fn crash_fn;
+static LPTOP_LEVEL_EXCEPTION_FILTER crash_prev;
+static volatile LONG crash_entered;
+static char crash_text[CRASH_TEXT];
+static sym_from_addr_fn sym_from_addr;
+
+/* DbgHelp, loaded when a crash is reported (not at every worker's start), with deferred
+ * symbol loads: only the modules of the frames named are read (SymInitialize reading every
+ * module's symbols took over 10 s under Wine). */
+static void crash_load_dbghelp(void)
+{
+    HMODULE dbghelp = LoadLibraryW(L"dbghelp.dll");
+    if (!dbghelp)
+        return;
+    typedef DWORD(WINAPI * sym_set_options_fn)(DWORD);
+    sym_set_options_fn set_options =
+        (sym_set_options_fn)(void (*)(void))GetProcAddress(dbghelp, "SymSetOptions");
+    if (set_options)
+        set_options(SYMOPT_DEFERRED_LOADS | SYMOPT_UNDNAME);
+    sym_initialize_fn init =
+        (sym_initialize_fn)(void (*)(void))GetProcAddress(dbghelp, "SymInitialize");
+    sym_from_addr_fn from =
+        (sym_from_addr_fn)(void (*)(void))GetProcAddress(dbghelp, "SymFromAddr");
+    if (init && from && init(GetCurrentProcess(), NULL, TRUE))
+        sym_from_addr = from;
+}
+
+static size_t crash_trace(void)
+{
+    void *frames[CRASH_FRAMES];
+    USHORT n = CaptureStackBackTrace(1, CRASH_FRAMES, frames, NULL);
+    crash_load_dbghelp();
+    size_t len = 0;
+    union {
+        SYMBOL_INFO info;
+        char        room[sizeof(SYMBOL_INFO) + 256];
+    } sym;
+    for (USHORT i = 0; i < n && len + 1 < sizeof crash_text; i++) {
+        char module[MAX_PATH] = "?";
+        HMODULE mod = NULL;
+        uintptr_t base = 0;
+        if (GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+                                   GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                               (LPCSTR)frames[i], &mod) &&
+            GetModuleFileNameA(mod, module, sizeof module)) {
+            base = (uintptr_t)mod;
+        }
+        const char *slash = strrchr(module, '\\');
+        const char *name = slash ? slash + 1 : module;
+        char what[300] = "";
+        DWORD64 disp = 0;
+        memset(&sym, 0, sizeof sym);
+        sym.info.SizeOfStruct = sizeof(SYMBOL_INFO);
+        sym.info.MaxNameLen = 255;
+        if (sym_from_addr &&
+            sym_from_addr(GetCurrentProcess(), (DWORD64)(uintptr_t)frames[i], &disp, &sym.info))
+            snprintf(what, sizeof what, " %s+0x%llx", sym.info.Name, (unsigned long long)disp);
+        int k = snprintf(crash_text + len, sizeof crash_text - len, "#%u %s+0x%llx%s [%p]\n",
+                         (unsigned)i, name,
+                         (unsigned long long)((uintptr_t)frames[i] - base), what, frames[i]);
+        if (k < 0)
+            break;
+        len += (size_t)k < sizeof crash_text - len ? (size_t)k : sizeof crash_text - len - 1;
+    }
+    return len;
+}
+
+static void crash_report(int code)
+{
+    if (InterlockedExchange(&crash_entered, 1) != 0)
+        return; /* a fault inside the report, or a second thread: only the first speaks */
+    size_t len = crash_trace();
+    if (crash_fn)
+        crash_fn(code, crash_text, len);
+}
+
+static LONG WINAPI crash_filter(EXCEPTION_POINTERS *ep)
+{
+    crash_report((int)ep->ExceptionRecord->ExceptionCode);
+    return crash_prev ? crash_prev(ep) : EXCEPTION_CONTINUE_SEARCH;
+}
+
+static void crash_on_abort(int sig)
+{
+    crash_report(sig);
+    _exit(3); /* what the default action does: a handler that returned would let the UCRT's
+                 abort() go on to __fastfail (exit code 0xC0000409) instead */
+}
+
+bool pp__os_crash_hook(pp__crash_fn fn)
+{
+    if (!fn || crash_fn)
+        return crash_fn == fn && fn != NULL;
+    ULONG guarantee = 64u * 1024u;
+    (void)SetThreadStackGuarantee(&guarantee);
+    crash_fn = fn;
+    crash_prev = SetUnhandledExceptionFilter(crash_filter);
+    signal(SIGABRT, crash_on_abort);
+    return true;
 }
