@@ -4,7 +4,11 @@
  *     pp_bench WORKLOAD [--start=spawn|fork|forkserver] [--reps N] [--n N] [--workers N]
  *                       [--chunksize C[,C...]] [--size BYTES]
  *
- * WORKLOAD is startup, submit, map, roundtrip, payload, broken or cpu. Every pool has
+ * WORKLOAD is startup, submit, map, roundtrip, payload, broken, cpu, flow or isolate
+ * (flow: --n calls submitted and released at once, fire and forget, with max_pending
+ * --size (0: unlimited): the parent's peak resident set; isolate: PP_CRASH_ISOLATE, the time
+ * from submitting a call that crashes its worker to the result of the next call, which a
+ * replacement worker runs). Every pool has
  * max_workers = 2 (--workers N changes it; bench/run never does). Each figure is printed as
  * one line, "figure<TAB>value<TAB>unit", the same format as cpython_bench.py and pp_bound;
  * lines starting with '#' are comments. The value is the median over --reps repetitions
@@ -427,12 +431,101 @@ static void bench_cpu(size_t n, uint64_t us)
     free(fs);
 }
 
+/* The parent's peak resident set so far, in MiB (0 where unknown). */
+static double peak_rss_mib(void)
+{
+#ifdef _WIN32
+    return 0;
+#else
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+#endif
+}
+
+/* flow: a producer that submits n small calls and drops each future at once (fire and
+ * forget), with max_pending (0: unlimited, CPython), then waits for all: the peak resident
+ * set of the parent and the rate. Run once per process (the peak is the process's). */
+static void bench_flow(size_t n, size_t max_pending)
+{
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    o.max_workers = g_workers;
+    o.start_method = g_method;
+    o.max_pending = max_pending;
+    pp_executor *ex;
+    pp_status st = pp_executor_create(&o, &ex);
+    if (st != PP_OK)
+        die_st("pp_executor_create", st);
+    warm(ex);
+    double rss0 = peak_rss_mib();
+    double t0 = now_s();
+    uint64_t x = 1;
+    for (size_t i = 0; i < n; i++) {
+        pp_future *f;
+        st = pp_submit(ex, "echo", &x, sizeof x, &f);
+        if (st != PP_OK)
+            die_st("pp_submit", st);
+        pp_future_release(f);
+    }
+    pp_executor_shutdown(ex, true, false);
+    double t1 = now_s();
+    pp_executor_stats s;
+    pp_executor_stats_get(ex, &s);
+    if (s.completed < n) /* (warm() ran a few more) */
+        die_msg("flow: not every call completed");
+    pp_executor_destroy(ex);
+    printf("flow.pending%zu.%s.peak_rss\t%.1f\tMiB\n", max_pending, g_method_name,
+           peak_rss_mib());
+    printf("flow.pending%zu.%s.rss_growth\t%.1f\tMiB\n", max_pending, g_method_name,
+           peak_rss_mib() - rss0);
+    printf("flow.pending%zu.%s.rate\t%.0f\tcalls/s\n", max_pending, g_method_name,
+           (double)n / (t1 - t0));
+}
+
+/* isolate: under PP_CRASH_ISOLATE with one worker, a call that kills its worker (exit(3))
+ * and then an echo: from the first submit to the echo's result, which a new worker runs. */
+static void bench_isolate(int reps)
+{
+    double *t = xmalloc((size_t)reps * sizeof *t);
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    o.max_workers = 1;
+    o.start_method = g_method;
+    o.crash_policy = PP_CRASH_ISOLATE;
+    pp_executor *ex;
+    pp_status st = pp_executor_create(&o, &ex);
+    if (st != PP_OK)
+        die_st("pp_executor_create", st);
+    warm(ex);
+    for (int r = 0; r < reps; r++) {
+        pp_future *bad, *good;
+        uint64_t x = (uint64_t)r;
+        double t0 = now_s();
+        if ((st = pp_submit(ex, "die", NULL, 0, &bad)) != PP_OK ||
+            (st = pp_submit(ex, "echo", &x, sizeof x, &good)) != PP_OK)
+            die_st("pp_submit", st);
+        st = pp_future_result(good, PP_FOREVER, NULL);
+        t[r] = now_s() - t0;
+        if (st != PP_OK)
+            die_st("isolate: the call after the crash", st);
+        if ((st = pp_future_result(bad, PP_FOREVER, NULL)) != PP_EWORKERDIED)
+            die_st("isolate: expected PP_EWORKERDIED, got", st);
+        pp_future_release(bad);
+        pp_future_release(good);
+    }
+    pp_executor_destroy(ex);
+    printf("isolate.crash_to_result.%s\t%.3f\tms\n", g_method_name,
+           bench_median(t, (size_t)reps) * 1e3);
+    free(t);
+}
+
 /* ---- command line ---- */
 
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: pp_bench startup|submit|map|roundtrip|payload|broken|cpu\n"
+            "usage: pp_bench startup|submit|map|roundtrip|payload|broken|cpu|flow|isolate\n"
             "         [--start=spawn|fork|forkserver] [--reps N] [--n N] [--workers N]\n"
             "         [--chunksize C[,C...]] [--size BYTES (cpu: microseconds per task)]\n");
     exit(2);
@@ -533,6 +626,10 @@ int main(int argc, char **argv)
         bench_cpu(n ? n : 2000, size ? size : 1000);
     } else if (strcmp(what, "broken") == 0) {
         bench_broken(reps > 0 ? reps : 10);
+    } else if (strcmp(what, "flow") == 0) {
+        bench_flow(n ? n : 1000000, size);
+    } else if (strcmp(what, "isolate") == 0) {
+        bench_isolate(reps > 0 ? reps : 20);
     } else {
         usage();
     }

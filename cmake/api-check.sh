@@ -22,11 +22,14 @@ lib=$2
 nm_out=$(nm -D --defined-only "$lib") || { echo "api-check: nm -D failed on $lib" >&2; exit 2; }
 exported=$(printf '%s\n' "$nm_out" | awk 'NF >= 3 {print $3}' | sed 's/@.*//' | sort -u)
 
-# PP_API declarations: drop comments and preprocessor lines, then take the name before the
-# first '(' after each PP_API.
+# PP_API declarations: drop comments, the Windows side of each "#ifdef _WIN32 / #else"
+# (this checks an ELF library: pp_as_completed_handle is Windows', pp_as_completed_fd
+# POSIX's), and preprocessor lines, then take the name before the first '(' after each
+# PP_API.
 declared=$(perl -0777 -ne '
     s{/\*.*?\*/}{ }gs;
     s{//[^\n]*}{}g;
+    s{^[ \t]*#[ \t]*ifdef[ \t]+_WIN32\b[^\n]*\n(.*?)^[ \t]*#[ \t]*else\b[^\n]*\n(.*?)^[ \t]*#[ \t]*endif\b[^\n]*}{$2}gms;
     s{^[ \t]*#[^\n]*}{}mg;
     while (/\bPP_API\b[^;{]*?\b([A-Za-z_]\w*)\s*\(/g) { print "$1\n"; }
 ' "$header" | sort -u)

@@ -1,10 +1,12 @@
 # Runs a program and checks it the way a person reading its output would: it must exit with
 # status 0 and print the expected lines, in that order, at the start of its output.
-# usage: cmake -DEXE=prog [-DEMULATOR=wine] -DEXPECT="line 1|line 2|..." -P run-check.cmake
+# usage: cmake -DEXE=prog [-DARGS="arg1 arg2"] [-DEMULATOR=wine] -DEXPECT="line 1|line 2|..."
+#        -P run-check.cmake
 if(NOT EXE)
   message(FATAL_ERROR "run-check: no EXE")
 endif()
-execute_process(COMMAND ${EMULATOR} ${EXE} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+separate_arguments(args UNIX_COMMAND "${ARGS}")
+execute_process(COMMAND ${EMULATOR} ${EXE} ${args} RESULT_VARIABLE rc OUTPUT_VARIABLE out
   ERROR_VARIABLE err TIMEOUT 110)
 message("${out}${err}")
 if(NOT rc STREQUAL "0")

@@ -1117,6 +1117,59 @@ PP_API pp_status pp_as_completed_next(pp_as_completed *it, pp_future **f);
 PP_API pp_status pp_as_completed_next_wait(pp_as_completed *it, long timeout_ms,
                                            pp_future **f);
 
+#ifdef _WIN32
+/**
+ * A Windows event HANDLE that is signalled while @p it has a future ready to be yielded,
+ * for a loop that waits on handles and window messages at once (MsgWaitForMultipleObjects,
+ * WaitForMultipleObjects): the Windows twin of pp_as_completed_fd(), with the same rules.
+ * It is a manual-reset event: signalled while pp_as_completed_next() or
+ * pp_as_completed_next_wait() would yield a future at once, or would return PP_END (every
+ * future has been yielded); reset once they have taken every ready future and some are
+ * still to come; signalled again when another completes. Waiting on it consumes nothing:
+ * after it is signalled, call pp_as_completed_next_wait(it, 0, &f) until it returns
+ * PP_ETIMEDOUT (or PP_END).
+ *
+ * The iterator owns the handle: it is valid until pp_as_completed_end(); never close,
+ * set or reset it, nor duplicate it into another process. It is created at the first call
+ * (an iterator that never asks pays nothing); later calls return the same handle. It does
+ * not report the iterator's own deadline (pp_as_completed_begin()'s timeout): a loop that
+ * gave one keeps its own timer.
+ *
+ * Thread-safety: the iterator's thread (as every call on it); the handle itself may be
+ * waited on by any thread. CPython: none.
+ *
+ * @return the HANDLE (a `void *`), or NULL if @p it is NULL or the event could not be
+ *         created (pp_last_error() says why)
+ */
+PP_API void *pp_as_completed_handle(pp_as_completed *it);
+#else
+/**
+ * A file descriptor that polls readable while @p it has a future ready to be yielded, for
+ * a loop that waits on descriptors: poll(), select(), epoll, GLib's g_unix_fd_add(), Qt's
+ * QSocketNotifier, libuv's uv_poll_t. Level-triggered: readable while
+ * pp_as_completed_next() or pp_as_completed_next_wait() would yield a future at once, or
+ * would return PP_END (every future has been yielded: the loop calls next once more and
+ * learns that it is over); not readable once they have taken every ready future and some
+ * are still to come; readable again when another completes. Polling it consumes nothing:
+ * when it is readable, call pp_as_completed_next_wait(it, 0, &f) until it returns
+ * PP_ETIMEDOUT (or PP_END). Never read or write it yourself.
+ *
+ * The iterator owns the descriptor (an eventfd on Linux, elsewhere the read end of a
+ * pipe; non-blocking, close-on-exec): it is valid until pp_as_completed_end(), which
+ * closes it; never close it yourself (remove it from your loop before ending the
+ * iterator). It is created at the first call (an iterator that never asks pays nothing);
+ * later calls return the same descriptor. It does not report the iterator's own deadline
+ * (pp_as_completed_begin()'s timeout): a loop that gave one keeps its own timer.
+ *
+ * Thread-safety: the iterator's thread (as every call on it); the descriptor itself may be
+ * polled by any thread. CPython: none (asyncio's wrap_future is the nearest).
+ *
+ * @return the descriptor (>= 0), or -1 if @p it is NULL or the descriptor could not be
+ *         created (pp_last_error() says why: too many open files, for example)
+ */
+PP_API int pp_as_completed_fd(pp_as_completed *it);
+#endif
+
 /**
  * Ends the iteration, drops its references and frees @p it. NULL is a no-op.
  * Thread-safety: the iterator's thread. CPython: dropping the iterator.

@@ -15,6 +15,14 @@
 #include <string.h>
 
 #include "pp_test.h"
+#include "pp_os.h" /* pp__os_handle_count: the notifier leaks nothing */
+
+#ifdef _WIN32
+#  include <windows.h>
+#else
+#  include <errno.h>
+#  include <poll.h>
+#endif
 
 #define HANG_MS 10000LL
 #define LONG_WAIT 20000L
@@ -782,6 +790,258 @@ static void test_next_wait_loop(void)
     printf("(%d ticks) ", ticks);
 }
 
+
+/* ---- the readiness handle: pp_as_completed_fd (POSIX) / pp_as_completed_handle ---- */
+
+/* The iterator's handle as an integer (fd, or HANDLE); fails the test if there is none. */
+static intptr_t ready_handle(pp_as_completed *it)
+{
+#ifdef _WIN32
+    void *h = pp_as_completed_handle(it);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    return (intptr_t)h;
+#else
+    int fd = pp_as_completed_fd(it);
+    CU_ASSERT_FATAL(fd >= 0);
+    return fd;
+#endif
+}
+
+/* Does the handle report ready within ms (0: only looks)? What an event loop would see. */
+static bool ready_within(intptr_t h, long ms)
+{
+#ifdef _WIN32
+    return WaitForSingleObject((HANDLE)h, (DWORD)ms) == WAIT_OBJECT_0;
+#else
+    struct pollfd p = {(int)h, POLLIN, 0};
+    int r;
+    do
+        r = poll(&p, 1, (int)ms);
+    while (r < 0 && errno == EINTR);
+    CU_ASSERT(r >= 0);
+    CU_ASSERT_FALSE(p.revents & (POLLERR | POLLNVAL));
+    return r == 1 && (p.revents & POLLIN);
+#endif
+}
+
+/* Takes every ready future with next_wait(it, 0) into out (at most cap), until
+ * PP_ETIMEDOUT or PP_END (*ended says which); returns how many. */
+static size_t drain(pp_as_completed *it, pp_future **out, size_t cap, bool *ended)
+{
+    size_t n = 0;
+    pp_future *y;
+    pp_status st;
+    while ((st = pp_as_completed_next_wait(it, 0, &y)) == PP_OK) {
+        CU_ASSERT_FATAL(n < cap);
+        out[n++] = y;
+    }
+    if (st != PP_END)
+        PP_ASSERT_ST(PP_ETIMEDOUT, st);
+    *ended = st == PP_END;
+    return n;
+}
+
+/* Not ready before a future completes; ready as soon as one has (set by the completing
+ * call, before it returns); polling consumes nothing; not ready once next has taken it with
+ * others still pending; ready again for the next; ready at the end, so that a loop calls
+ * next and gets PP_END. */
+static void test_fd_ready_after_complete(void)
+{
+    size_t handles = pp__os_handle_count();
+    pp_future *a = new_future(), *b = new_future();
+    pp_future *fs[2] = {a, b};
+    pp_as_completed *it = begin(fs, 2, LONG_WAIT);
+    intptr_t h = ready_handle(it);
+    CU_ASSERT_EQUAL(ready_handle(it), h); /* created once */
+    CU_ASSERT_FALSE(ready_within(h, 0));
+    CU_ASSERT_FALSE(ready_within(h, 20)); /* nothing can make it ready: no timing involved */
+    PP_ASSERT_OK(pp_future_set_result(b, "b", 1));
+    CU_ASSERT_TRUE(ready_within(h, 0));
+    CU_ASSERT_TRUE(ready_within(h, 0)); /* level-triggered: still */
+    CU_ASSERT_PTR_EQUAL(next_ok(it), b);
+    CU_ASSERT_FALSE(ready_within(h, 0)); /* a still pending */
+    pp_future *y = (pp_future *)1;
+    CU_ASSERT_EQUAL(pp_as_completed_next_wait(it, 0, &y), PP_ETIMEDOUT);
+    CU_ASSERT_FALSE(ready_within(h, 0));
+    CU_ASSERT_TRUE(pp_future_cancel(a));
+    CU_ASSERT_TRUE(ready_within(h, 0));
+    CU_ASSERT_PTR_EQUAL(next_ok(it), a);
+    CU_ASSERT_TRUE(ready_within(h, 0)); /* every one yielded: PP_END is ready */
+    expect_end(it);
+    CU_ASSERT_TRUE(ready_within(h, 0));
+    pp_as_completed_end(it);
+    release_all(fs, 2);
+    CU_ASSERT_EQUAL(pp__os_handle_count(), handles); /* the end closed it */
+}
+
+/* Futures already done at begin make it ready at once, whether all are (the iterator has
+ * nothing to wait for) or some are; asked for after some nexts, it reflects the state then. */
+static void test_fd_already_done(void)
+{
+    size_t handles = pp__os_handle_count();
+    pp_future *a = new_finished(), *b = new_finished(), *c = new_future();
+    pp_future *all[2] = {a, b};
+    pp_as_completed *it = begin(all, 2, 0);
+    intptr_t h = ready_handle(it);
+    CU_ASSERT_TRUE(ready_within(h, 0));
+    next_ok(it);
+    CU_ASSERT_TRUE(ready_within(h, 0));
+    next_ok(it);
+    CU_ASSERT_TRUE(ready_within(h, 0)); /* PP_END next */
+    expect_end(it);
+    pp_as_completed_end(it);
+
+    pp_future *some[3] = {a, c, b};
+    it = begin(some, 3, LONG_WAIT);
+    next_ok(it); /* one of a, b, before the handle exists */
+    h = ready_handle(it);
+    CU_ASSERT_TRUE(ready_within(h, 0)); /* the other */
+    next_ok(it);
+    CU_ASSERT_FALSE(ready_within(h, 0)); /* c pending */
+    PP_ASSERT_OK(pp_future_set_error(c, PP_ETASK, 3, "c"));
+    CU_ASSERT_TRUE(ready_within(h, 0));
+    CU_ASSERT_PTR_EQUAL(next_ok(it), c);
+    CU_ASSERT_TRUE(ready_within(h, 0));
+    expect_end(it);
+    pp_as_completed_end(it);
+
+    /* none at all: PP_END at once, so ready at once */
+    it = begin(NULL, 0, LONG_WAIT);
+    CU_ASSERT_TRUE(ready_within(ready_handle(it), 0));
+    expect_end(it);
+    pp_as_completed_end(it);
+    pp_future_release(a);
+    pp_future_release(b);
+    pp_future_release(c);
+    CU_ASSERT_EQUAL(pp__os_handle_count(), handles);
+}
+
+/* Many futures completed while it is already ready (one system call, not one each), then
+ * one drain takes them all and it is no longer ready; the rest complete later. */
+static void test_fd_many(void)
+{
+    enum { N = 2000 };
+    pp_future **fs = malloc(N * sizeof *fs), **got = malloc(N * sizeof *got);
+    CU_ASSERT_FATAL(fs && got);
+    for (int i = 0; i < N; i++)
+        fs[i] = new_future();
+    pp_as_completed *it = begin(fs, N, LONG_WAIT);
+    intptr_t h = ready_handle(it);
+    CU_ASSERT_FALSE(ready_within(h, 0));
+    for (int i = 0; i < N / 2; i++)
+        PP_ASSERT_OK(pp_future_set_result(fs[(i * 7) % N], NULL, 0));
+    CU_ASSERT_TRUE(ready_within(h, 0));
+    bool ended = true;
+    size_t n = drain(it, got, N, &ended);
+    CU_ASSERT_EQUAL(n, N / 2);
+    CU_ASSERT_FALSE(ended);
+    int in_order = 1;
+    for (size_t i = 0; i < n; i++)
+        in_order &= got[i] == fs[(i * 7) % N];
+    CU_ASSERT_TRUE(in_order);
+    CU_ASSERT_FALSE(ready_within(h, 0));
+    for (int i = 0; i < N; i++)
+        if (!pp_future_done(fs[i]))
+            CU_ASSERT_TRUE(pp_future_cancel(fs[i]));
+    CU_ASSERT_TRUE(ready_within(h, 0));
+    n = drain(it, got, N, &ended);
+    CU_ASSERT_EQUAL(n, N - N / 2);
+    CU_ASSERT_TRUE(ended); /* the last one taken, the next call said PP_END */
+    CU_ASSERT_TRUE(ready_within(h, 0)); /* and says it again */
+    CU_ASSERT_EQUAL(drain(it, got, N, &ended), 0);
+    CU_ASSERT_TRUE(ended);
+    pp_as_completed_end(it);
+    release_all(fs, N);
+    free(fs);
+    free(got);
+}
+
+/* An event loop's pattern: another thread completes futures at its own pace while this one
+ * sleeps in poll / WaitForSingleObject (bounded: a lost wakeup fails, it does not hang),
+ * then drains; every future comes exactly once, in completion order, then PP_END. */
+static void test_fd_loop_with_completing_thread(void)
+{
+    enum { N = 60 };
+    pp_future *fs[N], *got[N];
+    step steps[N];
+    for (int i = 0; i < N; i++)
+        fs[i] = new_future();
+    for (int i = 0; i < N; i++) {
+        steps[i].delay_ms = i % 4 == 0 ? 3 : 0;
+        steps[i].f = fs[(i * 13 + 5) % N];
+        steps[i].what = (action)(i % 3);
+        steps[i].release = false;
+    }
+    pp_as_completed *it = begin(fs, N, LONG_WAIT);
+    intptr_t h = ready_handle(it);
+    script s;
+    pp_t_thread *t = run_script(&s, steps, N);
+    size_t n = 0;
+    int wakeups = 0, lost = 0;
+    bool ended = false;
+    while (!ended) {
+        if (!ready_within(h, LONG_WAIT)) {
+            lost++; /* readiness never came: a future completed without setting it */
+            break;
+        }
+        wakeups++;
+        n += drain(it, got + n, N - n, &ended);
+    }
+    CU_ASSERT_EQUAL(lost, 0);
+    CU_ASSERT_EQUAL(n, N);
+    int in_order = 1;
+    for (size_t i = 0; i < n; i++)
+        in_order &= got[i] == steps[i].f;
+    CU_ASSERT_TRUE(in_order);
+    end_script(t, &s);
+    pp_as_completed_end(it);
+    release_all(fs, N);
+    printf("(%d wakeups) ", wakeups);
+}
+
+/* The same with executor futures: results come from real worker processes. */
+static void test_fd_executor(void)
+{
+    pp_executor *ex = pp_t_executor(2);
+    enum { N = 6 };
+    pp_future *fs[N], *got[N];
+    for (int i = 0; i < N; i++) {
+        pp_t_sleep_arg a = {(uint32_t)(i % 3) * 20, i};
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    }
+    pp_as_completed *it = begin(fs, N, LONG_WAIT);
+    intptr_t h = ready_handle(it);
+    size_t n = 0;
+    bool ended = false;
+    long long t0 = pp_t_now_ms();
+    while (!ended && ready_within(h, LONG_WAIT) && pp_t_now_ms() - t0 < HANG_MS)
+        n += drain(it, got + n, N - n, &ended);
+    CU_ASSERT_TRUE(ended);
+    CU_ASSERT_EQUAL(n, N);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(got[i], 0, &r));
+        if (r.len == 4)
+            seen |= 1 << *(const int32_t *)r.data;
+    }
+    CU_ASSERT_EQUAL(seen, (1 << N) - 1);
+    pp_as_completed_end(it);
+    release_all(fs, N);
+    pp_executor_destroy(ex);
+}
+
+static void test_fd_invalid(void)
+{
+#ifdef _WIN32
+    CU_ASSERT_PTR_NULL(pp_as_completed_handle(NULL));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pp_last_error(), "pp_as_completed_handle: invalid argument"));
+#else
+    CU_ASSERT_EQUAL(pp_as_completed_fd(NULL), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pp_last_error(), "pp_as_completed_fd: invalid argument"));
+#endif
+}
+
 static CU_TestInfo tests[] = {
     {"done_first_then_completion_order", test_done_first_then_completion_order},
     {"completion_order_many", test_completion_order_many},
@@ -802,6 +1062,12 @@ static CU_TestInfo tests[] = {
     {"next_wait_expires_and_goes_on", test_next_wait_expires_and_goes_on},
     {"next_wait_iterator_deadline", test_next_wait_iterator_deadline},
     {"next_wait_loop", test_next_wait_loop},
+    {"fd_ready_after_complete", test_fd_ready_after_complete},
+    {"fd_already_done", test_fd_already_done},
+    {"fd_many", test_fd_many},
+    {"fd_loop_with_completing_thread", test_fd_loop_with_completing_thread},
+    {"fd_executor", test_fd_executor},
+    {"fd_invalid", test_fd_invalid},
     CU_TEST_INFO_NULL,
 };
 

@@ -408,6 +408,17 @@ static pp_status ac_next_wait_row(long timeout_ms, bool null_f)
 }
 static pp_status r_ac_next_wait_f_null(void) { return ac_next_wait_row(0, true); }
 static pp_status r_ac_next_wait_timeout(void) { return ac_next_wait_row(-6, false); }
+#ifdef _WIN32
+static pp_status r_ac_handle_null(void)
+{
+    return pp_as_completed_handle(NULL) == NULL ? PP_EINVAL : PP_OK;
+}
+#else
+static pp_status r_ac_fd_null(void)
+{
+    return pp_as_completed_fd(NULL) == -1 ? PP_EINVAL : PP_OK;
+}
+#endif
 static pp_status r_ac_end_null(void)
 {
     pp_as_completed_end(NULL);
@@ -518,6 +529,11 @@ static const row rows[] = {
     {"pp_as_completed_next_wait(NULL iterator)", PP_EINVAL, r_ac_next_wait_null},
     {"pp_as_completed_next_wait(NULL f)", PP_EINVAL, r_ac_next_wait_f_null},
     {"pp_as_completed_next_wait(timeout -6)", PP_EINVAL, r_ac_next_wait_timeout},
+#ifdef _WIN32
+    {"pp_as_completed_handle(NULL)", PP_EINVAL, r_ac_handle_null},
+#else
+    {"pp_as_completed_fd(NULL)", PP_EINVAL, r_ac_fd_null},
+#endif
     {"pp_as_completed_end(NULL)", PP_OK, r_ac_end_null},
 };
 

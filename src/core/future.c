@@ -56,6 +56,8 @@ pp__waiter *pp__waiter_get(void)
     }
     w->q = NULL;
     w->q_len = 0;
+    w->ntf = NULL;
+    w->ntf_on = false;
     w->n_notified = 0;
     w->notified_failed = false;
     w->next_free = NULL;
@@ -67,6 +69,7 @@ void pp__waiter_put(pp__waiter *w)
     if (!w)
         return;
     w->q = NULL;
+    w->ntf = NULL;
     w->next_free = g_free_waiters;
     g_free_waiters = w;
 }
@@ -127,8 +130,13 @@ static void notify_waiters(pp_future *f, completion *c)
 {
     bool failed = pp__ffailed(f);
     for (pp__wreg *r = f->waiters; r; r = r->next) {
-        if (r->w->q)
+        if (r->w->q) {
             r->w->q[r->w->q_len++] = f;
+            if (r->w->ntf && !r->w->ntf_on) { /* a system call only when it changes */
+                pp__os_notifier_set(r->w->ntf);
+                r->w->ntf_on = true;
+            }
+        }
         r->w->n_notified++;
         r->w->notified_failed |= failed;
         if (c->n_wake < WAKE_MAX)
@@ -366,7 +374,8 @@ pp_status pp_future_abort(pp_future *f)
 {
     PP__CHECK_ARG(f != NULL);
     apr_thread_mutex_lock(pp__flock);
-    switch (f->state) {
+    pp__fstate state = atomic_load_explicit(&f->state, memory_order_relaxed); /* under the lock */
+    switch (state) {
     case PP__F_PENDING: {
         completion c;
         complete_locked(f, PP__F_CANCELLED, &c);

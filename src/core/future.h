@@ -49,6 +49,11 @@ struct pp__waiter {
     /* as_completed: completed futures are appended here (capacity given by the owner). */
     pp_future        **q;
     size_t             q_len;
+    /* as_completed with a readiness notifier (pp_as_completed_fd / _handle; NULL if none,
+     * owned by the iterator): set when a future is appended while it is not (ntf_on); the
+     * iterator clears it when it has taken every ready future (and some are still to come) */
+    struct pp__notifier *ntf;
+    bool               ntf_on;
     /* pp_wait: how many futures it is registered on have completed since, and whether one
      * of them failed (finished with an error): its condition is checked in O(1). */
     size_t             n_notified;

@@ -275,4 +275,24 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
 /* Frees the set (not the channels and processes in it). NULL: no-op. */
 void pp__os_waitset_free(pp__waitset *ws);
 
+/* ---- readiness notifiers (pp_as_completed_fd / pp_as_completed_handle) --------------- */
+
+/* Something an application's event loop can wait on, set while an as_completed iterator has
+ * a future ready: POSIX a descriptor that polls readable (eventfd, else a pipe's read end),
+ * Windows a manual-reset event. Created unset. set and clear are idempotent, never block,
+ * and may be called by any thread (the core calls them under pp__flock). */
+typedef struct pp__notifier pp__notifier;
+pp_status pp__os_notifier_create(pp__notifier **n, pp__oserr *oe);
+void      pp__os_notifier_set(pp__notifier *n);
+void      pp__os_notifier_clear(pp__notifier *n);
+/* The descriptor (POSIX) or HANDLE (Windows), owned by n. */
+intptr_t  pp__os_notifier_handle(const pp__notifier *n);
+void      pp__os_notifier_free(pp__notifier *n); /* NULL: no-op */
+
+/* The core's side (wait.c), called by the backend's public pp_as_completed_fd (POSIX) or
+ * pp_as_completed_handle (Windows), which is all each backend adds: its notifier, created
+ * at the first call and set according to the iterator's state; *h gets its handle. On
+ * failure, pp_last_error() is set, naming func. */
+pp_status pp__as_completed_notifier(pp_as_completed *it, const char *func, intptr_t *h);
+
 #endif /* PP_OS_H */

@@ -153,6 +153,11 @@ struct pp_as_completed {
     size_t      q_next;   /* next index of q to yield */
     pp__waiter *w;        /* NULL once every future is done */
     int64_t     deadline;
+    /* pp_as_completed_fd / _handle: created at the first call of either, NULL before.
+     * Set while a future is ready to be yielded, or every one has been (PP_END is next):
+     * with w, it is w->ntf, set by completing futures (notify_waiters) and cleared by
+     * next_until, both under pp__flock; without w (all done at begin), always set. */
+    pp__notifier *ntf;
 };
 
 pp_status pp_as_completed_begin(pp_future *const *fs, size_t n, long timeout_ms,
@@ -242,6 +247,11 @@ static pp_status next_until(pp_as_completed *it, int64_t deadline, pp_future **f
     if (it->w->q_len > it->q_next) {
         *f = it->q[it->q_next++];
         st = PP_OK;
+        /* the last ready one taken, and more to come: nothing to report until one is */
+        if (it->w->ntf_on && it->w->q_len == it->q_next && it->q_next < it->m) {
+            pp__os_notifier_clear(it->w->ntf);
+            it->w->ntf_on = false;
+        }
     }
     size_t left = it->m - it->q_next;
     apr_thread_mutex_unlock(pp__flock);
@@ -274,6 +284,34 @@ pp_status pp_as_completed_next_wait(pp_as_completed *it, long timeout_ms, pp_fut
                       "pp_as_completed_next_wait", timeout_ms);
 }
 
+pp_status pp__as_completed_notifier(pp_as_completed *it, const char *func, intptr_t *h)
+{
+    if (!it)
+        return pp__fail_in(func, PP_EINVAL, "invalid argument: it != NULL");
+    if (!it->ntf) {
+        pp__oserr oe = {NULL, 0};
+        pp__notifier *n = NULL;
+        pp_status st = pp__os_notifier_create(&n, &oe);
+        if (st == PP_ENOMEM)
+            return pp__fail_in(func, st, "out of memory (for a notifier)");
+        if (st != PP_OK)
+            return pp__fail_oserr(st, func, &oe);
+        if (!it->w) {
+            pp__os_notifier_set(n); /* everything was done at begin: always ready */
+        } else {
+            apr_thread_mutex_lock(pp__flock);
+            it->w->ntf = n;
+            it->w->ntf_on = it->w->q_len > it->q_next || it->q_next == it->m;
+            if (it->w->ntf_on)
+                pp__os_notifier_set(n);
+            apr_thread_mutex_unlock(pp__flock);
+        }
+        it->ntf = n;
+    }
+    *h = pp__os_notifier_handle(it->ntf);
+    return PP_OK;
+}
+
 void pp_as_completed_end(pp_as_completed *it)
 {
     if (!it)
@@ -282,9 +320,10 @@ void pp_as_completed_end(pp_as_completed *it)
         apr_thread_mutex_lock(pp__flock);
         for (size_t i = 0; i < it->n_regs; i++)
             pp__wreg_remove(&it->regs[i]);
-        pp__waiter_put(it->w);
+        pp__waiter_put(it->w); /* (forgets the notifier) */
         apr_thread_mutex_unlock(pp__flock);
     }
+    pp__os_notifier_free(it->ntf);
     for (size_t i = 0; i < it->m; i++)
         pp_future_release(it->u[i]);
     pp__free(it->u);

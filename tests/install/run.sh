@@ -111,7 +111,70 @@ done
 needs_procpool "$work/pc_static" && fail "pc_static loads libprocpool.so"
 env -u LD_LIBRARY_PATH "$work/pc_static" || fail "pc_static"
 
-echo "install: 6 consumers built against the installed copy and ran"
+# --cflags is procpool's include directory only: procpool.h includes no APR header, so
+# APR's flags (Debian: -DLINUX -D_REENTRANT -D_GNU_SOURCE -I/usr/include/apr-1.0) must not
+# reach the user's compile; --static --libs still has APR for a static link.
+case " $cflags " in
+*apr-1* | *" -DLINUX "* | *" -D_GNU_SOURCE "* | *" -D_REENTRANT "*)
+    fail "pkg-config --cflags procpool leaks APR's flags: $cflags" ;;
+esac
+# shellcheck disable=SC2086
+[ "$(echo $cflags)" = "-I$(pkg-config --variable=includedir procpool)" ] ||
+    fail "pkg-config --cflags procpool is not just its include directory: $cflags"
+case " $libs_static " in
+*" -lapr-1 "*) ;;
+*) fail "pkg-config --static --libs procpool has no -lapr-1: $libs_static" ;;
+esac
+case " $libs " in
+*apr*) fail "pkg-config --libs procpool (shared) lists APR: $libs" ;;
+esac
+
+# The README's commands ("Using it from another project"), exactly as written there, with
+# /some/prefix replaced by this prefix: each program is built in a directory of its own,
+# as a.out from app.c, and must run with no LD_LIBRARY_PATH (the prefix is not one the
+# dynamic loader searches). Each is built a second time with -Wl,--no-as-needed, as a
+# compiler without Debian's default --as-needed links (Fedora's, upstream GCC's).
+echo "== the README's pkg-config commands, as written"
+readme_cmds=$(awk '/^## Using it from another project/ { s = 1 }
+    s && /^```sh$/ { b = 1; next }
+    b && /^```$/ { exit }
+    b' "$src/README.md" |
+    sed -e ':a' -e '/\\$/N; s/\\\n//; ta' |
+    sed -e "s|/some/prefix/lib|$libdir|g" -e "s|/some/prefix|$prefix|g")
+echo "$readme_cmds" | grep -q '^cc ' || fail "no cc command in the README's sh block"
+n_readme=0
+while IFS= read -r line; do
+    case "$line" in
+    export\ *) eval "$line" ;;
+    cc\ *)
+        n_readme=$((n_readme + 1))
+        d=$work/readme/$n_readme
+        mkdir -p "$d"
+        cp "$src/tests/install/consumer.c" "$d/app.c"
+        echo "   $line"
+        (cd "$d" && eval "\"\$cc\" ${line#cc }") || fail "the README's command: $line"
+        (cd "$d" && env -u LD_LIBRARY_PATH ./a.out) || fail "a.out of the README's command: $line"
+        mkdir -p "$d-no-as-needed"
+        cp "$d/app.c" "$d-no-as-needed/"
+        (cd "$d-no-as-needed" && eval "\"\$cc\" -Wl,--no-as-needed ${line#cc }") ||
+            fail "the README's command with -Wl,--no-as-needed: $line"
+        (cd "$d-no-as-needed" && env -u LD_LIBRARY_PATH ./a.out) ||
+            fail "a.out of the README's command with -Wl,--no-as-needed: $line"
+        ;;
+    "") ;;
+    *) fail "unexpected line in the README's sh block: $line" ;;
+    esac
+done <<EOF
+$readme_cmds
+EOF
+[ "$n_readme" = 2 ] || fail "$n_readme cc commands in the README's sh block, expected 2"
+needs_procpool "$work/readme/1/a.out" || fail "the README's shared program does not load libprocpool.so"
+needs_procpool "$work/readme/2/a.out" && fail "the README's static program loads libprocpool.so"
+needs_procpool "$work/readme/2-no-as-needed/a.out" &&
+    fail "the README's static program, linked with --no-as-needed, loads libprocpool.so"
+export PKG_CONFIG_PATH="$libdir/pkgconfig"
+
+echo "install: 10 consumers built against the installed copy and ran"
 
 # The MPI add-on, when this build has it: the example across ranks, built with
 # pkg-config procpool-mpi and with the CMake component mpi, run on 2 ranks.
