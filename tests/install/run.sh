@@ -183,6 +183,11 @@ if [ -f "$libdir/pkgconfig/procpool-mpi.pc" ] && command -v mpiexec >/dev/null; 
         test -e "$libdir/$f" || fail "not installed: $libdir/$f"
     done
     test -f "$prefix/include/procpool_mpi.h" || fail "no include/procpool_mpi.h"
+    # It carries the core's ABI as well: the same ABI version in its SONAME.
+    mpi_soname=libprocpool_mpi${soname#libprocpool} # libprocpool_mpi.so.0.2
+    readelf -d "$libdir/libprocpool_mpi.so" | grep -q "SONAME.*\[$mpi_soname\]" ||
+        fail "SONAME of libprocpool_mpi.so is not $mpi_soname: $(readelf -d "$libdir/libprocpool_mpi.so" | grep SONAME)"
+    test -e "$libdir/$mpi_soname" || fail "no $libdir/$mpi_soname"
     pkg-config --validate procpool-mpi || fail "pkg-config --validate procpool-mpi"
     # shellcheck disable=SC2046
     "$cc" $warn -o "$work/pc_mpi" "$src/examples/primes_mpi.c" \
