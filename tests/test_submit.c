@@ -1033,7 +1033,8 @@ static void test_start_workers(void)
 }
 
 /* max_pending: a full queue makes a submit wait (submit_wait_ms: 0 fails at once, a bound
- * times out, PP_FOREVER waits for room); shutdown wakes a waiting submit. */
+ * times out, PP_FOREVER waits for room); shutdown, and a broken pool, wake a waiting
+ * submit. */
 typedef struct blocked_submit {
     pp_executor *ex;
     pp_status    st;
@@ -1107,6 +1108,32 @@ static void test_max_pending(void)
     CU_ASSERT_EQUAL(b.st, PP_ESHUTDOWN);
     for (int i = 0; i < 4; i++)
         pp_future_release(fs[i]);
+    pp_executor_destroy(ex);
+
+    /* ... and with PP_EBROKEN when the pool breaks (its worker killed) */
+    if (pp_t_start == PP_START_MPI) {
+        printf("SKIP (mpi, broken part): killing a rank ends the MPI job ");
+        return;
+    }
+    PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &slow, sizeof slow, &fs[0]));
+    for (int i = 1; i < 4; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "noop", NULL, 0, &fs[i]));
+    wait_handed_out(ex, 2, 2);
+    b = (blocked_submit){ex, PP_OK};
+    t = pp_t_thread_start(submit_forever, &b);
+    pp_t_sleep_ms(50);
+    long long pids[2];
+    size_t np = 0;
+    PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 2, &np));
+    CU_ASSERT_FATAL(np == 1);
+    CU_ASSERT_EQUAL(pp_t_kill_pid(pids[0]), 0);
+    pp_t_thread_join(t);
+    CU_ASSERT_EQUAL(b.st, PP_EBROKEN);
+    for (int i = 0; i < 4; i++) {
+        CU_ASSERT_EQUAL(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL), PP_EBROKEN);
+        pp_future_release(fs[i]);
+    }
     pp_executor_destroy(ex);
 }
 
