@@ -1,8 +1,9 @@
 #!/bin/sh
 # Ctrl-C in the middle of examples/mainloop, as a terminal delivers it: SIGINT to the
-# program's whole process group (its workers included). The program must stop the pool
-# (pp_executor_stop), give back every future, print "interrupted: D done, C cancelled"
-# with D > 0 and C > 0, exit with status 130, and leave no process of its group behind.
+# program's process group (each worker leads a group of its own, so the signal reaches the
+# program alone). The program must stop the pool (pp_executor_stop), give back every future,
+# print "interrupted: D done, C cancelled" with D > 0 and C > 0, exit with status 130, and
+# leave no process behind: none in its group, no worker, nothing in a worker's group.
 # usage: mainloop_sigint.sh path/to/mainloop
 set -u
 exe=$1
@@ -25,9 +26,12 @@ pgrp_of() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f3; }
 group_members() { # (cat goes on past a process that ended meanwhile)
     cat /proc/[0-9]*/stat 2>/dev/null | sed 's/ (.*) / /' | awk -v g="$1" '$4 == g { print $1 }'
 }
+children_of() {
+    cat /proc/[0-9]*/stat 2>/dev/null | sed 's/ (.*) / /' | awk -v p="$1" '$3 == p { print $1 }'
+}
 
 # 400 calls of 100 ms on 2 workers: 20 s if nothing stops it. Its own session and process
-# group (setsid), so that the group signal reaches it and its workers and nothing else.
+# group (setsid), so that the group signal reaches it and nothing else.
 : >"$work/err"
 setsid "$exe" 400 100 >"$work/out" 2>"$work/err" &
 pid=$!
@@ -41,8 +45,8 @@ until tr "\r" "\n" <"$work/err" 2>/dev/null | grep -Eq '^([3-9]|[1-9][0-9]+)/400
 done
 pgid=$(pgrp_of "$pid")
 [ "$pgid" = "$pid" ] || fail "not a process group leader (pgid '$pgid', pid $pid)"
-workers=$(group_members "$pgid" | grep -vx "$pid" | tr '\n' ' ')
-[ -n "$workers" ] || fail "no worker process in group $pgid"
+workers=$(children_of "$pid" | tr '\n' ' ')
+[ -n "$workers" ] || fail "no worker process (child of $pid)"
 echo "mainloop pid $pid, workers $workers; sending SIGINT to the group"
 kill -INT "-$pgid"
 
@@ -68,6 +72,8 @@ left=$(group_members "$pgid" | tr '\n' ' ')
 [ -z "$left" ] || fail "processes left in its group: $left"
 for w in $workers; do
     kill -0 "$w" 2>/dev/null && fail "worker $w is still alive"
+    left=$(group_members "$w" | tr '\n' ' ')
+    [ -z "$left" ] || fail "processes left in worker $w's group: $left"
 done
 rm -rf "$work"
 echo "mainloop_sigint: passed"

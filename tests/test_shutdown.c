@@ -744,6 +744,8 @@ static int left_behind(long long pid, unsigned long long since, bool kill_them)
  * the job stayed suspended for ever). */
 static void test_exit_during_spawn(void)
 {
+    PP_T_SKIP_IF_MPI("runs this program as a plain child, which MPI_Init refuses outside "
+                     "mpiexec");
 #if !defined(_WIN32) && !defined(__linux__)
     printf("SKIP: needs a way to list a dead program's workers (Windows, Linux)\n");
 #else
