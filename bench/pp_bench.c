@@ -499,7 +499,7 @@ static void bench_isolate(int reps)
         die_st("pp_executor_create", st);
     warm(ex);
     for (int r = 0; r < reps; r++) {
-        pp_future *bad, *good;
+        pp_future *bad = NULL, *good = NULL;
         uint64_t x = (uint64_t)r;
         double t0 = now_s();
         if ((st = pp_submit(ex, "die", NULL, 0, &bad)) != PP_OK ||
