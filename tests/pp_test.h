@@ -179,6 +179,18 @@ int pp_t_has_backtrace(const char *msg);
 /* The helper process of broken's SIGCHLD test (main.c: --crash-child TASK [ignore]). */
 int pp_t_crash_child(const char *task, int ignore);
 
+/* 1 in a ThreadSanitizer build. */
+#if defined(__SANITIZE_THREAD__)
+#  define PP_T_TSAN 1
+#elif defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define PP_T_TSAN 1
+#  endif
+#endif
+#ifndef PP_T_TSAN
+#  define PP_T_TSAN 0
+#endif
+
 /* One suite per area; defined in test_<area>.c. */
 extern const CU_SuiteInfo pp_suite_future;
 extern const CU_SuiteInfo pp_suite_callbacks;
