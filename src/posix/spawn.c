@@ -113,18 +113,6 @@ int pp__posix_send_signal(pp__proc *p, int sig)
     return kill(p->pid, sig) == 0 ? 0 : errno;
 }
 
-/* ThreadSanitizer runs a signal's handler only when the thread reaches a point of its own
- * choosing, which a worker forked from the instrumented test program may never reach: there
- * the parent-death signal is a plain SIGKILL (the worker goes; its descendants do not, and
- * the tests say so). */
-#if defined(__SANITIZE_THREAD__)
-#  define GUARD_PLAIN_KILL 1
-#elif defined(__has_feature)
-#  if __has_feature(thread_sanitizer)
-#    define GUARD_PLAIN_KILL 1
-#  endif
-#endif
-
 /* The parent-death handler: the worker and its whole process group go (see the top). */
 static void on_parent_death(int sig)
 {
@@ -136,10 +124,7 @@ void pp__posix_worker_guard(pid_t parent)
 {
     if (getpgid(0) != getpid())
         setpgid(0, 0); /* already done by the spawn / the forking parent; be sure */
-#if defined(__linux__) && defined(GUARD_PLAIN_KILL)
-    (void)on_parent_death;
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-#elif defined(__linux__)
+#if defined(__linux__)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_parent_death;
