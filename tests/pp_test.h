@@ -127,6 +127,8 @@ long long pp_t_getpid(void);
 int pp_t_pid_alive(long long pid);
 /* Kills the process for good (SIGKILL; Windows: TerminateProcess with code 9): 0 if sent. */
 int pp_t_kill_pid(long long pid);
+/* Runs the "pid" task once on ex and returns the worker's pid (-1 if it failed: asserted). */
+long long pp_t_task_pid(pp_executor *ex);
 
 /* The parent of pid (Linux, from /proc; -1 elsewhere or if unknown). */
 long long pp_t_ppid_of(long long pid);

@@ -226,6 +226,19 @@ long long pp_t_getpid(void)
 #endif
 }
 
+long long pp_t_task_pid(pp_executor *ex)
+{
+    pp_future *f = NULL;
+    pp_buf r;
+    long long pid = -1;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &f));
+    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
+    if (r.len == sizeof pid)
+        memcpy(&pid, r.data, sizeof pid);
+    pp_future_release(f);
+    return pid;
+}
+
 int pp_t_kill_pid(long long pid)
 {
 #ifdef _WIN32

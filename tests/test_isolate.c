@@ -27,18 +27,6 @@ static pp_executor *policy_executor(int workers, pp_crash_policy policy, int ret
     return ex;
 }
 
-static long long pid_of(pp_executor *ex)
-{
-    pp_future *f = NULL;
-    pp_buf r;
-    long long pid = -1;
-    PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &f));
-    if (pp_future_result(f, PP_T_TIMEOUT_MS, &r) == PP_OK && r.len == sizeof pid)
-        memcpy(&pid, r.data, sizeof pid);
-    pp_future_release(f);
-    return pid;
-}
-
 /* A temporary file's path for a task that counts its runs (removed first). */
 static void run_file(char *buf, size_t cap, const char *tag)
 {
@@ -94,7 +82,7 @@ static void check_isolated(const char *task, const void *arg, size_t len, int ex
 
     /* the pool goes on: new calls run, on a worker other than the dead one */
     for (int i = 0; i < 4; i++) {
-        long long pid = pid_of(ex);
+        long long pid = pp_t_task_pid(ex);
         CU_ASSERT(pid > 0 && pid != dead);
     }
     pp_executor_stats s;
@@ -150,7 +138,7 @@ static void test_isolate_reports(void)
             CU_ASSERT(strstr(e->message, worktxt) != NULL);
         pp_future_release(f);
     }
-    CU_ASSERT(pid_of(ex) > 0); /* the pool goes on */
+    CU_ASSERT(pp_t_task_pid(ex) > 0); /* the pool goes on */
     pp_executor_destroy(ex);
 }
 
@@ -187,7 +175,7 @@ static void test_isolate_malformed(void)
     CU_ASSERT_EQUAL(e->status, PP_EWORKERDIED);
     CU_ASSERT(strstr(e->message, "malformed") != NULL);
     pp_future_release(f);
-    CU_ASSERT(pid_of(ex) > 0); /* replaced */
+    CU_ASSERT(pp_t_task_pid(ex) > 0); /* replaced */
     pp_executor_destroy(ex);
 }
 
@@ -196,7 +184,7 @@ static void test_idle_death_replaced(void)
 {
     PP_T_SKIP_IF_FORK("PP_CRASH_ISOLATE is PP_EINVAL with fork");
     pp_executor *ex = policy_executor(1, PP_CRASH_ISOLATE, 0, NULL);
-    long long first = pid_of(ex);
+    long long first = pp_t_task_pid(ex);
     CU_ASSERT_FATAL(first > 0);
     CU_ASSERT_EQUAL(pp_t_kill_pid(first), 0);
     long long t0 = pp_t_now_ms();
@@ -209,7 +197,7 @@ static void test_idle_death_replaced(void)
     }
     CU_ASSERT_EQUAL(s.workers_died, 1);
     CU_ASSERT_EQUAL(s.workers, 0);
-    long long second = pid_of(ex);
+    long long second = pp_t_task_pid(ex);
     CU_ASSERT(second > 0 && second != first);
     PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
     CU_ASSERT_EQUAL(s.failed, 0);
@@ -240,7 +228,7 @@ static void test_retry_gives_up(void)
     PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
     CU_ASSERT_EQUAL(s.workers_died, 3);
     CU_ASSERT_EQUAL(s.failed, 1);
-    CU_ASSERT(pid_of(ex) > 0); /* the pool goes on */
+    CU_ASSERT(pp_t_task_pid(ex) > 0); /* the pool goes on */
     pp_future_release(f);
     pp_executor_destroy(ex);
     remove(path);

@@ -37,18 +37,6 @@ static pp_future *submit_limited(pp_executor *ex, const char *task, const void *
     return f;
 }
 
-static long long pid_of(pp_executor *ex)
-{
-    pp_future *f = NULL;
-    pp_buf r;
-    long long pid = -1;
-    PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &f));
-    if (pp_future_result(f, PP_T_TIMEOUT_MS, &r) == PP_OK && r.len == sizeof pid)
-        memcpy(&pid, r.data, sizeof pid);
-    pp_future_release(f);
-    return pid;
-}
-
 static void check_no_deaths(pp_executor *ex, unsigned long long started)
 {
     pp_executor_stats s;
@@ -80,7 +68,7 @@ static void test_time_limit_asked(void)
 {
     PP_T_SKIP_IF_FORK("time limits are PP_EINVAL with fork");
     pp_executor *ex = limits_executor(1, 0, 10000);
-    long long before = pid_of(ex);
+    long long before = pp_t_task_pid(ex);
     pp_future *f = submit_limited(ex, "until_stopped", NULL, 0, 100);
     const pp_error *e = NULL;
     PP_ASSERT_OK_FATAL(pp_future_exception(f, BOUND_MS, &e));
@@ -93,7 +81,7 @@ static void test_time_limit_asked(void)
         fprintf(stderr, "\n  message: %s\n", e->message);
     CU_ASSERT(strstr(e->message, "time limit") != NULL);
     CU_ASSERT(strstr(e->message, "returned within") != NULL);
-    CU_ASSERT_EQUAL(pid_of(ex), before); /* the same worker goes on */
+    CU_ASSERT_EQUAL(pp_t_task_pid(ex), before); /* the same worker goes on */
     check_no_deaths(ex, 1);
     pp_future_release(f);
     pp_executor_destroy(ex);
@@ -115,7 +103,7 @@ static void test_time_limit_killed(void)
     CU_ASSERT(strstr(e->message, "killed") != NULL);
     long long killed = e->pid;
     CU_ASSERT(killed > 0);
-    long long next = pid_of(ex);
+    long long next = pp_t_task_pid(ex);
     CU_ASSERT(next > 0 && next != killed);
     CU_ASSERT(!pp_t_pid_alive(killed));
     check_no_deaths(ex, 2);
@@ -199,7 +187,7 @@ static void test_abort(void)
         CU_ASSERT(!pp_future_cancelled(run)); /* it had started */
         CU_ASSERT_EQUAL(pp_future_abort(run), PP_ESTATE);
         long long pid = e ? e->pid : 0;
-        CU_ASSERT_EQUAL(pid_of(ex), pid); /* it returned: the worker is reused */
+        CU_ASSERT_EQUAL(pp_t_task_pid(ex), pid); /* it returned: the worker is reused */
         check_no_deaths(ex, 1);
     }
     pp_future_release(run);
@@ -219,7 +207,7 @@ static void test_abort(void)
         PP_ASSERT_OK(pp_future_exception(run, BOUND_MS, &e));
         CU_ASSERT(e && e->status == PP_ECANCELLED && strstr(e->message, "killed"));
         long long dead = e ? e->pid : 0;
-        long long next = pid_of(ex);
+        long long next = pp_t_task_pid(ex);
         CU_ASSERT(next > 0 && next != dead);
         check_no_deaths(ex, 2);
         pp_future_release(run);

@@ -248,28 +248,15 @@ static void test_missing_worker_program(void)
     pp_executor_destroy(ex);
 }
 
-static long long task_pid(pp_executor *ex)
-{
-    pp_future *f;
-    pp_buf r;
-    long long pid = -1;
-    PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &f));
-    PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
-    if (r.len == sizeof pid)
-        memcpy(&pid, r.data, sizeof pid);
-    pp_future_release(f);
-    return pid;
-}
-
 /* Sequential submits reuse one idle worker: CPython's idle-worker semaphore. */
 static void test_sequential_reuse_one_worker(void)
 {
     PP_T_SKIP_IF_FORK("all workers are forked at the first submit (start suite)");
     pp_executor *ex = pp_t_executor(4);
-    long long first = task_pid(ex);
+    long long first = pp_t_task_pid(ex);
     CU_ASSERT(first > 0);
     for (int i = 0; i < 10; i++)
-        CU_ASSERT_EQUAL(task_pid(ex), first);
+        CU_ASSERT_EQUAL(pp_t_task_pid(ex), first);
     pp_executor_stats s;
     PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
     CU_ASSERT_EQUAL(s.workers, 1);
@@ -429,7 +416,7 @@ static void test_max_tasks_per_child(void)
     pp_executor *ex = executor_max_tasks(1, 3);
     long long pids[9];
     for (int i = 0; i < 9; i++)
-        pids[i] = task_pid(ex);
+        pids[i] = pp_t_task_pid(ex);
     for (int i = 0; i < 9; i++) {
         CU_ASSERT(pids[i] > 0);
         if (i % 3) {
@@ -705,7 +692,7 @@ static void test_idle_workers_reused(void)
 static void test_error_pid_is_worker(void)
 {
     pp_executor *ex = pp_t_executor(1);
-    long long pid = task_pid(ex);
+    long long pid = pp_t_task_pid(ex);
     int32_t neg = -1;
     pp_future *f;
     PP_ASSERT_OK_FATAL(pp_submit(ex, "square", &neg, sizeof neg, &f));
@@ -945,7 +932,7 @@ static void test_idle_timeout(void)
     o.idle_timeout_ms = 100;
     PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
     for (int round = 0; round < 2; round++) {
-        long long pid = task_pid(ex);
+        long long pid = pp_t_task_pid(ex);
         CU_ASSERT(pid > 0);
         long long t0 = pp_t_now_ms();
         pp_executor_stats s = {0};
@@ -1016,7 +1003,7 @@ static void test_start_workers(void)
     CU_ASSERT_EQUAL(s.workers_started, 2);
     PP_ASSERT_OK(pp_executor_start_workers(ex, 1)); /* already there: returns at once */
     for (int i = 0; i < 4; i++) {
-        long long pid = task_pid(ex);
+        long long pid = pp_t_task_pid(ex);
         CU_ASSERT(pid == pids[0] || pid == pids[1]);
     }
     PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
