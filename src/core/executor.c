@@ -420,8 +420,10 @@ static pp_status abort_hook(void *ctx, uint64_t work_id)
             st = PP_ENOMEM;
         }
     }
-    if (st == PP_OK)
+    if (st == PP_OK) {
         ex->aborts[ex->n_aborts++] = work_id;
+        atomic_store(&ex->stop_asked, true);
+    }
     apr_thread_mutex_unlock(ex->lock);
     if (st == PP_OK)
         pp__os_waitset_wake(ex->ws);
@@ -733,6 +735,7 @@ pp_status pp_executor_stop(pp_executor *ex, long grace_ms)
     if (!ex->stop_all) {
         ex->stop_all = true;
         ex->stop_all_grace = grace_ms;
+        atomic_store(&ex->stop_asked, true);
     }
     apr_thread_mutex_unlock(ex->lock);
     pp__os_waitset_wake(ex->ws);

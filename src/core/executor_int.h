@@ -230,6 +230,8 @@ struct pp_executor {
     apr_thread_cond_t  *ready_cond;   /* signalled when n_ready, broken or shutdown change */
     uint64_t           *aborts;       /* pp_future_abort: work ids whose call is to stop */
     size_t              n_aborts, cap_aborts;
+    atomic_bool         stop_asked;   /* aborts or stop_all pending: the manager looks (its
+                                         pass takes no lock while there is nothing) */
     bool                stop_all;     /* pp_executor_stop asked ... */
     long                stop_all_grace; /* ... with this grace */
 

@@ -302,11 +302,16 @@ static void fail_stopped(pp_executor *ex, work *it, stop_kind why, long long pid
  * pp_executor_stop. Calls still in the call queue have not started: they end at once. */
 static void serve_stop_requests(pp_executor *ex)
 {
+    /* cleared before the list is read: a request made after this sets it again */
+    if (!atomic_exchange(&ex->stop_asked, false))
+        return;
     apr_thread_mutex_lock(ex->lock);
     size_t n = ex->n_aborts;
     uint64_t small[16], *ids = n <= 16 ? small : pp__malloc(n * sizeof *ids);
-    if (!ids)
+    if (!ids) {
         n = 0; /* out of memory: they are served at the next pass */
+        atomic_store(&ex->stop_asked, true);
+    }
     else if (n)
         memcpy(ids, ex->aborts, n * sizeof *ids);
     ex->n_aborts -= n;
