@@ -126,6 +126,8 @@ typedef struct worker {
     int64_t        kill_at;   /* W_CLOSED / W_EXITING / terminated: killed at this time
                                  (pp__os_monotonic_ms), 0: no deadline */
     bool           killed;    /* SIGKILL / TerminateProcess sent */
+    bool           exit_unanswered; /* W_EXITING: its EXITING is answered once its call's
+                                       future (or the pool's) has been failed */
     int64_t        idle_since; /* W_IDLE, with idle_timeout_ms: when it became idle */
     int64_t        busy_since; /* W_BUSY: when it was given its call */
     unsigned long long calls;  /* RESULTs it sent */

@@ -710,11 +710,24 @@ static bool on_exiting(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_
     pp__exit st = {true, code, 0};
     pp__worker_set_state(ex, w, W_EXITING);
     worker_ended(ex, w, W_BUSY, &st);
-    size_t n = 0; /* the answer: any byte; the STOP frame is at hand */
-    (void)pp__os_chan_write(w->chan, ex->stop_frame.data, ex->stop_frame.len, &n, NULL);
+    w->exit_unanswered = true; /* answer_exits, once the futures have been failed */
     unwatch_channel(ex, w);
     w->kill_at = pp__os_monotonic_ms() + REAP_GRACE_MS;
     return true;
+}
+
+/* Answers the EXITING workers, after this pass has failed their futures (a break is carried
+ * out before): only then does the worker go on with its teardown, which would otherwise take
+ * the CPU the caller needs to see its future fail (announce_exit in worker.c). */
+static void answer_exits(pp_executor *ex)
+{
+    for (worker *w = ex->workers; w; w = w->next) {
+        if (!w->exit_unanswered)
+            continue;
+        w->exit_unanswered = false;
+        size_t n = 0; /* the answer: any byte; the STOP frame is at hand */
+        (void)pp__os_chan_write(w->chan, ex->stop_frame.data, ex->stop_frame.len, &n, NULL);
+    }
 }
 
 /* CRASH: the worker is dying of a fatal signal / unhandled exception and says which, with
@@ -975,6 +988,7 @@ static long manager_step(pp_executor *ex)
     /* the one point where a break is carried out */
     if (ex->brk.set && (ex->mstate == M_SERVING || ex->mstate == M_STOPPING))
         break_now(ex);
+    answer_exits(ex);
     /* last: the deadlines as this pass left them (time limits of calls just assigned,
      * kills after a break) bound the next wait */
     long timers = reap_pass(ex);

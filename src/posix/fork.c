@@ -442,6 +442,8 @@ static void fs_serve(int ctl, pp__serve_fn serve)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 
+    pp__posix_warm_unwinder(); /* once here, not in every worker (they inherit it) */
+
     fs_kid *kids = NULL;
     size_t n = 0, cap = 0;
     pid_t self = getpid();
