@@ -458,43 +458,54 @@ static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit
         return;
     if (!ex->forced) /* deaths nobody asked for; terminate / kill_workers asked */
         pp__stats_add(ex, &ex->stats.workers_died);
-    char how[256], what[PP__NAME_MAX + 64], cause[1024 + PP__WIRE_CRASH_MAX];
+    /* The cause is built on the heap: it may carry a 16 KiB backtrace, and a frame that
+     * large on the manager's stack cost every break its page faults (tens of us). */
+    static const char no_memory[] = "a worker ended (out of memory describing how)";
+    char how[256], what[PP__NAME_MAX + 64], who[320], lim[80] = "";
     int code = 0;
     const char *where = pp__os_proc_desc(w->proc); /* "rank 2 on host node7", or NULL */
-    char who[320];
     snprintf(who, sizeof who, "worker %lld%s%s%s", w->pid, where ? " (" : "", where ? where : "",
              where ? ")" : "");
     describe_exit(st, w, where != NULL, how, sizeof how, &code);
+    char *cause;
     if (w->faulted) {
-        snprintf(cause, sizeof cause, "%s sent a malformed message (%s) and was killed", who,
-                 w->fault);
+        cause = pp__asprintf("%s sent a malformed message (%s) and was killed", who, w->fault);
     } else if (w->init_err) {
-        snprintf(cause, sizeof cause, "worker %lld: the initializer '%s' failed (code %d): %s",
-                 w->pid, ex->initializer ? ex->initializer : "?", w->init_code, w->init_err);
+        cause = pp__asprintf("worker %lld: the initializer '%s' failed (code %d): %s", w->pid,
+                             ex->initializer ? ex->initializer : "?", w->init_code,
+                             w->init_err);
     } else {
         describe_activity(ex, w, what, sizeof what);
-        snprintf(cause, sizeof cause, "%s %s %s", who, how, what);
         if (ex->wstart.mem_limit) /* the likely cause, or not: say it is there */
-            snprintf(cause + strlen(cause), sizeof cause - strlen(cause),
-                     " (its worker_memory_limit: %llu bytes)", ex->wstart.mem_limit);
+            snprintf(lim, sizeof lim, " (its worker_memory_limit: %llu bytes)",
+                     ex->wstart.mem_limit);
+        cause = pp__asprintf("%s %s %s%s", who, how, what, lim);
     }
-    if (w->crash_text && !w->faulted) { /* the worker's own account of a fatal fault */
-        size_t used = strlen(cause);
-        snprintf(cause + used, sizeof cause - used, "; its backtrace:\n%s", w->crash_text);
+    if (cause && w->crash_text && !w->faulted) { /* the worker's own account of a fault */
+        char *more = pp__asprintf("%s; its backtrace:\n%s", cause, w->crash_text);
+        if (more) {
+            pp__free(cause);
+            cause = more;
+        }
     }
+    const char *text = cause ? cause : no_memory;
     work *held = w->item;
     w->item = NULL;
     if (ex->crash_policy != PP_CRASH_BREAK && !w->init_err && !ex->forced &&
         ex->mstate == M_SERVING) {
-        if (isolate(ex, w, held, cause, code))
+        if (isolate(ex, w, held, text, code)) {
+            pp__free(cause);
             return;
-        char why[sizeof cause + 128];
-        snprintf(why, sizeof why, "workers keep dying before they are ready (%d in a row); "
-                 "the last: %s", ex->early_deaths, cause);
-        pp__record_break(ex, why, code, w->pid, held);
+        }
+        char *why = pp__asprintf("workers keep dying before they are ready (%d in a row); "
+                                 "the last: %s", ex->early_deaths, text);
+        pp__record_break(ex, why ? why : text, code, w->pid, held);
+        pp__free(why);
+        pp__free(cause);
         return;
     }
-    pp__record_break(ex, cause, code, w->pid, held);
+    pp__record_break(ex, text, code, w->pid, held);
+    pp__free(cause);
 }
 
 /* Stops watching the channel (at EOF it would be readable for ever); the process stays in
@@ -1027,6 +1038,9 @@ static pp_status wait_events(pp_executor *ex, long timeout_ms, pp__event *ev, si
     int64_t t0;
     *n = 0;
     int64_t limit_ns = timeout_ms == PP_FOREVER ? -1 : (int64_t)timeout_ms * 1000000;
+    if (ex->mstate != M_SERVING)
+        limit_ns = 0; /* broken or stopping: nothing is served fast by polling, and the
+                         CPU is wanted by the callers waking up and the workers exiting */
     if (!pp__spin_poll(&ex->spin, limit_ns, look_events, &l, &t0) && timeout_ms != 0) {
         long left = timeout_ms;
         if (timeout_ms != PP_FOREVER && ex->spin.max_ns) {
