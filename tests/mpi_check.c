@@ -12,6 +12,8 @@
  *   mpiexec -n 3 mpi_check registry    rank 2 registered other task names: refused, and the
  *                                      pool breaks with a message naming it
  *   SLURM_PROCID=.. mpi_check srun     the same without MPI (tests/mpi/srun.sh starts ranks)
+ *   mpi_check spawn                    PP_MPI_SPAWN, as a singleton or under mpiexec -n 1:
+ *                                      submit, map, a crash, ISOLATE, the end
  *   mpi_check keepalive                dead_host_ms on a socket (no MPI)
  *
  * Rank 0 prints "mpi_check: exit 0" when every check passed (under mpiexec
@@ -184,7 +186,8 @@ static void check_reuse(int nranks)
     pp_mpi_options_init(&mo);
     mo.mode = PP_MPI_SPAWN;
     o.max_tasks_per_child = 0;
-    CHECK(pp_mpi_executor_create(&o, &mo, &ex) == PP_ENOTSUP);
+    mo.dead_host_ms = -1;
+    CHECK(pp_mpi_executor_create(&o, &mo, &ex) == PP_EINVAL);
     mo.mode = PP_MPI_WORLD;
     mo.dead_host_ms = 5000;
     CHECK(pp_mpi_executor_create(&o, &mo, &ex) == PP_OK);
@@ -336,7 +339,9 @@ static void check_registry(void)
     uint32_t ms = 300;
     pp_future *f[2] = {NULL, NULL};
     CHECK(pp_submit(ex, "sleep", &ms, sizeof ms, &f[0]) == PP_OK);
-    CHECK(pp_submit(ex, "sleep", &ms, sizeof ms, &f[1]) == PP_OK);
+    /* the pool may break before the second submit (rank 2 may be the first to connect) */
+    pp_status st1 = pp_submit(ex, "sleep", &ms, sizeof ms, &f[1]);
+    CHECK(st1 == PP_OK || st1 == PP_EBROKEN);
     bool named = false;
     for (int i = 0; i < 2; i++) {
         if (!f[i])
@@ -353,6 +358,121 @@ static void check_registry(void)
         pp_future_release(f[i]);
     }
     CHECK(named);
+    pp_executor_destroy(ex);
+}
+
+static pp_executor *spawn_executor(int max_workers, pp_crash_policy policy)
+{
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    o.start_method = PP_START_MPI;
+    o.max_workers = max_workers;
+    o.crash_policy = policy;
+    pp_mpi_options mo;
+    pp_mpi_options_init(&mo);
+    mo.mode = PP_MPI_SPAWN;
+    pp_executor *ex = NULL;
+    pp_status st = pp_mpi_executor_create(&o, &mo, &ex);
+    if (st != PP_OK)
+        fprintf(stderr, "mpi_check: spawn executor: %s: %s\n", pp_status_str(st),
+                pp_last_error() ? pp_last_error() : "");
+    CHECK(st == PP_OK);
+    return ex;
+}
+
+/* Spawn mode (PP_MPI_SPAWN: one MPI_Comm_spawn per worker), as a singleton or under
+ * mpiexec -n 1: submit, map, pids, two executors at once, a crash that breaks the pool (the
+ * message names the spawned worker and its host), a crash under ISOLATE (the worker is
+ * replaced: spawn mode can start workers again), and the end (the spawned workers exit,
+ * rank 0 does not hang in MPI_Finalize: the hang guard of tests/mpi/run.sh). */
+static void check_spawn(int nranks)
+{
+    pp_mpi_options mo;
+    pp_mpi_options_init(&mo);
+    if (nranks == 1)
+        CHECK(mo.mode == PP_MPI_SPAWN); /* the default in a singleton */
+    pp_executor *ex = spawn_executor(2, PP_CRASH_BREAK);
+    if (!ex)
+        return;
+    long long t0 = now_ms();
+    CHECK(square_of(ex, 7) == 49);
+    printf("mpi_check: spawn: first result after %lld ms\n", now_ms() - t0);
+    enum { N = 200 };
+    static int32_t in[N];
+    pp_buf args[N];
+    for (int i = 0; i < N; i++) {
+        in[i] = i;
+        args[i] = (pp_buf){&in[i], sizeof in[i]};
+    }
+    pp_map_iter *it = NULL;
+    CHECK(pp_map(ex, "square", args, N, 20, WAIT_MS, &it) == PP_OK);
+    int got = 0;
+    bool ok = true;
+    for (;;) {
+        pp_buf b = {NULL, 0};
+        pp_status st = pp_map_next(it, &b, NULL);
+        if (st == PP_END)
+            break;
+        int32_t v = -1;
+        if (st == PP_OK && b.len == sizeof v)
+            memcpy(&v, b.data, sizeof v);
+        ok = ok && v == got * got;
+        got++;
+        if (st != PP_OK)
+            break;
+    }
+    pp_map_free(it);
+    CHECK(ok && got == N);
+    /* a second spawn-mode executor at the same time (spawned workers are not shared) */
+    pp_executor *ex2 = spawn_executor(1, PP_CRASH_BREAK);
+    if (ex2) {
+        CHECK(square_of(ex2, 9) == 81);
+        pp_executor_destroy(ex2);
+    }
+    long long pids[4];
+    size_t n = 0;
+    CHECK(pp_executor_worker_pids(ex, pids, 4, &n) == PP_OK);
+    CHECK(n >= 1 && n <= 2);
+    for (size_t i = 0; i < n; i++)
+        CHECK(pids[i] > 0 && pids[i] != (long long)getpid());
+    /* a worker dies mid-task: its call and the pool break, promptly */
+    uint32_t ms = 20000;
+    pp_future *slow = NULL, *f = NULL;
+    CHECK(pp_submit(ex, "sleep", &ms, sizeof ms, &slow) == PP_OK);
+    t0 = now_ms();
+    CHECK(pp_submit(ex, "crash", "sigkill", 7, &f) == PP_OK);
+    if (f && slow) {
+        pp_buf b;
+        pp_status st = pp_future_result(f, WAIT_MS, &b);
+        const pp_error *e = NULL;
+        pp_future_exception(f, 0, &e);
+        printf("mpi_check: spawn: crash: %s after %lld ms: %s\n", pp_status_str(st),
+               now_ms() - t0, e && e->message ? e->message : "(no message)");
+        CHECK(st == PP_EBROKEN);
+        CHECK(e && e->message && strstr(e->message, "spawned worker ") &&
+              strstr(e->message, "on host "));
+        CHECK(pp_future_result(slow, WAIT_MS, &b) == PP_EBROKEN);
+        CHECK(now_ms() - t0 < WAIT_MS);
+    }
+    pp_future_release(f);
+    pp_future_release(slow);
+    pp_executor_destroy(ex);
+    /* ISOLATE: only the call fails; a new worker is spawned for the next one */
+    ex = spawn_executor(1, PP_CRASH_ISOLATE);
+    if (!ex)
+        return;
+    f = NULL;
+    CHECK(pp_submit(ex, "crash", "abort", 5, &f) == PP_OK);
+    if (f) {
+        pp_buf b;
+        pp_status st = pp_future_result(f, WAIT_MS, &b);
+        printf("mpi_check: spawn: isolate: %s\n", pp_status_str(st));
+        CHECK(st == PP_EWORKERDIED);
+        pp_future_release(f);
+    }
+    CHECK(square_of(ex, 12) == 144);
+    pp_executor_stats stats;
+    CHECK(pp_executor_stats_get(ex, &stats) == PP_OK && stats.workers_started == 2);
     pp_executor_destroy(ex);
 }
 
@@ -425,9 +545,11 @@ int main(int argc, char **argv)
         check_token();
     else if (strcmp(mode, "registry") == 0)
         check_registry();
+    else if (strcmp(mode, "spawn") == 0)
+        check_spawn(nranks);
     else {
         fprintf(stderr,
-                "usage: mpi_check reuse|crash KIND|partial|token|registry|srun|keepalive\n");
+                "usage: mpi_check reuse|crash KIND|partial|token|registry|spawn|srun|keepalive\n");
         return 2;
     }
     printf("mpi_check: exit %d\n", failures ? 1 : 0);
