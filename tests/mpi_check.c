@@ -446,8 +446,8 @@ static void check_spawn(int nranks)
         pp_status st = pp_future_result(f, WAIT_MS, &b);
         const pp_error *e = NULL;
         pp_future_exception(f, 0, &e);
-        printf("mpi_check: spawn: crash: %s after %lld ms: %s\n", pp_status_str(st),
-               now_ms() - t0, e && e->message ? e->message : "(no message)");
+        printf("mpi_check: spawn: crash: %s after %lld ms: %s\n", pp_status_str(st), now_ms() - t0,
+               e && e->message ? e->message : "(no message)");
         CHECK(st == PP_EBROKEN);
         CHECK(e && e->message && strstr(e->message, "spawned worker ") &&
               strstr(e->message, "on host "));

@@ -79,15 +79,15 @@ static struct {
     bool one_host; /* every rank of the world runs on this host */
     /* spawn mode (rank 0 or a singleton; MPI_Comm_spawn, one call per worker) */
     int argc;
-    char **argv;            /* the program's arguments, given to each spawned worker */
-    char *exe;              /* this program's path (argv[0] if unknown) */
-    int thread_level;       /* MPI_Query_thread */
-    MPI_Comm self;          /* a dup of MPI_COMM_SELF with MPI_ERRORS_RETURN: spawns' root */
+    char **argv;                /* the program's arguments, given to each spawned worker */
+    char *exe;                  /* this program's path (argv[0] if unknown) */
+    int thread_level;           /* MPI_Query_thread */
+    MPI_Comm self;              /* a dup of MPI_COMM_SELF with MPI_ERRORS_RETURN: spawns' root */
     pthread_mutex_t spawn_lock; /* one spawn and its accept at a time */
-    int spawn_lfd;          /* the listening socket of spawned workers (own port) */
+    int spawn_lfd;              /* the listening socket of spawned workers (own port) */
     int spawn_port;
     char spawn_addr[256];
-    uint32_t spawn_serial;  /* the last spawned worker's number (in its greeting) */
+    uint32_t spawn_serial; /* the last spawned worker's number (in its greeting) */
     bool spawn_warned;
 } g = {.lfd = -1,
        .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -384,8 +384,9 @@ static int spawn_default_workers(void)
 static pp_status spawn_open(const pp_mpi_options *mo, char *err, size_t cap)
 {
     if (!g.via_mpi) {
-        snprintf(err, cap, "PP_MPI_SPAWN needs MPI (this process was started by the srun-style "
-                           "environment, PROCPOOL_CONNECT)");
+        snprintf(err, cap,
+                 "PP_MPI_SPAWN needs MPI (this process was started by the srun-style "
+                 "environment, PROCPOOL_CONNECT)");
         return PP_ENOTSUP;
     }
     if (g.thread_level < MPI_THREAD_MULTIPLE) {
@@ -402,7 +403,7 @@ static pp_status spawn_open(const pp_mpi_options *mo, char *err, size_t cap)
          * runs on this host only (a singleton's spawns can only go there), else this host's
          * name, listening on every interface. */
         const char *iface = getenv("PROCPOOL_MPI_IFACE");
-        const char *bind_to = mo->listen_addr  ? mo->listen_addr
+        const char *bind_to = mo->listen_addr   ? mo->listen_addr
                               : iface && *iface ? iface
                               : g.one_host      ? "127.0.0.1"
                                                 : NULL;
@@ -480,8 +481,8 @@ static pp_status starter_open(const pp_executor_options *o, const void *ext, int
 
 /* A greeted peer (fd, *gr) becomes a worker: its task names are checked, it is told to
  * serve, and its socket is tuned and handed to the core. */
-static pp_status admit(mpi_ctx *ctx, int fd, const greeting *gr, const char *what,
-                       pp__proc **p, pp__chan **c, char *err, size_t cap)
+static pp_status admit(mpi_ctx *ctx, int fd, const greeting *gr, const char *what, pp__proc **p,
+                       pp__chan **c, char *err, size_t cap)
 {
     unsigned char ans = ANS_OK;
     uint64_t want = pp__registry_hash();
@@ -509,11 +510,11 @@ static pp_status admit(mpi_ctx *ctx, int fd, const greeting *gr, const char *wha
     }
     pp__mpi_tune_socket(fd, ctx->dead_ms);
     char desc[HOST_LEN + 64];
-    snprintf(desc, sizeof desc, "%s %u on host %s",
-             ctx->mode == PP_MPI_WORLD ? "rank" : what, gr->rank, gr->host);
+    snprintf(desc, sizeof desc, "%s %u on host %s", ctx->mode == PP_MPI_WORLD ? "rank" : what,
+             gr->rank, gr->host);
     pp__oserr oe = {NULL, 0};
-    pp_status st =
-        pp__os_remote_worker(fd, (long long)gr->pid, strcmp(gr->host, g.host) == 0, desc, p, c, &oe);
+    pp_status st = pp__os_remote_worker(fd, (long long)gr->pid, strcmp(gr->host, g.host) == 0, desc,
+                                        p, c, &oe);
     if (st != PP_OK) {
         char b[128];
         snprintf(err, cap, "%s",
@@ -568,8 +569,7 @@ static pp_status spawn_start(mpi_ctx *ctx, pp__proc **p, pp__chan **c, char *err
     int fd = accept_peer(g.spawn_lfd, now_ms() + ctx->dead_ms, &gr, serial);
     pthread_mutex_unlock(&g.spawn_lock);
     if (fd < 0) {
-        snprintf(err, cap, "spawned worker %u did not connect within %ld ms", serial,
-                 ctx->dead_ms);
+        snprintf(err, cap, "spawned worker %u did not connect within %ld ms", serial, ctx->dead_ms);
         return PP_ETIMEDOUT;
     }
     return admit(ctx, fd, &gr, "spawned worker", p, c, err, cap);
@@ -586,8 +586,9 @@ static pp_status starter_start(void *ctxp, pp__proc **p, pp__chan **c, char *err
     pthread_mutex_unlock(&g.lock);
     if (left <= 0) {
         if (g.nranks <= 1)
-            snprintf(err, cap, "this job has no worker ranks (run it with mpiexec -n N, N >= 2, "
-                               "or use PP_MPI_SPAWN)");
+            snprintf(err, cap,
+                     "this job has no worker ranks (run it with mpiexec -n N, N >= 2, "
+                     "or use PP_MPI_SPAWN)");
         else
             snprintf(err, cap, "no worker rank left (%d of %d lost with broken pools)", lost,
                      g.nranks - 1);
@@ -720,7 +721,10 @@ static _Noreturn void worker_leave(bool quit, int code)
 static _Noreturn void worker_loop(void)
 {
     long dead_ms = env_long("PROCPOOL_MPI_DEAD_HOST_MS", DEFAULT_DEAD_HOST_MS);
-    int64_t wait = CONNECT_FIRST_MS;
+    /* srun: rank 0 may start after the others; under MPI it listens before the rendezvous
+     * is sent, so a refused connection means it has ended (a rank late to connect once waited
+     * out the whole minute after rank 0 had gone) */
+    int64_t wait = g.via_mpi ? CONNECT_AGAIN_MS : CONNECT_FIRST_MS;
     unsigned char b[GREETING_LEN];
     memset(b, 0, sizeof b);
     memcpy(b, MAGIC, 8);
@@ -768,7 +772,6 @@ static _Noreturn void worker_loop(void)
     }
 }
 
-
 /* ---- spawned workers (spawn mode) ---- */
 
 /* A spawned worker's every exit (the end of its session, EOF, a refusal, a task's exit())
@@ -810,7 +813,8 @@ static _Noreturn void spawned_worker(uint32_t serial)
         !io_full(fd, &ans, 1, true, now_ms() + CONNECT_AGAIN_MS + dead_ms))
         exit(0); /* rank 0 is gone, or gave up on this worker */
     if (ans != ANS_OK) {
-        fprintf(stderr, "procpool: spawned worker %u (pid %lld, host %s) was refused by rank 0: %s\n",
+        fprintf(stderr,
+                "procpool: spawned worker %u (pid %lld, host %s) was refused by rank 0: %s\n",
                 serial, pp__os_getpid(), g.host,
                 ans == ANS_TOKEN      ? "wrong token"
                 : ans == ANS_REGISTRY ? "its registered task names differ from rank 0's"
