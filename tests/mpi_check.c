@@ -14,6 +14,8 @@
  *   SLURM_PROCID=.. mpi_check srun     the same without MPI (tests/mpi/srun.sh starts ranks)
  *   mpi_check spawn                    PP_MPI_SPAWN, as a singleton or under mpiexec -n 1:
  *                                      submit, map, a crash, ISOLATE, the end
+ *   mpi_check vanish                   a worker rank's host vanishes mid-call (no FIN):
+ *                                      keepalive (tests/mpi/vanish.sh, no MPI)
  *   mpi_check keepalive                dead_host_ms on a socket (no MPI)
  *
  * Rank 0 prints "mpi_check: exit 0" when every check passed (under mpiexec
@@ -457,8 +459,11 @@ static void check_spawn(int nranks)
     pp_future_release(f);
     pp_future_release(slow);
     pp_executor_destroy(ex);
-    /* ISOLATE: only the call fails; a new worker is spawned for the next one */
-    ex = spawn_executor(1, PP_CRASH_ISOLATE);
+    /* ISOLATE: only the call fails; a new worker is spawned for the next one. max_workers
+     * 0: PROCPOOL_MPI_MAX_WORKERS (1 here) */
+    setenv("PROCPOOL_MPI_MAX_WORKERS", "1", 1);
+    ex = spawn_executor(0, PP_CRASH_ISOLATE);
+    unsetenv("PROCPOOL_MPI_MAX_WORKERS");
     if (!ex)
         return;
     f = NULL;
@@ -471,8 +476,66 @@ static void check_spawn(int nranks)
         pp_future_release(f);
     }
     CHECK(square_of(ex, 12) == 144);
+    /* two calls at once still run on one worker: the pool's size is 1 */
+    uint32_t short_ms = 100;
+    pp_future *two[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++)
+        CHECK(pp_submit(ex, "sleep", &short_ms, sizeof short_ms, &two[i]) == PP_OK);
+    for (int i = 0; i < 2; i++) {
+        pp_buf b;
+        CHECK(two[i] && pp_future_result(two[i], WAIT_MS, &b) == PP_OK);
+        pp_future_release(two[i]);
+    }
     pp_executor_stats stats;
     CHECK(pp_executor_stats_get(ex, &stats) == PP_OK && stats.workers_started == 2);
+    printf("mpi_check: spawn: isolate: %llu workers started (1 replaced)\n",
+           (unsigned long long)stats.workers_started);
+    pp_executor_destroy(ex);
+}
+
+/* A host that vanishes (tests/mpi/vanish.sh: the worker rank's link goes down mid-call;
+ * no FIN, no RST): with dead_host_ms 3000 the call fails PP_EBROKEN within seconds, found by
+ * keepalive and the user timeout, though the worker process lives on. */
+static void check_vanish(void)
+{
+    const char *cut = getenv("PP_VANISH_CMD");
+    CHECK(cut != NULL);
+    if (!cut)
+        return;
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    o.start_method = PP_START_MPI;
+    o.max_workers = 1;
+    pp_mpi_options mo;
+    pp_mpi_options_init(&mo);
+    mo.dead_host_ms = 3000;
+    pp_executor *ex = NULL;
+    CHECK(pp_mpi_executor_create(&o, &mo, &ex) == PP_OK);
+    if (!ex)
+        return;
+    CHECK(square_of(ex, 3) == 9); /* the link works */
+    uint32_t ms = 20000;
+    pp_future *f = NULL;
+    CHECK(pp_submit(ex, "sleep", &ms, sizeof ms, &f) == PP_OK);
+    long long t0 = now_ms();
+    while (f && !pp_future_running(f) && now_ms() - t0 < WAIT_MS) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(f && pp_future_running(f));
+    t0 = now_ms();
+    CHECK(system(cut) == 0);
+    if (f) {
+        pp_buf b;
+        pp_status st = pp_future_result(f, WAIT_MS, &b);
+        const pp_error *e = NULL;
+        pp_future_exception(f, 0, &e);
+        printf("mpi_check: vanish: %s after %lld ms: %s\n", pp_status_str(st), now_ms() - t0,
+               e && e->message ? e->message : "(no message)");
+        CHECK(st == PP_EBROKEN);
+        CHECK(e && e->message && strstr(e->message, "lost its connection"));
+        pp_future_release(f);
+    }
     pp_executor_destroy(ex);
 }
 
@@ -547,9 +610,11 @@ int main(int argc, char **argv)
         check_registry();
     else if (strcmp(mode, "spawn") == 0)
         check_spawn(nranks);
+    else if (strcmp(mode, "vanish") == 0)
+        check_vanish();
     else {
         fprintf(stderr,
-                "usage: mpi_check reuse|crash KIND|partial|token|registry|spawn|srun|keepalive\n");
+                "usage: mpi_check reuse|crash KIND|partial|token|registry|spawn|vanish|srun|keepalive\n");
         return 2;
     }
     printf("mpi_check: exit %d\n", failures ? 1 : 0);

@@ -34,6 +34,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,7 @@ static struct {
     char spawn_addr[256];
     uint32_t spawn_serial; /* the last spawned worker's number (in its greeting) */
     bool spawn_warned;
+    _Atomic bool spawn_hung; /* a spawn never returned: no MPI_Finalize at the end */
 } g = {.lfd = -1,
        .lock = PTHREAD_MUTEX_INITIALIZER,
        .spawn_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -525,6 +527,96 @@ static pp_status admit(mpi_ctx *ctx, int fd, const greeting *gr, const char *wha
     return PP_OK;
 }
 
+/* MPI_Comm_spawn in a thread of its own, waited for with a bound: Open MPI 4.1.4's spawn
+ * hung once (of about 20 runs) right after an earlier spawned worker had died, and a
+ * manager stuck in it would hang the caller. A spawn that does not return in time breaks
+ * the pool; its thread is left behind, no MPI call is made again (g.spawn_hung), and the
+ * process ends without MPI_Finalize. */
+#define SPAWN_WAIT_MS 30000
+typedef struct spawn_call {
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    bool done;
+    int refs; /* the caller and the thread */
+    int rc, code;
+    MPI_Comm ic;
+    const char *cmd;
+    char **args;
+} spawn_call;
+
+static void spawn_call_unref(spawn_call *sc)
+{
+    pthread_mutex_lock(&sc->m);
+    bool last = --sc->refs == 0;
+    pthread_mutex_unlock(&sc->m);
+    if (last) {
+        pthread_cond_destroy(&sc->cv);
+        pthread_mutex_destroy(&sc->m);
+        pp__free(sc);
+    }
+}
+
+static void *spawn_thread(void *arg)
+{
+    spawn_call *sc = arg;
+    int code = MPI_SUCCESS;
+    MPI_Comm ic = MPI_COMM_NULL;
+    int rc = MPI_Comm_spawn(sc->cmd, sc->args, 1, MPI_INFO_NULL, 0, g.self, &ic, &code);
+    pthread_mutex_lock(&sc->m);
+    sc->rc = rc;
+    sc->code = code;
+    sc->ic = ic;
+    sc->done = true;
+    pthread_cond_signal(&sc->cv);
+    pthread_mutex_unlock(&sc->m);
+    spawn_call_unref(sc);
+    return NULL;
+}
+
+/* 1: spawned (*ic), 0: MPI said no (*rc, *code), -1: no answer in time, or no thread. */
+static int spawn_bounded(const char *cmd, char **args, MPI_Comm *ic, int *rc, int *code)
+{
+    spawn_call *sc = pp__calloc(1, sizeof *sc);
+    if (!sc)
+        return -1;
+    pthread_mutex_init(&sc->m, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sc->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    sc->refs = 2;
+    sc->cmd = cmd;
+    sc->args = args;
+    pthread_t t;
+    pthread_attr_t ta;
+    pthread_attr_init(&ta);
+    pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+    int terr = pthread_create(&t, &ta, spawn_thread, sc);
+    pthread_attr_destroy(&ta);
+    if (terr != 0) {
+        sc->refs = 1;
+        spawn_call_unref(sc);
+        return -1;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += SPAWN_WAIT_MS / 1000;
+    pthread_mutex_lock(&sc->m);
+    while (!sc->done)
+        if (pthread_cond_timedwait(&sc->cv, &sc->m, &until) == ETIMEDOUT)
+            break;
+    bool done = sc->done;
+    *rc = sc->rc;
+    *code = sc->code;
+    *ic = sc->ic;
+    pthread_mutex_unlock(&sc->m);
+    spawn_call_unref(sc);
+    if (!done)
+        return -1;
+    return *rc == MPI_SUCCESS && *code == MPI_SUCCESS ? 1 : 0;
+}
+
 /* Spawn mode: one MPI_Comm_spawn of this program (one process, its own MPI job), the
  * rendezvous sent over the intercommunicator, which is then freed (never disconnected:
  * MPI_Comm_disconnect is collective and would hang on a worker that died), and the
@@ -542,11 +634,23 @@ static pp_status spawn_start(mpi_ctx *ctx, pp__proc **p, pp__chan **c, char *err
     rv.serial = serial;
     memcpy(rv.token, g.token, 16);
     MPI_Comm ic = MPI_COMM_NULL;
-    int code = MPI_SUCCESS;
+    int code = MPI_SUCCESS, rc = MPI_SUCCESS;
     char **args = g.argc > 1 && g.argv ? g.argv + 1 : MPI_ARGV_NULL;
     const char *cmd = g.exe ? g.exe : g.argv && g.argv[0] ? g.argv[0] : "";
-    int rc = MPI_Comm_spawn(cmd, args, 1, MPI_INFO_NULL, 0, g.self, &ic, &code);
-    if (rc != MPI_SUCCESS || code != MPI_SUCCESS) {
+    int r = g.spawn_hung ? -2 : spawn_bounded(cmd, args, &ic, &rc, &code);
+    if (r < 0) {
+        if (r == -1)
+            g.spawn_hung = true;
+        pthread_mutex_unlock(&g.spawn_lock);
+        snprintf(err, cap,
+                 r == -1 ? "MPI_Comm_spawn did not return within %d s (Open MPI's runtime "
+                           "hangs: no more spawns in this process)"
+                         : "an earlier MPI_Comm_spawn never returned (after %d s): no more "
+                           "spawns in this process",
+                 SPAWN_WAIT_MS / 1000);
+        return PP_ETIMEDOUT;
+    }
+    if (r == 0) {
         pthread_mutex_unlock(&g.spawn_lock);
         char es[MPI_MAX_ERROR_STRING] = "";
         int len = 0;
@@ -629,7 +733,7 @@ static void root_end(int status, bool may_finalize)
     pthread_mutex_lock(&g.lock);
     bool ended = g.ended;
     g.ended = true;
-    bool clean = !g.busy && g.lost == 0;
+    bool clean = !g.busy && g.lost == 0 && !atomic_load(&g.spawn_hung);
     pthread_mutex_unlock(&g.lock);
     if (ended || g.lfd < 0)
         return;
@@ -833,8 +937,13 @@ static _Noreturn void spawned_worker(uint32_t serial)
 
 /* A singleton that initialised MPI finalises it at exit (its spawned workers' jobs have
  * ended, or are ended by its runtime: measured 50 to 70 ms, also after a worker died). */
-static void singleton_at_exit(void)
+static void singleton_on_exit(int status, void *arg)
 {
+    (void)arg;
+    if (atomic_load(&g.spawn_hung)) {
+        fflush(NULL);
+        _exit(status); /* MPI_Finalize would wait for the hung spawn */
+    }
     int fin = 0;
     MPI_Finalized(&fin);
     if (!fin)
@@ -1001,7 +1110,7 @@ int pp_mpi_worker_main(int argc, char **argv)
             g.exe = NULL; /* spawn mode then uses argv[0] */
     }
     if (g.nranks <= 1 && g.mpi_ours)
-        atexit(singleton_at_exit);
+        on_exit(singleton_on_exit, NULL);
     if (g.nranks > 1) {
         on_exit(root_on_exit, NULL);
         if (g.via_mpi) {
