@@ -124,8 +124,15 @@ static int32_t square_of(pp_executor *ex, int32_t v)
     if (pp_submit(ex, "square", &v, sizeof v, &f) != PP_OK)
         return -1;
     pp_buf b = {NULL, 0};
-    if (pp_future_result(f, WAIT_MS, &b) == PP_OK && b.len == sizeof r)
+    pp_status st = pp_future_result(f, WAIT_MS, &b);
+    if (st == PP_OK && b.len == sizeof r)
         memcpy(&r, b.data, sizeof r);
+    if (st != PP_OK) {
+        const pp_error *e = NULL;
+        pp_future_exception(f, 0, &e);
+        fprintf(stderr, "mpi_check: square of %d: %s: %s\n", (int)v, pp_status_str(st),
+                e && e->message ? e->message : "(no message)");
+    }
     pp_future_release(f);
     return r;
 }
@@ -587,6 +594,8 @@ int main(int argc, char **argv)
     pp_register_task("sleep", t_sleep);
     pp_register_task("crash", t_crash);
     const char *r = getenv("OMPI_COMM_WORLD_RANK");
+    if (!r)
+        r = getenv("PMI_RANK"); /* MPICH's Hydra */
     if (argc > 1 && strcmp(argv[1], "registry") == 0 && r && atoi(r) == 2)
         pp_register_task("extra", t_extra); /* a different build, as seen by rank 0 */
     if (pp_mpi_worker_main(argc, argv) != 0)
@@ -594,6 +603,8 @@ int main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "";
     int nranks = 0;
     const char *sz = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!sz)
+        sz = getenv("PMI_SIZE"); /* MPICH's Hydra */
     if (!sz)
         sz = getenv("SLURM_NTASKS");
     nranks = sz ? atoi(sz) : 1;

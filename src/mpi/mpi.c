@@ -655,10 +655,12 @@ static pp_status spawn_start(mpi_ctx *ctx, pp__proc **p, pp__chan **c, char *err
         char es[MPI_MAX_ERROR_STRING] = "";
         int len = 0;
         MPI_Error_string(rc != MPI_SUCCESS ? rc : code, es, &len);
+        for (char *q = es; *q; q++) /* MPICH's is an error stack, one line a frame */
+            if (*q == '\n' || *q == '\r')
+                *q = ' ';
         snprintf(err, cap,
-                 "MPI_Comm_spawn of %s failed: %s (under mpiexec: are there free slots? "
-                 "--oversubscribe, or more hosts or slots; MPICH 4.0.2's ch4:ucx cannot spawn: "
-                 "use world mode)",
+                 "MPI_Comm_spawn of %s failed (Open MPI under mpiexec: no free slot? "
+                 "--oversubscribe; MPICH 4.0.2 (ch4:ucx) cannot spawn: use world mode): %s",
                  cmd, es);
         return PP_ENOTSUP;
     }
