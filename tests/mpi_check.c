@@ -14,6 +14,8 @@
  *   SLURM_PROCID=.. mpi_check srun     the same without MPI (tests/mpi/srun.sh starts ranks)
  *   mpi_check spawn                    PP_MPI_SPAWN, as a singleton or under mpiexec -n 1:
  *                                      submit, map, a crash, ISOLATE, the end
+ *   mpi_check spawn_single             the program initialised MPI without threads: spawn
+ *                                      mode is PP_ENOTSUP, pp_last_error says why
  *   mpi_check vanish                   a worker rank's host vanishes mid-call (no FIN):
  *                                      keepalive (tests/mpi/vanish.sh, no MPI)
  *   mpi_check keepalive                dead_host_ms on a socket (no MPI)
@@ -34,6 +36,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+
+#include <mpi.h>
 
 #include "procpool.h"
 #include "procpool_mpi.h"
@@ -197,6 +201,13 @@ static void check_reuse(int nranks)
     o.max_tasks_per_child = 0;
     mo.dead_host_ms = -1;
     CHECK(pp_mpi_executor_create(&o, &mo, &ex) == PP_EINVAL);
+    if (getenv("PROCPOOL_CONNECT")) { /* the srun-style start: no MPI, no spawn */
+        mo.dead_host_ms = 0;
+        CHECK(pp_mpi_executor_create(&o, &mo, &ex) == PP_ENOTSUP);
+        const char *why = pp_last_error();
+        printf("mpi_check: spawn mode without MPI: %s\n", why ? why : "(none)");
+        CHECK(why && strstr(why, "PP_MPI_SPAWN needs MPI"));
+    }
     mo.mode = PP_MPI_WORLD;
     mo.dead_host_ms = 5000;
     CHECK(pp_mpi_executor_create(&o, &mo, &ex) == PP_OK);
@@ -497,7 +508,20 @@ static void check_spawn(int nranks)
     CHECK(pp_executor_stats_get(ex, &stats) == PP_OK && stats.workers_started == 2);
     printf("mpi_check: spawn: isolate: %llu workers started (1 replaced)\n",
            (unsigned long long)stats.workers_started);
+    /* shutdown: the spawned worker leaves (its MPI job ends; mpiexec or the singleton's
+     * runtime reaps it) */
+    n = 0;
+    CHECK(pp_executor_worker_pids(ex, pids, 4, &n) == PP_OK && n == 1);
     pp_executor_destroy(ex);
+    for (size_t i = 0; i < n; i++) {
+        t0 = now_ms();
+        while (kill((pid_t)pids[i], 0) == 0 && now_ms() - t0 < WAIT_MS) {
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        printf("mpi_check: spawn: worker %lld gone after %lld ms\n", pids[i], now_ms() - t0);
+        CHECK(kill((pid_t)pids[i], 0) != 0);
+    }
 }
 
 /* A host that vanishes (tests/mpi/vanish.sh: the worker rank's link goes down mid-call;
@@ -590,6 +614,11 @@ int main(int argc, char **argv)
         printf("mpi_check: exit %d\n", failures ? 1 : 0);
         return failures ? 1 : 0;
     }
+    if (argc > 1 && strcmp(argv[1], "spawn_single") == 0) {
+        /* the program initialised MPI without threads: spawn mode is PP_ENOTSUP, saying
+         * why (MPI_Comm_spawn would be called from procpool's manager thread) */
+        MPI_Init(&argc, &argv);
+    }
     pp_register_task("square", t_square);
     pp_register_task("sleep", t_sleep);
     pp_register_task("crash", t_crash);
@@ -623,9 +652,20 @@ int main(int argc, char **argv)
         check_spawn(nranks);
     else if (strcmp(mode, "vanish") == 0)
         check_vanish();
+    else if (strcmp(mode, "spawn_single") == 0) {
+        pp_mpi_options mo;
+        pp_mpi_options_init(&mo);
+        mo.mode = PP_MPI_SPAWN;
+        pp_executor *ex = NULL;
+        CHECK(pp_mpi_executor_create(NULL, &mo, &ex) == PP_ENOTSUP && ex == NULL);
+        const char *why = pp_last_error();
+        printf("mpi_check: spawn_single: %s\n", why ? why : "(none)");
+        CHECK(why && strstr(why, "MPI_THREAD_MULTIPLE"));
+        MPI_Finalize(); /* the program's own */
+    }
     else {
         fprintf(stderr,
-                "usage: mpi_check reuse|crash KIND|partial|token|registry|spawn|vanish|srun|keepalive\n");
+                "usage: mpi_check reuse|crash KIND|partial|token|registry|spawn|spawn_single|vanish|srun|keepalive\n");
         return 2;
     }
     printf("mpi_check: exit %d\n", failures ? 1 : 0);
