@@ -662,10 +662,9 @@ int main(int argc, char **argv)
         printf("mpi_check: spawn_single: %s\n", why ? why : "(none)");
         CHECK(why && strstr(why, "MPI_THREAD_MULTIPLE"));
         MPI_Finalize(); /* the program's own */
-    }
-    else {
-        fprintf(stderr,
-                "usage: mpi_check reuse|crash KIND|partial|token|registry|spawn|spawn_single|vanish|srun|keepalive\n");
+    } else {
+        fprintf(stderr, "usage: mpi_check reuse|crash "
+                        "KIND|partial|token|registry|spawn|spawn_single|vanish|srun|keepalive\n");
         return 2;
     }
     printf("mpi_check: exit %d\n", failures ? 1 : 0);
