@@ -83,8 +83,8 @@
  * 4.1.4) and the manager waits for it; the first MPI_Init of a singleton 0.3 to 0.7 s more.
  * The spawn is called from procpool's manager thread: MPI must provide MPI_THREAD_MULTIPLE
  * (else PP_ENOTSUP). The spawned workers connect to a listening socket of their own: on
- * listen_addr, else PROCPOOL_MPI_IFACE, else loopback when the job is on one host, else
- * this host's name. A singleton initialised by procpool runs with Open MPI's
+ * listen_addr, else PROCPOOL_MPI_IFACE, else loopback when they can only run on this host
+ * (a singleton, or an Open MPI allocation of one node), else this host's name. A singleton initialised by procpool runs with Open MPI's
  * `orte_enable_recovery` and `rmaps_base_oversubscribe` set (unless the environment sets
  * them): without recovery its runtime aborts a dead worker's job and a worker dying during
  * another spawn left that spawn hanging (measured); without oversubscription, the parent

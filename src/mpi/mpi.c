@@ -401,13 +401,15 @@ static pp_status spawn_open(const pp_mpi_options *mo, char *err, size_t cap)
     pp_status st = PP_OK;
     pthread_mutex_lock(&g.spawn_lock);
     if (g.spawn_lfd < 0) {
-        /* The interface: listen_addr, else PROCPOOL_MPI_IFACE, else loopback when the job
-         * runs on this host only (a singleton's spawns can only go there), else this host's
-         * name, listening on every interface. */
+        /* The interface: listen_addr, else PROCPOOL_MPI_IFACE, else loopback when spawned
+         * workers can only run on this host (a singleton, or Open MPI's allocation is this
+         * one node), else this host's name, listening on every interface. */
         const char *iface = getenv("PROCPOOL_MPI_IFACE");
+        bool local_only = g.one_host && (!getenv("OMPI_COMM_WORLD_SIZE") ||
+                                         env_long("OMPI_MCA_orte_num_nodes", 0) == 1);
         const char *bind_to = mo->listen_addr   ? mo->listen_addr
                               : iface && *iface ? iface
-                              : g.one_host      ? "127.0.0.1"
+                              : local_only      ? "127.0.0.1"
                                                 : NULL;
         if (!listen_on(bind_to, 0, &g.spawn_lfd, &g.spawn_port)) {
             snprintf(err, cap, "cannot listen on %s for spawned workers",
