@@ -22,6 +22,19 @@
  * the end (root_end); between executors the connected ranks wait in the listen backlog.
  * Nothing is read from a peer but its fixed greeting, with a deadline, before the token is
  * checked.
+ *
+ * Spawn mode (PP_MPI_SPAWN; the default in a singleton): for each worker the manager
+ * thread calls MPI_Comm_spawn of this program, one process (spawn_start; in a thread of its
+ * own, waited for with a bound: Open MPI hung in it once), sends the rendezvous and the
+ * worker's serial number over the intercommunicator and frees it. The spawned process
+ * finds its parent in pp_mpi_worker_main (MPI_Comm_get_parent), connects to a listening
+ * socket of spawn mode's own, greets with its serial (rank 0 accepts only the one awaited,
+ * under spawn_lock), serves one executor and exits, finalising MPI at exit. Why not
+ * MPI_Comm_disconnect: it is collective, so it would hang on a worker that died; measured
+ * (Open MPI 4.1.4), MPI_Finalize does not wait for freed intercommunicators' peers, dead or
+ * alive (50 to 70 ms). Why a singleton gets orte_enable_recovery: without it, its runtime
+ * aborted the dead worker's job, and a worker dying while another spawn was under way left
+ * that spawn hanging.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
