@@ -3,6 +3,7 @@
  * job (libprocpool_mpi, PP_START_MPI); the program is otherwise the same.
  *
  *     mpiexec --enable-recovery -n 4 ./primes_mpi     # rank 0 and three workers
+ *     ./primes_mpi                                     # alone: workers spawned (Open MPI)
  *
  * Every rank runs main(): each registers the task, then pp_mpi_worker_main() keeps ranks
  * 1..N-1 serving (it never returns there) and returns 0 on rank 0, which maps the numbers
@@ -56,7 +57,8 @@ int main(int argc, char **argv)
 
     pp_executor_options o;
     pp_executor_options_init(&o);
-    o.start_method = PP_START_MPI; /* max_workers 0: every worker rank of the job */
+    o.start_method = PP_START_MPI; /* max_workers 0: every worker rank of the job (run
+                                      without mpiexec, the workers are spawned) */
     pp_executor *ex = NULL;
     pp_status st = pp_executor_create(&o, &ex);
     if (st != PP_OK) {

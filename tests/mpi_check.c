@@ -12,6 +12,12 @@
  *   mpiexec -n 3 mpi_check registry    rank 2 registered other task names: refused, and the
  *                                      pool breaks with a message naming it
  *   SLURM_PROCID=.. mpi_check srun     the same without MPI (tests/mpi/srun.sh starts ranks)
+ *   mpi_check spawn                    PP_MPI_SPAWN, as a singleton or under mpiexec -n 1:
+ *                                      submit, map, a crash, ISOLATE, the end
+ *   mpi_check spawn_single             the program initialised MPI without threads: spawn
+ *                                      mode is PP_ENOTSUP, pp_last_error says why
+ *   mpi_check vanish                   a worker rank's host vanishes mid-call (no FIN):
+ *                                      keepalive (tests/mpi/vanish.sh, no MPI)
  *   mpi_check keepalive                dead_host_ms on a socket (no MPI)
  *
  * Rank 0 prints "mpi_check: exit 0" when every check passed (under mpiexec
@@ -30,6 +36,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+
+#include <mpi.h>
 
 #include "procpool.h"
 #include "procpool_mpi.h"
@@ -120,8 +128,15 @@ static int32_t square_of(pp_executor *ex, int32_t v)
     if (pp_submit(ex, "square", &v, sizeof v, &f) != PP_OK)
         return -1;
     pp_buf b = {NULL, 0};
-    if (pp_future_result(f, WAIT_MS, &b) == PP_OK && b.len == sizeof r)
+    pp_status st = pp_future_result(f, WAIT_MS, &b);
+    if (st == PP_OK && b.len == sizeof r)
         memcpy(&r, b.data, sizeof r);
+    if (st != PP_OK) {
+        const pp_error *e = NULL;
+        pp_future_exception(f, 0, &e);
+        fprintf(stderr, "mpi_check: square of %d: %s: %s\n", (int)v, pp_status_str(st),
+                e && e->message ? e->message : "(no message)");
+    }
     pp_future_release(f);
     return r;
 }
@@ -184,7 +199,15 @@ static void check_reuse(int nranks)
     pp_mpi_options_init(&mo);
     mo.mode = PP_MPI_SPAWN;
     o.max_tasks_per_child = 0;
-    CHECK(pp_mpi_executor_create(&o, &mo, &ex) == PP_ENOTSUP);
+    mo.dead_host_ms = -1;
+    CHECK(pp_mpi_executor_create(&o, &mo, &ex) == PP_EINVAL);
+    if (getenv("PROCPOOL_CONNECT")) { /* the srun-style start: no MPI, no spawn */
+        mo.dead_host_ms = 0;
+        CHECK(pp_mpi_executor_create(&o, &mo, &ex) == PP_ENOTSUP);
+        const char *why = pp_last_error();
+        printf("mpi_check: spawn mode without MPI: %s\n", why ? why : "(none)");
+        CHECK(why && strstr(why, "PP_MPI_SPAWN needs MPI"));
+    }
     mo.mode = PP_MPI_WORLD;
     mo.dead_host_ms = 5000;
     CHECK(pp_mpi_executor_create(&o, &mo, &ex) == PP_OK);
@@ -336,7 +359,9 @@ static void check_registry(void)
     uint32_t ms = 300;
     pp_future *f[2] = {NULL, NULL};
     CHECK(pp_submit(ex, "sleep", &ms, sizeof ms, &f[0]) == PP_OK);
-    CHECK(pp_submit(ex, "sleep", &ms, sizeof ms, &f[1]) == PP_OK);
+    /* the pool may break before the second submit (rank 2 may be the first to connect) */
+    pp_status st1 = pp_submit(ex, "sleep", &ms, sizeof ms, &f[1]);
+    CHECK(st1 == PP_OK || st1 == PP_EBROKEN);
     bool named = false;
     for (int i = 0; i < 2; i++) {
         if (!f[i])
@@ -353,6 +378,195 @@ static void check_registry(void)
         pp_future_release(f[i]);
     }
     CHECK(named);
+    pp_executor_destroy(ex);
+}
+
+static pp_executor *spawn_executor(int max_workers, pp_crash_policy policy)
+{
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    o.start_method = PP_START_MPI;
+    o.max_workers = max_workers;
+    o.crash_policy = policy;
+    pp_mpi_options mo;
+    pp_mpi_options_init(&mo);
+    mo.mode = PP_MPI_SPAWN;
+    pp_executor *ex = NULL;
+    pp_status st = pp_mpi_executor_create(&o, &mo, &ex);
+    if (st != PP_OK)
+        fprintf(stderr, "mpi_check: spawn executor: %s: %s\n", pp_status_str(st),
+                pp_last_error() ? pp_last_error() : "");
+    CHECK(st == PP_OK);
+    return ex;
+}
+
+/* Spawn mode (PP_MPI_SPAWN: one MPI_Comm_spawn per worker), as a singleton or under
+ * mpiexec -n 1: submit, map, pids, two executors at once, a crash that breaks the pool (the
+ * message names the spawned worker and its host), a crash under ISOLATE (the worker is
+ * replaced: spawn mode can start workers again), and the end (the spawned workers exit,
+ * rank 0 does not hang in MPI_Finalize: the hang guard of tests/mpi/run.sh). */
+static void check_spawn(int nranks)
+{
+    pp_mpi_options mo;
+    pp_mpi_options_init(&mo);
+    if (nranks == 1)
+        CHECK(mo.mode == PP_MPI_SPAWN); /* the default in a singleton */
+    pp_executor *ex = spawn_executor(2, PP_CRASH_BREAK);
+    if (!ex)
+        return;
+    long long t0 = now_ms();
+    CHECK(square_of(ex, 7) == 49);
+    printf("mpi_check: spawn: first result after %lld ms\n", now_ms() - t0);
+    enum { N = 200 };
+    static int32_t in[N];
+    pp_buf args[N];
+    for (int i = 0; i < N; i++) {
+        in[i] = i;
+        args[i] = (pp_buf){&in[i], sizeof in[i]};
+    }
+    pp_map_iter *it = NULL;
+    CHECK(pp_map(ex, "square", args, N, 20, WAIT_MS, &it) == PP_OK);
+    int got = 0;
+    bool ok = true;
+    for (;;) {
+        pp_buf b = {NULL, 0};
+        pp_status st = pp_map_next(it, &b, NULL);
+        if (st == PP_END)
+            break;
+        int32_t v = -1;
+        if (st == PP_OK && b.len == sizeof v)
+            memcpy(&v, b.data, sizeof v);
+        ok = ok && v == got * got;
+        got++;
+        if (st != PP_OK)
+            break;
+    }
+    pp_map_free(it);
+    CHECK(ok && got == N);
+    /* a second spawn-mode executor at the same time (spawned workers are not shared) */
+    pp_executor *ex2 = spawn_executor(1, PP_CRASH_BREAK);
+    if (ex2) {
+        CHECK(square_of(ex2, 9) == 81);
+        pp_executor_destroy(ex2);
+    }
+    long long pids[4];
+    size_t n = 0;
+    CHECK(pp_executor_worker_pids(ex, pids, 4, &n) == PP_OK);
+    CHECK(n >= 1 && n <= 2);
+    for (size_t i = 0; i < n; i++)
+        CHECK(pids[i] > 0 && pids[i] != (long long)getpid());
+    /* a worker dies mid-task: its call and the pool break, promptly */
+    uint32_t ms = 20000;
+    pp_future *slow = NULL, *f = NULL;
+    CHECK(pp_submit(ex, "sleep", &ms, sizeof ms, &slow) == PP_OK);
+    t0 = now_ms();
+    CHECK(pp_submit(ex, "crash", "sigkill", 7, &f) == PP_OK);
+    if (f && slow) {
+        pp_buf b;
+        pp_status st = pp_future_result(f, WAIT_MS, &b);
+        const pp_error *e = NULL;
+        pp_future_exception(f, 0, &e);
+        printf("mpi_check: spawn: crash: %s after %lld ms: %s\n", pp_status_str(st), now_ms() - t0,
+               e && e->message ? e->message : "(no message)");
+        CHECK(st == PP_EBROKEN);
+        CHECK(e && e->message && strstr(e->message, "spawned worker ") &&
+              strstr(e->message, "on host "));
+        CHECK(pp_future_result(slow, WAIT_MS, &b) == PP_EBROKEN);
+        CHECK(now_ms() - t0 < WAIT_MS);
+    }
+    pp_future_release(f);
+    pp_future_release(slow);
+    pp_executor_destroy(ex);
+    /* ISOLATE: only the call fails; a new worker is spawned for the next one. max_workers
+     * 0: PROCPOOL_MPI_MAX_WORKERS (1 here) */
+    setenv("PROCPOOL_MPI_MAX_WORKERS", "1", 1);
+    ex = spawn_executor(0, PP_CRASH_ISOLATE);
+    unsetenv("PROCPOOL_MPI_MAX_WORKERS");
+    if (!ex)
+        return;
+    f = NULL;
+    CHECK(pp_submit(ex, "crash", "abort", 5, &f) == PP_OK);
+    if (f) {
+        pp_buf b;
+        pp_status st = pp_future_result(f, WAIT_MS, &b);
+        printf("mpi_check: spawn: isolate: %s\n", pp_status_str(st));
+        CHECK(st == PP_EWORKERDIED);
+        pp_future_release(f);
+    }
+    CHECK(square_of(ex, 12) == 144);
+    /* two calls at once still run on one worker: the pool's size is 1 */
+    uint32_t short_ms = 100;
+    pp_future *two[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++)
+        CHECK(pp_submit(ex, "sleep", &short_ms, sizeof short_ms, &two[i]) == PP_OK);
+    for (int i = 0; i < 2; i++) {
+        pp_buf b;
+        CHECK(two[i] && pp_future_result(two[i], WAIT_MS, &b) == PP_OK);
+        pp_future_release(two[i]);
+    }
+    pp_executor_stats stats;
+    CHECK(pp_executor_stats_get(ex, &stats) == PP_OK && stats.workers_started == 2);
+    printf("mpi_check: spawn: isolate: %llu workers started (1 replaced)\n",
+           (unsigned long long)stats.workers_started);
+    /* shutdown: the spawned worker leaves (its MPI job ends; mpiexec or the singleton's
+     * runtime reaps it) */
+    n = 0;
+    CHECK(pp_executor_worker_pids(ex, pids, 4, &n) == PP_OK && n == 1);
+    pp_executor_destroy(ex);
+    for (size_t i = 0; i < n; i++) {
+        t0 = now_ms();
+        while (kill((pid_t)pids[i], 0) == 0 && now_ms() - t0 < WAIT_MS) {
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        printf("mpi_check: spawn: worker %lld gone after %lld ms\n", pids[i], now_ms() - t0);
+        CHECK(kill((pid_t)pids[i], 0) != 0);
+    }
+}
+
+/* A host that vanishes (tests/mpi/vanish.sh: the worker rank's link goes down mid-call;
+ * no FIN, no RST): with dead_host_ms 3000 the call fails PP_EBROKEN within seconds, found by
+ * keepalive and the user timeout, though the worker process lives on. */
+static void check_vanish(void)
+{
+    const char *cut = getenv("PP_VANISH_CMD");
+    CHECK(cut != NULL);
+    if (!cut)
+        return;
+    pp_executor_options o;
+    pp_executor_options_init(&o);
+    o.start_method = PP_START_MPI;
+    o.max_workers = 1;
+    pp_mpi_options mo;
+    pp_mpi_options_init(&mo);
+    mo.dead_host_ms = 3000;
+    pp_executor *ex = NULL;
+    CHECK(pp_mpi_executor_create(&o, &mo, &ex) == PP_OK);
+    if (!ex)
+        return;
+    CHECK(square_of(ex, 3) == 9); /* the link works */
+    uint32_t ms = 20000;
+    pp_future *f = NULL;
+    CHECK(pp_submit(ex, "sleep", &ms, sizeof ms, &f) == PP_OK);
+    long long t0 = now_ms();
+    while (f && !pp_future_running(f) && now_ms() - t0 < WAIT_MS) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(f && pp_future_running(f));
+    t0 = now_ms();
+    CHECK(system(cut) == 0);
+    if (f) {
+        pp_buf b;
+        pp_status st = pp_future_result(f, WAIT_MS, &b);
+        const pp_error *e = NULL;
+        pp_future_exception(f, 0, &e);
+        printf("mpi_check: vanish: %s after %lld ms: %s\n", pp_status_str(st), now_ms() - t0,
+               e && e->message ? e->message : "(no message)");
+        CHECK(st == PP_EBROKEN);
+        CHECK(e && e->message && strstr(e->message, "lost its connection"));
+        pp_future_release(f);
+    }
     pp_executor_destroy(ex);
 }
 
@@ -400,10 +614,17 @@ int main(int argc, char **argv)
         printf("mpi_check: exit %d\n", failures ? 1 : 0);
         return failures ? 1 : 0;
     }
+    if (argc > 1 && strcmp(argv[1], "spawn_single") == 0) {
+        /* the program initialised MPI without threads: spawn mode is PP_ENOTSUP, saying
+         * why (MPI_Comm_spawn would be called from procpool's manager thread) */
+        MPI_Init(&argc, &argv);
+    }
     pp_register_task("square", t_square);
     pp_register_task("sleep", t_sleep);
     pp_register_task("crash", t_crash);
     const char *r = getenv("OMPI_COMM_WORLD_RANK");
+    if (!r)
+        r = getenv("PMI_RANK"); /* MPICH's Hydra */
     if (argc > 1 && strcmp(argv[1], "registry") == 0 && r && atoi(r) == 2)
         pp_register_task("extra", t_extra); /* a different build, as seen by rank 0 */
     if (pp_mpi_worker_main(argc, argv) != 0)
@@ -411,6 +632,8 @@ int main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "";
     int nranks = 0;
     const char *sz = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!sz)
+        sz = getenv("PMI_SIZE"); /* MPICH's Hydra */
     if (!sz)
         sz = getenv("SLURM_NTASKS");
     nranks = sz ? atoi(sz) : 1;
@@ -425,9 +648,23 @@ int main(int argc, char **argv)
         check_token();
     else if (strcmp(mode, "registry") == 0)
         check_registry();
-    else {
-        fprintf(stderr,
-                "usage: mpi_check reuse|crash KIND|partial|token|registry|srun|keepalive\n");
+    else if (strcmp(mode, "spawn") == 0)
+        check_spawn(nranks);
+    else if (strcmp(mode, "vanish") == 0)
+        check_vanish();
+    else if (strcmp(mode, "spawn_single") == 0) {
+        pp_mpi_options mo;
+        pp_mpi_options_init(&mo);
+        mo.mode = PP_MPI_SPAWN;
+        pp_executor *ex = NULL;
+        CHECK(pp_mpi_executor_create(NULL, &mo, &ex) == PP_ENOTSUP && ex == NULL);
+        const char *why = pp_last_error();
+        printf("mpi_check: spawn_single: %s\n", why ? why : "(none)");
+        CHECK(why && strstr(why, "MPI_THREAD_MULTIPLE"));
+        MPI_Finalize(); /* the program's own */
+    } else {
+        fprintf(stderr, "usage: mpi_check reuse|crash "
+                        "KIND|partial|token|registry|spawn|spawn_single|vanish|srun|keepalive\n");
         return 2;
     }
     printf("mpi_check: exit %d\n", failures ? 1 : 0);

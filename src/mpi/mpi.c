@@ -22,6 +22,19 @@
  * the end (root_end); between executors the connected ranks wait in the listen backlog.
  * Nothing is read from a peer but its fixed greeting, with a deadline, before the token is
  * checked.
+ *
+ * Spawn mode (PP_MPI_SPAWN; the default in a singleton): for each worker the manager
+ * thread calls MPI_Comm_spawn of this program, one process (spawn_start; in a thread of its
+ * own, waited for with a bound: Open MPI hung in it once), sends the rendezvous and the
+ * worker's serial number over the intercommunicator and frees it. The spawned process
+ * finds its parent in pp_mpi_worker_main (MPI_Comm_get_parent), connects to a listening
+ * socket of spawn mode's own, greets with its serial (rank 0 accepts only the one awaited,
+ * under spawn_lock), serves one executor and exits, finalising MPI at exit. Why not
+ * MPI_Comm_disconnect: it is collective, so it would hang on a worker that died; measured
+ * (Open MPI 4.1.4), MPI_Finalize does not wait for freed intercommunicators' peers, dead or
+ * alive (50 to 70 ms). Why a singleton gets orte_enable_recovery: without it, its runtime
+ * aborted the dead worker's job, and a worker dying while another spawn was under way left
+ * that spawn hanging.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -34,6 +47,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +90,24 @@ static struct {
     bool busy; /* a live executor holds the ranks */
     int lost;  /* worker ranks gone with broken pools, or refused */
     bool ended;
-} g = {.lfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
+    bool one_host; /* every rank of the world runs on this host */
+    /* spawn mode (rank 0 or a singleton; MPI_Comm_spawn, one call per worker) */
+    int argc;
+    char **argv;                /* the program's arguments, given to each spawned worker */
+    char *exe;                  /* this program's path (argv[0] if unknown) */
+    int thread_level;           /* MPI_Query_thread */
+    MPI_Comm self;              /* a dup of MPI_COMM_SELF with MPI_ERRORS_RETURN: spawns' root */
+    pthread_mutex_t spawn_lock; /* one spawn and its accept at a time */
+    int spawn_lfd;              /* the listening socket of spawned workers (own port) */
+    int spawn_port;
+    char spawn_addr[256];
+    uint32_t spawn_serial; /* the last spawned worker's number (in its greeting) */
+    bool spawn_warned;
+    _Atomic bool spawn_hung; /* a spawn never returned: no MPI_Finalize at the end */
+} g = {.lfd = -1,
+       .lock = PTHREAD_MUTEX_INITIALIZER,
+       .spawn_lock = PTHREAD_MUTEX_INITIALIZER,
+       .spawn_lfd = -1};
 
 /* ---- small helpers ---- */
 
@@ -209,8 +240,8 @@ static long env_long(const char *name, long dflt)
 
 /* ---- rank 0: listening, greetings ---- */
 
-/* Listens on addr (NULL: every interface) and port (0: any); fills g.lfd and g.port. */
-static bool root_listen(const char *addr, int port)
+/* Listens on addr (NULL: every interface) and port (0: any); fills *lfd and *lport. */
+static bool listen_on(const char *addr, int port, int *lfd, int *lport)
 {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_INET;
@@ -239,9 +270,14 @@ static bool root_listen(const char *addr, int port)
     struct sockaddr_in sa;
     socklen_t sl = sizeof sa;
     getsockname(fd, (struct sockaddr *)&sa, &sl);
-    g.lfd = fd;
-    g.port = ntohs(sa.sin_port);
+    *lfd = fd;
+    *lport = ntohs(sa.sin_port);
     return true;
+}
+
+static bool root_listen(const char *addr, int port)
+{
+    return listen_on(addr, port, &g.lfd, &g.port);
 }
 
 typedef struct greeting {
@@ -251,17 +287,18 @@ typedef struct greeting {
     char host[HOST_LEN + 1];
 } greeting;
 
-/* Accepts one peer before the deadline and checks its greeting. Returns its socket
+/* Accepts one peer on lfd before the deadline and checks its greeting. Returns its socket
  * (blocking state unchanged: non-blocking) with the answer not yet sent, and *gr; -1 on
  * timeout. Peers with the wrong token or a bad greeting are answered, closed and reported
- * here, and the wait goes on. */
-static int root_accept(int64_t deadline, greeting *gr)
+ * here, and the wait goes on. serial: 0 in world mode (gr->rank must be a worker rank),
+ * else the number of the spawned worker awaited (gr->rank must be it). */
+static int accept_peer(int lfd, int64_t deadline, greeting *gr, uint32_t serial)
 {
     for (;;) {
         int64_t left = deadline - now_ms();
         if (left < 0)
             left = 0;
-        struct pollfd pfd = {g.lfd, POLLIN, 0};
+        struct pollfd pfd = {lfd, POLLIN, 0};
         int r = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
         if (r < 0 && errno == EINTR)
             continue;
@@ -269,7 +306,7 @@ static int root_accept(int64_t deadline, greeting *gr)
             return -1;
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        int fd = accept4(g.lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0)
             continue;
         char peer[INET6_ADDRSTRLEN + 8] = "?";
@@ -299,7 +336,18 @@ static int root_accept(int64_t deadline, greeting *gr)
         gr->pid = get_u64(b + 36);
         memcpy(gr->host, b + 44, HOST_LEN);
         gr->host[HOST_LEN] = 0;
-        if (gr->rank == 0 || (int)gr->rank >= g.nranks) {
+        if (serial != 0 && gr->rank != serial) {
+            /* a spawned worker whose start timed out earlier, or a stray peer */
+            unsigned char a = ANS_RANK;
+            io_full(fd, &a, 1, false, now_ms() + 100);
+            fprintf(stderr,
+                    "procpool: refused a connection from %s: spawned worker %u, not the one "
+                    "awaited (%u)\n",
+                    peer, gr->rank, serial);
+            close(fd);
+            continue;
+        }
+        if (serial == 0 && (gr->rank == 0 || (int)gr->rank >= g.nranks)) {
             unsigned char a = ANS_RANK;
             io_full(fd, &a, 1, false, now_ms() + 100);
             fprintf(stderr, "procpool: refused a connection from %s: rank %u not in 1..%d\n", peer,
@@ -311,12 +359,93 @@ static int root_accept(int64_t deadline, greeting *gr)
     }
 }
 
+static int root_accept(int64_t deadline, greeting *gr)
+{
+    return accept_peer(g.lfd, deadline, gr, 0);
+}
+
 /* ---- the starter (starter.h) ---- */
 
 typedef struct mpi_ctx {
+    pp_mpi_mode mode;
     int started;
     long dead_ms;
 } mpi_ctx;
+
+typedef struct rendezvous {
+    char addr[256];
+    int32_t port;
+    uint32_t serial; /* spawn mode: the spawned worker's number (0 in world mode) */
+    unsigned char token[16];
+} rendezvous;
+
+#define RV_TAG 0x7070 /* the rendezvous message to a spawned worker (its parent intercomm) */
+
+/* The default size of a spawn-mode pool: PROCPOOL_MPI_MAX_WORKERS, else the MPI universe
+ * minus the world (the slots mpiexec was given beyond its ranks), else the CPUs. */
+static int spawn_default_workers(void)
+{
+    long env = env_long("PROCPOOL_MPI_MAX_WORKERS", 0);
+    if (env > 0)
+        return env > pp__os_max_workers() ? pp__os_max_workers() : (int)env;
+    int *usize = NULL, flag = 0;
+    MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_UNIVERSE_SIZE, &usize, &flag);
+    if (flag && usize && *usize - g.nranks > 0)
+        return *usize - g.nranks;
+    return pp__os_cpu_count();
+}
+
+/* Spawn mode's checks, and its listening socket (made at the first spawn-mode executor). */
+static pp_status spawn_open(const pp_mpi_options *mo, char *err, size_t cap)
+{
+    if (!g.via_mpi) {
+        snprintf(err, cap,
+                 "PP_MPI_SPAWN needs MPI (this process was started by the srun-style "
+                 "environment, PROCPOOL_CONNECT)");
+        return PP_ENOTSUP;
+    }
+    if (g.thread_level < MPI_THREAD_MULTIPLE) {
+        snprintf(err, cap,
+                 "PP_MPI_SPAWN calls MPI_Comm_spawn from procpool's manager thread: it needs "
+                 "MPI_THREAD_MULTIPLE (MPI was initialised with thread level %d)",
+                 g.thread_level);
+        return PP_ENOTSUP;
+    }
+    pp_status st = PP_OK;
+    pthread_mutex_lock(&g.spawn_lock);
+    if (g.spawn_lfd < 0) {
+        /* The interface: listen_addr, else PROCPOOL_MPI_IFACE, else loopback when spawned
+         * workers can only run on this host (a singleton, or Open MPI's allocation is this
+         * one node), else this host's name, listening on every interface. */
+        const char *iface = getenv("PROCPOOL_MPI_IFACE");
+        bool local_only = g.one_host && (!getenv("OMPI_COMM_WORLD_SIZE") ||
+                                         env_long("OMPI_MCA_orte_num_nodes", 0) == 1);
+        const char *bind_to = mo->listen_addr   ? mo->listen_addr
+                              : iface && *iface ? iface
+                              : local_only      ? "127.0.0.1"
+                                                : NULL;
+        if (!listen_on(bind_to, 0, &g.spawn_lfd, &g.spawn_port)) {
+            snprintf(err, cap, "cannot listen on %s for spawned workers",
+                     bind_to ? bind_to : "every interface");
+            st = PP_EINVAL;
+        } else {
+            snprintf(g.spawn_addr, sizeof g.spawn_addr, "%s", bind_to ? bind_to : g.host);
+        }
+    } else if (mo->listen_addr && strcmp(mo->listen_addr, g.spawn_addr) != 0) {
+        snprintf(err, cap, "listen_addr %s: spawned workers already connect to %s", mo->listen_addr,
+                 g.spawn_addr);
+        st = PP_EINVAL;
+    }
+    bool warn = !g.spawn_warned && getenv("OMPI_COMM_WORLD_SIZE") &&
+                !getenv("OMPI_MCA_orte_enable_recovery");
+    g.spawn_warned = true;
+    pthread_mutex_unlock(&g.spawn_lock);
+    if (st == PP_OK && warn)
+        fprintf(stderr, "procpool: warning: Open MPI without --enable-recovery ends the whole "
+                        "job, rank 0 included, when a spawned worker dies (mpiexec "
+                        "--enable-recovery)\n");
+    return st;
+}
 
 static pp_status starter_open(const pp_executor_options *o, const void *ext, int *max_workers,
                               void **ctx, char *err, size_t cap)
@@ -327,16 +456,27 @@ static pp_status starter_open(const pp_executor_options *o, const void *ext, int
         pp_mpi_options_init(&dflt);
         mo = &dflt;
     }
-    if (mo->mode != PP_MPI_WORLD)
-        return PP_ENOTSUP;
+    PP__CHECK_ARG(mo->mode == PP_MPI_WORLD || mo->mode == PP_MPI_SPAWN);
     PP__CHECK_ARG(mo->dead_host_ms >= 0);
-    PP__CHECK_ARG(o->max_workers < g.nranks || (o->max_workers == 1 && g.nranks <= 1));
-    if (mo->listen_addr && strcmp(mo->listen_addr, g.addr) != 0)
-        return PP_EINVAL;
+    if (mo->mode == PP_MPI_SPAWN) {
+        pp_status st = spawn_open(mo, err, cap);
+        if (st != PP_OK)
+            return st;
+    } else {
+        PP__CHECK_ARG(o->max_workers < g.nranks || (o->max_workers == 1 && g.nranks <= 1));
+        if (mo->listen_addr && strcmp(mo->listen_addr, g.addr) != 0)
+            return PP_EINVAL;
+    }
     mpi_ctx *c = pp__calloc(1, sizeof *c);
     if (!c)
         return PP_ENOMEM;
+    c->mode = mo->mode;
     c->dead_ms = mo->dead_host_ms ? mo->dead_host_ms : DEFAULT_DEAD_HOST_MS;
+    if (mo->mode == PP_MPI_SPAWN) {
+        *max_workers = o->max_workers ? o->max_workers : spawn_default_workers();
+        *ctx = c;
+        return PP_OK;
+    }
     pthread_mutex_lock(&g.lock);
     bool busy = g.busy;
     int left = g.nranks - 1 - g.lost;
@@ -356,16 +496,220 @@ static pp_status starter_open(const pp_executor_options *o, const void *ext, int
     return PP_OK;
 }
 
+/* A greeted peer (fd, *gr) becomes a worker: its task names are checked, it is told to
+ * serve, and its socket is tuned and handed to the core. */
+static pp_status admit(mpi_ctx *ctx, int fd, const greeting *gr, const char *what, pp__proc **p,
+                       pp__chan **c, char *err, size_t cap)
+{
+    unsigned char ans = ANS_OK;
+    uint64_t want = pp__registry_hash();
+    if (gr->reg_hash != want) {
+        ans = ANS_REGISTRY;
+        io_full(fd, &ans, 1, false, now_ms() + 100);
+        close(fd);
+        if (ctx->mode == PP_MPI_WORLD) {
+            pthread_mutex_lock(&g.lock);
+            g.lost++; /* it exits */
+            pthread_mutex_unlock(&g.lock);
+        }
+        snprintf(err, cap,
+                 "%s %u on host %s (pid %llu) was refused: its registered task names "
+                 "differ from rank 0's (hash %016llx, rank 0 %016llx): a different build?",
+                 what, gr->rank, gr->host, (unsigned long long)gr->pid,
+                 (unsigned long long)gr->reg_hash, (unsigned long long)want);
+        return PP_EINVAL;
+    }
+    if (!io_full(fd, &ans, 1, false, now_ms() + GREETING_WAIT_MS)) {
+        close(fd);
+        snprintf(err, cap, "%s %u on host %s (pid %llu) went away at its start", what, gr->rank,
+                 gr->host, (unsigned long long)gr->pid);
+        return PP_EBROKEN;
+    }
+    pp__mpi_tune_socket(fd, ctx->dead_ms);
+    char desc[HOST_LEN + 64];
+    snprintf(desc, sizeof desc, "%s %u on host %s", ctx->mode == PP_MPI_WORLD ? "rank" : what,
+             gr->rank, gr->host);
+    pp__oserr oe = {NULL, 0};
+    pp_status st = pp__os_remote_worker(fd, (long long)gr->pid, strcmp(gr->host, g.host) == 0, desc,
+                                        p, c, &oe);
+    if (st != PP_OK) {
+        char b[128];
+        snprintf(err, cap, "%s",
+                 st == PP_ESYS ? pp__os_strerror(&oe, b, sizeof b) : pp_status_str(st));
+        return st;
+    }
+    ctx->started++;
+    return PP_OK;
+}
+
+/* MPI_Comm_spawn in a thread of its own, waited for with a bound: Open MPI 4.1.4's spawn
+ * hung once (of about 20 runs) right after an earlier spawned worker had died, and a
+ * manager stuck in it would hang the caller. A spawn that does not return in time breaks
+ * the pool; its thread is left behind, no MPI call is made again (g.spawn_hung), and the
+ * process ends without MPI_Finalize. */
+#define SPAWN_WAIT_MS 30000
+typedef struct spawn_call {
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    bool done;
+    int refs; /* the caller and the thread */
+    int rc, code;
+    MPI_Comm ic;
+    const char *cmd;
+    char **args;
+} spawn_call;
+
+static void spawn_call_unref(spawn_call *sc)
+{
+    pthread_mutex_lock(&sc->m);
+    bool last = --sc->refs == 0;
+    pthread_mutex_unlock(&sc->m);
+    if (last) {
+        pthread_cond_destroy(&sc->cv);
+        pthread_mutex_destroy(&sc->m);
+        pp__free(sc);
+    }
+}
+
+static void *spawn_thread(void *arg)
+{
+    spawn_call *sc = arg;
+    int code = MPI_SUCCESS;
+    MPI_Comm ic = MPI_COMM_NULL;
+    int rc = MPI_Comm_spawn(sc->cmd, sc->args, 1, MPI_INFO_NULL, 0, g.self, &ic, &code);
+    pthread_mutex_lock(&sc->m);
+    sc->rc = rc;
+    sc->code = code;
+    sc->ic = ic;
+    sc->done = true;
+    pthread_cond_signal(&sc->cv);
+    pthread_mutex_unlock(&sc->m);
+    spawn_call_unref(sc);
+    return NULL;
+}
+
+/* 1: spawned (*ic), 0: MPI said no (*rc, *code), -1: no answer in time, or no thread. */
+static int spawn_bounded(const char *cmd, char **args, MPI_Comm *ic, int *rc, int *code)
+{
+    spawn_call *sc = pp__calloc(1, sizeof *sc);
+    if (!sc)
+        return -1;
+    pthread_mutex_init(&sc->m, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sc->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    sc->refs = 2;
+    sc->cmd = cmd;
+    sc->args = args;
+    pthread_t t;
+    pthread_attr_t ta;
+    pthread_attr_init(&ta);
+    pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+    int terr = pthread_create(&t, &ta, spawn_thread, sc);
+    pthread_attr_destroy(&ta);
+    if (terr != 0) {
+        sc->refs = 1;
+        spawn_call_unref(sc);
+        return -1;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += SPAWN_WAIT_MS / 1000;
+    pthread_mutex_lock(&sc->m);
+    while (!sc->done)
+        if (pthread_cond_timedwait(&sc->cv, &sc->m, &until) == ETIMEDOUT)
+            break;
+    bool done = sc->done;
+    *rc = sc->rc;
+    *code = sc->code;
+    *ic = sc->ic;
+    pthread_mutex_unlock(&sc->m);
+    spawn_call_unref(sc);
+    if (!done)
+        return -1;
+    return *rc == MPI_SUCCESS && *code == MPI_SUCCESS ? 1 : 0;
+}
+
+/* Spawn mode: one MPI_Comm_spawn of this program (one process, its own MPI job), the
+ * rendezvous sent over the intercommunicator, which is then freed (never disconnected:
+ * MPI_Comm_disconnect is collective and would hang on a worker that died), and the
+ * worker's connection accepted. The manager thread waits here for MPI (0.2 to 0.5 s). */
+static pp_status spawn_start(mpi_ctx *ctx, pp__proc **p, pp__chan **c, char *err, size_t cap)
+{
+    pthread_mutex_lock(&g.spawn_lock);
+    uint32_t serial = ++g.spawn_serial;
+    if (serial == 0)
+        serial = ++g.spawn_serial;
+    rendezvous rv;
+    memset(&rv, 0, sizeof rv);
+    snprintf(rv.addr, sizeof rv.addr, "%s", g.spawn_addr);
+    rv.port = g.spawn_port;
+    rv.serial = serial;
+    memcpy(rv.token, g.token, 16);
+    MPI_Comm ic = MPI_COMM_NULL;
+    int code = MPI_SUCCESS, rc = MPI_SUCCESS;
+    char **args = g.argc > 1 && g.argv ? g.argv + 1 : MPI_ARGV_NULL;
+    const char *cmd = g.exe ? g.exe : g.argv && g.argv[0] ? g.argv[0] : "";
+    int r = g.spawn_hung ? -2 : spawn_bounded(cmd, args, &ic, &rc, &code);
+    if (r < 0) {
+        if (r == -1)
+            g.spawn_hung = true;
+        pthread_mutex_unlock(&g.spawn_lock);
+        snprintf(err, cap,
+                 r == -1 ? "MPI_Comm_spawn did not return within %d s (Open MPI's runtime "
+                           "hangs: no more spawns in this process)"
+                         : "an earlier MPI_Comm_spawn never returned (after %d s): no more "
+                           "spawns in this process",
+                 SPAWN_WAIT_MS / 1000);
+        return PP_ETIMEDOUT;
+    }
+    if (r == 0) {
+        pthread_mutex_unlock(&g.spawn_lock);
+        char es[MPI_MAX_ERROR_STRING] = "";
+        int len = 0;
+        MPI_Error_string(rc != MPI_SUCCESS ? rc : code, es, &len);
+        for (char *q = es; *q; q++) /* MPICH's is an error stack, one line a frame */
+            if (*q == '\n' || *q == '\r')
+                *q = ' ';
+        snprintf(err, cap,
+                 "MPI_Comm_spawn of %s failed (Open MPI under mpiexec: no free slot? "
+                 "--oversubscribe; MPICH 4.0.2 (ch4:ucx) cannot spawn: use world mode): %s",
+                 cmd, es);
+        return PP_ENOTSUP;
+    }
+    rc = MPI_Send(&rv, (int)sizeof rv, MPI_BYTE, 0, RV_TAG, ic);
+    MPI_Comm_free(&ic);
+    if (rc != MPI_SUCCESS) {
+        pthread_mutex_unlock(&g.spawn_lock);
+        snprintf(err, cap, "spawned worker %u: cannot send it the rendezvous", serial);
+        return PP_EBROKEN;
+    }
+    greeting gr;
+    int fd = accept_peer(g.spawn_lfd, now_ms() + ctx->dead_ms, &gr, serial);
+    pthread_mutex_unlock(&g.spawn_lock);
+    if (fd < 0) {
+        snprintf(err, cap, "spawned worker %u did not connect within %ld ms", serial, ctx->dead_ms);
+        return PP_ETIMEDOUT;
+    }
+    return admit(ctx, fd, &gr, "spawned worker", p, c, err, cap);
+}
+
 static pp_status starter_start(void *ctxp, pp__proc **p, pp__chan **c, char *err, size_t cap)
 {
     mpi_ctx *ctx = ctxp;
+    if (ctx->mode == PP_MPI_SPAWN)
+        return spawn_start(ctx, p, c, err, cap);
     pthread_mutex_lock(&g.lock);
     int left = g.nranks - 1 - g.lost - ctx->started;
     int lost = g.lost;
     pthread_mutex_unlock(&g.lock);
     if (left <= 0) {
         if (g.nranks <= 1)
-            snprintf(err, cap, "this job has no worker ranks (run it with mpiexec -n N, N >= 2)");
+            snprintf(err, cap,
+                     "this job has no worker ranks (run it with mpiexec -n N, N >= 2, "
+                     "or use PP_MPI_SPAWN)");
         else
             snprintf(err, cap, "no worker rank left (%d of %d lost with broken pools)", lost,
                      g.nranks - 1);
@@ -377,52 +721,19 @@ static pp_status starter_start(void *ctxp, pp__proc **p, pp__chan **c, char *err
         snprintf(err, cap, "no worker rank connected within %ld ms", ctx->dead_ms);
         return PP_ETIMEDOUT;
     }
-    unsigned char ans = ANS_OK;
-    uint64_t want = pp__registry_hash();
-    if (gr.reg_hash != want) {
-        ans = ANS_REGISTRY;
-        io_full(fd, &ans, 1, false, now_ms() + 100);
-        close(fd);
-        pthread_mutex_lock(&g.lock);
-        g.lost++; /* it exits */
-        pthread_mutex_unlock(&g.lock);
-        snprintf(err, cap,
-                 "worker rank %u on host %s (pid %llu) was refused: its registered task names "
-                 "differ from rank 0's (hash %016llx, rank 0 %016llx): a different build?",
-                 gr.rank, gr.host, (unsigned long long)gr.pid, (unsigned long long)gr.reg_hash,
-                 (unsigned long long)want);
-        return PP_EINVAL;
-    }
-    if (!io_full(fd, &ans, 1, false, now_ms() + GREETING_WAIT_MS)) {
-        close(fd);
-        snprintf(err, cap, "worker rank %u on host %s (pid %llu) went away at its start", gr.rank,
-                 gr.host, (unsigned long long)gr.pid);
-        return PP_EBROKEN;
-    }
-    pp__mpi_tune_socket(fd, ctx->dead_ms);
-    char desc[HOST_LEN + 48];
-    snprintf(desc, sizeof desc, "rank %u on host %s", gr.rank, gr.host);
-    pp__oserr oe = {NULL, 0};
-    pp_status st =
-        pp__os_remote_worker(fd, (long long)gr.pid, strcmp(gr.host, g.host) == 0, desc, p, c, &oe);
-    if (st != PP_OK) {
-        char b[128];
-        snprintf(err, cap, "%s",
-                 st == PP_ESYS ? pp__os_strerror(&oe, b, sizeof b) : pp_status_str(st));
-        return st;
-    }
-    ctx->started++;
-    return PP_OK;
+    return admit(ctx, fd, &gr, "worker rank", p, c, err, cap);
 }
 
 static void starter_close(void *ctxp, bool lost)
 {
     mpi_ctx *ctx = ctxp;
-    pthread_mutex_lock(&g.lock);
-    g.busy = false;
-    if (lost) /* a broken pool's ranks were cut off, or killed: they are gone */
-        g.lost += ctx->started;
-    pthread_mutex_unlock(&g.lock);
+    if (ctx->mode == PP_MPI_WORLD) {
+        pthread_mutex_lock(&g.lock);
+        g.busy = false;
+        if (lost) /* a broken pool's ranks were cut off, or killed: they are gone */
+            g.lost += ctx->started;
+        pthread_mutex_unlock(&g.lock);
+    }
     pp__free(ctx);
 }
 
@@ -439,7 +750,7 @@ static void root_end(int status, bool may_finalize)
     pthread_mutex_lock(&g.lock);
     bool ended = g.ended;
     g.ended = true;
-    bool clean = !g.busy && g.lost == 0;
+    bool clean = !g.busy && g.lost == 0 && !atomic_load(&g.spawn_hung);
     pthread_mutex_unlock(&g.lock);
     if (ended || g.lfd < 0)
         return;
@@ -531,7 +842,10 @@ static _Noreturn void worker_leave(bool quit, int code)
 static _Noreturn void worker_loop(void)
 {
     long dead_ms = env_long("PROCPOOL_MPI_DEAD_HOST_MS", DEFAULT_DEAD_HOST_MS);
-    int64_t wait = CONNECT_FIRST_MS;
+    /* srun: rank 0 may start after the others; under MPI it listens before the rendezvous
+     * is sent, so a refused connection means it has ended (a rank late to connect once waited
+     * out the whole minute after rank 0 had gone) */
+    int64_t wait = g.via_mpi ? CONNECT_AGAIN_MS : CONNECT_FIRST_MS;
     unsigned char b[GREETING_LEN];
     memset(b, 0, sizeof b);
     memcpy(b, MAGIC, 8);
@@ -579,13 +893,81 @@ static _Noreturn void worker_loop(void)
     }
 }
 
-/* ---- pp_mpi_worker_main ---- */
+/* ---- spawned workers (spawn mode) ---- */
 
-typedef struct rendezvous {
-    char addr[256];
-    int32_t port;
-    unsigned char token[16];
-} rendezvous;
+/* A spawned worker's every exit (the end of its session, EOF, a refusal, a task's exit())
+ * finalises MPI, so that Open MPI sees a proper end; its own job has no other rank to wait
+ * for, and its parent intercomm was only freed, never disconnected. */
+static void spawned_at_exit(void)
+{
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (!fin && g.mpi_ours)
+        MPI_Finalize();
+}
+
+/* Connects to rank 0 with the rendezvous it sent (g.addr, g.port, g.token, serial), serves
+ * its one executor, and exits. */
+static _Noreturn void spawned_worker(uint32_t serial)
+{
+    atexit(spawned_at_exit);
+    long dead_ms = env_long("PROCPOOL_MPI_DEAD_HOST_MS", DEFAULT_DEAD_HOST_MS);
+    unsigned char b[GREETING_LEN];
+    memset(b, 0, sizeof b);
+    memcpy(b, MAGIC, 8);
+    memcpy(b + 8, g.token, 16);
+    put_u64(b + 24, pp__registry_hash());
+    put_u32(b + 32, serial);
+    put_u64(b + 36, (uint64_t)pp__os_getpid());
+    memcpy(b + 44, g.host, strnlen(g.host, HOST_LEN));
+    int fd = connect_to(g.addr, g.port, now_ms() + CONNECT_AGAIN_MS);
+    if (fd < 0) {
+        fprintf(stderr, "procpool: spawned worker %u (pid %lld) cannot connect to %s:%d\n", serial,
+                pp__os_getpid(), g.addr, g.port);
+        exit(1);
+    }
+    pp__mpi_tune_socket(fd, dead_ms);
+    unsigned char ans = 0;
+    /* rank 0 accepts right after the spawn returns; a worker it gave up on is refused, or
+     * waits out this deadline */
+    if (!io_full(fd, b, sizeof b, false, now_ms() + GREETING_WAIT_MS) ||
+        !io_full(fd, &ans, 1, true, now_ms() + CONNECT_AGAIN_MS + dead_ms))
+        exit(0); /* rank 0 is gone, or gave up on this worker */
+    if (ans != ANS_OK) {
+        fprintf(stderr,
+                "procpool: spawned worker %u (pid %lld, host %s) was refused by rank 0: %s\n",
+                serial, pp__os_getpid(), g.host,
+                ans == ANS_TOKEN      ? "wrong token"
+                : ans == ANS_REGISTRY ? "its registered task names differ from rank 0's"
+                : ans == ANS_RANK     ? "rank 0 no longer waits for it"
+                                      : "unknown answer");
+        exit(1);
+    }
+    pp__chan *c = NULL;
+    if (pp__os_chan_from_socket(fd, &c, NULL) != PP_OK)
+        exit(1);
+    pp__worker_serve_session(c); /* exits on EOF, as any worker */
+    pp__os_chan_free(c);
+    fflush(NULL);
+    exit(0);
+}
+
+/* A singleton that initialised MPI finalises it at exit (its spawned workers' jobs have
+ * ended, or are ended by its runtime: measured 50 to 70 ms, also after a worker died). */
+static void singleton_on_exit(int status, void *arg)
+{
+    (void)arg;
+    if (atomic_load(&g.spawn_hung)) {
+        fflush(NULL);
+        _exit(status); /* MPI_Finalize would wait for the hung spawn */
+    }
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (!fin)
+        MPI_Finalize();
+}
+
+/* ---- pp_mpi_worker_main ---- */
 
 /* srun and other launchers: rank, size and the rendezvous from the environment. 1: done,
  * 0: not this kind of launch, -1: error. */
@@ -623,6 +1005,16 @@ static int setup_mpi(int *argc, char ***argv)
     int inited = 0, prov = 0;
     MPI_Initialized(&inited);
     if (!inited) {
+        /* A singleton (no launcher), for spawn mode: its own runtime would abort a spawned
+         * worker's job when it dies, and a death during another MPI_Comm_spawn left that
+         * spawn hanging (measured, Open MPI 4.1.4); with recovery, only the dead process is
+         * gone. And its slots are the CPUs, the parent's included: a pool of as many workers
+         * as CPUs needs oversubscription (as a local pool has). The program's own settings
+         * win. */
+        if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK") && !getenv("PMI_RANK")) {
+            setenv("OMPI_MCA_orte_enable_recovery", "1", 0);
+            setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 0);
+        }
         if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &prov) != MPI_SUCCESS) {
             fprintf(stderr, "procpool: MPI_Init_thread failed\n");
             return -1;
@@ -630,6 +1022,28 @@ static int setup_mpi(int *argc, char ***argv)
         g.mpi_ours = true;
     }
     g.via_mpi = true;
+    MPI_Query_thread(&g.thread_level);
+    g.argc = *argc;
+    g.argv = *argv;
+    MPI_Comm parent = MPI_COMM_NULL;
+    MPI_Comm_get_parent(&parent);
+    if (parent != MPI_COMM_NULL) {
+        /* a worker spawned by rank 0's PP_MPI_SPAWN executor: the rendezvous comes over
+         * the intercommunicator (never in argv, which other users of the host can read) */
+        rendezvous rv;
+        memset(&rv, 0, sizeof rv);
+        if (MPI_Recv(&rv, (int)sizeof rv, MPI_BYTE, 0, RV_TAG, parent, MPI_STATUS_IGNORE) !=
+            MPI_SUCCESS)
+            return -1;
+        rv.addr[sizeof rv.addr - 1] = 0;
+        memcpy(g.addr, rv.addr, sizeof g.addr);
+        g.port = rv.port;
+        memcpy(g.token, rv.token, 16);
+        g.spawn_serial = rv.serial;
+        g.rank = 0;
+        g.nranks = 1;
+        return 2;
+    }
     MPI_Comm comm, node;
     MPI_Comm_dup(MPI_COMM_WORLD, &comm); /* procpool's own copy: no clash with the program's */
     MPI_Comm_rank(comm, &g.rank);
@@ -640,22 +1054,29 @@ static int setup_mpi(int *argc, char ***argv)
     MPI_Comm_free(&node);
     int one_host = node_size == g.nranks, all_one_host = 0;
     MPI_Allreduce(&one_host, &all_one_host, 1, MPI_INT, MPI_MIN, comm);
+    g.one_host = all_one_host != 0;
     rendezvous rv;
     memset(&rv, 0, sizeof rv);
     int ok = 1;
-    if (g.rank == 0 && g.nranks > 1) {
+    if (g.rank == 0) { /* spawn mode's root of MPI_Comm_spawn: errors return */
+        MPI_Comm_dup(MPI_COMM_SELF, &g.self);
+        MPI_Comm_set_errhandler(g.self, MPI_ERRORS_RETURN);
+    }
+    if (g.rank == 0 && !random_token(rv.token))
+        ok = 0;
+    if (g.rank == 0 && g.nranks > 1 && ok) {
         const char *iface = getenv("PROCPOOL_MPI_IFACE");
         const char *bind_to = all_one_host ? "127.0.0.1" : iface && *iface ? iface : NULL;
-        ok = random_token(rv.token) && root_listen(bind_to, 0);
+        ok = root_listen(bind_to, 0);
         snprintf(rv.addr, sizeof rv.addr, "%s", bind_to ? bind_to : g.host);
         rv.port = g.port;
-        if (!ok)
-            rv.port = -1;
     }
+    if (g.rank == 0 && !ok)
+        rv.port = -1;
     if (g.nranks > 1)
         MPI_Bcast(&rv, (int)sizeof rv, MPI_BYTE, 0, comm);
     MPI_Comm_free(&comm);
-    if (rv.port < 0 && g.nranks > 1) {
+    if (rv.port < 0) {
         if (g.rank != 0)
             worker_leave(false, 1);
         return -1;
@@ -664,7 +1085,6 @@ static int setup_mpi(int *argc, char ***argv)
     g.addr[sizeof g.addr - 1] = 0;
     g.port = rv.port;
     memcpy(g.token, rv.token, 16);
-    (void)ok;
     return 1;
 }
 
@@ -687,6 +1107,10 @@ int pp_mpi_worker_main(int argc, char **argv)
         r = setup_mpi(&argc, &argv);
     if (r < 0)
         return 1;
+    if (r == 2) {
+        g.role = ROLE_WORKER;
+        spawned_worker(g.spawn_serial);
+    }
     if (g.rank != 0) {
         g.role = ROLE_WORKER;
         worker_loop();
@@ -697,6 +1121,13 @@ int pp_mpi_worker_main(int argc, char **argv)
         fprintf(stderr, "procpool: warning: Open MPI without --enable-recovery ends the whole "
                         "job, rank 0 included, when a worker rank dies (mpiexec "
                         "--enable-recovery)\n");
+    if (g.via_mpi) { /* spawn mode runs this program again: its path, for MPI_Comm_spawn */
+        pp__oserr oe = {NULL, 0};
+        if (pp__os_exepath(&g.exe, &oe) != PP_OK)
+            g.exe = NULL; /* spawn mode then uses argv[0] */
+    }
+    if (g.nranks <= 1 && g.mpi_ours)
+        on_exit(singleton_on_exit, NULL);
     if (g.nranks > 1) {
         on_exit(root_on_exit, NULL);
         if (g.via_mpi) {
@@ -714,7 +1145,8 @@ void pp_mpi_options_init(pp_mpi_options *o)
     if (!o)
         return;
     memset(o, 0, sizeof *o);
-    o->mode = PP_MPI_WORLD;
+    /* a singleton has no worker ranks: its workers are spawned */
+    o->mode = g.role == ROLE_ROOT && g.via_mpi && g.nranks <= 1 ? PP_MPI_SPAWN : PP_MPI_WORLD;
 }
 
 pp_status pp_mpi_executor_create(const pp_executor_options *o, const pp_mpi_options *mo,
@@ -730,8 +1162,6 @@ pp_status pp_mpi_executor_create(const pp_executor_options *o, const pp_mpi_opti
     if (copy.start_method == PP_START_DEFAULT)
         copy.start_method = PP_START_MPI;
     PP__CHECK_ARG(copy.start_method == PP_START_MPI);
-    if (mo && mo->mode == PP_MPI_SPAWN)
-        return PP_ENOTSUP;
     return pp__executor_create_ext(&copy, mo, out);
 }
 
