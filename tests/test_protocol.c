@@ -682,7 +682,9 @@ static void test_bad_header(void)
         {0x50500000u, 0, 10},                      /* unknown type 0 */
         {0x50500007u, 0, 10},                      /* unknown type 7 */
         {0x5050ffffu, 0, 10},                      /* unknown type */
-        {PP__MSG_RESULT, 2, 10},                   /* unknown flag */
+        {PP__MSG_RESULT, 4, 10},                   /* unknown flag */
+        {PP__MSG_RESULT, PP__MSGF_LAST | PP__MSGF_MORE, 10}, /* both: never */
+        {PP__MSG_CALL, PP__MSGF_MORE, 10},         /* MORE on the wrong type */
         {PP__MSG_RESULT, 0x80000000u, 10},         /* unknown flag */
         {PP__MSG_RESULT, PP__MSGF_LAST | 4, 10},   /* known + unknown flag */
         {PP__MSG_CALL, PP__MSGF_LAST, 10},         /* LAST on the wrong type */
