@@ -390,6 +390,15 @@ void pp__wire_result_end_tail(pp__wbuf *b, uint32_t flags, size_t len)
     pp__wire_put_hdr(b->data, PP__MSG_RESULT, flags, b->len - PP__WIRE_HDR + (uint64_t)len);
 }
 
+uint8_t *pp__wire_item_put(uint8_t *p, pp_status status, int32_t code, const void *data,
+                           size_t len)
+{
+    p = wr_u32(p, (uint32_t)status);
+    p = wr_u32(p, from_i32(code));
+    p = wr_u64(p, len);
+    return wr_bytes(p, data, len);
+}
+
 void pp__wire_result_set_n(pp__wbuf *b, uint32_t n)
 {
     PP__ASSERT(b != NULL && b->len >= PP__WIRE_HDR + U64 + U32);

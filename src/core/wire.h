@@ -127,6 +127,11 @@ pp_status pp__wire_result_begin(pp__wbuf *b, uint64_t work_id, uint32_t n);
 pp_status pp__wire_result_item(pp__wbuf *b, pp_status status, int32_t code, const void *data,
                                size_t len);
 void pp__wire_result_end(pp__wbuf *b, uint32_t flags);
+/* Writes one item (a status a worker may send) at p, which has PP__WIRE_ITEM_FIXED + len
+ * bytes of room: no check, no allocation (a map chunk's item, in the worker's shared block).
+ * Returns the end of what it wrote. */
+uint8_t *pp__wire_item_put(uint8_t *p, pp_status status, int32_t code, const void *data,
+                           size_t len);
 /* Rewrites the item count of a RESULT frame that result_begin started in b (a map chunk's
  * frame, whose count is known only at its end). */
 void pp__wire_result_set_n(pp__wbuf *b, uint32_t n);

@@ -384,8 +384,9 @@ static void serve_chunk(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call
             flush_area(c, &area, call->work_id, in_area, PP__MSGF_MORE, i - 1);
             in_area = 0;
         }
-        if (pp__wire_result_item(&area, item.status, item.code, item.data, item.len) != PP_OK)
-            die_quietly(WORKER_EXIT_PROTOCOL); /* cannot happen: it fits */
+        area.len = (size_t)(pp__wire_item_put(area.data + area.len, item.status, item.code,
+                                              item.data, item.len) -
+                            area.data);
         in_area++;
         atomic_store_explicit(&shared->len, area.len - fixed, memory_order_relaxed);
         atomic_store_explicit(&shared->n, in_area, memory_order_release);
