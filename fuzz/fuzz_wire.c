@@ -88,6 +88,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(pp__wire_view_result(body, len, &v) == PP_OK);
         CHECK(v.work_id == r.work_id && v.n == r.n && v.items.p == r.items.p &&
               v.items.left == r.items.left);
+        pp__wire_cur items; /* its items alone, as a dead worker's shared block holds them */
+        CHECK(pp__wire_check_items(r.items.p, len - (size_t)(r.items.p - body), r.n,
+                                   &items) == PP_OK);
+        CHECK(items.p == r.items.p && items.left == r.n);
         CHECK(pp__wire_result_begin(&out, r.work_id, r.n) == PP_OK);
         pp__wire_cur cur = r.items;
         for (uint32_t i = 0; i < r.n; i++) {

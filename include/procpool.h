@@ -449,12 +449,18 @@ typedef enum pp_start_method {
  *   pp_error as a broken pool's: the pid, the exit code or minus the signal in @c code, the
  *   message naming the task and the work id); the other workers keep their calls, and a new
  *   worker is started when work needs one. A worker that dies while idle is replaced
- *   silently, on demand. A map chunk whose worker dies fails as one call (every item of the
- *   chunk reports PP_EWORKERDIED).
+ *   silently, on demand. A map chunk (pp_map(), pp_map_lazy()) whose worker dies blames
+ *   precisely: the items that worker finished keep their results, the item it was running
+ *   fails PP_EWORKERDIED (its message names the item: "(work 17, item 3 of its chunk of
+ *   10, from 0)"; pp_error.work_id is the chunk's), and the items it had not started run on
+ *   another worker. Not for a remote MPI worker (no memory shared with it): there the whole
+ *   chunk fails as one call.
  * - PP_CRASH_RETRY: as ISOLATE, but the call runs again on another worker, up to
  *   max_retries more times (at most 1 + max_retries runs, never two at once); then it fails
  *   PP_EWORKERDIED, its message ending "after N retries". Retried tasks must be idempotent:
- *   a call that died half-way may have done part of its work.
+ *   a call that died half-way may have done part of its work. In a map chunk it is the item
+ *   that was running that runs again (with its own count of retries); the items before it
+ *   are not run again.
  *
  * Under ISOLATE and RETRY, a failing initializer still breaks the pool, and so do workers
  * that keep dying before they are ready (3 in a row, none ready in between): the cause says
@@ -514,7 +520,11 @@ typedef struct pp_executor_options {
                                               the call is asked to stop
                                               (pp_task_should_stop()), then after
                                               stop_grace_ms its worker is killed and
-                                              replaced; the call ends PP_ETIMELIMIT. 0 = no
+                                              replaced; the call ends PP_ETIMELIMIT. In a
+                                              map chunk, the item running then ends
+                                              PP_ETIMELIMIT, the items before it keep their
+                                              results, and those after it run again as a
+                                              new chunk with a limit of its own. 0 = no
                                               limit. Not with PP_START_FORK */
     long            stop_grace_ms;       /**< how long a call asked to stop (time limit,
                                               pp_future_abort()) has to return before its
@@ -763,7 +773,9 @@ PP_API pp_status pp_executor_shutdown(pp_executor *ex, bool wait, bool cancel_fu
  * pending item (pp_executor_shutdown(ex, false, true)); every call a worker is running is
  * asked to stop (pp_task_should_stop()) and gets @p grace_ms to return; a call that returns
  * in time keeps its outcome; the worker of one that does not is killed, and the call ends
- * PP_ECANCELLED (so do calls handed out but not yet started). Never breaks the pool; later
+ * PP_ECANCELLED (so do calls handed out but not yet started). In a map chunk, the item
+ * running is that call: the items before it keep their results, those after it end
+ * PP_ECANCELLED without running. Never breaks the pool; later
  * submits get PP_ESHUTDOWN. Returns at once: pp_executor_shutdown(ex, true, false) or
  * pp_executor_destroy() then waits, for about @p grace_ms at most. Safe to call from a
  * thread woken by a signal handler (not from the handler itself: see the README). Works

@@ -43,7 +43,7 @@ export PP_SOAK_SECONDS=${PP_SOAK_SECONDS:-20}
 # thread at a time, and without it a test thread spinning on a start flag can keep the
 # others from running for minutes.
 VALGRIND_SUITES="future callbacks wait as_completed submit map shutdown broken initializer
-  protocol alloc badinput remote isolate limits"
+  protocol alloc badinput remote isolate chunks limits"
 
 sanitized() { # job, PP_SANITIZE
     local b="build-$1"

@@ -37,6 +37,30 @@
 #define PP_ASSERT_OK(expr) PP_ASSERT_ST(PP_OK, expr)
 #define PP_ASSERT_OK_FATAL(expr) PP_ASSERT_ST_FATAL(PP_OK, expr)
 
+/* The argument of the task "chunk_step" (tasks.c): a map item that records each of its runs
+ * (its index, appended to the file `path` as an int32) and then does what `mode` says. */
+enum {
+    PP_T_STEP_OK,       /* returns pp_t_step_out {index, pid}, padded to `size` bytes */
+    PP_T_STEP_SEGV,     /* SIGSEGV (Windows: an access violation) */
+    PP_T_STEP_KILL,     /* SIGKILL to itself (Windows: TerminateProcess) */
+    PP_T_STEP_HANG,     /* ignores pp_task_should_stop: sleeps 30 s, then returns */
+    PP_T_STEP_POLITE,   /* runs until pp_task_should_stop (30 s at most), then returns */
+    PP_T_STEP_KILL_ONCE /* SIGKILL to itself on its first run, returns on later ones */
+};
+typedef struct pp_t_step_arg {
+    int32_t index;
+    int32_t mode;
+    uint32_t size;     /* PP_T_STEP_OK: result bytes (at least sizeof(pp_t_step_out)) */
+    char    path[256];
+} pp_t_step_arg;
+typedef struct pp_t_step_out {
+    int32_t   index;
+    int32_t   runs;    /* its runs so far, this one included */
+    long long pid;
+} pp_t_step_out;
+/* How many times item `index` ran, by the file (0 if none or no file). */
+int pp_t_step_runs(const char *path, int32_t index);
+
 /* Registers every test task (tasks.c). Called first thing in main(), in parent and worker. */
 void pp_t_register_tasks(void);
 
@@ -211,6 +235,7 @@ extern const CU_SuiteInfo pp_suite_alloc;
 extern const CU_SuiteInfo pp_suite_badinput;
 extern const CU_SuiteInfo pp_suite_soak;
 extern const CU_SuiteInfo pp_suite_isolate;
+extern const CU_SuiteInfo pp_suite_chunks;
 extern const CU_SuiteInfo pp_suite_limits;
 extern const CU_SuiteInfo pp_suite_remote;
 extern const CU_SuiteInfo pp_suite_scale;

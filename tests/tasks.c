@@ -42,6 +42,8 @@
  *   fork_exit    any             -> POSIX: forks a child that calls exit(7) (the worker's
  *                                   exit handler runs in it), waits for it, returns int32
  *                                   its exit code (-1 if it did not exit)
+ *   chunk_step   pp_t_step_arg   -> records its run in a file, then as its mode says
+ *                                   (pp_test.h): a map item that crashes, hangs or returns
  *   wait_gate    bytes: a name   -> blocks until the gate of that name is open
  *                                   (pp_t_gate_*), for at most 120 s; returns int32 1 if it
  *                                   opened, 0 if not
@@ -561,6 +563,69 @@ static int t_die_on_first_run(pp_task_ctx *c, const void *a, size_t n)
     return pp_task_return(c, &r, sizeof r) == PP_OK ? 0 : 1;
 }
 
+int pp_t_step_runs(const char *path, int32_t index)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    int runs = 0;
+    int32_t v;
+    while (fread(&v, sizeof v, 1, f) == 1)
+        runs += v == index;
+    fclose(f);
+    return runs;
+}
+
+static int t_chunk_step(pp_task_ctx *c, const void *a, size_t n)
+{
+    pp_t_step_arg s;
+    if (n != sizeof s) {
+        pp_task_error(c, "chunk_step: bad argument length %zu", n);
+        return 1;
+    }
+    memcpy(&s, a, sizeof s);
+    s.path[sizeof s.path - 1] = 0;
+    FILE *f = fopen(s.path, "ab");
+    if (!f || fwrite(&s.index, sizeof s.index, 1, f) != 1 || fclose(f) != 0) {
+        pp_task_error(c, "chunk_step: cannot record the run in %s", s.path);
+        return 1;
+    }
+    int runs = pp_t_step_runs(s.path, s.index);
+    switch (s.mode) {
+    case PP_T_STEP_SEGV:
+        crash_segv();
+        break;
+    case PP_T_STEP_KILL:
+        kill_self();
+        break;
+    case PP_T_STEP_KILL_ONCE:
+        if (runs == 1)
+            kill_self();
+        break;
+    case PP_T_STEP_HANG:
+        for (int i = 0; i < 300; i++)
+            pp_t_sleep_ms(100);
+        break;
+    case PP_T_STEP_POLITE:
+        for (int i = 0; i < 30000 && !pp_task_should_stop(c); i++)
+            pp_t_sleep_ms(1);
+        break;
+    default:
+        break;
+    }
+    pp_t_step_out o = {s.index, runs, pp_t_getpid()};
+    size_t len = s.size > sizeof o ? s.size : sizeof o;
+    unsigned char *buf = calloc(1, len);
+    if (!buf)
+        return 1;
+    memcpy(buf, &o, sizeof o);
+    for (size_t i = sizeof o; i < len; i++)
+        buf[i] = (unsigned char)(s.index + i);
+    int rc = pp_task_return(c, buf, len) == PP_OK ? 0 : 1;
+    free(buf);
+    return rc;
+}
+
 /* Runs until asked to stop (pp_task_should_stop), 30 s at most; returns 1 if it was asked,
  * 0 if not (an int32). */
 static int t_until_stopped(pp_task_ctx *c, const void *a, size_t n)
@@ -1008,6 +1073,7 @@ void pp_t_register_tasks(void)
         {"stubborn", t_stubborn},
         {"should_stop_now", t_should_stop_now},
         {"wait_gate", t_wait_gate},
+        {"chunk_step", t_chunk_step},
     };
     for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
         if (pp_register_task(tasks[i].name, tasks[i].fn) != PP_OK) {

@@ -218,6 +218,63 @@ static void test_result_exact_bytes(void)
     pp__free(b.data);
 }
 
+/* A map chunk's pieces: a RESULT built in place with item_put and set_n is the bytes
+ * result_item builds; check_items accepts exactly n items and nothing truncated; a body the
+ * manager assembles has work id 0 and the pid in front of each failed item's text. */
+static void test_chunk_pieces(void)
+{
+    pp__wbuf a = {NULL, 0, 0}, b = {NULL, 0, 0};
+    PP_ASSERT_OK_FATAL(pp__wire_result_begin(&a, 0x11, 0));
+    PP_ASSERT_OK_FATAL(pp__wbuf_reserve(&a, 2 * PP__WIRE_ITEM_FIXED + 4));
+    uint8_t *end = pp__wire_item_put(a.data + a.len, PP_OK, 0, "abc", 3);
+    end = pp__wire_item_put(end, PP_ETASK, -2, "e", 1);
+    a.len = (size_t)(end - a.data);
+    pp__wire_result_set_n(&a, 2);
+    pp__wire_result_end(&a, PP__MSGF_MORE);
+    PP_ASSERT_OK_FATAL(pp__wire_result_begin(&b, 0x11, 2));
+    PP_ASSERT_OK_FATAL(pp__wire_result_item(&b, PP_OK, 0, "abc", 3));
+    PP_ASSERT_OK_FATAL(pp__wire_result_item(&b, PP_ETASK, -2, "e", 1));
+    pp__wire_result_end(&b, PP__MSGF_MORE);
+    CU_ASSERT(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    pp__wire_hdr h;
+    PP_ASSERT_OK(pp__wire_get_hdr(a.data, PP__WIRE_MAX_BODY, &h));
+    CU_ASSERT_EQUAL(h.flags, PP__MSGF_MORE);
+
+    const uint8_t *items = a.data + PP__WIRE_HDR + 12;
+    size_t len = a.len - PP__WIRE_HDR - 12;
+    pp__wire_cur cur;
+    PP_ASSERT_OK(pp__wire_check_items(items, len, 2, &cur));
+    CU_ASSERT_EQUAL(cur.left, 2);
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_check_items(items, len, 1, &cur)); /* bytes left */
+    PP_ASSERT_ST(PP_EINVAL, pp__wire_check_items(items, len, 3, &cur)); /* one missing */
+    for (size_t cut = 0; cut < len; cut++)
+        PP_ASSERT_ST(PP_EINVAL, pp__wire_check_items(items, cut, 2, &cur));
+    PP_ASSERT_OK(pp__wire_check_items(NULL, 0, 0, &cur));
+
+    /* assembled: an OK item as it is, a failed one with its worker's pid */
+    pp__wbuf m = {NULL, 0, 0};
+    PP_ASSERT_OK_FATAL(pp__wire_assembled_begin(&m));
+    PP_ASSERT_OK_FATAL(pp__wire_assembled_item(&m, PP_OK, 0, 41, "abc", 3));
+    PP_ASSERT_OK_FATAL(pp__wire_assembled_item(&m, PP_EWORKERDIED, -9, 4242, "died", 4));
+    pp__wire_assembled_end(&m, 2);
+    pp__wire_result r;
+    PP_ASSERT_OK_FATAL(pp__wire_view_result(m.data, m.len, &r));
+    CU_ASSERT_EQUAL(r.work_id, PP__WIRE_ASSEMBLED);
+    CU_ASSERT_EQUAL(r.n, 2);
+    pp__wire_item x;
+    pp__wire_next_item(&r.items, &x);
+    CU_ASSERT(x.status == PP_OK && x.len == 3 && memcmp(x.data, "abc", 3) == 0);
+    pp__wire_next_item(&r.items, &x);
+    CU_ASSERT(x.status == PP_EWORKERDIED && x.code == -9);
+    CU_ASSERT_EQUAL(pp__wire_item_pid(&x), 4242);
+    CU_ASSERT(x.len == 4 && memcmp(x.data, "died", 4) == 0);
+    pp__wire_item shortx = {PP_ETASK, 0, "abc", 3};
+    CU_ASSERT_EQUAL(pp__wire_item_pid(&shortx), 0); /* too short to hold one */
+    pp__free(a.data);
+    pp__free(b.data);
+    pp__free(m.data);
+}
+
 /* A RESULT whose last item's data is sent after the frame (item_head + end_tail, the
  * worker's way with a large result) is the same bytes as one built with the data inside. */
 static void test_result_split_bytes(void)
@@ -682,7 +739,9 @@ static void test_bad_header(void)
         {0x50500000u, 0, 10},                      /* unknown type 0 */
         {0x50500007u, 0, 10},                      /* unknown type 7 */
         {0x5050ffffu, 0, 10},                      /* unknown type */
-        {PP__MSG_RESULT, 2, 10},                   /* unknown flag */
+        {PP__MSG_RESULT, 4, 10},                   /* unknown flag */
+        {PP__MSG_RESULT, PP__MSGF_LAST | PP__MSGF_MORE, 10}, /* both: never */
+        {PP__MSG_CALL, PP__MSGF_MORE, 10},         /* MORE on the wrong type */
         {PP__MSG_RESULT, 0x80000000u, 10},         /* unknown flag */
         {PP__MSG_RESULT, PP__MSGF_LAST | 4, 10},   /* known + unknown flag */
         {PP__MSG_CALL, PP__MSGF_LAST, 10},         /* LAST on the wrong type */
@@ -1267,6 +1326,7 @@ static CU_TestInfo tests[] = {
     {"CALL exact bytes", test_call_exact_bytes},
     {"RESULT exact bytes", test_result_exact_bytes},
     {"RESULT with its data sent after the frame: the same bytes", test_result_split_bytes},
+    {"map chunk pieces: item_put, set_n, check_items, assembled bodies", test_chunk_pieces},
     {"EXITING exact bytes, round trip, body length", test_exiting_bytes},
     {"CRASH exact bytes, round trip, cut text, body length", test_crash_bytes},
     {"CALL round trip (0-length, n=1, n=1000)", test_call_round_trip},

@@ -45,6 +45,7 @@ void pp__work_free(work *w)
 {
     if (w) {
         pp_future_release(w->f);
+        pp__free(w->acc.data);
         pp__free(w);
     }
 }
@@ -483,6 +484,11 @@ pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args,
     it->limit_ms = limit_ms;
     it->deadline = 0;
     it->raw = raw;
+    it->chunk_n = raw ? (uint32_t)n : 0;
+    it->got = 0;
+    it->acc_n = 0;
+    it->acc_nomem = false;
+    it->acc = (pp__wbuf){NULL, 0, 0};
     it->frame_len = frame_len;
     it->next = NULL;
     pp__wire_encode_call(work_frame(it), it->id, task, name_len, args, n);

@@ -56,6 +56,15 @@ typedef struct work {
     long         limit_ms;  /* its time limit (0: none) */
     int64_t      deadline;  /* once a ready worker holds it, with a limit: when it is asked
                                to stop (pp__os_monotonic_ms), else 0 */
+    /* A map chunk whose result comes in pieces (MORE frames; or a worker died or was
+     * stopped part-way, and the rest of the chunk runs again as a new CALL of the same
+     * id, holding what was done): manager.c, "map chunks". */
+    uint32_t     chunk_n;   /* raw: items in the whole chunk (n: in this CALL) */
+    uint32_t     got;       /* items of this CALL already in acc */
+    uint32_t     acc_n;     /* items of the chunk in acc */
+    bool         acc_nomem; /* acc could not grow: the chunk fails PP_ENOMEM */
+    pp__wbuf     acc;       /* the chunk's items so far, an assembled body (wire.h); or
+                               empty while the result comes in one piece */
     struct work *next;
     /* uint8_t frame[frame_len]; */
 } work;

@@ -149,14 +149,21 @@ static void describe_exit(const pp__exit *st, const worker *w, bool remote, char
 }
 
 /* What the worker was doing: "running 'decode' (work 17)", "in the initializer 'init'",
- * "while idle". Everything it sent is read before its end is handled, so a worker that
- * never sent READY died in its initializer, or before. */
-static void describe_activity(const pp_executor *ex, const worker *w, char *buf, size_t cap)
+ * "while idle"; at_item: its map chunk's progress is known (chunk_salvage), and the item it
+ * was running is named ("(work 17, item 3 of its chunk of 10, from 0)"). Everything it
+ * sent is read before its end is handled, so a worker that never sent READY died in its
+ * initializer, or before. */
+static void describe_activity(const pp_executor *ex, const worker *w, bool at_item, char *buf,
+                              size_t cap)
 {
     if (!w->ready && ex->initializer)
         snprintf(buf, cap, "in the initializer '%s'", ex->initializer);
     else if (!w->ready)
         snprintf(buf, cap, "while starting");
+    else if (w->item && at_item && w->item->acc_n < w->item->chunk_n)
+        snprintf(buf, cap, "running '%s' (work %llu, item %u of its chunk of %u, from 0)",
+                 w->item->task, (unsigned long long)w->item->id, (unsigned)w->item->acc_n,
+                 (unsigned)w->item->chunk_n);
     else if (w->item)
         snprintf(buf, cap, "running '%s' (work %llu)", w->item->task,
                  (unsigned long long)w->item->id);
@@ -269,23 +276,29 @@ static stop_kind stop_answered(worker *w)
     return why;
 }
 
-/* Fails a call that was stopped: PP_ETIMELIMIT for a time limit, else PP_ECANCELLED. */
-static void fail_stopped(pp_executor *ex, work *it, stop_kind why, long long pid,
+/* The text of a call that was stopped (item: a map chunk's item, from 0; UINT32_MAX:
+ * the whole call). */
+static char *stopped_msg(const work *it, uint32_t item, stop_kind why, long long pid,
                          bool killed, long grace_ms)
 {
-    pp_status st = why == STOP_TIMELIMIT ? PP_ETIMELIMIT : PP_ECANCELLED;
     const char *what = why == STOP_TIMELIMIT ? "ran past its time limit"
                        : why == STOP_ABORT   ? "was aborted (pp_future_abort)"
                                              : "was stopped (pp_executor_stop)";
+    char call[PP__NAME_MAX + 96];
+    if (item == UINT32_MAX)
+        snprintf(call, sizeof call, "the call '%s' (work %llu)", it->task,
+                 (unsigned long long)it->id);
+    else
+        snprintf(call, sizeof call, "the call '%s' (work %llu, item %u of its chunk of %u, "
+                 "from 0)", it->task, (unsigned long long)it->id, (unsigned)item,
+                 (unsigned)it->chunk_n);
     char *msg;
     if (killed)
-        msg = pp__asprintf("the call '%s' (work %llu) %s: it was asked to stop, and worker "
-                           "%lld was killed after a grace of %ld ms",
-                           it->task, (unsigned long long)it->id, what, pid, grace_ms);
+        msg = pp__asprintf("%s %s: it was asked to stop, and worker %lld was killed after a "
+                           "grace of %ld ms", call, what, pid, grace_ms);
     else
-        msg = pp__asprintf("the call '%s' (work %llu) %s: it was asked to stop and returned "
-                           "within the grace (worker %lld); its outcome is dropped",
-                           it->task, (unsigned long long)it->id, what, pid);
+        msg = pp__asprintf("%s %s: it was asked to stop and returned within the grace "
+                           "(worker %lld); its outcome is dropped", call, what, pid);
     if (msg && why == STOP_TIMELIMIT) {
         char *m2 = pp__asprintf("%s (time limit %ld ms)", msg, it->limit_ms);
         if (m2) {
@@ -293,10 +306,22 @@ static void fail_stopped(pp_executor *ex, work *it, stop_kind why, long long pid
             msg = m2;
         }
     }
+    return msg;
+}
+
+/* Fails a call that was stopped: PP_ETIMELIMIT for a time limit, else PP_ECANCELLED. */
+static void fail_stopped(pp_executor *ex, work *it, stop_kind why, long long pid,
+                         bool killed, long grace_ms)
+{
+    pp_status st = why == STOP_TIMELIMIT ? PP_ETIMELIMIT : PP_ECANCELLED;
+    char *msg = stopped_msg(it, UINT32_MAX, why, pid, killed, grace_ms);
     pp__stats_add(ex, st == PP_ECANCELLED ? &ex->stats.cancelled : &ex->stats.failed);
     pp__future_finish_error(it->f, st, 0, pid, msg);
     pp__work_free(it);
 }
+
+static void chunk_continue(pp_executor *ex, work *it, uint32_t from, bool rerun, int retries,
+                           long long pid); /* (below: map chunks) */
 
 /* The requests callers made since the last pass: pp_future_abort (work ids), and
  * pp_executor_stop. Calls still in the call queue have not started: they end at once. */
@@ -339,6 +364,10 @@ static void serve_stop_requests(pp_executor *ex)
             continue;
         }
         *pp = it->next;
+        if (it->acc.data) { /* the rest of a map chunk: its done items keep their results */
+            chunk_continue(ex, it, 0, false, 0, 0);
+            continue;
+        }
         ex->n_handed--;
         fail_stopped(ex, it, stop_all ? STOP_EXEC : STOP_ABORT, 0, false, 0);
     }
@@ -401,13 +430,215 @@ static void requeue_front(pp_executor *ex, work *it)
         ex->callq_tail = &it->next;
 }
 
+/* ---- map chunks: precise blame (docs/design.md, "Map chunks") ----
+ *
+ * A chunk's result normally arrives in one RESULT and becomes its future's result as it is.
+ * When it comes in pieces (frames flagged MORE; a worker that died or was stopped
+ * part-way), the items so far are gathered in the item's `acc`, an assembled body (wire.h),
+ * and what is left of the chunk runs again as a new CALL of the same id (chunk_rest). Only
+ * under ISOLATE / RETRY and for calls asked to stop: under BREAK a death still fails the
+ * whole chunk with the pool. */
+
+/* A map chunk whose worker's progress can be known (it has a shared block; or the chunk
+ * is already in pieces): blamed item by item. */
+static bool chunk_blame(const worker *w, const work *it)
+{
+    return it->raw && it->chunk_n > 1 && (w->wshm || it->acc.data);
+}
+
+/* Appends n checked items of this CALL, run by worker pid, to the chunk's assembled body. */
+static void acc_items(work *it, pp__wire_cur cur, uint32_t n, long long pid)
+{
+    if (!it->acc.data && pp__wire_assembled_begin(&it->acc) != PP_OK)
+        it->acc_nomem = true;
+    for (uint32_t i = 0; i < n; i++) {
+        pp__wire_item x;
+        pp__wire_next_item(&cur, &x);
+        if (!it->acc_nomem &&
+            pp__wire_assembled_item(&it->acc, x.status, x.code, pid, x.data, x.len) != PP_OK)
+            it->acc_nomem = true;
+    }
+    it->acc_n += n;
+    it->got += n;
+}
+
+/* Appends one item the manager decides (the one a worker died or was stopped running, or
+ * one that will not run): status, code, text (owned, may be NULL). */
+static void acc_failed(work *it, pp_status st, int code, long long pid, char *msg)
+{
+    const char *text = msg ? msg : pp_strerror(st);
+    if (!it->acc.data && pp__wire_assembled_begin(&it->acc) != PP_OK)
+        it->acc_nomem = true;
+    if (!it->acc_nomem &&
+        pp__wire_assembled_item(&it->acc, st, code, pid, text, strlen(text)) != PP_OK)
+        it->acc_nomem = true;
+    pp__free(msg);
+    it->acc_n++;
+    it->got++;
+}
+
+/* A worker that ended while it held a map chunk: the items it finished but the manager has
+ * not received are in its shared block (wshm.h); they join the chunk's body. Then the item
+ * it was running is it->got (it->n: it had finished them all). Anything inconsistent in
+ * the block (it is the dead process's memory) adds nothing. */
+static void chunk_salvage(worker *w, work *it)
+{
+    if (!w->wshm ||
+        atomic_load_explicit(&w->wshm->run_id, memory_order_acquire) != it->id)
+        return;
+    uint32_t first = atomic_load_explicit(&w->wshm->first, memory_order_acquire);
+    uint32_t n = atomic_load_explicit(&w->wshm->n, memory_order_acquire);
+    uint64_t len = atomic_load_explicit(&w->wshm->len, memory_order_acquire);
+    const size_t fixed = PP__WIRE_HDR + 12; /* the area's frame: header, work id, count */
+    if (first > it->got || n > it->n - first || len > PP__WSHM_AREA_SIZE - fixed)
+        return;
+    pp__wire_cur cur;
+    if (pp__wire_check_items(pp__wshm_area(w->wshm) + fixed, (size_t)len, n, &cur) != PP_OK)
+        return;
+    uint32_t skip = it->got - first; /* received already, in a MORE frame */
+    if (skip >= n)
+        return;
+    for (uint32_t i = 0; i < skip; i++) {
+        pp__wire_item x;
+        pp__wire_next_item(&cur, &x);
+    }
+    acc_items(it, cur, n - skip, w->pid);
+}
+
+/* The rest of a chunk, items from..n of this CALL, as a new CALL of the same id that holds
+ * what was done (it is freed, its future and body moved). NULL: out of memory (it is
+ * untouched). */
+static work *chunk_rest(work *it, uint32_t from, int retries)
+{
+    pp__wire_call c;
+    if (pp__wire_decode_call(work_frame(it) + PP__WIRE_HDR, it->frame_len - PP__WIRE_HDR,
+                             &c) != PP_OK)
+        return NULL; /* cannot happen: we encoded it */
+    uint32_t n = it->n - from;
+    pp_buf *args = pp__malloc(n * sizeof *args);
+    if (!args)
+        return NULL;
+    pp__wire_cur cur = c.args;
+    for (uint32_t i = 0; i < it->n; i++) {
+        pp_buf a;
+        pp__wire_next_arg(&cur, &a);
+        if (i >= from)
+            args[i - from] = a;
+    }
+    size_t fl = pp__wire_call_size(c.name_len, args, n);
+    work *nw = fl == SIZE_MAX ? NULL : pp__malloc(sizeof *nw + fl);
+    if (nw) {
+        *nw = *it;
+        nw->n = n;
+        nw->got = 0;
+        nw->retries = retries;
+        nw->deadline = 0;
+        nw->frame_len = fl;
+        nw->next = NULL;
+        pp__wire_encode_call(work_frame(nw), it->id, c.name, c.name_len, args, n);
+        pp__free(it);
+    }
+    pp__free(args);
+    return nw;
+}
+
+/* The chunk is done: its future gets the assembled body (every item has its outcome). */
+static void chunk_finish(pp_executor *ex, work *it, long long pid)
+{
+    ex->n_handed--;
+    if (it->acc_nomem || !it->acc.data) {
+        pp__stats_add(ex, &ex->stats.failed);
+        pp__future_finish_error(it->f, PP_ENOMEM, 0, pid,
+                                pp__strdup("out of memory assembling a map chunk's results"));
+    } else {
+        pp__wire_assembled_end(&it->acc, it->acc_n);
+        pp__stats_add(ex, &ex->stats.completed);
+        uint8_t *body = it->acc.data;
+        it->acc.data = NULL;
+        pp__future_finish_owned(it->f, body, body, it->acc.len, pid);
+    }
+    pp__work_free(it);
+}
+
+/* The chunk goes on from item `from` of this CALL (the items before are in acc): the rest
+ * runs again, first in the call queue (rerun: its first item has had `retries`), or ends
+ * PP_ECANCELLED (cancel); with nothing left the chunk is done. */
+static void chunk_continue(pp_executor *ex, work *it, uint32_t from, bool rerun, int retries,
+                           long long pid)
+{
+    if (from < it->n && rerun && ex->mstate == M_SERVING && !ex->brk.set) {
+        work *nw = chunk_rest(it, from, retries);
+        if (nw) {
+            requeue_front(ex, nw);
+            return;
+        }
+        it->acc_nomem = true;
+    }
+    while (it->got < it->n) /* not started, and will not be */
+        acc_failed(it, PP_ECANCELLED, 0, 0,
+                   pp__asprintf("the call '%s' (work %llu) was cancelled before this item of "
+                                "its chunk started", it->task, (unsigned long long)it->id));
+    chunk_finish(ex, it, pid);
+}
+
+/* PP_CRASH_ISOLATE / RETRY, a worker died holding a map chunk (its progress salvaged): the
+ * item it was running is retried (RETRY, that item's retries left: counted as a call's) or
+ * fails PP_EWORKERDIED; the items after it run again; the finished ones keep their
+ * results. */
+static void chunk_isolate(pp_executor *ex, worker *w, work *it, const char *cause, int code)
+{
+    if (it->got == it->n) { /* it had finished them all: nothing to blame */
+        chunk_continue(ex, it, it->n, false, 0, w->pid);
+        return;
+    }
+    int item_retries = it->got == 0 ? it->retries : 0;
+    if (ex->crash_policy == PP_CRASH_RETRY && item_retries < ex->max_retries) {
+        chunk_continue(ex, it, it->got, true, item_retries + 1, w->pid);
+        return;
+    }
+    char *msg = ex->crash_policy == PP_CRASH_RETRY
+                    ? pp__asprintf("%s after %d %s", cause, item_retries,
+                                   item_retries == 1 ? "retry" : "retries")
+                    : pp__strdup(cause);
+    acc_failed(it, PP_EWORKERDIED, code, w->pid, msg);
+    chunk_continue(ex, it, it->got, true, 0, w->pid);
+}
+
+/* A map chunk asked to stop (time limit, pp_future_abort, pp_executor_stop), its item
+ * it->got the one running then: killed (the worker was killed after the grace), or it
+ * returned within the grace, its outcome the last item of `r` (last, not yet in acc). That
+ * item ends as a stopped call does; after it, the chunk runs again for a time limit (each
+ * run of the chunk has the limit), and ends PP_ECANCELLED for an abort or a stop. */
+static void chunk_stopped(pp_executor *ex, worker *w, work *it, stop_kind why, bool killed,
+                          long grace_ms, const pp__wire_item *last)
+{
+    if (it->got < it->n) {
+        uint32_t item = it->acc_n;
+        if (why == STOP_EXEC && last) { /* pp_executor_stop keeps what returned */
+            if (!it->acc.data && pp__wire_assembled_begin(&it->acc) != PP_OK)
+                it->acc_nomem = true;
+            if (!it->acc_nomem && pp__wire_assembled_item(&it->acc, last->status, last->code,
+                                                          w->pid, last->data,
+                                                          last->len) != PP_OK)
+                it->acc_nomem = true;
+            it->acc_n++;
+            it->got++;
+        } else {
+            acc_failed(it, why == STOP_TIMELIMIT ? PP_ETIMELIMIT : PP_ECANCELLED, 0, w->pid,
+                       stopped_msg(it, item, why, w->pid, killed, grace_ms));
+        }
+    }
+    chunk_continue(ex, it, it->got, why == STOP_TIMELIMIT, 0, w->pid);
+}
+
 /*
  * PP_CRASH_ISOLATE / PP_CRASH_RETRY: a worker died; only the call it held (if any) is
  * concerned: run again (RETRY, retries left; or the worker was not even ready, so the call
  * never started) or failed PP_EWORKERDIED. Workers that keep dying before they are ready
  * break the pool instead (false: the caller records the break).
  */
-static bool isolate(pp_executor *ex, worker *w, work *held, const char *cause, int code)
+static bool isolate(pp_executor *ex, worker *w, work *held, bool at_item, const char *cause,
+                    int code)
 {
     if (!w->ready) {
         if (++ex->early_deaths >= EARLY_DEATHS_MAX)
@@ -418,6 +649,10 @@ static bool isolate(pp_executor *ex, worker *w, work *held, const char *cause, i
     }
     if (!held)
         return true; /* died idle: replaced when work needs a worker */
+    if (at_item) { /* a map chunk whose progress is known */
+        chunk_isolate(ex, w, held, cause, code);
+        return true;
+    }
     if (ex->crash_policy == PP_CRASH_RETRY && held->retries < ex->max_retries) {
         held->retries++;
         requeue_front(ex, held);
@@ -448,6 +683,11 @@ static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit
         w->item = NULL;
         if (it) {
             long grace = w->stop_reason == STOP_EXEC ? ex->stop_all_grace : ex->stop_grace_ms;
+            if (chunk_blame(w, it)) {
+                chunk_salvage(w, it);
+                chunk_stopped(ex, w, it, w->stop_reason, true, grace, NULL);
+                return;
+            }
             ex->n_handed--;
             fail_stopped(ex, it, w->stop_reason, w->pid, true, grace);
         }
@@ -458,10 +698,15 @@ static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit
         return;
     if (!ex->forced) /* deaths nobody asked for; terminate / kill_workers asked */
         pp__stats_add(ex, &ex->stats.workers_died);
+    bool isolating = ex->crash_policy != PP_CRASH_BREAK && !w->init_err && !ex->forced &&
+                     ex->mstate == M_SERVING;
+    bool at_item = isolating && w->ready && w->item && chunk_blame(w, w->item);
+    if (at_item)
+        chunk_salvage(w, w->item); /* before the text: it names the item */
     /* The cause is built on the heap: it may carry a 16 KiB backtrace, and a frame that
      * large on the manager's stack cost every break its page faults (tens of us). */
     static const char no_memory[] = "a worker ended (out of memory describing how)";
-    char how[256], what[PP__NAME_MAX + 64], who[320], lim[80] = "";
+    char how[256], what[PP__NAME_MAX + 96], who[320], lim[80] = "";
     int code = 0;
     const char *where = pp__os_proc_desc(w->proc); /* "rank 2 on host node7", or NULL */
     snprintf(who, sizeof who, "worker %lld%s%s%s", w->pid, where ? " (" : "", where ? where : "",
@@ -475,7 +720,7 @@ static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit
                              ex->initializer ? ex->initializer : "?", w->init_code,
                              w->init_err);
     } else {
-        describe_activity(ex, w, what, sizeof what);
+        describe_activity(ex, w, at_item, what, sizeof what);
         if (ex->wstart.mem_limit) /* the likely cause, or not: say it is there */
             snprintf(lim, sizeof lim, " (its worker_memory_limit: %llu bytes)",
                      ex->wstart.mem_limit);
@@ -491,9 +736,8 @@ static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit
     const char *text = cause ? cause : no_memory;
     work *held = w->item;
     w->item = NULL;
-    if (ex->crash_policy != PP_CRASH_BREAK && !w->init_err && !ex->forced &&
-        ex->mstate == M_SERVING) {
-        if (isolate(ex, w, held, text, code)) {
+    if (isolating) {
+        if (isolate(ex, w, held, at_item, text, code)) {
             pp__free(cause);
             return;
         }
@@ -679,24 +923,55 @@ static bool on_initerr(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_
 
 /* RESULT: the item it holds is done. Mark the worker idle and give it its next item before
  * completing the future: back-to-back tasks reuse one worker, and the worker never waits
- * on callbacks. */
+ * on callbacks. A map chunk's RESULT may come in pieces: frames flagged MORE (kept in the
+ * chunk's body; the worker stays busy), and a last frame with fewer items than were left
+ * when the chunk was asked to stop (it ended at the item it was running). */
 static bool on_result(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
                       bool *owned)
 {
     pp__wire_result r;
     size_t len = (size_t)h->body_len;
     work *it = w->item;
-    if (pp__wire_decode_result(body, len, &r) != PP_OK || !it || r.work_id != it->id ||
-        r.n != it->n)
+    if (pp__wire_decode_result(body, len, &r) != PP_OK || !it || r.work_id != it->id)
+        return false;
+    uint32_t left = it->n - it->got;
+    if (h->flags & PP__MSGF_MORE) {
+        if (!it->raw || r.n >= left)
+            return false;
+        acc_items(it, r.items, r.n, w->pid);
+        return true;
+    }
+    if (r.n > left || (r.n < left && (w->stop_reason == STOP_NONE || !it->raw)))
         return false;
     w->item = NULL;
     w->calls++;
     stop_kind why = w->stop_reason != STOP_NONE ? stop_answered(w) : STOP_NONE;
+    bool pieces = it->raw && (it->acc.data || r.n < left ||
+                              (why != STOP_NONE && chunk_blame(w, it)));
+    if (it->raw && w->wshm) /* its progress is stale from now: the next CALL may share its id */
+        atomic_store_explicit(&w->wshm->run_id, 0, memory_order_release);
     pp__worker_set_state(ex, w, (h->flags & PP__MSGF_LAST) ? W_STOPPING : W_IDLE);
-    ex->n_handed--;
+    if (!pieces)
+        ex->n_handed--;
     if (w->state == W_IDLE && ex->max_worker_rss && ex->mstate == M_SERVING && !ex->brk.set &&
         pp__os_pid_rss(w->pid) > ex->max_worker_rss)
         stop_worker(ex, w); /* max_worker_rss: recycled; grow starts another when needed */
+    if (pieces) { /* the chunk's body is assembled; the rest, if any, runs first */
+        if (why == STOP_NONE) {
+            acc_items(it, r.items, r.n, w->pid);
+            chunk_continue(ex, it, it->got, true, 0, w->pid);
+        } else {
+            acc_items(it, r.items, r.n - 1, w->pid); /* all but the one asked to stop */
+            pp__wire_cur cur = r.items;
+            pp__wire_item last;
+            for (uint32_t i = 0; i < r.n; i++)
+                pp__wire_next_item(&cur, &last);
+            long grace = why == STOP_EXEC ? ex->stop_all_grace : ex->stop_grace_ms;
+            chunk_stopped(ex, w, it, why, false, grace, &last);
+        }
+        assign(ex);
+        return true; /* the body is freed by the caller */
+    }
     assign(ex);
     if (why == STOP_TIMELIMIT || why == STOP_ABORT) { /* returned within the grace */
         fail_stopped(ex, it, why, w->pid, false, 0);

@@ -5,6 +5,8 @@
  * The chunks' futures sit in a ring in input order. pp_map_next waits for the oldest with
  * what is left of the map's deadline, then walks the items of its RESULT; a chunk that
  * failed as a whole (broken pool, cancelled) reports its error at each of its positions. A
+ * chunk whose worker died or was stopped part-way has a body the manager assembled (wire.h,
+ * PP__WIRE_ASSEMBLED): each item has its own outcome, and each failed one its worker. A
  * lazy map submits one more chunk each time one has been consumed, so at most buffersize
  * chunks are submitted and not yet consumed.
  */
@@ -30,6 +32,8 @@ struct pp_map_iter {
     pp_future      *cur;
     uint32_t        left;      /* items of cur not yet returned */
     pp__wire_cur    items;     /* when cur succeeded */
+    bool            assembled; /* its body was assembled by the manager (wire.h): each
+                                  failed item carries its worker's pid */
     pp_status       cur_st;    /* PP_OK, or the chunk's own failure */
     const pp_error *cur_err;
     pp_error        cancelled_err;
@@ -279,6 +283,7 @@ static pp_status next_chunk(pp_map_iter *it)
             it->cur_err = NULL;
         } else {
             it->items = r.items;
+            it->assembled = r.work_id == PP__WIRE_ASSEMBLED;
         }
     } else if (it->cur_st == PP_ECANCELLED) {
         it->cancelled_err.work_id = pp__future_work_id(f);
@@ -356,8 +361,9 @@ pp_status pp_map_next(pp_map_iter *it, pp_buf *result, const pp_error **err)
             *result = (pp_buf){item.data, item.len};
         return PP_OK;
     }
+    long long pid = it->assembled ? pp__wire_item_pid(&item) : pp__future_pid(it->cur);
     it->item_msg = pp__strndup(item.data, item.len);
-    it->item_err = (pp_error){item.status, item.code, pp__future_pid(it->cur),
+    it->item_err = (pp_error){item.status, item.code, pid,
                               it->item_msg ? it->item_msg : pp_status_str(item.status),
                               pp__future_work_id(it->cur)};
     if (err)

@@ -203,7 +203,9 @@ pp_status pp__wire_get_hdr(const uint8_t in[PP__WIRE_HDR], uint64_t max_body,
             return PP_EINVAL;
         break;
     case PP__MSG_RESULT:
-        allowed = PP__MSGF_LAST;
+        allowed = PP__MSGF_LAST | PP__MSGF_MORE;
+        if ((flags & allowed) == allowed)
+            return PP_EINVAL;
         break;
     case PP__MSG_INIT:
     case PP__MSG_CALL:
@@ -388,6 +390,58 @@ void pp__wire_result_end_tail(pp__wbuf *b, uint32_t flags, size_t len)
     pp__wire_put_hdr(b->data, PP__MSG_RESULT, flags, b->len - PP__WIRE_HDR + (uint64_t)len);
 }
 
+uint8_t *pp__wire_item_put(uint8_t *p, pp_status status, int32_t code, const void *data,
+                           size_t len)
+{
+    p = wr_u32(p, (uint32_t)status);
+    p = wr_u32(p, from_i32(code));
+    p = wr_u64(p, len);
+    return wr_bytes(p, data, len);
+}
+
+void pp__wire_result_set_n(pp__wbuf *b, uint32_t n)
+{
+    PP__ASSERT(b != NULL && b->len >= PP__WIRE_HDR + U64 + U32);
+    put_u32(b->data + PP__WIRE_HDR + U64, n);
+}
+
+pp_status pp__wire_assembled_begin(pp__wbuf *b)
+{
+    PP__CHECK_ARG(b != NULL);
+    b->len = 0;
+    if (pp__wbuf_reserve(b, U64 + U32) != PP_OK)
+        return PP_ENOMEM;
+    put_u64(b->data, PP__WIRE_ASSEMBLED);
+    put_u32(b->data + U64, 0);
+    b->len = U64 + U32;
+    return PP_OK;
+}
+
+pp_status pp__wire_assembled_item(pp__wbuf *b, pp_status status, int32_t code, long long pid,
+                                  const void *data, size_t len)
+{
+    PP__CHECK_ARG(b != NULL && b->len >= U64 + U32 && (data != NULL || len == 0));
+    size_t extra = status == PP_OK ? 0 : U64;
+    if (len > SIZE_MAX - ITEM_FIXED - extra ||
+        pp__wbuf_reserve(b, ITEM_FIXED + extra + len) != PP_OK)
+        return PP_ENOMEM;
+    uint8_t *p = b->data + b->len;
+    p = wr_u32(p, (uint32_t)status);
+    p = wr_u32(p, from_i32(code));
+    p = wr_u64(p, extra + len);
+    if (extra)
+        p = wr_u64(p, (uint64_t)pid);
+    wr_bytes(p, data, len);
+    b->len += ITEM_FIXED + extra + len;
+    return PP_OK;
+}
+
+void pp__wire_assembled_end(pp__wbuf *b, uint32_t n)
+{
+    PP__ASSERT(b != NULL && b->len >= U64 + U32);
+    put_u32(b->data + U64, n);
+}
+
 /* Reads one RESULT / INITERR item: status, code, data. */
 static bool rd_item(rd *r, bool (*status_ok)(uint32_t), pp__wire_item *it)
 {
@@ -424,6 +478,30 @@ pp_status pp__wire_decode_result(const uint8_t *body, size_t len, pp__wire_resul
     res->n = n;
     res->items.p = first;
     res->items.left = n;
+    return PP_OK;
+}
+
+long long pp__wire_item_pid(pp__wire_item *it)
+{
+    if (it->len < U64)
+        return 0;
+    long long pid = (long long)get_u64(it->data);
+    it->data = (const uint8_t *)it->data + U64;
+    it->len -= U64;
+    return pid;
+}
+
+pp_status pp__wire_check_items(const uint8_t *p, size_t len, uint32_t n, pp__wire_cur *cur)
+{
+    PP__CHECK_ARG(cur != NULL && (p != NULL || len == 0));
+    rd r = {p, len};
+    for (uint32_t i = 0; i < n; i++)
+        if (!rd_item(&r, item_status_ok, NULL))
+            return PP_EINVAL;
+    if (r.left != 0)
+        return PP_EINVAL;
+    cur->p = p;
+    cur->left = n;
     return PP_OK;
 }
 

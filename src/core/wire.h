@@ -20,7 +20,12 @@
  *   RESULT  W->M  u64 work_id, u32 n (>= 1), n x item; item = u32 status (PP_OK | PP_ETASK |
  *                 PP_ENOTASK | PP_ENOMEM), u32 code (an int32), b data (the result bytes for
  *                 PP_OK, else the failure text). Flag PP__MSGF_LAST: the worker exits after
- *                 this result (max_tasks_per_child reached).
+ *                 this result (max_tasks_per_child reached). Flag PP__MSGF_MORE (a map
+ *                 chunk's results overflowed the worker's shared block, wshm.h): these are
+ *                 the call's next n items and more RESULT frames of the call follow; the
+ *                 frames' n add up to the call's n, or to fewer when the call was asked to
+ *                 stop (the worker ends a chunk at the item it was running then). Never
+ *                 both flags.
  *   EXITING W->M  u32 code (an int32): a task called exit(code); the worker is ending (sent
  *                 from its exit handler, where the system has one that sees the status)
  *   SHM     M->W  u64 token, u64 size: the worker's shared block (pp__os_shm_open maps it;
@@ -64,6 +69,8 @@ enum {
     PP__MSG_CRASH = PP__WIRE_MAGIC | 9u
 };
 #define PP__MSGF_LAST 1u /* RESULT: the worker exits after it (max_tasks_per_child) */
+#define PP__MSGF_MORE 2u /* RESULT: more items of the same call follow in another RESULT */
+#define PP__WIRE_ITEM_FIXED 16u /* an item's fixed fields: status, code, data length */
 /* Default upper bound on a body; larger lengths are malformed before anything is allocated. */
 #define PP__WIRE_MAX_BODY ((uint64_t)1 << 40)
 
@@ -76,8 +83,8 @@ typedef struct pp__wire_hdr {
 /* Writes a header. */
 void pp__wire_put_hdr(uint8_t out[PP__WIRE_HDR], uint32_t type, uint32_t flags,
                       uint64_t body_len);
-/* Reads and checks a header: known type, only flags that type allows (PP__MSGF_LAST on
- * RESULT), body_len <= max_body and <= SIZE_MAX, and a body length
+/* Reads and checks a header: known type, only flags that type allows (PP__MSGF_LAST or
+ * PP__MSGF_MORE, not both, on RESULT), body_len <= max_body and <= SIZE_MAX, and a body length
  * the type allows (STOP: 0; READY: 8; EXITING: 4). PP_OK or PP_EINVAL. */
 pp_status pp__wire_get_hdr(const uint8_t in[PP__WIRE_HDR], uint64_t max_body,
                            pp__wire_hdr *h);
@@ -120,6 +127,29 @@ pp_status pp__wire_result_begin(pp__wbuf *b, uint64_t work_id, uint32_t n);
 pp_status pp__wire_result_item(pp__wbuf *b, pp_status status, int32_t code, const void *data,
                                size_t len);
 void pp__wire_result_end(pp__wbuf *b, uint32_t flags);
+/* Writes one item (a status a worker may send) at p, which has PP__WIRE_ITEM_FIXED + len
+ * bytes of room: no check, no allocation (a map chunk's item, in the worker's shared block).
+ * Returns the end of what it wrote. */
+uint8_t *pp__wire_item_put(uint8_t *p, pp_status status, int32_t code, const void *data,
+                           size_t len);
+/* Rewrites the item count of a RESULT frame that result_begin started in b (a map chunk's
+ * frame, whose count is known only at its end). */
+void pp__wire_result_set_n(pp__wbuf *b, uint32_t n);
+/* Checks that len bytes at p are exactly n well-formed RESULT items (PP_OK, else PP_EINVAL)
+ * and gives a cursor over them: the items a dead worker left in its shared block. */
+pp_status pp__wire_check_items(const uint8_t *p, size_t len, uint32_t n, pp__wire_cur *cur);
+/* A map chunk's result assembled by the manager from several runs (a worker died, or was
+ * stopped, part-way through the chunk): a RESULT body (no header) whose work_id field is
+ * 0 (PP__WIRE_ASSEMBLED; a worker's body has the call's id, never 0) and whose failed
+ * items' data start with the u64 pid of the worker that ran (or died running) the item,
+ * then the text. Besides the statuses a worker sends, such an item may be PP_EWORKERDIED,
+ * PP_ETIMELIMIT or PP_ECANCELLED. begin (b->len 0, count 0), append items, then
+ * set_n-style patch with pp__wire_assembled_end. Only map.c reads these bodies back. */
+#define PP__WIRE_ASSEMBLED 0u
+pp_status pp__wire_assembled_begin(pp__wbuf *b);
+pp_status pp__wire_assembled_item(pp__wbuf *b, pp_status status, int32_t code, long long pid,
+                                  const void *data, size_t len);
+void      pp__wire_assembled_end(pp__wbuf *b, uint32_t n);
 /* The same frame with the last item's data sent separately (a large result written from
  * where the task left it, not copied into b): item_head() appends the item's fixed fields
  * for len data bytes, end_tail() counts those len bytes in body_len; b then holds every byte
@@ -144,6 +174,9 @@ pp_status pp__wire_decode_result(const uint8_t *body, size_t len, pp__wire_resul
  * have not been decoded once. */
 pp_status pp__wire_view_result(const uint8_t *body, size_t len, pp__wire_result *r);
 void pp__wire_next_item(pp__wire_cur *cur, pp__wire_item *it);
+/* A failed item of an assembled body (PP__WIRE_ASSEMBLED): takes the pid off the front of
+ * its data and returns it (0 if the data is too short to hold one). */
+long long pp__wire_item_pid(pp__wire_item *it);
 
 /* ---- INIT, READY, INITERR, STOP: whole frames, header included ---- */
 pp_status pp__wire_encode_init(pp__wbuf *b, uint32_t max_tasks, const char *initializer,

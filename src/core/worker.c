@@ -260,11 +260,10 @@ static void report_crash(int code, const char *trace, size_t len)
  * frame's first bytes instead of being copied behind them: a system call more, a copy less. */
 #define DIRECT_RESULT (256u * 1024u)
 
-/* Runs fn once; appends its RESULT item to out. With tail non-NULL (a call of one item),
- * a large successful result is left where it is: only the item's fixed fields are appended,
- * and *tail gets the bytes to send after out. */
-static pp_status run_one(pp_task_ctx *ctx, const char *name, pp_task_fn fn, pp_buf arg,
-                         pp__wbuf *out, pp_buf *tail)
+/* Runs fn once; gives its RESULT item (status, code, data) in *item, pointing into ctx or
+ * msg (msg_cap bytes for the default failure text). */
+static void run_task(pp_task_ctx *ctx, const char *name, pp_task_fn fn, pp_buf arg,
+                     pp__wire_item *item, char *msg, size_t msg_cap)
 {
     ctx->result.len = 0;
     pp__free(ctx->error);
@@ -273,19 +272,130 @@ static pp_status run_one(pp_task_ctx *ctx, const char *name, pp_task_fn fn, pp_b
     in_task = true;
     int rc = fn(ctx, arg.data, arg.len);
     in_task = false;
-    if (ctx->nomem)
-        return pp__wire_result_item(out, PP_ENOMEM, rc, NOMEM_MESSAGE, sizeof NOMEM_MESSAGE - 1);
-    if (rc == 0 && tail && ctx->result.len >= DIRECT_RESULT) {
-        *tail = (pp_buf){ctx->result.data, ctx->result.len};
-        return pp__wire_result_item_head(out, PP_OK, 0, ctx->result.len);
+    if (ctx->nomem) {
+        *item = (pp__wire_item){PP_ENOMEM, rc, NOMEM_MESSAGE, sizeof NOMEM_MESSAGE - 1};
+    } else if (rc == 0) {
+        *item = (pp__wire_item){PP_OK, 0, ctx->result.data, ctx->result.len};
+    } else if (ctx->error && ctx->error[0]) { /* an empty text gets the default one */
+        *item = (pp__wire_item){PP_ETASK, rc, ctx->error, strlen(ctx->error)};
+    } else {
+        int n = snprintf(msg, msg_cap, "task '%s' failed with code %d", name, rc);
+        *item = (pp__wire_item){PP_ETASK, rc, msg, (size_t)n};
     }
-    if (rc == 0)
-        return pp__wire_result_item(out, PP_OK, 0, ctx->result.data, ctx->result.len);
-    if (ctx->error && ctx->error[0]) /* an empty text gets the default one */
-        return pp__wire_result_item(out, PP_ETASK, rc, ctx->error, strlen(ctx->error));
+}
+
+/* Runs fn once; appends its RESULT item to out. With tail non-NULL (a call of one item),
+ * a large successful result is left where it is: only the item's fixed fields are appended,
+ * and *tail gets the bytes to send after out. */
+static pp_status run_one(pp_task_ctx *ctx, const char *name, pp_task_fn fn, pp_buf arg,
+                         pp__wbuf *out, pp_buf *tail)
+{
     char msg[PP__NAME_MAX + 64];
-    int n = snprintf(msg, sizeof msg, "task '%s' failed with code %d", name, rc);
-    return pp__wire_result_item(out, PP_ETASK, rc, msg, (size_t)n);
+    pp__wire_item item;
+    run_task(ctx, name, fn, arg, &item, msg, sizeof msg);
+    if (item.status == PP_OK && tail && item.len >= DIRECT_RESULT) {
+        *tail = (pp_buf){item.data, item.len};
+        return pp__wire_result_item_head(out, PP_OK, 0, item.len);
+    }
+    return pp__wire_result_item(out, item.status, item.code, item.data, item.len);
+}
+
+/* The manager asked this call to stop (a map chunk then ends at the item it was running). */
+static bool stop_asked(uint64_t work_id)
+{
+    return shared && atomic_load_explicit(&shared->stop_id, memory_order_acquire) == work_id;
+}
+
+/* Writes the items the shared area holds as a RESULT frame (flags: PP__MSGF_MORE when more
+ * items of the call follow, else those of its last frame) and empties the area, which then
+ * starts at item `next`. */
+static void flush_area(pp__chan *c, pp__wbuf *area, uint64_t work_id, uint32_t n,
+                       uint32_t flags, uint32_t next)
+{
+    pp__wire_result_set_n(area, n);
+    pp__wire_result_end(area, flags);
+    write_full(c, area->data, area->len);
+    if (pp__wire_result_begin(area, work_id, 0) != PP_OK)
+        die_quietly(WORKER_EXIT_PROTOCOL); /* cannot happen: the area has room */
+    atomic_store_explicit(&shared->n, 0, memory_order_relaxed);
+    atomic_store_explicit(&shared->len, 0, memory_order_relaxed);
+    atomic_store_explicit(&shared->first, next, memory_order_release);
+}
+
+/*
+ * A map chunk (a CALL of more than one item) with a shared block: its RESULT frame is built
+ * in the block's area, so that a worker that dies part-way leaves the manager every finished
+ * item (wshm.h). Per item this costs three stores to shared memory, and no system call: the
+ * frame is written once at the end, from the area. Results that do not fit go out early in
+ * frames flagged MORE. When the manager asks the call to stop, the chunk ends after the
+ * item that was running: the items not started are the manager's to run again.
+ */
+static void serve_chunk(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
+                        const char *name, pp_task_fn fn, const char *nomsg, size_t nomsg_len,
+                        pp__wbuf *out, uint32_t flags)
+{
+    pp__wbuf area = {pp__wshm_area(shared), 0, PP__WSHM_AREA_SIZE};
+    atomic_store_explicit(&shared->n, 0, memory_order_relaxed);
+    atomic_store_explicit(&shared->len, 0, memory_order_relaxed);
+    atomic_store_explicit(&shared->first, 0, memory_order_relaxed);
+    atomic_store_explicit(&shared->run_id, call->work_id, memory_order_release);
+    if (pp__wire_result_begin(&area, call->work_id, 0) != PP_OK)
+        die_quietly(WORKER_EXIT_PROTOCOL);
+    const size_t fixed = area.len; /* header, work id, count */
+    char msg[PP__NAME_MAX + 64];
+    pp__wire_cur cur = call->args;
+    uint32_t in_area = 0, i = 0;
+    while (i < call->n) {
+        pp_buf arg;
+        pp__wire_next_arg(&cur, &arg);
+        pp__wire_item item = {PP_ENOTASK, 0, nomsg, nomsg_len};
+        if (fn)
+            run_task(ctx, name, fn, arg, &item, msg, sizeof msg);
+        i++;
+        bool end = i == call->n || stop_asked(call->work_id);
+        size_t need = PP__WIRE_ITEM_FIXED + item.len;
+        if (item.len > area.cap - fixed - PP__WIRE_ITEM_FIXED) {
+            /* too large for the area even alone: what the area holds goes first, then
+             * this item in a frame of its own from a private buffer */
+            if (in_area)
+                flush_area(c, &area, call->work_id, in_area, PP__MSGF_MORE, i - 1);
+            in_area = 0;
+            pp_buf tail = {NULL, 0};
+            if (pp__wire_result_begin(out, call->work_id, 1) != PP_OK)
+                die_quietly(WORKER_EXIT_PROTOCOL);
+            if (item.status == PP_OK && item.len >= DIRECT_RESULT) {
+                if (pp__wire_result_item_head(out, PP_OK, 0, item.len) != PP_OK)
+                    die_quietly(WORKER_EXIT_PROTOCOL);
+                tail = (pp_buf){item.data, item.len};
+            } else if (pp__wire_result_item(out, item.status, item.code, item.data,
+                                            item.len) != PP_OK) {
+                die_quietly(WORKER_EXIT_PROTOCOL);
+            }
+            pp__wire_result_end_tail(out, end ? flags : PP__MSGF_MORE, tail.len);
+            write_full(c, out->data, out->len);
+            if (tail.len)
+                write_full(c, tail.data, tail.len);
+            atomic_store_explicit(&shared->first, i, memory_order_release);
+            if (end)
+                return;
+            continue;
+        }
+        if (need > area.cap - area.len) { /* full: what it holds goes out first */
+            flush_area(c, &area, call->work_id, in_area, PP__MSGF_MORE, i - 1);
+            in_area = 0;
+        }
+        area.len = (size_t)(pp__wire_item_put(area.data + area.len, item.status, item.code,
+                                              item.data, item.len) -
+                            area.data);
+        in_area++;
+        atomic_store_explicit(&shared->len, area.len - fixed, memory_order_relaxed);
+        atomic_store_explicit(&shared->n, in_area, memory_order_release);
+        if (end)
+            break;
+    }
+    pp__wire_result_set_n(&area, in_area);
+    pp__wire_result_end(&area, flags);
+    write_full(c, area.data, area.len);
 }
 
 static void serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
@@ -303,6 +413,10 @@ static void serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
                            pp__os_getpid());
 
     ctx->work_id = call->work_id; /* pp_task_should_stop compares with it */
+    if (call->n > 1 && shared) {
+        serve_chunk(c, ctx, call, name, known ? fn : NULL, msg, (size_t)msg_len, out, flags);
+        return;
+    }
     if (pp__wire_result_begin(out, call->work_id, call->n) != PP_OK)
         die_quietly(WORKER_EXIT_PROTOCOL);
     pp__wire_cur cur = call->args;
@@ -395,7 +509,7 @@ static int serve_loop(pp__chan *c, bool session)
         uint64_t token, size;
         pp__shm *shm = NULL;
         if (pp__wire_decode_shm(body.data, body.len, &token, &size) != PP_OK ||
-            size < sizeof(pp__wshm) || size > PP__WSHM_SIZE ||
+            size != PP__WSHM_SIZE ||
             pp__os_shm_open(c, token, (size_t)size, &shm, NULL) != PP_OK)
             die_quietly(WORKER_EXIT_PROTOCOL);
         shared = pp__os_shm_addr(shm); /* mapped for the life of this process */
