@@ -167,15 +167,18 @@ def bench_roundtrip(ctx, m, n):
 def bench_payload(ctx, m, reps, size, inflight=1):
     """(e) inflight calls (1: one) with a size-byte bytes argument, submitted at once and
     collected in order, on a warm pool: to sink (returns None) and to echo (returns it); the
-    results are checked after the clock stops. MB/s = inflight * size / 1e6 / time."""
+    results are checked after the clock stops. MB/s = inflight * size / 1e6 / time. With
+    inflight > 1, one call per worker of each kind runs first, not timed."""
     buf = bytes((i * 131 + 7) & 0xFF for i in range(256)) * (size // 256) + bytes(size % 256)
     arg, ech = [], []
     with new_pool(ctx) as ex:
         warm(ex)
-        for rep in range(-1 if inflight > 1 else 0, reps):  # pipelined: a round not timed
+        # pipelined: first a round of one call per worker, not timed
+        for rep in range(-1 if inflight > 1 else 0, reps):
+            k = inflight if rep >= 0 else WORKERS
             for fn, into in ((sink, arg), (echo, ech)):
                 t0 = time.perf_counter()
-                rs = [f.result() for f in [ex.submit(fn, buf) for _ in range(inflight)]]
+                rs = [f.result() for f in [ex.submit(fn, buf) for _ in range(k)]]
                 t1 = time.perf_counter()
                 for r in rs:
                     if r != (None if fn is sink else buf):
