@@ -356,7 +356,7 @@ static void bench_payload(int reps, size_t size, size_t inflight)
     warm(ex);
     /* pipelined: first a round of one call per worker, not timed */
     for (int r = inflight > 1 ? -1 : 0; r < reps; r++) {
-        size_t k = r >= 0 || inflight < (size_t)g_workers ? inflight : (size_t)g_workers;
+        size_t k = (r >= 0 || inflight < (size_t)g_workers) ? inflight : (size_t)g_workers;
         for (int mode = 0; mode < 2; mode++) {
             double t0 = now_s();
             for (size_t i = 0; i < k; i++) {
