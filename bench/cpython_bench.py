@@ -2,7 +2,7 @@
 """CPython's side of the benchmark suite: concurrent.futures.ProcessPoolExecutor.
 
     python3 cpython_bench.py WORKLOAD [--start=spawn|fork|forkserver] [--reps N] [--n N]
-                                      [--chunksize C[,C...]] [--size BYTES]
+                                      [--chunksize C[,C...]] [--size BYTES] [--inflight N]
 
 The same workloads, defaults and output as pp_bench (bench/README.md describes each
 figure): one line per figure, "figure<TAB>value<TAB>unit"; lines starting with '#' are
@@ -164,28 +164,29 @@ def bench_roundtrip(ctx, m, n):
     out("rtt.p99.%s" % m, percentile(t, 99) * 1e6, "us", "%.2f")
 
 
-def bench_payload(ctx, m, reps, size):
-    """(e) one call with a size-byte bytes argument, from submit to its result, on a warm
-    pool: to sink (returns None) and to echo (returns it). MB/s = size / 1e6 / time."""
+def bench_payload(ctx, m, reps, size, inflight=1):
+    """(e) inflight calls (1: one) with a size-byte bytes argument, submitted at once and
+    collected in order, on a warm pool: to sink (returns None) and to echo (returns it); the
+    results are checked after the clock stops. MB/s = inflight * size / 1e6 / time. With
+    inflight > 1, one call per worker of each kind runs first, not timed."""
     buf = bytes((i * 131 + 7) & 0xFF for i in range(256)) * (size // 256) + bytes(size % 256)
     arg, ech = [], []
     with new_pool(ctx) as ex:
         warm(ex)
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            r = ex.submit(sink, buf).result()
-            t1 = time.perf_counter()
-            if r is not None:
-                raise SystemExit("payload: wrong result")
-            arg.append(size / 1e6 / (t1 - t0))
-            t0 = time.perf_counter()
-            r = ex.submit(echo, buf).result()
-            t1 = time.perf_counter()
-            if r != buf:
-                raise SystemExit("payload: wrong echo")
-            del r
-            ech.append(size / 1e6 / (t1 - t0))
-    label = size_label(size)
+        # pipelined: first a round of one call per worker, not timed
+        for rep in range(-1 if inflight > 1 else 0, reps):
+            k = inflight if rep >= 0 else WORKERS
+            for fn, into in ((sink, arg), (echo, ech)):
+                t0 = time.perf_counter()
+                rs = [f.result() for f in [ex.submit(fn, buf) for _ in range(k)]]
+                t1 = time.perf_counter()
+                for r in rs:
+                    if r != (None if fn is sink else buf):
+                        raise SystemExit("payload: wrong result")
+                del rs
+                if rep >= 0:
+                    into.append(inflight * size / 1e6 / (t1 - t0))
+    label = size_label(size) + (".x%d" % inflight if inflight > 1 else "")
     out("payload.%s.arg.%s" % (label, m), median(arg), "MB/s")
     out("payload.%s.echo.%s" % (label, m), median(ech), "MB/s")
 
@@ -219,6 +220,7 @@ def main():
     p.add_argument("--n", type=int, default=0)
     p.add_argument("--chunksize", default="1,100,1000")
     p.add_argument("--size", type=int, default=64 * 1024 * 1024)
+    p.add_argument("--inflight", type=int, default=1)
     a = p.parse_args()
     ctx = multiprocessing.get_context(a.start)
     m = a.start
@@ -234,7 +236,7 @@ def main():
     elif a.workload == "roundtrip":
         bench_roundtrip(ctx, m, a.n or 2000)
     elif a.workload == "payload":
-        bench_payload(ctx, m, a.reps or 3, a.size)
+        bench_payload(ctx, m, a.reps or 3, a.size, a.inflight)
     elif a.workload == "broken":
         bench_broken(ctx, m, a.reps or 10)
 

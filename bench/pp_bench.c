@@ -2,7 +2,7 @@
  * pp_bench: procpool's side of the benchmark suite (bench/README.md describes each figure).
  *
  *     pp_bench WORKLOAD [--start=spawn|fork|forkserver] [--reps N] [--n N] [--workers N]
- *                       [--chunksize C[,C...]] [--size BYTES]
+ *                       [--chunksize C[,C...]] [--size BYTES] [--inflight N]
  *
  * WORKLOAD is startup, submit, map, roundtrip, payload, broken, cpu, flow or isolate
  * (flow: --n calls submitted and released at once, fire and forget, with max_pending
@@ -337,41 +337,62 @@ static void size_label(size_t size, char *buf, size_t cap)
 
 /* (e) one call with a size-byte argument, from pp_submit to its result, on a warm pool:
  * "arg" to a task that returns nothing, "echo" to one that returns the argument. MB/s is
- * the payload size (10^6 bytes) over that time, for both. */
-static void bench_payload(int reps, size_t size)
+ * the payload size (10^6 bytes) over that time, for both. With inflight > 1 ("pipelined",
+ * figures named ...x8...): inflight calls are submitted at once, then their results are
+ * collected in submission order; the clock stops at the last result, the results are
+ * checked after it; MB/s = inflight * size / 10^6 / that time. One call per worker of each
+ * kind runs first, not timed (the single-call figures' median of 3 leaves out the first,
+ * cold call too). */
+static void bench_payload(int reps, size_t size, size_t inflight)
 {
     unsigned char *buf = xmalloc(size);
     for (size_t i = 0; i < size; i++)
         buf[i] = (unsigned char)(i * 131u + 7u);
     double *arg = xmalloc((size_t)reps * sizeof *arg);
     double *echo = xmalloc((size_t)reps * sizeof *echo);
+    pp_future **fs = xmalloc(inflight * sizeof *fs);
+    pp_buf *bs = xmalloc(inflight * sizeof *bs);
     pp_executor *ex = new_pool();
     warm(ex);
-    for (int r = 0; r < reps; r++) {
+    /* pipelined: first a round of one call per worker, not timed */
+    for (int r = inflight > 1 ? -1 : 0; r < reps; r++) {
+        size_t k = (r >= 0 || inflight < (size_t)g_workers) ? inflight : (size_t)g_workers;
         for (int mode = 0; mode < 2; mode++) {
-            pp_future *f;
-            pp_buf b;
             double t0 = now_s();
-            pp_status st = pp_submit(ex, mode ? "echo" : "sink", buf, size, &f);
-            if (st != PP_OK)
-                die_st("pp_submit", st);
-            st = pp_future_result(f, PP_FOREVER, &b);
+            for (size_t i = 0; i < k; i++) {
+                pp_status st = pp_submit(ex, mode ? "echo" : "sink", buf, size, &fs[i]);
+                if (st != PP_OK)
+                    die_st("pp_submit", st);
+            }
+            for (size_t i = 0; i < k; i++) {
+                pp_status st = pp_future_result(fs[i], PP_FOREVER, &bs[i]);
+                if (st != PP_OK)
+                    die_st("pp_future_result", st);
+            }
             double t1 = now_s();
-            if (st != PP_OK)
-                die_st("pp_future_result", st);
-            if (mode ? (b.len != size || memcmp(b.data, buf, size) != 0) : b.len != 0)
-                die_msg("payload: wrong result");
-            pp_future_release(f);
-            (mode ? echo : arg)[r] = (double)size / 1e6 / (t1 - t0);
+            for (size_t i = 0; i < k; i++) {
+                if (mode ? (bs[i].len != size || memcmp(bs[i].data, buf, size) != 0)
+                         : bs[i].len != 0)
+                    die_msg("payload: wrong result");
+                pp_future_release(fs[i]);
+            }
+            if (r >= 0)
+                (mode ? echo : arg)[r] = (double)inflight * (double)size / 1e6 / (t1 - t0);
         }
     }
     pp_executor_destroy(ex);
-    char label[32];
+    char label[48];
     size_label(size, label, sizeof label);
+    if (inflight > 1) {
+        size_t l = strlen(label);
+        snprintf(label + l, sizeof label - l, ".x%zu", inflight);
+    }
     printf("payload.%s.arg.%s\t%.1f\tMB/s\n", label, g_method_name,
            bench_median(arg, (size_t)reps));
     printf("payload.%s.echo.%s\t%.1f\tMB/s\n", label, g_method_name,
            bench_median(echo, (size_t)reps));
+    free(bs);
+    free(fs);
     free(echo);
     free(arg);
     free(buf);
@@ -527,7 +548,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: pp_bench startup|submit|map|roundtrip|payload|broken|cpu|flow|isolate\n"
             "         [--start=spawn|fork|forkserver] [--reps N] [--n N] [--workers N]\n"
-            "         [--chunksize C[,C...]] [--size BYTES (cpu: microseconds per task)]\n");
+            "         [--chunksize C[,C...]] [--size BYTES (cpu: microseconds per task)]\n"
+            "         [--inflight N (payload: N calls submitted at once)]\n");
     exit(2);
 }
 
@@ -559,7 +581,7 @@ int main(int argc, char **argv)
         usage();
     const char *what = argv[1];
     int reps = -1;
-    size_t n = 0, size = 0;
+    size_t n = 0, size = 0, inflight = 1;
     size_t chunks[16], n_chunks = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -586,6 +608,10 @@ int main(int argc, char **argv)
             reps = (int)parse_num(v);
         } else if (strcmp(a, "--n") == 0) {
             n = (size_t)parse_num(v);
+        } else if (strcmp(a, "--inflight") == 0) {
+            inflight = (size_t)parse_num(v);
+            if (inflight == 0)
+                usage();
         } else if (strcmp(a, "--workers") == 0) {
             g_workers = (int)parse_num(v);
         } else if (strcmp(a, "--size") == 0) {
@@ -621,7 +647,7 @@ int main(int argc, char **argv)
     } else if (strcmp(what, "roundtrip") == 0) {
         bench_roundtrip(n ? n : 2000);
     } else if (strcmp(what, "payload") == 0) {
-        bench_payload(reps > 0 ? reps : 3, size ? size : 64u * 1024u * 1024u);
+        bench_payload(reps > 0 ? reps : 3, size ? size : 64u * 1024u * 1024u, inflight);
     } else if (strcmp(what, "cpu") == 0) {
         bench_cpu(n ? n : 2000, size ? size : 1000);
     } else if (strcmp(what, "broken") == 0) {
