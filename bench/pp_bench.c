@@ -337,41 +337,56 @@ static void size_label(size_t size, char *buf, size_t cap)
 
 /* (e) one call with a size-byte argument, from pp_submit to its result, on a warm pool:
  * "arg" to a task that returns nothing, "echo" to one that returns the argument. MB/s is
- * the payload size (10^6 bytes) over that time, for both. */
-static void bench_payload(int reps, size_t size)
+ * the payload size (10^6 bytes) over that time, for both. With --inflight K (K > 1): K
+ * such calls submitted at once (as a batch converter does), timed until the last result;
+ * MB/s is K payloads over that time; the rows are named ".xK". */
+static void bench_payload(int reps, size_t size, int inflight)
 {
+    int k_n = inflight > 1 ? inflight : 1;
     unsigned char *buf = xmalloc(size);
     for (size_t i = 0; i < size; i++)
         buf[i] = (unsigned char)(i * 131u + 7u);
     double *arg = xmalloc((size_t)reps * sizeof *arg);
     double *echo = xmalloc((size_t)reps * sizeof *echo);
+    pp_future **fs = xmalloc((size_t)k_n * sizeof *fs);
     pp_executor *ex = new_pool();
     warm(ex);
     for (int r = 0; r < reps; r++) {
         for (int mode = 0; mode < 2; mode++) {
-            pp_future *f;
             pp_buf b;
             double t0 = now_s();
-            pp_status st = pp_submit(ex, mode ? "echo" : "sink", buf, size, &f);
-            if (st != PP_OK)
-                die_st("pp_submit", st);
-            st = pp_future_result(f, PP_FOREVER, &b);
+            for (int k = 0; k < k_n; k++) {
+                pp_status st = pp_submit(ex, mode ? "echo" : "sink", buf, size, &fs[k]);
+                if (st != PP_OK)
+                    die_st("pp_submit", st);
+            }
+            for (int k = 0; k < k_n; k++) {
+                pp_status st = pp_future_result(fs[k], PP_FOREVER, &b);
+                if (st != PP_OK)
+                    die_st("pp_future_result", st);
+                if (k < k_n - 1 && b.len != (mode ? size : 0))
+                    die_msg("payload: wrong result");
+            }
             double t1 = now_s();
-            if (st != PP_OK)
-                die_st("pp_future_result", st);
-            if (mode ? (b.len != size || memcmp(b.data, buf, size) != 0) : b.len != 0)
-                die_msg("payload: wrong result");
-            pp_future_release(f);
-            (mode ? echo : arg)[r] = (double)size / 1e6 / (t1 - t0);
+            for (int k = 0; k < k_n; k++) {
+                pp_future_result(fs[k], PP_FOREVER, &b);
+                if (mode ? (b.len != size || memcmp(b.data, buf, size) != 0) : b.len != 0)
+                    die_msg("payload: wrong result");
+                pp_future_release(fs[k]);
+            }
+            (mode ? echo : arg)[r] = (double)size * k_n / 1e6 / (t1 - t0);
         }
     }
     pp_executor_destroy(ex);
-    char label[32];
+    char label[32], x[16] = "";
     size_label(size, label, sizeof label);
-    printf("payload.%s.arg.%s\t%.1f\tMB/s\n", label, g_method_name,
+    if (k_n > 1)
+        snprintf(x, sizeof x, ".x%d", k_n);
+    printf("payload.%s.arg%s.%s\t%.1f\tMB/s\n", label, x, g_method_name,
            bench_median(arg, (size_t)reps));
-    printf("payload.%s.echo.%s\t%.1f\tMB/s\n", label, g_method_name,
+    printf("payload.%s.echo%s.%s\t%.1f\tMB/s\n", label, x, g_method_name,
            bench_median(echo, (size_t)reps));
+    free(fs);
     free(echo);
     free(arg);
     free(buf);
@@ -527,7 +542,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: pp_bench startup|submit|map|roundtrip|payload|broken|cpu|flow|isolate\n"
             "         [--start=spawn|fork|forkserver] [--reps N] [--n N] [--workers N]\n"
-            "         [--chunksize C[,C...]] [--size BYTES (cpu: microseconds per task)]\n");
+            "         [--chunksize C[,C...]] [--size BYTES (cpu: microseconds per task)]\n"
+            "         [--inflight K (payload: K calls at once)]\n");
     exit(2);
 }
 
@@ -560,6 +576,7 @@ int main(int argc, char **argv)
     const char *what = argv[1];
     int reps = -1;
     size_t n = 0, size = 0;
+    int inflight = 1;
     size_t chunks[16], n_chunks = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -588,6 +605,8 @@ int main(int argc, char **argv)
             n = (size_t)parse_num(v);
         } else if (strcmp(a, "--workers") == 0) {
             g_workers = (int)parse_num(v);
+        } else if (strcmp(a, "--inflight") == 0) {
+            inflight = (int)parse_num(v);
         } else if (strcmp(a, "--size") == 0) {
             size = (size_t)parse_num(v);
         } else if (strcmp(a, "--chunksize") == 0) {
@@ -621,7 +640,7 @@ int main(int argc, char **argv)
     } else if (strcmp(what, "roundtrip") == 0) {
         bench_roundtrip(n ? n : 2000);
     } else if (strcmp(what, "payload") == 0) {
-        bench_payload(reps > 0 ? reps : 3, size ? size : 64u * 1024u * 1024u);
+        bench_payload(reps > 0 ? reps : 3, size ? size : 64u * 1024u * 1024u, inflight);
     } else if (strcmp(what, "cpu") == 0) {
         bench_cpu(n ? n : 2000, size ? size : 1000);
     } else if (strcmp(what, "broken") == 0) {

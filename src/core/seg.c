@@ -10,7 +10,7 @@
 #include "seg.h"
 
 #define SEG_SLOTS 16
-#define SEG_KEEP_BYTES ((size_t)1 << 30) /* at most this much kept, all segments together */
+#define SEG_KEEP_BYTES ((size_t)5 << 28) /* at most this much kept (1.25 GiB), all together */
 #define SEG_ROUND ((size_t)64 * 1024)
 
 static _Atomic(pp__seg *) slot[SEG_SLOTS];
