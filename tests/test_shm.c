@@ -51,8 +51,8 @@ static int in_segment(const void *p)
 #endif
 }
 
-/* Linux: the library's memfds open in this process, and its mappings of them; and the
- * entries of /dev/shm (where a system without memfd would put them). -1: cannot tell. */
+/* Linux: the library's memfds open in this process, and its mappings of them; and its
+ * entries in /dev/shm (where a system without memfd would name them). -1: cannot tell. */
 typedef struct shm_census {
     int fds, maps, devshm;
 } shm_census;
@@ -87,7 +87,7 @@ static shm_census census(void)
         c.devshm = 0;
         struct dirent *e;
         while ((e = readdir(d)) != NULL)
-            c.devshm += e->d_name[0] != '.';
+            c.devshm += strncmp(e->d_name, "procpool", 8) == 0; /* (others' are theirs) */
         closedir(d);
     }
 #endif
