@@ -9,8 +9,8 @@
 #include "pp_core.h"
 #include "seg.h"
 
-#define SEG_SLOTS 16
-#define SEG_KEEP_BYTES ((size_t)5 << 28) /* at most this much kept (1.25 GiB), all together */
+#define SEG_SLOTS 32
+#define SEG_KEEP_BYTES ((size_t)3 << 29) /* at most this much kept (1.5 GiB), all together */
 #define SEG_ROUND ((size_t)64 * 1024)
 
 static _Atomic(pp__seg *) slot[SEG_SLOTS];

@@ -43,7 +43,7 @@ struct pp_task_ctx {
  * kept segments), and a mapping kept saves faulting its pages in again. At most WSEGS, the
  * least recently used unmapped first (never the result segment). A segment the parent has
  * freed stays alive while it is mapped here: at most WSEGS of them per worker. */
-#define WSEGS 16
+#define WSEGS 24
 typedef struct wseg {
     uint64_t id; /* 0: free entry */
     pp__shm *shm;

@@ -79,7 +79,10 @@ pp_status pp__os_shm_create(size_t size, pp__shm **s, pp__oserr *oe)
         pp__free(m);
         return pp__posix_err(oe, "ftruncate", e);
     }
-    m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
+    /* MAP_POPULATE: its pages are faulted in here at once, in the kernel, instead of one
+     * fault per page at the first copy (in a virtual machine with shadow page tables, each
+     * of those is a trip to the hypervisor: a fresh 64 MiB cost ~250 ms that way) */
+    m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, m->fd, 0);
     if (m->addr == MAP_FAILED) {
         int e = errno;
         close(m->fd);
@@ -214,6 +217,10 @@ pp_status pp__os_shm_resize(pp__shm *s, size_t size, bool grow, pp__oserr *oe)
         return pp__posix_err(oe, "mremap", errno);
 #ifdef MADV_DONTFORK
     (void)madvise(a, size, MADV_DONTFORK);
+#endif
+#if defined(MADV_POPULATE_WRITE)
+    if (size > s->size) /* the new part, at once (as MAP_POPULATE does at creation) */
+        (void)madvise((char *)a + s->size, size - s->size, MADV_POPULATE_WRITE);
 #endif
     s->addr = a;
     s->size = size;
