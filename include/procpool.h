@@ -588,7 +588,7 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  * worker's channel: written once, read in place by the task, and a result is a view of that
  * memory until its future is released (not for PP_START_MPI or remote workers); the
  * environment variable PROCPOOL_SHM_MIN sets that threshold in bytes (0: never), read once
- * per process. Such memory is reused while an executor exists (up to 1.25 GiB is kept) and
+ * per process. Such memory is reused while an executor exists (up to 1.5 GiB is kept) and
  * none of it outlives the process, however it or a worker ends.
  *
  * Thread-safety: any thread. CPython: ProcessPoolExecutor(max_workers, mp_context,
