@@ -81,6 +81,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case PP__MSG_RESULT: {
         pp__wire_result r;
+        if (h.flags & PP__MSGF_SEG) { /* a reference to a RESULT in a payload segment */
+            pp__wire_seg sg;
+            if (pp__wire_decode_segref(body, len, &sg) != PP_OK)
+                break;
+            CHECK(sg.seg_id != 0 && sg.frame_len >= PP__WIRE_HDR && sg.frame_len <= sg.size);
+            uint8_t f[PP__WIRE_SEGREF_LEN];
+            pp__wire_encode_segref(f, h.flags & ~PP__MSGF_SEG, sg.seg_id, sg.size, sg.frame_len);
+            same(f, sizeof f, data, size);
+            break;
+        }
         if (pp__wire_decode_result(body, len, &r) != PP_OK)
             break;
         CHECK(r.n >= 1);
@@ -169,6 +179,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         uint8_t f[PP__WIRE_SHM_LEN];
         pp__wire_encode_shm(f, token, sz);
+        same(f, sizeof f, data, size);
+        break;
+    }
+    case PP__MSG_SEG: {
+        pp__wire_seg sg;
+        if (pp__wire_decode_seg(body, len, &sg) != PP_OK)
+            break;
+        CHECK(sg.seg_id != 0 && sg.size != 0 && sg.frame_len <= sg.size);
+        uint8_t f[PP__WIRE_SEG_LEN];
+        pp__wire_encode_seg(f, sg.token, sg.size, sg.seg_id, sg.frame_len);
         same(f, sizeof f, data, size);
         break;
     }

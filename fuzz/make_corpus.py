@@ -9,7 +9,7 @@ import struct
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "corpus")
 MAGIC = 0x50500000
-INIT, CALL, STOP, READY, INITERR, RESULT, EXITING, SHM, CRASH = (MAGIC | i for i in range(1, 10))
+INIT, CALL, STOP, READY, INITERR, RESULT, EXITING, SHM, CRASH, SEG = (MAGIC | i for i in range(1, 11))
 PP_OK, PP_ENOMEM, PP_ETASK, PP_ENOTASK = 0, 3, 8, 9
 
 
@@ -44,6 +44,9 @@ seeds = {
     "initerr": frame(INITERR, item(PP_ETASK, 1, b"initializer failed")),
     "stop": frame(STOP, b""),
     "shm": frame(SHM, struct.pack("<QQ", 0x1234, 4096)),
+    "seg_call": frame(SEG, struct.pack("<QQQQ", 0x88, 5 << 30, 3, (5 << 30) - 100)),
+    "seg_result": frame(SEG, struct.pack("<QQQQ", 0, 262144, 4, 0)),
+    "result_in_seg": frame(RESULT, struct.pack("<QQQ", 4, 67174400, 67108908), flags=5),
     "crash": frame(CRASH, struct.pack("<I", 11) + b(b"#0 ./app(+0x1234)[0x55d0c0de1234]\n"
                                                      b"#1 /lib/libc.so.6(+0x3c050)[0x7f0000003c05]\n")),
 }

@@ -503,8 +503,8 @@ typedef struct pp_executor_options {
     unsigned long long max_message_size; /**< the largest message accepted from a worker (a
                                               result, with its framing), in bytes; a worker
                                               that announces a larger one is killed, before
-                                              anything is allocated for it, and the pool
-                                              breaks, naming both sizes.
+                                              anything is allocated or mapped for it, and the
+                                              pool breaks, naming both sizes.
                                               0 = PP_DEFAULT_MAX_MESSAGE_SIZE */
     pp_crash_policy crash_policy;        /**< a worker that dies: PP_CRASH_BREAK (default)
                                               breaks the pool; see pp_crash_policy */
@@ -594,6 +594,12 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  * Large payload buffers are reused while an executor exists, and the pool's threads poll
  * briefly before they sleep (docs/design.md says how); the environment variable
  * PROCPOOL_SPIN_US sets the longest poll in microseconds (0: never poll; at most 10000).
+ * Calls and results of 256 KiB or more travel through shared memory, not through the
+ * worker's channel: written once, read in place by the task, and a result is a view of that
+ * memory until its future is released (not for PP_START_MPI or remote workers); the
+ * environment variable PROCPOOL_SHM_MIN sets that threshold in bytes (0: never), read once
+ * per process. Such memory is reused while an executor exists (up to 1.5 GiB is kept) and
+ * none of it outlives the process, however it or a worker ends.
  *
  * Thread-safety: any thread. CPython: ProcessPoolExecutor(max_workers, mp_context,
  * initializer, initargs, max_tasks_per_child=...).

@@ -731,6 +731,15 @@ static int t_bytes(pp_task_ctx *c, const void *a, size_t n)
     return st == PP_OK ? 0 : 1;
 }
 
+/* As "bytes", then the worker is killed before it can send its result (which, large, was
+ * written into its result segment: a worker killed mid-write). */
+static int t_bytes_then_die(pp_task_ctx *c, const void *a, size_t n)
+{
+    int rc = t_bytes(c, a, n);
+    kill_self();
+    return rc;
+}
+
 static int t_checksum(pp_task_ctx *c, const void *a, size_t n)
 {
     uint64_t h = pp_t_fnv1a(a, n);
@@ -1050,6 +1059,7 @@ void pp_t_register_tasks(void)
         {"kill_self", t_kill_self},
         {"bytes", t_bytes},
         {"checksum", t_checksum},
+        {"bytes_then_die", t_bytes_then_die},
         {"return_then_fail", t_return_then_fail},
         {"error_then_ok", t_error_then_ok},
         {"calls", counted_t_calls},

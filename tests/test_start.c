@@ -43,8 +43,8 @@ static int t_ppid(pp_task_ctx *c, const void *a, size_t n)
     return pp_task_return(c, &v, sizeof v) == PP_OK ? 0 : 1;
 }
 
-/* The worker's open descriptors, from /proc/self/fd (Linux; else an empty result): a bit
- * per descriptor below 64, and their count in the top byte... as {uint64 mask, int32 n,
+/* The worker's open descriptors, from /proc/self/fd (Linux; else an empty result), but the
+ * library's payload segments: a bit per descriptor below 64, and their count in the top byte... as {uint64 mask, int32 n,
  * int32 channel_is_socket}. */
 typedef struct fd_report {
     uint64_t mask;
@@ -67,6 +67,17 @@ static int t_fds(pp_task_ctx *c, const void *a, size_t n)
                 continue;
             int fd = atoi(e->d_name);
             if (fd == self)
+                continue;
+            /* the payload segments it keeps mapped (src/core/seg.h: memfds it may have to
+             * grow for a result) are the library's own, not inherited */
+            char path[64], tgt[256];
+            snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+            ssize_t tl = readlink(path, tgt, sizeof tgt - 1);
+            if (tl > 0 && (tgt[tl] = 0, strncmp(tgt, "/memfd:procpool", 15) == 0))
+                continue;
+            /* nor the unwinder the crash report needs, being loaded by a thread of the
+             * worker's own for a moment after it starts (src/posix/sys.c) */
+            if (tl > 0 && strstr(tgt, "libgcc_s"))
                 continue;
             r.n++;
             if (fd < 64)

@@ -10,6 +10,7 @@
 
 #include "pp_core.h"
 #include "pp_os.h"
+#include "seg.h"
 
 /* Fault injection: allocations left before the one that fails (0: disarmed), per thread. */
 static PP__THREAD_LOCAL long fault_countdown;
@@ -57,6 +58,12 @@ static void free_slots(void)
 {
     for (int i = 0; i < BIG_SLOTS; i++)
         free(atomic_exchange(&big_slot[i], NULL));
+    pp__seg_drop_kept(); /* the payload segments kept for reuse (seg.c) go with them */
+}
+
+bool pp__big_held(void)
+{
+    return atomic_load(&big_holders) > 0;
 }
 
 void pp__big_hold(bool hold)

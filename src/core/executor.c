@@ -46,6 +46,7 @@ void pp__work_free(work *w)
     if (w) {
         pp_future_release(w->f);
         pp__free(w->acc.data);
+        pp__seg_put(w->seg);
         pp__free(w);
     }
 }
@@ -467,13 +468,21 @@ pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args,
     size_t frame_len = pp__wire_call_size(name_len, args, n);
     if (frame_len == SIZE_MAX || frame_len > SIZE_MAX - sizeof(work))
         return PP_ENOMEM;
-    work *it = pp__malloc(sizeof *it + frame_len);
+    /* A large call is written once, into a payload segment that the worker maps and reads
+     * in place (seg.h); not for MPI ranks, which may be on other machines. */
+    size_t seg_min = pp__seg_min();
+    pp__seg *seg = seg_min && frame_len >= seg_min && ex->method != PP_START_MPI
+                       ? pp__seg_get(frame_len, 0)
+                       : NULL;
+    work *it = pp__malloc(sizeof *it + (seg ? 0 : frame_len));
     pp_future *f = pp__future_new();
     if (!it || !f) {
         pp__free(it);
+        pp__seg_put(seg);
         pp_future_release(f);
         return PP_ENOMEM;
     }
+    it->seg = seg;
     it->id = atomic_fetch_add_explicit(&ex->next_id, 1, memory_order_relaxed);
     it->f = f;
     pp__future_set_work_id(f, it->id);

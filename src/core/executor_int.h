@@ -25,12 +25,13 @@
 #include "starter.h"
 #include "wire.h"
 #include "wshm.h"
+#include "seg.h"
 
 #define EXTRA_QUEUED_CALLS 1
 #define PP__MIN_MESSAGE_SIZE 1024        /* max_message_size: room for any control message */
 #define RBUF_CAP (64u * 1024u)           /* staging buffer for small frames, per worker */
 #define READ_BUDGET (8u * 1024u * 1024u) /* bytes read from one worker per wakeup */
-#define OUTQ 4                           /* SHM + INIT + one CALL + STOP fit */
+#define OUTQ 6                           /* SHM + INIT + result SEG + one CALL + STOP fit */
 #define REAP_GRACE_MS 2000 /* a worker whose channel closed, or that was told to terminate,
                               has this long to exit before it is killed */
 #define REAP_POLL_MS 5     /* while a worker's exit is awaited: how often its status is
@@ -51,7 +52,8 @@ typedef struct work {
     const char  *task;      /* stable registered name */
     uint32_t     n;         /* arguments in the call */
     bool         raw;       /* map chunk: the future's result is the RESULT body */
-    size_t       frame_len; /* the CALL frame follows the struct */
+    size_t       frame_len; /* the CALL frame follows the struct, or is in seg */
+    pp__seg     *seg;       /* a large CALL: the frame is at its offset 0 (seg.h), or NULL */
     int          retries;   /* PP_CRASH_RETRY: times it was run again after its worker died */
     long         limit_ms;  /* its time limit (0: none) */
     int64_t      deadline;  /* once a ready worker holds it, with a limit: when it is asked
@@ -71,7 +73,7 @@ typedef struct work {
 
 static inline uint8_t *work_frame(work *w)
 {
-    return (uint8_t *)(w + 1);
+    return w->seg ? pp__seg_addr(w->seg) : (uint8_t *)(w + 1);
 }
 
 void pp__work_free(work *w);
@@ -122,6 +124,7 @@ typedef enum stop_kind {
 typedef struct outframe {
     const uint8_t *p;
     size_t         len;
+    pp__shm       *attach; /* goes with the frame's first byte (pp__os_shm_attach), or NULL */
 } outframe;
 
 typedef struct worker {
@@ -144,6 +147,9 @@ typedef struct worker {
     pp__shm       *shm;       /* the block shared with it (wshm.h), or NULL */
     pp__wshm      *wshm;
     uint8_t        shm_frame[PP__WIRE_SHM_LEN];
+    pp__seg       *rseg;      /* its result segment (seg.h), or NULL */
+    uint8_t        rseg_frame[PP__WIRE_SEG_LEN]; /* the SEG frame that gave it */
+    uint8_t        call_frame[PP__WIRE_SEG_LEN]; /* the SEG frame of a CALL in a segment */
     bool           faulted;   /* the manager killed it for a malformed message: */
     char           fault[160]; /* which */
     char          *init_err;  /* the initializer's failure (INITERR), or NULL */
@@ -315,6 +321,18 @@ pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args,
 worker *pp__worker_start(pp_executor *ex);  /* NULL: could not (the break is recorded) */
 void    pp__worker_free(worker *w);
 void    pp__queue_frame(worker *w, const uint8_t *p, size_t len);
+/* Queues a frame whose first byte carries a shared block or segment (pp__os_shm_attach). */
+void    pp__queue_frame_shm(worker *w, const uint8_t *p, size_t len, pp__shm *attach);
+/* Queues item it's CALL for w: the frame itself, or a SEG frame standing for it when the
+ * frame is in a segment and w can map it; and first, with a CALL, a result segment if w
+ * has none (seg.h). */
+void    pp__queue_call(pp_executor *ex, worker *w, work *it);
+/* RESULT flagged PP__MSGF_SEG from w: checks the reference against max_message_size and
+ * w's result segment before anything is mapped, maps it, and gives the frame's body; the
+ * segment is taken from w (*seg: the caller's now). False: malformed (*what says why). */
+bool    pp__result_in_seg(pp_executor *ex, worker *w, const uint8_t *ref, size_t ref_len,
+                          pp__wire_hdr *h, uint8_t **body, pp__seg **seg, char *what,
+                          size_t cap);
 void    pp__worker_flush(pp_executor *ex, worker *w);
 void    pp__worker_read(pp_executor *ex, worker *w);
 /* Reads what a dead worker left in its channel, until nothing more comes. */

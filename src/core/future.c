@@ -16,6 +16,7 @@
 
 #include "future.h"
 #include "pp_os.h"
+#include "seg.h"
 #include "spin.h"
 
 apr_thread_mutex_t *pp__flock;
@@ -280,6 +281,7 @@ void pp_future_release(pp_future *f)
         cb = next;
     }
     pp__free(f->owned);
+    pp__seg_put(f->seg);
     if (f->msg_owned)
         pp__free((char *)f->err.message);
     pp__free(f);
@@ -430,6 +432,27 @@ pp_status pp__future_finish_owned(pp_future *f, void *owned, const void *data, s
         return PP_ESTATE;
     }
     f->owned = owned;
+    f->data = data;
+    f->len = len;
+    f->pid = pid;
+    f->err.status = PP_OK;
+    completion c;
+    complete_locked(f, PP__F_FINISHED, &c);
+    apr_thread_mutex_unlock(pp__flock);
+    finish_unlocked(f, &c);
+    return PP_OK;
+}
+
+pp_status pp__future_finish_seg(pp_future *f, pp__seg *seg, const void *data, size_t len,
+                                long long pid)
+{
+    apr_thread_mutex_lock(pp__flock);
+    if (pp__fdone(f)) {
+        apr_thread_mutex_unlock(pp__flock);
+        pp__seg_put(seg);
+        return PP_ESTATE;
+    }
+    f->seg = seg;
     f->data = data;
     f->len = len;
     f->pid = pid;

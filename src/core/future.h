@@ -67,6 +67,8 @@ struct pp_future {
     bool                  cancel_notified; /* set_running_or_notify_cancel saw the cancel */
     /* FINISHED with a result: */
     void                 *owned; /* freed with the future */
+    struct pp__seg       *seg;   /* the payload segment data lies in (seg.h), given back with
+                                    the future, or NULL */
     const void           *data;
     size_t                len;
     /* FINISHED with an error: err.status != PP_OK; err.message is owned (or static). */
@@ -95,6 +97,10 @@ pp_future *pp__future_new(void);
  * already done, owned is freed). Runs callbacks on this thread. */
 pp_status pp__future_finish_owned(pp_future *f, void *owned, const void *data, size_t len,
                                   long long pid);
+
+/* The same for a result whose bytes lie in payload segment seg (given back with f). */
+pp_status pp__future_finish_seg(pp_future *f, struct pp__seg *seg, const void *data,
+                                size_t len, long long pid);
 
 /* Finishes f with an error; msg is an owned, NUL-terminated string (NULL: the status name is
  * used). msg is consumed whatever the outcome. PP_ESTATE if f was already done. */

@@ -845,8 +845,28 @@ static long reap_pass(pp_executor *ex)
  * body_owned, else it lives in the staging buffer and is copied. The counters are updated
  * before the future completes, so that whoever sees it done sees them counted. */
 static void finish_item(pp_executor *ex, worker *w, work *it, const pp__wire_result *r,
-                        uint8_t *body, size_t body_len, bool body_owned)
+                        uint8_t *body, size_t body_len, bool body_owned, pp__seg *seg)
 {
+    if (seg) { /* the body lies in a payload segment: the future's result is a view of it */
+        pp__wire_item sitem = {PP_OK, 0, body, body_len};
+        if (!it->raw) {
+            pp__wire_cur cur = r->items;
+            pp__wire_next_item(&cur, &sitem);
+        }
+        if (sitem.status == PP_OK) {
+            pp__stats_add(ex, &ex->stats.completed);
+            pp__future_finish_seg(it->f, seg, sitem.len ? sitem.data : NULL, sitem.len, w->pid);
+            pp__work_free(it);
+            return;
+        }
+        /* a failure's text: copied below, the segment given back */
+        char *msg = pp__strndup(sitem.data, sitem.len);
+        pp__seg_put(seg);
+        pp__stats_add(ex, &ex->stats.failed);
+        pp__future_finish_error(it->f, sitem.status, sitem.code, w->pid, msg);
+        pp__work_free(it);
+        return;
+    }
     pp__wire_item item = {PP_OK, 0, body, body_len}; /* raw: the whole body */
     if (!it->raw) {
         pp__wire_cur cur = r->items;
@@ -921,28 +941,33 @@ static bool on_initerr(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_
     return true;
 }
 
-/* RESULT: the item it holds is done. Mark the worker idle and give it its next item before
- * completing the future: back-to-back tasks reuse one worker, and the worker never waits
- * on callbacks. A map chunk's RESULT may come in pieces: frames flagged MORE (kept in the
- * chunk's body; the worker stays busy), and a last frame with fewer items than were left
- * when the chunk was asked to stop (it ended at the item it was running). */
-static bool on_result(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
-                      bool *owned)
+/* on_result's work once the body is at hand: in the frame (*owned: the handler may keep
+ * it), or in payload segment seg (then the segment is taken: given to the future or back).
+ * A map chunk's RESULT may come in pieces: frames flagged MORE (kept in the chunk's body;
+ * the worker stays busy), and a last frame with fewer items than were left when the chunk
+ * was asked to stop (it ended at the item it was running). */
+static bool on_result_body(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
+                           bool *owned, pp__seg *seg)
 {
     pp__wire_result r;
     size_t len = (size_t)h->body_len;
     work *it = w->item;
-    if (pp__wire_decode_result(body, len, &r) != PP_OK || !it || r.work_id != it->id)
+    if (pp__wire_decode_result(body, len, &r) != PP_OK || !it || r.work_id != it->id) {
+        pp__seg_put(seg);
         return false;
+    }
     uint32_t left = it->n - it->got;
     if (h->flags & PP__MSGF_MORE) {
-        if (!it->raw || r.n >= left)
-            return false;
-        acc_items(it, r.items, r.n, w->pid);
-        return true;
+        bool ok = it->raw && r.n < left;
+        if (ok)
+            acc_items(it, r.items, r.n, w->pid);
+        pp__seg_put(seg); /* the items are copied */
+        return ok;
     }
-    if (r.n > left || (r.n < left && (w->stop_reason == STOP_NONE || !it->raw)))
+    if (r.n > left || (r.n < left && (w->stop_reason == STOP_NONE || !it->raw))) {
+        pp__seg_put(seg);
         return false;
+    }
     w->item = NULL;
     w->calls++;
     stop_kind why = w->stop_reason != STOP_NONE ? stop_answered(w) : STOP_NONE;
@@ -969,18 +994,42 @@ static bool on_result(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t
             long grace = why == STOP_EXEC ? ex->stop_all_grace : ex->stop_grace_ms;
             chunk_stopped(ex, w, it, why, false, grace, &last);
         }
+        pp__seg_put(seg); /* the items are copied */
         assign(ex);
         return true; /* the body is freed by the caller */
     }
     assign(ex);
     if (why == STOP_TIMELIMIT || why == STOP_ABORT) { /* returned within the grace */
+        pp__seg_put(seg);
         fail_stopped(ex, it, why, w->pid, false, 0);
         return true;
     }
-    bool body_owned = *owned;
-    *owned = false; /* finish_item frees it, or gives it to the future */
-    finish_item(ex, w, it, &r, body, len, body_owned);
+    bool body_owned = !seg && *owned;
+    if (!seg)
+        *owned = false; /* finish_item frees it, or gives it to the future */
+    finish_item(ex, w, it, &r, body, len, body_owned, seg);
     return true;
+}
+
+/* RESULT: the item it holds is done. Mark the worker idle and give it its next item before
+ * completing the future: back-to-back tasks reuse one worker, and the worker never waits
+ * on callbacks. Flagged PP__MSGF_SEG, the frame is in the worker's result segment: checked
+ * (max_message_size first) before it is mapped. */
+static bool on_result(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
+                      bool *owned)
+{
+    if (!(h->flags & PP__MSGF_SEG))
+        return on_result_body(ex, w, h, body, owned, NULL);
+    pp__wire_hdr ih = *h;
+    uint8_t *sbody = NULL;
+    pp__seg *seg = NULL;
+    char what[160];
+    if (!pp__result_in_seg(ex, w, body, (size_t)h->body_len, &ih, &sbody, &seg, what,
+                           sizeof what)) {
+        pp__worker_malformed(ex, w, what);
+        return true; /* (reported here, with what was wrong) */
+    }
+    return on_result_body(ex, w, &ih, sbody, owned, seg);
 }
 
 /* EXITING: a task it was running called exit(); only then is it sent. Its end is handled
@@ -1121,7 +1170,7 @@ static void assign(pp_executor *ex)
             pp__worker_set_state(ex, w, W_BUSY);
             start_clock(w);
         }
-        pp__queue_frame(w, work_frame(w->item), w->item->frame_len);
+        pp__queue_call(ex, w, w->item);
         pp__worker_flush(ex, w);
     }
 }

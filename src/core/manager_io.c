@@ -10,11 +10,89 @@
 
 #include "executor_int.h"
 
-void pp__queue_frame(worker *w, const uint8_t *p, size_t len)
+void pp__queue_frame_shm(worker *w, const uint8_t *p, size_t len, pp__shm *attach)
 {
     PP__ASSERT(w->out_n < OUTQ);
-    w->out[(w->out_head + w->out_n) % OUTQ] = (outframe){p, len};
+    w->out[(w->out_head + w->out_n) % OUTQ] = (outframe){p, len, attach};
     w->out_n++;
+}
+
+void pp__queue_frame(worker *w, const uint8_t *p, size_t len)
+{
+    pp__queue_frame_shm(w, p, len, NULL);
+}
+
+/* A segment of w's: shared with it (the token for its SEG frame), else false (a remote
+ * worker's channel cannot carry one). */
+static bool share_seg(worker *w, pp__seg *s, uint64_t *token)
+{
+    return w->shm && pp__os_shm_share(s->shm, w->proc, w->chan, token, NULL) == PP_OK;
+}
+
+void pp__queue_call(pp_executor *ex, worker *w, work *it)
+{
+    (void)ex;
+    uint64_t token = 0;
+    if (w->shm && !w->rseg && pp__seg_min() != 0) {
+        /* its result segment: where it writes a large RESULT (kept until one comes) */
+        pp__seg *s = pp__seg_get(0, w->pid);
+        if (s && share_seg(w, s, &token)) {
+            s->last_pid = w->pid;
+            w->rseg = s;
+            pp__wire_encode_seg(w->rseg_frame, token, s->size, s->id, 0);
+            pp__queue_frame_shm(w, w->rseg_frame, sizeof w->rseg_frame, s->shm);
+        } else {
+            pp__seg_put(s);
+        }
+    }
+    if (it->seg && share_seg(w, it->seg, &token)) {
+        pp__wire_encode_seg(w->call_frame, token, it->seg->size, it->seg->id, it->frame_len);
+        pp__queue_frame_shm(w, w->call_frame, sizeof w->call_frame, it->seg->shm);
+        return;
+    }
+    pp__queue_frame(w, work_frame(it), it->frame_len); /* (from the segment, if in one) */
+}
+
+bool pp__result_in_seg(pp_executor *ex, worker *w, const uint8_t *ref, size_t ref_len,
+                       pp__wire_hdr *h, uint8_t **body, pp__seg **seg, char *what, size_t cap)
+{
+    pp__wire_seg r;
+    pp__seg *s = w->rseg;
+    if (pp__wire_decode_segref(ref, ref_len, &r) != PP_OK) {
+        snprintf(what, cap, "a bad segment reference");
+        return false;
+    }
+    if (!s || r.seg_id != s->id) {
+        snprintf(what, cap, "a result in segment %llu, which it does not hold",
+                 (unsigned long long)r.seg_id);
+        return false;
+    }
+    /* max_message_size first: nothing is mapped for a body above it */
+    if (r.frame_len - PP__WIRE_HDR > ex->max_body) {
+        snprintf(what, cap, "a body of %llu bytes, above max_message_size (%llu)",
+                 (unsigned long long)(r.frame_len - PP__WIRE_HDR),
+                 (unsigned long long)ex->max_body);
+        return false;
+    }
+    /* it grows its segment to the frame's length (rounded up), never more */
+    uint64_t most = r.frame_len + (64u << 10) > s->size ? r.frame_len + (64u << 10) : s->size;
+    if (r.size > most || r.size > SIZE_MAX || pp__seg_grow(s, (size_t)r.size) != PP_OK) {
+        snprintf(what, cap, "a result segment of %llu bytes that cannot be mapped",
+                 (unsigned long long)r.size);
+        return false;
+    }
+    pp__wire_hdr ih;
+    uint8_t *a = pp__seg_addr(s);
+    if (pp__wire_get_hdr(a, ex->max_body, &ih) != PP_OK || ih.type != PP__MSG_RESULT ||
+        (ih.flags & PP__MSGF_SEG) || ih.body_len != r.frame_len - PP__WIRE_HDR) {
+        snprintf(what, cap, "a bad frame in its result segment");
+        return false;
+    }
+    h->body_len = ih.body_len;
+    *body = a + PP__WIRE_HDR;
+    *seg = s;
+    w->rseg = NULL; /* the caller's now: a new one goes with its next CALL */
+    return true;
 }
 
 /* Writes what the worker's output queue holds, as far as the channel takes it. */
@@ -25,6 +103,8 @@ void pp__worker_flush(pp_executor *ex, worker *w)
     while (w->out_n) {
         outframe *o = &w->out[w->out_head];
         size_t n = 0;
+        if (w->out_off == 0 && o->attach)
+            pp__os_shm_attach(o->attach, w->chan); /* with the frame's first byte */
         pp_status st = pp__os_chan_write(w->chan, o->p + w->out_off, o->len - w->out_off, &n,
                                          NULL);
         if (st != PP_OK) {
@@ -85,7 +165,7 @@ static void share_block(worker *w)
     }
     w->wshm = pp__os_shm_addr(w->shm);
     pp__wire_encode_shm(w->shm_frame, token, PP__WSHM_SIZE);
-    pp__queue_frame(w, w->shm_frame, sizeof w->shm_frame);
+    pp__queue_frame_shm(w, w->shm_frame, sizeof w->shm_frame, w->shm);
 }
 
 worker *pp__worker_start(pp_executor *ex)
@@ -160,6 +240,8 @@ void pp__worker_free(worker *w)
     pp__free(w->init_err);
     pp__free(w->crash_text);
     pp__os_shm_free(w->shm);
+    /* its result segment is not reused: whatever it (or a descendant it left) wrote there */
+    pp__seg_free(w->rseg);
     pp__free(w);
 }
 

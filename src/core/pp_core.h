@@ -31,6 +31,7 @@ void  pp__free(void *p);
  * cache from create to destroy (pp__big_hold(true) / (false)); the last release empties it. */
 void  pp__big_hold(bool hold);
 size_t pp__big_kept(void); /* how many blocks are kept now (tests) */
+bool  pp__big_held(void);  /* an executor exists: payload segments are kept too (seg.c) */
 char *pp__strdup(const char *s);                   /* NULL on ENOMEM */
 char *pp__strndup(const char *s, size_t n);        /* copies at most n bytes, NUL-ends */
 char *pp__asprintf(const char *fmt, ...)           /* NULL on ENOMEM */

@@ -275,6 +275,31 @@ pp_status pp__os_shm_share(pp__shm *s, pp__proc *p, pp__chan *c, uint64_t *token
 pp_status pp__os_shm_open(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
                           pp__oserr *oe);
 
+/* Payload segments (seg.c, docs/design.md "Large payloads through shared memory") are the
+ * same objects: created with pp__os_shm_create (POSIX: not inherited by a fork), shared
+ * with pp__os_shm_share, announced by a SEG frame. */
+
+/* Parent: s travels with the next byte written on c. Called when the frame that announces
+ * it starts to be written (POSIX: its descriptor, by SCM_RIGHTS; Windows: nothing, the
+ * token pp__os_shm_share gave carries it). */
+void pp__os_shm_attach(pp__shm *s, pp__chan *c);
+
+/* Worker: maps a segment announced by a SEG frame, as pp__os_shm_open, but keeps what a
+ * later pp__os_shm_resize needs (POSIX: the descriptor). */
+pp_status pp__os_shm_adopt(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
+                           pp__oserr *oe);
+
+/* Worker: the segment a SEG frame announces is mapped here already: closes what came with
+ * the frame (POSIX: the descriptor; Windows: the duplicated handle). */
+void pp__os_shm_drop(pp__chan *c, uint64_t token);
+
+/* Maps s at size bytes (the address may change). grow: the memory is first made that long
+ * (a worker whose result is larger than its segment); else it is already (the other side
+ * grew it). Windows: a file mapping cannot grow: PP_ENOTSUP above the size it was created
+ * with. */
+pp_status pp__os_shm_resize(pp__shm *s, size_t size, bool grow, pp__oserr *oe);
+size_t    pp__os_shm_size(const pp__shm *s);
+
 /* ---- the wait set --------------------------------------------------------------------- */
 
 enum {

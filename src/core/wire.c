@@ -203,8 +203,14 @@ pp_status pp__wire_get_hdr(const uint8_t in[PP__WIRE_HDR], uint64_t max_body,
             return PP_EINVAL;
         break;
     case PP__MSG_RESULT:
-        allowed = PP__MSGF_LAST | PP__MSGF_MORE;
-        if ((flags & allowed) == allowed)
+        allowed = PP__MSGF_LAST | PP__MSGF_MORE | PP__MSGF_SEG;
+        if ((flags & (PP__MSGF_LAST | PP__MSGF_MORE)) == (PP__MSGF_LAST | PP__MSGF_MORE))
+            return PP_EINVAL;
+        if ((flags & PP__MSGF_SEG) && body_len != 3 * U64)
+            return PP_EINVAL;
+        break;
+    case PP__MSG_SEG:
+        if (body_len != 4 * U64)
             return PP_EINVAL;
         break;
     case PP__MSG_INIT:
@@ -621,6 +627,56 @@ pp_status pp__wire_decode_shm(const uint8_t *body, size_t len, uint64_t *token, 
         return PP_EINVAL;
     *token = get_u64(body);
     *size = get_u64(body + U64);
+    return PP_OK;
+}
+
+/* ---- SEG and a RESULT in a segment ---- */
+
+void pp__wire_encode_seg(uint8_t out[PP__WIRE_SEG_LEN], uint64_t token, uint64_t size,
+                         uint64_t seg_id, uint64_t frame_len)
+{
+    pp__wire_put_hdr(out, PP__MSG_SEG, 0, 4 * U64);
+    wr_u64(out + PP__WIRE_HDR, token);
+    wr_u64(out + PP__WIRE_HDR + U64, size);
+    wr_u64(out + PP__WIRE_HDR + 2 * U64, seg_id);
+    wr_u64(out + PP__WIRE_HDR + 3 * U64, frame_len);
+}
+
+pp_status pp__wire_decode_seg(const uint8_t *body, size_t len, pp__wire_seg *s)
+{
+    PP__CHECK_ARG(s != NULL && (body != NULL || len == 0));
+    if (len != 4 * U64)
+        return PP_EINVAL;
+    s->token = get_u64(body);
+    s->size = get_u64(body + U64);
+    s->seg_id = get_u64(body + 2 * U64);
+    s->frame_len = get_u64(body + 3 * U64);
+    if (s->seg_id == 0 || s->size == 0 || s->frame_len > s->size ||
+        (s->frame_len != 0 && s->frame_len < PP__WIRE_HDR))
+        return PP_EINVAL;
+    return PP_OK;
+}
+
+void pp__wire_encode_segref(uint8_t out[PP__WIRE_SEGREF_LEN], uint32_t flags, uint64_t seg_id,
+                            uint64_t size, uint64_t frame_len)
+{
+    pp__wire_put_hdr(out, PP__MSG_RESULT, flags | PP__MSGF_SEG, 3 * U64);
+    wr_u64(out + PP__WIRE_HDR, seg_id);
+    wr_u64(out + PP__WIRE_HDR + U64, size);
+    wr_u64(out + PP__WIRE_HDR + 2 * U64, frame_len);
+}
+
+pp_status pp__wire_decode_segref(const uint8_t *body, size_t len, pp__wire_seg *s)
+{
+    PP__CHECK_ARG(s != NULL && (body != NULL || len == 0));
+    if (len != 3 * U64)
+        return PP_EINVAL;
+    s->token = 0;
+    s->seg_id = get_u64(body);
+    s->size = get_u64(body + U64);
+    s->frame_len = get_u64(body + 2 * U64);
+    if (s->seg_id == 0 || s->frame_len < PP__WIRE_HDR || s->frame_len > s->size)
+        return PP_EINVAL;
     return PP_OK;
 }
 

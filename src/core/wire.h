@@ -31,6 +31,16 @@
  *   SHM     M->W  u64 token, u64 size: the worker's shared block (pp__os_shm_open maps it;
  *                 POSIX: its descriptor comes with the frame's first byte). Optional; when
  *                 sent, it is the first frame, before INIT.
+ *   SEG     M->W  u64 token, u64 size, u64 seg_id (not 0), u64 frame_len (0, or 16..size):
+ *                 a payload segment of size bytes (shared memory, mapped by
+ *                 pp__os_shm_adopt; POSIX: its descriptor comes with the frame's first byte).
+ *                 frame_len 0: the worker's result segment (where it may write its next
+ *                 large RESULT); else a whole CALL frame (header included) of frame_len bytes
+ *                 is at the segment's offset 0: this frame stands for that CALL.
+ *   RESULT flagged PP__MSGF_SEG  W->M  u64 seg_id, u64 size, u64 frame_len (16..size): the
+ *                 RESULT frame (header included) is at offset 0 of the worker's result
+ *                 segment seg_id, which is now size bytes long (the worker may have grown
+ *                 it); PP__MSGF_LAST may be set with it.
  *   CRASH   W->M  u32 code (POSIX: the signal, Windows: the exception code), b text (its
  *                 backtrace, one "#N ..." line per frame): the worker is dying of a fatal
  *                 signal or an unhandled exception (sent from the crash handler; the
@@ -66,10 +76,12 @@ enum {
     PP__MSG_RESULT = PP__WIRE_MAGIC | 6u,
     PP__MSG_EXITING = PP__WIRE_MAGIC | 7u,
     PP__MSG_SHM = PP__WIRE_MAGIC | 8u,
-    PP__MSG_CRASH = PP__WIRE_MAGIC | 9u
+    PP__MSG_CRASH = PP__WIRE_MAGIC | 9u,
+    PP__MSG_SEG = PP__WIRE_MAGIC | 10u
 };
 #define PP__MSGF_LAST 1u /* RESULT: the worker exits after it (max_tasks_per_child) */
 #define PP__MSGF_MORE 2u /* RESULT: more items of the same call follow in another RESULT */
+#define PP__MSGF_SEG 4u  /* RESULT: the frame is in a payload segment (body: a reference) */
 #define PP__WIRE_ITEM_FIXED 16u /* an item's fixed fields: status, code, data length */
 /* Default upper bound on a body; larger lengths are malformed before anything is allocated. */
 #define PP__WIRE_MAX_BODY ((uint64_t)1 << 40)
@@ -208,6 +220,24 @@ pp_status pp__wire_decode_exiting(const uint8_t *body, size_t len, int32_t *code
 #define PP__WIRE_SHM_LEN (PP__WIRE_HDR + 16u)
 void pp__wire_encode_shm(uint8_t out[PP__WIRE_SHM_LEN], uint64_t token, uint64_t size);
 pp_status pp__wire_decode_shm(const uint8_t *body, size_t len, uint64_t *token, uint64_t *size);
+
+/* SEG, and the reference a RESULT in a segment carries (decoders check seg_id != 0 and
+ * frame_len <= size; SEG: size != 0, frame_len 0 or >= 16; RESULT: frame_len >= 16). */
+typedef struct pp__wire_seg {
+    uint64_t token; /* SEG only */
+    uint64_t size;
+    uint64_t seg_id;
+    uint64_t frame_len;
+} pp__wire_seg;
+#define PP__WIRE_SEG_LEN (PP__WIRE_HDR + 32u)
+void pp__wire_encode_seg(uint8_t out[PP__WIRE_SEG_LEN], uint64_t token, uint64_t size,
+                         uint64_t seg_id, uint64_t frame_len);
+pp_status pp__wire_decode_seg(const uint8_t *body, size_t len, pp__wire_seg *s);
+#define PP__WIRE_SEGREF_LEN (PP__WIRE_HDR + 24u)
+/* A whole RESULT frame flagged PP__MSGF_SEG (plus flags: PP__MSGF_LAST or 0). */
+void pp__wire_encode_segref(uint8_t out[PP__WIRE_SEGREF_LEN], uint32_t flags, uint64_t seg_id,
+                            uint64_t size, uint64_t frame_len);
+pp_status pp__wire_decode_segref(const uint8_t *body, size_t len, pp__wire_seg *s);
 
 /* CRASH: a whole frame, written into out (cap bytes, at least PP__WIRE_HDR + 12) with no
  * allocation and no library call (it is built in a signal handler); text longer than fits

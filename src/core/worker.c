@@ -15,6 +15,7 @@
 #include "pp_core.h"
 #include "pp_os.h"
 #include "registry.h"
+#include "seg.h"
 #include "spin.h"
 #include "starter.h"
 #include "wire.h"
@@ -31,7 +32,54 @@ struct pp_task_ctx {
     pp__wbuf result;   /* result bytes of the current call */
     char    *error;    /* failure text, or NULL */
     bool     nomem;    /* a pp_task_return / pp_task_error ran out of memory */
+    bool     direct;   /* a call of one argument: a large result may go straight into the
+                          result segment */
+    bool     in_seg;   /* it did: result.len bytes at SEG_DIRECT_OFF of the result segment */
 };
+
+/* ---- payload segments (seg.h; docs/design.md) ---- */
+
+/* The segments this worker has mapped, by id: the manager sends the same ones again (its
+ * kept segments), and a mapping kept saves faulting its pages in again. At most WSEGS, the
+ * least recently used unmapped first (never the result segment). A segment the parent has
+ * freed stays alive while it is mapped here: at most WSEGS of them per worker. */
+#define WSEGS 24
+typedef struct wseg {
+    uint64_t id; /* 0: free entry */
+    pp__shm *shm;
+    uint64_t used;
+} wseg;
+static wseg wsegs[WSEGS];
+static uint64_t wseg_tick;
+static uint64_t rseg_id;   /* its result segment (SEG with frame_len 0), 0: none */
+static size_t   seg_min;   /* pp__seg_min(): results this large go into the result segment */
+/* Where a result of one item starts in its RESULT frame: header, work id, count, then the
+ * item's status, code and length. */
+#define SEG_DIRECT_OFF (PP__WIRE_HDR + 8u + 4u + 4u + 4u + 8u)
+
+static wseg *seg_find(uint64_t id)
+{
+    for (int i = 0; id && i < WSEGS; i++)
+        if (wsegs[i].id == id)
+            return &wsegs[i];
+    return NULL;
+}
+
+/* The result segment, at least need bytes long (grown if it must be), or NULL: none, or
+ * it cannot grow (Windows): the result goes through the channel. */
+static wseg *rseg_fit(size_t need)
+{
+    wseg *e = seg_find(rseg_id);
+    if (!e || !seg_min || need < seg_min)
+        return NULL;
+    size_t size = pp__os_shm_size(e->shm);
+    if (size < need) {
+        size_t want = need <= SIZE_MAX - 0xFFFFu ? (need + 0xFFFFu) & ~(size_t)0xFFFFu : need;
+        if (pp__os_shm_resize(e->shm, want, true, NULL) != PP_OK)
+            return NULL;
+    }
+    return e;
+}
 
 /* The block shared with the manager (wshm.h), once the SHM frame mapped it; else NULL. */
 static pp__wshm *shared;
@@ -48,6 +96,15 @@ pp_status pp_task_return(pp_task_ctx *ctx, const void *data, size_t len)
     PP__CHECK_ARG_MSG(data != NULL || len == 0, "invalid argument: data is NULL with len %zu",
                       len);
     ctx->result.len = 0;
+    ctx->in_seg = false;
+    wseg *e = ctx->direct ? rseg_fit(len <= SIZE_MAX - SEG_DIRECT_OFF ? SEG_DIRECT_OFF + len : 0)
+                          : NULL;
+    if (e && len) { /* written once, where the parent will read it */
+        memcpy((uint8_t *)pp__os_shm_addr(e->shm) + SEG_DIRECT_OFF, data, len);
+        ctx->in_seg = true;
+        ctx->result.len = len;
+        return PP_OK;
+    }
     if (pp__wbuf_reserve(&ctx->result, len) != PP_OK) {
         ctx->nomem = true;
         return pp__fail(PP_ENOMEM, "pp_task_return: out of memory (for %zu bytes)", len);
@@ -266,16 +323,20 @@ static void run_task(pp_task_ctx *ctx, const char *name, pp_task_fn fn, pp_buf a
                      pp__wire_item *item, char *msg, size_t msg_cap)
 {
     ctx->result.len = 0;
+    ctx->in_seg = false;
     pp__free(ctx->error);
     ctx->error = NULL;
     ctx->nomem = false;
     in_task = true;
     int rc = fn(ctx, arg.data, arg.len);
     in_task = false;
+    if (rc != 0 || ctx->nomem)
+        ctx->in_seg = false; /* a result written to the segment does not stand */
     if (ctx->nomem) {
         *item = (pp__wire_item){PP_ENOMEM, rc, NOMEM_MESSAGE, sizeof NOMEM_MESSAGE - 1};
-    } else if (rc == 0) {
-        *item = (pp__wire_item){PP_OK, 0, ctx->result.data, ctx->result.len};
+    } else if (rc == 0) { /* in_seg: the bytes are in the result segment already */
+        *item = (pp__wire_item){PP_OK, 0, ctx->in_seg ? NULL : ctx->result.data,
+                                ctx->result.len};
     } else if (ctx->error && ctx->error[0]) { /* an empty text gets the default one */
         *item = (pp__wire_item){PP_ETASK, rc, ctx->error, strlen(ctx->error)};
     } else {
@@ -293,6 +354,10 @@ static pp_status run_one(pp_task_ctx *ctx, const char *name, pp_task_fn fn, pp_b
     char msg[PP__NAME_MAX + 64];
     pp__wire_item item;
     run_task(ctx, name, fn, arg, &item, msg, sizeof msg);
+    if (item.status == PP_OK && ctx->in_seg) { /* (tail is set: a call of one argument) */
+        *tail = (pp_buf){NULL, item.len};
+        return pp__wire_result_item_head(out, PP_OK, 0, item.len);
+    }
     if (item.status == PP_OK && tail && item.len >= DIRECT_RESULT) {
         *tail = (pp_buf){item.data, item.len};
         return pp__wire_result_item_head(out, PP_OK, 0, item.len);
@@ -430,9 +495,69 @@ static void serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
             die_quietly(WORKER_EXIT_PROTOCOL); /* out of memory building the result */
     }
     pp__wire_result_end_tail(out, flags, tail.len);
+    ctx->direct = false;
+    size_t total = out->len + tail.len;
+    wseg *e = total >= out->len ? rseg_fit(total) : NULL;
+    if (ctx->in_seg && (!e || out->len != SEG_DIRECT_OFF))
+        die_quietly(WORKER_EXIT_PROTOCOL); /* (cannot happen: the segment was fitted) */
+    if (e) { /* the frame goes into the result segment; the channel carries a reference */
+        uint8_t *a = pp__os_shm_addr(e->shm);
+        memcpy(a, out->data, out->len);
+        if (tail.len && !ctx->in_seg)
+            memcpy(a + out->len, tail.data, tail.len);
+        ctx->in_seg = false;
+        uint8_t ref[PP__WIRE_SEGREF_LEN];
+        pp__wire_encode_segref(ref, flags, e->id, pp__os_shm_size(e->shm), total);
+        rseg_id = 0; /* the parent's now, until it is sent again */
+        write_full(c, ref, sizeof ref);
+        return;
+    }
     write_full(c, out->data, out->len);
     if (tail.len)
         write_full(c, tail.data, tail.len);
+}
+
+/* SEG: a segment (maps it, or finds it mapped), then either it is the result segment, or
+ * it holds a CALL, served from there in place. */
+static void serve_seg(pp__chan *c, pp_task_ctx *ctx, const pp__wbuf *body, pp__wbuf *out,
+                      uint32_t flags, bool *was_call)
+{
+    pp__wire_seg s;
+    if (pp__wire_decode_seg(body->data, body->len, &s) != PP_OK || s.size > SIZE_MAX)
+        die_quietly(WORKER_EXIT_PROTOCOL);
+    wseg *e = seg_find(s.seg_id);
+    if (e) {
+        pp__os_shm_drop(c, s.token);
+        if (pp__os_shm_size(e->shm) < s.size &&
+            pp__os_shm_resize(e->shm, (size_t)s.size, false, NULL) != PP_OK)
+            die_quietly(WORKER_EXIT_PROTOCOL);
+    } else {
+        for (int i = 0; i < WSEGS; i++) /* a free entry, else the oldest but the result's */
+            if (!(rseg_id && wsegs[i].id == rseg_id) &&
+                (!e || !wsegs[i].id || (e->id && wsegs[i].used < e->used)))
+                e = &wsegs[i];
+        pp__os_shm_free(e->shm);
+        e->shm = NULL;
+        e->id = 0;
+        if (pp__os_shm_adopt(c, s.token, (size_t)s.size, &e->shm, NULL) != PP_OK)
+            die_quietly(WORKER_EXIT_PROTOCOL);
+        e->id = s.seg_id;
+    }
+    e->used = ++wseg_tick;
+    *was_call = s.frame_len != 0;
+    if (!s.frame_len) {
+        rseg_id = s.seg_id;
+        return;
+    }
+    const uint8_t *a = pp__os_shm_addr(e->shm);
+    pp__wire_hdr h;
+    pp__wire_call call;
+    if (pp__wire_get_hdr(a, PP__WIRE_MAX_BODY, &h) != PP_OK || h.type != PP__MSG_CALL ||
+        h.body_len != s.frame_len - PP__WIRE_HDR ||
+        pp__wire_decode_call(a + PP__WIRE_HDR, (size_t)h.body_len, &call) != PP_OK)
+        die_quietly(WORKER_EXIT_PROTOCOL);
+    ctx->direct = call.n == 1;
+    serve_call(c, ctx, &call, out, flags);
 }
 
 /* INIT: run the initializer; answer READY, or INITERR and exit. */
@@ -488,7 +613,8 @@ static uint32_t serve_init(pp__chan *c, pp_task_ctx *ctx, const pp__wbuf *body, 
  * caller's in a session. */
 static int serve_loop(pp__chan *c, bool session)
 {
-    pp_task_ctx ctx = {0, {NULL, 0, 0}, NULL, false};
+    pp_task_ctx ctx = {0, {NULL, 0, 0}, NULL, false, false, false};
+    seg_min = pp__seg_min();
     pp__wbuf body = {NULL, 0, 0}, out = {NULL, 0, 0};
 
     static bool hooked;
@@ -525,11 +651,21 @@ static int serve_loop(pp__chan *c, bool session)
         h = read_frame(c, &body);
         if (h.type == PP__MSG_STOP)
             break;
+        if (h.type == PP__MSG_SEG) {
+            bool last = max_tasks != 0 && done + 1 >= max_tasks, was_call = false;
+            serve_seg(c, &ctx, &body, &out, last ? PP__MSGF_LAST : 0, &was_call);
+            if (!was_call)
+                continue;
+            if (++done, last)
+                break;
+            continue;
+        }
         pp__wire_call call;
         if (h.type != PP__MSG_CALL || pp__wire_decode_call(body.data, body.len, &call) != PP_OK)
             die_quietly(WORKER_EXIT_PROTOCOL);
         done++;
         bool last = max_tasks != 0 && done >= max_tasks;
+        ctx.direct = call.n == 1;
         serve_call(c, &ctx, &call, &out, last ? PP__MSGF_LAST : 0);
         if (last)
             break;

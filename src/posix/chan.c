@@ -30,12 +30,15 @@ pp__chan *pp__posix_chan_new(int fd, bool blocking)
         c->blocking = blocking;
         c->attach_fd = -1;
         c->passed_fd = -1;
+        c->n_more = 0;
     }
     return c;
 }
 
 /* A worker's read: recvmsg, so that a descriptor sent with the bytes (pp__os_shm_share) is
- * received (close-on-exec) and kept for pp__os_shm_open; a second one is closed. */
+ * received (close-on-exec) and kept for pp__os_shm_open / _adopt, in the order of the
+ * frames they came with (Linux ends a read after bytes that carried descriptors, so each
+ * comes with its frame's first byte; up to 5 wait, more are closed). */
 static ssize_t recv_fds(pp__chan *c, void *buf, size_t cap, int flags)
 {
     union {
@@ -61,6 +64,8 @@ static ssize_t recv_fds(pp__chan *c, void *buf, size_t cap, int flags)
             memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
             if (c->passed_fd < 0)
                 c->passed_fd = fd;
+            else if (c->n_more < 4) /* the next frame's, read with this one's end */
+                c->more_fds[c->n_more++] = fd;
             else
                 close(fd);
         }
@@ -164,5 +169,7 @@ void pp__os_chan_free(pp__chan *c)
     close(c->fd);
     if (c->passed_fd >= 0)
         close(c->passed_fd);
+    for (int i = 0; i < c->n_more; i++)
+        close(c->more_fds[i]);
     pp__free(c);
 }

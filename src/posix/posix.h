@@ -15,6 +15,8 @@ struct pp__chan {
     bool blocking;  /* the worker's end; the parent's is O_NONBLOCK */
     int  attach_fd; /* parent: sent with the next byte written (SCM_RIGHTS), or -1 */
     int  passed_fd; /* worker: the descriptor that arrived with a read, or -1 (owned) */
+    int  more_fds[4]; /* worker: those that arrived after it, not yet taken (owned) */
+    int  n_more;
 };
 
 struct pp__shm {

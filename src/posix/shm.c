@@ -47,6 +47,21 @@ static int anon_fd(void)
     return -1;
 }
 
+/* Worker: the descriptor that came with the frame being read (the oldest not taken), or
+ * -1; the next one, if any, moves up. */
+static int take_fd(pp__chan *c)
+{
+    int fd = c->passed_fd;
+    c->passed_fd = -1;
+    if (c->n_more > 0) {
+        c->passed_fd = c->more_fds[0];
+        for (int i = 1; i < c->n_more; i++)
+            c->more_fds[i - 1] = c->more_fds[i];
+        c->n_more--;
+    }
+    return fd;
+}
+
 pp_status pp__os_shm_create(size_t size, pp__shm **s, pp__oserr *oe)
 {
     *s = NULL;
@@ -64,13 +79,21 @@ pp_status pp__os_shm_create(size_t size, pp__shm **s, pp__oserr *oe)
         pp__free(m);
         return pp__posix_err(oe, "ftruncate", e);
     }
-    m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
+    /* MAP_POPULATE: its pages are faulted in here at once, in the kernel, instead of one
+     * fault per page at the first copy (in a virtual machine with shadow page tables, each
+     * of those is a trip to the hypervisor: a fresh 64 MiB cost ~250 ms that way) */
+    m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, m->fd, 0);
     if (m->addr == MAP_FAILED) {
         int e = errno;
         close(m->fd);
         pp__free(m);
         return pp__posix_err(oe, "mmap", e);
     }
+#ifdef MADV_DONTFORK
+    /* A worker forked later (PP_START_FORK) gets its own segments through its channel; a
+     * copy of this mapping would keep the memory alive in it after the parent freed it. */
+    (void)madvise(m->addr, size, MADV_DONTFORK);
+#endif
     m->size = size;
     *s = m;
     return PP_OK;
@@ -102,8 +125,13 @@ pp_status pp__os_shm_share(pp__shm *s, pp__proc *p, pp__chan *c, uint64_t *token
         (void)pp__posix_err(oe, "SCM_RIGHTS (not a local socket)", ENOTSUP);
         return PP_ENOTSUP; /* a remote worker's TCP channel cannot carry a descriptor */
     }
-    c->attach_fd = s->fd;
+    (void)s; /* the descriptor goes with the frame: pp__os_shm_attach */
     return PP_OK;
+}
+
+void pp__os_shm_attach(pp__shm *s, pp__chan *c)
+{
+    c->attach_fd = s->fd;
 }
 
 pp_status pp__os_shm_open(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
@@ -125,10 +153,81 @@ pp_status pp__os_shm_open(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
         pp__free(m);
         return pp__posix_err(oe, "mmap", e);
     }
-    close(c->passed_fd); /* the mapping stays: the worker holds no descriptor for it */
-    c->passed_fd = -1;
+    close(take_fd(c)); /* the mapping stays: the worker holds no descriptor for it */
     m->fd = -1;
     m->size = size;
     *s = m;
     return PP_OK;
+}
+
+pp_status pp__os_shm_adopt(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
+                           pp__oserr *oe)
+{
+    (void)token;
+    *s = NULL;
+    if (c->passed_fd < 0)
+        return pp__posix_err(oe, "recvmsg (no descriptor with the SEG frame)", EBADF);
+    int fd = take_fd(c);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < (uint64_t)size) {
+        close(fd);
+        return pp__posix_err(oe, "fstat (segment too small)", EINVAL);
+    }
+    pp__shm *m = pp__calloc(1, sizeof *m);
+    if (!m) {
+        close(fd);
+        return PP_ENOMEM;
+    }
+    m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    if (m->addr == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        pp__free(m);
+        return pp__posix_err(oe, "mmap", e);
+    }
+    m->fd = fd;
+    m->size = size;
+    *s = m;
+    return PP_OK;
+}
+
+void pp__os_shm_drop(pp__chan *c, uint64_t token)
+{
+    (void)token;
+    int fd = take_fd(c);
+    if (fd >= 0)
+        close(fd);
+}
+
+pp_status pp__os_shm_resize(pp__shm *s, size_t size, bool grow, pp__oserr *oe)
+{
+    if (size == s->size)
+        return PP_OK;
+    if (s->fd < 0)
+        return pp__posix_err(oe, "mremap (no descriptor kept)", EBADF);
+    if (grow && ftruncate(s->fd, (off_t)size) != 0)
+        return pp__posix_err(oe, "ftruncate", errno);
+    if (!grow) {
+        struct stat st;
+        if (fstat(s->fd, &st) != 0 || (uint64_t)st.st_size < (uint64_t)size)
+            return pp__posix_err(oe, "fstat (segment smaller than announced)", EINVAL);
+    }
+    void *a = mremap(s->addr, s->size, size, MREMAP_MAYMOVE);
+    if (a == MAP_FAILED)
+        return pp__posix_err(oe, "mremap", errno);
+#ifdef MADV_DONTFORK
+    (void)madvise(a, size, MADV_DONTFORK);
+#endif
+#if defined(MADV_POPULATE_WRITE)
+    if (size > s->size) /* the new part, at once (as MAP_POPULATE does at creation) */
+        (void)madvise((char *)a + s->size, size - s->size, MADV_POPULATE_WRITE);
+#endif
+    s->addr = a;
+    s->size = size;
+    return PP_OK;
+}
+
+size_t pp__os_shm_size(const pp__shm *s)
+{
+    return s->size;
 }

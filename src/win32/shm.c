@@ -84,3 +84,37 @@ pp_status pp__os_shm_open(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
     *s = m;
     return PP_OK;
 }
+
+void pp__os_shm_attach(pp__shm *s, pp__chan *c)
+{
+    (void)s, (void)c; /* the handle was duplicated into the worker: its value is the token */
+}
+
+pp_status pp__os_shm_adopt(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
+                           pp__oserr *oe)
+{
+    return pp__os_shm_open(c, token, size, s, oe); /* keeps the handle */
+}
+
+void pp__os_shm_drop(pp__chan *c, uint64_t token)
+{
+    (void)c;
+    if (token)
+        CloseHandle((HANDLE)(uintptr_t)token);
+}
+
+pp_status pp__os_shm_resize(pp__shm *s, size_t size, bool grow, pp__oserr *oe)
+{
+    (void)grow;
+    if (size <= s->size)
+        return PP_OK; /* (a view of the whole mapping is kept) */
+    /* A pagefile-backed file mapping has the size it was created with: a result larger than
+     * the worker's segment goes through the channel instead. */
+    (void)pp__win_err(oe, "CreateFileMappingW (a mapping cannot grow)", ERROR_NOT_SUPPORTED);
+    return PP_ENOTSUP;
+}
+
+size_t pp__os_shm_size(const pp__shm *s)
+{
+    return s->size;
+}

@@ -1,0 +1,144 @@
+/*
+ * Payload segments (seg.h): the parent's side. Kept segments sit in lock-free slots, as the
+ * large blocks of alloc.c do (a forked worker may inherit them mid-operation; it never uses
+ * them: the mappings are not inherited, the descriptors are closed).
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "pp_core.h"
+#include "seg.h"
+
+#define SEG_SLOTS 32
+#define SEG_KEEP_BYTES ((size_t)3 << 29) /* at most this much kept (1.5 GiB), all together */
+#define SEG_ROUND ((size_t)64 * 1024)
+
+static _Atomic(pp__seg *) slot[SEG_SLOTS];
+static atomic_size_t kept_bytes;
+static atomic_size_t n_segs;
+static atomic_uint_fast64_t next_id = 1;
+
+size_t pp__seg_min(void)
+{
+    /* SIZE_MAX: not read yet. Threads that race here compute the same value. */
+    static atomic_size_t cached = SIZE_MAX;
+    size_t v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v == SIZE_MAX) {
+        const char *e = getenv("PROCPOOL_SHM_MIN");
+        char *end = NULL;
+        unsigned long long x = e && *e ? strtoull(e, &end, 10) : 0;
+        v = e && *e && end && *end == 0 ? (x >= SIZE_MAX ? SIZE_MAX - 1 : (size_t)x)
+                                        : PP__SEG_MIN_DEFAULT;
+        if (v != 0 && v < PP__SEG_FLOOR)
+            v = PP__SEG_FLOOR;
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
+}
+
+size_t pp__seg_count(void)
+{
+    return atomic_load(&n_segs);
+}
+
+void pp__seg_free(pp__seg *s)
+{
+    if (!s)
+        return;
+    pp__os_shm_free(s->shm);
+    pp__free(s);
+    atomic_fetch_sub(&n_segs, 1);
+}
+
+static pp__seg *seg_new(size_t need)
+{
+    size_t min = pp__seg_min();
+    size_t size = need > min ? need : min;
+    if (size <= SIZE_MAX - SEG_ROUND)
+        size = (size + SEG_ROUND - 1) / SEG_ROUND * SEG_ROUND;
+    pp__seg *s = pp__calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    if (pp__os_shm_create(size, &s->shm, NULL) != PP_OK) {
+        pp__free(s);
+        return NULL;
+    }
+    s->id = atomic_fetch_add(&next_id, 1);
+    s->size = size;
+    atomic_fetch_add(&n_segs, 1);
+    return s;
+}
+
+pp__seg *pp__seg_get(size_t need, long long pid)
+{
+    for (int attempt = 0; attempt < 4; attempt++) {
+        int best = -1;
+        size_t best_size = 0;
+        bool best_mine = false;
+        for (int i = 0; i < SEG_SLOTS; i++) {
+            pp__seg *s = atomic_load(&slot[i]);
+            if (!s || s->size < need)
+                continue;
+            bool mine = pid && s->last_pid == pid;
+            /* one that worker had first (mapped there already), then the smallest that
+             * fits (need 0, a result segment: the largest) */
+            bool better = need ? s->size < best_size : s->size > best_size;
+            if (best < 0 || (mine && !best_mine) || (mine == best_mine && better)) {
+                best = i;
+                best_size = s->size;
+                best_mine = mine;
+            }
+        }
+        if (best < 0)
+            break;
+        pp__seg *s = atomic_load(&slot[best]);
+        if (s && s->size >= need && atomic_compare_exchange_strong(&slot[best], &s, NULL)) {
+            atomic_fetch_sub(&kept_bytes, s->size);
+            return s;
+        }
+    }
+    return seg_new(need);
+}
+
+void pp__seg_put(pp__seg *s)
+{
+    if (!s)
+        return;
+    if (!pp__big_held() || s->size > SEG_KEEP_BYTES) {
+        pp__seg_free(s);
+        return;
+    }
+    if (atomic_fetch_add(&kept_bytes, s->size) + s->size <= SEG_KEEP_BYTES) {
+        for (int i = 0; i < SEG_SLOTS; i++) {
+            pp__seg *none = NULL;
+            if (atomic_compare_exchange_strong(&slot[i], &none, s)) {
+                if (!pp__big_held())
+                    pp__seg_drop_kept(); /* the last executor went away meanwhile */
+                return;
+            }
+        }
+    }
+    atomic_fetch_sub(&kept_bytes, s->size);
+    pp__seg_free(s);
+}
+
+void pp__seg_drop_kept(void)
+{
+    for (int i = 0; i < SEG_SLOTS; i++) {
+        pp__seg *s = atomic_exchange(&slot[i], NULL);
+        if (s) {
+            atomic_fetch_sub(&kept_bytes, s->size);
+            pp__seg_free(s);
+        }
+    }
+}
+
+pp_status pp__seg_grow(pp__seg *s, size_t size)
+{
+    if (size <= s->size)
+        return PP_OK;
+    pp_status st = pp__os_shm_resize(s->shm, size, false, NULL);
+    if (st == PP_OK)
+        s->size = size;
+    return st;
+}
