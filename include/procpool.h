@@ -516,7 +516,8 @@ typedef struct pp_executor_options {
                                               idle pool holds no process. 0 = never.
                                               Not with PP_START_FORK */
     long            call_time_limit_ms;  /**< each call's limit, from when a worker is given
-                                              it (map items: their chunk's call): past it,
+                                              it (map items: each item's, from when it
+                                              starts, also within a chunk): past it,
                                               the call is asked to stop
                                               (pp_task_should_stop()), then after
                                               stop_grace_ms its worker is killed and

@@ -45,7 +45,8 @@ enum {
     PP_T_STEP_KILL,     /* SIGKILL to itself (Windows: TerminateProcess) */
     PP_T_STEP_HANG,     /* ignores pp_task_should_stop: sleeps 30 s, then returns */
     PP_T_STEP_POLITE,   /* runs until pp_task_should_stop (30 s at most), then returns */
-    PP_T_STEP_KILL_ONCE /* SIGKILL to itself on its first run, returns on later ones */
+    PP_T_STEP_KILL_ONCE, /* SIGKILL to itself on its first run, returns on later ones */
+    PP_T_STEP_SLEEP300  /* sleeps 300 ms, then returns */
 };
 typedef struct pp_t_step_arg {
     int32_t index;

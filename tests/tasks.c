@@ -606,6 +606,9 @@ static int t_chunk_step(pp_task_ctx *c, const void *a, size_t n)
         for (int i = 0; i < 300; i++)
             pp_t_sleep_ms(100);
         break;
+    case PP_T_STEP_SLEEP300:
+        pp_t_sleep_ms(300);
+        break;
     case PP_T_STEP_POLITE:
         for (int i = 0; i < 30000 && !pp_task_should_stop(c); i++)
             pp_t_sleep_ms(1);

@@ -280,6 +280,36 @@ static void hang_in_chunk(int mode)
     plan_free(&p);
 }
 
+/* The time limit is each item's: a chunk of items that each take well under the limit
+ * runs whole, though the chunk takes longer than the limit (failed before: the item
+ * running when the chunk's first deadline passed ended PP_ETIMELIMIT). */
+static void test_limit_per_item(void)
+{
+    PP_T_SKIP_IF_FORK("time limits are PP_EINVAL with fork");
+    enum { N = 6 }; /* 6 x 300 ms = 1.8 s, against a limit of 1 s */
+    plan p;
+    plan_init(&p, N, "per_item", 0);
+    for (int i = 0; i < N; i++)
+        p.args[i].mode = PP_T_STEP_SLEEP300;
+    pp_executor *ex = chunk_executor(PP_CRASH_BREAK, 0, 1000);
+    pp_map_iter *it = NULL;
+    PP_ASSERT_OK_FATAL(pp_map(ex, "chunk_step", p.bufs, N, N, BOUND_MS, &it));
+    for (int i = 0; i < N; i++) {
+        outcome o;
+        next_outcome(it, &o);
+        if (o.st != PP_OK)
+            fprintf(stderr, "\n  item %d: %s: %s\n", i, pp_status_str(o.st), o.msg);
+        PP_ASSERT_OK(o.st);
+        CU_ASSERT_EQUAL(o.out.index, i);
+        CU_ASSERT_EQUAL(o.out.runs, 1);
+    }
+    CU_ASSERT_EQUAL(pp_map_next(it, NULL, NULL), PP_END);
+    check_runs(&p, -1);
+    pp_map_free(it);
+    pp_executor_destroy(ex);
+    plan_free(&p);
+}
+
 static void test_hang_killed(void)
 {
     hang_in_chunk(PP_T_STEP_HANG);
@@ -462,6 +492,7 @@ static CU_TestInfo tests[] = {
     {"ISOLATE: the first and the last item of a chunk", test_kill_first_and_last},
     {"RETRY: the running item is retried, the others run once", test_retry_item},
     {"time limit: a hanging item is killed, the rest of its chunk runs", test_hang_killed},
+    {"time limit: each item's, not the chunk's", test_limit_per_item},
     {"time limit: an item that listens returns, the rest of its chunk runs",
      test_hang_polite},
     {"results larger than the shared block, with and without a crash", test_large_results},

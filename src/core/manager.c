@@ -782,6 +782,16 @@ void pp__worker_malformed(pp_executor *ex, worker *w, const char *what)
     pp__worker_closed(ex, w);
 }
 
+/* A map chunk's time limit is each item's: when the item its worker is running began
+ * (wshm.h), or 0 when the call is not a chunk whose progress the worker publishes. */
+static int64_t chunk_item_began(const worker *w)
+{
+    if (!w->wshm || !w->item->raw ||
+        atomic_load_explicit(&w->wshm->run_id, memory_order_acquire) != w->item->id)
+        return 0;
+    return atomic_load_explicit(&w->wshm->item_began, memory_order_acquire);
+}
+
 /*
  * Collects the exit status of every worker that has ended, without blocking; kills those
  * whose grace has passed; asks calls past their time limit to stop. Returns how long the
@@ -811,6 +821,9 @@ static long reap_pass(pp_executor *ex)
         }
         if (w->state == W_BUSY && w->item && w->item->deadline &&
             w->stop_reason == STOP_NONE) {
+            int64_t began = chunk_item_began(w);
+            if (now >= w->item->deadline && began && began + w->item->limit_ms > now)
+                w->item->deadline = began + w->item->limit_ms; /* a chunk's next item */
             if (now >= w->item->deadline) {
                 /* its RESULT may be waiting in the channel, sent before the deadline: a
                  * loaded manager must not count that against the call */
@@ -1166,6 +1179,9 @@ static void assign(pp_executor *ex)
         if (w->item || (w->state != W_IDLE && w->state != W_STARTING))
             continue;
         w->item = pp__fifo_pop(&ex->callq, &ex->callq_tail);
+        if (w->wshm) /* a chunk's items then publish when each began (wshm.h) */
+            atomic_store_explicit(&w->wshm->timed, w->item->limit_ms > 0,
+                                  memory_order_relaxed);
         if (w->state == W_IDLE) {
             pp__worker_set_state(ex, w, W_BUSY);
             start_clock(w);

@@ -403,6 +403,9 @@ static void serve_chunk(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call
     atomic_store_explicit(&shared->n, 0, memory_order_relaxed);
     atomic_store_explicit(&shared->len, 0, memory_order_relaxed);
     atomic_store_explicit(&shared->first, 0, memory_order_relaxed);
+    if (atomic_load_explicit(&shared->timed, memory_order_relaxed)) /* before run_id: the */
+        atomic_store_explicit(&shared->item_began, pp__os_monotonic_ms(), /* manager reads */
+                              memory_order_relaxed);                     /* them in turn */
     atomic_store_explicit(&shared->run_id, call->work_id, memory_order_release);
     if (pp__wire_result_begin(&area, call->work_id, 0) != PP_OK)
         die_quietly(WORKER_EXIT_PROTOCOL);
@@ -410,10 +413,14 @@ static void serve_chunk(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call
     char msg[PP__NAME_MAX + 64];
     pp__wire_cur cur = call->args;
     uint32_t in_area = 0, i = 0;
+    bool timed = atomic_load_explicit(&shared->timed, memory_order_relaxed) != 0;
     while (i < call->n) {
         pp_buf arg;
         pp__wire_next_arg(&cur, &arg);
         pp__wire_item item = {PP_ENOTASK, 0, nomsg, nomsg_len};
+        if (timed) /* each item has the call's time limit from its own start */
+            atomic_store_explicit(&shared->item_began, pp__os_monotonic_ms(),
+                                  memory_order_release);
         if (fn)
             run_task(ctx, name, fn, arg, &item, msg, sizeof msg);
         i++;

@@ -40,6 +40,12 @@ typedef struct pp__wshm {
     _Atomic(uint32_t) n;      /* complete items in the area */
     _Atomic(uint64_t) len;    /* their bytes, after the area's first PP__WIRE_HDR + 12
                                  (the RESULT frame's header, work id and count) */
+    /* A map chunk's time limit is each item's (call_time_limit_ms): the manager sets
+     * `timed` before it sends a CALL with a limit; the worker then stores when each item
+     * of a chunk began (pp__os_monotonic_ms: one clock for every process of the machine),
+     * and the manager moves the chunk's deadline to that item's start + the limit. */
+    _Atomic(uint32_t) timed;
+    _Atomic(int64_t)  item_began;
 } pp__wshm;
 
 static inline uint8_t *pp__wshm_area(pp__wshm *w)
