@@ -156,7 +156,7 @@ static pp_status start_process(pp_executor *ex, worker *w, pp__oserr *oe, char *
 static void share_block(worker *w)
 {
     uint64_t token = 0;
-    if (pp__os_shm_create(PP__WSHM_SIZE, &w->shm, NULL) != PP_OK)
+    if (pp__os_shm_create(PP__WSHM_SIZE, false, &w->shm, NULL) != PP_OK)
         return;
     if (pp__os_shm_share(w->shm, w->proc, w->chan, &token, NULL) != PP_OK) {
         pp__os_shm_free(w->shm);

@@ -258,7 +258,9 @@ void pp__os_chan_free(pp__chan *c);
  * processes: POSIX memfd (no name), Windows an unnamed file mapping. */
 typedef struct pp__shm pp__shm;
 
-pp_status pp__os_shm_create(size_t size, pp__shm **s, pp__oserr *oe);
+/* populate: its pages are backed at once (payload segments, about to be filled; POSIX:
+ * MAP_POPULATE), else when first touched (the per-worker block: mostly never). */
+pp_status pp__os_shm_create(size_t size, bool populate, pp__shm **s, pp__oserr *oe);
 void     *pp__os_shm_addr(const pp__shm *s);
 void      pp__os_shm_free(pp__shm *s); /* unmaps and closes; NULL: no-op */
 
@@ -271,7 +273,7 @@ pp_status pp__os_shm_share(pp__shm *s, pp__proc *p, pp__chan *c, uint64_t *token
                            pp__oserr *oe);
 
 /* Worker: maps the block announced by a SHM frame with this token (POSIX: the descriptor
- * that arrived on c with the frame). At least size bytes. */
+ * that arrived on c with the frame). At least size bytes; pages backed when touched. */
 pp_status pp__os_shm_open(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
                           pp__oserr *oe);
 
@@ -285,9 +287,10 @@ pp_status pp__os_shm_open(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
 void pp__os_shm_attach(pp__shm *s, pp__chan *c);
 
 /* Worker: maps a segment announced by a SEG frame, as pp__os_shm_open, but keeps what a
- * later pp__os_shm_resize needs (POSIX: the descriptor). */
-pp_status pp__os_shm_adopt(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
-                           pp__oserr *oe);
+ * later pp__os_shm_resize needs (POSIX: the descriptor). populate: as pp__os_shm_create's
+ * (a CALL in it is read whole at once; a result segment may never be written). */
+pp_status pp__os_shm_adopt(pp__chan *c, uint64_t token, size_t size, bool populate,
+                           pp__shm **s, pp__oserr *oe);
 
 /* Worker: the segment a SEG frame announces is mapped here already: closes what came with
  * the frame (POSIX: the descriptor; Windows: the duplicated handle). */

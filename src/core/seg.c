@@ -59,7 +59,7 @@ static pp__seg *seg_new(size_t need)
     pp__seg *s = pp__calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    if (pp__os_shm_create(size, &s->shm, NULL) != PP_OK) {
+    if (pp__os_shm_create(size, need != 0, &s->shm, NULL) != PP_OK) {
         pp__free(s);
         return NULL;
     }

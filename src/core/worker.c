@@ -546,7 +546,7 @@ static void serve_seg(pp__chan *c, pp_task_ctx *ctx, const pp__wbuf *body, pp__w
         pp__os_shm_free(e->shm);
         e->shm = NULL;
         e->id = 0;
-        if (pp__os_shm_adopt(c, s.token, (size_t)s.size, &e->shm, NULL) != PP_OK)
+        if (pp__os_shm_adopt(c, s.token, (size_t)s.size, s.frame_len != 0, &e->shm, NULL) != PP_OK)
             die_quietly(WORKER_EXIT_PROTOCOL);
         e->id = s.seg_id;
     }

@@ -62,7 +62,7 @@ static int take_fd(pp__chan *c)
     return fd;
 }
 
-pp_status pp__os_shm_create(size_t size, pp__shm **s, pp__oserr *oe)
+pp_status pp__os_shm_create(size_t size, bool populate, pp__shm **s, pp__oserr *oe)
 {
     *s = NULL;
     pp__shm *m = pp__calloc(1, sizeof *m);
@@ -82,7 +82,8 @@ pp_status pp__os_shm_create(size_t size, pp__shm **s, pp__oserr *oe)
     /* MAP_POPULATE: its pages are faulted in here at once, in the kernel, instead of one
      * fault per page at the first copy (in a virtual machine with shadow page tables, each
      * of those is a trip to the hypervisor: a fresh 64 MiB cost ~250 ms that way) */
-    m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, m->fd, 0);
+    int how = MAP_SHARED | (populate ? MAP_POPULATE : 0);
+    m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, how, m->fd, 0);
     if (m->addr == MAP_FAILED) {
         int e = errno;
         close(m->fd);
@@ -160,8 +161,8 @@ pp_status pp__os_shm_open(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
     return PP_OK;
 }
 
-pp_status pp__os_shm_adopt(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
-                           pp__oserr *oe)
+pp_status pp__os_shm_adopt(pp__chan *c, uint64_t token, size_t size, bool populate,
+                           pp__shm **s, pp__oserr *oe)
 {
     (void)token;
     *s = NULL;
@@ -178,7 +179,8 @@ pp_status pp__os_shm_adopt(pp__chan *c, uint64_t token, size_t size, pp__shm **s
         close(fd);
         return PP_ENOMEM;
     }
-    m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    int how = MAP_SHARED | (populate ? MAP_POPULATE : 0);
+    m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, how, fd, 0);
     if (m->addr == MAP_FAILED) {
         int e = errno;
         close(fd);

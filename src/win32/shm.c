@@ -12,8 +12,9 @@ struct pp__shm {
     size_t size;
 };
 
-pp_status pp__os_shm_create(size_t size, pp__shm **s, pp__oserr *oe)
+pp_status pp__os_shm_create(size_t size, bool populate, pp__shm **s, pp__oserr *oe)
 {
+    (void)populate; /* the pages of a file mapping are committed when first touched */
     *s = NULL;
     pp__shm *m = pp__calloc(1, sizeof *m);
     if (!m)
@@ -90,9 +91,10 @@ void pp__os_shm_attach(pp__shm *s, pp__chan *c)
     (void)s, (void)c; /* the handle was duplicated into the worker: its value is the token */
 }
 
-pp_status pp__os_shm_adopt(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
-                           pp__oserr *oe)
+pp_status pp__os_shm_adopt(pp__chan *c, uint64_t token, size_t size, bool populate,
+                           pp__shm **s, pp__oserr *oe)
 {
+    (void)populate; /* the pages of a file mapping are committed when first touched */
     return pp__os_shm_open(c, token, size, s, oe); /* keeps the handle */
 }
 
