@@ -426,6 +426,18 @@ void pp__posix_warm_unwinder(void)
         (void)warm_unwinder(NULL);
 }
 
+/* pthread_atfork's prepare: a task that forks while the unwinder is still being loaded
+ * waits for it (2 s at most), so that its child does not start with the loader's lock held
+ * by a thread it does not have (a child that then exit()s would hang in it). posix_spawn,
+ * system() and popen() run no fork handlers, and need none. */
+static void wait_unwinder(void)
+{
+    for (int i = 0; i < 2000 && !atomic_load(&unwinder_ready); i++) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+}
+
 /* Loads the unwinder in a short-lived thread with every signal blocked (signals to the
  * process stay the main thread's), so that it costs the worker's first call nothing; in
  * this thread when no thread can be made (a low worker_memory_limit, say). */
@@ -433,6 +445,13 @@ static void warm_unwinder_async(void)
 {
     if (atomic_load(&unwinder_ready))
         return; /* a forked worker of a warm parent */
+    static bool atfork;
+    if (!atfork)
+        atfork = pthread_atfork(wait_unwinder, NULL, NULL) == 0;
+    if (!atfork) {
+        (void)warm_unwinder(NULL); /* no way to keep a fork from racing it: now */
+        return;
+    }
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
