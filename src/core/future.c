@@ -422,16 +422,20 @@ bool pp_future_set_running_or_notify_cancel(pp_future *f)
     return r;
 }
 
-pp_status pp__future_finish_owned(pp_future *f, void *owned, const void *data, size_t len,
-                                  long long pid)
+/* A result that lives in owned (freed with the future) or in payload segment seg (given back
+ * with it); on a future already done, whichever it is goes back at once. */
+static pp_status finish_result(pp_future *f, void *owned, pp__seg *seg, const void *data,
+                               size_t len, long long pid)
 {
     apr_thread_mutex_lock(pp__flock);
     if (pp__fdone(f)) {
         apr_thread_mutex_unlock(pp__flock);
         pp__free(owned);
+        pp__seg_put(seg);
         return PP_ESTATE;
     }
     f->owned = owned;
+    f->seg = seg;
     f->data = data;
     f->len = len;
     f->pid = pid;
@@ -443,25 +447,16 @@ pp_status pp__future_finish_owned(pp_future *f, void *owned, const void *data, s
     return PP_OK;
 }
 
+pp_status pp__future_finish_owned(pp_future *f, void *owned, const void *data, size_t len,
+                                  long long pid)
+{
+    return finish_result(f, owned, NULL, data, len, pid);
+}
+
 pp_status pp__future_finish_seg(pp_future *f, pp__seg *seg, const void *data, size_t len,
                                 long long pid)
 {
-    apr_thread_mutex_lock(pp__flock);
-    if (pp__fdone(f)) {
-        apr_thread_mutex_unlock(pp__flock);
-        pp__seg_put(seg);
-        return PP_ESTATE;
-    }
-    f->seg = seg;
-    f->data = data;
-    f->len = len;
-    f->pid = pid;
-    f->err.status = PP_OK;
-    completion c;
-    complete_locked(f, PP__F_FINISHED, &c);
-    apr_thread_mutex_unlock(pp__flock);
-    finish_unlocked(f, &c);
-    return PP_OK;
+    return finish_result(f, NULL, seg, data, len, pid);
 }
 
 pp_status pp__future_finish_error(pp_future *f, pp_status status, int code, long long pid,
