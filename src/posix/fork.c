@@ -155,10 +155,6 @@ pp_status pp__os_fork_ex(pp__serve_fn serve, const pp__os_wstart *ws, pp__proc *
     if ((st = pp__posix_channel_pair(sv, true, oe)) != PP_OK)
         goto fail;
     pid_t parent = getpid();
-    /* The unwinder the crash report needs is loaded here, once per process, so that the
-     * child inherits it: a child of a multi-threaded process should start no thread (the
-     * one a spawned worker loads it with; ThreadSanitizer even refuses it). */
-    pp__posix_warm_unwinder();
     pid_t pid = fork();
     if (pid == 0) {
         child_enter(sv[1], parent);
@@ -445,8 +441,6 @@ static void fs_serve(int ctl, pp__serve_fn serve)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-
-    pp__posix_warm_unwinder(); /* once here, not in every worker (they inherit it) */
 
     fs_kid *kids = NULL;
     size_t n = 0, cap = 0;

@@ -59,12 +59,6 @@ void pp__posix_worker_guard(pid_t parent);
 /* SIGKILL to the process group led by leader, which must not be reaped yet. */
 void pp__posix_kill_group(pid_t leader);
 
-/* Loads the unwinder the crash report needs (glibc's backtrace() loads libgcc_s on its
- * first call: 0.3-0.9 ms), now, in this thread: the forkserver, and a process that forks
- * workers (PP_START_FORK), do it once, so that their workers inherit it; a spawned worker
- * does it in a thread of its own (pp__os_crash_hook). */
-void pp__posix_warm_unwinder(void);
-
 /* The worker's end of its channel in a worker: descriptor 3. */
 #define PP__POSIX_CHILD_FD 3
 

@@ -24,8 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__GLIBC__)
+#if defined(__GLIBC__) && (defined(__GNUC__) || defined(__clang__))
 #  include <execinfo.h>
+#  include <unwind.h>
 #  define PP_HAVE_BACKTRACE 1
 #else
 #  define PP_HAVE_BACKTRACE 0
@@ -306,9 +307,6 @@ static int crash_pipe[2] = {-1, -1}; /* backtrace_symbols_fd writes here; read b
                                         (made in the handler: a worker holds no descriptor
                                         but its channel and 0, 1, 2) */
 static volatile sig_atomic_t crash_entered;
-#define CRASH_WARM_STACK (256u * 1024u)
-#define CRASH_WARM_WAIT_MS 200
-static atomic_int unwinder_ready; /* backtrace() has run once: libgcc_s is loaded */
 static char crash_raw[CRASH_TEXT];  /* the symbolised lines, as read back */
 static char crash_text[CRASH_TEXT]; /* the same, numbered "#N " */
 static unsigned char crash_stack[CRASH_ALTSTACK];
@@ -326,29 +324,44 @@ static void crash_put_num(char *out, size_t cap, size_t *pos, unsigned n)
         out[(*pos)++] = d[--k];
 }
 
+#if PP_HAVE_BACKTRACE
+/* The return addresses of the crashed thread's frames, as _Unwind_Backtrace walks them. */
+typedef struct crash_walk {
+    void *ip[CRASH_FRAMES];
+    int   n;
+} crash_walk;
+
+static _Unwind_Reason_Code crash_frame(struct _Unwind_Context *ctx, void *arg)
+{
+    crash_walk *w = arg;
+    if (w->n >= CRASH_FRAMES)
+        return _URC_END_OF_STACK;
+    uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
+    if (ip == 0)
+        return _URC_END_OF_STACK;
+    w->ip[w->n++] = (void *)ip;
+    return _URC_NO_REASON;
+}
+#endif
+
 /* The backtrace of the crash, one "#N <line>" per frame (the handler's own frame left out),
- * into crash_text; returns its length. Only async-signal-safe calls: backtrace() only once
- * warm_unwinder has run it (its first call loads libgcc_s), backtrace_symbols_fd()
- * does not allocate; pipe() and fcntl() are async-signal-safe; the pipe's ends are
- * non-blocking, so a full pipe cuts the text. */
+ * into crash_text; returns its length. Only async-signal-safe calls: the unwinder is
+ * libgcc's _Unwind_Backtrace, called directly (glibc's backtrace() would dlopen libgcc_s
+ * on its first call, which is not async-signal-safe; linking it costs a worker's start-up
+ * far less than loading it there: docs/design.md); backtrace_symbols_fd() does not
+ * allocate; pipe() and fcntl() are async-signal-safe; the pipe's ends are non-blocking, so
+ * a full pipe cuts the text. */
 static size_t crash_trace(void)
 {
 #if PP_HAVE_BACKTRACE
-    /* The unwinder is loaded by a thread of its own (pp__os_crash_hook); a crash in the
-     * first moments of a worker waits for it, boundedly (nanosleep is async-signal-safe):
-     * it may be stuck on a lock the crashed thread held, and then there is no backtrace. */
-    for (int i = 0; i < CRASH_WARM_WAIT_MS && !atomic_load(&unwinder_ready); i++) {
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
-    }
-    if (!atomic_load(&unwinder_ready))
-        return 0;
     if (pipe(crash_pipe) != 0)
         return 0;
     for (int i = 0; i < 2; i++)
         fcntl(crash_pipe[i], F_SETFL, O_NONBLOCK);
-    void *frames[CRASH_FRAMES];
-    int n = backtrace(frames, CRASH_FRAMES);
+    crash_walk walk = {{0}, 0};
+    _Unwind_Backtrace(crash_frame, &walk);
+    void **frames = walk.ip;
+    int n = walk.n;
     if (n <= 1)
         return 0;
     backtrace_symbols_fd(frames + 1, n - 1, crash_pipe[1]);
@@ -408,79 +421,10 @@ static void on_crash(int sig)
     errno = saved;
 }
 
-#if PP_HAVE_BACKTRACE
-/* backtrace()'s first call loads libgcc_s (dlopen: not async-signal-safe, so never in the
- * handler) and takes 0.3-0.9 ms: a worker's whole start-up again. */
-static void *warm_unwinder(void *arg)
-{
-    void *frames[2];
-    (void)arg;
-    (void)backtrace(frames, 2);
-    atomic_store(&unwinder_ready, 1);
-    return NULL;
-}
-
-void pp__posix_warm_unwinder(void)
-{
-    if (!atomic_load(&unwinder_ready))
-        (void)warm_unwinder(NULL);
-}
-
-/* pthread_atfork's prepare: a task that forks while the unwinder is still being loaded
- * waits for it (2 s at most), so that its child does not start with the loader's lock held
- * by a thread it does not have (a child that then exit()s would hang in it). posix_spawn,
- * system() and popen() run no fork handlers, and need none. */
-static void wait_unwinder(void)
-{
-    for (int i = 0; i < 2000 && !atomic_load(&unwinder_ready); i++) {
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
-    }
-}
-
-/* Loads the unwinder in a short-lived thread with every signal blocked (signals to the
- * process stay the main thread's), so that it costs the worker's first call nothing; in
- * this thread when no thread can be made (a low worker_memory_limit, say). */
-static void warm_unwinder_async(void)
-{
-    if (atomic_load(&unwinder_ready))
-        return; /* a forked worker of a warm parent */
-    static bool atfork;
-    if (!atfork)
-        atfork = pthread_atfork(wait_unwinder, NULL, NULL) == 0;
-    if (!atfork) {
-        (void)warm_unwinder(NULL); /* no way to keep a fork from racing it: now */
-        return;
-    }
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_t t;
-    int rc = pthread_attr_init(&attr);
-    if (rc == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, CRASH_WARM_STACK);
-        rc = pthread_create(&t, &attr, warm_unwinder, NULL);
-        pthread_attr_destroy(&attr);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0)
-        (void)warm_unwinder(NULL);
-}
-#else
-void pp__posix_warm_unwinder(void)
-{
-}
-#endif
-
 bool pp__os_crash_hook(pp__crash_fn fn)
 {
     if (!fn || crash_fn)
         return crash_fn == fn && fn != NULL;
-#if PP_HAVE_BACKTRACE
-    warm_unwinder_async();
-#endif
     stack_t ss;
     memset(&ss, 0, sizeof ss);
     ss.ss_sp = crash_stack;
