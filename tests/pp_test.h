@@ -174,6 +174,26 @@ typedef struct pp_t_thread pp_t_thread;
 pp_t_thread *pp_t_thread_start(void (*fn)(void *), void *arg);
 void pp_t_thread_join(pp_t_thread *t);
 
+/* A thread that completes futures by a script: after each step's delay, its future gets a
+ * result (the step's index), an error (PP_ETASK, code the index, "scripted") or is
+ * cancelled, and, with `release`, loses one reference. pp_t_script_end joins it and fails
+ * the test if a completion did not succeed. */
+typedef enum { PP_T_DO_RESULT, PP_T_DO_ERROR, PP_T_DO_CANCEL } pp_t_action;
+typedef struct {
+    unsigned    delay_ms;
+    pp_future  *f;
+    pp_t_action what;
+    bool        release; /* drop one reference to f after completing it */
+} pp_t_step;
+typedef struct {
+    const pp_t_step *steps;
+    size_t           n;
+    int              failures; /* completions that did not succeed */
+    pp_t_thread     *thread;
+} pp_t_script;
+void pp_t_script_run(pp_t_script *s, const pp_t_step *steps, size_t n);
+void pp_t_script_end(pp_t_script *s);
+
 /* 64-bit FNV-1a of a buffer; the "checksum" task returns the same. */
 uint64_t pp_t_fnv1a(const void *data, size_t len);
 /* Fills buf with n deterministic pseudo-random bytes from seed; the "bytes" task does the same. */

@@ -114,6 +114,45 @@ void pp_t_thread_join(pp_t_thread *t)
     free(t);
 }
 
+static void script_main(void *p)
+{
+    pp_t_script *s = p;
+    for (size_t i = 0; i < s->n; i++) {
+        const pp_t_step *st = &s->steps[i];
+        pp_t_sleep_ms(st->delay_ms);
+        bool ok = false;
+        switch (st->what) {
+        case PP_T_DO_RESULT:
+            ok = pp_future_set_result(st->f, &i, sizeof i) == PP_OK;
+            break;
+        case PP_T_DO_ERROR:
+            ok = pp_future_set_error(st->f, PP_ETASK, (int)i, "scripted") == PP_OK;
+            break;
+        case PP_T_DO_CANCEL:
+            ok = pp_future_cancel(st->f);
+            break;
+        }
+        s->failures += !ok;
+        if (st->release)
+            pp_future_release(st->f);
+    }
+}
+
+void pp_t_script_run(pp_t_script *s, const pp_t_step *steps, size_t n)
+{
+    s->steps = steps;
+    s->n = n;
+    s->failures = 0;
+    s->thread = pp_t_thread_start(script_main, s);
+}
+
+void pp_t_script_end(pp_t_script *s)
+{
+    pp_t_thread_join(s->thread);
+    s->thread = NULL;
+    CU_ASSERT_EQUAL(s->failures, 0);
+}
+
 static uint64_t n_calls;
 static unsigned char *init_data;
 static size_t init_len;

@@ -47,58 +47,6 @@ static void release_all(pp_future **fs, size_t n)
         pp_future_release(fs[i]);
 }
 
-/* A helper thread completing futures in a fixed order, with small sleeps between. */
-typedef enum { DO_RESULT, DO_ERROR, DO_CANCEL } action;
-typedef struct {
-    unsigned delay_ms;
-    pp_future *f;
-    action what;
-    bool release; /* drop one reference to f after completing it */
-} step;
-typedef struct {
-    const step *steps;
-    size_t n;
-    int failures;
-} script;
-
-static void script_main(void *p)
-{
-    script *s = p;
-    for (size_t i = 0; i < s->n; i++) {
-        const step *st = &s->steps[i];
-        pp_t_sleep_ms(st->delay_ms);
-        bool ok = false;
-        switch (st->what) {
-        case DO_RESULT:
-            ok = pp_future_set_result(st->f, &i, sizeof i) == PP_OK;
-            break;
-        case DO_ERROR:
-            ok = pp_future_set_error(st->f, PP_ETASK, (int)i, "scripted") == PP_OK;
-            break;
-        case DO_CANCEL:
-            ok = pp_future_cancel(st->f);
-            break;
-        }
-        s->failures += !ok;
-        if (st->release)
-            pp_future_release(st->f);
-    }
-}
-
-static pp_t_thread *run_script(script *s, const step *steps, size_t n)
-{
-    s->steps = steps;
-    s->n = n;
-    s->failures = 0;
-    return pp_t_thread_start(script_main, s);
-}
-
-static void end_script(pp_t_thread *t, script *s)
-{
-    pp_t_thread_join(t);
-    CU_ASSERT_EQUAL(s->failures, 0);
-}
-
 static pp_as_completed *begin(pp_future *const *fs, size_t n, long timeout_ms)
 {
     pp_as_completed *it = NULL;
@@ -138,9 +86,9 @@ static void test_done_first_then_completion_order(void)
     long long t0 = pp_t_now_ms();
     pp_as_completed *it = begin(fs, 4, LONG_WAIT);
     /* c completes before a: the helper starts after begin, so neither is done at begin */
-    step steps[] = {{50, c, DO_RESULT, false}, {50, a, DO_ERROR, false}};
-    script s;
-    pp_t_thread *t = run_script(&s, steps, 2);
+    pp_t_step steps[] = {{50, c, PP_T_DO_RESULT, false}, {50, a, PP_T_DO_ERROR, false}};
+    pp_t_script s;
+    pp_t_script_run(&s, steps, 2);
 
     pp_future *y1 = next_ok(it), *y2 = next_ok(it);
     CU_ASSERT((y1 == b && y2 == d) || (y1 == d && y2 == b)); /* already done: first */
@@ -149,7 +97,7 @@ static void test_done_first_then_completion_order(void)
     expect_end(it);
     expect_end(it); /* and stays ended */
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     pp_as_completed_end(it);
     release_all(fs, 4);
 }
@@ -160,18 +108,18 @@ static void test_completion_order_many(void)
      * order (the order of the set_result calls, which one thread makes in sequence) */
     enum { N = 50 };
     pp_future *fs[N];
-    step steps[N];
+    pp_t_step steps[N];
     for (int i = 0; i < N; i++)
         fs[i] = new_future();
     for (int i = 0; i < N; i++) {
         steps[i].delay_ms = i % 10 == 0 ? 5 : 0;
         steps[i].f = fs[(i * 17 + 3) % N];
-        steps[i].what = (action)(i % 3);
+        steps[i].what = (pp_t_action)(i % 3);
         steps[i].release = false;
     }
     pp_as_completed *it = begin(fs, N, LONG_WAIT);
-    script s;
-    pp_t_thread *t = run_script(&s, steps, N);
+    pp_t_script s;
+    pp_t_script_run(&s, steps, N);
     int in_order = 1;
     for (int i = 0; i < N; i++) {
         pp_future *y = next_ok(it);
@@ -179,7 +127,7 @@ static void test_completion_order_many(void)
     }
     CU_ASSERT_TRUE(in_order);
     expect_end(it);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     pp_as_completed_end(it);
     release_all(fs, N);
 }
@@ -261,14 +209,14 @@ static void test_duplicates_yielded_once(void)
     pp_future *a = new_finished(), *b = new_future(), *c = new_future();
     pp_future *fs[7] = {a, b, a, c, b, a, c};
     pp_as_completed *it = begin(fs, 7, LONG_WAIT);
-    step steps[] = {{30, b, DO_RESULT, false}, {30, c, DO_RESULT, false}};
-    script s;
-    pp_t_thread *t = run_script(&s, steps, 2);
+    pp_t_step steps[] = {{30, b, PP_T_DO_RESULT, false}, {30, c, PP_T_DO_RESULT, false}};
+    pp_t_script s;
+    pp_t_script_run(&s, steps, 2);
     CU_ASSERT_PTR_EQUAL(next_ok(it), a);
     CU_ASSERT_PTR_EQUAL(next_ok(it), b);
     CU_ASSERT_PTR_EQUAL(next_ok(it), c);
     expect_end(it);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     pp_as_completed_end(it);
 
     /* all done at begin, duplicated: each once */
@@ -294,16 +242,16 @@ static void test_cancelled_is_yielded(void)
     pp_future *a = new_future(), *b = new_future();
     pp_future *fs[2] = {a, b};
     pp_as_completed *it = begin(fs, 2, LONG_WAIT);
-    step steps[] = {{50, b, DO_CANCEL, false}, {50, a, DO_RESULT, false}};
-    script s;
-    pp_t_thread *t = run_script(&s, steps, 2);
+    pp_t_step steps[] = {{50, b, PP_T_DO_CANCEL, false}, {50, a, PP_T_DO_RESULT, false}};
+    pp_t_script s;
+    pp_t_script_run(&s, steps, 2);
     pp_future *y = next_ok(it);
     CU_ASSERT_PTR_EQUAL(y, b);
     if (y)
         CU_ASSERT_TRUE(pp_future_cancelled(y));
     CU_ASSERT_PTR_EQUAL(next_ok(it), a);
     expect_end(it);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     pp_as_completed_end(it);
 
     /* cancelled by the iterating thread itself, between two nexts */
@@ -359,15 +307,15 @@ static void test_timeout(void)
     /* the unfinished ones were not touched, and can still be waited for by other means */
     CU_ASSERT_FALSE(pp_future_done(b));
     CU_ASSERT_FALSE(pp_future_cancelled(c));
-    step steps[] = {{50, b, DO_RESULT, false}, {50, c, DO_ERROR, false}};
-    script s;
-    pp_t_thread *t = run_script(&s, steps, 2);
+    pp_t_step steps[] = {{50, b, PP_T_DO_RESULT, false}, {50, c, PP_T_DO_ERROR, false}};
+    pp_t_script s;
+    pp_t_script_run(&s, steps, 2);
     size_t nd = 0;
     PP_ASSERT_OK(pp_wait(fs, 3, LONG_WAIT, PP_ALL_COMPLETED, NULL, &nd));
     CU_ASSERT_EQUAL(nd, 3);
     PP_ASSERT_OK(pp_future_result(b, LONG_WAIT, NULL));
     CU_ASSERT_EQUAL(pp_future_result(c, LONG_WAIT, NULL), PP_ETASK);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     /* ... and by a new iterator */
     it = begin(fs, 3, 0);
     for (int i = 0; i < 3; i++)
@@ -422,14 +370,14 @@ static void test_deadline_from_begin(void)
     pp_future *c = new_future(), *d = new_future();
     pp_future *gs[2] = {c, d};
     it = begin(gs, 2, 2000);
-    step steps[] = {{50, c, DO_RESULT, false}};
-    script s;
-    pp_t_thread *t = run_script(&s, steps, 1);
+    pp_t_step steps[] = {{50, c, PP_T_DO_RESULT, false}};
+    pp_t_script s;
+    pp_t_script_run(&s, steps, 1);
     CU_ASSERT_PTR_EQUAL(next_ok(it), c);
     t0 = pp_t_now_ms();
     CU_ASSERT_EQUAL(pp_as_completed_next(it, &f), PP_ETIMEDOUT);
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     pp_as_completed_end(it);
     pp_future_release(a);
     pp_future_release(b);
@@ -449,10 +397,10 @@ static void test_iterator_holds_references(void)
     /* the helper gets its own references to complete b and c, and drops them after */
     pp_future_retain(b);
     pp_future_retain(c);
-    step steps[] = {{50, c, DO_RESULT, true}, {50, b, DO_CANCEL, true}};
+    pp_t_step steps[] = {{50, c, PP_T_DO_RESULT, true}, {50, b, PP_T_DO_CANCEL, true}};
     release_all(fs, 3); /* the caller's */
-    script s;
-    pp_t_thread *t = run_script(&s, steps, 2);
+    pp_t_script s;
+    pp_t_script_run(&s, steps, 2);
     pp_future *y = next_ok(it);
     CU_ASSERT_PTR_EQUAL(y, a);
     pp_buf r = {NULL, 0};
@@ -464,7 +412,7 @@ static void test_iterator_holds_references(void)
     CU_ASSERT_PTR_EQUAL(y, c);
     if (y)
         PP_ASSERT_OK(pp_future_result(y, 0, NULL));
-    end_script(t, &s); /* the helper has dropped its references: only the iterator's left */
+    pp_t_script_end(&s); /* the helper has dropped its references: only the iterator's left */
     y = next_ok(it);
     CU_ASSERT_PTR_EQUAL(y, b);
     if (y)
@@ -497,12 +445,12 @@ static void test_two_iterators(void)
     pp_future *fs[4] = {new_future(), new_future(), new_future(), new_future()};
     pp_as_completed *it1 = begin(fs, 4, LONG_WAIT);
     pp_as_completed *it2 = begin(fs + 1, 3, LONG_WAIT);
-    step steps[] = {{20, fs[3], DO_RESULT, false},
-                    {20, fs[0], DO_RESULT, false},
-                    {20, fs[2], DO_CANCEL, false},
-                    {20, fs[1], DO_ERROR, false}};
-    script s;
-    pp_t_thread *t = run_script(&s, steps, 4);
+    pp_t_step steps[] = {{20, fs[3], PP_T_DO_RESULT, false},
+                    {20, fs[0], PP_T_DO_RESULT, false},
+                    {20, fs[2], PP_T_DO_CANCEL, false},
+                    {20, fs[1], PP_T_DO_ERROR, false}};
+    pp_t_script s;
+    pp_t_script_run(&s, steps, 4);
     CU_ASSERT_PTR_EQUAL(next_ok(it1), fs[3]);
     CU_ASSERT_PTR_EQUAL(next_ok(it1), fs[0]);
     CU_ASSERT_PTR_EQUAL(next_ok(it1), fs[2]);
@@ -512,7 +460,7 @@ static void test_two_iterators(void)
     CU_ASSERT_PTR_EQUAL(next_ok(it2), fs[2]);
     CU_ASSERT_PTR_EQUAL(next_ok(it2), fs[1]);
     expect_end(it2);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     pp_as_completed_end(it2);
     pp_as_completed_end(it1);
     release_all(fs, 4);
@@ -761,12 +709,12 @@ static void test_next_wait_loop(void)
     pp_future *fs[N];
     for (int i = 0; i < N; i++)
         fs[i] = new_future();
-    const step steps[N] = {{30, fs[3], DO_RESULT, false}, {30, fs[0], DO_ERROR, false},
-                           {30, fs[4], DO_CANCEL, false}, {0, fs[1], DO_RESULT, false},
-                           {30, fs[2], DO_RESULT, false}};
+    const pp_t_step steps[N] = {{30, fs[3], PP_T_DO_RESULT, false}, {30, fs[0], PP_T_DO_ERROR, false},
+                           {30, fs[4], PP_T_DO_CANCEL, false}, {0, fs[1], PP_T_DO_RESULT, false},
+                           {30, fs[2], PP_T_DO_RESULT, false}};
     pp_as_completed *it = begin(fs, N, LONG_WAIT);
-    script s;
-    pp_t_thread *t = run_script(&s, steps, N);
+    pp_t_script s;
+    pp_t_script_run(&s, steps, N);
     int got = 0, ticks = 0;
     long long t0 = pp_t_now_ms();
     pp_status st;
@@ -784,7 +732,7 @@ static void test_next_wait_loop(void)
     }
     CU_ASSERT_EQUAL(st, PP_END);
     CU_ASSERT_EQUAL(got, N);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     pp_as_completed_end(it);
     release_all(fs, N);
     printf("(%d ticks) ", ticks);
@@ -963,19 +911,19 @@ static void test_fd_loop_with_completing_thread(void)
 {
     enum { N = 60 };
     pp_future *fs[N], *got[N];
-    step steps[N];
+    pp_t_step steps[N];
     for (int i = 0; i < N; i++)
         fs[i] = new_future();
     for (int i = 0; i < N; i++) {
         steps[i].delay_ms = i % 4 == 0 ? 3 : 0;
         steps[i].f = fs[(i * 13 + 5) % N];
-        steps[i].what = (action)(i % 3);
+        steps[i].what = (pp_t_action)(i % 3);
         steps[i].release = false;
     }
     pp_as_completed *it = begin(fs, N, LONG_WAIT);
     intptr_t h = ready_handle(it);
-    script s;
-    pp_t_thread *t = run_script(&s, steps, N);
+    pp_t_script s;
+    pp_t_script_run(&s, steps, N);
     size_t n = 0;
     int wakeups = 0, lost = 0;
     bool ended = false;
@@ -993,7 +941,7 @@ static void test_fd_loop_with_completing_thread(void)
     for (size_t i = 0; i < n; i++)
         in_order &= got[i] == steps[i].f;
     CU_ASSERT_TRUE(in_order);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     pp_as_completed_end(it);
     release_all(fs, N);
     printf("(%d wakeups) ", wakeups);

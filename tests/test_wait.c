@@ -48,55 +48,6 @@ static void release_all(pp_future **fs, size_t n)
         pp_future_release(fs[i]);
 }
 
-/* A helper thread that runs a script: after each delay, complete one future. */
-typedef enum { DO_RESULT, DO_ERROR, DO_CANCEL } action;
-typedef struct {
-    unsigned delay_ms;
-    pp_future *f;
-    action what;
-} step;
-typedef struct {
-    const step *steps;
-    size_t n;
-    int failures; /* completions that did not succeed */
-} script;
-
-static void script_main(void *p)
-{
-    script *s = p;
-    for (size_t i = 0; i < s->n; i++) {
-        pp_t_sleep_ms(s->steps[i].delay_ms);
-        pp_future *f = s->steps[i].f;
-        bool ok = false;
-        switch (s->steps[i].what) {
-        case DO_RESULT:
-            ok = pp_future_set_result(f, &i, sizeof i) == PP_OK;
-            break;
-        case DO_ERROR:
-            ok = pp_future_set_error(f, PP_ETASK, (int)i, "scripted") == PP_OK;
-            break;
-        case DO_CANCEL:
-            ok = pp_future_cancel(f);
-            break;
-        }
-        s->failures += !ok;
-    }
-}
-
-static pp_t_thread *run_script(script *s, const step *steps, size_t n)
-{
-    s->steps = steps;
-    s->n = n;
-    s->failures = 0;
-    return pp_t_thread_start(script_main, s);
-}
-
-static void end_script(pp_t_thread *t, script *s)
-{
-    pp_t_thread_join(t);
-    CU_ASSERT_EQUAL(s->failures, 0);
-}
-
 /* ---- FIRST_COMPLETED ---- */
 
 static void test_first_completed(void)
@@ -113,13 +64,13 @@ static void test_first_completed(void)
 
     /* none done at first: the first completion from another thread ends the wait */
     pp_future *gs[3] = {new_future(), new_future(), new_future()};
-    step steps[] = {{150, gs[2], DO_RESULT}};
-    script s;
+    pp_t_step steps[] = {{150, gs[2], PP_T_DO_RESULT, false}};
+    pp_t_script s;
     t0 = pp_t_now_ms();
-    pp_t_thread *t = run_script(&s, steps, 1);
+    pp_t_script_run(&s, steps, 1);
     PP_ASSERT_OK(pp_wait(gs, 3, LONG_WAIT, PP_FIRST_COMPLETED, done, &nd));
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     CU_ASSERT_EQUAL(nd, 1);
     CU_ASSERT(!done[0] && !done[1] && done[2]);
     release_all(gs, 3);
@@ -127,18 +78,18 @@ static void test_first_completed(void)
 
 static void test_first_completed_by_error_or_cancel(void)
 {
-    static const action acts[] = {DO_ERROR, DO_CANCEL};
+    static const pp_t_action acts[] = {PP_T_DO_ERROR, PP_T_DO_CANCEL};
     for (int k = 0; k < 2; k++) {
         pp_future *fs[2] = {new_future(), new_future()};
-        step steps[] = {{100, fs[0], acts[k]}};
-        script s;
+        pp_t_step steps[] = {{100, fs[0], acts[k], false}};
+        pp_t_script s;
         bool done[2];
         size_t nd = 99;
         long long t0 = pp_t_now_ms();
-        pp_t_thread *t = run_script(&s, steps, 1);
+        pp_t_script_run(&s, steps, 1);
         PP_ASSERT_OK(pp_wait(fs, 2, LONG_WAIT, PP_FIRST_COMPLETED, done, &nd));
         CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
-        end_script(t, &s);
+        pp_t_script_end(&s);
         CU_ASSERT_EQUAL(nd, 1);
         CU_ASSERT(done[0] && !done[1]);
         release_all(fs, 2);
@@ -170,13 +121,13 @@ static void test_first_exception(void)
 
     /* successes do not end it; the first failure does, with the rest still pending */
     pp_future *gs[4] = {new_future(), new_future(), new_future(), new_future()};
-    step steps[] = {{50, gs[0], DO_RESULT}, {100, gs[1], DO_RESULT}, {100, gs[2], DO_ERROR}};
-    script s;
+    pp_t_step steps[] = {{50, gs[0], PP_T_DO_RESULT, false}, {100, gs[1], PP_T_DO_RESULT, false}, {100, gs[2], PP_T_DO_ERROR, false}};
+    pp_t_script s;
     t0 = pp_t_now_ms();
-    pp_t_thread *t = run_script(&s, steps, 3);
+    pp_t_script_run(&s, steps, 3);
     PP_ASSERT_OK(pp_wait(gs, 4, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS); /* gs[3] never finishes: no timeout */
-    end_script(t, &s);
+    pp_t_script_end(&s);
     CU_ASSERT_EQUAL(nd, 3);
     CU_ASSERT(done[0] && done[1] && done[2] && !done[3]);
     release_all(gs, 4);
@@ -186,17 +137,17 @@ static void test_first_exception_none_fails(void)
 {
     /* no failure: behaves like ALL_COMPLETED (returns when the last one is done) */
     pp_future *fs[3] = {new_future(), new_future(), new_future()};
-    step steps[] = {{30, fs[1], DO_RESULT}, {100, fs[0], DO_RESULT}, {100, fs[2], DO_RESULT}};
-    script s;
+    pp_t_step steps[] = {{30, fs[1], PP_T_DO_RESULT, false}, {100, fs[0], PP_T_DO_RESULT, false}, {100, fs[2], PP_T_DO_RESULT, false}};
+    pp_t_script s;
     bool done[3] = {false, false, false};
     size_t nd = 0;
     long long t0 = pp_t_now_ms();
-    pp_t_thread *t = run_script(&s, steps, 3);
+    pp_t_script_run(&s, steps, 3);
     PP_ASSERT_OK(pp_wait(fs, 3, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
     CU_ASSERT_EQUAL(nd, 3); /* not after the first success */
     CU_ASSERT(done[0] && done[1] && done[2]);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     release_all(fs, 3);
 
     /* all already done, none failed: at once */
@@ -213,23 +164,23 @@ static void test_first_exception_cancel_is_not_failure(void)
     /* a cancelled future is done but is not an exception: the wait goes on until the
      * others are done (here completed 200 ms later by a helper) */
     pp_future *fs[2] = {new_cancelled(), new_future()};
-    step steps[] = {{200, fs[1], DO_RESULT}};
-    script s;
+    pp_t_step steps[] = {{200, fs[1], PP_T_DO_RESULT, false}};
+    pp_t_script s;
     bool done[2];
     size_t nd = 0;
-    pp_t_thread *t = run_script(&s, steps, 1);
+    pp_t_script_run(&s, steps, 1);
     PP_ASSERT_OK(pp_wait(fs, 2, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
-    end_script(t, &s);
+    pp_t_script_end(&s);
     CU_ASSERT_EQUAL(nd, 2);
     CU_ASSERT(done[0] && done[1]);
     release_all(fs, 2);
 
     /* cancelled while waiting: same */
     pp_future *gs[2] = {new_future(), new_future()};
-    step steps2[] = {{50, gs[0], DO_CANCEL}, {200, gs[1], DO_RESULT}};
-    t = run_script(&s, steps2, 2);
+    pp_t_step steps2[] = {{50, gs[0], PP_T_DO_CANCEL, false}, {200, gs[1], PP_T_DO_RESULT, false}};
+    pp_t_script_run(&s, steps2, 2);
     PP_ASSERT_OK(pp_wait(gs, 2, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
-    end_script(t, &s);
+    pp_t_script_end(&s);
     CU_ASSERT_EQUAL(nd, 2);
     CU_ASSERT(done[0] && done[1]);
     release_all(gs, 2);
@@ -247,18 +198,18 @@ static void test_first_exception_cancel_is_not_failure(void)
 static void test_all_completed(void)
 {
     pp_future *fs[5] = {new_future(), new_future(), new_finished(), new_future(), new_future()};
-    step steps[] = {{30, fs[3], DO_ERROR},
-                    {60, fs[0], DO_CANCEL},
-                    {60, fs[4], DO_RESULT},
-                    {60, fs[1], DO_RESULT}};
-    script s;
+    pp_t_step steps[] = {{30, fs[3], PP_T_DO_ERROR, false},
+                    {60, fs[0], PP_T_DO_CANCEL, false},
+                    {60, fs[4], PP_T_DO_RESULT, false},
+                    {60, fs[1], PP_T_DO_RESULT, false}};
+    pp_t_script s;
     bool done[5] = {false};
     size_t nd = 0;
     long long t0 = pp_t_now_ms();
-    pp_t_thread *t = run_script(&s, steps, 4);
+    pp_t_script_run(&s, steps, 4);
     PP_ASSERT_OK(pp_wait(fs, 5, LONG_WAIT, PP_ALL_COMPLETED, done, &nd));
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     CU_ASSERT_EQUAL(nd, 5);
     for (int i = 0; i < 5; i++)
         CU_ASSERT_TRUE(done[i]);
@@ -270,18 +221,18 @@ static void test_all_completed(void)
     /* many futures finished in a scrambled order */
     enum { N = 64 };
     pp_future *gs[N];
-    step *st = calloc(N, sizeof *st);
+    pp_t_step *st = calloc(N, sizeof *st);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     for (int i = 0; i < N; i++)
         gs[i] = new_future();
     for (int i = 0; i < N; i++) {
         st[i].delay_ms = (unsigned)(i % 3);
         st[i].f = gs[(i * 37) % N];
-        st[i].what = (action)(i % 3);
+        st[i].what = (pp_t_action)(i % 3);
     }
-    t = run_script(&s, st, N);
+    pp_t_script_run(&s, st, N);
     PP_ASSERT_OK(pp_wait(gs, N, LONG_WAIT, PP_ALL_COMPLETED, NULL, &nd));
-    end_script(t, &s);
+    pp_t_script_end(&s);
     CU_ASSERT_EQUAL(nd, N);
     release_all(gs, N);
     free(st);
@@ -318,13 +269,13 @@ static void test_duplicates_count_once(void)
     /* the same future many times, finished while waiting */
     pp_future *d = new_future();
     pp_future *ds[4] = {d, d, d, d};
-    step steps[] = {{100, d, DO_RESULT}};
-    script s;
-    pp_t_thread *t = run_script(&s, steps, 1);
+    pp_t_step steps[] = {{100, d, PP_T_DO_RESULT, false}};
+    pp_t_script s;
+    pp_t_script_run(&s, steps, 1);
     t0 = pp_t_now_ms();
     PP_ASSERT_OK(pp_wait(ds, 4, LONG_WAIT, PP_ALL_COMPLETED, done, &nd));
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     CU_ASSERT_EQUAL(nd, 1);
     CU_ASSERT(done[0] && done[1] && done[2] && done[3]);
     pp_future_release(a);
@@ -358,14 +309,14 @@ static void test_timeout_returns_what_is_done(void)
     CU_ASSERT_TRUE(pp_future_running(fs[2]));
 
     /* a nonzero timeout really waits: a future finished during it is reported */
-    step steps[] = {{100, fs[1], DO_RESULT}};
-    script s;
-    pp_t_thread *t = run_script(&s, steps, 1);
+    pp_t_step steps[] = {{100, fs[1], PP_T_DO_RESULT, false}};
+    pp_t_script s;
+    pp_t_script_run(&s, steps, 1);
     bool d1 = false;
     PP_ASSERT_OK(pp_wait(fs + 1, 1, 5000, PP_ALL_COMPLETED, &d1, &nd));
     CU_ASSERT_TRUE(d1);
     CU_ASSERT_EQUAL(nd, 1);
-    end_script(t, &s);
+    pp_t_script_end(&s);
     CU_ASSERT_FALSE(pp_future_done(fs[2]));
     release_all(fs, 3);
 }
@@ -488,16 +439,16 @@ static void test_concurrent_waiters(void)
     pp_t_thread *t[4];
     for (int i = 0; i < 4; i++)
         t[i] = pp_t_thread_start(wait_job_main, &jobs[i]);
-    step steps[] = {{100, fs[1], DO_RESULT},
-                    {50, fs[2], DO_ERROR},
-                    {50, fs[3], DO_RESULT},
-                    {50, fs[0], DO_CANCEL}};
-    script s;
+    pp_t_step steps[] = {{100, fs[1], PP_T_DO_RESULT, false},
+                    {50, fs[2], PP_T_DO_ERROR, false},
+                    {50, fs[3], PP_T_DO_RESULT, false},
+                    {50, fs[0], PP_T_DO_CANCEL, false}};
+    pp_t_script s;
     long long t0 = pp_t_now_ms();
-    pp_t_thread *ts = run_script(&s, steps, 4);
+    pp_t_script_run(&s, steps, 4);
     for (int i = 0; i < 4; i++)
         pp_t_thread_join(t[i]);
-    end_script(ts, &s);
+    pp_t_script_end(&s);
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
     for (int i = 0; i < 4; i++)
         PP_ASSERT_OK(jobs[i].st);
@@ -563,11 +514,11 @@ static void test_executor_futures(void)
     CU_ASSERT(e && e->code == 9 && strcmp(e->message, "failed") == 0);
 
     /* ALL_COMPLETED, with mine completed by another thread meanwhile */
-    step steps[] = {{200, mine, DO_RESULT}};
-    script s;
-    pp_t_thread *t = run_script(&s, steps, 1);
+    pp_t_step steps[] = {{200, mine, PP_T_DO_RESULT, false}};
+    pp_t_script s;
+    pp_t_script_run(&s, steps, 1);
     PP_ASSERT_OK(pp_wait(fs, 4, LONG_WAIT, PP_ALL_COMPLETED, done, &nd));
-    end_script(t, &s);
+    pp_t_script_end(&s);
     CU_ASSERT_EQUAL(nd, 4);
     CU_ASSERT(done[0] && done[1] && done[2] && done[3]);
     pp_buf r;
@@ -600,14 +551,14 @@ static void test_executor_cancelled_pending(void)
     pp_future *blocker = submit_sleep(ex, 2500, 0); /* outlasts the cancel at 100 ms */
     pp_future *queued = submit_sleep(ex, 0, 0);     /* handed out: the +1 window */
     pp_future *f = submit_sleep(ex, 0, 0);          /* pending */
-    step steps[] = {{100, f, DO_CANCEL}};
-    script s;
-    pp_t_thread *t = run_script(&s, steps, 1);
+    pp_t_step steps[] = {{100, f, PP_T_DO_CANCEL, false}};
+    pp_t_script s;
+    pp_t_script_run(&s, steps, 1);
     pp_future *fs[2] = {blocker, f};
     bool done[2];
     size_t nd = 0;
     PP_ASSERT_OK(pp_wait(fs, 2, LONG_WAIT, PP_FIRST_COMPLETED, done, &nd));
-    end_script(t, &s);
+    pp_t_script_end(&s);
     CU_ASSERT_TRUE(done[1]);
     CU_ASSERT_TRUE(pp_future_cancelled(f));
     PP_ASSERT_OK(pp_wait(fs, 2, LONG_WAIT, PP_ALL_COMPLETED, done, &nd));
