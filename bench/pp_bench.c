@@ -378,6 +378,10 @@ static void bench_payload(int reps, size_t size, size_t inflight)
             }
             if (r >= 0)
                 (mode ? echo : arg)[r] = (double)inflight * (double)size / 1e6 / (t1 - t0);
+            if (getenv("PP_BENCH_ROUNDS")) /* every round, the untimed first one included */
+                fprintf(stderr, "# round %d %s: %zu calls, %.1f ms, %.1f MB/s\n", r,
+                        mode ? "echo" : "arg", k, (t1 - t0) * 1e3,
+                        (double)k * (double)size / 1e6 / (t1 - t0));
         }
     }
     pp_executor_destroy(ex);
