@@ -25,6 +25,7 @@
 #ifdef _WIN32
 #include <windows.h>
 #else
+#include <dirent.h>
 #include <sys/resource.h>
 #include <time.h>
 #endif
@@ -335,6 +336,55 @@ static void size_label(size_t size, char *buf, size_t cap)
         snprintf(buf, cap, "%zuB", size);
 }
 
+/* PP_BENCH_ROUNDS: the CPU time (seconds) this process and its children (the workers) have
+ * run so far, from /proc/.../schedstat (ns): a measure of the work of a round that the
+ * load of the machine does not change as much as the wall time. -1: not on this system. */
+#ifdef __linux__
+/* The run time of every thread of process pid ("self" or a number), and (children) of
+ * every child of any of them, in seconds. */
+static double proc_cpu_s(const char *pid, int children)
+{
+    double sum = 0;
+    char path[512];
+    snprintf(path, sizeof path, "/proc/%s/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        unsigned long long ns = 0;
+        snprintf(path, sizeof path, "/proc/%s/task/%s/schedstat", pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%llu", &ns) == 1)
+                sum += (double)ns / 1e9;
+            fclose(f);
+        }
+        snprintf(path, sizeof path, "/proc/%s/task/%s/children", pid, e->d_name);
+        f = children ? fopen(path, "r") : NULL;
+        if (f) {
+            char child[32];
+            while (fscanf(f, "%31s", child) == 1)
+                sum += proc_cpu_s(child, 0);
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return sum;
+}
+#endif
+
+static double tree_cpu_s(void)
+{
+#ifdef __linux__
+    return proc_cpu_s("self", 1);
+#else
+    return -1;
+#endif
+}
+
 /* (e) one call with a size-byte argument, from pp_submit to its result, on a warm pool:
  * "arg" to a task that returns nothing, "echo" to one that returns the argument. MB/s is
  * the payload size (10^6 bytes) over that time, for both. With inflight > 1 ("pipelined",
@@ -358,6 +408,7 @@ static void bench_payload(int reps, size_t size, size_t inflight)
     for (int r = inflight > 1 ? -1 : 0; r < reps; r++) {
         size_t k = (r >= 0 || inflight < (size_t)g_workers) ? inflight : (size_t)g_workers;
         for (int mode = 0; mode < 2; mode++) {
+            double c0 = getenv("PP_BENCH_ROUNDS") ? tree_cpu_s() : 0;
             double t0 = now_s();
             for (size_t i = 0; i < k; i++) {
                 pp_status st = pp_submit(ex, mode ? "echo" : "sink", buf, size, &fs[i]);
@@ -370,6 +421,7 @@ static void bench_payload(int reps, size_t size, size_t inflight)
                     die_st("pp_future_result", st);
             }
             double t1 = now_s();
+            double c1 = getenv("PP_BENCH_ROUNDS") ? tree_cpu_s() : 0;
             for (size_t i = 0; i < k; i++) {
                 if (mode ? (bs[i].len != size || memcmp(bs[i].data, buf, size) != 0)
                          : bs[i].len != 0)
@@ -379,9 +431,9 @@ static void bench_payload(int reps, size_t size, size_t inflight)
             if (r >= 0)
                 (mode ? echo : arg)[r] = (double)inflight * (double)size / 1e6 / (t1 - t0);
             if (getenv("PP_BENCH_ROUNDS")) /* every round, the untimed first one included */
-                fprintf(stderr, "# round %d %s: %zu calls, %.1f ms, %.1f MB/s\n", r,
+                fprintf(stderr, "# round %d %s: %zu calls, %.1f ms, %.1f MB/s, cpu %.1f ms\n", r,
                         mode ? "echo" : "arg", k, (t1 - t0) * 1e3,
-                        (double)k * (double)size / 1e6 / (t1 - t0));
+                        (double)k * (double)size / 1e6 / (t1 - t0), (c1 - c0) * 1e3);
         }
     }
     pp_executor_destroy(ex);
