@@ -135,9 +135,7 @@ static void test_echo_sizes(void)
  * segments of the first round serve the next ones (few made after it). */
 static void test_in_flight_reuse(void)
 {
-    /* 4 rounds: a segment written more than PP__SEG_PASS_WRITES times is written through
-     * the mapping, the first times around it (seg.h): both ways give the same bytes */
-    enum { N = 8, ROUNDS = PP__SEG_PASS_WRITES + 2 };
+    enum { N = 8, ROUNDS = 3 };
     const size_t size = (size_t)4 << 20;
     pp_executor *ex = pp_t_executor(2);
     uint8_t *bufs[N];

@@ -54,13 +54,15 @@ static inline uint8_t *pp__seg_addr(const pp__seg *s)
 }
 /* Copies len bytes to offset off of shm (mapped at addr in this process, h its heat there).
  * The part of it never written through this mapping goes around it (pp__os_shm_write) the
- * first PP__SEG_PASS_WRITES times: a first write through a mapping costs a page fault per
- * page (on a VM with shadow page tables ~120 ms per 64 MiB, populated or not), the kernel's
- * copy ~10 ms, a warm mapping ~4 ms: a segment written once or twice (a short run, the
- * first rounds of a long one) costs ~10 ms, not ~120; one written more pays its faults
- * once (the third time), then copies at memcpy's speed (the kernel's copy forever would
- * cost ~2x a warm memcpy). Small copies go through the mapping. */
-#define PP__SEG_PASS_WRITES 2u
+ * first PP__SEG_PASS_WRITES times, then through it. A first write through a mapping costs
+ * a page fault per page (on this VM, shadow page tables: ~120 ms per 64 MiB, populated or
+ * not), the kernel's copy ~10 ms, a warm mapping ~4 ms. Rent or buy: going around costs
+ * ~6 ms more per 64 MiB each time, the faults ~115 ms once; after 16 times around, what
+ * was spent is about one pass of faults, so neither choice costs more than ~2x the best in
+ * hindsight (measured: 2 times around, then the faults, was worse than either; a short
+ * run's segments, written a few times, gain ~2x on their first round). Small copies go
+ * through the mapping. */
+#define PP__SEG_PASS_WRITES 16u
 #define PP__SEG_PASS_MIN ((size_t)64 * 1024)
 void pp__seg_copy_in(pp__shm *shm, uint8_t *addr, pp__seg_heat *h, size_t off, const void *data,
                      size_t len);
