@@ -56,13 +56,13 @@ static inline uint8_t *pp__seg_addr(const pp__seg *s)
  * The part of it never written through this mapping goes around it (pp__os_shm_write) the
  * first PP__SEG_PASS_WRITES times, then through it. A first write through a mapping costs
  * a page fault per page (on this VM, shadow page tables: ~120 ms per 64 MiB, populated or
- * not), the kernel's copy ~10 ms, a warm mapping ~4 ms. Rent or buy: going around costs
- * ~6 ms more per 64 MiB each time, the faults ~115 ms once; after 16 times around, what
- * was spent is about one pass of faults, so neither choice costs more than ~2x the best in
- * hindsight (measured: 2 times around, then the faults, was worse than either; a short
- * run's segments, written a few times, gain ~2x on their first round). Small copies go
- * through the mapping. */
-#define PP__SEG_PASS_WRITES 16u
+ * not), the kernel's copy ~10 ms, a warm mapping ~4 ms. Once: a burst of new segments (8
+ * large calls in flight in a new pool) costs ~10 ms per 64 MiB each instead of ~120; a
+ * segment that comes back to the same process is likely to come back again and again
+ * (a pool at work), so it pays its faults then and is copied at memcpy's speed after.
+ * (Measured on 8 x 64 MiB echoed: always around costs ~2x in the steady state; 16 or 2
+ * times around moves the faults into later rounds.) Small copies go through the mapping. */
+#define PP__SEG_PASS_WRITES 1u
 #define PP__SEG_PASS_MIN ((size_t)64 * 1024)
 void pp__seg_copy_in(pp__shm *shm, uint8_t *addr, pp__seg_heat *h, size_t off, const void *data,
                      size_t len);
