@@ -172,48 +172,6 @@ static void test_in_flight_reuse(void)
     CU_ASSERT_EQUAL(pp__seg_count(), 0);
 }
 
-/* pp__seg_copy_in: the same bytes whichever way they go (around the mapping the first
- * PP__SEG_PASS_WRITES times on POSIX, then through it; through it on Windows), a small copy
- * or the warm part through the mapping at once. */
-static void test_copy_in_ways(void)
-{
-    const size_t size = (size_t)1 << 20, off = 100, len = (size_t)512 << 10;
-    pp__seg *s = pp__seg_get(size, 0);
-    CU_ASSERT_FATAL(s != NULL);
-    uint8_t *a = pp__seg_addr(s), *buf = malloc(len);
-    CU_ASSERT_FATAL(buf != NULL);
-    uint8_t probe = 1;
-    bool around = pp__os_shm_write(s->shm, 0, &probe, 1) == PP_OK; /* (POSIX) */
-    CU_ASSERT(!around || a[0] == 1);
-    for (unsigned k = 0; k < PP__SEG_PASS_WRITES + 2; k++) {
-        pp__seg_heat before = s->heat;
-        pp_t_fill(buf, len, 40 + k);
-        pp__seg_copy_in(s->shm, a, &s->heat, off, buf, len);
-        CU_ASSERT(memcmp(a + off, buf, len) == 0);
-        if (around && k < PP__SEG_PASS_WRITES) { /* around the mapping: not warmed */
-            CU_ASSERT_EQUAL(s->heat.passed, before.passed + 1);
-            CU_ASSERT_EQUAL(s->heat.warm, 0);
-        } else { /* through it: warm up to its end */
-            CU_ASSERT_EQUAL(s->heat.passed, before.passed);
-            CU_ASSERT_EQUAL(s->heat.warm, off + len);
-        }
-    }
-    /* past the warm part: the warm part through the mapping, the rest too (passes spent) */
-    pp_t_fill(buf, len, 77);
-    pp__seg_copy_in(s->shm, a, &s->heat, off + len / 2, buf, len);
-    CU_ASSERT(memcmp(a + off + len / 2, buf, len) == 0);
-    CU_ASSERT_EQUAL(s->heat.warm, off + len / 2 + len);
-    /* a small copy into a cold segment: through the mapping */
-    pp__seg *t = pp__seg_get(size, 0);
-    CU_ASSERT_FATAL(t != NULL);
-    pp__seg_copy_in(t->shm, pp__seg_addr(t), &t->heat, 8, buf, 100);
-    CU_ASSERT(memcmp(pp__seg_addr(t) + 8, buf, 100) == 0);
-    CU_ASSERT(t->heat.passed == 0 && t->heat.warm == 108);
-    pp__seg_free(t);
-    pp__seg_free(s);
-    free(buf);
-}
-
 /* Kept segments go back to their last use (seg.h): a CALL's segment to a CALL, a result
  * segment to the worker that had it, even where size alone would pick the other. */
 static void test_reuse_by_use(void)
@@ -432,8 +390,6 @@ static CU_TestInfo tests[] = {
     {"echoes around the threshold come back whole; large results are views", test_echo_sizes},
     {"8 calls of 4 MiB in flight: right, and the segments are reused", test_in_flight_reuse},
     {"pp_map chunks of large items", test_map_chunks},
-    {"a segment written around its mapping or through it holds the same bytes",
-     test_copy_in_ways},
     {"kept segments go back to their last use (CALL, the same worker's result)",
      test_reuse_by_use},
     {"a worker killed mid-write leaves no memfd, mapping or /dev/shm entry",

@@ -500,10 +500,7 @@ pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args,
     it->acc = (pp__wbuf){NULL, 0, 0};
     it->frame_len = frame_len;
     it->next = NULL;
-    if (seg) /* (the bytes may go around the caller's mapping: seg.h) */
-        pp__seg_encode_call(seg, it->id, task, name_len, args, n);
-    else
-        pp__wire_encode_call(work_frame(it), it->id, task, name_len, args, n);
+    pp__wire_encode_call(work_frame(it), it->id, task, name_len, args, n);
 
     apr_thread_mutex_lock(ex->lock);
     bool room = wait_for_room(ex, wait_ms);

@@ -304,15 +304,6 @@ void pp__os_shm_drop(pp__chan *c, uint64_t token);
 pp_status pp__os_shm_resize(pp__shm *s, size_t size, bool grow, pp__oserr *oe);
 size_t    pp__os_shm_size(const pp__shm *s);
 
-/* Copies len bytes to offset off of s (off + len <= its size) without touching this
- * process's mapping of it: the kernel copies through its own mapping of the memory, so no
- * page of ours is faulted in (seg.c: a first write through a mapping costs a fault per
- * page, on a VM with shadow page tables ~120 ms per 64 MiB, a warm one ~4 ms; this ~10 ms
- * either way). POSIX: pwrite on the descriptor. PP_ENOTSUP where there is no such path
- * (Windows; a worker's shared block, whose descriptor is closed): copy through the
- * mapping. */
-pp_status pp__os_shm_write(pp__shm *s, size_t off, const void *data, size_t len);
-
 /* ---- the wait set --------------------------------------------------------------------- */
 
 enum {

@@ -6,11 +6,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include <string.h>
-
 #include "pp_core.h"
 #include "seg.h"
-#include "wire.h"
 
 #define SEG_SLOTS 32
 #define SEG_KEEP_BYTES ((size_t)3 << 29) /* at most this much kept (1.5 GiB), all together */
@@ -142,48 +139,8 @@ pp_status pp__seg_grow(pp__seg *s, size_t size)
 {
     if (size <= s->size)
         return PP_OK;
-    void *before = pp__seg_addr(s);
     pp_status st = pp__os_shm_resize(s->shm, size, false, NULL);
     if (st == PP_OK)
         s->size = size;
-    if (pp__seg_addr(s) != before) /* moved: a new mapping, cold */
-        s->heat.warm = 0;
     return st;
-}
-
-void pp__seg_copy_in(pp__shm *shm, uint8_t *addr, pp__seg_heat *h, size_t off, const void *data,
-                     size_t len)
-{
-    if (!len)
-        return;
-    /* the warm part at the start, through the mapping */
-    size_t hot = off < h->warm ? (h->warm - off < len ? h->warm - off : len) : 0;
-    if (hot)
-        memcpy(addr + off, data, hot);
-    off += hot;
-    data = (const uint8_t *)data + hot;
-    len -= hot;
-    if (!len)
-        return;
-    if (len >= PP__SEG_PASS_MIN && h->passed < PP__SEG_PASS_WRITES &&
-        pp__os_shm_write(shm, off, data, len) == PP_OK) {
-        h->passed++;
-        return;
-    }
-    memcpy(addr + off, data, len);
-    if (off + len > h->warm) /* (frames are written from the start: the part before is warm) */
-        h->warm = off + len;
-}
-
-static void seg_copy(void *ctx, uint8_t *dst, const void *src, size_t len)
-{
-    pp__seg *s = ctx;
-    pp__seg_copy_in(s->shm, pp__seg_addr(s), &s->heat, (size_t)(dst - pp__seg_addr(s)), src,
-                    len);
-}
-
-void pp__seg_encode_call(pp__seg *s, uint64_t work_id, const char *name, size_t name_len,
-                         const pp_buf *args, size_t n)
-{
-    pp__wire_encode_call_with(pp__seg_addr(s), work_id, name, name_len, args, n, seg_copy, s);
 }

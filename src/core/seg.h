@@ -14,20 +14,12 @@
 
 #include "pp_os.h"
 
-/* How warm one process's mapping of a segment is for writing (pp__seg_copy_in). */
-typedef struct pp__seg_heat {
-    size_t   warm;   /* the end of what was written through the mapping (its pages faulted in;
-                      * a frame is written from the start) */
-    unsigned passed; /* writes that went around the mapping (pp__os_shm_write) so far */
-} pp__seg_heat;
-
 typedef struct pp__seg {
     pp__shm  *shm;
     uint64_t  id;       /* unique in this process, never 0 */
     size_t    size;     /* as mapped here */
     long long last_pid; /* the worker that last had it as its result segment (0: none) */
     bool      result;   /* its last use: a result segment (else a CALL's) */
-    pp__seg_heat heat;  /* of the parent's mapping */
 } pp__seg;
 
 /* The smallest frame sent through a segment: PROCPOOL_SHM_MIN (bytes; 0: never), read once
@@ -52,23 +44,6 @@ static inline uint8_t *pp__seg_addr(const pp__seg *s)
 {
     return (uint8_t *)pp__os_shm_addr(s->shm);
 }
-/* Copies len bytes to offset off of shm (mapped at addr in this process, h its heat there).
- * The part of it never written through this mapping goes around it (pp__os_shm_write) the
- * first PP__SEG_PASS_WRITES times, then through it. A first write through a mapping costs
- * a page fault per page (on this VM, shadow page tables: ~120 ms per 64 MiB, populated or
- * not), the kernel's copy ~10 ms, a warm mapping ~4 ms. Once: a burst of new segments (8
- * large calls in flight in a new pool) costs ~10 ms per 64 MiB each instead of ~120; a
- * segment that comes back to the same process is likely to come back again and again
- * (a pool at work), so it pays its faults then and is copied at memcpy's speed after.
- * (Measured on 8 x 64 MiB echoed: always around costs ~2x in the steady state; 16 or 2
- * times around moves the faults into later rounds.) Small copies go through the mapping. */
-#define PP__SEG_PASS_WRITES 1u
-#define PP__SEG_PASS_MIN ((size_t)64 * 1024)
-void pp__seg_copy_in(pp__shm *shm, uint8_t *addr, pp__seg_heat *h, size_t off, const void *data,
-                     size_t len);
-/* Writes a whole CALL frame into s (pp__wire_encode_call, through pp__seg_copy_in). */
-void pp__seg_encode_call(pp__seg *s, uint64_t work_id, const char *name, size_t name_len,
-                         const pp_buf *args, size_t n);
 /* The other side made s size bytes long: maps it so here. */
 pp_status pp__seg_grow(pp__seg *s, size_t size);
 /* Frees the kept segments (alloc.c, when the last executor goes). */

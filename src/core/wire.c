@@ -293,13 +293,6 @@ size_t pp__wire_call_size(size_t name_len, const pp_buf *args, size_t n)
 void pp__wire_encode_call(uint8_t *out, uint64_t work_id, const char *name, size_t name_len,
                           const pp_buf *args, size_t n)
 {
-    pp__wire_encode_call_with(out, work_id, name, name_len, args, n, NULL, NULL);
-}
-
-void pp__wire_encode_call_with(uint8_t *out, uint64_t work_id, const char *name,
-                               size_t name_len, const pp_buf *args, size_t n,
-                               pp__wire_copy_fn copy, void *ctx)
-{
     /* One pass: the caller sized out with pp__wire_call_size(), which checked the counts
      * and lengths; the header's body length is what was written. */
     PP__ASSERT(out != NULL && (name != NULL || name_len == 0) && (args != NULL || n == 0));
@@ -310,12 +303,7 @@ void pp__wire_encode_call_with(uint8_t *out, uint64_t work_id, const char *name,
     p = wr_u32(p, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
         p = wr_u64(p, args[i].len);
-        if (copy && args[i].len) {
-            copy(ctx, p, args[i].data, args[i].len);
-            p += args[i].len;
-        } else {
-            p = wr_bytes(p, args[i].data, args[i].len);
-        }
+        p = wr_bytes(p, args[i].data, args[i].len);
     }
     pp__wire_put_hdr(out, PP__MSG_CALL, 0, (uint64_t)(p - out) - PP__WIRE_HDR);
 }

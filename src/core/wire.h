@@ -115,12 +115,6 @@ size_t pp__wire_call_size(size_t name_len, const pp_buf *args, size_t n);
  * bytes. */
 void pp__wire_encode_call(uint8_t *out, uint64_t work_id, const char *name, size_t name_len,
                           const pp_buf *args, size_t n);
-/* The same, the arguments' bytes copied to their place by copy(ctx, dst, src, len) (a
- * frame in a payload segment: pp__seg_copy_in). */
-typedef void (*pp__wire_copy_fn)(void *ctx, uint8_t *dst, const void *src, size_t len);
-void pp__wire_encode_call_with(uint8_t *out, uint64_t work_id, const char *name,
-                               size_t name_len, const pp_buf *args, size_t n,
-                               pp__wire_copy_fn copy, void *ctx);
 typedef struct pp__wire_call {
     uint64_t     work_id;
     const char  *name; /* not NUL-terminated */

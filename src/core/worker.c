@@ -48,7 +48,6 @@ typedef struct wseg {
     uint64_t id; /* 0: free entry */
     pp__shm *shm;
     uint64_t used;
-    pp__seg_heat heat; /* of this mapping, for the results written into it */
 } wseg;
 static wseg wsegs[WSEGS];
 static uint64_t wseg_tick;
@@ -76,11 +75,8 @@ static wseg *rseg_fit(size_t need)
     size_t size = pp__os_shm_size(e->shm);
     if (size < need) {
         size_t want = need <= SIZE_MAX - 0xFFFFu ? (need + 0xFFFFu) & ~(size_t)0xFFFFu : need;
-        void *before = pp__os_shm_addr(e->shm);
         if (pp__os_shm_resize(e->shm, want, true, NULL) != PP_OK)
             return NULL;
-        if (pp__os_shm_addr(e->shm) != before) /* moved: a new mapping, cold */
-            e->heat.warm = 0;
     }
     return e;
 }
@@ -104,7 +100,7 @@ pp_status pp_task_return(pp_task_ctx *ctx, const void *data, size_t len)
     wseg *e = ctx->direct ? rseg_fit(len <= SIZE_MAX - SEG_DIRECT_OFF ? SEG_DIRECT_OFF + len : 0)
                           : NULL;
     if (e && len) { /* written once, where the parent will read it */
-        pp__seg_copy_in(e->shm, pp__os_shm_addr(e->shm), &e->heat, SEG_DIRECT_OFF, data, len);
+        memcpy((uint8_t *)pp__os_shm_addr(e->shm) + SEG_DIRECT_OFF, data, len);
         ctx->in_seg = true;
         ctx->result.len = len;
         return PP_OK;
@@ -513,9 +509,9 @@ static void serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
         die_quietly(WORKER_EXIT_PROTOCOL); /* (cannot happen: the segment was fitted) */
     if (e) { /* the frame goes into the result segment; the channel carries a reference */
         uint8_t *a = pp__os_shm_addr(e->shm);
-        pp__seg_copy_in(e->shm, a, &e->heat, 0, out->data, out->len);
+        memcpy(a, out->data, out->len);
         if (tail.len && !ctx->in_seg)
-            pp__seg_copy_in(e->shm, a, &e->heat, out->len, tail.data, tail.len);
+            memcpy(a + out->len, tail.data, tail.len);
         ctx->in_seg = false;
         uint8_t ref[PP__WIRE_SEGREF_LEN];
         pp__wire_encode_segref(ref, flags, e->id, pp__os_shm_size(e->shm), total);
@@ -539,12 +535,9 @@ static void serve_seg(pp__chan *c, pp_task_ctx *ctx, const pp__wbuf *body, pp__w
     wseg *e = seg_find(s.seg_id);
     if (e) {
         pp__os_shm_drop(c, s.token);
-        void *before = pp__os_shm_addr(e->shm);
         if (pp__os_shm_size(e->shm) < s.size &&
             pp__os_shm_resize(e->shm, (size_t)s.size, false, NULL) != PP_OK)
             die_quietly(WORKER_EXIT_PROTOCOL);
-        if (pp__os_shm_addr(e->shm) != before) /* moved: a new mapping, cold */
-            e->heat = (pp__seg_heat){0, 0};
     } else {
         for (int i = 0; i < WSEGS; i++) /* a free entry, else the oldest but the result's */
             if (!(rseg_id && wsegs[i].id == rseg_id) &&
@@ -554,12 +547,12 @@ static void serve_seg(pp__chan *c, pp_task_ctx *ctx, const pp__wbuf *body, pp__w
         e->shm = NULL;
         e->id = 0;
         /* populated either way: a result segment handed out again is as large as a result
-         * it held (its pages exist: mapping them at once costs ~4 ms per 64 MiB, against a
-         * fault per page at the first write through the mapping, ~2x that write's time) */
+         * it held, and will be written about as far (its pages exist: mapping them at once
+         * costs ~4 ms per 64 MiB; left to fault one by one at the first write, ~2x that
+         * write's ~120 ms on this VM) */
         if (pp__os_shm_adopt(c, s.token, (size_t)s.size, true, &e->shm, NULL) != PP_OK)
             die_quietly(WORKER_EXIT_PROTOCOL);
         e->id = s.seg_id;
-        e->heat = (pp__seg_heat){0, 0};
     }
     e->used = ++wseg_tick;
     *was_call = s.frame_len != 0;

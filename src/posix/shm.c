@@ -233,23 +233,3 @@ size_t pp__os_shm_size(const pp__shm *s)
 {
     return s->size;
 }
-
-pp_status pp__os_shm_write(pp__shm *s, size_t off, const void *data, size_t len)
-{
-    if (s->fd < 0)
-        return PP_ENOTSUP; /* a worker's shared block: its descriptor was closed */
-    const uint8_t *p = data;
-    while (len) {
-        /* (Linux moves at most 0x7ffff000 bytes per call) */
-        ssize_t n = pwrite(s->fd, p, len < ((size_t)1 << 30) ? len : ((size_t)1 << 30),
-                           (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return PP_ESYS;
-        p += n;
-        off += (size_t)n;
-        len -= (size_t)n;
-    }
-    return PP_OK;
-}

@@ -86,13 +86,6 @@ pp_status pp__os_shm_open(pp__chan *c, uint64_t token, size_t size, pp__shm **s,
     return PP_OK;
 }
 
-pp_status pp__os_shm_write(pp__shm *s, size_t off, const void *data, size_t len)
-{
-    (void)s, (void)off, (void)data, (void)len;
-    return PP_ENOTSUP; /* a pagefile-backed section has no file to write: the caller copies
-                        * through the view */
-}
-
 void pp__os_shm_attach(pp__shm *s, pp__chan *c)
 {
     (void)s, (void)c; /* the handle was duplicated into the worker: its value is the token */
