@@ -392,8 +392,11 @@ static double tree_cpu_s(void)
  * collected in submission order; the clock stops at the last result, the results are
  * checked after it; MB/s = inflight * size / 10^6 / that time. One call per worker of each
  * kind runs first, not timed (the single-call figures' median of 3 leaves out the first,
- * cold call too). */
-static void bench_payload(int reps, size_t size, size_t inflight)
+ * cold call too); then warm_rounds rounds of inflight calls, not timed either (--warm N:
+ * the steady state of a pool at work, every segment's pages already touched by every
+ * process; bench/run leaves it at 0, its figure includes the first touch of new
+ * segments). */
+static void bench_payload(int reps, size_t size, size_t inflight, int warm_rounds)
 {
     unsigned char *buf = xmalloc(size);
     for (size_t i = 0; i < size; i++)
@@ -404,9 +407,12 @@ static void bench_payload(int reps, size_t size, size_t inflight)
     pp_buf *bs = xmalloc(inflight * sizeof *bs);
     pp_executor *ex = new_pool();
     warm(ex);
-    /* pipelined: first a round of one call per worker, not timed */
-    for (int r = inflight > 1 ? -1 : 0; r < reps; r++) {
-        size_t k = (r >= 0 || inflight < (size_t)g_workers) ? inflight : (size_t)g_workers;
+    /* pipelined: first a round of one call per worker, not timed; then the --warm rounds */
+    int first = (inflight > 1 ? -1 : 0) - warm_rounds;
+    for (int r = first; r < reps; r++) {
+        size_t k = inflight > 1 && r == first && inflight >= (size_t)g_workers
+                       ? (size_t)g_workers
+                       : inflight;
         for (int mode = 0; mode < 2; mode++) {
             double c0 = getenv("PP_BENCH_ROUNDS") ? tree_cpu_s() : 0;
             double t0 = now_s();
@@ -605,7 +611,8 @@ static void usage(void)
             "usage: pp_bench startup|submit|map|roundtrip|payload|broken|cpu|flow|isolate\n"
             "         [--start=spawn|fork|forkserver] [--reps N] [--n N] [--workers N]\n"
             "         [--chunksize C[,C...]] [--size BYTES (cpu: microseconds per task)]\n"
-            "         [--inflight N (payload: N calls submitted at once)]\n");
+            "         [--inflight N (payload: N calls submitted at once)]\n"
+            "         [--warm N (payload: N untimed rounds first)]\n");
     exit(2);
 }
 
@@ -638,6 +645,7 @@ int main(int argc, char **argv)
     const char *what = argv[1];
     int reps = -1;
     size_t n = 0, size = 0, inflight = 1;
+    int warm_rounds = 0;
     size_t chunks[16], n_chunks = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -668,6 +676,8 @@ int main(int argc, char **argv)
             inflight = (size_t)parse_num(v);
             if (inflight == 0)
                 usage();
+        } else if (strcmp(a, "--warm") == 0) {
+            warm_rounds = (int)parse_num(v);
         } else if (strcmp(a, "--workers") == 0) {
             g_workers = (int)parse_num(v);
         } else if (strcmp(a, "--size") == 0) {
@@ -703,7 +713,8 @@ int main(int argc, char **argv)
     } else if (strcmp(what, "roundtrip") == 0) {
         bench_roundtrip(n ? n : 2000);
     } else if (strcmp(what, "payload") == 0) {
-        bench_payload(reps > 0 ? reps : 3, size ? size : 64u * 1024u * 1024u, inflight);
+        bench_payload(reps > 0 ? reps : 3, size ? size : 64u * 1024u * 1024u, inflight,
+                      warm_rounds);
     } else if (strcmp(what, "cpu") == 0) {
         bench_cpu(n ? n : 2000, size ? size : 1000);
     } else if (strcmp(what, "broken") == 0) {
