@@ -25,6 +25,7 @@
 #ifdef _WIN32
 #include <windows.h>
 #else
+#include <dirent.h>
 #include <sys/resource.h>
 #include <time.h>
 #endif
@@ -335,6 +336,55 @@ static void size_label(size_t size, char *buf, size_t cap)
         snprintf(buf, cap, "%zuB", size);
 }
 
+/* PP_BENCH_ROUNDS: the CPU time (seconds) this process and its children (the workers) have
+ * run so far, from /proc/.../schedstat (ns): a measure of the work of a round that the
+ * load of the machine does not change as much as the wall time. -1: not on this system. */
+#ifdef __linux__
+/* The run time of every thread of process pid ("self" or a number), and (children) of
+ * every child of any of them, in seconds. */
+static double proc_cpu_s(const char *pid, int children)
+{
+    double sum = 0;
+    char path[512];
+    snprintf(path, sizeof path, "/proc/%s/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        unsigned long long ns = 0;
+        snprintf(path, sizeof path, "/proc/%s/task/%s/schedstat", pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%llu", &ns) == 1)
+                sum += (double)ns / 1e9;
+            fclose(f);
+        }
+        snprintf(path, sizeof path, "/proc/%s/task/%s/children", pid, e->d_name);
+        f = children ? fopen(path, "r") : NULL;
+        if (f) {
+            char child[32];
+            while (fscanf(f, "%31s", child) == 1)
+                sum += proc_cpu_s(child, 0);
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return sum;
+}
+#endif
+
+static double tree_cpu_s(void)
+{
+#ifdef __linux__
+    return proc_cpu_s("self", 1);
+#else
+    return -1;
+#endif
+}
+
 /* (e) one call with a size-byte argument, from pp_submit to its result, on a warm pool:
  * "arg" to a task that returns nothing, "echo" to one that returns the argument. MB/s is
  * the payload size (10^6 bytes) over that time, for both. With inflight > 1 ("pipelined",
@@ -342,8 +392,11 @@ static void size_label(size_t size, char *buf, size_t cap)
  * collected in submission order; the clock stops at the last result, the results are
  * checked after it; MB/s = inflight * size / 10^6 / that time. One call per worker of each
  * kind runs first, not timed (the single-call figures' median of 3 leaves out the first,
- * cold call too). */
-static void bench_payload(int reps, size_t size, size_t inflight)
+ * cold call too); then warm_rounds rounds of inflight calls, not timed either (--warm N:
+ * the steady state of a pool at work, every segment's pages already touched by every
+ * process; bench/run leaves it at 0, its figure includes the first touch of new
+ * segments). */
+static void bench_payload(int reps, size_t size, size_t inflight, int warm_rounds)
 {
     unsigned char *buf = xmalloc(size);
     for (size_t i = 0; i < size; i++)
@@ -354,10 +407,14 @@ static void bench_payload(int reps, size_t size, size_t inflight)
     pp_buf *bs = xmalloc(inflight * sizeof *bs);
     pp_executor *ex = new_pool();
     warm(ex);
-    /* pipelined: first a round of one call per worker, not timed */
-    for (int r = inflight > 1 ? -1 : 0; r < reps; r++) {
-        size_t k = (r >= 0 || inflight < (size_t)g_workers) ? inflight : (size_t)g_workers;
+    /* pipelined: first a round of one call per worker, not timed; then the --warm rounds */
+    int first = (inflight > 1 ? -1 : 0) - warm_rounds;
+    for (int r = first; r < reps; r++) {
+        size_t k = inflight > 1 && r == first && inflight >= (size_t)g_workers
+                       ? (size_t)g_workers
+                       : inflight;
         for (int mode = 0; mode < 2; mode++) {
+            double c0 = getenv("PP_BENCH_ROUNDS") ? tree_cpu_s() : 0;
             double t0 = now_s();
             for (size_t i = 0; i < k; i++) {
                 pp_status st = pp_submit(ex, mode ? "echo" : "sink", buf, size, &fs[i]);
@@ -370,6 +427,7 @@ static void bench_payload(int reps, size_t size, size_t inflight)
                     die_st("pp_future_result", st);
             }
             double t1 = now_s();
+            double c1 = getenv("PP_BENCH_ROUNDS") ? tree_cpu_s() : 0;
             for (size_t i = 0; i < k; i++) {
                 if (mode ? (bs[i].len != size || memcmp(bs[i].data, buf, size) != 0)
                          : bs[i].len != 0)
@@ -378,6 +436,10 @@ static void bench_payload(int reps, size_t size, size_t inflight)
             }
             if (r >= 0)
                 (mode ? echo : arg)[r] = (double)inflight * (double)size / 1e6 / (t1 - t0);
+            if (getenv("PP_BENCH_ROUNDS")) /* every round, the untimed first one included */
+                fprintf(stderr, "# round %d %s: %zu calls, %.1f ms, %.1f MB/s, cpu %.1f ms\n", r,
+                        mode ? "echo" : "arg", k, (t1 - t0) * 1e3,
+                        (double)k * (double)size / 1e6 / (t1 - t0), (c1 - c0) * 1e3);
         }
     }
     pp_executor_destroy(ex);
@@ -549,7 +611,8 @@ static void usage(void)
             "usage: pp_bench startup|submit|map|roundtrip|payload|broken|cpu|flow|isolate\n"
             "         [--start=spawn|fork|forkserver] [--reps N] [--n N] [--workers N]\n"
             "         [--chunksize C[,C...]] [--size BYTES (cpu: microseconds per task)]\n"
-            "         [--inflight N (payload: N calls submitted at once)]\n");
+            "         [--inflight N (payload: N calls submitted at once)]\n"
+            "         [--warm N (payload: N untimed rounds first)]\n");
     exit(2);
 }
 
@@ -582,6 +645,7 @@ int main(int argc, char **argv)
     const char *what = argv[1];
     int reps = -1;
     size_t n = 0, size = 0, inflight = 1;
+    int warm_rounds = 0;
     size_t chunks[16], n_chunks = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -612,6 +676,8 @@ int main(int argc, char **argv)
             inflight = (size_t)parse_num(v);
             if (inflight == 0)
                 usage();
+        } else if (strcmp(a, "--warm") == 0) {
+            warm_rounds = (int)parse_num(v);
         } else if (strcmp(a, "--workers") == 0) {
             g_workers = (int)parse_num(v);
         } else if (strcmp(a, "--size") == 0) {
@@ -647,7 +713,8 @@ int main(int argc, char **argv)
     } else if (strcmp(what, "roundtrip") == 0) {
         bench_roundtrip(n ? n : 2000);
     } else if (strcmp(what, "payload") == 0) {
-        bench_payload(reps > 0 ? reps : 3, size ? size : 64u * 1024u * 1024u, inflight);
+        bench_payload(reps > 0 ? reps : 3, size ? size : 64u * 1024u * 1024u, inflight,
+                      warm_rounds);
     } else if (strcmp(what, "cpu") == 0) {
         bench_cpu(n ? n : 2000, size ? size : 1000);
     } else if (strcmp(what, "broken") == 0) {

@@ -172,6 +172,38 @@ static void test_in_flight_reuse(void)
     CU_ASSERT_EQUAL(pp__seg_count(), 0);
 }
 
+/* Kept segments go back to their last use (seg.h): a CALL's segment to a CALL, a result
+ * segment to the worker that had it, even where size alone would pick the other. */
+static void test_reuse_by_use(void)
+{
+    if (!segs_on()) {
+        printf("(skipped: payload segments are off) ");
+        return;
+    }
+    pp_executor *ex = pp_t_executor(1); /* (segments are kept while an executor exists) */
+    pp__seg *call = pp__seg_get((size_t)2 << 20, 0);
+    pp__seg *res = pp__seg_get(0, 4242);
+    CU_ASSERT_FATAL(call != NULL && res != NULL);
+    CU_ASSERT(!call->result && res->result);
+    /* the result segment grows to 1 MiB, as a worker makes it (smaller than the CALL's) */
+    const size_t rsize = (size_t)1 << 20;
+    PP_ASSERT_OK(pp__os_shm_resize(res->shm, rsize, true, NULL));
+    PP_ASSERT_OK(pp__seg_grow(res, rsize));
+    res->last_pid = 4242;
+    pp__seg *call_was = call, *res_was = res;
+    pp__seg_put(res);
+    pp__seg_put(call);
+    /* a CALL of 512 KiB: the CALL's segment, though the result segment is the smallest fit */
+    pp__seg *a = pp__seg_get((size_t)512 << 10, 0);
+    CU_ASSERT(a == call_was);
+    /* worker 4242's result segment: its own, though the largest is asked for */
+    pp__seg_put(a);
+    pp__seg *b = pp__seg_get(0, 4242);
+    CU_ASSERT(b == res_was);
+    pp__seg_put(b);
+    pp_executor_destroy(ex);
+}
+
 /* pp_map with large items: chunks of several arguments and several results in one
  * segment. */
 static void test_map_chunks(void)
@@ -358,6 +390,8 @@ static CU_TestInfo tests[] = {
     {"echoes around the threshold come back whole; large results are views", test_echo_sizes},
     {"8 calls of 4 MiB in flight: right, and the segments are reused", test_in_flight_reuse},
     {"pp_map chunks of large items", test_map_chunks},
+    {"kept segments go back to their last use (CALL, the same worker's result)",
+     test_reuse_by_use},
     {"a worker killed mid-write leaves no memfd, mapping or /dev/shm entry",
      test_killed_mid_write_leaks_nothing},
     {"max_message_size holds for a result in a segment", test_max_message_size},

@@ -288,7 +288,8 @@ void pp__os_shm_attach(pp__shm *s, pp__chan *c);
 
 /* Worker: maps a segment announced by a SEG frame, as pp__os_shm_open, but keeps what a
  * later pp__os_shm_resize needs (POSIX: the descriptor). populate: as pp__os_shm_create's
- * (a CALL in it is read whole at once; a result segment may never be written). */
+ * (the worker populates every segment: a CALL in it is read whole at once, a result segment
+ * handed out again is written about as far as before). */
 pp_status pp__os_shm_adopt(pp__chan *c, uint64_t token, size_t size, bool populate,
                            pp__shm **s, pp__oserr *oe);
 

@@ -64,6 +64,7 @@ static pp__seg *seg_new(size_t need)
         return NULL;
     }
     s->id = atomic_fetch_add(&next_id, 1);
+    s->result = need == 0;
     s->size = size;
     atomic_fetch_add(&n_segs, 1);
     return s;
@@ -72,21 +73,21 @@ static pp__seg *seg_new(size_t need)
 pp__seg *pp__seg_get(size_t need, long long pid)
 {
     for (int attempt = 0; attempt < 4; attempt++) {
-        int best = -1;
+        bool result = need == 0;
+        int best = -1, best_rank = 0;
         size_t best_size = 0;
-        bool best_mine = false;
         for (int i = 0; i < SEG_SLOTS; i++) {
             pp__seg *s = atomic_load(&slot[i]);
             if (!s || s->size < need)
                 continue;
-            bool mine = pid && s->last_pid == pid;
-            /* one that worker had first (mapped there already), then the smallest that
-             * fits (need 0, a result segment: the largest) */
+            /* (see seg.h) same use first, then (a result) the same worker; then the
+             * smallest that fits (a result: the largest) */
+            int rank = (s->result == result) * 2 + (result && pid && s->last_pid == pid);
             bool better = need ? s->size < best_size : s->size > best_size;
-            if (best < 0 || (mine && !best_mine) || (mine == best_mine && better)) {
+            if (best < 0 || rank > best_rank || (rank == best_rank && better)) {
                 best = i;
+                best_rank = rank;
                 best_size = s->size;
-                best_mine = mine;
             }
         }
         if (best < 0)
@@ -94,6 +95,7 @@ pp__seg *pp__seg_get(size_t need, long long pid)
         pp__seg *s = atomic_load(&slot[best]);
         if (s && s->size >= need && atomic_compare_exchange_strong(&slot[best], &s, NULL)) {
             atomic_fetch_sub(&kept_bytes, s->size);
+            s->result = result;
             return s;
         }
     }

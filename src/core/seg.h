@@ -19,6 +19,7 @@ typedef struct pp__seg {
     uint64_t  id;       /* unique in this process, never 0 */
     size_t    size;     /* as mapped here */
     long long last_pid; /* the worker that last had it as its result segment (0: none) */
+    bool      result;   /* its last use: a result segment (else a CALL's) */
 } pp__seg;
 
 /* The smallest frame sent through a segment: PROCPOOL_SHM_MIN (bytes; 0: never), read once
@@ -27,9 +28,13 @@ typedef struct pp__seg {
 #define PP__SEG_FLOOR ((size_t)4096) /* a smaller PROCPOOL_SHM_MIN counts as this */
 size_t pp__seg_min(void);
 
-/* A segment of at least need bytes (0: any), from those kept when one fits (one that pid
- * had last first), else a new one of max(need, pp__seg_min()) bytes. NULL: none could be
- * made. */
+/* A segment for a CALL of need bytes, or (need 0) a result segment for worker pid: from
+ * those kept when one fits, else a new one of max(need, pp__seg_min()) bytes. Kept ones
+ * are chosen so that the process about to write the segment most likely wrote it before
+ * through the same mapping (its pages warm there: a first write costs a page fault, or on
+ * a VM with shadow page tables a trip to the hypervisor, per page): a CALL's segment one
+ * last used for a CALL (the smallest that fits), a result segment the one pid last had,
+ * then another result segment, then any (the largest). NULL: none could be made. */
 pp__seg *pp__seg_get(size_t need, long long pid);
 /* Gives s back: kept for reuse (while an executor exists, within the bounds) or freed. */
 void pp__seg_put(pp__seg *s);
