@@ -2,7 +2,7 @@
 """CPython's side of the benchmark suite: concurrent.futures.ProcessPoolExecutor.
 
     python3 cpython_bench.py WORKLOAD [--start=spawn|fork|forkserver] [--reps N] [--n N]
-                                      [--chunksize C[,C...]] [--size BYTES] [--inflight N]
+                                      [--chunksize C[,C...]] [--size BYTES] [--inflight N] [--warm N]
 
 The same workloads, defaults and output as pp_bench (bench/README.md describes each
 figure): one line per figure, "figure<TAB>value<TAB>unit"; lines starting with '#' are
@@ -164,18 +164,20 @@ def bench_roundtrip(ctx, m, n):
     out("rtt.p99.%s" % m, percentile(t, 99) * 1e6, "us", "%.2f")
 
 
-def bench_payload(ctx, m, reps, size, inflight=1):
+def bench_payload(ctx, m, reps, size, inflight=1, warm_rounds=0):
     """(e) inflight calls (1: one) with a size-byte bytes argument, submitted at once and
     collected in order, on a warm pool: to sink (returns None) and to echo (returns it); the
     results are checked after the clock stops. MB/s = inflight * size / 1e6 / time. With
-    inflight > 1, one call per worker of each kind runs first, not timed."""
+    inflight > 1, one call per worker of each kind runs first, not timed, then warm_rounds
+    rounds of inflight calls, not timed either (--warm N: the steady state)."""
     buf = bytes((i * 131 + 7) & 0xFF for i in range(256)) * (size // 256) + bytes(size % 256)
     arg, ech = [], []
     with new_pool(ctx) as ex:
         warm(ex)
-        # pipelined: first a round of one call per worker, not timed
-        for rep in range(-1 if inflight > 1 else 0, reps):
-            k = inflight if rep >= 0 else WORKERS
+        # pipelined: first a round of one call per worker, then the --warm rounds, not timed
+        first = (-1 if inflight > 1 else 0) - warm_rounds
+        for rep in range(first, reps):
+            k = WORKERS if rep == first and inflight > 1 else inflight
             for fn, into in ((sink, arg), (echo, ech)):
                 t0 = time.perf_counter()
                 rs = [f.result() for f in [ex.submit(fn, buf) for _ in range(k)]]
@@ -187,6 +189,7 @@ def bench_payload(ctx, m, reps, size, inflight=1):
                 if rep >= 0:
                     into.append(inflight * size / 1e6 / (t1 - t0))
     label = size_label(size) + (".x%d" % inflight if inflight > 1 else "")
+    label += ".w%d" % warm_rounds if warm_rounds > 0 else ""
     out("payload.%s.arg.%s" % (label, m), median(arg), "MB/s")
     out("payload.%s.echo.%s" % (label, m), median(ech), "MB/s")
 
@@ -221,6 +224,7 @@ def main():
     p.add_argument("--chunksize", default="1,100,1000")
     p.add_argument("--size", type=int, default=64 * 1024 * 1024)
     p.add_argument("--inflight", type=int, default=1)
+    p.add_argument("--warm", type=int, default=0)
     a = p.parse_args()
     ctx = multiprocessing.get_context(a.start)
     m = a.start
@@ -236,7 +240,7 @@ def main():
     elif a.workload == "roundtrip":
         bench_roundtrip(ctx, m, a.n or 2000)
     elif a.workload == "payload":
-        bench_payload(ctx, m, a.reps or 3, a.size, a.inflight)
+        bench_payload(ctx, m, a.reps or 3, a.size, a.inflight, a.warm)
     elif a.workload == "broken":
         bench_broken(ctx, m, a.reps or 10)
 

@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--chunksize", type=int, default=1000)
     ap.add_argument("--inflight", type=int, default=1)
+    ap.add_argument("--warm", type=int, default=0)
     ap.add_argument("--tag", default="mpi")
     a = ap.parse_args()
     tag = a.tag
@@ -98,9 +99,10 @@ def main():
             buf = bytes((i * 131 + 7) & 0xFF for i in range(256)) * (a.size // 256)
             k = a.inflight
             arg, back = [], []
-            # pipelined: first a round of one call per worker, not timed
-            for r in range(-1 if k > 1 else 0, a.reps):
-                kr = k if r >= 0 else 2
+            # pipelined: first a round of one call per worker, then the --warm rounds, not timed
+            first = (-1 if k > 1 else 0) - a.warm
+            for r in range(first, a.reps):
+                kr = 2 if r == first and k > 1 else k
                 for fn, into in ((sink, arg), (echo, back)):
                     t0 = time.perf_counter()
                     rs = [f.result() for f in [ex.submit(fn, buf) for _ in range(kr)]]
@@ -110,6 +112,7 @@ def main():
                         sys.exit("payload: wrong result")
                     del rs
             label = "%dMiB" % (a.size >> 20) + (".x%d" % k if k > 1 else "")
+            label += ".w%d" % a.warm if a.warm > 0 else ""
             print("payload.%s.arg.%s\t%.1f\tMB/s" % (label, tag, median(arg)))
             print("payload.%s.echo.%s\t%.1f\tMB/s" % (label, tag, median(back)))
         elif a.what == "submit":

@@ -3,7 +3,7 @@
 
     python3 peers_bench.py IMPL WORKLOAD [--start=spawn|fork|forkserver] [--reps N] [--n N]
                                          [--chunksize C[,C...]] [--size BYTES]
-                                         [--inflight N] [--hang SECONDS]
+                                         [--inflight N] [--warm N] [--hang SECONDS]
 
 IMPL: pool (multiprocessing.Pool, standard library), pebble (Pebble's ProcessPool, Debian's
 python3-pebble) or loky (joblib.externals.loky's ProcessPoolExecutor, Debian's
@@ -259,17 +259,19 @@ def bench_roundtrip(P, m, n):
     out("rtt.p99.%s" % m, percentile(t, 99) * 1e6, "us", "%.2f")
 
 
-def bench_payload(P, m, reps, size, inflight):
+def bench_payload(P, m, reps, size, inflight, warm_rounds=0):
     """(e): inflight calls with a size-byte argument submitted at once, collected in order;
     the results are checked after the clock stops. MB/s = inflight * size / 1e6 / time.
-    With inflight > 1, one call per worker of each kind runs first, not timed."""
+    With inflight > 1, one call per worker of each kind runs first, not timed, then warm_rounds
+    rounds of inflight calls, not timed either (--warm N: the steady state)."""
     buf = bytes((i * 131 + 7) & 0xFF for i in range(256)) * (size // 256) + bytes(size % 256)
     arg, ech = [], []
     pool = P.new(WORKERS)
     warm(P, pool)
-    # pipelined: first a round of one call per worker, not timed
-    for rep in range(-1 if inflight > 1 else 0, reps):
-        k = inflight if rep >= 0 else WORKERS
+    # pipelined: first a round of one call per worker, then the --warm rounds, not timed
+    first = (-1 if inflight > 1 else 0) - warm_rounds
+    for rep in range(first, reps):
+        k = WORKERS if rep == first and inflight > 1 else inflight
         for fn, into in ((sink, arg), (echo, ech)):
             t0 = time.perf_counter()
             hs = [P.submit(pool, fn, buf) for _ in range(k)]
@@ -283,6 +285,7 @@ def bench_payload(P, m, reps, size, inflight):
                 into.append(inflight * size / 1e6 / (t1 - t0))
     P.close(pool)
     label = size_label(size) + (".x%d" % inflight if inflight > 1 else "")
+    label += ".w%d" % warm_rounds if warm_rounds > 0 else ""
     out("payload.%s.arg.%s" % (label, m), median(arg), "MB/s")
     out("payload.%s.echo.%s" % (label, m), median(ech), "MB/s")
 
@@ -384,6 +387,7 @@ def main():
     p.add_argument("--chunksize", default="1,100,1000")
     p.add_argument("--size", type=int, default=64 * 1024 * 1024)
     p.add_argument("--inflight", type=int, default=1)
+    p.add_argument("--warm", type=int, default=0)
     p.add_argument("--hang", type=float, default=5.0,
                    help="seconds to wait for the outcome of a crashed call")
     a = p.parse_args()
@@ -403,7 +407,7 @@ def main():
     elif w == "roundtrip":
         bench_roundtrip(P, m, a.n or 2000)
     elif w == "payload":
-        bench_payload(P, m, a.reps or 3, a.size, a.inflight)
+        bench_payload(P, m, a.reps or 3, a.size, a.inflight, a.warm)
     elif w == "broken":
         bench_broken(P, m, a.reps or 10, a.hang)
     elif w == "isolate":

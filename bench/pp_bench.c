@@ -449,6 +449,10 @@ static void bench_payload(int reps, size_t size, size_t inflight, int warm_round
         size_t l = strlen(label);
         snprintf(label + l, sizeof label - l, ".x%zu", inflight);
     }
+    if (warm_rounds > 0) { /* the steady state is another figure than the first round */
+        size_t l = strlen(label);
+        snprintf(label + l, sizeof label - l, ".w%d", warm_rounds);
+    }
     printf("payload.%s.arg.%s\t%.1f\tMB/s\n", label, g_method_name,
            bench_median(arg, (size_t)reps));
     printf("payload.%s.echo.%s\t%.1f\tMB/s\n", label, g_method_name,
