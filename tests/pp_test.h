@@ -242,6 +242,7 @@ extern const CU_SuiteInfo pp_suite_remote;
 extern const CU_SuiteInfo pp_suite_scale;
 extern const CU_SuiteInfo pp_suite_procs;
 extern const CU_SuiteInfo pp_suite_shm;
+extern const CU_SuiteInfo pp_suite_pipeline;
 
 /* The start suite's tasks (test_start.c); main() registers them after the others. */
 void pp_t_register_start_tasks(void);

@@ -175,6 +175,8 @@ worker *pp__worker_start(pp_executor *ex)
     pp__oserr oe = {NULL, 0};
     char err[256];
     err[0] = 0;
+    if (w)
+        w->ahead_tail = &w->ahead;
     pp_status st = w && rbuf ? start_process(ex, w, &oe, err, sizeof err) : PP_ENOMEM;
     if (st == PP_OK) {
         w->pid = pp__os_proc_pid(w->proc);
