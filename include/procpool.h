@@ -974,6 +974,11 @@ PP_API pp_status pp_future_exception(pp_future *f, long timeout_ms, const pp_err
 /**
  * Cancels @p f if it has not started running (been handed to a worker).
  *
+ * With the environment variable PROCPOOL_PIPELINE=N (1..4, read at pp_executor_create; 0 or
+ * unset: CPython's rule above) a worker may hold up to N calls queued ahead of it, and a
+ * call counts as started only once its worker begins it: until then cancel succeeds, also
+ * for a call already queued to a worker (it is then never run).
+ *
  * Returns true if the future is now cancelled (also when it already was), false if it is
  * running or finished. A successful cancel completes the future: waiters wake and done
  * callbacks run, on this thread. Thread-safety: any thread. CPython: Future.cancel().
@@ -1006,7 +1011,9 @@ PP_API bool pp_future_cancelled(pp_future *f);
 
 /**
  * Returns true if @p f is running: handed to a worker (or to the executor's call queue of
- * max_workers + 1 items) and not finished; false for NULL.
+ * max_workers + 1 items) and not finished; false for NULL. With PROCPOOL_PIPELINE (see
+ * pp_future_cancel()): true only once its worker has begun the call (a call queued ahead
+ * of a worker is not running, and can be cancelled).
  * Thread-safety: any thread. CPython: Future.running().
  */
 PP_API bool pp_future_running(pp_future *f);
