@@ -1529,7 +1529,11 @@ static void assign(pp_executor *ex)
         pp__queue_call(ex, w, w->item);
         pp__worker_flush(ex, w);
     }
-    if (ex->pipeline > 1) {
+    /* a new worker first, while the pool may grow: a call queued behind a long one would
+     * wait for it */
+    bool may_grow = ex->method != PP_START_FORK && !ex->starter_done &&
+                    ex->n_workers < ex->max_workers;
+    if (ex->pipeline > 1 && !may_grow) {
         bool more = true;
         while (more && ex->callq) {
             more = false;
@@ -1560,7 +1564,7 @@ static void assign(pp_executor *ex)
         return;
     /* no call waits: one queued ahead behind a running call goes to an idle worker */
     for (worker *w = ex->workers; w; w = w->next) {
-        if (w->state != W_IDLE || w->item)
+        if ((w->state != W_IDLE && w->state != W_STARTING) || w->item)
             continue;
         worker *from = NULL;
         for (worker *v = ex->workers; v; v = v->next)
