@@ -146,6 +146,8 @@ typedef struct worker {
     work         **ahead_tail;
     unsigned       n_ahead;
     bool           want_flush; /* assign: CALL frames queued, to be written at once */
+    struct work   *limbo;     /* items dropped while their CALL frame was still queued:
+                                 freed once the output queue is empty */
     int64_t        kill_at;   /* W_CLOSED / W_EXITING / terminated: killed at this time
                                  (pp__os_monotonic_ms), 0: no deadline */
     bool           killed;    /* SIGKILL / TerminateProcess sent */

@@ -329,6 +329,7 @@ static void chunk_continue(pp_executor *ex, work *it, uint32_t from, bool rerun,
 static void sweep_revoked(pp_executor *ex, worker *w); /* (below: the pipeline) */
 static void cancel_unstarted(pp_executor *ex);
 static bool revoke_ahead(worker *w, work *it);
+static void free_unsent(worker *w, work *it);
 
 /* The requests callers made since the last pass: pp_future_abort (work ids), and
  * pp_executor_stop. Calls still in the call queue have not started: they end at once. */
@@ -401,7 +402,10 @@ static void serve_stop_requests(pp_executor *ex)
                 continue;
             if (stop_all && revoke_ahead(w, it)) {
                 ex->n_handed--;
-                fail_stopped(ex, it, STOP_EXEC, 0, false, 0);
+                pp__stats_add(ex, &ex->stats.cancelled);
+                pp__future_finish_error(it->f, PP_ECANCELLED, 0, 0,
+                                        stopped_msg(it, UINT32_MAX, STOP_EXEC, 0, false, 0));
+                free_unsent(w, it);
                 continue;
             }
             it->stop_later = stop_all ? STOP_EXEC : STOP_ABORT;
@@ -507,13 +511,35 @@ static work *pop_ahead(worker *w)
     return it;
 }
 
+/* Frees an item taken from worker w before its RESULT: its CALL frame may still wait in w's
+ * output queue (or be half written), so it is then freed once that queue is empty
+ * (pp__worker_flush, pp__worker_free). */
+static bool frame_queued(const worker *w, work *it)
+{
+    const uint8_t *p = work_frame(it);
+    for (unsigned i = 0; i < w->out_n; i++)
+        if (w->out[(w->out_head + i) % OUTQ].p == p)
+            return true;
+    return false;
+}
+
+static void free_unsent(worker *w, work *it)
+{
+    if (frame_queued(w, it)) {
+        it->next = w->limbo;
+        w->limbo = it;
+        return;
+    }
+    pp__work_free(it);
+}
+
 /* A call revoked by a caller (its future is cancelled): dropped, counted. */
-static void drop_revoked(pp_executor *ex, work *it)
+static void drop_revoked(pp_executor *ex, worker *w, work *it)
 {
     detach(it);
     ex->n_handed--;
     pp__stats_add(ex, &ex->stats.cancelled);
-    pp__work_free(it);
+    free_unsent(w, it);
 }
 
 /* w's first call is done (or gone): the next queued ahead becomes the first, or w is idle. */
@@ -543,7 +569,7 @@ static void sweep_revoked(pp_executor *ex, worker *w)
         if (slot_state(w, it) == SL_REVOKED) {
             *pp = it->next;
             w->n_ahead--;
-            drop_revoked(ex, it);
+            drop_revoked(ex, w, it);
             continue;
         }
         last = it;
@@ -553,7 +579,7 @@ static void sweep_revoked(pp_executor *ex, worker *w)
     while (w->item && slot_state(w, w->item) == SL_REVOKED) {
         work *it = w->item;
         w->item = NULL;
-        drop_revoked(ex, it);
+        drop_revoked(ex, w, it);
         promote(ex, w);
     }
 }
@@ -589,7 +615,7 @@ static void requeue_unstarted(pp_executor *ex, worker *w)
         list = it->next;
         it->next = NULL;
         if (slot_state(w, it) == SL_REVOKED) {
-            drop_revoked(ex, it);
+            drop_revoked(ex, w, it);
             continue;
         }
         detach(it);
@@ -1274,6 +1300,8 @@ static bool on_result_body(pp_executor *ex, worker *w, const pp__wire_hdr *h, ui
         atomic_store_explicit(&w->wshm->run_id, 0, memory_order_release);
     if (h->flags & PP__MSGF_LAST) { /* it exits: what was queued ahead runs elsewhere */
         requeue_unstarted(ex, w);
+        w->out_n = 0; /* it reads nothing more: their CALL frames are not written */
+        w->out_off = 0;
         pp__worker_set_state(ex, w, W_STOPPING);
     } else if (w->ahead) {
         promote(ex, w); /* its next call (it stays BUSY) */
@@ -1575,8 +1603,8 @@ static void assign(pp_executor *ex)
         work *it = from->ahead;
         while (it->next) /* the last: the one that would wait longest */
             it = it->next;
-        if (!revoke_ahead(from, it))
-            continue;
+        if (frame_queued(from, it) || !revoke_ahead(from, it))
+            continue; /* (its CALL not yet written: it stays) */
         pp__fifo_push(&ex->callq_tail, it);
         assign(ex);
         return;

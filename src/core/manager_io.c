@@ -125,6 +125,11 @@ void pp__worker_flush(pp_executor *ex, worker *w)
             w->out_off = 0;
         }
     }
+    while (w->limbo && w->out_n == 0) {
+        work *it = w->limbo;
+        w->limbo = it->next;
+        pp__work_free(it);
+    }
     if (w->state == W_GONE)
         return;
     bool want = w->out_n > 0;
@@ -235,6 +240,11 @@ worker *pp__worker_start(pp_executor *ex)
 
 void pp__worker_free(worker *w)
 {
+    while (w->limbo) {
+        work *it = w->limbo;
+        w->limbo = it->next;
+        pp__work_free(it);
+    }
     pp__os_chan_free(w->chan);
     pp__os_proc_free(w->proc);
     pp__free(w->rbuf);
