@@ -219,6 +219,7 @@ static void executor_free(pp_executor *ex)
     pp__wstart_free(&ex->wstart);
     pp__free(ex->init_frame.data);
     pp__free(ex->stop_frame.data);
+    pp__free(ex->wbatch);
     pp__free(ex->pids);
     pp__free(ex->pub);
     pp__free(ex->aborts);

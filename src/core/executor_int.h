@@ -31,6 +31,7 @@
 #define PP__MIN_MESSAGE_SIZE 1024        /* max_message_size: room for any control message */
 #define RBUF_CAP (64u * 1024u)           /* staging buffer for small frames, per worker */
 #define READ_BUDGET (8u * 1024u * 1024u) /* bytes read from one worker per wakeup */
+#define WBATCH_CAP 8192 /* small frames for one worker gathered into one write, up to this */
 #define PIPE_MAX 4 /* PROCPOOL_PIPELINE: at most this many calls held by one worker */
 #define PIPE_DEFAULT 0 /* ... and by default (docs/design.md, "The pipeline") */
 #define OUTQ (6 + PIPE_MAX) /* SHM + INIT + result SEG + a CALL (or its SEG) + STOP, and
@@ -284,6 +285,8 @@ struct pp_executor {
     bool                starter_done;  /* PP_START_MPI: the starter has no more workers */
     pending_break       brk;
     pp__spin            spin;          /* how long to poll before sleeping (spin.h) */
+    uint8_t            *wbatch;        /* WBATCH_CAP bytes: small frames queued for one
+                                          worker, gathered into one write (manager_io.c) */
 
     /* --- starting (fork: the manager starts at the first submit) and joining --- */
     apr_thread_mutex_t *start_lock;
