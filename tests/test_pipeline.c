@@ -327,6 +327,37 @@ static void test_shutdown_cancels_queued_ahead(void)
     remove(s.path);
 }
 
+/* pp_executor_stop: the running call is asked to stop and keeps its outcome; the calls
+ * queued ahead end PP_ECANCELLED without running. */
+static void test_stop_cancels_queued_ahead(void)
+{
+    pp_executor *ex = pipe_executor(1, "3", PP_CRASH_BREAK);
+    pp_future *b = NULL;
+    PP_ASSERT_OK(pp_submit(ex, "until_stopped", NULL, 0, &b));
+    CU_ASSERT_FATAL(running_within(b, BOUND_MS));
+    steps s;
+    steps_init(&s, 3, "stop");
+    pp_future *f[3];
+    for (int i = 0; i < 3; i++)
+        f[i] = submit_step(ex, &s, i);
+    CU_ASSERT(handed_out_within(ex, 3, BOUND_MS));
+    PP_ASSERT_OK(pp_executor_stop(ex, 10000));
+    pp_buf r;
+    PP_ASSERT_OK(pp_future_result(b, BOUND_MS, &r));
+    int32_t asked = 0;
+    if (r.len == sizeof asked)
+        memcpy(&asked, r.data, sizeof asked);
+    CU_ASSERT_EQUAL(asked, 1);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(pp_future_result(f[i], BOUND_MS, NULL), PP_ECANCELLED);
+        CU_ASSERT_EQUAL(pp_t_step_runs(s.path, i), 0);
+        pp_future_release(f[i]);
+    }
+    pp_future_release(b);
+    pp_executor_destroy(ex);
+    remove(s.path);
+}
+
 /* Many small calls and map chunks mixed, pipelined: every result is right, each call ran
  * once. */
 static void test_many_calls_and_chunks(void)
@@ -366,6 +397,7 @@ static CU_TestInfo tests[] = {
     {"ISOLATE: killed with calls queued ahead: they run elsewhere", test_killed_isolate},
     {"BREAK: killed with calls queued ahead: they fail broken", test_killed_break},
     {"shutdown(cancel_futures) cancels calls queued ahead", test_shutdown_cancels_queued_ahead},
+    {"pp_executor_stop cancels calls queued ahead", test_stop_cancels_queued_ahead},
     {"many calls and map chunks, pipelined", test_many_calls_and_chunks},
     CU_TEST_INFO_NULL,
 };

@@ -330,6 +330,8 @@ static void sweep_revoked(pp_executor *ex, worker *w); /* (below: the pipeline) 
 static void cancel_unstarted(pp_executor *ex);
 static bool revoke_ahead(worker *w, work *it);
 static void free_unsent(worker *w, work *it);
+static void detach(work *it);
+static void promote(pp_executor *ex, worker *w);
 
 /* The requests callers made since the last pass: pp_future_abort (work ids), and
  * pp_executor_stop. Calls still in the call queue have not started: they end at once. */
@@ -409,6 +411,23 @@ static void serve_stop_requests(pp_executor *ex)
                 continue;
             }
             it->stop_later = stop_all ? STOP_EXEC : STOP_ABORT;
+        }
+        work *h = w->item;
+        uint64_t v = h ? PP__SLOT(h->id, PP__SLOT_QUEUED) : 0;
+        if (stop_all && h && h->slot >= 0 && w->wshm && w->stop_reason == STOP_NONE &&
+            atomic_compare_exchange_strong_explicit(&w->wshm->slot[h->slot], &v,
+                                                    PP__SLOT(h->id, PP__SLOT_REVOKED),
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            /* its first call, not started either */
+            w->item = NULL;
+            detach(h);
+            ex->n_handed--;
+            pp__stats_add(ex, &ex->stats.cancelled);
+            pp__future_finish_error(h->f, PP_ECANCELLED, 0, 0,
+                                    stopped_msg(h, UINT32_MAX, STOP_EXEC, 0, false, 0));
+            free_unsent(w, h);
+            promote(ex, w);
         }
     }
     /* running: asked, then killed after the grace */
