@@ -479,7 +479,10 @@ void pp__revoked_hook(void *ctx, uint64_t work_id)
 enum { SL_NONE, SL_QUEUED, SL_REVOKED, SL_STARTED };
 
 /* Where item it of worker w is, as its slot says (SL_NONE: it has none: handed out the old
- * way, started as far as anyone knows). */
+ * way, started as far as anyone knows). A slot the worker has let go of (0, or reused) means
+ * it claimed the call, or skipped it because a caller revoked it: then its future is
+ * cancelled, which the caller set under the future lock together with the revoke (a claimed
+ * call cannot be cancelled), so the lock is taken to read it. */
 static int slot_state(const worker *w, const work *it)
 {
     if (it->slot < 0 || !w->wshm)
@@ -489,7 +492,10 @@ static int slot_state(const worker *w, const work *it)
         return SL_QUEUED;
     if (v == PP__SLOT(it->id, PP__SLOT_REVOKED))
         return SL_REVOKED;
-    return SL_STARTED;
+    apr_thread_mutex_lock(pp__flock);
+    bool cancelled = pp_future_cancelled(it->f);
+    apr_thread_mutex_unlock(pp__flock);
+    return cancelled ? SL_REVOKED : SL_STARTED;
 }
 
 /* The item leaves its slot (before the block can go away): its future is RUNNING if the
@@ -1290,10 +1296,11 @@ static bool on_result_body(pp_executor *ex, worker *w, const pp__wire_hdr *h, ui
 {
     pp__wire_result r;
     size_t len = (size_t)h->body_len;
-    if (w->item && w->item->slot >= 0) /* calls revoked before they started come first */
-        sweep_revoked(ex, w);
+    bool decoded = pp__wire_decode_result(body, len, &r) == PP_OK;
+    if (decoded && w->item && r.work_id != w->item->id)
+        sweep_revoked(ex, w); /* calls revoked before they started come first */
     work *it = w->item;
-    if (pp__wire_decode_result(body, len, &r) != PP_OK || !it || r.work_id != it->id) {
+    if (!decoded || !it || r.work_id != it->id) {
         pp__seg_put(seg);
         return false;
     }
