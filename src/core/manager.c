@@ -5,10 +5,12 @@
  * A work item's life (follow `work` from pp_submit in executor.c):
  *
  *   pp_submit -----> FIFO (ex->fifo, under ex->lock; its future is PENDING, cancellable)
- *   take_pending --> call queue (manager-private; future set RUNNING: "handed out").
- *                    At most max_workers + EXTRA_QUEUED_CALLS items are handed out.
- *   assign --------> held by one worker (w->item); its CALL frame is queued and written
- *                    without blocking (manager_io.c).
+ *   take_pending --> call queue (manager-private; "handed out"). At most max_workers x
+ *                    the pipeline's depth + EXTRA_QUEUED_CALLS items are handed out.
+ *   assign --------> held by one worker (w->item, or queued ahead behind it: w->ahead);
+ *                    its CALL frame is queued and written without blocking (manager_io.c).
+ *                    Its future stays PENDING until the worker claims the call ("the
+ *                    pipeline" below); PROCPOOL_PIPELINE=0: RUNNING from take_pending.
  *   on_result -----> the worker is marked idle and given its next item, then the future is
  *                    finished with the result or the task's error (finish_item).
  *   break_now -----> (a worker died, sent garbage, or could not start: record_break) every
