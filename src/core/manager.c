@@ -1543,12 +1543,19 @@ static bool hand_out(pp_executor *ex, worker *w, work *it, int slot)
     return true;
 }
 
+/* Room in w's output queue for a call (its CALL, a result segment's SEG) and a STOP: the
+ * frames of calls revoked or requeued may still wait there while its channel is full. */
+static bool out_room(const worker *w)
+{
+    return w->out_n + 3 <= OUTQ;
+}
+
 /* May `it` be queued ahead behind w's calls? Only small calls without a time limit that are
  * not map chunks (their time limit and progress use the block's one area: a chunk runs
  * alone), behind a first call that is not a chunk, on a worker not asked to stop. */
 static bool may_queue_ahead(const pp_executor *ex, const worker *w, const work *it)
 {
-    return w->item && held_calls(w) < (unsigned)ex->pipeline && w->wshm &&
+    return w->item && held_calls(w) < (unsigned)ex->pipeline && w->wshm && out_room(w) &&
            (w->state == W_BUSY || w->state == W_STARTING) && w->stop_reason == STOP_NONE &&
            !it->seg && it->limit_ms == 0 && it->chunk_n <= 1 && !it->acc.data &&
            w->item->chunk_n <= 1 && !w->item->acc.data && !w->item->seg;
@@ -1564,7 +1571,7 @@ static void assign(pp_executor *ex)
         return;
     take_pending(ex);
     for (worker *w = ex->workers; w && ex->callq; w = w->next) {
-        if (w->item || (w->state != W_IDLE && w->state != W_STARTING))
+        if (w->item || (w->state != W_IDLE && w->state != W_STARTING) || !out_room(w))
             continue;
         work *it = NULL;
         while (!it && ex->callq) {
