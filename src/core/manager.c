@@ -1563,8 +1563,9 @@ static bool may_queue_ahead(const pp_executor *ex, const worker *w, const work *
 
 /* Gives queued items to workers that hold none (idle, or starting); then, with the
  * pipeline, queues more ahead (one more per worker per round, so that they spread), and
- * moves calls queued ahead that have not started to a worker left idle. Each worker's new
- * CALL frames go out in one write. */
+ * moves calls queued ahead that have not started to a worker left idle. The CALL frames
+ * are written by flush_wanted at the end of the loop's step or dispatch, so that the CALLs
+ * given for several RESULTs read at once go out in one write per worker. */
 static void assign(pp_executor *ex)
 {
     if (ex->mstate != M_SERVING || ex->brk.set)
@@ -1590,7 +1591,7 @@ static void assign(pp_executor *ex)
             start_clock(w);
         }
         pp__queue_call(ex, w, w->item);
-        pp__worker_flush(ex, w);
+        w->want_flush = true;
     }
     /* a new worker first, while the pool may grow: a call queued behind a long one would
      * wait for it */
@@ -1617,11 +1618,6 @@ static void assign(pp_executor *ex)
                 w->want_flush = true;
             }
         }
-        for (worker *w = ex->workers; w; w = w->next)
-            if (w->want_flush) {
-                w->want_flush = false;
-                pp__worker_flush(ex, w);
-            }
     }
     if (ex->callq || ex->pipeline <= 1)
         return;
@@ -1644,6 +1640,16 @@ static void assign(pp_executor *ex)
         assign(ex);
         return;
     }
+}
+
+/* Writes the CALL frames assign queued (one write per worker, manager_io.c). */
+static void flush_wanted(pp_executor *ex)
+{
+    for (worker *w = ex->workers; w; w = w->next)
+        if (w->want_flush) {
+            w->want_flush = false;
+            pp__worker_flush(ex, w);
+        }
 }
 
 /* Starts workers for queued items no worker can take, up to max_workers (a worker that has
@@ -1802,6 +1808,7 @@ static long manager_step(pp_executor *ex)
         wait_ms = timers;
     if ((ex->mstate == M_STOPPING || ex->mstate == M_BROKEN) && ex->n_workers == 0)
         mgr_set_state(ex, M_DONE);
+    flush_wanted(ex);
     return wait_ms;
 }
 
@@ -1895,6 +1902,7 @@ static void manager_wait(pp_executor *ex, long timeout_ms)
             pp__worker_closed(ex, w);
         }
     }
+    flush_wanted(ex);
 }
 
 /*
