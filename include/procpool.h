@@ -841,7 +841,8 @@ PP_API int pp_cpu_count(void);
 /** A snapshot of an executor's counters (pp_executor_stats_get()). */
 typedef struct pp_executor_stats {
     int    workers, idle_workers;   /**< live worker processes; those holding no item */
-    size_t pending, handed_out;     /**< items queued; items handed out (running) */
+    size_t pending, handed_out;     /**< items queued; items handed out (to workers, or queued
+                                         for them by the manager) */
     unsigned long long completed, failed, cancelled, workers_started, workers_died;
 } pp_executor_stats;
 /** @var pp_executor_stats::workers
@@ -972,7 +973,13 @@ PP_API pp_status pp_future_result(pp_future *f, long timeout_ms, pp_buf *result)
 PP_API pp_status pp_future_exception(pp_future *f, long timeout_ms, const pp_error **err);
 
 /**
- * Cancels @p f if it has not started running (been handed to a worker).
+ * Cancels @p f if its call has not started: its worker has not begun it. Calls may be
+ * queued ahead to a worker (up to 4 per worker; the environment variable PROCPOOL_PIPELINE
+ * sets how many, 1..4, read at pp_executor_create()); such a call can still be cancelled,
+ * and is then never run. PROCPOOL_PIPELINE=0 gives CPython's rule instead: a call counts as
+ * started once it is handed to a worker or to the executor's call queue (max_workers + 1
+ * calls at most). A future not made by an executor can be cancelled until
+ * pp_future_set_running_or_notify_cancel().
  *
  * Returns true if the future is now cancelled (also when it already was), false if it is
  * running or finished. A successful cancel completes the future: waiters wake and done
@@ -1005,8 +1012,10 @@ PP_API pp_status pp_future_abort(pp_future *f);
 PP_API bool pp_future_cancelled(pp_future *f);
 
 /**
- * Returns true if @p f is running: handed to a worker (or to the executor's call queue of
- * max_workers + 1 items) and not finished; false for NULL.
+ * Returns true if @p f is running: its worker has begun the call, and it has not finished
+ * (a call queued ahead to a worker is not running yet, and can be cancelled); false for
+ * NULL. With PROCPOOL_PIPELINE=0 (see pp_future_cancel()), CPython's rule: running once
+ * handed to a worker or to the executor's call queue of max_workers + 1 items.
  * Thread-safety: any thread. CPython: Future.running().
  */
 PP_API bool pp_future_running(pp_future *f);

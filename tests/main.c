@@ -20,6 +20,7 @@ static const CU_SuiteInfo *const suites[] = {
     &pp_suite_start,    &pp_suite_alloc,       &pp_suite_badinput, &pp_suite_scale,
     &pp_suite_soak,     &pp_suite_isolate,     &pp_suite_chunks,    &pp_suite_limits,
     &pp_suite_remote,   &pp_suite_procs,       &pp_suite_shm,
+    &pp_suite_pipeline,
 };
 #define N_SUITES (sizeof suites / sizeof suites[0])
 

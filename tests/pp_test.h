@@ -92,6 +92,21 @@ void pp_t_options_init(pp_executor_options *o);
         }                                                                                      \
     } while (0)
 
+/* PROCPOOL_PIPELINE (docs/design.md, "The pipeline") replaces CPython's window of
+ * max_workers + 1 calls handed out, each running from its hand-out: a test that pins that
+ * window skips under it (the pipeline suite tests the new rule). MPI: the pipeline is off. */
+int pp__pipeline_depth(void); /* (the library's, src/core/manager.c) */
+#define PP_T_WINDOW_PIN                                                                        \
+    "pins CPython's window of max_workers + 1 calls handed out (running); the pipeline "      \
+    "suite tests the rule that replaces it"
+#define PP_T_SKIP_IF_PIPELINE(why)                                                             \
+    do {                                                                                       \
+        if (pp_t_start != PP_START_MPI && pp__pipeline_depth() > 0) {                          \
+            printf("SKIP (PROCPOOL_PIPELINE): %s\n", why);                                     \
+            return;                                                                            \
+        }                                                                                      \
+    } while (0)
+
 /* This program's path spelled anew ("dir/./name", one more "./" at each call; free()): a
  * worker_path no executor used before, so that forkserver starts a new server, which sees
  * the environment as it is now. pp_t_executor*() use it when PP_T_HIDE_PARENT_ONLY is set. */
@@ -262,6 +277,7 @@ extern const CU_SuiteInfo pp_suite_remote;
 extern const CU_SuiteInfo pp_suite_scale;
 extern const CU_SuiteInfo pp_suite_procs;
 extern const CU_SuiteInfo pp_suite_shm;
+extern const CU_SuiteInfo pp_suite_pipeline;
 
 /* The start suite's tasks (test_start.c); main() registers them after the others. */
 void pp_t_register_start_tasks(void);

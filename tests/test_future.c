@@ -752,6 +752,7 @@ static bool poll_handed_out(pp_executor *ex, size_t want, long long ms)
 
 static void test_executor_window_of_max_workers_plus_one(void)
 {
+    PP_T_SKIP_IF_PIPELINE(PP_T_WINDOW_PIN);
     /* max_workers = 1: at most 2 items are handed out (the worker's and one queued call);
      * they are running and cannot be cancelled; the rest are pending and can. */
     enum { N = 6 };
@@ -816,6 +817,7 @@ static void test_executor_window_of_max_workers_plus_one(void)
 
 static void test_executor_window_two_workers(void)
 {
+    PP_T_SKIP_IF_PIPELINE(PP_T_WINDOW_PIN);
     /* max_workers = 2: never more than 3 items handed out at once */
     enum { N = 8 };
     pp_executor *ex = pp_t_executor(2);

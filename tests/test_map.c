@@ -938,6 +938,7 @@ static void test_iterator_outlives_executor(void)
  * positions (with an error to read); the running ones finish; iteration ends normally. */
 static void test_cancelled_positions(void)
 {
+    PP_T_SKIP_IF_PIPELINE(PP_T_WINDOW_PIN);
     pp_executor *ex = pp_t_executor(1);
     pp_t_sleep_arg a = {300, 2};
     pp_buf args[6];
@@ -976,6 +977,7 @@ static bool both_busy_three_out(const pp_t_snapshot *snap, const void *arg)
  * the others PP_ECANCELLED; nothing hangs. */
 static void test_killed_during_map(void)
 {
+    PP_T_SKIP_IF_PIPELINE(PP_T_WINDOW_PIN);
     PP_T_SKIP_IF_MPI("a dead worker rank is lost for good (mpi_check covers crashes)");
     pp_executor *ex = pp_t_executor(2);
     pp_t_sleep_arg a = {20000, 2};

@@ -110,6 +110,7 @@ static void count_cb(pp_future *f, void *ud)
  * however slow this VM is at polling. */
 static void test_cancel_futures(void)
 {
+    PP_T_SKIP_IF_PIPELINE(PP_T_WINDOW_PIN);
     pp_executor *ex = pp_t_executor(1);
     pp_t_sleep_arg first = {1000, 1}, a = {300, 1};
     static const int idx[6] = {0, 1, 2, 3, 4, 5};
@@ -312,12 +313,14 @@ static void check_force(pp_status (*force)(pp_executor *), const char *sig)
 
 static void test_terminate_workers(void)
 {
+    PP_T_SKIP_IF_PIPELINE(PP_T_WINDOW_PIN);
     PP_T_SKIP_IF_MPI("a dead worker rank is lost for good (mpi_check covers crashes)");
     check_force(pp_executor_terminate_workers, "killed by signal 15 (SIGTERM)");
 }
 
 static void test_kill_workers(void)
 {
+    PP_T_SKIP_IF_PIPELINE(PP_T_WINDOW_PIN);
     PP_T_SKIP_IF_MPI("a dead worker rank is lost for good (mpi_check covers crashes)");
     check_force(pp_executor_kill_workers, "killed by signal 9 (SIGKILL)");
 }
@@ -440,6 +443,7 @@ static void test_no_orphans(void)
  * cancelled, the handed-out ones finish; a later shutdown(wait=true) joins. */
 static void test_cancel_futures_no_wait(void)
 {
+    PP_T_SKIP_IF_PIPELINE(PP_T_WINDOW_PIN);
     pp_executor *ex = pp_t_executor(1);
     pp_t_sleep_arg first = {1000, 4}, a = {300, 4}; /* first: a wide window, see above */
     pp_future *fs[6];
@@ -472,6 +476,7 @@ static void test_cancel_futures_no_wait(void)
  * cancels what is still pending. */
 static void test_second_call_adds_cancel(void)
 {
+    PP_T_SKIP_IF_PIPELINE(PP_T_WINDOW_PIN);
     pp_executor *ex = pp_t_executor(1);
     pp_t_sleep_arg first = {1000, 4}, a = {300, 4}; /* first: a wide window, see above */
     pp_future *fs[6];

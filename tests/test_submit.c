@@ -272,6 +272,7 @@ static void test_sequential_reuse_one_worker(void)
 /* Workers start on demand, up to max_workers, never beyond. */
 static void test_workers_on_demand_up_to_max(void)
 {
+    PP_T_SKIP_IF_PIPELINE(PP_T_WINDOW_PIN);
     PP_T_SKIP_IF_FORK("all workers are forked at the first submit (start suite)");
     pp_executor *ex = pp_t_executor(2);
     pp_executor_stats s;
@@ -527,6 +528,7 @@ static int saturated_1(const pp_executor_stats *s)
  * the tasks report; pending and handed_out follow the max_workers + 1 window. */
 static void test_pids_and_stats_consistent(void)
 {
+    PP_T_SKIP_IF_PIPELINE(PP_T_WINDOW_PIN);
     PP_T_SKIP_IF_MPI("looks at workers as local child processes");
     pp_executor *ex = pp_t_executor(2);
     size_t n = 99;
@@ -1051,6 +1053,7 @@ static void wait_handed_out(pp_executor *ex, size_t handed, size_t pending)
 
 static void test_max_pending(void)
 {
+    PP_T_SKIP_IF_PIPELINE(PP_T_WINDOW_PIN);
     pp_executor_options o;
     pp_t_options_init(&o);
     o.max_workers = 1;

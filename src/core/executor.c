@@ -219,6 +219,7 @@ static void executor_free(pp_executor *ex)
     pp__wstart_free(&ex->wstart);
     pp__free(ex->init_frame.data);
     pp__free(ex->stop_frame.data);
+    pp__free(ex->wbatch);
     pp__free(ex->pids);
     pp__free(ex->pub);
     pp__free(ex->aborts);
@@ -273,6 +274,7 @@ pp_status pp__executor_create_ext(const pp_executor_options *o, const void *ext,
     atomic_store(&ex->next_id, 1); /* work ids start at 1: 0 means "no call" in pp_error */
     ex->fifo_tail = &ex->fifo;
     ex->callq_tail = &ex->callq;
+    ex->pipeline = ex->method == PP_START_MPI ? 0 : pp__pipeline_depth(); /* MPI: no block */
     ex->mstate = M_SERVING;
     pp__spin_init(&ex->spin, pp__spin_max_ns());
     pp__oserr oe = {NULL, 0};
@@ -498,6 +500,8 @@ pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args,
     it->acc_n = 0;
     it->acc_nomem = false;
     it->acc = (pp__wbuf){NULL, 0, 0};
+    it->slot = -1;
+    it->stop_later = 0;
     it->frame_len = frame_len;
     it->next = NULL;
     pp__wire_encode_call(work_frame(it), it->id, task, name_len, args, n);
@@ -707,6 +711,9 @@ pp_status pp_executor_shutdown(pp_executor *ex, bool wait, bool cancel_futures)
         ex->fifo_tail = &ex->fifo;
         ex->n_fifo = 0;
         ex->stats.pending = 0;
+        /* handed out but not started (the call queue, calls queued ahead): the manager's */
+        ex->cancel_queued = true;
+        atomic_store(&ex->stop_asked, true);
     }
     apr_thread_mutex_unlock(ex->lock);
     /* Cancelled here, on the caller's thread: their callbacks run here, no lock held. */

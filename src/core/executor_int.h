@@ -31,7 +31,11 @@
 #define PP__MIN_MESSAGE_SIZE 1024        /* max_message_size: room for any control message */
 #define RBUF_CAP (64u * 1024u)           /* staging buffer for small frames, per worker */
 #define READ_BUDGET (8u * 1024u * 1024u) /* bytes read from one worker per wakeup */
-#define OUTQ 6                           /* SHM + INIT + result SEG + one CALL + STOP fit */
+#define WBATCH_CAP 8192 /* small frames for one worker gathered into one write, up to this */
+#define PIPE_MAX 4 /* PROCPOOL_PIPELINE: at most this many calls held by one worker */
+#define PIPE_DEFAULT 4 /* ... and by default (docs/design.md, "The pipeline") */
+#define OUTQ (6 + PIPE_MAX) /* SHM + INIT + result SEG + a CALL (or its SEG) + STOP, and
+                               the calls queued ahead */
 #define REAP_GRACE_MS 2000 /* a worker whose channel closed, or that was told to terminate,
                               has this long to exit before it is killed */
 #define REAP_POLL_MS 5     /* while a worker's exit is awaited: how often its status is
@@ -67,6 +71,10 @@ typedef struct work {
     bool         acc_nomem; /* acc could not grow: the chunk fails PP_ENOMEM */
     pp__wbuf     acc;       /* the chunk's items so far, an assembled body (wire.h); or
                                empty while the result comes in one piece */
+    int          slot;      /* held by a worker through a slot of its block (wshm.h): which,
+                               else -1 */
+    int          stop_later; /* a stop_kind asked while it was queued ahead (claimed): asked
+                                once it is its worker's first call */
     struct work *next;
     /* uint8_t frame[frame_len]; */
 } work;
@@ -134,7 +142,13 @@ typedef struct worker {
     wstate         state;
     bool           ready;      /* READY received */
     wstate         closed_from; /* W_CLOSED: the state it was in when its channel ended */
-    work          *item;      /* the item it holds, or NULL */
+    work          *item;      /* the item it holds (the first, running or about to), or NULL */
+    work          *ahead;     /* the calls queued ahead behind it, in order (a list) */
+    work         **ahead_tail;
+    unsigned       n_ahead;
+    bool           want_flush; /* assign: CALL frames queued, to be written at once */
+    struct work   *limbo;     /* items dropped while their CALL frame was still queued:
+                                 freed once the output queue is empty */
     int64_t        kill_at;   /* W_CLOSED / W_EXITING / terminated: killed at this time
                                  (pp__os_monotonic_ms), 0: no deadline */
     bool           killed;    /* SIGKILL / TerminateProcess sent */
@@ -249,6 +263,9 @@ struct pp_executor {
     size_t              n_aborts, cap_aborts;
     atomic_bool         stop_asked;   /* aborts or stop_all pending: the manager looks (its
                                          pass takes no lock while there is nothing) */
+    bool                revoked;      /* a caller revoked a call queued ahead to a worker */
+    bool                cancel_queued; /* shutdown(cancel_futures): the manager cancels the
+                                          calls handed out but not started */
     bool                stop_all;     /* pp_executor_stop asked ... */
     long                stop_all_grace; /* ... with this grace */
 
@@ -258,6 +275,9 @@ struct pp_executor {
     int                 n_workers;
     work               *callq, **callq_tail;
     size_t              n_handed;      /* in the call queue or held by a worker */
+    int                 pipeline;      /* PROCPOOL_PIPELINE: calls a worker may hold (queued
+                                          ahead in its block's slots); 0: the old rule (one,
+                                          its future RUNNING from the hand-out) */
     worker             *graveyard;     /* W_GONE workers, freed after each pass */
     bool                forced;        /* the workers were signalled (terminate / kill) */
     int                 early_deaths;  /* workers in a row that died before READY */
@@ -265,6 +285,8 @@ struct pp_executor {
     bool                starter_done;  /* PP_START_MPI: the starter has no more workers */
     pending_break       brk;
     pp__spin            spin;          /* how long to poll before sleeping (spin.h) */
+    uint8_t            *wbatch;        /* WBATCH_CAP bytes: small frames queued for one
+                                          worker, gathered into one write (manager_io.c) */
 
     /* --- starting (fork: the manager starts at the first submit) and joining --- */
     apr_thread_mutex_t *start_lock;
@@ -298,6 +320,10 @@ void  pp__fail_broken(pp_executor *ex, work *it, const char *prefix, const char 
                       int code, long long pid);
 
 /* manager.c */
+/* PROCPOOL_PIPELINE: 0 (off), 1..PIPE_MAX; unset or invalid: PIPE_DEFAULT. */
+int   pp__pipeline_depth(void);
+/* A caller revoked a call queued ahead (future.c, under pp__flock): the manager drops it. */
+void  pp__revoked_hook(void *ctx, uint64_t work_id);
 void *APR_THREAD_FUNC pp__manager_main(apr_thread_t *thread, void *arg);
 extern PP__THREAD_LOCAL pp_executor *pp__tl_manager; /* the executor whose manager runs here */
 void  pp__worker_set_state(pp_executor *ex, worker *w, wstate to);

@@ -18,6 +18,7 @@
 #include "pp_os.h"
 #include "seg.h"
 #include "spin.h"
+#include "wshm.h"
 
 apr_thread_mutex_t *pp__flock;
 static apr_pool_t  *g_pool;      /* under pp__flock after initialisation */
@@ -313,9 +314,88 @@ bool pp_future_cancelled(pp_future *f)
     return state_is(f, PP__F_CANCELLED);
 }
 
+/* Under pp__flock: a PENDING future whose call is queued ahead to a worker: has the worker
+ * claimed it (then it is RUNNING from now)? 0: not started (its slot still holds it,
+ * QUEUED); 1: started; 2: revoked by the manager (moved to another worker: not started). */
+static int slot_look_locked(pp_future *f)
+{
+    uint64_t v = atomic_load_explicit(f->slot, memory_order_acquire);
+    if (v == f->slot_val)
+        return 0;
+    if (v == ((f->slot_val & ~(uint64_t)3) | PP__SLOT_REVOKED))
+        return 2;
+    f->state = PP__F_RUNNING;
+    f->slot = NULL;
+    return 1;
+}
+
 bool pp_future_running(pp_future *f)
 {
-    return state_is(f, PP__F_RUNNING);
+    if (!f)
+        return false;
+    if (atomic_load(&f->state) != PP__F_PENDING)
+        return atomic_load(&f->state) == PP__F_RUNNING;
+    apr_thread_mutex_lock(pp__flock);
+    if (f->state == PP__F_PENDING && f->slot)
+        (void)slot_look_locked(f);
+    bool r = f->state == PP__F_RUNNING;
+    apr_thread_mutex_unlock(pp__flock);
+    return r;
+}
+
+/* Under pp__flock, f PENDING: its call is not started and will not be (true), or it has
+ * started (false: f is RUNNING now). A call queued ahead to a worker is revoked in its
+ * slot, and the executor told. */
+static bool revoke_locked(pp_future *f)
+{
+    if (!f->slot)
+        return true;
+    uint64_t v = f->slot_val;
+    if (atomic_compare_exchange_strong_explicit(
+            f->slot, &v, (f->slot_val & ~(uint64_t)3) | PP__SLOT_REVOKED, memory_order_acq_rel,
+            memory_order_acquire)) {
+        f->slot = NULL;
+        if (f->revoked_fn)
+            f->revoked_fn(f->abort_ctx, f->work_id);
+        return true;
+    }
+    if (slot_look_locked(f) == 2) { /* the manager is moving it: it will see the cancel */
+        f->slot = NULL;
+        return true;
+    }
+    return false;
+}
+
+bool pp__future_hand_out(pp_future *f, _Atomic(uint64_t) *slot, uint64_t val,
+                         void (*revoked_fn)(void *ctx, uint64_t work_id))
+{
+    apr_thread_mutex_lock(pp__flock);
+    bool ok = true;
+    if (f->state == PP__F_CANCELLED) {
+        f->cancel_notified = true;
+        ok = false;
+    } else if (f->state == PP__F_PENDING) {
+        if (slot) {
+            f->slot = slot;
+            f->slot_val = val;
+            f->revoked_fn = revoked_fn;
+        } else {
+            f->state = PP__F_RUNNING;
+        }
+    }
+    apr_thread_mutex_unlock(pp__flock);
+    return ok;
+}
+
+bool pp__future_unslot(pp_future *f)
+{
+    apr_thread_mutex_lock(pp__flock);
+    bool started = f->state != PP__F_PENDING;
+    if (f->state == PP__F_PENDING && f->slot)
+        started = slot_look_locked(f) == 1;
+    f->slot = NULL;
+    apr_thread_mutex_unlock(pp__flock);
+    return started;
 }
 
 bool pp_future_done(pp_future *f)
@@ -356,6 +436,10 @@ bool pp_future_cancel(pp_future *f)
         apr_thread_mutex_unlock(pp__flock);
         return true;
     }
+    if (!revoke_locked(f)) { /* its worker started it: RUNNING now */
+        apr_thread_mutex_unlock(pp__flock);
+        return false;
+    }
     completion c;
     complete_locked(f, PP__F_CANCELLED, &c);
     apr_thread_mutex_unlock(pp__flock);
@@ -377,6 +461,8 @@ pp_status pp_future_abort(pp_future *f)
     PP__CHECK_ARG(f != NULL);
     apr_thread_mutex_lock(pp__flock);
     pp__fstate state = atomic_load_explicit(&f->state, memory_order_relaxed); /* under the lock */
+    if (state == PP__F_PENDING && !revoke_locked(f))
+        state = PP__F_RUNNING; /* its worker started it: stopped as a running call */
     switch (state) {
     case PP__F_PENDING: {
         completion c;

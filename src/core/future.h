@@ -81,6 +81,14 @@ struct pp_future {
      * executor holds the call (cleared when it lets go of it) */
     pp_status           (*abort_fn)(void *ctx, uint64_t work_id);
     void                 *abort_ctx;
+    /* A call queued ahead to a worker, not known to have started (the manager's, under
+     * pp__flock): its slot in the worker's shared block (wshm.h) and the value it has
+     * while unclaimed; NULL: none. cancel / abort win a CAS QUEUED -> REVOKED, or find it
+     * started (then it is RUNNING); pp_future_running looks. revoked_fn tells the
+     * executor that a call was revoked (under pp__flock). */
+    _Atomic(uint64_t)    *slot;
+    uint64_t              slot_val;
+    void                (*revoked_fn)(void *ctx, uint64_t work_id);
     pp__cb               *cbs, **cbs_tail;
     pp__wreg             *waiters;
     _Atomic(void *)       userdata; /* the application's tag; never read by the library */
@@ -111,6 +119,18 @@ pp_status pp__future_finish_error(pp_future *f, pp_status status, int code, long
  * under pp__flock: it may take the executor's lock, never the other way round. */
 void pp__future_set_abort(pp_future *f, pp_status (*fn)(void *ctx, uint64_t work_id),
                           void *ctx);
+
+/* The manager hands f's call to a worker (pp__flock taken here). slot: its slot in the
+ * worker's shared block (wshm.h) holding val (QUEUED), or NULL: the call counts as started
+ * from now (set RUNNING: the old rule). False: f was cancelled (the call must not run).
+ * revoked_fn: called (under pp__flock) when a caller revokes the call through its slot. */
+bool pp__future_hand_out(pp_future *f, _Atomic(uint64_t) *slot, uint64_t val,
+                         void (*revoked_fn)(void *ctx, uint64_t work_id));
+
+/* The manager lets go of f's slot (before the worker's block can go away): f becomes
+ * RUNNING if the worker claimed the call, stays PENDING if it did not (or it was
+ * revoked). Returns true if the call had started. */
+bool pp__future_unslot(pp_future *f);
 
 /* The executor's id of f's call: set once, before f is shared (pp__submit_batch). */
 void pp__future_set_work_id(pp_future *f, uint64_t id);

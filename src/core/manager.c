@@ -5,10 +5,12 @@
  * A work item's life (follow `work` from pp_submit in executor.c):
  *
  *   pp_submit -----> FIFO (ex->fifo, under ex->lock; its future is PENDING, cancellable)
- *   take_pending --> call queue (manager-private; future set RUNNING: "handed out").
- *                    At most max_workers + EXTRA_QUEUED_CALLS items are handed out.
- *   assign --------> held by one worker (w->item); its CALL frame is queued and written
- *                    without blocking (manager_io.c).
+ *   take_pending --> call queue (manager-private; "handed out"). At most max_workers x
+ *                    the pipeline's depth + EXTRA_QUEUED_CALLS items are handed out.
+ *   assign --------> held by one worker (w->item, or queued ahead behind it: w->ahead);
+ *                    its CALL frame is queued and written without blocking (manager_io.c).
+ *                    Its future stays PENDING until the worker claims the call ("the
+ *                    pipeline" below); PROCPOOL_PIPELINE=0: RUNNING from take_pending.
  *   on_result -----> the worker is marked idle and given its next item, then the future is
  *                    finished with the result or the task's error (finish_item).
  *   break_now -----> (a worker died, sent garbage, or could not start: record_break) every
@@ -30,6 +32,7 @@
  * (and their callbacks run) with no executor lock held.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "executor_int.h"
@@ -41,6 +44,7 @@ PP__THREAD_LOCAL pp_executor *pp__tl_manager;
 /* ---- the two state machines: every change goes through these ---- */
 
 static void stop_worker(pp_executor *ex, worker *w); /* (below; on_result uses it too) */
+static work *pop_ahead(worker *w);                     /* (below: the pipeline) */
 
 static const char *const wstate_name[W__COUNT] = {
     "STARTING", "IDLE", "BUSY", "STOPPING", "CLOSED", "EXITING", "GONE"};
@@ -205,7 +209,7 @@ static void break_now(pp_executor *ex)
     const char *cause = ex->brk.cause ? ex->brk.cause : no_memory;
     int code = ex->brk.code;
     long long pid = ex->brk.pid;
-    work *queued = pp__mark_broken(ex, ex->brk.broken, cause, code, pid);
+    work *queued = pp__mark_broken(ex, ex->brk.broken, cause, code, pid), *it0;
     if (ex->brk.held)
         pp__fail_broken(ex, ex->brk.held, "", cause, code, pid);
     ex->brk.held = NULL;
@@ -215,6 +219,8 @@ static void break_now(pp_executor *ex)
             w->item = NULL;
             pp__fail_broken(ex, it, BROKEN_PREFIX, cause, code, pid);
         }
+        while ((it0 = pop_ahead(w)) != NULL)
+            pp__fail_broken(ex, it0, BROKEN_PREFIX, cause, code, pid);
     }
     work *it;
     while ((it = pp__fifo_pop(&ex->callq, &ex->callq_tail)) != NULL)
@@ -322,6 +328,12 @@ static void fail_stopped(pp_executor *ex, work *it, stop_kind why, long long pid
 
 static void chunk_continue(pp_executor *ex, work *it, uint32_t from, bool rerun, int retries,
                            long long pid); /* (below: map chunks) */
+static void sweep_revoked(pp_executor *ex, worker *w); /* (below: the pipeline) */
+static void cancel_unstarted(pp_executor *ex);
+static bool revoke_ahead(worker *w, work *it);
+static void free_unsent(worker *w, work *it);
+static void detach(work *it);
+static void promote(pp_executor *ex, worker *w);
 
 /* The requests callers made since the last pass: pp_future_abort (work ids), and
  * pp_executor_stop. Calls still in the call queue have not started: they end at once. */
@@ -342,9 +354,16 @@ static void serve_stop_requests(pp_executor *ex)
     ex->n_aborts -= n;
     bool stop_all = ex->stop_all && !ex->stopped_all;
     long grace = ex->stop_all_grace;
+    bool revoked = ex->revoked, cancel_queued = ex->cancel_queued;
+    ex->revoked = ex->cancel_queued = false;
     apr_thread_mutex_unlock(ex->lock);
     if (stop_all)
         ex->stopped_all = true;
+    if (cancel_queued && ex->mstate == M_SERVING && !ex->brk.set)
+        cancel_unstarted(ex); /* (sweeps too) */
+    else if (revoked && ex->mstate == M_SERVING && !ex->brk.set)
+        for (worker *w = ex->workers; w; w = w->next)
+            sweep_revoked(ex, w);
     if ((n == 0 && !stop_all) || ex->brk.set || ex->mstate == M_BROKEN ||
         ex->mstate == M_DONE) {
         if (ids != small)
@@ -372,6 +391,47 @@ static void serve_stop_requests(pp_executor *ex)
         fail_stopped(ex, it, stop_all ? STOP_EXEC : STOP_ABORT, 0, false, 0);
     }
     ex->callq_tail = last ? &last->next : &ex->callq;
+    /* queued ahead: not started, cancelled (pp_executor_stop); started behind the first
+     * call (its RESULT not yet read): asked once it is the first */
+    for (worker *w = ex->workers; w; w = w->next) {
+        if (!worker_live(w))
+            continue;
+        work *next;
+        for (work *it = w->ahead; it; it = next) {
+            next = it->next;
+            bool hit = stop_all;
+            for (size_t i = 0; i < n && !hit; i++)
+                hit = ids[i] == it->id;
+            if (!hit)
+                continue;
+            if (stop_all && revoke_ahead(w, it)) {
+                ex->n_handed--;
+                pp__stats_add(ex, &ex->stats.cancelled);
+                pp__future_finish_error(it->f, PP_ECANCELLED, 0, 0,
+                                        stopped_msg(it, UINT32_MAX, STOP_EXEC, 0, false, 0));
+                free_unsent(w, it);
+                continue;
+            }
+            it->stop_later = stop_all ? STOP_EXEC : STOP_ABORT;
+        }
+        work *h = w->item;
+        uint64_t v = h ? PP__SLOT(h->id, PP__SLOT_QUEUED) : 0;
+        if (stop_all && h && h->slot >= 0 && w->wshm && w->stop_reason == STOP_NONE &&
+            atomic_compare_exchange_strong_explicit(&w->wshm->slot[h->slot], &v,
+                                                    PP__SLOT(h->id, PP__SLOT_REVOKED),
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            /* its first call, not started either */
+            w->item = NULL;
+            detach(h);
+            ex->n_handed--;
+            pp__stats_add(ex, &ex->stats.cancelled);
+            pp__future_finish_error(h->f, PP_ECANCELLED, 0, 0,
+                                    stopped_msg(h, UINT32_MAX, STOP_EXEC, 0, false, 0));
+            free_unsent(w, h);
+            promote(ex, w);
+        }
+    }
     /* running: asked, then killed after the grace */
     for (worker *w = ex->workers; w; w = w->next) {
         if (!w->item || !worker_live(w))
@@ -386,6 +446,272 @@ static void serve_stop_requests(pp_executor *ex)
     }
     if (ids != small)
         pp__free(ids);
+}
+
+/* ---- the pipeline: calls queued ahead to a worker (docs/design.md, "The pipeline") ----
+ *
+ * A worker may hold up to ex->pipeline calls: w->item (the first: running, or about to)
+ * and w->ahead behind it. Each has a slot in the worker's block (wshm.h) that the worker
+ * claims (CAS to 0) when it starts the call; until then a caller's cancel (future.c) or
+ * the manager (revoke_ahead) can revoke it (CAS to REVOKED), and the worker skips it. */
+
+int pp__pipeline_depth(void)
+{
+    const char *e = getenv("PROCPOOL_PIPELINE");
+    if (!e || !*e)
+        return PIPE_DEFAULT;
+    char *end;
+    long v = strtol(e, &end, 10);
+    if (*end || v < 0)
+        return PIPE_DEFAULT;
+    return v > PIPE_MAX ? PIPE_MAX : (int)v;
+}
+
+void pp__revoked_hook(void *ctx, uint64_t work_id)
+{
+    (void)work_id;
+    pp_executor *ex = ctx;
+    apr_thread_mutex_lock(ex->lock);
+    ex->revoked = true;
+    atomic_store(&ex->stop_asked, true);
+    apr_thread_mutex_unlock(ex->lock);
+    pp__os_waitset_wake(ex->ws);
+}
+
+enum { SL_NONE, SL_QUEUED, SL_REVOKED, SL_STARTED };
+
+/* Where item it of worker w is, as its slot says (SL_NONE: it has none: handed out the old
+ * way, started as far as anyone knows). A slot the worker has let go of (0, or reused) means
+ * it claimed the call, or skipped it because a caller revoked it: then its future is
+ * cancelled, which the caller set under the future lock together with the revoke (a claimed
+ * call cannot be cancelled), so the lock is taken to read it. */
+static int slot_state(const worker *w, const work *it)
+{
+    if (it->slot < 0 || !w->wshm)
+        return SL_NONE;
+    uint64_t v = atomic_load_explicit(&w->wshm->slot[it->slot], memory_order_acquire);
+    if (v == PP__SLOT(it->id, PP__SLOT_QUEUED))
+        return SL_QUEUED;
+    if (v == PP__SLOT(it->id, PP__SLOT_REVOKED))
+        return SL_REVOKED;
+    apr_thread_mutex_lock(pp__flock);
+    bool cancelled = pp_future_cancelled(it->f);
+    apr_thread_mutex_unlock(pp__flock);
+    return cancelled ? SL_REVOKED : SL_STARTED;
+}
+
+/* The item leaves its slot (before the block can go away): its future is RUNNING if the
+ * worker had started it. */
+static void detach(work *it)
+{
+    if (it->slot < 0)
+        return;
+    (void)pp__future_unslot(it->f);
+    it->slot = -1;
+}
+
+/* A slot of w's block the worker is done with, or -1. */
+static int free_slot(const worker *w)
+{
+    for (int i = 0; i < PP__WSHM_SLOTS; i++)
+        if (atomic_load_explicit(&w->wshm->slot[i], memory_order_acquire) == 0)
+            return i;
+    return -1;
+}
+
+/* The calls w holds, the first included. */
+static unsigned held_calls(const worker *w)
+{
+    return (w->item != NULL) + w->n_ahead;
+}
+
+static work *pop_ahead(worker *w)
+{
+    work *it = w->ahead;
+    if (it) {
+        w->ahead = it->next;
+        if (!w->ahead)
+            w->ahead_tail = &w->ahead;
+        w->n_ahead--;
+        it->next = NULL;
+    }
+    return it;
+}
+
+/* Frees an item taken from worker w before its RESULT: its CALL frame may still wait in w's
+ * output queue (or be half written), so it is then freed once that queue is empty
+ * (pp__worker_flush, pp__worker_free). */
+static bool frame_queued(const worker *w, work *it)
+{
+    const uint8_t *p = work_frame(it);
+    for (unsigned i = 0; i < w->out_n; i++)
+        if (w->out[(w->out_head + i) % OUTQ].p == p)
+            return true;
+    return false;
+}
+
+static void free_unsent(worker *w, work *it)
+{
+    if (frame_queued(w, it)) {
+        it->next = w->limbo;
+        w->limbo = it;
+        return;
+    }
+    pp__work_free(it);
+}
+
+/* A call revoked by a caller (its future is cancelled): dropped, counted. */
+static void drop_revoked(pp_executor *ex, worker *w, work *it)
+{
+    detach(it);
+    ex->n_handed--;
+    pp__stats_add(ex, &ex->stats.cancelled);
+    free_unsent(w, it);
+}
+
+/* w's first call is done (or gone): the next queued ahead becomes the first, or w is idle. */
+static void promote(pp_executor *ex, worker *w)
+{
+    w->item = pop_ahead(w);
+    if (!w->item) {
+        if (w->state == W_BUSY)
+            pp__worker_set_state(ex, w, W_IDLE);
+        return;
+    }
+    if (w->state == W_BUSY)
+        start_clock(w);
+    if (w->item->stop_later != STOP_NONE) {
+        stop_kind why = (stop_kind)w->item->stop_later;
+        w->item->stop_later = STOP_NONE;
+        ask_stop(ex, w, why, why == STOP_EXEC ? ex->stop_all_grace : ex->stop_grace_ms);
+    }
+}
+
+/* Drops w's calls that callers revoked (cancelled before they started). */
+static void sweep_revoked(pp_executor *ex, worker *w)
+{
+    work **pp = &w->ahead, *last = NULL;
+    while (*pp) {
+        work *it = *pp;
+        if (slot_state(w, it) == SL_REVOKED) {
+            *pp = it->next;
+            w->n_ahead--;
+            drop_revoked(ex, w, it);
+            continue;
+        }
+        last = it;
+        pp = &it->next;
+    }
+    w->ahead_tail = last ? &last->next : &w->ahead;
+    while (w->item && slot_state(w, w->item) == SL_REVOKED) {
+        work *it = w->item;
+        w->item = NULL;
+        drop_revoked(ex, w, it);
+        promote(ex, w);
+    }
+}
+
+/* The calls w holds that it has not started (all queued ahead; the first too when its slot
+ * says so) go back to the front of the call queue, in order: not a retry. w->item is left
+ * holding the call it had started, if any. Revoked ones are dropped. */
+static void requeue_unstarted(pp_executor *ex, worker *w)
+{
+    work *list = w->ahead, **tail = w->ahead_tail;
+    w->ahead = NULL;
+    w->ahead_tail = &w->ahead;
+    w->n_ahead = 0;
+    if (w->item) {
+        int st = slot_state(w, w->item);
+        if (st == SL_QUEUED || st == SL_REVOKED) {
+            work *h = w->item;
+            w->item = NULL;
+            h->next = list;
+            if (!list)
+                tail = &h->next;
+            list = h;
+        } else {
+            detach(w->item);
+        }
+    }
+    if (!list)
+        return;
+    /* the revoked ones out; then the rest before the call queue */
+    work *keep = NULL, **kt = &keep;
+    while (list) {
+        work *it = list;
+        list = it->next;
+        it->next = NULL;
+        if (slot_state(w, it) == SL_REVOKED) {
+            drop_revoked(ex, w, it);
+            continue;
+        }
+        detach(it);
+        it->stop_later = STOP_NONE;
+        *kt = it;
+        kt = &it->next;
+    }
+    (void)tail;
+    if (!keep)
+        return;
+    *kt = ex->callq;
+    if (!ex->callq)
+        ex->callq_tail = kt;
+    ex->callq = keep;
+}
+
+/* The manager takes back a call queued ahead that w has not started (for an idle worker, or
+ * to cancel it): true if it won the slot. The call is then the caller's (unlinked, its slot
+ * let go; its future still PENDING). */
+static bool revoke_ahead(worker *w, work *it)
+{
+    uint64_t v = PP__SLOT(it->id, PP__SLOT_QUEUED);
+    if (it->slot < 0 || !w->wshm ||
+        !atomic_compare_exchange_strong_explicit(&w->wshm->slot[it->slot], &v,
+                                                 PP__SLOT(it->id, PP__SLOT_REVOKED),
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return false;
+    work **pp = &w->ahead, *last = NULL;
+    while (*pp && *pp != it) {
+        last = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp) {
+        *pp = it->next;
+        w->n_ahead--;
+        if (!*pp)
+            w->ahead_tail = last ? &last->next : &w->ahead;
+    }
+    it->next = NULL;
+    detach(it);
+    return true;
+}
+
+/* shutdown(cancel_futures): the calls handed out but not started are cancelled (the call
+ * queue; calls queued ahead through their slots). */
+static void cancel_unstarted(pp_executor *ex)
+{
+    work **pp = &ex->callq, *last = NULL;
+    while (*pp) {
+        work *it = *pp;
+        if (!it->acc.data && pp_future_cancel(it->f)) {
+            *pp = it->next;
+            ex->n_handed--;
+            pp__stats_add(ex, &ex->stats.cancelled);
+            pp__work_free(it);
+            continue;
+        }
+        last = it;
+        pp = &it->next;
+    }
+    ex->callq_tail = last ? &last->next : &ex->callq;
+    for (worker *w = ex->workers; w; w = w->next) {
+        for (work *it = w->ahead; it; it = it->next)
+            if (it->slot >= 0)
+                (void)pp_future_cancel(it->f); /* revoked through its slot, or started */
+        if (w->item && w->item->slot >= 0)
+            (void)pp_future_cancel(w->item->f);
+        sweep_revoked(ex, w);
+    }
 }
 
 /* ---- a worker's end ---- */
@@ -410,6 +736,11 @@ static void worker_drop(pp_executor *ex, worker *w)
     }
     ex->stats.workers = (int)ex->n_pids; /* with the pid list, under the same lock */
     apr_thread_mutex_unlock(ex->lock);
+    work *ah;
+    while ((ah = pop_ahead(w)) != NULL) { /* as w->item below */
+        PP__ASSERT(ex->brk.set);
+        fail_with_break(ex, ah);
+    }
     if (w->item) { /* only while a break is pending: it fails with the rest */
         PP__ASSERT(ex->brk.set);
         fail_with_break(ex, w->item);
@@ -677,6 +1008,9 @@ static bool isolate(pp_executor *ex, worker *w, work *held, bool at_item, const 
  */
 static void worker_ended(pp_executor *ex, worker *w, wstate from, const pp__exit *st)
 {
+    /* the calls it had not started: back to the front of the call queue (under a break,
+     * they fail there with the pool) */
+    requeue_unstarted(ex, w);
     if (w->stop_reason != STOP_NONE && !ex->brk.set && ex->mstate != M_BROKEN) {
         /* killed (or ended) after its call was asked to stop: asked for, not a death */
         work *it = w->item;
@@ -964,8 +1298,11 @@ static bool on_result_body(pp_executor *ex, worker *w, const pp__wire_hdr *h, ui
 {
     pp__wire_result r;
     size_t len = (size_t)h->body_len;
+    bool decoded = pp__wire_decode_result(body, len, &r) == PP_OK;
+    if (decoded && w->item && r.work_id != w->item->id)
+        sweep_revoked(ex, w); /* calls revoked before they started come first */
     work *it = w->item;
-    if (pp__wire_decode_result(body, len, &r) != PP_OK || !it || r.work_id != it->id) {
+    if (!decoded || !it || r.work_id != it->id) {
         pp__seg_put(seg);
         return false;
     }
@@ -983,12 +1320,22 @@ static bool on_result_body(pp_executor *ex, worker *w, const pp__wire_hdr *h, ui
     }
     w->item = NULL;
     w->calls++;
+    detach(it);
     stop_kind why = w->stop_reason != STOP_NONE ? stop_answered(w) : STOP_NONE;
     bool pieces = it->raw && (it->acc.data || r.n < left ||
                               (why != STOP_NONE && chunk_blame(w, it)));
     if (it->raw && w->wshm) /* its progress is stale from now: the next CALL may share its id */
         atomic_store_explicit(&w->wshm->run_id, 0, memory_order_release);
-    pp__worker_set_state(ex, w, (h->flags & PP__MSGF_LAST) ? W_STOPPING : W_IDLE);
+    if (h->flags & PP__MSGF_LAST) { /* it exits: what was queued ahead runs elsewhere */
+        requeue_unstarted(ex, w);
+        w->out_n = 0; /* it reads nothing more: their CALL frames are not written */
+        w->out_off = 0;
+        pp__worker_set_state(ex, w, W_STOPPING);
+    } else if (w->ahead) {
+        promote(ex, w); /* its next call (it stays BUSY) */
+    } else {
+        pp__worker_set_state(ex, w, W_IDLE);
+    }
     if (!pieces)
         ex->n_handed--;
     if (w->state == W_IDLE && ex->max_worker_rss && ex->mstate == M_SERVING && !ex->brk.set &&
@@ -1144,10 +1491,12 @@ void pp__on_frame(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *bo
 /* ---- handing out work ---- */
 
 /* Moves items from the FIFO to the call queue while fewer than max_workers + 1 are handed
- * out, setting their futures running; cancelled ones are dropped here. */
+ * out (with the pipeline: max_workers x its depth + 1), setting their futures running (the
+ * pipeline: only once a worker starts them, see give); cancelled ones are dropped here. */
 static void take_pending(pp_executor *ex)
 {
-    size_t cap = (size_t)ex->max_workers + EXTRA_QUEUED_CALLS;
+    size_t cap = (size_t)ex->max_workers * (ex->pipeline > 1 ? (size_t)ex->pipeline : 1) +
+                 EXTRA_QUEUED_CALLS;
     while (ex->n_handed < cap) {
         apr_thread_mutex_lock(ex->lock);
         work *it = pp__fifo_pop(&ex->fifo, &ex->fifo_tail);
@@ -1159,7 +1508,8 @@ static void take_pending(pp_executor *ex)
         apr_thread_mutex_unlock(ex->lock);
         if (!it)
             return;
-        if (pp_future_set_running_or_notify_cancel(it->f)) {
+        if (ex->pipeline ? !pp_future_cancelled(it->f)
+                         : pp_future_set_running_or_notify_cancel(it->f)) {
             pp__fifo_push(&ex->callq_tail, it);
             ex->n_handed++;
         } else {
@@ -1169,16 +1519,70 @@ static void take_pending(pp_executor *ex)
     }
 }
 
-/* Gives queued items to workers that hold none (idle, or starting). */
+/* Hands item it to worker w: with the pipeline, through a free slot of w's block (slot:
+ * which, or -1: none, the old way), its future still PENDING until the worker claims it.
+ * False: its future was cancelled meanwhile (the item is dropped). */
+static bool hand_out(pp_executor *ex, worker *w, work *it, int slot)
+{
+    it->slot = -1;
+    if (!ex->pipeline)
+        return true; /* (RUNNING since take_pending) */
+    if (slot >= 0)
+        atomic_store_explicit(&w->wshm->slot[slot], PP__SLOT(it->id, PP__SLOT_QUEUED),
+                              memory_order_release);
+    if (!pp__future_hand_out(it->f, slot >= 0 ? &w->wshm->slot[slot] : NULL,
+                             PP__SLOT(it->id, PP__SLOT_QUEUED), pp__revoked_hook)) {
+        if (slot >= 0)
+            atomic_store_explicit(&w->wshm->slot[slot], 0, memory_order_release);
+        ex->n_handed--;
+        pp__stats_add(ex, &ex->stats.cancelled);
+        pp__work_free(it);
+        return false;
+    }
+    it->slot = slot;
+    return true;
+}
+
+/* Room in w's output queue for a call (its CALL, a result segment's SEG) and a STOP: the
+ * frames of calls revoked or requeued may still wait there while its channel is full. */
+static bool out_room(const worker *w)
+{
+    return w->out_n + 3 <= OUTQ;
+}
+
+/* May `it` be queued ahead behind w's calls? Only small calls without a time limit that are
+ * not map chunks (their time limit and progress use the block's one area: a chunk runs
+ * alone), behind a first call that is not a chunk, on a worker not asked to stop. */
+static bool may_queue_ahead(const pp_executor *ex, const worker *w, const work *it)
+{
+    return w->item && held_calls(w) < (unsigned)ex->pipeline && w->wshm && out_room(w) &&
+           (w->state == W_BUSY || w->state == W_STARTING) && w->stop_reason == STOP_NONE &&
+           !it->seg && it->limit_ms == 0 && it->chunk_n <= 1 && !it->acc.data &&
+           w->item->chunk_n <= 1 && !w->item->acc.data && !w->item->seg;
+}
+
+/* Gives queued items to workers that hold none (idle, or starting); then, with the
+ * pipeline, queues more ahead (one more per worker per round, so that they spread), and
+ * moves calls queued ahead that have not started to a worker left idle. The CALL frames
+ * are written by flush_wanted at the end of the loop's step or dispatch, so that the CALLs
+ * given for several RESULTs read at once go out in one write per worker. */
 static void assign(pp_executor *ex)
 {
     if (ex->mstate != M_SERVING || ex->brk.set)
         return;
     take_pending(ex);
     for (worker *w = ex->workers; w && ex->callq; w = w->next) {
-        if (w->item || (w->state != W_IDLE && w->state != W_STARTING))
+        if (w->item || (w->state != W_IDLE && w->state != W_STARTING) || !out_room(w))
             continue;
-        w->item = pp__fifo_pop(&ex->callq, &ex->callq_tail);
+        work *it = NULL;
+        while (!it && ex->callq) {
+            it = pp__fifo_pop(&ex->callq, &ex->callq_tail);
+            if (!hand_out(ex, w, it, ex->pipeline && w->wshm ? free_slot(w) : -1))
+                it = NULL; /* cancelled: dropped */
+        }
+        if (!it)
+            break;
+        w->item = it;
         if (w->wshm) /* a chunk's items then publish when each began (wshm.h) */
             atomic_store_explicit(&w->wshm->timed, w->item->limit_ms > 0,
                                   memory_order_relaxed);
@@ -1187,8 +1591,65 @@ static void assign(pp_executor *ex)
             start_clock(w);
         }
         pp__queue_call(ex, w, w->item);
-        pp__worker_flush(ex, w);
+        w->want_flush = true;
     }
+    /* a new worker first, while the pool may grow: a call queued behind a long one would
+     * wait for it */
+    bool may_grow = ex->method != PP_START_FORK && !ex->starter_done &&
+                    ex->n_workers < ex->max_workers;
+    if (ex->pipeline > 1 && !may_grow) {
+        bool more = true;
+        while (more && ex->callq) {
+            more = false;
+            for (worker *w = ex->workers; w && ex->callq; w = w->next) {
+                if (!may_queue_ahead(ex, w, ex->callq))
+                    continue;
+                int slot = free_slot(w);
+                if (slot < 0)
+                    continue;
+                work *it = pp__fifo_pop(&ex->callq, &ex->callq_tail);
+                more = true;
+                if (!hand_out(ex, w, it, slot))
+                    continue;
+                *w->ahead_tail = it;
+                w->ahead_tail = &it->next;
+                w->n_ahead++;
+                pp__queue_call(ex, w, it);
+                w->want_flush = true;
+            }
+        }
+    }
+    if (ex->callq || ex->pipeline <= 1)
+        return;
+    /* no call waits: one queued ahead behind a running call goes to an idle worker */
+    for (worker *w = ex->workers; w; w = w->next) {
+        if ((w->state != W_IDLE && w->state != W_STARTING) || w->item)
+            continue;
+        worker *from = NULL;
+        for (worker *v = ex->workers; v; v = v->next)
+            if (v->n_ahead && worker_live(v) && (!from || v->n_ahead > from->n_ahead))
+                from = v;
+        if (!from)
+            return;
+        work *it = from->ahead;
+        while (it->next) /* the last: the one that would wait longest */
+            it = it->next;
+        if (frame_queued(from, it) || !revoke_ahead(from, it))
+            continue; /* (its CALL not yet written: it stays) */
+        pp__fifo_push(&ex->callq_tail, it);
+        assign(ex);
+        return;
+    }
+}
+
+/* Writes the CALL frames assign queued (one write per worker, manager_io.c). */
+static void flush_wanted(pp_executor *ex)
+{
+    for (worker *w = ex->workers; w; w = w->next)
+        if (w->want_flush) {
+            w->want_flush = false;
+            pp__worker_flush(ex, w);
+        }
 }
 
 /* Starts workers for queued items no worker can take, up to max_workers (a worker that has
@@ -1347,6 +1808,7 @@ static long manager_step(pp_executor *ex)
         wait_ms = timers;
     if ((ex->mstate == M_STOPPING || ex->mstate == M_BROKEN) && ex->n_workers == 0)
         mgr_set_state(ex, M_DONE);
+    flush_wanted(ex);
     return wait_ms;
 }
 
@@ -1440,6 +1902,7 @@ static void manager_wait(pp_executor *ex, long timeout_ms)
             pp__worker_closed(ex, w);
         }
     }
+    flush_wanted(ex);
 }
 
 /*

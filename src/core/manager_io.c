@@ -102,11 +102,24 @@ void pp__worker_flush(pp_executor *ex, worker *w)
         w->out_n = 0; /* nothing can, or need, be written any more */
     while (w->out_n) {
         outframe *o = &w->out[w->out_head];
-        size_t n = 0;
+        size_t n = 0, total = 0;
         if (w->out_off == 0 && o->attach)
             pp__os_shm_attach(o->attach, w->chan); /* with the frame's first byte */
-        pp_status st = pp__os_chan_write(w->chan, o->p + w->out_off, o->len - w->out_off, &n,
-                                         NULL);
+        unsigned k = 0;
+        if (w->out_off == 0 && w->out_n > 1 && !o->attach &&
+            (ex->wbatch || (ex->wbatch = pp__malloc(WBATCH_CAP)) != NULL)) {
+            /* several small frames (CALLs queued ahead): one write */
+            for (; k < w->out_n; k++) {
+                const outframe *q = &w->out[(w->out_head + k) % OUTQ];
+                if (q->attach || q->len > WBATCH_CAP - total)
+                    break;
+                memcpy(ex->wbatch + total, q->p, q->len);
+                total += q->len;
+            }
+        }
+        pp_status st = k > 1 ? pp__os_chan_write(w->chan, ex->wbatch, total, &n, NULL)
+                             : pp__os_chan_write(w->chan, o->p + w->out_off,
+                                                 o->len - w->out_off, &n, NULL);
         if (st != PP_OK) {
             /* The worker has closed its end: whatever it sent before (an INITERR, a
              * RESULT) is still to be read, and its EOF and exit will be reported by the
@@ -118,12 +131,25 @@ void pp__worker_flush(pp_executor *ex, worker *w)
         }
         if (n == 0)
             break;
-        w->out_off += n;
-        if (w->out_off == o->len) {
-            w->out_head = (w->out_head + 1) % OUTQ;
-            w->out_n--;
-            w->out_off = 0;
+        bool partial = k > 1 && n < total;
+        while (n) { /* the frames written, and how far into the last */
+            o = &w->out[w->out_head];
+            size_t take = o->len - w->out_off < n ? o->len - w->out_off : n;
+            w->out_off += take;
+            n -= take;
+            if (w->out_off == o->len) {
+                w->out_head = (w->out_head + 1) % OUTQ;
+                w->out_n--;
+                w->out_off = 0;
+            }
         }
+        if (partial)
+            break; /* the channel is full */
+    }
+    while (w->limbo && w->out_n == 0) {
+        work *it = w->limbo;
+        w->limbo = it->next;
+        pp__work_free(it);
     }
     if (w->state == W_GONE)
         return;
@@ -175,6 +201,8 @@ worker *pp__worker_start(pp_executor *ex)
     pp__oserr oe = {NULL, 0};
     char err[256];
     err[0] = 0;
+    if (w)
+        w->ahead_tail = &w->ahead;
     pp_status st = w && rbuf ? start_process(ex, w, &oe, err, sizeof err) : PP_ENOMEM;
     if (st == PP_OK) {
         w->pid = pp__os_proc_pid(w->proc);
@@ -233,6 +261,11 @@ worker *pp__worker_start(pp_executor *ex)
 
 void pp__worker_free(worker *w)
 {
+    while (w->limbo) {
+        work *it = w->limbo;
+        w->limbo = it->next;
+        pp__work_free(it);
+    }
     pp__os_chan_free(w->chan);
     pp__os_proc_free(w->proc);
     pp__free(w->rbuf);

@@ -470,9 +470,35 @@ static void serve_chunk(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call
     write_full(c, area.data, area.len);
 }
 
-static void serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
+/* A call queued ahead (wshm.h, slots): true if it is this worker's to run (claimed, or it
+ * has no slot: sent the old way), false if it was revoked (skipped: no RESULT). */
+static bool claim(uint64_t work_id)
+{
+    if (!shared)
+        return true;
+    uint64_t queued = PP__SLOT(work_id, PP__SLOT_QUEUED);
+    uint64_t revoked = PP__SLOT(work_id, PP__SLOT_REVOKED);
+    for (int i = 0; i < PP__WSHM_SLOTS; i++) {
+        uint64_t v = atomic_load_explicit(&shared->slot[i], memory_order_acquire);
+        if (v == queued &&
+            atomic_compare_exchange_strong_explicit(&shared->slot[i], &v, 0,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire))
+            return true;
+        if (v == revoked) {
+            atomic_store_explicit(&shared->slot[i], 0, memory_order_release);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Runs one CALL and sends its RESULT; false: it was revoked before it started (claim). */
+static bool serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
                        pp__wbuf *out, uint32_t flags)
 {
+    if (!claim(call->work_id))
+        return false;
     pp_task_fn fn = NULL;
     char name[PP__NAME_MAX + 1];
     memcpy(name, call->name, call->name_len);
@@ -487,7 +513,7 @@ static void serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
     ctx->work_id = call->work_id; /* pp_task_should_stop compares with it */
     if (call->n > 1 && shared) {
         serve_chunk(c, ctx, call, name, known ? fn : NULL, msg, (size_t)msg_len, out, flags);
-        return;
+        return true;
     }
     if (pp__wire_result_begin(out, call->work_id, call->n) != PP_OK)
         die_quietly(WORKER_EXIT_PROTOCOL);
@@ -517,11 +543,12 @@ static void serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
         pp__wire_encode_segref(ref, flags, e->id, pp__os_shm_size(e->shm), total);
         rseg_id = 0; /* the parent's now, until it is sent again */
         write_full(c, ref, sizeof ref);
-        return;
+        return true;
     }
     write_full(c, out->data, out->len);
     if (tail.len)
         write_full(c, tail.data, tail.len);
+    return true;
 }
 
 /* SEG: a segment (maps it, or finds it mapped), then either it is the result segment, or
@@ -568,7 +595,7 @@ static void serve_seg(pp__chan *c, pp_task_ctx *ctx, const pp__wbuf *body, pp__w
         pp__wire_decode_call(a + PP__WIRE_HDR, (size_t)h.body_len, &call) != PP_OK)
         die_quietly(WORKER_EXIT_PROTOCOL);
     ctx->direct = call.n == 1;
-    serve_call(c, ctx, &call, out, flags);
+    *was_call = serve_call(c, ctx, &call, out, flags);
 }
 
 /* INIT: run the initializer; answer READY, or INITERR and exit. */
@@ -674,11 +701,11 @@ static int serve_loop(pp__chan *c, bool session)
         pp__wire_call call;
         if (h.type != PP__MSG_CALL || pp__wire_decode_call(body.data, body.len, &call) != PP_OK)
             die_quietly(WORKER_EXIT_PROTOCOL);
-        done++;
-        bool last = max_tasks != 0 && done >= max_tasks;
+        bool last = max_tasks != 0 && done + 1 >= max_tasks;
         ctx.direct = call.n == 1;
-        serve_call(c, &ctx, &call, &out, last ? PP__MSGF_LAST : 0);
-        if (last)
+        if (!serve_call(c, &ctx, &call, &out, last ? PP__MSGF_LAST : 0))
+            continue; /* revoked: it did not count */
+        if (++done, last)
             break;
     }
     pp__free(ctx.result.data);

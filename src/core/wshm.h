@@ -25,6 +25,11 @@
 /* Where the area starts in the block, and its size. */
 #define PP__WSHM_AREA 256u
 #define PP__WSHM_AREA_SIZE (PP__WSHM_SIZE - PP__WSHM_AREA)
+/* Slots of calls queued ahead (below): at most this many calls of a worker are unclaimed
+ * or revoked-but-not-yet-read at once. */
+#define PP__WSHM_SLOTS 8
+#define PP__SLOT_QUEUED 1u
+#define PP__SLOT_REVOKED 2u
 
 typedef struct pp__wshm {
     /* Written by the manager: the work id of the call it asks to stop (0: none). The
@@ -46,7 +51,19 @@ typedef struct pp__wshm {
      * and the manager moves the chunk's deadline to that item's start + the limit. */
     _Atomic(uint32_t) timed;
     _Atomic(int64_t)  item_began;
+    /* Calls queued ahead (docs/design.md, "The pipeline"): the manager hands a worker a
+     * few calls at once; each has a slot here, PP__SLOT(id, PP__SLOT_QUEUED), written by the
+     * manager before it sends the CALL. The worker, before it runs a CALL, looks for its id
+     * here: QUEUED is claimed by a CAS to 0 (started: from then the slot is free for the
+     * manager to reuse); REVOKED (a caller cancelled it, or the manager moved it to an idle
+     * worker) is freed (0) and the call is skipped without a RESULT; no slot: the call runs
+     * as before (pipeline off). The manager reuses only slots that are 0, so a slot never
+     * holds another call before the worker has read the CALL it was written for. */
+    _Atomic(uint64_t) slot[PP__WSHM_SLOTS];
 } pp__wshm;
+
+/* The value of a slot: the call's work id and its state. */
+#define PP__SLOT(id, st) (((uint64_t)(id) << 2) | (uint64_t)(st))
 
 static inline uint8_t *pp__wshm_area(pp__wshm *w)
 {

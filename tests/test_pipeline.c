@@ -1,0 +1,405 @@
+/*
+ * The pipeline suite: calls queued ahead to a worker (PROCPOOL_PIPELINE, docs/design.md "The
+ * pipeline") keep cancellation honest. A call queued ahead but not started can still be
+ * cancelled, and never runs; pp_future_running is true only once the call started; a call
+ * queued behind a long one moves to a worker left idle; a worker that dies with calls queued
+ * ahead: they run elsewhere (ISOLATE) or fail with the pool (BREAK), never as a retry;
+ * shutdown(cancel_futures) cancels them. Every call records each of its runs in a file (task
+ * chunk_step), so a test can tell that a cancelled call never ran. Long calls wait on gates
+ * that the test opens; crashes are real (SIGKILL to the worker).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pp_test.h"
+
+#define BOUND_MS 30000L
+
+/* The pipeline is read at pp_executor_create: set for the executors of one test. */
+static void set_pipeline(const char *v)
+{
+#ifdef _WIN32
+    _putenv_s("PROCPOOL_PIPELINE", v ? v : "");
+#else
+    if (v)
+        setenv("PROCPOOL_PIPELINE", v, 1);
+    else
+        unsetenv("PROCPOOL_PIPELINE");
+#endif
+}
+
+typedef struct steps {
+    int           n;
+    pp_t_step_arg args[16];
+    char          path[256];
+} steps;
+
+static void steps_init(steps *s, int n, const char *tag)
+{
+    s->n = n;
+    snprintf(s->path, sizeof s->path, "pp_pipeline_%s_%lld_%s.runs", tag, pp_t_getpid(),
+             pp_t_start_name());
+    remove(s->path);
+    for (int i = 0; i < n; i++) {
+        memset(&s->args[i], 0, sizeof s->args[i]);
+        s->args[i].index = i;
+        s->args[i].mode = PP_T_STEP_OK;
+        s->args[i].size = sizeof(pp_t_step_out);
+        snprintf(s->args[i].path, sizeof s->args[i].path, "%s", s->path);
+    }
+}
+
+static pp_future *submit_step(pp_executor *ex, steps *s, int i)
+{
+    pp_future *f = NULL;
+    PP_ASSERT_OK(pp_submit(ex, "chunk_step", &s->args[i], sizeof s->args[i], &f));
+    return f;
+}
+
+/* A call that waits on gate `name` (opened by the test). */
+static pp_future *submit_gate(pp_executor *ex, const char *name)
+{
+    pp_future *f = NULL;
+    PP_ASSERT_OK(pp_submit(ex, "wait_gate", name, strlen(name), &f));
+    return f;
+}
+
+static void gate_name(char *buf, size_t cap, const char *tag)
+{
+    snprintf(buf, cap, "pp_pipe_gate_%s_%lld_%s", tag, pp_t_getpid(), pp_t_start_name());
+}
+
+static pp_executor *pipe_executor(int workers, const char *depth, pp_crash_policy policy)
+{
+    set_pipeline(depth);
+    pp_executor_options o;
+    pp_t_options_init(&o);
+    o.max_workers = workers;
+    o.crash_policy = policy;
+    pp_executor *ex = NULL;
+    PP_ASSERT_OK(pp_executor_create(&o, &ex));
+    set_pipeline(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ex);
+    PP_ASSERT_OK(pp_executor_start_workers(ex, workers));
+    return ex;
+}
+
+static bool running_within(pp_future *f, long ms)
+{
+    long long end = pp_t_now_ms() + ms;
+    while (!pp_future_running(f)) {
+        if (pp_t_now_ms() > end)
+            return false;
+        pp_t_sleep_ms(2);
+    }
+    return true;
+}
+
+static bool handed_out_within(pp_executor *ex, size_t want, long ms)
+{
+    long long end = pp_t_now_ms() + ms;
+    for (;;) {
+        pp_executor_stats st;
+        if (pp_executor_stats_get(ex, &st) == PP_OK && st.handed_out >= want)
+            return true;
+        if (pp_t_now_ms() > end)
+            return false;
+        pp_t_sleep_ms(2);
+    }
+}
+
+/* Two workers blocked on gates; 10 more calls handed out or pending behind them: every one
+ * can be cancelled (those queued ahead too), and none of them runs. */
+static void test_cancel_every_call_not_started(void)
+{
+    enum { N = 10 };
+    pp_executor *ex = pipe_executor(2, "3", PP_CRASH_BREAK);
+    char gname[160];
+    gate_name(gname, sizeof gname, "cancel");
+    pp_t_gate *g = pp_t_gate_create(gname);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    pp_future *b0 = submit_gate(ex, gname), *b1 = submit_gate(ex, gname);
+    CU_ASSERT_FATAL(running_within(b0, BOUND_MS) && running_within(b1, BOUND_MS));
+    steps s;
+    steps_init(&s, N, "cancel");
+    pp_future *f[N];
+    for (int i = 0; i < N; i++)
+        f[i] = submit_step(ex, &s, i);
+    /* 2 running + 2 x 2 queued ahead (depth 3) + 1 in the call queue */
+    CU_ASSERT(handed_out_within(ex, 7, BOUND_MS));
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_FALSE(pp_future_running(f[i]));
+        CU_ASSERT_TRUE(pp_future_cancel(f[i]));
+        CU_ASSERT_TRUE(pp_future_cancelled(f[i]));
+    }
+    pp_t_gate_open(g);
+    PP_ASSERT_OK(pp_future_result(b0, BOUND_MS, NULL));
+    PP_ASSERT_OK(pp_future_result(b1, BOUND_MS, NULL));
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(pp_future_result(f[i], 0, NULL), PP_ECANCELLED);
+        CU_ASSERT_EQUAL(pp_t_step_runs(s.path, i), 0);
+    }
+    pp_executor_stats st;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &st));
+    CU_ASSERT_EQUAL(st.cancelled, N);
+    CU_ASSERT_EQUAL(st.completed, 2);
+    CU_ASSERT_EQUAL(st.handed_out, 0);
+    for (int i = 0; i < N; i++)
+        pp_future_release(f[i]);
+    pp_future_release(b0);
+    pp_future_release(b1);
+    pp_executor_destroy(ex);
+    pp_t_gate_free(g);
+    remove(s.path);
+}
+
+/* One worker: a call queued ahead behind a blocked one is not running (and can be
+ * cancelled) until the worker starts it; then it runs and finishes. */
+static void test_running_only_once_started(void)
+{
+    pp_executor *ex = pipe_executor(1, "2", PP_CRASH_BREAK);
+    char gname[160];
+    gate_name(gname, sizeof gname, "running");
+    pp_t_gate *g = pp_t_gate_create(gname);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    pp_future *b = submit_gate(ex, gname);
+    CU_ASSERT_FATAL(running_within(b, BOUND_MS));
+    steps s;
+    steps_init(&s, 2, "running");
+    pp_future *f0 = submit_step(ex, &s, 0), *f1 = submit_step(ex, &s, 1);
+    CU_ASSERT(handed_out_within(ex, 3, BOUND_MS)); /* b, f0 ahead, f1 in the call queue */
+    CU_ASSERT_FALSE(pp_future_running(f0));
+    CU_ASSERT_FALSE(pp_future_done(f0));
+    CU_ASSERT_FALSE(pp_future_running(f1));
+    CU_ASSERT_FALSE(pp_future_done(b));
+    CU_ASSERT_TRUE(pp_future_running(b));
+    CU_ASSERT_FALSE(pp_future_cancel(b)); /* started: as CPython */
+    pp_t_gate_open(g);
+    PP_ASSERT_OK(pp_future_result(f0, BOUND_MS, NULL));
+    PP_ASSERT_OK(pp_future_result(f1, BOUND_MS, NULL));
+    CU_ASSERT_FALSE(pp_future_cancel(f0)); /* done */
+    CU_ASSERT_EQUAL(pp_t_step_runs(s.path, 0), 1);
+    CU_ASSERT_EQUAL(pp_t_step_runs(s.path, 1), 1);
+    PP_ASSERT_OK(pp_future_result(b, BOUND_MS, NULL));
+    pp_future_release(b);
+    pp_future_release(f0);
+    pp_future_release(f1);
+    pp_executor_destroy(ex);
+    pp_t_gate_free(g);
+    remove(s.path);
+}
+
+/* Two workers blocked on two gates, one call queued ahead behind each: when one gate opens,
+ * its worker runs its own queued call, then takes the other one (revoked from the worker
+ * still blocked): both finish while the other gate is closed. */
+static void test_revoke_to_idle_worker(void)
+{
+    pp_executor *ex = pipe_executor(2, "2", PP_CRASH_BREAK);
+    char n0[160], n1[160];
+    gate_name(n0, sizeof n0, "idle0");
+    gate_name(n1, sizeof n1, "idle1");
+    pp_t_gate *g0 = pp_t_gate_create(n0), *g1 = pp_t_gate_create(n1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g1);
+    pp_future *b0 = submit_gate(ex, n0);
+    CU_ASSERT_FATAL(running_within(b0, BOUND_MS));
+    pp_future *b1 = submit_gate(ex, n1);
+    CU_ASSERT_FATAL(running_within(b1, BOUND_MS));
+    steps s;
+    steps_init(&s, 2, "idle");
+    pp_future *f0 = submit_step(ex, &s, 0), *f1 = submit_step(ex, &s, 1);
+    CU_ASSERT(handed_out_within(ex, 4, BOUND_MS)); /* one queued ahead behind each */
+    pp_t_gate_open(g1);
+    PP_ASSERT_OK(pp_future_result(f0, BOUND_MS, NULL));
+    PP_ASSERT_OK(pp_future_result(f1, BOUND_MS, NULL));
+    CU_ASSERT_FALSE(pp_future_done(b0)); /* its gate is still closed */
+    CU_ASSERT_EQUAL(pp_t_step_runs(s.path, 0), 1);
+    CU_ASSERT_EQUAL(pp_t_step_runs(s.path, 1), 1);
+    pp_t_gate_open(g0);
+    PP_ASSERT_OK(pp_future_result(b0, BOUND_MS, NULL));
+    PP_ASSERT_OK(pp_future_result(b1, BOUND_MS, NULL));
+    pp_future_release(b0);
+    pp_future_release(b1);
+    pp_future_release(f0);
+    pp_future_release(f1);
+    pp_executor_destroy(ex);
+    pp_t_gate_free(g0);
+    pp_t_gate_free(g1);
+    remove(s.path);
+}
+
+/* The only worker is killed (SIGKILL) while blocked, with calls queued ahead: under ISOLATE
+ * its call fails PP_EWORKERDIED and the queued ones run once on a new worker (no retry
+ * counted); under BREAK every one fails PP_EBROKEN and none runs. */
+static void killed_with_calls_ahead(pp_crash_policy policy)
+{
+    if (policy != PP_CRASH_BREAK)
+        PP_T_SKIP_IF_FORK("fork: a worker killed is not replaced");
+    pp_executor *ex = pipe_executor(1, "3", policy);
+    char gname[160];
+    gate_name(gname, sizeof gname, policy == PP_CRASH_BREAK ? "killb" : "killi");
+    pp_t_gate *g = pp_t_gate_create(gname);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    pp_future *b = submit_gate(ex, gname);
+    CU_ASSERT_FATAL(running_within(b, BOUND_MS));
+    steps s;
+    steps_init(&s, 2, policy == PP_CRASH_BREAK ? "killb" : "killi");
+    pp_future *f0 = submit_step(ex, &s, 0), *f1 = submit_step(ex, &s, 1);
+    CU_ASSERT(handed_out_within(ex, 3, BOUND_MS));
+    pp_worker_info wi;
+    size_t n = 0;
+    PP_ASSERT_OK(pp_executor_workers(ex, &wi, 1, &n));
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_EQUAL(pp_t_kill_pid(wi.pid), 0);
+    if (policy == PP_CRASH_BREAK) {
+        CU_ASSERT_EQUAL(pp_future_result(b, BOUND_MS, NULL), PP_EBROKEN);
+        CU_ASSERT_EQUAL(pp_future_result(f0, BOUND_MS, NULL), PP_EBROKEN);
+        CU_ASSERT_EQUAL(pp_future_result(f1, BOUND_MS, NULL), PP_EBROKEN);
+        CU_ASSERT_EQUAL(pp_t_step_runs(s.path, 0), 0);
+        CU_ASSERT_EQUAL(pp_t_step_runs(s.path, 1), 0);
+    } else {
+        CU_ASSERT_EQUAL(pp_future_result(b, BOUND_MS, NULL), PP_EWORKERDIED);
+        PP_ASSERT_OK(pp_future_result(f0, BOUND_MS, NULL));
+        PP_ASSERT_OK(pp_future_result(f1, BOUND_MS, NULL));
+        CU_ASSERT_EQUAL(pp_t_step_runs(s.path, 0), 1);
+        CU_ASSERT_EQUAL(pp_t_step_runs(s.path, 1), 1);
+        pp_executor_stats st;
+        PP_ASSERT_OK(pp_executor_stats_get(ex, &st));
+        CU_ASSERT_EQUAL(st.workers_died, 1);
+        CU_ASSERT_EQUAL(st.completed, 2);
+        CU_ASSERT_EQUAL(st.failed, 1);
+    }
+    pp_t_gate_open(g);
+    pp_future_release(b);
+    pp_future_release(f0);
+    pp_future_release(f1);
+    pp_executor_destroy(ex);
+    pp_t_gate_free(g);
+    remove(s.path);
+}
+
+static void test_killed_isolate(void)
+{
+    killed_with_calls_ahead(PP_CRASH_ISOLATE);
+}
+
+static void test_killed_break(void)
+{
+    killed_with_calls_ahead(PP_CRASH_BREAK);
+}
+
+/* shutdown(cancel_futures) cancels the calls queued ahead (and those in the call queue), not
+ * only the pending ones: none of them runs. */
+static void test_shutdown_cancels_queued_ahead(void)
+{
+    enum { N = 6 };
+    pp_executor *ex = pipe_executor(1, "3", PP_CRASH_BREAK);
+    char gname[160];
+    gate_name(gname, sizeof gname, "shut");
+    pp_t_gate *g = pp_t_gate_create(gname);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    pp_future *b = submit_gate(ex, gname);
+    CU_ASSERT_FATAL(running_within(b, BOUND_MS));
+    steps s;
+    steps_init(&s, N, "shut");
+    pp_future *f[N];
+    for (int i = 0; i < N; i++)
+        f[i] = submit_step(ex, &s, i);
+    CU_ASSERT(handed_out_within(ex, 4, BOUND_MS)); /* 2 queued ahead, 1 in the call queue */
+    PP_ASSERT_OK(pp_executor_shutdown(ex, false, true));
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(pp_future_result(f[i], BOUND_MS, NULL), PP_ECANCELLED);
+    pp_t_gate_open(g);
+    PP_ASSERT_OK(pp_future_result(b, BOUND_MS, NULL));
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(pp_t_step_runs(s.path, i), 0);
+    pp_executor_stats st;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &st));
+    CU_ASSERT_EQUAL(st.cancelled, N);
+    for (int i = 0; i < N; i++)
+        pp_future_release(f[i]);
+    pp_future_release(b);
+    pp_executor_destroy(ex);
+    pp_t_gate_free(g);
+    remove(s.path);
+}
+
+/* pp_executor_stop: the running call is asked to stop and keeps its outcome; the calls
+ * queued ahead end PP_ECANCELLED without running. */
+static void test_stop_cancels_queued_ahead(void)
+{
+    pp_executor *ex = pipe_executor(1, "3", PP_CRASH_BREAK);
+    pp_future *b = NULL;
+    PP_ASSERT_OK(pp_submit(ex, "until_stopped", NULL, 0, &b));
+    CU_ASSERT_FATAL(running_within(b, BOUND_MS));
+    steps s;
+    steps_init(&s, 3, "stop");
+    pp_future *f[3];
+    for (int i = 0; i < 3; i++)
+        f[i] = submit_step(ex, &s, i);
+    CU_ASSERT(handed_out_within(ex, 3, BOUND_MS));
+    PP_ASSERT_OK(pp_executor_stop(ex, 10000));
+    pp_buf r;
+    PP_ASSERT_OK(pp_future_result(b, BOUND_MS, &r));
+    int32_t asked = 0;
+    if (r.len == sizeof asked)
+        memcpy(&asked, r.data, sizeof asked);
+    CU_ASSERT_EQUAL(asked, 1);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(pp_future_result(f[i], BOUND_MS, NULL), PP_ECANCELLED);
+        CU_ASSERT_EQUAL(pp_t_step_runs(s.path, i), 0);
+        pp_future_release(f[i]);
+    }
+    pp_future_release(b);
+    pp_executor_destroy(ex);
+    remove(s.path);
+}
+
+/* Many small calls and map chunks mixed, pipelined: every result is right, each call ran
+ * once. */
+static void test_many_calls_and_chunks(void)
+{
+    enum { N = 400 };
+    pp_executor *ex = pipe_executor(2, "4", PP_CRASH_BREAK);
+    pp_future *f[N];
+    for (int32_t i = 0; i < N; i++)
+        PP_ASSERT_OK(pp_submit(ex, "echo", &i, sizeof i, &f[i]));
+    int32_t in[64];
+    pp_buf bufs[64];
+    for (int i = 0; i < 64; i++) {
+        in[i] = i;
+        bufs[i] = (pp_buf){&in[i], sizeof in[i]};
+    }
+    pp_map_iter *it = NULL;
+    PP_ASSERT_OK(pp_map(ex, "echo", bufs, 64, 5, BOUND_MS, &it));
+    for (int i = 0; i < 64; i++) {
+        pp_buf r;
+        PP_ASSERT_OK(pp_map_next(it, &r, NULL));
+        CU_ASSERT(r.len == 4 && memcmp(r.data, &in[i], 4) == 0);
+    }
+    pp_map_free(it);
+    for (int32_t i = 0; i < N; i++) {
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(f[i], BOUND_MS, &r));
+        CU_ASSERT(r.len == 4 && memcmp(r.data, &i, 4) == 0);
+        pp_future_release(f[i]);
+    }
+    pp_executor_destroy(ex);
+}
+
+static CU_TestInfo tests[] = {
+    {"cancel succeeds for every call not started; none runs", test_cancel_every_call_not_started},
+    {"running only once the worker started the call", test_running_only_once_started},
+    {"a call queued behind a blocked one moves to a worker left idle", test_revoke_to_idle_worker},
+    {"ISOLATE: killed with calls queued ahead: they run elsewhere", test_killed_isolate},
+    {"BREAK: killed with calls queued ahead: they fail broken", test_killed_break},
+    {"shutdown(cancel_futures) cancels calls queued ahead", test_shutdown_cancels_queued_ahead},
+    {"pp_executor_stop cancels calls queued ahead", test_stop_cancels_queued_ahead},
+    {"many calls and map chunks, pipelined", test_many_calls_and_chunks},
+    CU_TEST_INFO_NULL,
+};
+
+const CU_SuiteInfo pp_suite_pipeline = {"pipeline", NULL, NULL, NULL, NULL, tests};
