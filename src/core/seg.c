@@ -50,7 +50,7 @@ void pp__seg_free(pp__seg *s)
     atomic_fetch_sub(&n_segs, 1);
 }
 
-static pp__seg *seg_new(size_t need)
+static pp__seg *seg_new(size_t need, size_t most)
 {
     size_t min = pp__seg_min();
     size_t size = need > min ? need : min;
@@ -59,7 +59,10 @@ static pp__seg *seg_new(size_t need)
     pp__seg *s = pp__calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    if (pp__os_shm_create(size, need != 0, &s->shm, NULL) != PP_OK) {
+    /* (a reservation the system refuses, from a huge max_message_size: one that cannot
+     * grow; its larger results go through the channel) */
+    if (pp__os_shm_create_max(size, most, need != 0, &s->shm, NULL) != PP_OK &&
+        (most <= size || pp__os_shm_create(size, need != 0, &s->shm, NULL) != PP_OK)) {
         pp__free(s);
         return NULL;
     }
@@ -69,7 +72,8 @@ static pp__seg *seg_new(size_t need)
     return s;
 }
 
-pp__seg *pp__seg_get(size_t need, long long pid)
+/* pp__seg_get, pp__seg_get_result: one that can grow to most bytes (0: any). */
+static pp__seg *seg_take(size_t need, size_t most, long long pid)
 {
     for (int attempt = 0; attempt < 4; attempt++) {
         int best = -1;
@@ -77,7 +81,7 @@ pp__seg *pp__seg_get(size_t need, long long pid)
         bool best_mine = false;
         for (int i = 0; i < SEG_SLOTS; i++) {
             pp__seg *s = atomic_load(&slot[i]);
-            if (!s || s->size < need)
+            if (!s || s->size < need || (most && pp__os_shm_max(s->shm) < most))
                 continue;
             bool mine = pid && s->last_pid == pid;
             /* one that worker had first (mapped there already), then the smallest that
@@ -92,12 +96,23 @@ pp__seg *pp__seg_get(size_t need, long long pid)
         if (best < 0)
             break;
         pp__seg *s = atomic_load(&slot[best]);
-        if (s && s->size >= need && atomic_compare_exchange_strong(&slot[best], &s, NULL)) {
+        if (s && s->size >= need && (!most || pp__os_shm_max(s->shm) >= most) &&
+            atomic_compare_exchange_strong(&slot[best], &s, NULL)) {
             atomic_fetch_sub(&kept_bytes, s->size);
             return s;
         }
     }
-    return seg_new(need);
+    return seg_new(need, most);
+}
+
+pp__seg *pp__seg_get(size_t need, long long pid)
+{
+    return seg_take(need, 0, pid);
+}
+
+pp__seg *pp__seg_get_result(size_t most, long long pid)
+{
+    return seg_take(0, most, pid);
 }
 
 void pp__seg_put(pp__seg *s)

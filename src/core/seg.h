@@ -31,6 +31,10 @@ size_t pp__seg_min(void);
  * had last first), else a new one of max(need, pp__seg_min()) bytes. NULL: none could be
  * made. */
 pp__seg *pp__seg_get(size_t need, long long pid);
+/* A worker's result segment: as pp__seg_get(0, pid), of one that can grow to most bytes
+ * (the largest RESULT frame max_message_size allows; Windows reserves that much for it,
+ * pp__os_shm_create_max). */
+pp__seg *pp__seg_get_result(size_t most, long long pid);
 /* Gives s back: kept for reuse (while an executor exists, within the bounds) or freed. */
 void pp__seg_put(pp__seg *s);
 /* Frees s now (a segment a process that ended abnormally may have had mapped). */
