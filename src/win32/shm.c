@@ -38,25 +38,13 @@ static size_t view_size(void *base)
     }
 }
 
-/* Whether the first size bytes of s's view are committed. */
-static bool committed(const pp__shm *s, size_t size)
-{
-    size_t at = 0;
-    while (at < size) {
-        MEMORY_BASIC_INFORMATION mi;
-        if (VirtualQuery((char *)s->addr + at, &mi, sizeof mi) != sizeof mi ||
-            mi.AllocationBase != s->addr || mi.State != MEM_COMMIT || mi.RegionSize == 0)
-            return false;
-        at = (size_t)((char *)mi.BaseAddress - (char *)s->addr) + mi.RegionSize;
-    }
-    return true;
-}
-
-/* Commits the first size bytes of s's view (the pages already committed stay as they
- * are; a view of a section created committed is left alone). */
+/* Commits the first size bytes of s's view, a view of a reserved section (pages already
+ * committed, by this process or the other, stay as they are). Also where the other process
+ * committed them: then it tells this process's view at once (Wine would otherwise learn it
+ * page by page, one fault and one server call each). */
 static pp_status commit(pp__shm *s, size_t size, pp__oserr *oe)
 {
-    if (size && !committed(s, size) && !VirtualAlloc(s->addr, size, MEM_COMMIT, PAGE_READWRITE)) {
+    if (size && !VirtualAlloc(s->addr, size, MEM_COMMIT, PAGE_READWRITE)) {
         DWORD e = GetLastError();
         if (e == ERROR_NOT_ENOUGH_MEMORY || e == ERROR_COMMITMENT_LIMIT) {
             (void)pp__win_err(oe, "VirtualAlloc (MEM_COMMIT of a segment)", e);
@@ -163,6 +151,9 @@ static pp_status map_token(uint64_t token, size_t size, bool keep, pp__shm **s,
         return pp__win_err(oe, "MapViewOfFile (section smaller than announced)",
                            ERROR_INVALID_PARAMETER);
     }
+    if (m->most > size)
+        (void)commit(m, size, NULL); /* a reserved section: see commit() (the parent
+                                        committed these pages: a failure changes nothing) */
     if (!keep) {
         CloseHandle(m->h);
         m->h = NULL;
