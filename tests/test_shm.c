@@ -38,13 +38,12 @@ static bool segs_on(void)
  * of the channel lies in private memory, MEM_PRIVATE). -1: cannot tell. */
 static int in_segment(const void *p)
 {
-#ifdef _WIN32
+#if defined(_WIN32)
     MEMORY_BASIC_INFORMATION mi;
     if (VirtualQuery(p, &mi, sizeof mi) != sizeof mi)
         return -1;
     return mi.Type == MEM_MAPPED;
-#endif
-#ifdef __linux__
+#elif defined(__linux__)
     FILE *m = fopen("/proc/self/maps", "r");
     if (!m)
         return -1;
