@@ -165,7 +165,8 @@ static void test_echo_sizes(void)
 }
 
 /* 8 calls of 4 MiB in flight on 2 workers, three rounds: every result right, and the
- * segments of the first round serve the next ones (few made after it). */
+ * segments of the first round serve the next ones (few made after it; none beyond 2 in
+ * the last). */
 static void test_in_flight_reuse(void)
 {
     enum { N = 8, ROUNDS = 3 };
@@ -176,7 +177,7 @@ static void test_in_flight_reuse(void)
         bufs[i] = malloc(size);
         CU_ASSERT_FATAL(bufs[i] != NULL);
     }
-    size_t after_first = 0;
+    size_t after_first = 0, before_last = 0;
     for (int round = 0; round < ROUNDS; round++) {
         pp_future *fs[N];
         for (int i = 0; i < N; i++) {
@@ -191,11 +192,21 @@ static void test_in_flight_reuse(void)
         }
         if (round == 0)
             after_first = pp__seg_count();
+        if (round == ROUNDS - 2)
+            before_last = pp__seg_count();
     }
     if (segs_on()) {
         /* live: those kept (at most 16) and the workers' result segments */
         CU_ASSERT(pp__seg_count() <= 16 + 2);
+#ifdef _WIN32
+        /* Windows has two kinds: only a section reserved for results can be a result
+         * segment (win32/shm.c), and the arguments of the second round may take some of
+         * those the first round made, so that round may make one per call; not the next */
+        CU_ASSERT(pp__seg_count() <= after_first + N);
+#else
         CU_ASSERT(pp__seg_count() <= after_first + 2);
+#endif
+        CU_ASSERT(pp__seg_count() <= before_last + 2);
     } else {
         CU_ASSERT_EQUAL(pp__seg_count(), 0);
     }

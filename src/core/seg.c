@@ -77,19 +77,24 @@ static pp__seg *seg_take(size_t need, size_t most, long long pid)
 {
     for (int attempt = 0; attempt < 4; attempt++) {
         int best = -1;
-        size_t best_size = 0;
+        size_t best_size = 0, best_max = 0;
         bool best_mine = false;
         for (int i = 0; i < SEG_SLOTS; i++) {
             pp__seg *s = atomic_load(&slot[i]);
-            if (!s || s->size < need || (most && pp__os_shm_max(s->shm) < most))
+            size_t max = s ? pp__os_shm_max(s->shm) : 0;
+            if (!s || s->size < need || (most && max < most))
                 continue;
             bool mine = pid && s->last_pid == pid;
             /* one that worker had first (mapped there already), then the smallest that
-             * fits (need 0, a result segment: the largest) */
-            bool better = need ? s->size < best_size : s->size > best_size;
+             * fits (need 0, a result segment: the largest); an argument takes one that
+             * can grow least first (Windows: a plain section before one reserved for
+             * results; POSIX: all alike) */
+            bool better = need ? max < best_max || (max == best_max && s->size < best_size)
+                               : s->size > best_size;
             if (best < 0 || (mine && !best_mine) || (mine == best_mine && better)) {
                 best = i;
                 best_size = s->size;
+                best_max = max;
                 best_mine = mine;
             }
         }
