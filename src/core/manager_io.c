@@ -31,11 +31,15 @@ static bool share_seg(worker *w, pp__seg *s, uint64_t *token)
 
 void pp__queue_call(pp_executor *ex, worker *w, work *it)
 {
-    (void)ex;
     uint64_t token = 0;
     if (w->shm && !w->rseg && pp__seg_min() != 0) {
-        /* its result segment: where it writes a large RESULT (kept until one comes) */
-        pp__seg *s = pp__seg_get(0, w->pid);
+        /* its result segment: where it writes a large RESULT (kept until one comes), able
+         * to grow to the largest RESULT frame max_message_size allows, as the worker rounds
+         * it (Windows reserves that much) */
+        uint64_t body = ex->max_body < PP__WIRE_MAX_BODY ? ex->max_body : PP__WIRE_MAX_BODY;
+        uint64_t most = (body + PP__WIRE_HDR + 0xFFFFu) & ~(uint64_t)0xFFFFu;
+        most = most > SIZE_MAX ? SIZE_MAX : most;
+        pp__seg *s = pp__seg_get_result((size_t)most, w->pid);
         if (s && share_seg(w, s, &token)) {
             s->last_pid = w->pid;
             w->rseg = s;

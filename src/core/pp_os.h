@@ -297,12 +297,21 @@ pp_status pp__os_shm_adopt(pp__chan *c, uint64_t token, size_t size, bool popula
  * the frame (POSIX: the descriptor; Windows: the duplicated handle). */
 void pp__os_shm_drop(pp__chan *c, uint64_t token);
 
+/* As pp__os_shm_create, for a segment that may later grow (pp__os_shm_resize) up to most
+ * bytes (a result segment). Windows: the section is reserved at max(size, most) and size
+ * bytes of it committed (a file mapping cannot change its size). POSIX: the same as
+ * pp__os_shm_create (a memfd grows to any size). */
+pp_status pp__os_shm_create_max(size_t size, size_t most, bool populate, pp__shm **s,
+                                pp__oserr *oe);
+
 /* Maps s at size bytes (the address may change). grow: the memory is first made that long
  * (a worker whose result is larger than its segment); else it is already (the other side
- * grew it). Windows: a file mapping cannot grow: PP_ENOTSUP above the size it was created
- * with. */
+ * grew it). Windows: commits within the section's reservation; PP_ENOTSUP above it
+ * (pp__os_shm_max). */
 pp_status pp__os_shm_resize(pp__shm *s, size_t size, bool grow, pp__oserr *oe);
 size_t    pp__os_shm_size(const pp__shm *s);
+/* The most s can be resized to: POSIX SIZE_MAX; Windows the section's reserved size. */
+size_t    pp__os_shm_max(const pp__shm *s);
 
 /* ---- the wait set --------------------------------------------------------------------- */
 

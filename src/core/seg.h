@@ -36,6 +36,10 @@ size_t pp__seg_min(void);
  * last used for a CALL (the smallest that fits), a result segment the one pid last had,
  * then another result segment, then any (the largest). NULL: none could be made. */
 pp__seg *pp__seg_get(size_t need, long long pid);
+/* A worker's result segment: as pp__seg_get(0, pid), of one that can grow to most bytes
+ * (the largest RESULT frame max_message_size allows; Windows reserves that much for it,
+ * pp__os_shm_create_max). */
+pp__seg *pp__seg_get_result(size_t most, long long pid);
 /* Gives s back: kept for reuse (while an executor exists, within the bounds) or freed. */
 void pp__seg_put(pp__seg *s);
 /* Frees s now (a segment a process that ended abnormally may have had mapped). */

@@ -62,6 +62,13 @@ static int take_fd(pp__chan *c)
     return fd;
 }
 
+pp_status pp__os_shm_create_max(size_t size, size_t most, bool populate, pp__shm **s,
+                                pp__oserr *oe)
+{
+    (void)most; /* a memfd grows to any size (pp__os_shm_resize) */
+    return pp__os_shm_create(size, populate, s, oe);
+}
+
 pp_status pp__os_shm_create(size_t size, bool populate, pp__shm **s, pp__oserr *oe)
 {
     *s = NULL;
@@ -232,4 +239,10 @@ pp_status pp__os_shm_resize(pp__shm *s, size_t size, bool grow, pp__oserr *oe)
 size_t pp__os_shm_size(const pp__shm *s)
 {
     return s->size;
+}
+
+size_t pp__os_shm_max(const pp__shm *s)
+{
+    (void)s;
+    return SIZE_MAX;
 }
