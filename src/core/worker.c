@@ -66,7 +66,8 @@ static wseg *seg_find(uint64_t id)
 }
 
 /* The result segment, at least need bytes long (grown if it must be), or NULL: none, or
- * it cannot grow (Windows): the result goes through the channel. */
+ * it cannot grow that far (Windows: past its reservation, max_message_size): the result
+ * goes through the channel. */
 static wseg *rseg_fit(size_t need)
 {
     wseg *e = seg_find(rseg_id);
