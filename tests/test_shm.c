@@ -225,12 +225,13 @@ static void test_reuse_by_use(void)
         return;
     }
     pp_executor *ex = pp_t_executor(1); /* (segments are kept while an executor exists) */
+    /* the result segment grows to 1 MiB, as a worker makes it (smaller than the CALL's);
+     * it is made as the manager makes one (Windows: reserved that far, else it cannot grow) */
+    const size_t rsize = (size_t)1 << 20;
     pp__seg *call = pp__seg_get((size_t)2 << 20, 0);
-    pp__seg *res = pp__seg_get(0, 4242);
+    pp__seg *res = pp__seg_get_result(rsize, 4242);
     CU_ASSERT_FATAL(call != NULL && res != NULL);
     CU_ASSERT(!call->result && res->result);
-    /* the result segment grows to 1 MiB, as a worker makes it (smaller than the CALL's) */
-    const size_t rsize = (size_t)1 << 20;
     PP_ASSERT_OK(pp__os_shm_resize(res->shm, rsize, true, NULL));
     PP_ASSERT_OK(pp__seg_grow(res, rsize));
     res->last_pid = 4242;
@@ -242,7 +243,7 @@ static void test_reuse_by_use(void)
     CU_ASSERT(a == call_was);
     /* worker 4242's result segment: its own, though the largest is asked for */
     pp__seg_put(a);
-    pp__seg *b = pp__seg_get(0, 4242);
+    pp__seg *b = pp__seg_get_result(rsize, 4242);
     CU_ASSERT(b == res_was);
     pp__seg_put(b);
     pp_executor_destroy(ex);
