@@ -70,6 +70,15 @@ static void gate_name(char *buf, size_t cap, const char *tag)
     snprintf(buf, cap, "pp_pipe_gate_%s_%lld_%s", tag, pp_t_getpid(), pp_t_start_name());
 }
 
+/* A closed gate named after tag (its name into buf, for the tasks); the test ends if none. */
+static pp_t_gate *new_gate(char *buf, size_t cap, const char *tag)
+{
+    gate_name(buf, cap, tag);
+    pp_t_gate *g = pp_t_gate_create(buf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    return g;
+}
+
 static pp_executor *pipe_executor(int workers, const char *depth, pp_crash_policy policy)
 {
     set_pipeline(depth);
@@ -116,9 +125,7 @@ static void test_cancel_every_call_not_started(void)
     enum { N = 10 };
     pp_executor *ex = pipe_executor(2, "3", PP_CRASH_BREAK);
     char gname[160];
-    gate_name(gname, sizeof gname, "cancel");
-    pp_t_gate *g = pp_t_gate_create(gname);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    pp_t_gate *g = new_gate(gname, sizeof gname, "cancel");
     pp_future *b0 = submit_gate(ex, gname), *b1 = submit_gate(ex, gname);
     CU_ASSERT_FATAL(running_within(b0, BOUND_MS) && running_within(b1, BOUND_MS));
     steps s;
@@ -161,9 +168,7 @@ static void test_running_only_once_started(void)
 {
     pp_executor *ex = pipe_executor(1, "2", PP_CRASH_BREAK);
     char gname[160];
-    gate_name(gname, sizeof gname, "running");
-    pp_t_gate *g = pp_t_gate_create(gname);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    pp_t_gate *g = new_gate(gname, sizeof gname, "running");
     pp_future *b = submit_gate(ex, gname);
     CU_ASSERT_FATAL(running_within(b, BOUND_MS));
     steps s;
@@ -239,9 +244,7 @@ static void killed_with_calls_ahead(pp_crash_policy policy)
         PP_T_SKIP_IF_FORK("fork: a worker killed is not replaced");
     pp_executor *ex = pipe_executor(1, "3", policy);
     char gname[160];
-    gate_name(gname, sizeof gname, policy == PP_CRASH_BREAK ? "killb" : "killi");
-    pp_t_gate *g = pp_t_gate_create(gname);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    pp_t_gate *g = new_gate(gname, sizeof gname, policy == PP_CRASH_BREAK ? "killb" : "killi");
     pp_future *b = submit_gate(ex, gname);
     CU_ASSERT_FATAL(running_within(b, BOUND_MS));
     steps s;
@@ -297,9 +300,7 @@ static void test_shutdown_cancels_queued_ahead(void)
     enum { N = 6 };
     pp_executor *ex = pipe_executor(1, "3", PP_CRASH_BREAK);
     char gname[160];
-    gate_name(gname, sizeof gname, "shut");
-    pp_t_gate *g = pp_t_gate_create(gname);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    pp_t_gate *g = new_gate(gname, sizeof gname, "shut");
     pp_future *b = submit_gate(ex, gname);
     CU_ASSERT_FATAL(running_within(b, BOUND_MS));
     steps s;
