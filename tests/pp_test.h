@@ -38,7 +38,8 @@
 #define PP_ASSERT_OK_FATAL(expr) PP_ASSERT_ST_FATAL(PP_OK, expr)
 
 /* The argument of the task "chunk_step" (tasks.c): a map item that records each of its runs
- * (its index, appended to the file `path` as an int32) and then does what `mode` says. */
+ * (its index, appended as an int32 to its own file, `path` + "." + index) and then does what
+ * `mode` says. */
 enum {
     PP_T_STEP_OK,       /* returns pp_t_step_out {index, pid}, padded to `size` bytes */
     PP_T_STEP_SEGV,     /* SIGSEGV (Windows: an access violation) */
@@ -59,8 +60,10 @@ typedef struct pp_t_step_out {
     int32_t   runs;    /* its runs so far, this one included */
     long long pid;
 } pp_t_step_out;
-/* How many times item `index` ran, by the file (0 if none or no file). */
+/* How many times item `index` ran, by its file (0 if none or no file). */
 int pp_t_step_runs(const char *path, int32_t index);
+/* Removes the files of items 0 .. n-1. */
+void pp_t_step_remove(const char *path, int n);
 
 /* Registers every test task (tasks.c). Called first thing in main(), in parent and worker. */
 void pp_t_register_tasks(void);

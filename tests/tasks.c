@@ -42,7 +42,7 @@
  *   fork_exit    any             -> POSIX: forks a child that calls exit(7) (the worker's
  *                                   exit handler runs in it), waits for it, returns int32
  *                                   its exit code (-1 if it did not exit)
- *   chunk_step   pp_t_step_arg   -> records its run in a file, then as its mode says
+ *   chunk_step   pp_t_step_arg   -> records its run in the item's file, then as its mode says
  *                                   (pp_test.h): a map item that crashes, hangs or returns
  *   wait_gate    bytes: a name   -> blocks until the gate of that name is open
  *                                   (pp_t_gate_*), for at most 120 s; returns int32 1 if it
@@ -602,9 +602,19 @@ static int t_die_on_first_run(pp_task_ctx *c, const void *a, size_t n)
     return pp_task_return(c, &r, sizeof r) == PP_OK ? 0 : 1;
 }
 
+/* Item `index`'s own file: concurrent appends to one shared file are not atomic everywhere
+ * (Wine emulates O_APPEND as seek-then-write, so two workers overwrote each other's records),
+ * and an item runs on one worker at a time. */
+static void step_file(char *out, size_t cap, const char *path, int32_t index)
+{
+    snprintf(out, cap, "%s.%d", path, (int)index);
+}
+
 int pp_t_step_runs(const char *path, int32_t index)
 {
-    FILE *f = fopen(path, "rb");
+    char file[300];
+    step_file(file, sizeof file, path, index);
+    FILE *f = fopen(file, "rb");
     if (!f)
         return 0;
     int runs = 0;
@@ -613,6 +623,15 @@ int pp_t_step_runs(const char *path, int32_t index)
         runs += v == index;
     fclose(f);
     return runs;
+}
+
+void pp_t_step_remove(const char *path, int n)
+{
+    char file[300];
+    for (int i = 0; i < n; i++) {
+        step_file(file, sizeof file, path, i);
+        remove(file);
+    }
 }
 
 static int t_chunk_step(pp_task_ctx *c, const void *a, size_t n)
@@ -624,7 +643,9 @@ static int t_chunk_step(pp_task_ctx *c, const void *a, size_t n)
     }
     memcpy(&s, a, sizeof s);
     s.path[sizeof s.path - 1] = 0;
-    FILE *f = fopen(s.path, "ab");
+    char file[300];
+    step_file(file, sizeof file, s.path, s.index);
+    FILE *f = fopen(file, "ab");
     if (!f || fwrite(&s.index, sizeof s.index, 1, f) != 1 || fclose(f) != 0) {
         pp_task_error(c, "chunk_step: cannot record the run in %s", s.path);
         return 1;

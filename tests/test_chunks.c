@@ -3,7 +3,7 @@
  * worker running a chunk dies (ISOLATE, RETRY) or is stopped (a time limit), the items it
  * finished keep their results, the item it was running gets the error (or, under RETRY, runs
  * again), and the items it had not started run again on another worker. Every item records
- * each of its runs in a file (task chunk_step), so that a test can tell that none ran twice.
+ * each of its runs in a file of its own (task chunk_step), so that a test can tell that none ran twice.
  * Crashes and hangs are real.
  */
 #include <stdio.h>
@@ -32,7 +32,7 @@ static void plan_init(plan *p, int n, const char *tag, uint32_t size)
     CU_ASSERT_PTR_NOT_NULL_FATAL(p->bufs);
     snprintf(p->path, sizeof p->path, "pp_chunks_%s_%lld_%s.runs", tag, pp_t_getpid(),
              pp_t_start_name());
-    remove(p->path);
+    pp_t_step_remove(p->path, n);
     for (int i = 0; i < n; i++) {
         p->args[i].index = i;
         p->args[i].mode = PP_T_STEP_OK;
@@ -44,7 +44,7 @@ static void plan_init(plan *p, int n, const char *tag, uint32_t size)
 
 static void plan_free(plan *p)
 {
-    remove(p->path);
+    pp_t_step_remove(p->path, p->n);
     free(p->args);
     free(p->bufs);
 }
@@ -351,7 +351,7 @@ static void test_large_results(void)
 
     /* and with no crash, the same map gives every result (the pieces are put together) */
     p.args[BAD].mode = PP_T_STEP_OK;
-    remove(p.path);
+    pp_t_step_remove(p.path, p.n);
     ex = chunk_executor(PP_CRASH_BREAK, 0, 0);
     PP_ASSERT_OK_FATAL(pp_map(ex, "chunk_step", p.bufs, N, N, BOUND_MS, &it));
     for (int i = 0; i < N; i++) {

@@ -40,7 +40,7 @@ static void steps_init(steps *s, int n, const char *tag)
     s->n = n;
     snprintf(s->path, sizeof s->path, "pp_pipeline_%s_%lld_%s.runs", tag, pp_t_getpid(),
              pp_t_start_name());
-    remove(s->path);
+    pp_t_step_remove(s->path, n);
     for (int i = 0; i < n; i++) {
         memset(&s->args[i], 0, sizeof s->args[i]);
         s->args[i].index = i;
@@ -159,7 +159,7 @@ static void test_cancel_every_call_not_started(void)
     pp_future_release(b1);
     pp_executor_destroy(ex);
     pp_t_gate_free(g);
-    remove(s.path);
+    pp_t_step_remove(s.path, s.n);
 }
 
 /* One worker: a call queued ahead behind a blocked one is not running (and can be
@@ -193,7 +193,7 @@ static void test_running_only_once_started(void)
     pp_future_release(f1);
     pp_executor_destroy(ex);
     pp_t_gate_free(g);
-    remove(s.path);
+    pp_t_step_remove(s.path, s.n);
 }
 
 /* Two workers blocked on two gates, one call queued ahead behind each: when one gate opens,
@@ -232,7 +232,7 @@ static void test_revoke_to_idle_worker(void)
     pp_executor_destroy(ex);
     pp_t_gate_free(g0);
     pp_t_gate_free(g1);
-    remove(s.path);
+    pp_t_step_remove(s.path, s.n);
 }
 
 /* The only worker is killed (SIGKILL) while blocked, with calls queued ahead: under ISOLATE
@@ -280,7 +280,7 @@ static void killed_with_calls_ahead(pp_crash_policy policy)
     pp_future_release(f1);
     pp_executor_destroy(ex);
     pp_t_gate_free(g);
-    remove(s.path);
+    pp_t_step_remove(s.path, s.n);
 }
 
 static void test_killed_isolate(void)
@@ -325,7 +325,7 @@ static void test_shutdown_cancels_queued_ahead(void)
     pp_future_release(b);
     pp_executor_destroy(ex);
     pp_t_gate_free(g);
-    remove(s.path);
+    pp_t_step_remove(s.path, s.n);
 }
 
 /* pp_executor_stop: the running call is asked to stop and keeps its outcome; the calls
@@ -356,7 +356,7 @@ static void test_stop_cancels_queued_ahead(void)
     }
     pp_future_release(b);
     pp_executor_destroy(ex);
-    remove(s.path);
+    pp_t_step_remove(s.path, s.n);
 }
 
 /* Many small calls and map chunks mixed, pipelined: every result is right, each call ran
