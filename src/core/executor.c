@@ -488,7 +488,7 @@ pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args,
     it->id = atomic_fetch_add_explicit(&ex->next_id, 1, memory_order_relaxed);
     it->f = f;
     pp__future_set_work_id(f, it->id);
-    pp__future_set_abort(f, abort_hook, ex);
+    pp__future_init_abort(f, abort_hook, ex); /* f is not shared yet */
     it->task = task;
     it->n = (uint32_t)n;
     it->retries = 0;

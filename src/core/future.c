@@ -447,6 +447,13 @@ bool pp_future_cancel(pp_future *f)
     return true;
 }
 
+void pp__future_init_abort(pp_future *f, pp_status (*fn)(void *ctx, uint64_t work_id),
+                           void *ctx)
+{
+    f->abort_fn = fn;
+    f->abort_ctx = ctx;
+}
+
 void pp__future_set_abort(pp_future *f, pp_status (*fn)(void *ctx, uint64_t work_id),
                           void *ctx)
 {
@@ -523,6 +530,33 @@ static pp_status finish_result(pp_future *f, void *owned, pp__seg *seg, const vo
     f->owned = owned;
     f->seg = seg;
     f->data = data;
+    f->len = len;
+    f->pid = pid;
+    f->err.status = PP_OK;
+    completion c;
+    complete_locked(f, PP__F_FINISHED, &c);
+    apr_thread_mutex_unlock(pp__flock);
+    finish_unlocked(f, &c);
+    return PP_OK;
+}
+
+pp_status pp__future_finish_copy(pp_future *f, const void *data, size_t len, long long pid)
+{
+    if (len > PP__FUTURE_INLINE) {
+        void *own = pp__malloc(len);
+        if (!own)
+            return PP_ENOMEM;
+        memcpy(own, data, len);
+        return finish_result(f, own, NULL, own, len, pid);
+    }
+    apr_thread_mutex_lock(pp__flock);
+    if (pp__fdone(f)) {
+        apr_thread_mutex_unlock(pp__flock);
+        return PP_ESTATE;
+    }
+    if (len)
+        memcpy(f->inl.b, data, len);
+    f->data = len ? f->inl.b : NULL;
     f->len = len;
     f->pid = pid;
     f->err.status = PP_OK;

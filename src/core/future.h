@@ -61,6 +61,11 @@ struct pp__waiter {
     pp__waiter        *next_free;
 };
 
+/* The largest result kept inside the future itself (pp__future_finish_copy). */
+#ifndef PP__FUTURE_INLINE
+#  define PP__FUTURE_INLINE 32
+#endif
+
 struct pp_future {
     atomic_uint           refs;
     _Atomic(pp__fstate)   state;  /* written under pp__flock; read with or without it */
@@ -92,6 +97,15 @@ struct pp_future {
     pp__cb               *cbs, **cbs_tail;
     pp__wreg             *waiters;
     _Atomic(void *)       userdata; /* the application's tag; never read by the library */
+    /* A small result is copied here (pp__future_finish_copy): no allocation on the
+     * manager's thread to be freed on the caller's, for the many calls that return a few
+     * bytes. Aligned as malloc's blocks are, for the callers that cast the data. */
+    union {
+        long double   ld;
+        void         *p;
+        uint64_t      u;
+        unsigned char b[PP__FUTURE_INLINE];
+    } inl;
 };
 
 /* The global future lock (created by pp__global_init). */
@@ -114,6 +128,15 @@ pp_status pp__future_finish_seg(pp_future *f, struct pp__seg *seg, const void *d
  * used). msg is consumed whatever the outcome. PP_ESTATE if f was already done. */
 pp_status pp__future_finish_error(pp_future *f, pp_status status, int code, long long pid,
                                   char *msg);
+
+/* Finishes f with a copy of [data, data+len), which the caller keeps: into the future itself
+ * when len <= PP__FUTURE_INLINE, else into a block of its own (PP_ENOMEM if none: f is then
+ * not finished). PP_ESTATE: f was already done. Runs callbacks on this thread. */
+pp_status pp__future_finish_copy(pp_future *f, const void *data, size_t len, long long pid);
+
+/* pp__future_set_abort for a future nobody else can see yet (just made): no lock. */
+void pp__future_init_abort(pp_future *f, pp_status (*fn)(void *ctx, uint64_t work_id),
+                           void *ctx);
 
 /* The executor's abort hook for f's running call (fn NULL: none any more). The hook runs
  * under pp__flock: it may take the executor's lock, never the other way round. */

@@ -1191,6 +1191,15 @@ static long reap_pass(pp_executor *ex)
 /* Finishes an item from its RESULT; body is owned (freed here or by the future) if
  * body_owned, else it lives in the staging buffer and is copied. The counters are updated
  * before the future completes, so that whoever sees it done sees them counted. */
+/* A call counted completed whose result could not be kept after all: failed. */
+static void stats_move_failed(pp_executor *ex)
+{
+    apr_thread_mutex_lock(ex->lock);
+    ex->stats.completed--;
+    ex->stats.failed++;
+    apr_thread_mutex_unlock(ex->lock);
+}
+
 static void finish_item(pp_executor *ex, worker *w, work *it, const pp__wire_result *r,
                         uint8_t *body, size_t body_len, bool body_owned, pp__seg *seg)
 {
@@ -1228,20 +1237,17 @@ static void finish_item(pp_executor *ex, worker *w, work *it, const pp__wire_res
         pp__work_free(it);
         return;
     }
-    void *own = body_owned ? body : NULL;
-    const void *data = item.len ? item.data : NULL; /* never into the staging buffer */
-    if (!body_owned && item.len) {
-        own = pp__malloc(item.len);
-        if (own)
-            memcpy(own, item.data, item.len);
-        data = own;
-    }
-    if (!own && item.len) {
-        pp__stats_add(ex, &ex->stats.failed);
-        pp__future_finish_error(it->f, PP_ENOMEM, 0, w->pid, NULL);
+    if (!body_owned) {
+        /* from the staging buffer: a copy, into the future itself when small. The counter
+         * first (see above); a copy that fails moves it to failed. */
+        pp__stats_add(ex, &ex->stats.completed);
+        if (pp__future_finish_copy(it->f, item.data, item.len, w->pid) == PP_ENOMEM) {
+            stats_move_failed(ex);
+            pp__future_finish_error(it->f, PP_ENOMEM, 0, w->pid, NULL);
+        }
     } else {
         pp__stats_add(ex, &ex->stats.completed);
-        pp__future_finish_owned(it->f, own, data, item.len, w->pid);
+        pp__future_finish_owned(it->f, body, item.len ? item.data : NULL, item.len, w->pid);
     }
     pp__work_free(it);
 }
@@ -1497,25 +1503,42 @@ static void take_pending(pp_executor *ex)
 {
     size_t cap = (size_t)ex->max_workers * (ex->pipeline > 1 ? (size_t)ex->pipeline : 1) +
                  EXTRA_QUEUED_CALLS;
+    /* every item there is room for, under one hold of the lock (the submitting threads
+     * take it too: one round of the lock per pass, not per call); again while cancelled
+     * ones, dropped, left room */
     while (ex->n_handed < cap) {
+        size_t room = cap - ex->n_handed, n = 0;
+        work *taken = NULL, **tail = &taken;
         apr_thread_mutex_lock(ex->lock);
-        work *it = pp__fifo_pop(&ex->fifo, &ex->fifo_tail);
-        if (it) {
-            ex->stats.pending = --ex->n_fifo;
-            if (ex->max_pending && ex->n_fifo + 1 == ex->max_pending)
-                apr_thread_cond_broadcast(ex->room_cond); /* room for a waiting submit */
+        size_t before = ex->n_fifo;
+        while (n < room) {
+            work *it = pp__fifo_pop(&ex->fifo, &ex->fifo_tail);
+            if (!it)
+                break;
+            *tail = it;
+            tail = &it->next;
+            n++;
         }
+        ex->n_fifo -= n;
+        ex->stats.pending = ex->n_fifo;
+        if (ex->max_pending && before >= ex->max_pending && ex->n_fifo < ex->max_pending)
+            apr_thread_cond_broadcast(ex->room_cond); /* room for a waiting submit */
         apr_thread_mutex_unlock(ex->lock);
-        if (!it)
-            return;
-        if (ex->pipeline ? !pp_future_cancelled(it->f)
-                         : pp_future_set_running_or_notify_cancel(it->f)) {
-            pp__fifo_push(&ex->callq_tail, it);
-            ex->n_handed++;
-        } else {
-            pp__stats_add(ex, &ex->stats.cancelled);
-            pp__work_free(it);
+        while (taken) {
+            work *it = taken;
+            taken = it->next;
+            it->next = NULL;
+            if (ex->pipeline ? !pp_future_cancelled(it->f)
+                             : pp_future_set_running_or_notify_cancel(it->f)) {
+                pp__fifo_push(&ex->callq_tail, it);
+                ex->n_handed++;
+            } else {
+                pp__stats_add(ex, &ex->stats.cancelled);
+                pp__work_free(it);
+            }
         }
+        if (n < room)
+            return; /* the FIFO is empty */
     }
 }
 
@@ -1561,6 +1584,16 @@ static bool may_queue_ahead(const pp_executor *ex, const worker *w, const work *
            w->item->chunk_n <= 1 && !w->item->acc.data && !w->item->seg;
 }
 
+/* Is it time to queue more calls ahead to w? Once half its depth is gone (or when a CALL
+ * goes to it in this pass anyway): the calls then go out several per write and are read
+ * several per read, instead of one write and one read per RESULT, while w still holds at
+ * least half its depth (never fewer than two calls: the one it runs and the next) so that it
+ * never waits for the manager. */
+static bool worth_topping_up(const pp_executor *ex, const worker *w)
+{
+    return w->want_flush || held_calls(w) <= (unsigned)(ex->pipeline + 1) / 2;
+}
+
 /* Gives queued items to workers that hold none (idle, or starting); then, with the
  * pipeline, queues more ahead (one more per worker per round, so that they spread), and
  * moves calls queued ahead that have not started to a worker left idle. The CALL frames
@@ -1602,7 +1635,7 @@ static void assign(pp_executor *ex)
         while (more && ex->callq) {
             more = false;
             for (worker *w = ex->workers; w && ex->callq; w = w->next) {
-                if (!may_queue_ahead(ex, w, ex->callq))
+                if (!may_queue_ahead(ex, w, ex->callq) || !worth_topping_up(ex, w))
                     continue;
                 int slot = free_slot(w);
                 if (slot < 0)
