@@ -795,6 +795,7 @@ pp_status pp_executor_stats_get(pp_executor *ex, pp_executor_stats *out)
     apr_thread_mutex_lock(ex->lock);
     *out = ex->stats;
     out->pending = ex->n_fifo;
+    out->completed += atomic_load_explicit(&ex->n_completed, memory_order_acquire);
     apr_thread_mutex_unlock(ex->lock);
     return PP_OK;
 }

@@ -252,6 +252,9 @@ struct pp_executor {
     pp_error            broken_err;   /* why it broke (message owned), once broken */
     force_kind          force;        /* terminate / kill_workers asked */
     pp_executor_stats   stats;
+    atomic_ullong       n_completed;  /* calls completed with a result: the manager counts
+                                         them without ex->lock (stats.completed is the
+                                         rest); pp_executor_stats_get adds them up */
     long long          *pids;         /* live workers, max_workers slots */
     struct pub_worker  *pub;          /* what each worker does, as of the last publish() */
     size_t              n_pub;

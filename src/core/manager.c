@@ -1195,8 +1195,8 @@ static long reap_pass(pp_executor *ex)
 static void stats_move_failed(pp_executor *ex)
 {
     apr_thread_mutex_lock(ex->lock);
-    ex->stats.completed--;
     ex->stats.failed++;
+    atomic_fetch_sub_explicit(&ex->n_completed, 1, memory_order_release);
     apr_thread_mutex_unlock(ex->lock);
 }
 
@@ -1237,16 +1237,17 @@ static void finish_item(pp_executor *ex, worker *w, work *it, const pp__wire_res
         pp__work_free(it);
         return;
     }
+    /* counted without ex->lock (the submitting threads want it), before the future
+     * completes: whoever sees it done (pp__flock) sees it counted */
+    atomic_fetch_add_explicit(&ex->n_completed, 1, memory_order_release);
     if (!body_owned) {
-        /* from the staging buffer: a copy, into the future itself when small. The counter
-         * first (see above); a copy that fails moves it to failed. */
-        pp__stats_add(ex, &ex->stats.completed);
+        /* from the staging buffer: a copy, into the future itself when small; a copy that
+         * fails moves the count to failed */
         if (pp__future_finish_copy(it->f, item.data, item.len, w->pid) == PP_ENOMEM) {
             stats_move_failed(ex);
             pp__future_finish_error(it->f, PP_ENOMEM, 0, w->pid, NULL);
         }
     } else {
-        pp__stats_add(ex, &ex->stats.completed);
         pp__future_finish_owned(it->f, body, item.len ? item.data : NULL, item.len, w->pid);
     }
     pp__work_free(it);

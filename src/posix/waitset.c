@@ -4,7 +4,10 @@
  * Entries are channels (POLLIN / POLLOUT) and processes (their pidfd, readable once the
  * process has exited), each with a tag; events are merged into one pp__event per tag. The
  * wakeup is an eventfd (a pipe where there is none); a "wake pending" flag makes repeated
- * wakes cost no system call until the waiting thread has consumed the first.
+ * wakes cost no system call until the waiting thread has consumed the first, and a
+ * "sleeping" flag makes a wake cost none at all while the waiting thread is awake (the
+ * manager polling, or busy): it looks at the flag before each poll, and only a thread about
+ * to block in poll() needs the eventfd written.
  *
  * The pollfd array is rebuilt only when entries are added or removed (a change of interest
  * patches it in place), so a wait costs one poll() over n + 1 descriptors. When more tags
@@ -36,6 +39,7 @@ typedef struct entry {
 struct pp__waitset {
     int            wake_r, wake_w; /* eventfd: both the same descriptor */
     int            wake_pending;   /* __atomic; 1 from the first wake until it is consumed */
+    int            sleeping;       /* __atomic; 1 while the waiting thread may block in poll */
     entry         *e;
     size_t         n, cap;
     struct pollfd *pfd;            /* [0] the wakeup, [i + 1] entry i; valid unless dirty */
@@ -180,8 +184,13 @@ void pp__os_waitset_remove(pp__waitset *ws, void *tag)
 
 void pp__os_waitset_wake(pp__waitset *ws)
 {
-    if (__atomic_exchange_n(&ws->wake_pending, 1, __ATOMIC_ACQ_REL))
+    /* Both sequentially consistent, against the waiting thread's store of `sleeping` and
+     * load of `wake_pending` (pp__os_waitset_wait): either it sees the flag before it
+     * blocks, or this sees it sleeping and writes the eventfd. */
+    if (__atomic_exchange_n(&ws->wake_pending, 1, __ATOMIC_SEQ_CST))
         return; /* a wake is already on its way */
+    if (!__atomic_load_n(&ws->sleeping, __ATOMIC_SEQ_CST))
+        return; /* awake: it sees the flag before it next waits */
 #ifdef HAVE_EVENTFD
     uint64_t one = 1;
     ssize_t r;
@@ -203,7 +212,8 @@ void pp__os_waitset_wake(pp__waitset *ws)
  * good, so that every later wake would be skipped. Cleared after, a wake landing in between
  * is skipped, but its caller changed the state before waking, and the waiting thread looks
  * at the state after this wait returns. The clear is an exchange (acquire) so that it
- * synchronises with such a skipped wake's exchange (release): its state change is visible. */
+ * synchronises with such a skipped wake's exchange (release): its state change is visible.
+ * (A wake made while the thread was awake set only the flag: drain_flag.) */
 static void drain_wake(pp__waitset *ws)
 {
 #ifdef HAVE_EVENTFD
@@ -221,6 +231,13 @@ static void drain_wake(pp__waitset *ws)
 #endif
     (void)r;
     (void)__atomic_exchange_n(&ws->wake_pending, 0, __ATOMIC_ACQ_REL);
+}
+
+/* A wake that set only the flag (the thread was awake): consumed, true. */
+static bool drain_flag(pp__waitset *ws)
+{
+    return __atomic_load_n(&ws->wake_pending, __ATOMIC_RELAXED) &&
+           __atomic_exchange_n(&ws->wake_pending, 0, __ATOMIC_ACQ_REL);
 }
 
 /* Or-s ev into tag's event, adding it if there is room; false if there was none. */
@@ -283,6 +300,14 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
     int64_t deadline = timeout_ms == PP_FOREVER ? -1
                        : timeout_ms > 0         ? pp__os_monotonic_ms() + timeout_ms
                                                 : 0;
+    /* About to block: say so, then look at the flag (see pp__os_waitset_wake). A wake seen
+     * here makes this wait a poll without a timeout. */
+    bool may_block = deadline != 0;
+    if (may_block) {
+        __atomic_store_n(&ws->sleeping, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&ws->wake_pending, __ATOMIC_SEQ_CST))
+            deadline = 0;
+    }
     int r;
     for (;;) {
         int t = -1;
@@ -293,17 +318,22 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
             t = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
         }
         r = poll(ws->pfd, (nfds_t)(ws->n + 1), t);
-        if (r >= 0)
+        if (r >= 0 || errno != EINTR)
             break;
-        if (errno != EINTR)
-            return pp__posix_err(oe, "poll", errno);
+    }
+    int err = r < 0 ? errno : 0;
+    if (may_block)
+        __atomic_store_n(&ws->sleeping, 0, __ATOMIC_RELAXED);
+    if (r < 0)
+        return pp__posix_err(oe, "poll", err);
+    if (r > 0 && ws->pfd[0].revents) {
+        drain_wake(ws);
+        emit(out, cap, n, NULL, PP__EV_WAKE);
+    } else if (drain_flag(ws)) {
+        emit(out, cap, n, NULL, PP__EV_WAKE);
     }
     if (r == 0)
         return PP_OK;
-    if (ws->pfd[0].revents) {
-        drain_wake(ws);
-        emit(out, cap, n, NULL, PP__EV_WAKE);
-    }
     /* Scan from where the last wait ran out of room; remember where this one does. */
     size_t start = ws->next < ws->n ? ws->next : 0;
     ws->next = 0;
