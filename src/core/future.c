@@ -160,11 +160,50 @@ static void complete_locked(pp_future *f, pp__fstate state, completion *c)
     f->cbs_tail = &f->cbs;
 }
 
+/*
+ * Wakes held back (pp__future_defer_wakes): the manager thread completes the futures of all
+ * the RESULTs one read brought, then wakes their waiters once. A caller collecting results
+ * in order then wakes once for the lot, not once for the first and again for each next one
+ * it catches up with while the manager is still completing them (a futex wait, a wake and
+ * two context switches each). Per thread; the condition variables are never freed, so a
+ * late signal is at worst a spurious wakeup.
+ */
+#define DEFER_MAX 64
+static PP__THREAD_LOCAL bool tl_defer;
+static PP__THREAD_LOCAL size_t tl_n_deferred;
+static PP__THREAD_LOCAL apr_thread_cond_t *tl_deferred[DEFER_MAX];
+
+void pp__future_defer_wakes(bool on)
+{
+    if (!on) {
+        for (size_t i = 0; i < tl_n_deferred; i++)
+            apr_thread_cond_signal(tl_deferred[i]);
+        tl_n_deferred = 0;
+    }
+    tl_defer = on;
+}
+
+static void wake(apr_thread_cond_t *cond)
+{
+    if (!tl_defer) {
+        apr_thread_cond_signal(cond);
+        return;
+    }
+    for (size_t i = 0; i < tl_n_deferred; i++)
+        if (tl_deferred[i] == cond)
+            return; /* one signal wakes its one sleeper, who looks at all it waits for */
+    if (tl_n_deferred == DEFER_MAX) {
+        apr_thread_cond_signal(cond);
+        return;
+    }
+    tl_deferred[tl_n_deferred++] = cond;
+}
+
 /* After pp__flock is released: wake the waiters, then run the callbacks on this thread. */
 static void finish_unlocked(pp_future *f, completion *c)
 {
     for (size_t i = 0; i < c->n_wake; i++)
-        apr_thread_cond_signal(c->wake[i]);
+        wake(c->wake[i]);
     pp__cb *cb = c->cbs;
     while (cb) {
         pp__cb *next = cb->next;

@@ -134,6 +134,11 @@ pp_status pp__future_finish_error(pp_future *f, pp_status status, int code, long
  * not finished). PP_ESTATE: f was already done. Runs callbacks on this thread. */
 pp_status pp__future_finish_copy(pp_future *f, const void *data, size_t len, long long pid);
 
+/* On this thread, from on until off: the waiters of the futures it completes are woken
+ * (their condition variables signalled) at the off, once each, instead of at each
+ * completion. Callbacks still run at once. The manager's dispatch of one wait's events. */
+void pp__future_defer_wakes(bool on);
+
 /* pp__future_set_abort for a future nobody else can see yet (just made): no lock. */
 void pp__future_init_abort(pp_future *f, pp_status (*fn)(void *ctx, uint64_t work_id),
                            void *ctx);

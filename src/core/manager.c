@@ -1922,6 +1922,7 @@ static void manager_wait(pp_executor *ex, long timeout_ms)
             pp__record_break(ex, cause, 0, 0, NULL);
         return;
     }
+    pp__future_defer_wakes(true); /* the waiters of this dispatch: woken once, at its end */
     for (size_t i = 0; i < n; i++) {
         worker *w = ev[i].tag;
         if (!w || !worker_live(w))
@@ -1936,7 +1937,8 @@ static void manager_wait(pp_executor *ex, long timeout_ms)
             pp__worker_closed(ex, w);
         }
     }
-    flush_wanted(ex);
+    flush_wanted(ex); /* the next CALLs first */
+    pp__future_defer_wakes(false);
 }
 
 /*
