@@ -56,22 +56,26 @@ static void test_create(void)
     printf("(%d faults) ", failed);
 }
 
-static void test_submit(void)
+/* One pp_submit of an argument of len bytes, every allocation failing in turn: at least
+ * min_faults of them. */
+static void submit_faults(size_t len, int min_faults)
 {
     pp_executor *ex = pp_t_executor(1);
     check_usable(ex); /* the worker exists: only the submit's own allocations remain */
+    unsigned char arg[1000];
+    CU_ASSERT_FATAL(len <= sizeof arg);
     int k, failed = 0;
     for (k = 1; k <= MAX_FAULTS; k++) {
         pp_future *f = (pp_future *)1;
-        int v = k;
+        memset(arg, k, len);
         pp__alloc_fail_nth(k);
-        pp_status st = pp_submit(ex, "echo", &v, sizeof v, &f);
+        pp_status st = pp_submit(ex, "echo", arg, len, &f);
         bool fired = pp__alloc_fault_fired();
         if (!fired) {
             PP_ASSERT_OK_FATAL(st);
             pp_buf r;
             PP_ASSERT_OK(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
-            CU_ASSERT(r.len == sizeof v && memcmp(r.data, &v, sizeof v) == 0);
+            CU_ASSERT(r.len == len && memcmp(r.data, arg, len) == 0);
             pp_future_release(f);
             break;
         }
@@ -81,8 +85,8 @@ static void test_submit(void)
         check_usable(ex);
     }
     CU_ASSERT(k <= MAX_FAULTS);
-    CU_ASSERT(failed >= 2); /* the work item and the future */
-    printf("(%d faults) ", failed);
+    CU_ASSERT(failed >= min_faults);
+    printf("(%zu bytes: %d faults) ", len, failed);
     pp_executor_stats s;
     PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
     /* nothing half-submitted: every item that got in completed: the first check, one check
@@ -91,6 +95,12 @@ static void test_submit(void)
     CU_ASSERT_EQUAL(s.pending, 0);
     CU_ASSERT_EQUAL(s.failed, 0);
     pp_executor_destroy(ex);
+}
+
+static void test_submit(void)
+{
+    submit_faults(sizeof(int), 1);  /* the future, its work item in the same block */
+    submit_faults(1000, 2);         /* a larger CALL frame: the work item, the future */
 }
 
 /* pp_map over 10 items in chunks of 3, and pp_map_lazy: a failure anywhere in the call is

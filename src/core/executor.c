@@ -44,10 +44,12 @@ work *pp__fifo_pop(work **head, work ***tail)
 void pp__work_free(work *w)
 {
     if (w) {
-        pp_future_release(w->f);
+        pp_future *f = w->f;
         pp__free(w->acc.data);
         pp__seg_put(w->seg);
-        pp__free(w);
+        if (!w->embedded)
+            pp__free(w);
+        pp_future_release(f); /* last: an embedded item goes with the future's block */
     }
 }
 
@@ -462,6 +464,9 @@ static bool wait_for_room(pp_executor *ex, long wait_ms)
     return true;
 }
 
+/* The largest CALL frame allocated with its future (see pp__submit_work). */
+#define EMBED_MAX 256
+
 pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args, size_t n,
                           bool raw, long limit_ms, long wait_ms, pp_future **out)
 {
@@ -476,14 +481,28 @@ pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args,
     pp__seg *seg = seg_min && frame_len >= seg_min && ex->method != PP_START_MPI
                        ? pp__seg_get(frame_len, 0)
                        : NULL;
-    work *it = pp__malloc(sizeof *it + (seg ? 0 : frame_len));
-    pp_future *f = pp__future_new();
+    /* A small item is allocated with its future, in one block freed with it (by whichever
+     * thread lets the future go last, usually the caller that allocated it): one
+     * allocation a call, and none freed on the manager's thread into the caller's heap. */
+    work *it;
+    pp_future *f;
+    bool embedded = !seg && frame_len <= EMBED_MAX;
+    if (embedded) {
+        void *mem = NULL;
+        f = pp__future_new_ext(sizeof *it + frame_len, &mem);
+        it = mem;
+    } else {
+        it = pp__malloc(sizeof *it + (seg ? 0 : frame_len));
+        f = pp__future_new();
+    }
     if (!it || !f) {
-        pp__free(it);
+        if (!embedded)
+            pp__free(it);
         pp__seg_put(seg);
         pp_future_release(f);
         return PP_ENOMEM;
     }
+    it->embedded = embedded;
     it->seg = seg;
     it->id = atomic_fetch_add_explicit(&ex->next_id, 1, memory_order_relaxed);
     it->f = f;

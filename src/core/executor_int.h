@@ -76,6 +76,8 @@ typedef struct work {
     int          stop_later; /* a stop_kind asked while it was queued ahead (claimed): asked
                                 once it is its worker's first call */
     struct work *next;
+    bool         embedded;  /* it lives in its future's own block (pp__future_new_ext),
+                               freed with the future: pp__work_free releases it last */
     /* uint8_t frame[frame_len]; */
 } work;
 

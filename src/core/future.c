@@ -280,11 +280,20 @@ bool pp__future_wait_done(pp_future *f, int64_t deadline_ms)
 
 pp_future *pp__future_new(void)
 {
-    if (pp__global_init() != PP_OK)
+    return pp__future_new_ext(0, NULL);
+}
+
+pp_future *pp__future_new_ext(size_t extra, void **extra_out)
+{
+    if (extra_out)
+        *extra_out = NULL;
+    if (pp__global_init() != PP_OK || extra > SIZE_MAX - sizeof(pp_future))
         return NULL;
-    pp_future *f = pp__calloc(1, sizeof *f);
+    pp_future *f = pp__calloc(1, sizeof *f + extra);
     if (!f)
         return NULL;
+    if (extra_out)
+        *extra_out = f + 1;
     atomic_init(&f->refs, 1);
     atomic_init(&f->userdata, NULL);
     f->state = PP__F_PENDING;

@@ -113,6 +113,9 @@ extern apr_thread_mutex_t *pp__flock;
 
 /* A new pending future with one reference. NULL on ENOMEM. */
 pp_future *pp__future_new(void);
+/* The same, with extra zeroed bytes after it in the same block (*extra_out, aligned as a
+ * pp_future is), freed with the future when its last reference goes. */
+pp_future *pp__future_new_ext(size_t extra, void **extra_out);
 
 /* Finishes f with a result whose bytes [data, data+len) live in owned (freed with f; may be
  * NULL with len 0). Ownership of owned passes to f even on failure (PP_ESTATE: f was

@@ -866,8 +866,10 @@ static work *chunk_rest(work *it, uint32_t from, int retries)
         nw->deadline = 0;
         nw->frame_len = fl;
         nw->next = NULL;
+        nw->embedded = false;
         pp__wire_encode_call(work_frame(nw), it->id, c.name, c.name_len, args, n);
-        pp__free(it);
+        if (!it->embedded) /* (an embedded one goes with its future, which nw now holds) */
+            pp__free(it);
     }
     pp__free(args);
     return nw;
