@@ -172,6 +172,14 @@ int pp_t_pid_alive(long long pid);
 int pp_t_kill_pid(long long pid);
 /* Runs the "pid" task once on ex and returns the worker's pid (-1 if it failed: asserted). */
 long long pp_t_task_pid(pp_executor *ex);
+/* Submits n calls of task with the same argument (fs: room for their n futures; fatal if a
+ * submit fails), then waits for each in turn (PP_T_TIMEOUT_MS), asserts PP_OK and releases it. */
+void pp_t_run_each(pp_executor *ex, const char *task, const void *arg, size_t len,
+                   pp_future **fs, int n);
+/* Submits "echo" of the int i for i = 0 .. n-1 (fs: room for n futures; fatal if a submit
+ * fails), then waits for each in turn (PP_T_TIMEOUT_MS), asserts PP_OK and that it returned
+ * i, and releases it. */
+void pp_t_echo_each(pp_executor *ex, pp_future **fs, int n);
 
 /* The parent of pid (Linux, from /proc; -1 elsewhere or if unknown). */
 long long pp_t_ppid_of(long long pid);

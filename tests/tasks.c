@@ -280,6 +280,29 @@ long long pp_t_task_pid(pp_executor *ex)
     return pid;
 }
 
+void pp_t_run_each(pp_executor *ex, const char *task, const void *arg, size_t len,
+                   pp_future **fs, int n)
+{
+    for (int i = 0; i < n; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, task, arg, len, &fs[i]));
+    for (int i = 0; i < n; i++) {
+        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
+        pp_future_release(fs[i]);
+    }
+}
+
+void pp_t_echo_each(pp_executor *ex, pp_future **fs, int n)
+{
+    for (int i = 0; i < n; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", &i, sizeof i, &fs[i]));
+    for (int i = 0; i < n; i++) {
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, &r));
+        CU_ASSERT(r.len == sizeof i && memcmp(r.data, &i, sizeof i) == 0);
+        pp_future_release(fs[i]);
+    }
+}
+
 int pp_t_kill_pid(long long pid)
 {
 #ifdef _WIN32

@@ -409,12 +409,7 @@ static void test_other_workers_stopped(void)
     pp_executor *ex = pp_t_executor(3);
     pp_t_sleep_arg a = {300, 0};
     pp_future *fs[3];
-    for (int i = 0; i < 3; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
-    for (int i = 0; i < 3; i++) {
-        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
-        pp_future_release(fs[i]);
-    }
+    pp_t_run_each(ex, "sleep", &a, sizeof a, fs, 3);
     long long pids[8];
     size_t n = 0;
     PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 8, &n));

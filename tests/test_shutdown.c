@@ -380,29 +380,53 @@ int pp_t_orphan_parent(void)
     return 0;
 }
 
+/* Whether the tests of an --orphan-parent program skip this run (saying why): its busy
+ * workers go with it by their parent-death signal, whose handler ThreadSanitizer delays in
+ * forked workers; a dead MPI worker rank is lost for good. */
+static bool skip_orphan_parent(void)
+{
+    if (PP_T_TSAN && pp_t_start == PP_START_FORK) {
+        printf("SKIP (tsan, fork): ThreadSanitizer runs a forked worker's parent-death handler "
+               "only at a point of its own choosing, which a worker waiting for its parent "
+               "may never reach\n");
+        return true;
+    }
+    if (pp_t_start == PP_START_MPI) {
+        printf("SKIP (mpi): a dead worker rank is lost for good (mpi_check covers crashes)\n");
+        return true;
+    }
+    return false;
+}
+
+#ifdef __linux__
+/* Starts "<env>exec pp_tests --start=<this run's> --orphan-parent" (env: "" or variable
+ * assignments, each followed by a space) and returns the pipe of its output. */
+static FILE *popen_orphan_parent(const char *env)
+{
+    char *exe = NULL;
+    PP_ASSERT_OK_FATAL(pp__os_exepath(&exe, NULL));
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "%sexec '%s' --start=%s --orphan-parent", env, exe,
+             pp_t_start_name());
+    pp__free(exe);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    return p;
+}
+#endif
+
 /* A parent that dies, even by SIGKILL, leaves no worker behind, nor a worker's descendant:
  * idle ones see their channel's EOF, busy ones get their parent-death signal (Linux
  * PR_SET_PDEATHSIG), whose handler kills the worker's process group (a `sleep 600`
  * grandchild of one of them here). */
 static void test_no_orphans(void)
 {
-    if (PP_T_TSAN && pp_t_start == PP_START_FORK) {
-        printf("SKIP (tsan, fork): ThreadSanitizer runs a forked worker's parent-death handler "
-               "only at a point of its own choosing, which a worker waiting for its parent "
-               "may never reach\n");
+    if (skip_orphan_parent())
         return;
-    }
-    PP_T_SKIP_IF_MPI("a dead worker rank is lost for good (mpi_check covers crashes)");
 #ifndef __linux__
     printf("SKIP: needs PR_SET_PDEATHSIG (Linux) for busy workers\n");
 #else
-    char *exe = NULL;
-    PP_ASSERT_OK_FATAL(pp__os_exepath(&exe, NULL));
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "exec '%s' --start=%s --orphan-parent", exe, pp_t_start_name());
-    pp__free(exe);
-    FILE *p = popen(cmd, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    FILE *p = popen_orphan_parent("");
     long long ids[5] = {0, 0, 0, 0, 0};
     int got = fscanf(p, "%lld %lld %lld %lld %lld", &ids[0], &ids[1], &ids[2], &ids[3],
                      &ids[4]);
@@ -597,24 +621,12 @@ static void test_shutdown_races_submit(void)
  * no hang at exit). */
 static void test_exit_without_destroy(void)
 {
-    if (PP_T_TSAN && pp_t_start == PP_START_FORK) {
-        printf("SKIP (tsan, fork): ThreadSanitizer runs a forked worker's parent-death handler "
-               "only at a point of its own choosing, which a worker waiting for its parent "
-               "may never reach\n");
+    if (skip_orphan_parent())
         return;
-    }
-    PP_T_SKIP_IF_MPI("a dead worker rank is lost for good (mpi_check covers crashes)");
 #ifndef __linux__
     printf("SKIP: busy workers need PR_SET_PDEATHSIG (Linux) to go with their parent\n");
 #else
-    char *exe = NULL;
-    PP_ASSERT_OK_FATAL(pp__os_exepath(&exe, NULL));
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "PP_T_PARENT_MODE=exit exec '%s' --start=%s --orphan-parent", exe,
-             pp_t_start_name());
-    pp__free(exe);
-    FILE *p = popen(cmd, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    FILE *p = popen_orphan_parent("PP_T_PARENT_MODE=exit ");
     long long ids[4] = {0, 0, 0, 0};
     int got = fscanf(p, "%lld %lld %lld %lld", &ids[0], &ids[1], &ids[2], &ids[3]);
     CU_ASSERT_EQUAL_FATAL(got, 4);
