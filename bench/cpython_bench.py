@@ -10,7 +10,8 @@ comments. Every pool has max_workers=2 and mp_context=multiprocessing.get_contex
 Standard library only.
 
 With the spawn start method every worker re-imports this file as its main module: the tasks
-are module-level functions (pybench_common's) and everything else runs only under `if __name__ == '__main__'`.
+are module-level functions (in pybench_common.py) and everything else runs only under
+`if __name__ == '__main__'`.
 """
 import concurrent.futures as cf
 import multiprocessing
@@ -20,9 +21,10 @@ import time
 # Only what the workers need is imported at module level: a spawned worker re-imports this
 # file, and its imports count in the start-up figure. argparse is imported in main(). The
 # tasks, statistics and timed loops are pybench_common's (shared with the peers' scripts).
-from pybench_common import (RESULT, WORKERS, die, echo, map_rates, median, out, out_payload,
-                            out_roundtrip, out_submit, payload_buf, payload_label,
-                            payload_runs, roundtrip_times, startup_times, submit_runs)
+from pybench_common import (RESULT, WORKERS, add_options, die, echo, map_rates, median,
+                            out, out_payload, out_roundtrip, out_submit, payload_buf,
+                            payload_label, payload_runs, roundtrip_times, startup_times,
+                            submit_runs)
 
 
 # ---- helpers ----
@@ -109,13 +111,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("workload",
                    choices=["startup", "submit", "map", "roundtrip", "payload", "broken"])
-    p.add_argument("--start", default="spawn", choices=["spawn", "fork", "forkserver"])
-    p.add_argument("--reps", type=int, default=0)
-    p.add_argument("--n", type=int, default=0)
-    p.add_argument("--chunksize", default="1,100,1000")
-    p.add_argument("--size", type=int, default=64 * 1024 * 1024)
-    p.add_argument("--inflight", type=int, default=1)
-    p.add_argument("--warm", type=int, default=0)
+    add_options(p)
     a = p.parse_args()
     ctx = multiprocessing.get_context(a.start)
     m = a.start

@@ -23,9 +23,10 @@ import sys
 import time
 
 # The tasks, statistics and timed loops are pybench_common's (shared with cpython_bench.py).
-from pybench_common import (WORKERS, die, echo, map_rates, median, out, out_payload,
-                            out_roundtrip, out_submit, payload_buf, payload_label,
-                            payload_runs, roundtrip_times, startup_times, submit_runs)
+from pybench_common import (WORKERS, add_options, die, echo, map_rates, median, out,
+                            out_payload, out_roundtrip, out_submit, payload_buf,
+                            payload_label, payload_runs, roundtrip_times, startup_times,
+                            submit_runs)
 
 
 class Hung(Exception):
@@ -277,13 +278,7 @@ def main():
     p.add_argument("impl", choices=["pool", "pebble", "loky"])
     p.add_argument("workload", choices=["startup", "submit", "map", "roundtrip", "payload",
                                         "broken", "isolate"])
-    p.add_argument("--start", default="spawn", choices=["spawn", "fork", "forkserver"])
-    p.add_argument("--reps", type=int, default=0)
-    p.add_argument("--n", type=int, default=0)
-    p.add_argument("--chunksize", default="1,100,1000")
-    p.add_argument("--size", type=int, default=64 * 1024 * 1024)
-    p.add_argument("--inflight", type=int, default=1)
-    p.add_argument("--warm", type=int, default=0)
+    add_options(p)
     p.add_argument("--hang", type=float, default=5.0,
                    help="seconds to wait for the outcome of a crashed call")
     a = p.parse_args()

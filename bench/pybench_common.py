@@ -86,6 +86,18 @@ def payload_label(size, inflight, warm_rounds, label=size_label):
     return s + (".w%d" % warm_rounds if warm_rounds > 0 else "")
 
 
+def add_options(p):
+    """The options of cpython_bench.py and peers_bench.py, on the argparse parser p (their
+    defaults of 0 stand for each workload's own)."""
+    p.add_argument("--start", default="spawn", choices=["spawn", "fork", "forkserver"])
+    p.add_argument("--reps", type=int, default=0)
+    p.add_argument("--n", type=int, default=0)
+    p.add_argument("--chunksize", default="1,100,1000")
+    p.add_argument("--size", type=int, default=64 * 1024 * 1024)
+    p.add_argument("--inflight", type=int, default=1)
+    p.add_argument("--warm", type=int, default=0)
+
+
 # ---- timed loops of the workloads ----
 
 def startup_times(new, submit, result, close, reps):
