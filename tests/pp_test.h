@@ -164,6 +164,13 @@ typedef int (*pp_t_race_fn)(pp_future **fs, size_t n, int round, void *ctx);
 int pp_t_completion_races(int rounds, size_t n, size_t cancel_mod, pp_t_race_fn begin,
                           pp_t_race_fn wait, void *ctx);
 
+/* A new pending future (pp_future_create; fatal if it fails). */
+pp_future *pp_t_new_future(void);
+/* A new future finished with the result "ok" (2 bytes). */
+pp_future *pp_t_new_finished(void);
+/* Releases fs[0 .. n-1]. */
+void pp_t_release_all(pp_future **fs, size_t n);
+
 /* Process id of this process. */
 long long pp_t_getpid(void);
 /* Is the process with this id still alive (and not a zombie we could reap)? */

@@ -280,6 +280,27 @@ long long pp_t_task_pid(pp_executor *ex)
     return pid;
 }
 
+pp_future *pp_t_new_future(void)
+{
+    pp_future *f = NULL;
+    PP_ASSERT_OK_FATAL(pp_future_create(&f));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    return f;
+}
+
+pp_future *pp_t_new_finished(void)
+{
+    pp_future *f = pp_t_new_future();
+    PP_ASSERT_OK_FATAL(pp_future_set_result(f, "ok", 2));
+    return f;
+}
+
+void pp_t_release_all(pp_future **fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        pp_future_release(fs[i]);
+}
+
 void pp_t_run_each(pp_executor *ex, const char *task, const void *arg, size_t len,
                    pp_future **fs, int n)
 {
