@@ -271,6 +271,18 @@ int pp_t_crash_child(const char *task, int ignore);
 #  define PP_T_TSAN 0
 #endif
 
+/* 1 in an AddressSanitizer or ThreadSanitizer build. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#  define PP_T_SANITIZED 1
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#    define PP_T_SANITIZED 1
+#  endif
+#endif
+#ifndef PP_T_SANITIZED
+#  define PP_T_SANITIZED 0
+#endif
+
 /* One suite per area; defined in test_<area>.c. */
 extern const CU_SuiteInfo pp_suite_future;
 extern const CU_SuiteInfo pp_suite_callbacks;

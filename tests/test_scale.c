@@ -15,14 +15,7 @@
 
 /* Sanitizer builds run the same tests with fewer workers: each instrumented worker holds
  * tens of MiB (ASan, TSan), and 200 of them would take gigabytes of a CI machine. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#  define SANITIZED 1
-#elif defined(__has_feature)
-#  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#    define SANITIZED 1
-#  endif
-#endif
-#ifdef SANITIZED
+#if PP_T_SANITIZED
 #  define SMALL 40
 #  define LARGE 80
 #else
