@@ -175,6 +175,9 @@ void pp_t_release_all(pp_future **fs, size_t n);
 long long pp_t_getpid(void);
 /* Is the process with this id still alive (and not a zombie we could reap)? */
 int pp_t_pid_alive(long long pid);
+/* Polls pids[0 .. n-1] (every poll_ms) while any is alive and pp_t_now_ms() < deadline_ms;
+ * returns how many were alive at the last look (n if the deadline had passed already). */
+int pp_t_wait_gone(const long long *pids, int n, long long deadline_ms, unsigned poll_ms);
 /* Kills the process for good (SIGKILL; Windows: TerminateProcess with code 9): 0 if sent. */
 int pp_t_kill_pid(long long pid);
 /* Runs the "pid" task once on ex and returns the worker's pid (-1 if it failed: asserted). */

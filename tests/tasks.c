@@ -324,6 +324,19 @@ void pp_t_echo_each(pp_executor *ex, pp_future **fs, int n)
     }
 }
 
+int pp_t_wait_gone(const long long *pids, int n, long long deadline_ms, unsigned poll_ms)
+{
+    int alive = n;
+    while (alive && pp_t_now_ms() < deadline_ms) {
+        alive = 0;
+        for (int i = 0; i < n; i++)
+            alive += pp_t_pid_alive(pids[i]) != 0;
+        if (alive)
+            pp_t_sleep_ms(poll_ms);
+    }
+    return alive;
+}
+
 int pp_t_kill_pid(long long pid)
 {
 #ifdef _WIN32

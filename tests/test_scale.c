@@ -67,15 +67,7 @@ static pp_executor *all_busy(int n, const char *gate, pp_future **fs, long long 
 /* Every pid is gone within a bound, after the pool was destroyed. */
 static void none_left(const long long *pids, int n)
 {
-    long long t0 = pp_t_now_ms();
-    int alive = n;
-    while (alive && pp_t_now_ms() - t0 < BOUND_MS) {
-        alive = 0;
-        for (int i = 0; i < n; i++)
-            alive += pp_t_pid_alive(pids[i]) != 0;
-        if (alive)
-            pp_t_sleep_ms(20);
-    }
+    int alive = pp_t_wait_gone(pids, n, pp_t_now_ms() + BOUND_MS, 20);
     CU_ASSERT_EQUAL(alive, 0);
     for (int i = 0; i < n && alive; i++)
         if (pp_t_pid_alive(pids[i]))

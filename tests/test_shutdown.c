@@ -640,14 +640,7 @@ static void test_exit_without_destroy(void)
     int status = pclose(p); /* reaps the parent */
     if (!parent_hung)
         CU_ASSERT(status == 0);
-    int alive = 3;
-    while (alive && pp_t_now_ms() - t0 < 2 * BOUND_MS) {
-        alive = 0;
-        for (int i = 1; i < 4; i++)
-            alive += pp_t_pid_alive(ids[i]) != 0;
-        if (alive)
-            pp_t_sleep_ms(10);
-    }
+    int alive = pp_t_wait_gone(&ids[1], 3, t0 + 2 * BOUND_MS, 10);
     CU_ASSERT_EQUAL(alive, 0);
     for (int i = 1; i < 4; i++)
         if (pp_t_pid_alive(ids[i]))
