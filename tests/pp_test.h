@@ -182,8 +182,12 @@ int pp_t_wait_gone(const long long *pids, int n, long long deadline_ms, unsigned
 int pp_t_kill_pid(long long pid);
 /* Runs the "pid" task once on ex and returns the worker's pid (-1 if it failed: asserted). */
 long long pp_t_task_pid(pp_executor *ex);
-/* Submits n calls of task with the same argument (fs: room for their n futures; fatal if a
- * submit fails), then waits for each in turn (PP_T_TIMEOUT_MS), asserts PP_OK and releases it. */
+/* Submits n calls of task with the same argument, their futures in fs[0 .. n-1]; fatal if a
+ * submit fails. */
+void pp_t_submit_each(pp_executor *ex, const char *task, const void *arg, size_t len,
+                      pp_future **fs, int n);
+/* pp_t_submit_each(), then waits for each call in turn (PP_T_TIMEOUT_MS), asserts PP_OK and
+ * releases it. */
 void pp_t_run_each(pp_executor *ex, const char *task, const void *arg, size_t len,
                    pp_future **fs, int n);
 /* Submits "echo" of the int i for i = 0 .. n-1 (fs: room for n futures; fatal if a submit

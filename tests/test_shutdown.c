@@ -64,8 +64,7 @@ static void test_wait_runs_pending_work(void)
     pp_executor *ex = pp_t_executor(2);
     pp_t_sleep_arg a = {100, 5};
     pp_future *fs[6];
-    for (int i = 0; i < 6; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    pp_t_submit_each(ex, "sleep", &a, sizeof a, fs, 6);
     PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
     for (int i = 0; i < 6; i++) {
         CU_ASSERT(pp_future_done(fs[i]));
@@ -154,8 +153,7 @@ static void test_no_wait(void)
     pp_executor *ex = pp_t_executor(1);
     pp_t_sleep_arg a = {600, 3};
     pp_future *fs[3];
-    for (int i = 0; i < 3; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    pp_t_submit_each(ex, "sleep", &a, sizeof a, fs, 3);
     long long t0 = pp_t_now_ms();
     PP_ASSERT_OK(pp_executor_shutdown(ex, false, false));
     CU_ASSERT(!pp_future_done(fs[2])); /* returned before the work could finish */
@@ -176,8 +174,7 @@ static void test_destroy_waits(void)
     pp_executor *ex = pp_t_executor(2);
     pp_t_sleep_arg a = {100, 9};
     pp_future *fs[5];
-    for (int i = 0; i < 5; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    pp_t_submit_each(ex, "sleep", &a, sizeof a, fs, 5);
     pp_executor_destroy(ex);
     for (int i = 0; i < 5; i++) { /* futures outlive their executor */
         pp_buf r;
@@ -195,8 +192,7 @@ static void test_no_worker_left(void)
     pp_executor *ex = pp_t_executor(3);
     pp_t_sleep_arg a = {200, 0};
     pp_future *fs[3];
-    for (int i = 0; i < 3; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    pp_t_submit_each(ex, "sleep", &a, sizeof a, fs, 3);
     pp_t_snapshot snap;
     CU_ASSERT(pp_t_wait_stats(ex, pp_t_workers_at_least, &(size_t){3}, BOUND_MS, &snap));
     CU_ASSERT_EQUAL(snap.n_pids, 3);
@@ -264,8 +260,7 @@ static void check_force(pp_status (*force)(pp_executor *), const char *sig)
     pp_executor *ex = pp_t_executor(2);
     pp_t_sleep_arg a = {20000, 0};
     pp_future *fs[5];
-    for (int i = 0; i < 5; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    pp_t_submit_each(ex, "sleep", &a, sizeof a, fs, 5);
     /* both workers started and running, max_workers + 1 items handed out */
     pp_t_snapshot snap;
     CU_ASSERT(pp_t_wait_stats(ex, two_running_three_out, fs[1], BOUND_MS, &snap));
@@ -527,8 +522,7 @@ static void test_destroy_after_no_wait(void)
     pp_executor *ex = pp_t_executor(2);
     pp_t_sleep_arg a = {100, 6};
     pp_future *fs[5];
-    for (int i = 0; i < 5; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    pp_t_submit_each(ex, "sleep", &a, sizeof a, fs, 5);
     PP_ASSERT_OK(pp_executor_shutdown(ex, false, false));
     pp_executor_destroy(ex);
     for (int i = 0; i < 5; i++) {

@@ -280,8 +280,7 @@ static void test_workers_on_demand_up_to_max(void)
     CU_ASSERT_EQUAL(s.workers, 0); /* none before any work */
     pp_t_sleep_arg a = {200, 0};
     pp_future *fs[8];
-    for (int i = 0; i < 8; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    pp_t_submit_each(ex, "sleep", &a, sizeof a, fs, 8);
     for (int i = 0; i < 8; i++) {
         PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
         CU_ASSERT(s.workers <= 2);
@@ -524,8 +523,7 @@ static void test_pids_and_stats_consistent(void)
     CU_ASSERT_EQUAL(n, 0);
     pp_t_sleep_arg a = {300, 0};
     pp_future *fs[2], *p[2];
-    for (int i = 0; i < 2; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    pp_t_submit_each(ex, "sleep", &a, sizeof a, fs, 2);
     for (int i = 0; i < 2; i++)
         PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &p[i]));
     long long seen[2] = {0, 0};
