@@ -186,8 +186,9 @@ long long pp_t_task_pid(pp_executor *ex);
  * submit fails. */
 void pp_t_submit_each(pp_executor *ex, const char *task, const void *arg, size_t len,
                       pp_future **fs, int n);
-/* pp_t_submit_each(), then waits for each call in turn (PP_T_TIMEOUT_MS), asserts PP_OK and
- * releases it. */
+/* Waits for fs[0 .. n-1] in turn (PP_T_TIMEOUT_MS each), asserts PP_OK and releases each. */
+void pp_t_finish_each(pp_future **fs, int n);
+/* pp_t_submit_each(), then pp_t_finish_each(). */
 void pp_t_run_each(pp_executor *ex, const char *task, const void *arg, size_t len,
                    pp_future **fs, int n);
 /* Submits "echo" of the int i for i = 0 .. n-1 (fs: room for n futures; fatal if a submit

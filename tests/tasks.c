@@ -308,14 +308,19 @@ void pp_t_submit_each(pp_executor *ex, const char *task, const void *arg, size_t
         PP_ASSERT_OK_FATAL(pp_submit(ex, task, arg, len, &fs[i]));
 }
 
-void pp_t_run_each(pp_executor *ex, const char *task, const void *arg, size_t len,
-                   pp_future **fs, int n)
+void pp_t_finish_each(pp_future **fs, int n)
 {
-    pp_t_submit_each(ex, task, arg, len, fs, n);
     for (int i = 0; i < n; i++) {
         PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
         pp_future_release(fs[i]);
     }
+}
+
+void pp_t_run_each(pp_executor *ex, const char *task, const void *arg, size_t len,
+                   pp_future **fs, int n)
+{
+    pp_t_submit_each(ex, task, arg, len, fs, n);
+    pp_t_finish_each(fs, n);
 }
 
 void pp_t_echo_each(pp_executor *ex, pp_future **fs, int n)

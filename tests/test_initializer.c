@@ -77,10 +77,7 @@ static void test_each_worker(void)
         CU_ASSERT(r.len == sizeof args && memcmp(r.data, args, sizeof args) == 0);
         pp_future_release(g[i]);
     }
-    for (int i = 0; i < 3; i++) {
-        PP_ASSERT_OK(pp_future_result(s[i], PP_T_TIMEOUT_MS, NULL));
-        pp_future_release(s[i]);
-    }
+    pp_t_finish_each(s, 3);
     pp_executor_stats st;
     pp_executor_stats_get(ex, &st);
     CU_ASSERT(st.workers_started >= 2 && st.workers_started <= 3);
@@ -220,10 +217,7 @@ static void test_once_before_any_task(void)
         CU_ASSERT(in.pid > 0 && in.pid != pp_t_getpid());
         pp_future_release(g[i]);
     }
-    for (int i = 0; i < 3; i++) {
-        PP_ASSERT_OK(pp_future_result(s[i], PP_T_TIMEOUT_MS, NULL));
-        pp_future_release(s[i]);
-    }
+    pp_t_finish_each(s, 3);
     pp_executor_stats st;
     PP_ASSERT_OK(pp_executor_stats_get(ex, &st));
     CU_ASSERT_EQUAL(st.completed, 12); /* the initializer is not a work item */

@@ -161,10 +161,7 @@ static void test_no_wait(void)
     pp_future *g = (pp_future *)1;
     CU_ASSERT_EQUAL(pp_submit(ex, "noop", NULL, 0, &g), PP_ESHUTDOWN); /* at once */
     CU_ASSERT_PTR_NULL(g);
-    for (int i = 0; i < 3; i++) { /* the work still runs */
-        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
-        pp_future_release(fs[i]);
-    }
+    pp_t_finish_each(fs, 3); /* the work still runs */
     PP_ASSERT_OK(pp_executor_shutdown(ex, true, false)); /* then wait */
     pp_executor_destroy(ex);
 }

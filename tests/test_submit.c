@@ -1057,10 +1057,7 @@ static void test_max_pending(void)
     CU_ASSERT(pp_future_done(fs[0]) || pp_future_running(fs[0]));
     PP_ASSERT_OK(pp_future_result(g, PP_T_TIMEOUT_MS, NULL));
     pp_future_release(g);
-    for (int i = 0; i < 4; i++) {
-        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
-        pp_future_release(fs[i]);
-    }
+    pp_t_finish_each(fs, 4);
 
     /* a submit waiting for room wakes with PP_ESHUTDOWN when the executor shuts down */
     PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &slow, sizeof slow, &fs[0]));
