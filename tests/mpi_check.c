@@ -141,6 +141,40 @@ static int32_t square_of(pp_executor *ex, int32_t v)
     return r;
 }
 
+/* pp_map of "square" over 0 .. n-1 (n at most 1000) with this chunksize, consumed in order:
+ * pp_map's status is CHECKed here; returns whether every item came back as its square, all
+ * n of them. */
+static bool map_squares(pp_executor *ex, int n, size_t chunksize)
+{
+    static int32_t in[1000];
+    static pp_buf args[1000];
+    if (n > 1000)
+        return false;
+    for (int i = 0; i < n; i++) {
+        in[i] = i;
+        args[i] = (pp_buf){&in[i], sizeof in[i]};
+    }
+    pp_map_iter *it = NULL;
+    CHECK(pp_map(ex, "square", args, (size_t)n, chunksize, WAIT_MS, &it) == PP_OK);
+    int got = 0;
+    bool ok = true;
+    for (;;) {
+        pp_buf b = {NULL, 0};
+        pp_status st = pp_map_next(it, &b, NULL);
+        if (st == PP_END)
+            break;
+        int32_t v = -1;
+        if (st == PP_OK && b.len == sizeof v)
+            memcpy(&v, b.data, sizeof v);
+        ok = ok && v == got * got;
+        got++;
+        if (st != PP_OK)
+            break;
+    }
+    pp_map_free(it);
+    return ok && got == n;
+}
+
 /* Executors one after another reuse the ranks; map; a second live executor; pids. */
 static void check_reuse(int nranks)
 {
@@ -151,33 +185,7 @@ static void check_reuse(int nranks)
         CHECK(square_of(ex, 7) == 49);
         pp_executor *second = mpi_executor(0, PP_ESTATE);
         CHECK(second == NULL);
-        /* map over more items than workers, chunked */
-        enum { N = 1000 };
-        static int32_t in[N];
-        pp_buf args[N];
-        for (int i = 0; i < N; i++) {
-            in[i] = i;
-            args[i] = (pp_buf){&in[i], sizeof in[i]};
-        }
-        pp_map_iter *it = NULL;
-        CHECK(pp_map(ex, "square", args, N, 100, WAIT_MS, &it) == PP_OK);
-        int got = 0;
-        bool ok = true;
-        for (;;) {
-            pp_buf b = {NULL, 0};
-            pp_status st = pp_map_next(it, &b, NULL);
-            if (st == PP_END)
-                break;
-            int32_t v = -1;
-            if (st == PP_OK && b.len == sizeof v)
-                memcpy(&v, b.data, sizeof v);
-            ok = ok && v == got * got;
-            got++;
-            if (st != PP_OK)
-                break;
-        }
-        pp_map_free(it);
-        CHECK(ok && got == N);
+        CHECK(map_squares(ex, 1000, 100)); /* more items than workers, chunked */
         long long pids[16];
         size_t n = 0;
         CHECK(pp_executor_worker_pids(ex, pids, 16, &n) == PP_OK);
@@ -432,32 +440,7 @@ static void check_spawn(int nranks)
     long long t0 = now_ms();
     CHECK(square_of(ex, 7) == 49);
     printf("mpi_check: spawn: first result after %lld ms\n", now_ms() - t0);
-    enum { N = 200 };
-    static int32_t in[N];
-    pp_buf args[N];
-    for (int i = 0; i < N; i++) {
-        in[i] = i;
-        args[i] = (pp_buf){&in[i], sizeof in[i]};
-    }
-    pp_map_iter *it = NULL;
-    CHECK(pp_map(ex, "square", args, N, 20, WAIT_MS, &it) == PP_OK);
-    int got = 0;
-    bool ok = true;
-    for (;;) {
-        pp_buf b = {NULL, 0};
-        pp_status st = pp_map_next(it, &b, NULL);
-        if (st == PP_END)
-            break;
-        int32_t v = -1;
-        if (st == PP_OK && b.len == sizeof v)
-            memcpy(&v, b.data, sizeof v);
-        ok = ok && v == got * got;
-        got++;
-        if (st != PP_OK)
-            break;
-    }
-    pp_map_free(it);
-    CHECK(ok && got == N);
+    CHECK(map_squares(ex, 200, 20));
     /* a second spawn-mode executor at the same time (spawned workers are not shared) */
     pp_executor *ex2 = spawn_executor(1, PP_CRASH_BREAK);
     if (ex2) {
