@@ -19,58 +19,14 @@ exec, like spawn) and ignores --start, but names its figures after it so that th
 the same rows. With spawn every worker re-imports this file: the tasks are module-level
 functions and the peers are imported only in main().
 """
-import os
-import resource
-import statistics
 import sys
 import time
 
-WORKERS = 2
-
-
-# ---- tasks (run in the workers) ----
-
-def echo(x):
-    return x
-
-
-def sink(x):
-    return None
-
-
-def die():
-    os._exit(3)
-
-
-# ---- helpers ----
-
-def cpu_s():
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime, ru.ru_stime
-
-
-median = statistics.median
-
-
-def percentile(values, p):
-    v = sorted(values)
-    rank = min(max(int((p / 100.0) * len(v) + 0.999999), 1), len(v))
-    return v[rank - 1]
-
-
-def out(name, value, unit, fmt="%.1f"):
-    if value is None:
-        print("%s\tNA\t%s" % (name, unit), flush=True)
-    else:
-        print(("%s\t" + fmt + "\t%s") % (name, value, unit), flush=True)
-
-
-def size_label(size):
-    if size % (1024 * 1024) == 0:
-        return "%dMiB" % (size // (1024 * 1024))
-    if size % 1024 == 0:
-        return "%dKiB" % (size // 1024)
-    return "%dB" % size
+# The tasks, statistics and timed loops are pybench_common's (shared with cpython_bench.py).
+from pybench_common import (WORKERS, add_options, die, echo, map_rates, median, out,
+                            out_payload, out_roundtrip, out_submit, payload_buf,
+                            payload_label, payload_runs, roundtrip_times, startup_times,
+                            submit_runs)
 
 
 class Hung(Exception):
@@ -190,38 +146,16 @@ def warm(P, pool, workers=WORKERS):
 # ---- workloads (as cpython_bench.py's) ----
 
 def bench_startup(P, m, reps):
-    t = []
-    for i in range(reps):
-        t0 = time.perf_counter()
-        pool = P.new(WORKERS)
-        if P.result(P.submit(pool, echo, i)) != i:
-            raise SystemExit("startup: wrong result")
-        t.append(time.perf_counter() - t0)
-        P.close(pool)
+    t = startup_times(lambda: P.new(WORKERS), P.submit, P.result, P.close, reps)
     out("startup.%s" % m, median(t) * 1e3, "ms", "%.4f")
 
 
 def bench_submit(P, m, reps, n):
-    rates, cpus, subs, syss = [], [], [], []
     pool = P.new(WORKERS)
     warm(P, pool)
-    for _ in range(reps):
-        (c0, s0), t0 = cpu_s(), time.perf_counter()
-        hs = [P.submit(pool, echo, i) for i in range(n)]
-        subs.append(time.perf_counter() - t0)
-        for i, h in enumerate(hs):
-            if P.result(h) != i:
-                raise SystemExit("submit: wrong result")
-        t1, (c1, s1) = time.perf_counter(), cpu_s()
-        del hs
-        rates.append(n / (t1 - t0))
-        cpus.append((c1 - c0) / n)
-        syss.append((s1 - s0) / n)
+    runs = submit_runs(lambda fn, x: P.submit(pool, fn, x), P.result, reps, n)
     P.close(pool)
-    out("submit.%s" % m, median(rates), "tasks/s")
-    out("cpu_per_task.%s" % m, median(cpus) * 1e6, "us/task", "%.3f")
-    print("# of which the submit loop: %.3f us/task (wall)" % (median(subs) / n * 1e6))
-    print("# of the parent's CPU, in the kernel: %.3f us/task" % (median(syss) * 1e6))
+    out_submit(m, n, runs)
 
 
 def bench_map(P, m, reps, n, chunks):
@@ -229,65 +163,28 @@ def bench_map(P, m, reps, n, chunks):
     pool = P.new(WORKERS)
     warm(P, pool)
     for c in chunks:
-        rates = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            res = P.pmap(pool, echo, items, c)
-            t1 = time.perf_counter()
-            if res != items:
-                raise SystemExit("map: wrong result")
-            del res
-            rates.append(n / (t1 - t0))
+        rates = map_rates(lambda fn, it: P.pmap(pool, fn, it, c), items, reps)
         out("map.c%d.%s" % (c, m), median(rates), "items/s")
     P.close(pool)
 
 
 def bench_roundtrip(P, m, n):
-    t = []
     pool = P.new(WORKERS)
     warm(P, pool)
-    for i in range(100):
-        P.result(P.submit(pool, echo, i))
-    for i in range(n):
-        t0 = time.perf_counter()
-        r = P.result(P.submit(pool, echo, i))
-        t.append(time.perf_counter() - t0)
-        if r != i:
-            raise SystemExit("roundtrip: wrong result")
+    t = roundtrip_times(lambda fn, x: P.submit(pool, fn, x), P.result, n)
     P.close(pool)
-    out("rtt.median.%s" % m, median(t) * 1e6, "us", "%.2f")
-    out("rtt.p99.%s" % m, percentile(t, 99) * 1e6, "us", "%.2f")
+    out_roundtrip(m, t)
 
 
 def bench_payload(P, m, reps, size, inflight, warm_rounds=0):
-    """(e): inflight calls with a size-byte argument submitted at once, collected in order;
-    the results are checked after the clock stops. MB/s = inflight * size / 1e6 / time.
-    With inflight > 1, one call per worker of each kind runs first, not timed, then warm_rounds
-    rounds of inflight calls, not timed either (--warm N: the steady state)."""
-    buf = bytes((i * 131 + 7) & 0xFF for i in range(256)) * (size // 256) + bytes(size % 256)
-    arg, ech = [], []
+    """(e): pybench_common.payload_runs()."""
+    buf = payload_buf(size)
     pool = P.new(WORKERS)
     warm(P, pool)
-    # pipelined: first a round of one call per worker, then the --warm rounds, not timed
-    first = (-1 if inflight > 1 else 0) - warm_rounds
-    for rep in range(first, reps):
-        k = WORKERS if rep == first and inflight > 1 else inflight
-        for fn, into in ((sink, arg), (echo, ech)):
-            t0 = time.perf_counter()
-            hs = [P.submit(pool, fn, buf) for _ in range(k)]
-            rs = [P.result(h) for h in hs]
-            t1 = time.perf_counter()
-            for r in rs:
-                if r != (None if fn is sink else buf):
-                    raise SystemExit("payload: wrong result")
-            del hs, rs
-            if rep >= 0:
-                into.append(inflight * size / 1e6 / (t1 - t0))
+    runs = payload_runs(lambda fn, x: P.submit(pool, fn, x), P.result, buf, size, reps,
+                        inflight, warm_rounds)
     P.close(pool)
-    label = size_label(size) + (".x%d" % inflight if inflight > 1 else "")
-    label += ".w%d" % warm_rounds if warm_rounds > 0 else ""
-    out("payload.%s.arg.%s" % (label, m), median(arg), "MB/s")
-    out("payload.%s.echo.%s" % (label, m), median(ech), "MB/s")
+    out_payload(payload_label(size, inflight, warm_rounds), m, runs)
 
 
 def bench_broken(P, m, reps, hang):
@@ -381,13 +278,7 @@ def main():
     p.add_argument("impl", choices=["pool", "pebble", "loky"])
     p.add_argument("workload", choices=["startup", "submit", "map", "roundtrip", "payload",
                                         "broken", "isolate"])
-    p.add_argument("--start", default="spawn", choices=["spawn", "fork", "forkserver"])
-    p.add_argument("--reps", type=int, default=0)
-    p.add_argument("--n", type=int, default=0)
-    p.add_argument("--chunksize", default="1,100,1000")
-    p.add_argument("--size", type=int, default=64 * 1024 * 1024)
-    p.add_argument("--inflight", type=int, default=1)
-    p.add_argument("--warm", type=int, default=0)
+    add_options(p)
     p.add_argument("--hang", type=float, default=5.0,
                    help="seconds to wait for the outcome of a crashed call")
     a = p.parse_args()

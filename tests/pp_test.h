@@ -164,14 +164,37 @@ typedef int (*pp_t_race_fn)(pp_future **fs, size_t n, int round, void *ctx);
 int pp_t_completion_races(int rounds, size_t n, size_t cancel_mod, pp_t_race_fn begin,
                           pp_t_race_fn wait, void *ctx);
 
+/* A new pending future (pp_future_create; fatal if it fails). */
+pp_future *pp_t_new_future(void);
+/* A new future finished with the result "ok" (2 bytes). */
+pp_future *pp_t_new_finished(void);
+/* Releases fs[0 .. n-1]. */
+void pp_t_release_all(pp_future **fs, size_t n);
+
 /* Process id of this process. */
 long long pp_t_getpid(void);
 /* Is the process with this id still alive (and not a zombie we could reap)? */
 int pp_t_pid_alive(long long pid);
+/* Polls pids[0 .. n-1] (every poll_ms) while any is alive and pp_t_now_ms() < deadline_ms;
+ * returns how many were alive at the last look (n if the deadline had passed already). */
+int pp_t_wait_gone(const long long *pids, int n, long long deadline_ms, unsigned poll_ms);
 /* Kills the process for good (SIGKILL; Windows: TerminateProcess with code 9): 0 if sent. */
 int pp_t_kill_pid(long long pid);
 /* Runs the "pid" task once on ex and returns the worker's pid (-1 if it failed: asserted). */
 long long pp_t_task_pid(pp_executor *ex);
+/* Submits n calls of task with the same argument, their futures in fs[0 .. n-1]; fatal if a
+ * submit fails. */
+void pp_t_submit_each(pp_executor *ex, const char *task, const void *arg, size_t len,
+                      pp_future **fs, int n);
+/* Waits for fs[0 .. n-1] in turn (PP_T_TIMEOUT_MS each), asserts PP_OK and releases each. */
+void pp_t_finish_each(pp_future **fs, int n);
+/* pp_t_submit_each(), then pp_t_finish_each(). */
+void pp_t_run_each(pp_executor *ex, const char *task, const void *arg, size_t len,
+                   pp_future **fs, int n);
+/* Submits "echo" of the int i for i = 0 .. n-1 (fs: room for n futures; fatal if a submit
+ * fails), then waits for each in turn (PP_T_TIMEOUT_MS), asserts PP_OK and that it returned
+ * i, and releases it. */
+void pp_t_echo_each(pp_executor *ex, pp_future **fs, int n);
 
 /* The parent of pid (Linux, from /proc; -1 elsewhere or if unknown). */
 long long pp_t_ppid_of(long long pid);
@@ -254,6 +277,18 @@ int pp_t_crash_child(const char *task, int ignore);
 #endif
 #ifndef PP_T_TSAN
 #  define PP_T_TSAN 0
+#endif
+
+/* 1 in an AddressSanitizer or ThreadSanitizer build. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#  define PP_T_SANITIZED 1
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#    define PP_T_SANITIZED 1
+#  endif
+#endif
+#ifndef PP_T_SANITIZED
+#  define PP_T_SANITIZED 0
 #endif
 
 /* One suite per area; defined in test_<area>.c. */

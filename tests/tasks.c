@@ -280,6 +280,74 @@ long long pp_t_task_pid(pp_executor *ex)
     return pid;
 }
 
+pp_future *pp_t_new_future(void)
+{
+    pp_future *f = NULL;
+    PP_ASSERT_OK_FATAL(pp_future_create(&f));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    return f;
+}
+
+pp_future *pp_t_new_finished(void)
+{
+    pp_future *f = pp_t_new_future();
+    PP_ASSERT_OK_FATAL(pp_future_set_result(f, "ok", 2));
+    return f;
+}
+
+void pp_t_release_all(pp_future **fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        pp_future_release(fs[i]);
+}
+
+void pp_t_submit_each(pp_executor *ex, const char *task, const void *arg, size_t len,
+                      pp_future **fs, int n)
+{
+    for (int i = 0; i < n; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, task, arg, len, &fs[i]));
+}
+
+void pp_t_finish_each(pp_future **fs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
+        pp_future_release(fs[i]);
+    }
+}
+
+void pp_t_run_each(pp_executor *ex, const char *task, const void *arg, size_t len,
+                   pp_future **fs, int n)
+{
+    pp_t_submit_each(ex, task, arg, len, fs, n);
+    pp_t_finish_each(fs, n);
+}
+
+void pp_t_echo_each(pp_executor *ex, pp_future **fs, int n)
+{
+    for (int i = 0; i < n; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", &i, sizeof i, &fs[i]));
+    for (int i = 0; i < n; i++) {
+        pp_buf r;
+        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, &r));
+        CU_ASSERT(r.len == sizeof i && memcmp(r.data, &i, sizeof i) == 0);
+        pp_future_release(fs[i]);
+    }
+}
+
+int pp_t_wait_gone(const long long *pids, int n, long long deadline_ms, unsigned poll_ms)
+{
+    int alive = n;
+    while (alive && pp_t_now_ms() < deadline_ms) {
+        alive = 0;
+        for (int i = 0; i < n; i++)
+            alive += pp_t_pid_alive(pids[i]) != 0;
+        if (alive)
+            pp_t_sleep_ms(poll_ms);
+    }
+    return alive;
+}
+
 int pp_t_kill_pid(long long pid)
 {
 #ifdef _WIN32

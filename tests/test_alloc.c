@@ -324,10 +324,57 @@ static void test_big_blocks_kept(void)
     CU_ASSERT_EQUAL(pp__seg_count(), 0); /* and the segments */
 }
 
+/* Medium blocks (a map chunk's frame: 1 KiB up) are kept too, while an executor exists, up
+ * to 16 MiB in all, and given back with the last executor: maps no longer fault the C
+ * heap in again each time (glibc trims it). */
+static void test_mid_blocks_kept(void)
+{
+    enum { SIZE = 40000, FLOOD = 500 }; /* 500 x 40 kB: past the 16 MiB bound */
+    const size_t cap = (size_t)16 << 20;
+    CU_ASSERT_EQUAL(pp__mid_kept_bytes(), 0); /* every earlier executor was destroyed */
+    void *p = pp__malloc(SIZE);
+    CU_ASSERT_FATAL(p != NULL);
+    pp__free(p);
+    CU_ASSERT_EQUAL(pp__mid_kept_bytes(), 0); /* no executor: freed at once */
+
+    pp_executor *ex = pp_t_executor(1);
+    p = pp__malloc(SIZE);
+    CU_ASSERT_FATAL(p != NULL);
+    memset(p, 0xab, SIZE);
+    size_t before = pp__mid_kept_bytes();
+    pp__free(p);
+    CU_ASSERT(pp__mid_kept_bytes() >= before + SIZE); /* kept, not freed */
+    void *q = pp__malloc(SIZE);
+    CU_ASSERT_FATAL(q != NULL);
+    CU_ASSERT_PTR_EQUAL(q, p); /* and taken again by an allocation of its size */
+    memset(q, 0, SIZE);
+    pp__free(q);
+
+    void *blocks[FLOOD];
+    for (int i = 0; i < FLOOD; i++) {
+        blocks[i] = pp__malloc(SIZE);
+        CU_ASSERT_FATAL(blocks[i] != NULL);
+    }
+    for (int i = 0; i < FLOOD; i++)
+        pp__free(blocks[i]);
+    size_t kept = pp__mid_kept_bytes();
+    CU_ASSERT(kept <= cap); /* bounded */
+    CU_ASSERT(kept > cap - 2 * SIZE); /* and filled up to it */
+    p = pp__malloc(64);
+    CU_ASSERT_FATAL(p != NULL);
+    pp__free(p);
+    CU_ASSERT_EQUAL(pp__mid_kept_bytes(), kept); /* small blocks are not kept */
+
+    pp_executor_destroy(ex);
+    CU_ASSERT_EQUAL(pp__mid_kept_bytes(), 0); /* the last executor gave them back */
+}
+
 static CU_TestInfo tests[] = {
     {"pp_executor_create: every allocation failing in turn", test_create},
     {"large freed blocks are kept for reuse only while an executor exists",
      test_big_blocks_kept},
+    {"medium freed blocks are kept, up to a bound, only while an executor exists",
+     test_mid_blocks_kept},
     {"pp_submit: every allocation failing in turn", test_submit},
     {"pp_map and pp_map_lazy: every allocation failing in turn", test_map},
     {"as_completed, wait, done callbacks, future_create: every allocation failing in turn",

@@ -27,26 +27,6 @@
 #define HANG_MS 10000LL
 #define LONG_WAIT 20000L
 
-static pp_future *new_future(void)
-{
-    pp_future *f = NULL;
-    PP_ASSERT_OK_FATAL(pp_future_create(&f));
-    return f;
-}
-
-static pp_future *new_finished(void)
-{
-    pp_future *f = new_future();
-    PP_ASSERT_OK_FATAL(pp_future_set_result(f, "ok", 2));
-    return f;
-}
-
-static void release_all(pp_future **fs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        pp_future_release(fs[i]);
-}
-
 static pp_as_completed *begin(pp_future *const *fs, size_t n, long timeout_ms)
 {
     pp_as_completed *it = NULL;
@@ -80,7 +60,8 @@ static void expect_end(pp_as_completed *it)
 
 static void test_done_first_then_completion_order(void)
 {
-    pp_future *a = new_future(), *b = new_finished(), *c = new_future(), *d = new_future();
+    pp_future *a = pp_t_new_future(), *b = pp_t_new_finished(), *c = pp_t_new_future(),
+              *d = pp_t_new_future();
     CU_ASSERT_TRUE(pp_future_cancel(d)); /* done (cancelled) before begin */
     pp_future *fs[4] = {a, b, c, d};
     long long t0 = pp_t_now_ms();
@@ -99,7 +80,7 @@ static void test_done_first_then_completion_order(void)
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
     pp_t_script_end(&s);
     pp_as_completed_end(it);
-    release_all(fs, 4);
+    pp_t_release_all(fs, 4);
 }
 
 static void test_completion_order_many(void)
@@ -110,7 +91,7 @@ static void test_completion_order_many(void)
     pp_future *fs[N];
     pp_t_step steps[N];
     for (int i = 0; i < N; i++)
-        fs[i] = new_future();
+        fs[i] = pp_t_new_future();
     for (int i = 0; i < N; i++) {
         steps[i].delay_ms = i % 10 == 0 ? 5 : 0;
         steps[i].f = fs[(i * 17 + 3) % N];
@@ -129,7 +110,7 @@ static void test_completion_order_many(void)
     expect_end(it);
     pp_t_script_end(&s);
     pp_as_completed_end(it);
-    release_all(fs, N);
+    pp_t_release_all(fs, N);
 }
 
 static void test_executor_completion_order(void)
@@ -158,7 +139,7 @@ static void test_executor_completion_order(void)
     expect_end(it);
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS + 5000);
     pp_as_completed_end(it);
-    release_all(sub, 3);
+    pp_t_release_all(sub, 3);
     pp_executor_destroy(ex);
 }
 
@@ -166,7 +147,7 @@ static void test_executor_mixed(void)
 {
     /* executor futures (success, task failure) and a caller's future, all yielded once */
     pp_executor *ex = pp_t_executor(2);
-    pp_future *mine = new_future();
+    pp_future *mine = pp_t_new_future();
     pp_future *ok = NULL, *bad = NULL;
     pp_t_sleep_arg a = {100, 5};
     PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &ok));
@@ -198,7 +179,7 @@ static void test_executor_mixed(void)
     CU_ASSERT_PTR_EQUAL(next_ok(it), mine);
     expect_end(it);
     pp_as_completed_end(it);
-    release_all(fs, 3);
+    pp_t_release_all(fs, 3);
     pp_executor_destroy(ex);
 }
 
@@ -206,7 +187,7 @@ static void test_executor_mixed(void)
 
 static void test_duplicates_yielded_once(void)
 {
-    pp_future *a = new_finished(), *b = new_future(), *c = new_future();
+    pp_future *a = pp_t_new_finished(), *b = pp_t_new_future(), *c = pp_t_new_future();
     pp_future *fs[7] = {a, b, a, c, b, a, c};
     pp_as_completed *it = begin(fs, 7, LONG_WAIT);
     pp_t_step steps[] = {{30, b, PP_T_DO_RESULT, false}, {30, c, PP_T_DO_RESULT, false}};
@@ -239,7 +220,7 @@ static void test_duplicates_yielded_once(void)
 
 static void test_cancelled_is_yielded(void)
 {
-    pp_future *a = new_future(), *b = new_future();
+    pp_future *a = pp_t_new_future(), *b = pp_t_new_future();
     pp_future *fs[2] = {a, b};
     pp_as_completed *it = begin(fs, 2, LONG_WAIT);
     pp_t_step steps[] = {{50, b, PP_T_DO_CANCEL, false}, {50, a, PP_T_DO_RESULT, false}};
@@ -255,19 +236,19 @@ static void test_cancelled_is_yielded(void)
     pp_as_completed_end(it);
 
     /* cancelled by the iterating thread itself, between two nexts */
-    pp_future *c = new_future();
+    pp_future *c = pp_t_new_future();
     it = begin(&c, 1, LONG_WAIT);
     CU_ASSERT_TRUE(pp_future_cancel(c));
     CU_ASSERT_PTR_EQUAL(next_ok(it), c);
     expect_end(it);
     pp_as_completed_end(it);
     pp_future_release(c);
-    release_all(fs, 2);
+    pp_t_release_all(fs, 2);
 }
 
 static void test_empty(void)
 {
-    pp_future *dummy = new_future();
+    pp_future *dummy = pp_t_new_future();
     long long t0 = pp_t_now_ms();
     pp_as_completed *it = begin(NULL, 0, LONG_WAIT);
     expect_end(it);
@@ -277,7 +258,7 @@ static void test_empty(void)
     expect_end(it);
     pp_as_completed_end(it);
     /* PP_FOREVER is a valid timeout (with a done future: yielded at once) */
-    pp_future *done = new_finished();
+    pp_future *done = pp_t_new_finished();
     it = begin(&done, 1, pp_future_done(done) ? PP_FOREVER : 0);
     CU_ASSERT_PTR_EQUAL(next_ok(it), done);
     expect_end(it);
@@ -294,7 +275,7 @@ static void test_empty(void)
 
 static void test_timeout(void)
 {
-    pp_future *a = new_finished(), *b = new_future(), *c = new_future();
+    pp_future *a = pp_t_new_finished(), *b = pp_t_new_future(), *c = pp_t_new_future();
     pp_future *fs[3] = {a, b, c};
     long long t0 = pp_t_now_ms();
     pp_as_completed *it = begin(fs, 3, 200);
@@ -322,13 +303,13 @@ static void test_timeout(void)
         next_ok(it);
     expect_end(it);
     pp_as_completed_end(it);
-    release_all(fs, 3);
+    pp_t_release_all(fs, 3);
 }
 
 static void test_timeout_zero(void)
 {
     /* timeout 0: what is done is yielded, then PP_ETIMEDOUT at once */
-    pp_future *a = new_future(), *b = new_finished();
+    pp_future *a = pp_t_new_future(), *b = pp_t_new_finished();
     pp_future *fs[2] = {a, b};
     long long t0 = pp_t_now_ms();
     pp_as_completed *it = begin(fs, 2, 0);
@@ -345,7 +326,7 @@ static void test_timeout_zero(void)
     next_ok(it);
     expect_end(it);
     pp_as_completed_end(it);
-    release_all(fs, 2);
+    pp_t_release_all(fs, 2);
 }
 
 static void test_deadline_from_begin(void)
@@ -353,7 +334,7 @@ static void test_deadline_from_begin(void)
     /* The deadline is measured from begin: after sleeping past it, next answers
      * PP_ETIMEDOUT at once (measuring from next would wait another 2 s: the bound below
      * leaves 1.8 s for a slow machine), and futures already done are still yielded first. */
-    pp_future *a = new_finished(), *b = new_future();
+    pp_future *a = pp_t_new_finished(), *b = pp_t_new_future();
     pp_future *fs[2] = {a, b};
     pp_as_completed *it = begin(fs, 2, 2000);
     pp_t_sleep_ms(2100);
@@ -367,7 +348,7 @@ static void test_deadline_from_begin(void)
 
     /* the deadline spans several nexts: one yielded during it (completed 50 ms after begin;
      * the 2 s deadline leaves room for a slow machine), then the rest times out */
-    pp_future *c = new_future(), *d = new_future();
+    pp_future *c = pp_t_new_future(), *d = pp_t_new_future();
     pp_future *gs[2] = {c, d};
     it = begin(gs, 2, 2000);
     pp_t_step steps[] = {{50, c, PP_T_DO_RESULT, false}};
@@ -391,14 +372,14 @@ static void test_iterator_holds_references(void)
 {
     /* the caller drops its references right after begin; the iterator's keep the futures
      * alive until end (valgrind checks) */
-    pp_future *a = new_finished(), *b = new_future(), *c = new_future();
+    pp_future *a = pp_t_new_finished(), *b = pp_t_new_future(), *c = pp_t_new_future();
     pp_future *fs[3] = {a, b, c};
     pp_as_completed *it = begin(fs, 3, LONG_WAIT);
     /* the helper gets its own references to complete b and c, and drops them after */
     pp_future_retain(b);
     pp_future_retain(c);
     pp_t_step steps[] = {{50, c, PP_T_DO_RESULT, true}, {50, b, PP_T_DO_CANCEL, true}};
-    release_all(fs, 3); /* the caller's */
+    pp_t_release_all(fs, 3); /* the caller's */
     pp_t_script s;
     pp_t_script_run(&s, steps, 2);
     pp_future *y = next_ok(it);
@@ -421,7 +402,7 @@ static void test_iterator_holds_references(void)
     pp_as_completed_end(it); /* frees all three */
 
     /* ending early, with futures still pending, drops the references too */
-    pp_future *p = new_future(), *q = new_finished();
+    pp_future *p = pp_t_new_future(), *q = pp_t_new_finished();
     pp_future *ps[2] = {p, q};
     it = begin(ps, 2, LONG_WAIT);
     pp_future_release(q);
@@ -432,7 +413,7 @@ static void test_iterator_holds_references(void)
     pp_future_release(p);
 
     /* ending without any next */
-    pp_future *u = new_future();
+    pp_future *u = pp_t_new_future();
     it = begin(&u, 1, LONG_WAIT);
     pp_as_completed_end(it);
     CU_ASSERT_TRUE(pp_future_cancel(u));
@@ -442,7 +423,7 @@ static void test_iterator_holds_references(void)
 static void test_two_iterators(void)
 {
     /* two iterators on overlapping sets both see every completion, in the same order */
-    pp_future *fs[4] = {new_future(), new_future(), new_future(), new_future()};
+    pp_future *fs[4] = {pp_t_new_future(), pp_t_new_future(), pp_t_new_future(), pp_t_new_future()};
     pp_as_completed *it1 = begin(fs, 4, LONG_WAIT);
     pp_as_completed *it2 = begin(fs + 1, 3, LONG_WAIT);
     pp_t_step steps[] = {{20, fs[3], PP_T_DO_RESULT, false},
@@ -463,14 +444,14 @@ static void test_two_iterators(void)
     pp_t_script_end(&s);
     pp_as_completed_end(it2);
     pp_as_completed_end(it1);
-    release_all(fs, 4);
+    pp_t_release_all(fs, 4);
 }
 
 /* ---- arguments ---- */
 
 static void test_invalid_arguments(void)
 {
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     pp_future *fs[3] = {f, NULL, f};
     pp_as_completed *it = (pp_as_completed *)1;
     CU_ASSERT_EQUAL(pp_as_completed_begin(&f, 1, 0, NULL), PP_EINVAL);
@@ -563,7 +544,7 @@ static void test_many_futures(void)
     pp_future **fs = calloc(N, sizeof *fs), **list = calloc(2 * (size_t)N, sizeof *list);
     CU_ASSERT_FATAL(fs && list);
     for (size_t i = 0; i < N; i++)
-        fs[i] = new_future();
+        fs[i] = pp_t_new_future();
     for (size_t i = 0; i < N; i++) {
         list[2 * i] = fs[(i * 7919) % N];
         list[2 * i + 1] = fs[i];
@@ -592,7 +573,7 @@ static void test_many_futures(void)
     CU_ASSERT_EQUAL(out_of_order, 0);
     pp_t_thread_join(t);
     pp_as_completed_end(it);
-    release_all(fs, N);
+    pp_t_release_all(fs, N);
     free(list);
     free(fs);
 }
@@ -617,7 +598,7 @@ static void test_userdata_through_as_completed(void)
         pp_future_set_userdata(fs[i], &items[i]);
     }
     items[N] = (item){-1, 0};
-    fs[N] = new_future();
+    fs[N] = pp_t_new_future();
     pp_future_set_userdata(fs[N], &items[N]);
     pp_as_completed *it = begin(fs, N + 1, LONG_WAIT);
     for (int k = 0; k < N; k++) {
@@ -638,7 +619,7 @@ static void test_userdata_through_as_completed(void)
     for (int i = 0; i <= N; i++)
         CU_ASSERT_EQUAL(items[i].seen, 1);
     pp_as_completed_end(it);
-    release_all(fs, N + 1);
+    pp_t_release_all(fs, N + 1);
     pp_executor_destroy(ex);
 }
 
@@ -649,7 +630,7 @@ static void test_userdata_through_as_completed(void)
  * completes the pending futures while a call waits, so every PP_ETIMEDOUT is certain. */
 static void test_next_wait_expires_and_goes_on(void)
 {
-    pp_future *a = new_future(), *b = new_finished(), *c = new_future();
+    pp_future *a = pp_t_new_future(), *b = pp_t_new_finished(), *c = pp_t_new_future();
     pp_future *fs[3] = {a, b, c};
     pp_as_completed *it = begin(fs, 3, PP_FOREVER);
     pp_future *y = (pp_future *)1;
@@ -674,14 +655,14 @@ static void test_next_wait_expires_and_goes_on(void)
     CU_ASSERT_PTR_NULL(y);
     CU_ASSERT_EQUAL(pp_as_completed_next_wait(it, PP_FOREVER, &y), PP_END);
     pp_as_completed_end(it);
-    release_all(fs, 3);
+    pp_t_release_all(fs, 3);
 }
 
 /* The iterator's deadline still applies: a call with no limit of its own returns
  * PP_ETIMEDOUT once it has passed (and says so), and still yields what is done after. */
 static void test_next_wait_iterator_deadline(void)
 {
-    pp_future *a = new_future(), *b = new_future();
+    pp_future *a = pp_t_new_future(), *b = pp_t_new_future();
     pp_future *fs[2] = {a, b};
     pp_as_completed *it = begin(fs, 2, 200);
     pp_future *y = (pp_future *)1;
@@ -698,7 +679,7 @@ static void test_next_wait_iterator_deadline(void)
     PP_ASSERT_OK(pp_as_completed_next_wait(it, LONG_WAIT, &y));
     CU_ASSERT_PTR_EQUAL(y, b);
     pp_as_completed_end(it);
-    release_all(fs, 2);
+    pp_t_release_all(fs, 2);
 }
 
 /* A main loop's pattern: short waits while another thread completes the futures at its own
@@ -708,7 +689,7 @@ static void test_next_wait_loop(void)
     enum { N = 5 };
     pp_future *fs[N];
     for (int i = 0; i < N; i++)
-        fs[i] = new_future();
+        fs[i] = pp_t_new_future();
     const pp_t_step steps[N] = {{30, fs[3], PP_T_DO_RESULT, false}, {30, fs[0], PP_T_DO_ERROR, false},
                            {30, fs[4], PP_T_DO_CANCEL, false}, {0, fs[1], PP_T_DO_RESULT, false},
                            {30, fs[2], PP_T_DO_RESULT, false}};
@@ -734,7 +715,7 @@ static void test_next_wait_loop(void)
     CU_ASSERT_EQUAL(got, N);
     pp_t_script_end(&s);
     pp_as_completed_end(it);
-    release_all(fs, N);
+    pp_t_release_all(fs, N);
     printf("(%d ticks) ", ticks);
 }
 
@@ -796,7 +777,7 @@ static size_t drain(pp_as_completed *it, pp_future **out, size_t cap, bool *ende
 static void test_fd_ready_after_complete(void)
 {
     size_t handles = pp__os_handle_count();
-    pp_future *a = new_future(), *b = new_future();
+    pp_future *a = pp_t_new_future(), *b = pp_t_new_future();
     pp_future *fs[2] = {a, b};
     pp_as_completed *it = begin(fs, 2, LONG_WAIT);
     intptr_t h = ready_handle(it);
@@ -818,7 +799,7 @@ static void test_fd_ready_after_complete(void)
     expect_end(it);
     CU_ASSERT_TRUE(ready_within(h, 0));
     pp_as_completed_end(it);
-    release_all(fs, 2);
+    pp_t_release_all(fs, 2);
     CU_ASSERT_EQUAL(pp__os_handle_count(), handles); /* the end closed it */
 }
 
@@ -827,7 +808,7 @@ static void test_fd_ready_after_complete(void)
 static void test_fd_already_done(void)
 {
     size_t handles = pp__os_handle_count();
-    pp_future *a = new_finished(), *b = new_finished(), *c = new_future();
+    pp_future *a = pp_t_new_finished(), *b = pp_t_new_finished(), *c = pp_t_new_future();
     pp_future *all[2] = {a, b};
     pp_as_completed *it = begin(all, 2, 0);
     intptr_t h = ready_handle(it);
@@ -872,7 +853,7 @@ static void test_fd_many(void)
     pp_future **fs = malloc(N * sizeof *fs), **got = malloc(N * sizeof *got);
     CU_ASSERT_FATAL(fs && got);
     for (int i = 0; i < N; i++)
-        fs[i] = new_future();
+        fs[i] = pp_t_new_future();
     pp_as_completed *it = begin(fs, N, LONG_WAIT);
     intptr_t h = ready_handle(it);
     CU_ASSERT_FALSE(ready_within(h, 0));
@@ -899,7 +880,7 @@ static void test_fd_many(void)
     CU_ASSERT_EQUAL(drain(it, got, N, &ended), 0);
     CU_ASSERT_TRUE(ended);
     pp_as_completed_end(it);
-    release_all(fs, N);
+    pp_t_release_all(fs, N);
     free(fs);
     free(got);
 }
@@ -913,7 +894,7 @@ static void test_fd_loop_with_completing_thread(void)
     pp_future *fs[N], *got[N];
     pp_t_step steps[N];
     for (int i = 0; i < N; i++)
-        fs[i] = new_future();
+        fs[i] = pp_t_new_future();
     for (int i = 0; i < N; i++) {
         steps[i].delay_ms = i % 4 == 0 ? 3 : 0;
         steps[i].f = fs[(i * 13 + 5) % N];
@@ -943,7 +924,7 @@ static void test_fd_loop_with_completing_thread(void)
     CU_ASSERT_TRUE(in_order);
     pp_t_script_end(&s);
     pp_as_completed_end(it);
-    release_all(fs, N);
+    pp_t_release_all(fs, N);
     printf("(%d wakeups) ", wakeups);
 }
 
@@ -975,7 +956,7 @@ static void test_fd_executor(void)
     }
     CU_ASSERT_EQUAL(seen, (1 << N) - 1);
     pp_as_completed_end(it);
-    release_all(fs, N);
+    pp_t_release_all(fs, N);
     pp_executor_destroy(ex);
 }
 

@@ -1452,15 +1452,7 @@ static void orphans_case(bool kill_parent)
     DWORD code = 1;
     GetExitCodeProcess(pi.hProcess, &code);
     CU_ASSERT_EQUAL(code, kill_parent ? 9u : 0u);
-    int alive = 3;
-    end = pp_t_now_ms() + WAIT_MS;
-    while (n == 4 && alive && pp_t_now_ms() < end) {
-        alive = 0;
-        for (int i = 1; i < 4; i++)
-            alive += pp_t_pid_alive(ids[i]) != 0;
-        if (alive)
-            pp_t_sleep_ms(10);
-    }
+    int alive = n == 4 ? pp_t_wait_gone(&ids[1], 3, pp_t_now_ms() + WAIT_MS, 10) : 3;
     CU_ASSERT_EQUAL(alive, 0);
     for (int i = 1; n == 4 && i < 4; i++) { /* leave nothing behind, whatever happened */
         HANDLE h = OpenProcess(PROCESS_TERMINATE, FALSE, (DWORD)ids[i]);

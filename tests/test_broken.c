@@ -355,13 +355,8 @@ static void test_killed_from_outside(void)
 #else
     for (int busy = 0; busy < 2; busy++) {
         pp_executor *ex = pp_t_executor(2);
-        pp_future *f;
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &f));
-        pp_buf r;
-        PP_ASSERT_OK_FATAL(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
-        long long pid;
-        memcpy(&pid, r.data, sizeof pid);
-        pp_future_release(f);
+        long long pid = pp_t_task_pid(ex);
+        CU_ASSERT_FATAL(pid > 0);
         pp_future *g = NULL;
         if (busy) {
             pp_t_sleep_arg a = {5000, 0};
@@ -409,12 +404,7 @@ static void test_other_workers_stopped(void)
     pp_executor *ex = pp_t_executor(3);
     pp_t_sleep_arg a = {300, 0};
     pp_future *fs[3];
-    for (int i = 0; i < 3; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
-    for (int i = 0; i < 3; i++) {
-        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
-        pp_future_release(fs[i]);
-    }
+    pp_t_run_each(ex, "sleep", &a, sizeof a, fs, 3);
     long long pids[8];
     size_t n = 0;
     PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 8, &n));
@@ -683,13 +673,10 @@ static void test_killed_while_sending_big_result(void)
 #else
     for (int delay = 0; delay < 6; delay++) {
         pp_executor *ex = pp_t_executor(1);
+        long long pid = pp_t_task_pid(ex);
+        CU_ASSERT_FATAL(pid > 0);
         pp_future *f;
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &f));
         pp_buf r;
-        PP_ASSERT_OK_FATAL(pp_future_result(f, PP_T_TIMEOUT_MS, &r));
-        long long pid = 0;
-        memcpy(&pid, r.data, sizeof pid);
-        pp_future_release(f);
         struct {
             uint64_t n;
             uint32_t seed;

@@ -21,13 +21,6 @@ static __declspec(thread) int tl_tag;
 static _Thread_local int tl_tag;
 #endif
 
-static pp_future *new_future(void)
-{
-    pp_future *f = NULL;
-    PP_ASSERT_OK_FATAL(pp_future_create(&f));
-    return f;
-}
-
 /* A record of callback invocations. */
 #define MAX_CALLS 2048
 typedef struct {
@@ -131,7 +124,7 @@ static void test_run_in_order_added(void)
     for (int k = 0; k < 3; k++) {
         record *rec = calloc(1, sizeof *rec);
         CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
-        pp_future *f = new_future();
+        pp_future *f = pp_t_new_future();
         rec_arg a[5];
         for (int i = 0; i < 5; i++) {
             a[i].rec = rec;
@@ -173,7 +166,7 @@ static void test_run_in_order_added(void)
 static void test_run_exactly_once(void)
 {
     atomic_int n = 0;
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, &n));
     PP_ASSERT_OK(pp_future_set_result(f, NULL, 0));
     CU_ASSERT_EQUAL(atomic_load(&n), 1);
@@ -189,7 +182,7 @@ static void test_run_exactly_once(void)
 
     /* cancelled: cancelling again, notifying, setting: still once */
     atomic_store(&n, 0);
-    f = new_future();
+    f = pp_t_new_future();
     PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, &n));
     CU_ASSERT_TRUE(pp_future_cancel(f));
     CU_ASSERT_EQUAL(atomic_load(&n), 1);
@@ -202,7 +195,7 @@ static void test_run_exactly_once(void)
 
     /* the same function and userdata added twice runs twice (two registrations) */
     atomic_store(&n, 0);
-    f = new_future();
+    f = pp_t_new_future();
     PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, &n));
     PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, &n));
     PP_ASSERT_OK(pp_future_set_error(f, PP_EBROKEN, 1, NULL));
@@ -211,7 +204,7 @@ static void test_run_exactly_once(void)
 
     /* releasing a future with callbacks that never ran neither runs nor leaks them */
     atomic_store(&n, 0);
-    f = new_future();
+    f = pp_t_new_future();
     PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, &n));
     pp_future_release(f);
     CU_ASSERT_EQUAL(atomic_load(&n), 0);
@@ -221,7 +214,7 @@ static void test_already_done_runs_at_once(void)
 {
     record *rec = calloc(1, sizeof *rec);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
-    pp_future *fs[3] = {new_future(), new_future(), new_future()};
+    pp_future *fs[3] = {pp_t_new_future(), pp_t_new_future(), pp_t_new_future()};
     PP_ASSERT_OK(pp_future_set_result(fs[0], "x", 1));
     PP_ASSERT_OK(pp_future_set_error(fs[1], PP_ETASK, 2, "y"));
     CU_ASSERT_TRUE(pp_future_cancel(fs[2]));
@@ -255,7 +248,7 @@ static void test_many_callbacks(void)
     record *rec = calloc(1, sizeof *rec);
     rec_arg *a = calloc(N, sizeof *a);
     CU_ASSERT_FATAL(rec && a);
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     for (int i = 0; i < N; i++) {
         a[i].rec = rec;
         a[i].index = i;
@@ -280,7 +273,7 @@ static void test_run_on_completing_thread(void)
     for (int k = 0; k < 3; k++) {
         record *rec = calloc(1, sizeof *rec);
         CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
-        pp_future *f = new_future();
+        pp_future *f = pp_t_new_future();
         tl_tag = 1;
         rec_arg a[3];
         for (int i = 0; i < 3; i++) {
@@ -394,8 +387,8 @@ static void test_callback_calls_procpool(void)
      * library lock would deadlock here */
     inside *in = calloc(1, sizeof *in);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
-    in->other = new_future();
-    pp_future *f = new_future();
+    in->other = pp_t_new_future();
+    pp_future *f = pp_t_new_future();
     PP_ASSERT_OK(pp_future_add_done_callback(f, inside_cb, in));
     completer c = {f, 20, DO_RESULT, 2, 0};
     pp_t_thread *t = pp_t_thread_start(completer_main, &c);
@@ -414,8 +407,8 @@ static void test_callback_calls_procpool(void)
 
     /* the same, already done: run at once by add_done_callback */
     memset(in, 0, sizeof *in);
-    in->other = new_future();
-    f = new_future();
+    in->other = pp_t_new_future();
+    f = pp_t_new_future();
     int32_t v = 5;
     PP_ASSERT_OK(pp_future_set_result(f, &v, sizeof v));
     PP_ASSERT_OK(pp_future_add_done_callback(f, inside_cb, in));
@@ -438,7 +431,7 @@ static void test_callback_releases_reference(void)
     /* A callback may drop a reference it was given (fire and forget): the completing call
      * still runs the later callbacks on a live future (valgrind checks). */
     atomic_int n = 0;
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     pp_future_retain(f); /* the reference the callback will drop */
     PP_ASSERT_OK(pp_future_add_done_callback(f, release_cb, NULL));
     PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, &n));
@@ -451,7 +444,7 @@ static void test_null_fn(void)
 {
     atomic_int n = 0;
     CU_ASSERT_EQUAL(pp_future_add_done_callback(NULL, count_cb, &n), PP_EINVAL);
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     CU_ASSERT_EQUAL(pp_future_add_done_callback(f, NULL, &n), PP_EINVAL);
     PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, &n));
     PP_ASSERT_OK(pp_future_set_result(f, NULL, 0));
@@ -486,7 +479,7 @@ static void test_complete_cancel_race(void)
     int bad = 0, cancels = 0;
     for (int i = 0; i < ROUNDS; i++) {
         atomic_int n = 0;
-        pp_future *f = new_future();
+        pp_future *f = pp_t_new_future();
         PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, &n));
         PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, &n));
         racer a = {f, false}, b = {f, false};
@@ -561,7 +554,7 @@ static void test_add_racing_completion(void)
             d->args[i].index = i;
         }
         atomic_int go = 0;
-        d->f = new_future();
+        d->f = pp_t_new_future();
         d->go = &go;
         d->failed_adds = 0;
         tl_tag = 1;

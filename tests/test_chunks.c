@@ -49,6 +49,24 @@ static void plan_free(plan *p)
     free(p->bufs);
 }
 
+/* pp_map of chunk_step over all the plan's items, in chunks of chunksize (fatal if it
+ * fails). */
+static pp_map_iter *plan_map(pp_executor *ex, const plan *p, size_t chunksize)
+{
+    pp_map_iter *it = NULL;
+    PP_ASSERT_OK_FATAL(pp_map(ex, "chunk_step", p->bufs, (size_t)p->n, chunksize, BOUND_MS,
+                              &it));
+    return it;
+}
+
+/* A test's end: frees the iterator, the executor and the plan. */
+static void plan_end(pp_map_iter *it, pp_executor *ex, plan *p)
+{
+    pp_map_free(it);
+    pp_executor_destroy(ex);
+    plan_free(p);
+}
+
 static pp_executor *chunk_executor(pp_crash_policy policy, int retries, long limit_ms)
 {
     pp_executor_options o;
@@ -138,8 +156,7 @@ static void crash_in_chunk(int mode, int bad)
     plan_init(&p, N, mode == PP_T_STEP_SEGV ? "segv" : "kill", 0);
     p.args[bad].mode = mode;
     pp_executor *ex = chunk_executor(PP_CRASH_ISOLATE, 0, 0);
-    pp_map_iter *it = NULL;
-    PP_ASSERT_OK_FATAL(pp_map(ex, "chunk_step", p.bufs, N, CHUNK, BOUND_MS, &it));
+    pp_map_iter *it = plan_map(ex, &p, CHUNK);
     long long before = 0, after = 0, dead = 0;
     for (int i = 0; i < N; i++) {
         outcome o;
@@ -168,9 +185,7 @@ static void crash_in_chunk(int mode, int bad)
     pp_executor_stats s;
     PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
     CU_ASSERT_EQUAL(s.workers_died, 1);
-    pp_map_free(it);
-    pp_executor_destroy(ex);
-    plan_free(&p);
+    plan_end(it, ex, &p);
 }
 
 static void test_segv_mid_chunk(void)
@@ -200,8 +215,7 @@ static void test_retry_item(void)
     plan_init(&p, N, "retry_once", 0);
     p.args[3].mode = PP_T_STEP_KILL_ONCE;
     pp_executor *ex = chunk_executor(PP_CRASH_RETRY, 1, 0);
-    pp_map_iter *it = NULL;
-    PP_ASSERT_OK_FATAL(pp_map(ex, "chunk_step", p.bufs, N, N, BOUND_MS, &it));
+    pp_map_iter *it = plan_map(ex, &p, N);
     for (int i = 0; i < N; i++) {
         outcome o;
         next_outcome(it, &o);
@@ -210,16 +224,14 @@ static void test_retry_item(void)
         CU_ASSERT_EQUAL(o.out.runs, i == 3 ? 2 : 1);
     }
     check_runs(&p, 3);
-    pp_map_free(it);
-    pp_executor_destroy(ex);
-    plan_free(&p);
+    plan_end(it, ex, &p);
 
     /* dies every time: 1 + max_retries runs, then PP_EWORKERDIED "after 1 retry"; the
      * items after it still run, once */
     plan_init(&p, N, "retry_always", 0);
     p.args[5].mode = PP_T_STEP_KILL;
     ex = chunk_executor(PP_CRASH_RETRY, 1, 0);
-    PP_ASSERT_OK_FATAL(pp_map(ex, "chunk_step", p.bufs, N, N, BOUND_MS, &it));
+    it = plan_map(ex, &p, N);
     for (int i = 0; i < N; i++) {
         outcome o;
         next_outcome(it, &o);
@@ -232,9 +244,7 @@ static void test_retry_item(void)
         CU_ASSERT_EQUAL(o.out.runs, 1);
     }
     check_runs(&p, 5);
-    pp_map_free(it);
-    pp_executor_destroy(ex);
-    plan_free(&p);
+    plan_end(it, ex, &p);
 }
 
 /* A time limit: the item that hangs ends PP_ETIMELIMIT (killed after the grace, or, if it
@@ -248,8 +258,7 @@ static void hang_in_chunk(int mode)
     plan_init(&p, N, mode == PP_T_STEP_HANG ? "hang" : "polite", 0);
     p.args[BAD].mode = mode;
     pp_executor *ex = chunk_executor(PP_CRASH_BREAK, 0, 1000); /* the default policy */
-    pp_map_iter *it = NULL;
-    PP_ASSERT_OK_FATAL(pp_map(ex, "chunk_step", p.bufs, N, N, BOUND_MS, &it));
+    pp_map_iter *it = plan_map(ex, &p, N);
     for (int i = 0; i < N; i++) {
         outcome o;
         next_outcome(it, &o);
@@ -275,9 +284,7 @@ static void hang_in_chunk(int mode)
     pp_executor_stats s;
     PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
     CU_ASSERT_EQUAL(s.workers_died, 0); /* a stop is not a death */
-    pp_map_free(it);
-    pp_executor_destroy(ex);
-    plan_free(&p);
+    plan_end(it, ex, &p);
 }
 
 /* The time limit is each item's: a chunk of items that each take well under the limit
@@ -292,8 +299,7 @@ static void test_limit_per_item(void)
     for (int i = 0; i < N; i++)
         p.args[i].mode = PP_T_STEP_SLEEP300;
     pp_executor *ex = chunk_executor(PP_CRASH_BREAK, 0, 1000);
-    pp_map_iter *it = NULL;
-    PP_ASSERT_OK_FATAL(pp_map(ex, "chunk_step", p.bufs, N, N, BOUND_MS, &it));
+    pp_map_iter *it = plan_map(ex, &p, N);
     for (int i = 0; i < N; i++) {
         outcome o;
         next_outcome(it, &o);
@@ -305,9 +311,7 @@ static void test_limit_per_item(void)
     }
     CU_ASSERT_EQUAL(pp_map_next(it, NULL, NULL), PP_END);
     check_runs(&p, -1);
-    pp_map_free(it);
-    pp_executor_destroy(ex);
-    plan_free(&p);
+    plan_end(it, ex, &p);
 }
 
 static void test_hang_killed(void)
@@ -331,8 +335,7 @@ static void test_large_results(void)
     p.args[1].size = 600 * 1024; /* larger than the block alone */
     p.args[BAD].mode = PP_T_STEP_KILL;
     pp_executor *ex = chunk_executor(PP_CRASH_ISOLATE, 0, 0);
-    pp_map_iter *it = NULL;
-    PP_ASSERT_OK_FATAL(pp_map(ex, "chunk_step", p.bufs, N, N, BOUND_MS, &it));
+    pp_map_iter *it = plan_map(ex, &p, N);
     for (int i = 0; i < N; i++) {
         outcome o;
         next_outcome(it, &o);
@@ -353,7 +356,7 @@ static void test_large_results(void)
     p.args[BAD].mode = PP_T_STEP_OK;
     pp_t_step_remove(p.path, p.n);
     ex = chunk_executor(PP_CRASH_BREAK, 0, 0);
-    PP_ASSERT_OK_FATAL(pp_map(ex, "chunk_step", p.bufs, N, N, BOUND_MS, &it));
+    it = plan_map(ex, &p, N);
     for (int i = 0; i < N; i++) {
         outcome o;
         next_outcome(it, &o);
@@ -362,9 +365,7 @@ static void test_large_results(void)
         CU_ASSERT(o.bytes_ok);
     }
     check_runs(&p, -1);
-    pp_map_free(it);
-    pp_executor_destroy(ex);
-    plan_free(&p);
+    plan_end(it, ex, &p);
 }
 
 /* map_lazy: the same blame, chunk by chunk. */
@@ -406,9 +407,7 @@ static void test_map_lazy(void)
     }
     CU_ASSERT_EQUAL(pp_map_next(it, NULL, NULL), PP_END);
     check_runs(&p, -1);
-    pp_map_free(it);
-    pp_executor_destroy(ex);
-    plan_free(&p);
+    plan_end(it, ex, &p);
 }
 
 /* BREAK (the default) is CPython's: a crash inside a chunk breaks the pool, and every item
@@ -420,16 +419,13 @@ static void test_break_unchanged(void)
     plan_init(&p, N, "break", 0);
     p.args[3].mode = PP_T_STEP_KILL;
     pp_executor *ex = chunk_executor(PP_CRASH_BREAK, 0, 0);
-    pp_map_iter *it = NULL;
-    PP_ASSERT_OK_FATAL(pp_map(ex, "chunk_step", p.bufs, N, N, BOUND_MS, &it));
+    pp_map_iter *it = plan_map(ex, &p, N);
     for (int i = 0; i < N; i++) {
         outcome o;
         next_outcome(it, &o);
         CU_ASSERT_EQUAL(o.st, PP_EBROKEN);
     }
-    pp_map_free(it);
-    pp_executor_destroy(ex);
-    plan_free(&p);
+    plan_end(it, ex, &p);
 }
 
 /* pp_executor_stop while a chunk's item runs (fork too): the items before it keep their
@@ -446,8 +442,7 @@ static void stop_in_chunk(int mode)
     o.max_workers = 2;
     pp_executor *ex = NULL;
     PP_ASSERT_OK_FATAL(pp_executor_create(&o, &ex));
-    pp_map_iter *it = NULL;
-    PP_ASSERT_OK_FATAL(pp_map(ex, "chunk_step", p.bufs, N, N, BOUND_MS, &it));
+    pp_map_iter *it = plan_map(ex, &p, N);
     long long t0 = pp_t_now_ms();
     while (pp_t_step_runs(p.path, BAD) == 0 && pp_t_now_ms() - t0 < BOUND_MS)
         pp_t_sleep_ms(5);
@@ -471,9 +466,7 @@ static void stop_in_chunk(int mode)
     }
     for (int i = 0; i < N; i++)
         CU_ASSERT_EQUAL(pp_t_step_runs(p.path, i), i <= BAD ? 1 : 0);
-    pp_map_free(it);
-    pp_executor_destroy(ex);
-    plan_free(&p);
+    plan_end(it, ex, &p);
 }
 
 static void test_stop_polite(void)

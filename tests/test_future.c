@@ -17,38 +17,30 @@
 
 /* ---- helpers ---- */
 
-static pp_future *new_future(void)
-{
-    pp_future *f = NULL;
-    PP_ASSERT_OK_FATAL(pp_future_create(&f));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    return f;
-}
-
 static pp_future *new_running(void)
 {
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     CU_ASSERT_FATAL(pp_future_set_running_or_notify_cancel(f));
     return f;
 }
 
 static pp_future *new_finished(int32_t v)
 {
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     PP_ASSERT_OK_FATAL(pp_future_set_result(f, &v, sizeof v));
     return f;
 }
 
 static pp_future *new_failed(pp_status st, int code, const char *msg)
 {
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     PP_ASSERT_OK_FATAL(pp_future_set_error(f, st, code, msg));
     return f;
 }
 
 static pp_future *new_cancelled(void)
 {
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     CU_ASSERT_FATAL(pp_future_cancel(f));
     return f;
 }
@@ -134,7 +126,7 @@ static pp_executor_stats stats(pp_executor *ex)
 
 static void test_pending_running_finished(void)
 {
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     CHECK_FLAGS(f, false, false, false);
 
     CU_ASSERT_TRUE(pp_future_set_running_or_notify_cancel(f));
@@ -162,7 +154,7 @@ static void test_pending_running_finished(void)
 static void test_pending_to_finished_directly(void)
 {
     /* CPython allows set_result / set_exception on a pending future (no running step). */
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     int32_t v = 7;
     PP_ASSERT_OK(pp_future_set_result(f, &v, sizeof v));
     CHECK_FLAGS(f, false, false, true);
@@ -170,7 +162,7 @@ static void test_pending_to_finished_directly(void)
     CU_ASSERT_FALSE(pp_future_cancel(f));
     pp_future_release(f);
 
-    f = new_future();
+    f = pp_t_new_future();
     PP_ASSERT_OK(pp_future_set_error(f, PP_ESYS, 2, "no"));
     CHECK_FLAGS(f, false, false, true);
     CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), PP_ESYS);
@@ -179,7 +171,7 @@ static void test_pending_to_finished_directly(void)
 
 static void test_pending_cancelled(void)
 {
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     CU_ASSERT_TRUE(pp_future_cancel(f));
     CHECK_FLAGS(f, false, true, true);
     /* cancelling twice succeeds */
@@ -276,7 +268,7 @@ static void test_set_on_done_is_estate(void)
 static void test_result_timeouts(void)
 {
     /* pending and running futures: timeout 0 polls, a small timeout expires */
-    pp_future *fs[2] = {new_future(), new_running()};
+    pp_future *fs[2] = {pp_t_new_future(), new_running()};
     for (int i = 0; i < 2; i++) {
         pp_future *f = fs[i];
         pp_buf r = {(void *)1, 3};
@@ -366,7 +358,7 @@ static void test_error_details(void)
                                      PP_ENOTSUP,  PP_ESYS,        PP_EWORKERDIED,
                                      PP_ETIMELIMIT};
     for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
-        f = new_future();
+        f = pp_t_new_future();
         PP_ASSERT_OK(pp_future_set_error(f, errs[i], (int)i, "m"));
         CHECK_FLAGS(f, false, false, true);
         CU_ASSERT_EQUAL(pp_future_result(f, 0, NULL), errs[i]);
@@ -389,7 +381,7 @@ static void test_exception_on_success_is_null(void)
     pp_future_release(f);
 
     /* an empty result is a success too */
-    f = new_future();
+    f = pp_t_new_future();
     PP_ASSERT_OK(pp_future_set_result(f, NULL, 0));
     e = (const pp_error *)1;
     PP_ASSERT_OK(pp_future_exception(f, 0, &e));
@@ -435,7 +427,7 @@ static void test_result_bytes_copied(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(big);
     pp_t_fill(big, big_n, 77);
     uint64_t h = pp_t_fnv1a(big, big_n);
-    f = new_future();
+    f = pp_t_new_future();
     PP_ASSERT_OK(pp_future_set_result(f, big, big_n));
     memset(big, 0, big_n);
     free(big);
@@ -451,7 +443,7 @@ static void test_completed_from_another_thread(void)
     for (size_t k = 0; k < 3; k++) {
         /* result() and exception() both wake when another thread completes the future */
         for (int use_exception = 0; use_exception < 2; use_exception++) {
-            pp_future *f = k == 2 ? new_future() : new_running();
+            pp_future *f = k == 2 ? pp_t_new_future() : new_running();
             later l = {f, 150, acts[k], 31, PP_EINVAL};
             long long t0 = pp_t_now_ms();
             pp_t_thread *t = pp_t_thread_start(later_main, &l);
@@ -534,7 +526,7 @@ static void test_many_waiters_woken(void)
 
 static void test_refcount(void)
 {
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     pp_future_retain(f);
     pp_future_retain(f);
     pp_future_release(f);
@@ -558,7 +550,7 @@ static void test_refcount(void)
     pp_future_release(NULL);
 
     /* releasing a pending future does not cancel it: another holder still sees it pending */
-    f = new_future();
+    f = pp_t_new_future();
     pp_future_retain(f);
     pp_future_release(f);
     CHECK_FLAGS(f, false, false, false);
@@ -566,7 +558,7 @@ static void test_refcount(void)
     pp_future_release(f); /* released while running, never finished: no leak */
 
     /* freeing each kind of future (valgrind checks nothing leaks) */
-    pp_future_release(new_future());
+    pp_future_release(pp_t_new_future());
     pp_future_release(new_cancelled());
     pp_future_release(new_failed(PP_ETASK, 1, "leak check"));
     pp_future_release(new_finished(1));
@@ -622,7 +614,7 @@ static void test_invalid_arguments(void)
     CU_ASSERT_EQUAL(pp_future_set_result(NULL, NULL, 0), PP_EINVAL);
     CU_ASSERT_EQUAL(pp_future_set_error(NULL, PP_ETASK, 1, "x"), PP_EINVAL);
 
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     /* exception() needs somewhere to put the error */
     CU_ASSERT_EQUAL(pp_future_exception(f, 0, NULL), PP_EINVAL);
     /* data NULL with len > 0 */
@@ -684,7 +676,7 @@ static void test_stress_wake_races(void)
     long long t0 = pp_t_now_ms();
     int bad = 0;
     for (int i = 0; i < ROUNDS; i++) {
-        pp_future *f = new_future();
+        pp_future *f = pp_t_new_future();
         pp_t_thread *t = pp_t_thread_start(set_now_main, f);
         pp_buf r = {NULL, 0};
         bad += pp_future_result(f, 20000, &r) != PP_OK || r.len != 4;
@@ -924,7 +916,7 @@ static void count_cb(pp_future *f, void *ud)
  * fresh pending future with one counting callback; returns the future (caller releases). */
 static pp_future *race(const race_op *ops, size_t n, racer *rs, atomic_int *calls)
 {
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     atomic_store(calls, 0);
     PP_ASSERT_OK(pp_future_add_done_callback(f, count_cb, calls));
     atomic_int go = 0, ready = 0;
@@ -1133,7 +1125,7 @@ static void test_huge_timeouts(void)
         /* pending, completed by another thread while the wait is under way */
         for (int how = 0; how < 4; how++) {
             huge_waiter h;
-            h.f = new_future();
+            h.f = pp_t_new_future();
             h.timeout = huge[i];
             h.how = how;
             h.st = PP_EINVAL;
@@ -1189,7 +1181,7 @@ static void complete_later(void *p)
 static void test_userdata(void)
 {
     int a = 1, b = 2;
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     CU_ASSERT_PTR_NULL(pp_future_userdata(f));
     pp_future_set_userdata(f, &a);
     CU_ASSERT_PTR_EQUAL(pp_future_userdata(f), &a);
@@ -1206,7 +1198,7 @@ static void test_userdata(void)
     CU_ASSERT_PTR_NULL(pp_future_userdata(f));
     pp_future_release(f);
 
-    f = new_future();
+    f = pp_t_new_future();
     pp_future_set_userdata(f, &a);
     CU_ASSERT(pp_future_cancel(f));
     CU_ASSERT_PTR_EQUAL(pp_future_userdata(f), &a);

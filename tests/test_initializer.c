@@ -77,10 +77,7 @@ static void test_each_worker(void)
         CU_ASSERT(r.len == sizeof args && memcmp(r.data, args, sizeof args) == 0);
         pp_future_release(g[i]);
     }
-    for (int i = 0; i < 3; i++) {
-        PP_ASSERT_OK(pp_future_result(s[i], PP_T_TIMEOUT_MS, NULL));
-        pp_future_release(s[i]);
-    }
+    pp_t_finish_each(s, 3);
     pp_executor_stats st;
     pp_executor_stats_get(ex, &st);
     CU_ASSERT(st.workers_started >= 2 && st.workers_started <= 3);
@@ -220,10 +217,7 @@ static void test_once_before_any_task(void)
         CU_ASSERT(in.pid > 0 && in.pid != pp_t_getpid());
         pp_future_release(g[i]);
     }
-    for (int i = 0; i < 3; i++) {
-        PP_ASSERT_OK(pp_future_result(s[i], PP_T_TIMEOUT_MS, NULL));
-        pp_future_release(s[i]);
-    }
+    pp_t_finish_each(s, 3);
     pp_executor_stats st;
     PP_ASSERT_OK(pp_executor_stats_get(ex, &st));
     CU_ASSERT_EQUAL(st.completed, 12); /* the initializer is not a work item */
@@ -302,14 +296,7 @@ static void test_slow_initializer(void)
     pp_t_sleep_arg a = {300, 1};
     pp_executor *ex = pp_t_executor_init(2, "sleep", &a, sizeof a);
     pp_future *fs[5];
-    for (int i = 0; i < 5; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", &i, sizeof i, &fs[i]));
-    for (int i = 0; i < 5; i++) {
-        pp_buf r;
-        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, &r));
-        CU_ASSERT(r.len == sizeof i && memcmp(r.data, &i, sizeof i) == 0);
-        pp_future_release(fs[i]);
-    }
+    pp_t_echo_each(ex, fs, 5);
     pp_executor_stats st;
     PP_ASSERT_OK(pp_executor_stats_get(ex, &st));
     CU_ASSERT_EQUAL(st.workers_died, 0);

@@ -94,6 +94,24 @@ static void test_bad_arguments(void)
     pp_executor_destroy(ex);
 }
 
+/* args[0 .. n-1] all point to *a. */
+static void same_args(pp_buf *args, int n, const pp_t_sleep_arg *a)
+{
+    for (int i = 0; i < n; i++)
+        args[i] = (pp_buf){a, sizeof *a};
+}
+
+/* pp_map of "sleep" over n copies of *a (args: the caller's array of n, filled here);
+ * fails the test fatally if pp_map does. */
+static pp_map_iter *map_sleeps(pp_executor *ex, const pp_t_sleep_arg *a, pp_buf *args, int n,
+                               size_t chunksize, long timeout_ms)
+{
+    same_args(args, n, a);
+    pp_map_iter *it;
+    PP_ASSERT_OK_FATAL(pp_map(ex, "sleep", args, (size_t)n, chunksize, timeout_ms, &it));
+    return it;
+}
+
 /* Submits a "noop" and waits for it: starts the worker, or checks the executor still works
  * (CPython: the executor is usable after a map timed out or was closed). */
 static void noop_ok(pp_executor *ex)
@@ -158,10 +176,7 @@ static void test_free_cancels(void)
     pp_executor *ex = pp_t_executor(1);
     pp_t_sleep_arg a = {100, 1};
     pp_buf args[20];
-    for (int i = 0; i < 20; i++)
-        args[i] = (pp_buf){&a, sizeof a};
-    pp_map_iter *it;
-    PP_ASSERT_OK_FATAL(pp_map(ex, "sleep", args, 20, 1, PP_FOREVER, &it));
+    pp_map_iter *it = map_sleeps(ex, &a, args, 20, 1, PP_FOREVER);
     long long t0 = pp_t_now_ms();
     pp_map_free(it); /* before consuming anything */
     CU_ASSERT(pp_t_now_ms() - t0 < 10000); /* does not wait for the calls */
@@ -275,8 +290,7 @@ static void test_broken_mid_map(void)
     pp_executor *ex = pp_t_executor(2);
     pp_t_sleep_arg a = {100, 1}, die = {250, 3};
     pp_buf args[8];
-    for (int i = 0; i < 8; i++)
-        args[i] = (pp_buf){&a, sizeof a};
+    same_args(args, 8, &a);
     pp_future *f; /* first in the FIFO: it dies while the map's items run or wait */
     PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep_exit", &die, sizeof die, &f));
     pp_map_iter *it;
@@ -590,10 +604,7 @@ static void test_timeout_zero(void)
     pp_executor *ex = pp_t_executor(1);
     pp_t_sleep_arg a = {2000, 1};
     pp_buf args[4];
-    for (int i = 0; i < 4; i++)
-        args[i] = (pp_buf){&a, sizeof a};
-    pp_map_iter *it;
-    PP_ASSERT_OK_FATAL(pp_map(ex, "sleep", args, 4, 1, 0, &it));
+    pp_map_iter *it = map_sleeps(ex, &a, args, 4, 1, 0);
     long long t0 = pp_t_now_ms();
     CU_ASSERT_EQUAL(pp_map_next(it, NULL, NULL), PP_ETIMEDOUT);
     CU_ASSERT(pp_t_now_ms() - t0 < 1500);
@@ -614,10 +625,7 @@ static void test_free_part_way(void)
     pp_executor *ex = pp_t_executor(1);
     pp_t_sleep_arg a = {50, 7};
     pp_buf args[12];
-    for (int i = 0; i < 12; i++)
-        args[i] = (pp_buf){&a, sizeof a};
-    pp_map_iter *it;
-    PP_ASSERT_OK_FATAL(pp_map(ex, "sleep", args, 12, 2, PP_T_TIMEOUT_MS, &it));
+    pp_map_iter *it = map_sleeps(ex, &a, args, 12, 2, PP_T_TIMEOUT_MS);
     for (int i = 0; i < 3; i++) {
         pp_buf r;
         PP_ASSERT_OK(pp_map_next(it, &r, NULL));
@@ -832,8 +840,7 @@ static void test_broken_mid_map_chunks(void)
     pp_executor *ex = pp_t_executor(2);
     pp_t_sleep_arg a = {50, 1}, die = {200, 3};
     pp_buf args[30];
-    for (int i = 0; i < 30; i++)
-        args[i] = (pp_buf){&a, sizeof a};
+    same_args(args, 30, &a);
     args[7] = (pp_buf){&die, sizeof die}; /* "sleep" of this returns; the death is below */
     pp_future *f;
     PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep_exit", &die, sizeof die, &f));
@@ -942,10 +949,7 @@ static void test_cancelled_positions(void)
     pp_executor *ex = pp_t_executor(1);
     pp_t_sleep_arg a = {300, 2};
     pp_buf args[6];
-    for (int i = 0; i < 6; i++)
-        args[i] = (pp_buf){&a, sizeof a};
-    pp_map_iter *it;
-    PP_ASSERT_OK_FATAL(pp_map(ex, "sleep", args, 6, 1, PP_T_TIMEOUT_MS, &it));
+    pp_map_iter *it = map_sleeps(ex, &a, args, 6, 1, PP_T_TIMEOUT_MS);
     CU_ASSERT(pp_t_wait_stats(ex, pp_t_handed_out_at_least, &(size_t){2}, PP_T_TIMEOUT_MS,
                               NULL));
     PP_ASSERT_OK(pp_executor_shutdown(ex, false, true));
@@ -982,10 +986,7 @@ static void test_killed_during_map(void)
     pp_executor *ex = pp_t_executor(2);
     pp_t_sleep_arg a = {20000, 2};
     pp_buf args[8];
-    for (int i = 0; i < 8; i++)
-        args[i] = (pp_buf){&a, sizeof a};
-    pp_map_iter *it;
-    PP_ASSERT_OK_FATAL(pp_map(ex, "sleep", args, 8, 1, PP_T_TIMEOUT_MS, &it));
+    pp_map_iter *it = map_sleeps(ex, &a, args, 8, 1, PP_T_TIMEOUT_MS);
     CU_ASSERT(pp_t_wait_stats(ex, both_busy_three_out, NULL, PP_T_TIMEOUT_MS, NULL));
     long long t0 = pp_t_now_ms();
     PP_ASSERT_OK(pp_executor_kill_workers(ex));

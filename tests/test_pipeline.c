@@ -105,6 +105,25 @@ static bool running_within(pp_future *f, long ms)
     return true;
 }
 
+/* A call blocked on a new closed gate named after tag (*g: the gate, for the test to open),
+ * running on ex: fatal if it is not running within BOUND_MS. */
+static pp_future *blocked_call(pp_executor *ex, const char *tag, pp_t_gate **g)
+{
+    char gname[160];
+    *g = new_gate(gname, sizeof gname, tag);
+    pp_future *b = submit_gate(ex, gname);
+    CU_ASSERT_FATAL(running_within(b, BOUND_MS));
+    return b;
+}
+
+/* A test's end: destroys ex, frees g and removes the steps' run files. */
+static void end_gated(pp_executor *ex, pp_t_gate *g, steps *s)
+{
+    pp_executor_destroy(ex);
+    pp_t_gate_free(g);
+    pp_t_step_remove(s->path, s->n);
+}
+
 static bool handed_out_within(pp_executor *ex, size_t want, long ms)
 {
     long long end = pp_t_now_ms() + ms;
@@ -157,9 +176,7 @@ static void test_cancel_every_call_not_started(void)
         pp_future_release(f[i]);
     pp_future_release(b0);
     pp_future_release(b1);
-    pp_executor_destroy(ex);
-    pp_t_gate_free(g);
-    pp_t_step_remove(s.path, s.n);
+    end_gated(ex, g, &s);
 }
 
 /* One worker: a call queued ahead behind a blocked one is not running (and can be
@@ -167,10 +184,8 @@ static void test_cancel_every_call_not_started(void)
 static void test_running_only_once_started(void)
 {
     pp_executor *ex = pipe_executor(1, "2", PP_CRASH_BREAK);
-    char gname[160];
-    pp_t_gate *g = new_gate(gname, sizeof gname, "running");
-    pp_future *b = submit_gate(ex, gname);
-    CU_ASSERT_FATAL(running_within(b, BOUND_MS));
+    pp_t_gate *g = NULL;
+    pp_future *b = blocked_call(ex, "running", &g);
     steps s;
     steps_init(&s, 2, "running");
     pp_future *f0 = submit_step(ex, &s, 0), *f1 = submit_step(ex, &s, 1);
@@ -191,9 +206,7 @@ static void test_running_only_once_started(void)
     pp_future_release(b);
     pp_future_release(f0);
     pp_future_release(f1);
-    pp_executor_destroy(ex);
-    pp_t_gate_free(g);
-    pp_t_step_remove(s.path, s.n);
+    end_gated(ex, g, &s);
 }
 
 /* Two workers blocked on two gates, one call queued ahead behind each: when one gate opens,
@@ -243,10 +256,8 @@ static void killed_with_calls_ahead(pp_crash_policy policy)
     if (policy != PP_CRASH_BREAK)
         PP_T_SKIP_IF_FORK("fork: a worker killed is not replaced");
     pp_executor *ex = pipe_executor(1, "3", policy);
-    char gname[160];
-    pp_t_gate *g = new_gate(gname, sizeof gname, policy == PP_CRASH_BREAK ? "killb" : "killi");
-    pp_future *b = submit_gate(ex, gname);
-    CU_ASSERT_FATAL(running_within(b, BOUND_MS));
+    pp_t_gate *g = NULL;
+    pp_future *b = blocked_call(ex, policy == PP_CRASH_BREAK ? "killb" : "killi", &g);
     steps s;
     steps_init(&s, 2, policy == PP_CRASH_BREAK ? "killb" : "killi");
     pp_future *f0 = submit_step(ex, &s, 0), *f1 = submit_step(ex, &s, 1);
@@ -278,9 +289,7 @@ static void killed_with_calls_ahead(pp_crash_policy policy)
     pp_future_release(b);
     pp_future_release(f0);
     pp_future_release(f1);
-    pp_executor_destroy(ex);
-    pp_t_gate_free(g);
-    pp_t_step_remove(s.path, s.n);
+    end_gated(ex, g, &s);
 }
 
 static void test_killed_isolate(void)
@@ -299,10 +308,8 @@ static void test_shutdown_cancels_queued_ahead(void)
 {
     enum { N = 6 };
     pp_executor *ex = pipe_executor(1, "3", PP_CRASH_BREAK);
-    char gname[160];
-    pp_t_gate *g = new_gate(gname, sizeof gname, "shut");
-    pp_future *b = submit_gate(ex, gname);
-    CU_ASSERT_FATAL(running_within(b, BOUND_MS));
+    pp_t_gate *g = NULL;
+    pp_future *b = blocked_call(ex, "shut", &g);
     steps s;
     steps_init(&s, N, "shut");
     pp_future *f[N];
@@ -323,9 +330,7 @@ static void test_shutdown_cancels_queued_ahead(void)
     for (int i = 0; i < N; i++)
         pp_future_release(f[i]);
     pp_future_release(b);
-    pp_executor_destroy(ex);
-    pp_t_gate_free(g);
-    pp_t_step_remove(s.path, s.n);
+    end_gated(ex, g, &s);
 }
 
 /* pp_executor_stop: the running call is asked to stop and keeps its outcome; the calls

@@ -553,15 +553,6 @@ static void test_worker_env_cwd_bad(void)
 
 /* ---- worker_memory_limit, max_worker_rss ------------------------------------------------ */
 
-/* The sanitizers reserve terabytes of shadow memory, which a data limit forbids. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#  define SANITIZED 1
-#elif defined(__has_feature)
-#  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#    define SANITIZED 1
-#  endif
-#endif
-
 #define MIB (1024ull * 1024ull)
 
 static pp_status alloc_call(pp_executor *ex, uint64_t bytes, uint64_t mode, int32_t *got_null,
@@ -597,6 +588,7 @@ static pp_executor *mem_executor(unsigned long long hard, unsigned long long sof
     return ex;
 }
 
+/* The sanitizers reserve terabytes of shadow memory, which a data limit forbids. */
 #define SKIP_IF_SANITIZED()                                                                    \
     do {                                                                                       \
         if (sanitized) {                                                                       \
@@ -604,7 +596,7 @@ static pp_executor *mem_executor(unsigned long long hard, unsigned long long sof
             return;                                                                            \
         }                                                                                      \
     } while (0)
-#ifdef SANITIZED
+#if PP_T_SANITIZED
 static const bool sanitized = true;
 #else
 static const bool sanitized = false;

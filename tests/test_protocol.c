@@ -69,6 +69,48 @@ static void tb_fix_len(tb *t)
         t->b[8 + i] = (uint8_t)((uint64_t)(t->len - PP__WIRE_HDR) >> (8 * i));
 }
 
+/* A length (u64) and then n bytes of p: a CALL argument, or the tail of a RESULT item (the
+ * length may say more or less than n: the malformed frames). */
+static void tb_len_bytes(tb *t, uint64_t len, const void *p, size_t n)
+{
+    tb_u64(t, len);
+    tb_bytes(t, p, n);
+}
+
+/* A CALL frame's start: header, id 1 and the name "echo" (then its argument count and
+ * arguments follow). */
+static void tb_call_echo(tb *t)
+{
+    tb_hdr(t, PP__MSG_CALL, 0, 0);
+    tb_u64(t, 1);
+    tb_u32(t, 4);
+    tb_bytes(t, "echo", 4);
+}
+
+/* A RESULT frame's start: header, id 1 and n, the item count. */
+static void tb_result(tb *t, uint32_t n)
+{
+    tb_hdr(t, PP__MSG_RESULT, 0, 0);
+    tb_u64(t, 1);
+    tb_u32(t, n);
+}
+
+/* A RESULT item: status, code, then tb_len_bytes(len, p, n). */
+static void tb_item(tb *t, uint32_t status, uint32_t code, uint64_t len, const void *p, size_t n)
+{
+    tb_u32(t, status);
+    tb_u32(t, code);
+    tb_len_bytes(t, len, p, n);
+}
+
+/* Sets t's body_len to what follows the header and asserts decode_frame's status on it (a
+ * macro: a failure names the test's line). */
+#define TB_EXPECT(expected, t)                                                                 \
+    do {                                                                                       \
+        tb_fix_len(t);                                                                         \
+        PP_ASSERT_ST(expected, decode_frame((t)->b, (t)->len));                                \
+    } while (0)
+
 /* Decodes a whole frame as a receiver would: header, exact body length, then the decoder of
  * its type. On a heap copy of exactly len bytes. */
 static pp_status decode_frame(const uint8_t *frame, size_t len)
@@ -779,20 +821,14 @@ static void test_bad_call(void)
 {
     tb t;
     /* valid reference */
-    tb_hdr(&t, PP__MSG_CALL, 0, 0);
-    tb_u64(&t, 1);
-    tb_u32(&t, 4);
-    tb_bytes(&t, "echo", 4);
+    tb_call_echo(&t);
     tb_u32(&t, 1);
-    tb_u64(&t, 2);
-    tb_bytes(&t, "hi", 2);
-    tb_fix_len(&t);
-    PP_ASSERT_OK(decode_frame(t.b, t.len));
+    tb_len_bytes(&t, 2, "hi", 2);
+    TB_EXPECT(PP_OK, &t);
 
     /* trailing byte */
     t.b[t.len++] = 0;
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    TB_EXPECT(PP_EINVAL, &t);
 
     /* name length 0 */
     tb_hdr(&t, PP__MSG_CALL, 0, 0);
@@ -800,8 +836,7 @@ static void test_bad_call(void)
     tb_u32(&t, 0);
     tb_u32(&t, 1);
     tb_u64(&t, 0);
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    TB_EXPECT(PP_EINVAL, &t);
 
     /* name length above PP__NAME_MAX (the bytes are there), and exactly PP__NAME_MAX */
     for (uint32_t name_len = PP__NAME_MAX; name_len <= PP__NAME_MAX + 1; name_len++) {
@@ -812,8 +847,7 @@ static void test_bad_call(void)
         t.len += name_len;
         tb_u32(&t, 1);
         tb_u64(&t, 0);
-        tb_fix_len(&t);
-        PP_ASSERT_ST(name_len <= PP__NAME_MAX ? PP_OK : PP_EINVAL, decode_frame(t.b, t.len));
+        TB_EXPECT(name_len <= PP__NAME_MAX ? PP_OK : PP_EINVAL, &t);
     }
 
     /* name length past the end */
@@ -821,31 +855,21 @@ static void test_bad_call(void)
     tb_u64(&t, 1);
     tb_u32(&t, 200);
     tb_bytes(&t, "echo", 4);
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    TB_EXPECT(PP_EINVAL, &t);
 
     /* n == 0 (with and without anything after it) */
-    tb_hdr(&t, PP__MSG_CALL, 0, 0);
-    tb_u64(&t, 1);
-    tb_u32(&t, 4);
-    tb_bytes(&t, "echo", 4);
+    tb_call_echo(&t);
     tb_u32(&t, 0);
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    TB_EXPECT(PP_EINVAL, &t);
     tb_u64(&t, 0);
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    TB_EXPECT(PP_EINVAL, &t);
 
     /* n larger than the arguments present */
-    tb_hdr(&t, PP__MSG_CALL, 0, 0);
-    tb_u64(&t, 1);
-    tb_u32(&t, 4);
-    tb_bytes(&t, "echo", 4);
+    tb_call_echo(&t);
     tb_u32(&t, 3);
     tb_u64(&t, 0);
     tb_u64(&t, 0);
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    TB_EXPECT(PP_EINVAL, &t);
     /* n = UINT32_MAX with few bytes */
     t.b[PP__WIRE_HDR + 16] = t.b[PP__WIRE_HDR + 17] = t.b[PP__WIRE_HDR + 18] =
         t.b[PP__WIRE_HDR + 19] = 0xff;
@@ -856,54 +880,33 @@ static void test_bad_call(void)
     const uint64_t lens[] = {3, 1000, UINT64_MAX, UINT64_MAX - 1, (uint64_t)1 << 32,
                              ((uint64_t)1 << 32) + 2, (uint64_t)1 << 63, SIZE_MAX};
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
-        tb_hdr(&t, PP__MSG_CALL, 0, 0);
-        tb_u64(&t, 1);
-        tb_u32(&t, 4);
-        tb_bytes(&t, "echo", 4);
+        tb_call_echo(&t);
         tb_u32(&t, 1);
-        tb_u64(&t, lens[i]);
-        tb_bytes(&t, "hi", 2);
-        tb_fix_len(&t);
-        PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+        tb_len_bytes(&t, lens[i], "hi", 2);
+        TB_EXPECT(PP_EINVAL, &t);
     }
     /* the second of two arguments too long */
-    tb_hdr(&t, PP__MSG_CALL, 0, 0);
-    tb_u64(&t, 1);
-    tb_u32(&t, 4);
-    tb_bytes(&t, "echo", 4);
+    tb_call_echo(&t);
     tb_u32(&t, 2);
-    tb_u64(&t, 1);
-    tb_bytes(&t, "a", 1);
-    tb_u64(&t, 2);
-    tb_bytes(&t, "b", 1);
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    tb_len_bytes(&t, 1, "a", 1);
+    tb_len_bytes(&t, 2, "b", 1);
+    TB_EXPECT(PP_EINVAL, &t);
 }
 
 static void test_bad_result(void)
 {
     tb t;
     /* valid reference */
-    tb_hdr(&t, PP__MSG_RESULT, 0, 0);
-    tb_u64(&t, 1);
-    tb_u32(&t, 1);
-    tb_u32(&t, PP_OK);
-    tb_u32(&t, 0);
-    tb_u64(&t, 1);
-    tb_bytes(&t, "r", 1);
-    tb_fix_len(&t);
-    PP_ASSERT_OK(decode_frame(t.b, t.len));
+    tb_result(&t, 1);
+    tb_item(&t, PP_OK, 0, 1, "r", 1);
+    TB_EXPECT(PP_OK, &t);
     /* trailing byte */
     t.b[t.len++] = 0;
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    TB_EXPECT(PP_EINVAL, &t);
 
     /* n == 0 */
-    tb_hdr(&t, PP__MSG_RESULT, 0, 0);
-    tb_u64(&t, 1);
-    tb_u32(&t, 0);
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    tb_result(&t, 0);
+    TB_EXPECT(PP_EINVAL, &t);
 
     /* unknown statuses, in the first or the second item */
     const uint32_t bad_st[] = {PP_END,         PP_EINVAL,         PP_ETIMEDOUT, PP_ECANCELLED,
@@ -912,42 +915,24 @@ static void test_bad_result(void)
                                PP_ETIMELIMIT + 1, 0x80000000u,   UINT32_MAX};
     for (size_t i = 0; i < sizeof bad_st / sizeof bad_st[0]; i++) {
         for (int second = 0; second < 2; second++) {
-            tb_hdr(&t, PP__MSG_RESULT, 0, 0);
-            tb_u64(&t, 1);
-            tb_u32(&t, 2);
-            tb_u32(&t, second ? PP_OK : bad_st[i]);
-            tb_u32(&t, 0);
-            tb_u64(&t, 0);
-            tb_u32(&t, second ? bad_st[i] : PP_ETASK);
-            tb_u32(&t, 1);
-            tb_u64(&t, 0);
-            tb_fix_len(&t);
-            PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+            tb_result(&t, 2);
+            tb_item(&t, second ? PP_OK : bad_st[i], 0, 0, "", 0);
+            tb_item(&t, second ? bad_st[i] : PP_ETASK, 1, 0, "", 0);
+            TB_EXPECT(PP_EINVAL, &t);
         }
     }
 
     /* a data length past the end */
     const uint64_t lens[] = {2, UINT64_MAX, (uint64_t)1 << 32, ((uint64_t)1 << 32) + 1};
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
-        tb_hdr(&t, PP__MSG_RESULT, 0, 0);
-        tb_u64(&t, 1);
-        tb_u32(&t, 1);
-        tb_u32(&t, PP_OK);
-        tb_u32(&t, 0);
-        tb_u64(&t, lens[i]);
-        tb_bytes(&t, "r", 1);
-        tb_fix_len(&t);
-        PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+        tb_result(&t, 1);
+        tb_item(&t, PP_OK, 0, lens[i], "r", 1);
+        TB_EXPECT(PP_EINVAL, &t);
     }
     /* more items announced than present */
-    tb_hdr(&t, PP__MSG_RESULT, 0, 0);
-    tb_u64(&t, 1);
-    tb_u32(&t, 2);
-    tb_u32(&t, PP_OK);
-    tb_u32(&t, 0);
-    tb_u64(&t, 0);
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    tb_result(&t, 2);
+    tb_item(&t, PP_OK, 0, 0, "", 0);
+    TB_EXPECT(PP_EINVAL, &t);
 }
 
 static void test_bad_init_initerr_ready(void)
@@ -958,11 +943,9 @@ static void test_bad_init_initerr_ready(void)
     tb_u32(&t, 0);
     tb_u32(&t, 0);
     tb_u64(&t, 0);
-    tb_fix_len(&t);
-    PP_ASSERT_OK(decode_frame(t.b, t.len));
+    TB_EXPECT(PP_OK, &t);
     t.b[t.len++] = 0; /* trailing byte */
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    TB_EXPECT(PP_EINVAL, &t);
 
     /* INIT: name length above PP__NAME_MAX */
     tb_hdr(&t, PP__MSG_INIT, 0, 0);
@@ -971,8 +954,7 @@ static void test_bad_init_initerr_ready(void)
     memset(t.b + t.len, 'a', PP__NAME_MAX + 1);
     t.len += PP__NAME_MAX + 1;
     tb_u64(&t, 0);
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    TB_EXPECT(PP_EINVAL, &t);
 
     /* INIT: initargs past the end */
     tb_hdr(&t, PP__MSG_INIT, 0, 0);
@@ -981,8 +963,7 @@ static void test_bad_init_initerr_ready(void)
     tb_bytes(&t, "i", 1);
     tb_u64(&t, UINT64_MAX);
     tb_bytes(&t, "abc", 3);
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    TB_EXPECT(PP_EINVAL, &t);
 
     /* INITERR: valid, then each status it does not allow */
     tb_hdr(&t, PP__MSG_INITERR, 0, 0);
@@ -990,16 +971,14 @@ static void test_bad_init_initerr_ready(void)
     tb_u32(&t, 0xffffffffu);
     tb_u64(&t, 2);
     tb_bytes(&t, "no", 2);
-    tb_fix_len(&t);
-    PP_ASSERT_OK(decode_frame(t.b, t.len));
+    TB_EXPECT(PP_OK, &t);
     {
         pp__wire_item it;
         PP_ASSERT_OK(pp__wire_decode_initerr(t.b + PP__WIRE_HDR, t.len - PP__WIRE_HDR, &it));
         CU_ASSERT_EQUAL(it.code, -1);
     }
     t.b[t.len++] = 0; /* trailing byte */
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    TB_EXPECT(PP_EINVAL, &t);
     const uint32_t bad_st[] = {PP_OK,          PP_END,        PP_EINVAL,         PP_ETIMEDOUT,
                                PP_ECANCELLED,  PP_ESHUTDOWN,  PP_EBROKEN,        PP_ESTATE,
                                PP_ENOTSUP,     PP_ESYS,       PP_EWORKERDIED,    PP_ETIMELIMIT,
@@ -1009,8 +988,7 @@ static void test_bad_init_initerr_ready(void)
         tb_u32(&t, bad_st[i]);
         tb_u32(&t, 0);
         tb_u64(&t, 0);
-        tb_fix_len(&t);
-        PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+        TB_EXPECT(PP_EINVAL, &t);
     }
     /* INITERR: message past the end */
     tb_hdr(&t, PP__MSG_INITERR, 0, 0);
@@ -1018,8 +996,7 @@ static void test_bad_init_initerr_ready(void)
     tb_u32(&t, 0);
     tb_u64(&t, 3);
     tb_bytes(&t, "ab", 2);
-    tb_fix_len(&t);
-    PP_ASSERT_ST(PP_EINVAL, decode_frame(t.b, t.len));
+    TB_EXPECT(PP_EINVAL, &t);
 
     /* READY body of the wrong size, given straight to the decoder */
     uint64_t pid;

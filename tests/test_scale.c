@@ -15,14 +15,7 @@
 
 /* Sanitizer builds run the same tests with fewer workers: each instrumented worker holds
  * tens of MiB (ASan, TSan), and 200 of them would take gigabytes of a CI machine. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#  define SANITIZED 1
-#elif defined(__has_feature)
-#  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#    define SANITIZED 1
-#  endif
-#endif
-#ifdef SANITIZED
+#if PP_T_SANITIZED
 #  define SMALL 40
 #  define LARGE 80
 #else
@@ -74,34 +67,48 @@ static pp_executor *all_busy(int n, const char *gate, pp_future **fs, long long 
 /* Every pid is gone within a bound, after the pool was destroyed. */
 static void none_left(const long long *pids, int n)
 {
-    long long t0 = pp_t_now_ms();
-    int alive = n;
-    while (alive && pp_t_now_ms() - t0 < BOUND_MS) {
-        alive = 0;
-        for (int i = 0; i < n; i++)
-            alive += pp_t_pid_alive(pids[i]) != 0;
-        if (alive)
-            pp_t_sleep_ms(20);
-    }
+    int alive = pp_t_wait_gone(pids, n, pp_t_now_ms() + BOUND_MS, 20);
     CU_ASSERT_EQUAL(alive, 0);
     for (int i = 0; i < n && alive; i++)
         if (pp_t_pid_alive(pids[i]))
             pp_t_kill_pid(pids[i]); /* leave nothing behind */
 }
 
+/* A test's gate (named after this process, n and tag), and room for n futures and n pids. */
+typedef struct busy {
+    char        gate[64];
+    pp_t_gate  *g;
+    pp_future **fs;
+    long long  *pids;
+} busy;
+
+static void busy_init(busy *b, int n, const char *tag)
+{
+    snprintf(b->gate, sizeof b->gate, "pp_t_scale_%lld_%d_%s", pp_t_getpid(), n, tag);
+    b->g = pp_t_gate_create(b->gate);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b->g);
+    b->fs = calloc((size_t)n, sizeof *b->fs);
+    b->pids = calloc((size_t)n, sizeof *b->pids);
+    CU_ASSERT_FATAL(b->fs && b->pids);
+}
+
+static void busy_free(busy *b)
+{
+    pp_t_gate_free(b->g);
+    free(b->fs);
+    free(b->pids);
+}
+
 /* n workers busy at once; the gate opens and every call returns 1; shutdown(wait) joins
  * them all. */
 static void busy_then_complete(int n)
 {
-    char gate[64];
-    snprintf(gate, sizeof gate, "pp_t_scale_%lld_%d_ok", pp_t_getpid(), n);
-    pp_t_gate *g = pp_t_gate_create(gate);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
-    pp_future **fs = calloc((size_t)n, sizeof *fs);
-    long long *pids = calloc((size_t)n, sizeof *pids);
-    CU_ASSERT_FATAL(fs && pids);
-    pp_executor *ex = all_busy(n, gate, fs, pids);
-    pp_t_gate_open(g);
+    busy b;
+    busy_init(&b, n, "ok");
+    pp_future **fs = b.fs;
+    long long *pids = b.pids;
+    pp_executor *ex = all_busy(n, b.gate, fs, pids);
+    pp_t_gate_open(b.g);
     if (ex) {
         int ok = 0;
         for (int i = 0; i < n; i++) {
@@ -124,23 +131,18 @@ static void busy_then_complete(int n)
         printf("(shutdown %lld ms) ", pp_t_now_ms() - t0);
         none_left(pids, n);
     }
-    pp_t_gate_free(g);
-    free(fs);
-    free(pids);
+    busy_free(&b);
 }
 
 /* n workers busy at once; one is killed: the pool breaks, and every call fails with
  * PP_EBROKEN, promptly (the gate never opens); destroy leaves no worker. */
 static void busy_then_crash(int n)
 {
-    char gate[64];
-    snprintf(gate, sizeof gate, "pp_t_scale_%lld_%d_crash", pp_t_getpid(), n);
-    pp_t_gate *g = pp_t_gate_create(gate);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
-    pp_future **fs = calloc((size_t)n, sizeof *fs);
-    long long *pids = calloc((size_t)n, sizeof *pids);
-    CU_ASSERT_FATAL(fs && pids);
-    pp_executor *ex = all_busy(n, gate, fs, pids);
+    busy b;
+    busy_init(&b, n, "crash");
+    pp_future **fs = b.fs;
+    long long *pids = b.pids;
+    pp_executor *ex = all_busy(n, b.gate, fs, pids);
     if (ex) {
         long long t0 = pp_t_now_ms();
         pp_t_kill_pid(pids[n / 2]);
@@ -156,10 +158,8 @@ static void busy_then_crash(int n)
         pp_executor_destroy(ex);
         none_left(pids, n);
     }
-    pp_t_gate_open(g); /* (releases any worker still there) */
-    pp_t_gate_free(g);
-    free(fs);
-    free(pids);
+    pp_t_gate_open(b.g); /* (releases any worker still there) */
+    busy_free(&b);
 }
 
 /* (Two sizes, each ending one way: under Wine a worker takes about 0.1 s to start, and the

@@ -182,8 +182,7 @@ static void test_fork_all_workers_at_first_submit(void)
     enum { N = 60 };
     pp_future *fs[N];
     pp_t_sleep_arg a = {2, 0};
-    for (int i = 0; i < N; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    pp_t_submit_each(ex, "sleep", &a, sizeof a, fs, N);
     size_t done = 0;
     PP_ASSERT_OK(pp_wait(fs, N, PP_T_TIMEOUT_MS, PP_ALL_COMPLETED, NULL, &done));
     CU_ASSERT_EQUAL(done, N);

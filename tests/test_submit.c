@@ -280,8 +280,7 @@ static void test_workers_on_demand_up_to_max(void)
     CU_ASSERT_EQUAL(s.workers, 0); /* none before any work */
     pp_t_sleep_arg a = {200, 0};
     pp_future *fs[8];
-    for (int i = 0; i < 8; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    pp_t_submit_each(ex, "sleep", &a, sizeof a, fs, 8);
     for (int i = 0; i < 8; i++) {
         PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
         CU_ASSERT(s.workers <= 2);
@@ -306,12 +305,7 @@ static void test_default_max_workers(void)
     int n = cpus + 2;
     pp_future **fs = calloc((size_t)n, sizeof *fs);
     CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
-    for (int i = 0; i < n; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
-    for (int i = 0; i < n; i++) {
-        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
-        pp_future_release(fs[i]);
-    }
+    pp_t_run_each(ex, "sleep", &a, sizeof a, fs, n);
     pp_executor_stats s;
     PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
     CU_ASSERT_EQUAL(s.workers_started, (unsigned long long)cpus);
@@ -325,14 +319,7 @@ static void test_many_tasks(void)
     pp_executor *ex = pp_t_executor(2);
     pp_future **fs = calloc(N, sizeof *fs);
     CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
-    for (int i = 0; i < N; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", &i, sizeof i, &fs[i]));
-    for (int i = 0; i < N; i++) {
-        pp_buf r;
-        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, &r));
-        CU_ASSERT(r.len == sizeof i && memcmp(r.data, &i, sizeof i) == 0);
-        pp_future_release(fs[i]);
-    }
+    pp_t_echo_each(ex, fs, N);
     pp_executor_stats s;
     PP_ASSERT_OK(pp_executor_stats_get(ex, &s));
     CU_ASSERT_EQUAL(s.completed, N);
@@ -536,8 +523,7 @@ static void test_pids_and_stats_consistent(void)
     CU_ASSERT_EQUAL(n, 0);
     pp_t_sleep_arg a = {300, 0};
     pp_future *fs[2], *p[2];
-    for (int i = 0; i < 2; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
+    pp_t_submit_each(ex, "sleep", &a, sizeof a, fs, 2);
     for (int i = 0; i < 2; i++)
         PP_ASSERT_OK_FATAL(pp_submit(ex, "pid", NULL, 0, &p[i]));
     long long seen[2] = {0, 0};
@@ -661,12 +647,7 @@ static void test_idle_workers_reused(void)
     pp_executor *ex = pp_t_executor(4);
     pp_t_sleep_arg a = {300, 0};
     pp_future *fs[3];
-    for (int i = 0; i < 3; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &a, sizeof a, &fs[i]));
-    for (int i = 0; i < 3; i++) {
-        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
-        pp_future_release(fs[i]);
-    }
+    pp_t_run_each(ex, "sleep", &a, sizeof a, fs, 3);
     long long pids[4];
     size_t n = 0;
     PP_ASSERT_OK(pp_executor_worker_pids(ex, pids, 4, &n));
@@ -906,14 +887,7 @@ static void test_explicit_worker_path(void)
     memset(copy, 'x', len); /* options are copied at create */
     free(copy);
     pp_future *fs[4];
-    for (int i = 0; i < 4; i++)
-        PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", &i, sizeof i, &fs[i]));
-    for (int i = 0; i < 4; i++) {
-        pp_buf r;
-        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, &r));
-        CU_ASSERT(r.len == sizeof i && memcmp(r.data, &i, sizeof i) == 0);
-        pp_future_release(fs[i]);
-    }
+    pp_t_echo_each(ex, fs, 4);
     pp_executor_destroy(ex);
 }
 
@@ -1083,10 +1057,7 @@ static void test_max_pending(void)
     CU_ASSERT(pp_future_done(fs[0]) || pp_future_running(fs[0]));
     PP_ASSERT_OK(pp_future_result(g, PP_T_TIMEOUT_MS, NULL));
     pp_future_release(g);
-    for (int i = 0; i < 4; i++) {
-        PP_ASSERT_OK(pp_future_result(fs[i], PP_T_TIMEOUT_MS, NULL));
-        pp_future_release(fs[i]);
-    }
+    pp_t_finish_each(fs, 4);
 
     /* a submit waiting for room wakes with PP_ESHUTDOWN when the executor shuts down */
     PP_ASSERT_OK_FATAL(pp_submit(ex, "sleep", &slow, sizeof slow, &fs[0]));

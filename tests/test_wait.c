@@ -14,45 +14,25 @@
 #define HANG_MS 10000LL
 #define LONG_WAIT 20000L /* a wait that must be ended by its condition, not its timeout */
 
-static pp_future *new_future(void)
-{
-    pp_future *f = NULL;
-    PP_ASSERT_OK_FATAL(pp_future_create(&f));
-    return f;
-}
-
-static pp_future *new_finished(void)
-{
-    pp_future *f = new_future();
-    PP_ASSERT_OK_FATAL(pp_future_set_result(f, "ok", 2));
-    return f;
-}
-
 static pp_future *new_failed(void)
 {
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     PP_ASSERT_OK_FATAL(pp_future_set_error(f, PP_ETASK, 1, "failed"));
     return f;
 }
 
 static pp_future *new_cancelled(void)
 {
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     CU_ASSERT_FATAL(pp_future_cancel(f));
     return f;
-}
-
-static void release_all(pp_future **fs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        pp_future_release(fs[i]);
 }
 
 /* ---- FIRST_COMPLETED ---- */
 
 static void test_first_completed(void)
 {
-    pp_future *fs[3] = {new_future(), new_finished(), new_future()};
+    pp_future *fs[3] = {pp_t_new_future(), pp_t_new_finished(), pp_t_new_future()};
     bool done[3] = {true, false, true};
     size_t nd = 99;
     long long t0 = pp_t_now_ms();
@@ -60,10 +40,10 @@ static void test_first_completed(void)
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS); /* already satisfied: at once */
     CU_ASSERT_EQUAL(nd, 1);
     CU_ASSERT(!done[0] && done[1] && !done[2]);
-    release_all(fs, 3);
+    pp_t_release_all(fs, 3);
 
     /* none done at first: the first completion from another thread ends the wait */
-    pp_future *gs[3] = {new_future(), new_future(), new_future()};
+    pp_future *gs[3] = {pp_t_new_future(), pp_t_new_future(), pp_t_new_future()};
     pp_t_step steps[] = {{150, gs[2], PP_T_DO_RESULT, false}};
     pp_t_script s;
     t0 = pp_t_now_ms();
@@ -73,14 +53,14 @@ static void test_first_completed(void)
     pp_t_script_end(&s);
     CU_ASSERT_EQUAL(nd, 1);
     CU_ASSERT(!done[0] && !done[1] && done[2]);
-    release_all(gs, 3);
+    pp_t_release_all(gs, 3);
 }
 
 static void test_first_completed_by_error_or_cancel(void)
 {
     static const pp_t_action acts[] = {PP_T_DO_ERROR, PP_T_DO_CANCEL};
     for (int k = 0; k < 2; k++) {
-        pp_future *fs[2] = {new_future(), new_future()};
+        pp_future *fs[2] = {pp_t_new_future(), pp_t_new_future()};
         pp_t_step steps[] = {{100, fs[0], acts[k], false}};
         pp_t_script s;
         bool done[2];
@@ -92,16 +72,16 @@ static void test_first_completed_by_error_or_cancel(void)
         pp_t_script_end(&s);
         CU_ASSERT_EQUAL(nd, 1);
         CU_ASSERT(done[0] && !done[1]);
-        release_all(fs, 2);
+        pp_t_release_all(fs, 2);
     }
     /* an already cancelled future satisfies FIRST_COMPLETED at once */
-    pp_future *fs[2] = {new_future(), new_cancelled()};
+    pp_future *fs[2] = {pp_t_new_future(), new_cancelled()};
     size_t nd = 0;
     long long t0 = pp_t_now_ms();
     PP_ASSERT_OK(pp_wait(fs, 2, LONG_WAIT, PP_FIRST_COMPLETED, NULL, &nd));
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
     CU_ASSERT_EQUAL(nd, 1);
-    release_all(fs, 2);
+    pp_t_release_all(fs, 2);
 }
 
 /* ---- FIRST_EXCEPTION ---- */
@@ -109,7 +89,7 @@ static void test_first_completed_by_error_or_cancel(void)
 static void test_first_exception(void)
 {
     /* a failed future already there: at once */
-    pp_future *fs[4] = {new_finished(), new_future(), new_failed(), new_cancelled()};
+    pp_future *fs[4] = {pp_t_new_finished(), pp_t_new_future(), new_failed(), new_cancelled()};
     bool done[4];
     size_t nd = 99;
     long long t0 = pp_t_now_ms();
@@ -117,10 +97,10 @@ static void test_first_exception(void)
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
     CU_ASSERT_EQUAL(nd, 3);
     CU_ASSERT(done[0] && !done[1] && done[2] && done[3]);
-    release_all(fs, 4);
+    pp_t_release_all(fs, 4);
 
     /* successes do not end it; the first failure does, with the rest still pending */
-    pp_future *gs[4] = {new_future(), new_future(), new_future(), new_future()};
+    pp_future *gs[4] = {pp_t_new_future(), pp_t_new_future(), pp_t_new_future(), pp_t_new_future()};
     pp_t_step steps[] = {{50, gs[0], PP_T_DO_RESULT, false}, {100, gs[1], PP_T_DO_RESULT, false}, {100, gs[2], PP_T_DO_ERROR, false}};
     pp_t_script s;
     t0 = pp_t_now_ms();
@@ -130,13 +110,13 @@ static void test_first_exception(void)
     pp_t_script_end(&s);
     CU_ASSERT_EQUAL(nd, 3);
     CU_ASSERT(done[0] && done[1] && done[2] && !done[3]);
-    release_all(gs, 4);
+    pp_t_release_all(gs, 4);
 }
 
 static void test_first_exception_none_fails(void)
 {
     /* no failure: behaves like ALL_COMPLETED (returns when the last one is done) */
-    pp_future *fs[3] = {new_future(), new_future(), new_future()};
+    pp_future *fs[3] = {pp_t_new_future(), pp_t_new_future(), pp_t_new_future()};
     pp_t_step steps[] = {{30, fs[1], PP_T_DO_RESULT, false}, {100, fs[0], PP_T_DO_RESULT, false}, {100, fs[2], PP_T_DO_RESULT, false}};
     pp_t_script s;
     bool done[3] = {false, false, false};
@@ -148,22 +128,22 @@ static void test_first_exception_none_fails(void)
     CU_ASSERT_EQUAL(nd, 3); /* not after the first success */
     CU_ASSERT(done[0] && done[1] && done[2]);
     pp_t_script_end(&s);
-    release_all(fs, 3);
+    pp_t_release_all(fs, 3);
 
     /* all already done, none failed: at once */
-    pp_future *gs[2] = {new_finished(), new_cancelled()};
+    pp_future *gs[2] = {pp_t_new_finished(), new_cancelled()};
     t0 = pp_t_now_ms();
     PP_ASSERT_OK(pp_wait(gs, 2, LONG_WAIT, PP_FIRST_EXCEPTION, NULL, &nd));
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
     CU_ASSERT_EQUAL(nd, 2);
-    release_all(gs, 2);
+    pp_t_release_all(gs, 2);
 }
 
 static void test_first_exception_cancel_is_not_failure(void)
 {
     /* a cancelled future is done but is not an exception: the wait goes on until the
      * others are done (here completed 200 ms later by a helper) */
-    pp_future *fs[2] = {new_cancelled(), new_future()};
+    pp_future *fs[2] = {new_cancelled(), pp_t_new_future()};
     pp_t_step steps[] = {{200, fs[1], PP_T_DO_RESULT, false}};
     pp_t_script s;
     bool done[2];
@@ -173,31 +153,32 @@ static void test_first_exception_cancel_is_not_failure(void)
     pp_t_script_end(&s);
     CU_ASSERT_EQUAL(nd, 2);
     CU_ASSERT(done[0] && done[1]);
-    release_all(fs, 2);
+    pp_t_release_all(fs, 2);
 
     /* cancelled while waiting: same */
-    pp_future *gs[2] = {new_future(), new_future()};
+    pp_future *gs[2] = {pp_t_new_future(), pp_t_new_future()};
     pp_t_step steps2[] = {{50, gs[0], PP_T_DO_CANCEL, false}, {200, gs[1], PP_T_DO_RESULT, false}};
     pp_t_script_run(&s, steps2, 2);
     PP_ASSERT_OK(pp_wait(gs, 2, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
     pp_t_script_end(&s);
     CU_ASSERT_EQUAL(nd, 2);
     CU_ASSERT(done[0] && done[1]);
-    release_all(gs, 2);
+    pp_t_release_all(gs, 2);
 
     /* with a timeout and a never-finished future: PP_OK at the timeout, cancelled counted */
-    pp_future *hs[2] = {new_cancelled(), new_future()};
+    pp_future *hs[2] = {new_cancelled(), pp_t_new_future()};
     PP_ASSERT_OK(pp_wait(hs, 2, 100, PP_FIRST_EXCEPTION, done, &nd));
     CU_ASSERT_EQUAL(nd, 1);
     CU_ASSERT(done[0] && !done[1]);
-    release_all(hs, 2);
+    pp_t_release_all(hs, 2);
 }
 
 /* ---- ALL_COMPLETED ---- */
 
 static void test_all_completed(void)
 {
-    pp_future *fs[5] = {new_future(), new_future(), new_finished(), new_future(), new_future()};
+    pp_future *fs[5] = {pp_t_new_future(), pp_t_new_future(), pp_t_new_finished(),
+                        pp_t_new_future(), pp_t_new_future()};
     pp_t_step steps[] = {{30, fs[3], PP_T_DO_ERROR, false},
                     {60, fs[0], PP_T_DO_CANCEL, false},
                     {60, fs[4], PP_T_DO_RESULT, false},
@@ -216,7 +197,7 @@ static void test_all_completed(void)
     /* and every one is really done */
     for (int i = 0; i < 5; i++)
         CU_ASSERT_TRUE(pp_future_done(fs[i]));
-    release_all(fs, 5);
+    pp_t_release_all(fs, 5);
 
     /* many futures finished in a scrambled order */
     enum { N = 64 };
@@ -224,7 +205,7 @@ static void test_all_completed(void)
     pp_t_step *st = calloc(N, sizeof *st);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     for (int i = 0; i < N; i++)
-        gs[i] = new_future();
+        gs[i] = pp_t_new_future();
     for (int i = 0; i < N; i++) {
         st[i].delay_ms = (unsigned)(i % 3);
         st[i].f = gs[(i * 37) % N];
@@ -234,7 +215,7 @@ static void test_all_completed(void)
     PP_ASSERT_OK(pp_wait(gs, N, LONG_WAIT, PP_ALL_COMPLETED, NULL, &nd));
     pp_t_script_end(&s);
     CU_ASSERT_EQUAL(nd, N);
-    release_all(gs, N);
+    pp_t_release_all(gs, N);
     free(st);
 }
 
@@ -242,7 +223,7 @@ static void test_all_completed(void)
 
 static void test_duplicates_count_once(void)
 {
-    pp_future *a = new_finished(), *b = new_future(), *c = new_failed();
+    pp_future *a = pp_t_new_finished(), *b = pp_t_new_future(), *c = new_failed();
     pp_future *fs[6] = {a, b, a, c, b, a};
     bool done[6];
     size_t nd = 99;
@@ -267,7 +248,7 @@ static void test_duplicates_count_once(void)
         CU_ASSERT_TRUE(done[i]);
 
     /* the same future many times, finished while waiting */
-    pp_future *d = new_future();
+    pp_future *d = pp_t_new_future();
     pp_future *ds[4] = {d, d, d, d};
     pp_t_step steps[] = {{100, d, PP_T_DO_RESULT, false}};
     pp_t_script s;
@@ -286,7 +267,7 @@ static void test_duplicates_count_once(void)
 
 static void test_timeout_returns_what_is_done(void)
 {
-    pp_future *fs[3] = {new_finished(), new_future(), new_future()};
+    pp_future *fs[3] = {pp_t_new_finished(), pp_t_new_future(), pp_t_new_future()};
     CU_ASSERT_TRUE(pp_future_set_running_or_notify_cancel(fs[2]));
     static const pp_return_when whens[] = {PP_ALL_COMPLETED, PP_FIRST_EXCEPTION};
     for (int k = 0; k < 2; k++) {
@@ -318,12 +299,12 @@ static void test_timeout_returns_what_is_done(void)
     CU_ASSERT_EQUAL(nd, 1);
     pp_t_script_end(&s);
     CU_ASSERT_FALSE(pp_future_done(fs[2]));
-    release_all(fs, 3);
+    pp_t_release_all(fs, 3);
 }
 
 static void test_timeout_zero_polls(void)
 {
-    pp_future *fs[3] = {new_future(), new_finished(), new_future()};
+    pp_future *fs[3] = {pp_t_new_future(), pp_t_new_finished(), pp_t_new_future()};
     static const pp_return_when whens[] = {PP_FIRST_COMPLETED, PP_FIRST_EXCEPTION,
                                            PP_ALL_COMPLETED};
     long long t0 = pp_t_now_ms();
@@ -343,14 +324,14 @@ static void test_timeout_zero_polls(void)
     for (int i = 0; i < 1000; i++)
         PP_ASSERT_OK(pp_wait(fs, 1, 0, PP_ALL_COMPLETED, NULL, NULL));
     CU_ASSERT(pp_t_now_ms() - t0 < HANG_MS);
-    release_all(fs, 3);
+    pp_t_release_all(fs, 3);
 }
 
 static void test_empty(void)
 {
     static const pp_return_when whens[] = {PP_FIRST_COMPLETED, PP_FIRST_EXCEPTION,
                                            PP_ALL_COMPLETED};
-    pp_future *one = new_future();
+    pp_future *one = pp_t_new_future();
     long long t0 = pp_t_now_ms();
     for (int k = 0; k < 3; k++) {
         size_t nd = 99;
@@ -367,7 +348,7 @@ static void test_empty(void)
 
 static void test_invalid_arguments(void)
 {
-    pp_future *f = new_future();
+    pp_future *f = pp_t_new_future();
     pp_future *fs[3] = {f, NULL, f};
     bool done[3];
     size_t nd = 99;
@@ -383,7 +364,7 @@ static void test_invalid_arguments(void)
     CU_ASSERT_EQUAL(pp_wait(NULL, 0, 0, (pp_return_when)3, NULL, NULL), PP_EINVAL);
     /* invalid timeouts: small ones with a pending future (a library taking them for a
      * past deadline would not hang), any with a done one */
-    pp_future *fin = new_finished();
+    pp_future *fin = pp_t_new_finished();
     static const long bad[] = {-2, -1000, -2147483647L, LONG_MIN};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         nd = 99;
@@ -400,7 +381,7 @@ static void test_invalid_arguments(void)
     /* rejected arguments did not wait or change anything */
     CU_ASSERT_FALSE(pp_future_done(f));
     /* PP_FOREVER is valid (already-satisfied condition, so it returns at once) */
-    pp_future *g = new_finished();
+    pp_future *g = pp_t_new_finished();
     long forever = pp_future_done(g) ? PP_FOREVER : 0; /* never hang if g is not done */
     PP_ASSERT_OK(pp_wait(&g, 1, forever, PP_ALL_COMPLETED, NULL, &nd));
     CU_ASSERT_EQUAL(nd, 1);
@@ -427,7 +408,7 @@ static void wait_job_main(void *p)
 static void test_concurrent_waiters(void)
 {
     /* several threads wait on overlapping sets; each wakes on its own condition */
-    pp_future *fs[4] = {new_future(), new_future(), new_future(), new_future()};
+    pp_future *fs[4] = {pp_t_new_future(), pp_t_new_future(), pp_t_new_future(), pp_t_new_future()};
     pp_future *set_a[2] = {fs[0], fs[1]};
     pp_future *set_b[3] = {fs[1], fs[2], fs[3]};
     wait_job jobs[4] = {
@@ -456,7 +437,7 @@ static void test_concurrent_waiters(void)
     CU_ASSERT(jobs[1].nd >= 1);
     CU_ASSERT(jobs[2].nd >= 2 && pp_future_done(fs[2]));
     CU_ASSERT_EQUAL(jobs[3].nd, 3);
-    release_all(fs, 4);
+    pp_t_release_all(fs, 4);
 }
 
 /* Prints why a future that should have succeeded failed (a broken pool names the cause). */
@@ -489,7 +470,7 @@ static pp_future *submit_fail(pp_executor *ex, int32_t code)
 static void test_executor_futures(void)
 {
     pp_executor *ex = pp_t_executor(2);
-    pp_future *mine = new_future(); /* never completed by the executor */
+    pp_future *mine = pp_t_new_future(); /* never completed by the executor */
     pp_future *fast = submit_sleep(ex, 0, 1);
     pp_future *slow = submit_sleep(ex, 1500, 2);
     pp_future *fail = submit_fail(ex, 9);
@@ -525,13 +506,13 @@ static void test_executor_futures(void)
     explain(slow);
     PP_ASSERT_OK(pp_future_result(slow, 0, &r));
     CU_ASSERT(r.len == 4 && *(const int32_t *)r.data == 2);
-    release_all(fs, 4);
+    pp_t_release_all(fs, 4);
 
     /* executor futures only: FIRST_EXCEPTION with no failure waits for all */
     pp_future *gs[3] = {submit_sleep(ex, 300, 0), submit_sleep(ex, 0, 0), submit_sleep(ex, 100, 0)};
     PP_ASSERT_OK(pp_wait(gs, 3, LONG_WAIT, PP_FIRST_EXCEPTION, done, &nd));
     CU_ASSERT_EQUAL(nd, 3);
-    release_all(gs, 3);
+    pp_t_release_all(gs, 3);
 
     /* a timeout on executor futures: PP_OK, the running one not done */
     pp_future *h = submit_sleep(ex, 1500, 0);
@@ -617,7 +598,7 @@ static void test_many_futures(void)
     static const pp_return_when whens[] = {PP_ALL_COMPLETED, PP_FIRST_EXCEPTION};
     for (int round = 0; round < 2; round++) {
         for (size_t i = 0; i < N; i++)
-            fs[i] = new_future();
+            fs[i] = pp_t_new_future();
         for (size_t i = 0; i < N; i++) { /* each twice: in order, and scattered */
             list[2 * i] = fs[i];
             list[2 * i + 1] = fs[(i * 7919) % N];
@@ -636,7 +617,7 @@ static void test_many_futures(void)
         /* all done: FIRST_COMPLETED and a poll return at once, counting each once */
         PP_ASSERT_OK(pp_wait(list, 2 * (size_t)N, 0, PP_FIRST_COMPLETED, NULL, &nd));
         CU_ASSERT_EQUAL(nd, N);
-        release_all(fs, N);
+        pp_t_release_all(fs, N);
     }
     free(done);
     free(list);

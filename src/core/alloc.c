@@ -54,10 +54,117 @@ bool pp__alloc_fault_fired(void)
 static _Atomic(void *) big_slot[BIG_SLOTS];
 static atomic_int big_holders;
 
+/*
+ * Medium blocks (a map chunk's CALL frame, its RESULT) are kept too, up to MID_KEEP_BYTES in
+ * all, in bins by size class: a map of 200 000 items encodes ~3 MB of chunk frames at once;
+ * freed, they sit at the top of the C heap, which the C library gives back to the system
+ * (glibc trims above 128 KiB) and faults in again at the next map, page by page (bench/: maps
+ * of chunksize 100-1000 ran at half speed from the second map on). Each bin has a try-lock,
+ * never waited for: a caller that finds it taken goes to malloc/free as if the bin were empty
+ * or full, so a forked worker that inherits a taken bin just bypasses it.
+ */
+#define MID_MIN_SHIFT 10 /* 1 KiB */
+#define MID_BINS 12      /* bin k: usable sizes [2^(k+10), 2^(k+11)), up to PP__BIG_ALLOC */
+#define MID_KEEP_BYTES ((size_t)16 << 20)
+typedef struct mid_block {
+    struct mid_block *next;
+} mid_block;
+static struct {
+    atomic_flag busy;
+    mid_block  *head;
+} mid_bin[MID_BINS] = {{ATOMIC_FLAG_INIT, NULL}};
+static atomic_size_t mid_bytes;
+
+/* The bin of a block of `size` usable bytes (floor), or -1 if not a medium block. */
+static int mid_bin_of(size_t size)
+{
+    if (size < ((size_t)1 << MID_MIN_SHIFT) || size >= PP__BIG_ALLOC)
+        return -1;
+    int k = 0;
+    while (k + 1 < MID_BINS && size >= ((size_t)1 << (k + 1 + MID_MIN_SHIFT)))
+        k++;
+    return k;
+}
+
+/* The first block of bin k if it holds n bytes, or NULL. */
+static void *mid_pop(int k, size_t n)
+{
+    if (k >= MID_BINS ||
+        atomic_flag_test_and_set_explicit(&mid_bin[k].busy, memory_order_acquire))
+        return NULL;
+    mid_block *b = mid_bin[k].head;
+    size_t size = b ? pp__os_alloc_size(b) : 0;
+    if (b && size >= n)
+        mid_bin[k].head = b->next;
+    else
+        b = NULL;
+    atomic_flag_clear_explicit(&mid_bin[k].busy, memory_order_release);
+    if (b)
+        atomic_fetch_sub(&mid_bytes, size);
+    return b;
+}
+
+/* A kept block of at least n bytes: from n's own bin (a freed block of the same size is
+ * there) or the next one up. NULL if neither has one. */
+static void *mid_take(size_t n)
+{
+    int k = mid_bin_of(n);
+    if (k < 0)
+        return NULL;
+    void *p = mid_pop(k, n);
+    return p ? p : mid_pop(k + 1, n);
+}
+
+/* Keeps p if it is a medium block, an executor exists and there is room; false: the caller
+ * frees it. */
+static bool mid_keep(void *p)
+{
+    if (atomic_load(&big_holders) <= 0)
+        return false;
+    size_t size = pp__os_alloc_size(p);
+    int k = mid_bin_of(size);
+    if (k < 0)
+        return false;
+    if (atomic_fetch_add(&mid_bytes, size) + size > MID_KEEP_BYTES ||
+        atomic_flag_test_and_set_explicit(&mid_bin[k].busy, memory_order_acquire)) {
+        atomic_fetch_sub(&mid_bytes, size);
+        return false;
+    }
+    mid_block *b = p;
+    b->next = mid_bin[k].head;
+    mid_bin[k].head = b;
+    atomic_flag_clear_explicit(&mid_bin[k].busy, memory_order_release);
+    return true;
+}
+
+/* Frees every kept medium block (a bin another thread holds this instant keeps its own). */
+static void mid_drop(void)
+{
+    for (int k = 0; k < MID_BINS; k++) {
+        if (atomic_flag_test_and_set_explicit(&mid_bin[k].busy, memory_order_acquire))
+            continue;
+        mid_block *b = mid_bin[k].head;
+        mid_bin[k].head = NULL;
+        atomic_flag_clear_explicit(&mid_bin[k].busy, memory_order_release);
+        while (b) {
+            mid_block *next = b->next;
+            atomic_fetch_sub(&mid_bytes, pp__os_alloc_size(b));
+            free(b);
+            b = next;
+        }
+    }
+}
+
+size_t pp__mid_kept_bytes(void)
+{
+    return atomic_load(&mid_bytes);
+}
+
 static void free_slots(void)
 {
     for (int i = 0; i < BIG_SLOTS; i++)
         free(atomic_exchange(&big_slot[i], NULL));
+    mid_drop();
     pp__seg_drop_kept(); /* the payload segments kept for reuse (seg.c) go with them */
 }
 
@@ -137,7 +244,7 @@ void *pp__malloc(size_t n)
 {
     if (fault_now())
         return NULL;
-    void *p = n >= PP__BIG_ALLOC ? big_take(n) : NULL;
+    void *p = n >= PP__BIG_ALLOC ? big_take(n) : mid_take(n);
     return p ? p : large(malloc(n ? n : 1), n);
 }
 
@@ -153,7 +260,7 @@ void *pp__realloc(void *p, size_t n)
 
 void pp__free(void *p)
 {
-    if (p && !big_keep(p))
+    if (p && !big_keep(p) && !mid_keep(p))
         free(p);
 }
 

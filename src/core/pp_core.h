@@ -27,10 +27,12 @@ void *pp__malloc(size_t n);
 void *pp__calloc(size_t n, size_t size);
 void *pp__realloc(void *p, size_t n);
 void  pp__free(void *p);
-/* Large freed blocks are kept for reuse while an executor exists: each executor holds the
- * cache from create to destroy (pp__big_hold(true) / (false)); the last release empties it. */
+/* Large freed blocks, and medium ones (1 KiB up, 16 MiB in all), are kept for reuse while an
+ * executor exists: each executor holds the cache from create to destroy (pp__big_hold(true) /
+ * (false)); the last release empties it. */
 void  pp__big_hold(bool hold);
 size_t pp__big_kept(void); /* how many blocks are kept now (tests) */
+size_t pp__mid_kept_bytes(void); /* the bytes of the medium blocks kept now (tests) */
 bool  pp__big_held(void);  /* an executor exists: payload segments are kept too (seg.c) */
 char *pp__strdup(const char *s);                   /* NULL on ENOMEM */
 char *pp__strndup(const char *s, size_t n);        /* copies at most n bytes, NUL-ends */

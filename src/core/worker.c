@@ -577,8 +577,11 @@ static void serve_seg(pp__chan *c, pp_task_ctx *ctx, const pp__wbuf *body, pp__w
         /* populated either way: a result segment handed out again is as large as a result
          * it held, and will be written about as far (its pages exist: mapping them at once
          * costs ~4 ms per 64 MiB; left to fault one by one at the first write, ~2x that
-         * write's ~120 ms on this VM) */
-        if (pp__os_shm_adopt(c, s.token, (size_t)s.size, true, &e->shm, NULL) != PP_OK)
+         * write's ~120 ms on this VM). Not a result segment of the smallest size: every
+         * worker gets one with its first CALL, and most never write a large result (64
+         * pages faulted in at start-up for nothing) */
+        bool populate = s.frame_len != 0 || s.size > seg_min;
+        if (pp__os_shm_adopt(c, s.token, (size_t)s.size, populate, &e->shm, NULL) != PP_OK)
             die_quietly(WORKER_EXIT_PROTOCOL);
         e->id = s.seg_id;
     }

@@ -31,6 +31,7 @@ pp__chan *pp__posix_chan_new(int fd, bool blocking)
         c->attach_fd = -1;
         c->passed_fd = -1;
         c->n_more = 0;
+        c->local = -1;
     }
     return c;
 }

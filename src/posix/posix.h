@@ -17,6 +17,8 @@ struct pp__chan {
     int  passed_fd; /* worker: the descriptor that arrived with a read, or -1 (owned) */
     int  more_fds[4]; /* worker: those that arrived after it, not yet taken (owned) */
     int  n_more;
+    signed char local; /* its socket is AF_UNIX (can pass descriptors): 1, no: 0, not
+                          asked yet: -1 (fd is set after the channel is made) */
 };
 
 struct pp__shm {

@@ -127,9 +127,12 @@ pp_status pp__os_shm_share(pp__shm *s, pp__proc *p, pp__chan *c, uint64_t *token
 {
     (void)p;
     *token = 0;
-    int dom = 0;
-    socklen_t dlen = sizeof dom;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_DOMAIN, &dom, &dlen) != 0 || dom != AF_UNIX) {
+    if (c->local < 0) { /* asked once per channel */
+        int dom = 0;
+        socklen_t dlen = sizeof dom;
+        c->local = getsockopt(c->fd, SOL_SOCKET, SO_DOMAIN, &dom, &dlen) == 0 && dom == AF_UNIX;
+    }
+    if (!c->local) {
         (void)pp__posix_err(oe, "SCM_RIGHTS (not a local socket)", ENOTSUP);
         return PP_ENOTSUP; /* a remote worker's TCP channel cannot carry a descriptor */
     }
