@@ -220,11 +220,13 @@ pp_status pp__os_forkserver_spawn(const char *program, pp__proc **p, pp__chan **
 pp_status pp__os_forkserver_spawn_ex(const char *program, const pp__os_wstart *ws,
                                      pp__proc **p, pp__chan **c, pp__oserr *oe);
 
-/* In pp_worker_main: if argv says that this process is a forkserver, serves fork requests
- * (each child runs serve) until its parent goes, then exits: it never returns. PP_END if
- * this process is not a forkserver. */
+/* In pp_worker_main: if argv says that this process is a forkserver, runs prepare once (what
+ * every child would otherwise do for itself and inherits by fork instead: its exit and crash
+ * hooks), then serves fork requests (each child runs serve) until its parent goes, then
+ * exits: it never returns. PP_END if this process is not a forkserver. */
 #define PP__FORKSERVER_MARKER "--procpool-forkserver"
-pp_status pp__os_forkserver_main(int argc, char **argv, pp__serve_fn serve, pp__oserr *oe);
+pp_status pp__os_forkserver_main(int argc, char **argv, void (*prepare)(void),
+                                 pp__serve_fn serve, pp__oserr *oe);
 
 /* ---- channels ------------------------------------------------------------------------- */
 

@@ -653,17 +653,25 @@ static uint32_t serve_init(pp__chan *c, pp_task_ctx *ctx, const pp__wbuf *body, 
  * after another on new connections) it returns 0 instead, and returns 1 at once when the
  * first frame is STOP (no executor: the parent is done with it). The channel stays the
  * caller's in a session. */
+/* The exit and crash hooks of a worker process: once per process, before its first INIT
+ * (a forkserver installs them before it forks: its children inherit them). They do nothing
+ * while exit_chan is NULL or in another process than exit_pid's. */
+static void install_hooks(void)
+{
+    static bool hooked;
+    if (!hooked) {
+        hooked = pp__os_on_exit(announce_exit);
+        (void)pp__os_crash_hook(report_crash);
+    }
+}
+
 static int serve_loop(pp__chan *c, bool session)
 {
     pp_task_ctx ctx = {0, {NULL, 0, 0}, NULL, false, false, false};
     seg_min = pp__seg_min();
     pp__wbuf body = {NULL, 0, 0}, out = {NULL, 0, 0};
 
-    static bool hooked;
-    if (!hooked) {
-        hooked = pp__os_on_exit(announce_exit);
-        (void)pp__os_crash_hook(report_crash);
-    }
+    install_hooks();
     exit_chan = c;
     exit_pid = pp__os_getpid();
     ra_pos = ra_len = 0;
@@ -748,7 +756,7 @@ int pp_worker_main(int argc, char **argv)
     pp__registry_close();
     if (argc <= 0 || argv == NULL)
         return 0;
-    pp_status st = pp__os_forkserver_main(argc, argv, pp__worker_serve_forked, &oe);
+    pp_status st = pp__os_forkserver_main(argc, argv, install_hooks, pp__worker_serve_forked, &oe);
     if (st != PP_END) { /* a forkserver that could not start */
         char buf[256];
         fprintf(stderr, "procpool: bad forkserver socket (%s)\n",

@@ -541,7 +541,8 @@ static void fs_serve(int ctl, pp__serve_fn serve)
     }
 }
 
-pp_status pp__os_forkserver_main(int argc, char **argv, pp__serve_fn serve, pp__oserr *oe)
+pp_status pp__os_forkserver_main(int argc, char **argv, void (*prepare)(void),
+                                 pp__serve_fn serve, pp__oserr *oe)
 {
     (void)oe;
     int i = 1;
@@ -556,6 +557,8 @@ pp_status pp__os_forkserver_main(int argc, char **argv, pp__serve_fn serve, pp__
     if (fl < 0 || fcntl(ctl, F_SETFD, FD_CLOEXEC) != 0 ||
         fcntl(ctl, F_SETFL, fl & ~O_NONBLOCK) != 0)
         return pp__posix_err(oe, "fcntl(forkserver socket)", errno);
+    if (prepare)
+        prepare(); /* once here, inherited by every child (copy-on-write faults spared) */
     fflush(NULL);
     fs_serve(ctl, serve);
     _exit(0); /* not reached */

@@ -42,10 +42,12 @@ pp_status pp__os_forkserver_spawn_ex(const char *program, const pp__os_wstart *w
     return pp__os_forkserver_spawn(program, p, c, oe);
 }
 
-pp_status pp__os_forkserver_main(int argc, char **argv, pp__serve_fn serve, pp__oserr *oe)
+pp_status pp__os_forkserver_main(int argc, char **argv, void (*prepare)(void),
+                                 pp__serve_fn serve, pp__oserr *oe)
 {
     (void)argc;
     (void)argv;
+    (void)prepare;
     (void)serve;
     (void)oe;
     return PP_END;
