@@ -62,6 +62,8 @@ typedef struct pp_t_step_out {
 } pp_t_step_out;
 /* How many times item `index` ran, by its file (0 if none or no file). */
 int pp_t_step_runs(const char *path, int32_t index);
+/* True when this Windows program runs under Wine (ntdll exports wine_get_version). */
+bool pp_t_under_wine(void);
 /* Removes the files of items 0 .. n-1. */
 void pp_t_step_remove(const char *path, int n);
 

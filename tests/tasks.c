@@ -693,6 +693,16 @@ int pp_t_step_runs(const char *path, int32_t index)
     return runs;
 }
 
+bool pp_t_under_wine(void)
+{
+#ifdef _WIN32
+    HMODULE nt = GetModuleHandleA("ntdll.dll");
+    return nt && GetProcAddress(nt, "wine_get_version") != NULL;
+#else
+    return false;
+#endif
+}
+
 void pp_t_step_remove(const char *path, int n)
 {
     char file[300];

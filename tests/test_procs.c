@@ -603,18 +603,9 @@ static const bool sanitized = false;
 #endif
 
 /* Wine (8) accepts JOB_OBJECT_LIMIT_PROCESS_MEMORY but does not enforce it. */
-static bool under_wine(void)
-{
-#ifdef _WIN32
-    HMODULE nt = GetModuleHandleA("ntdll.dll");
-    return nt && GetProcAddress(nt, "wine_get_version") != NULL;
-#else
-    return false;
-#endif
-}
 #define SKIP_IF_WINE()                                                                         \
     do {                                                                                       \
-        if (under_wine()) {                                                                    \
+        if (pp_t_under_wine()) {                                                                    \
             printf("SKIP: Wine does not enforce a job's per-process memory limit\n");          \
             return;                                                                            \
         }                                                                                      \
