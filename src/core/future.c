@@ -563,10 +563,11 @@ bool pp_future_set_running_or_notify_cancel(pp_future *f)
     return r;
 }
 
-/* A result that lives in owned (freed with the future) or in payload segment seg (given back
- * with it); on a future already done, whichever it is goes back at once. */
-static pp_status finish_result(pp_future *f, void *owned, pp__seg *seg, const void *data,
-                               size_t len, long long pid)
+/* A result that lives in owned (freed with the future), in payload segment seg (given back
+ * with it), or (inl) is copied into the future itself (len <= PP__FUTURE_INLINE); on a
+ * future already done, whichever it is goes back at once. */
+static pp_status finish_result(pp_future *f, void *owned, pp__seg *seg, bool inl,
+                               const void *data, size_t len, long long pid)
 {
     apr_thread_mutex_lock(pp__flock);
     if (pp__fdone(f)) {
@@ -575,6 +576,8 @@ static pp_status finish_result(pp_future *f, void *owned, pp__seg *seg, const vo
         pp__seg_put(seg);
         return PP_ESTATE;
     }
+    if (inl)
+        data = len ? memcpy(f->inl.b, data, len) : NULL;
     f->owned = owned;
     f->seg = seg;
     f->data = data;
@@ -590,41 +593,25 @@ static pp_status finish_result(pp_future *f, void *owned, pp__seg *seg, const vo
 
 pp_status pp__future_finish_copy(pp_future *f, const void *data, size_t len, long long pid)
 {
-    if (len > PP__FUTURE_INLINE) {
-        void *own = pp__malloc(len);
-        if (!own)
-            return PP_ENOMEM;
-        memcpy(own, data, len);
-        return finish_result(f, own, NULL, own, len, pid);
-    }
-    apr_thread_mutex_lock(pp__flock);
-    if (pp__fdone(f)) {
-        apr_thread_mutex_unlock(pp__flock);
-        return PP_ESTATE;
-    }
-    if (len)
-        memcpy(f->inl.b, data, len);
-    f->data = len ? f->inl.b : NULL;
-    f->len = len;
-    f->pid = pid;
-    f->err.status = PP_OK;
-    completion c;
-    complete_locked(f, PP__F_FINISHED, &c);
-    apr_thread_mutex_unlock(pp__flock);
-    finish_unlocked(f, &c);
-    return PP_OK;
+    if (len <= PP__FUTURE_INLINE)
+        return finish_result(f, NULL, NULL, true, data, len, pid);
+    void *own = pp__malloc(len);
+    if (!own)
+        return PP_ENOMEM;
+    memcpy(own, data, len);
+    return finish_result(f, own, NULL, false, own, len, pid);
 }
 
 pp_status pp__future_finish_owned(pp_future *f, void *owned, const void *data, size_t len,
                                   long long pid)
 {
-    return finish_result(f, owned, NULL, data, len, pid);
+    return finish_result(f, owned, NULL, false, data, len, pid);
 }
 
 pp_status pp__future_finish_seg(pp_future *f, pp__seg *seg, const void *data, size_t len,
                                 long long pid)
 {
-    return finish_result(f, NULL, seg, data, len, pid);
+    return finish_result(f, NULL, seg, false, data, len, pid);
 }
 
 pp_status pp__future_finish_error(pp_future *f, pp_status status, int code, long long pid,
