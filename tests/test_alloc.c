@@ -364,6 +364,22 @@ static void test_mid_blocks_kept(void)
     CU_ASSERT_FATAL(p != NULL);
     pp__free(p);
     CU_ASSERT_EQUAL(pp__mid_kept_bytes(), kept); /* small blocks are not kept */
+    p = pp__malloc(200000);
+    CU_ASSERT_FATAL(p != NULL);
+    pp__free(p);
+    CU_ASSERT_EQUAL(pp__mid_kept_bytes(), kept); /* nor blocks the C library maps */
+
+    /* A size none of the kept blocks serves, while they hold 1 MiB or more: all given back
+     * (the C library serves the new size from them); then that size is kept as before. */
+    CU_ASSERT(kept >= (size_t)1 << 20);
+    p = pp__malloc(3000);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT_EQUAL(pp__mid_kept_bytes(), 0);
+    pp__free(p);
+    CU_ASSERT(pp__mid_kept_bytes() >= 3000);
+    q = pp__malloc(3000);
+    CU_ASSERT_PTR_EQUAL(q, p);
+    pp__free(q);
 
     pp_executor_destroy(ex);
     CU_ASSERT_EQUAL(pp__mid_kept_bytes(), 0); /* the last executor gave them back */
@@ -373,7 +389,7 @@ static CU_TestInfo tests[] = {
     {"pp_executor_create: every allocation failing in turn", test_create},
     {"large freed blocks are kept for reuse only while an executor exists",
      test_big_blocks_kept},
-    {"medium freed blocks are kept, up to a bound, only while an executor exists",
+    {"medium freed blocks are kept, up to a bound, only while an executor exists, given back when another size is wanted",
      test_mid_blocks_kept},
     {"pp_submit: every allocation failing in turn", test_submit},
     {"pp_map and pp_map_lazy: every allocation failing in turn", test_map},

@@ -62,10 +62,20 @@ static atomic_int big_holders;
  * of chunksize 100-1000 ran at half speed from the second map on). Each bin has a try-lock,
  * never waited for: a caller that finds it taken goes to malloc/free as if the bin were empty
  * or full, so a forked worker that inherits a taken bin just bypasses it.
+ *
+ * Only blocks below MID_MAX are kept: larger ones are the C library's own mappings (glibc
+ * maps blocks from 128 KiB), whose free() is what raises its trim threshold to their size,
+ * so that a heap that once held a big map is not trimmed again. And a block a bin cannot
+ * give while the bins hold MID_SPILL or more (the maps' chunk size changed: their frames
+ * are of another size class now) gives every kept block back first, where the C library
+ * joins them and serves this size from them: kept apart by size, they made the next map
+ * of another chunk size grow the heap anew (bench/: chunksize 1000 after 100, 0.6x).
  */
 #define MID_MIN_SHIFT 10 /* 1 KiB */
-#define MID_BINS 12      /* bin k: usable sizes [2^(k+10), 2^(k+11)), up to PP__BIG_ALLOC */
+#define MID_BINS 7       /* bin k: usable sizes [2^(k+10), 2^(k+11)), below MID_MAX */
 #define MID_KEEP_BYTES ((size_t)16 << 20)
+#define MID_MAX ((size_t)128 << 10)
+#define MID_SPILL ((size_t)1 << 20)
 typedef struct mid_block {
     struct mid_block *next;
 } mid_block;
@@ -78,7 +88,7 @@ static atomic_size_t mid_bytes;
 /* The bin of a block of `size` usable bytes (floor), or -1 if not a medium block. */
 static int mid_bin_of(size_t size)
 {
-    if (size < ((size_t)1 << MID_MIN_SHIFT) || size >= PP__BIG_ALLOC)
+    if (size < ((size_t)1 << MID_MIN_SHIFT) || size >= MID_MAX)
         return -1;
     int k = 0;
     while (k + 1 < MID_BINS && size >= ((size_t)1 << (k + 1 + MID_MIN_SHIFT)))
@@ -104,15 +114,21 @@ static void *mid_pop(int k, size_t n)
     return b;
 }
 
+static void mid_drop(void);
+
 /* A kept block of at least n bytes: from n's own bin (a freed block of the same size is
- * there) or the next one up. NULL if neither has one. */
+ * there) or the next one up. NULL if neither has one; then, if the bins hold MID_SPILL or
+ * more, they are emptied (see above). */
 static void *mid_take(size_t n)
 {
     int k = mid_bin_of(n);
     if (k < 0)
         return NULL;
     void *p = mid_pop(k, n);
-    return p ? p : mid_pop(k + 1, n);
+    p = p ? p : mid_pop(k + 1, n);
+    if (!p && atomic_load(&mid_bytes) >= MID_SPILL)
+        mid_drop();
+    return p;
 }
 
 /* Keeps p if it is a medium block, an executor exists and there is room; false: the caller
