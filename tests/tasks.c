@@ -26,7 +26,7 @@
  *   init_exit    any (initializer) -> exits the worker with code 5
  *   init_segv    any (initializer) -> SIGSEGV
  *   error_len    uint32 n        -> fails (code 1) with a text of n 'x' characters
- *   malformed    any             -> writes 16 bytes of junk into its own channel to the parent
+ *   malformed    any             -> writes 16 bytes of junk into its stream to the parent
  *                                   (POSIX: descriptor 3), then sleeps: a protocol violation
  *   parent_only  bytes           -> the same bytes; registered in the parent always, but in a
  *                                   worker only if the environment variable
@@ -965,11 +965,8 @@ static int t_error_len(pp_task_ctx *c, const void *a, size_t n)
 static int t_malformed(pp_task_ctx *c, const void *a, size_t n)
 {
     (void)c, (void)a, (void)n;
-#ifndef _WIN32
     static const char junk[16] = "NOT A PP FRAME!";
-    if (write(3, junk, sizeof junk) != (ssize_t)sizeof junk)
-        return 1;
-#endif
+    pp__worker_inject(junk, sizeof junk); /* into the stream to the manager (ring or channel) */
     pp_t_sleep_ms(10000);
     return 0;
 }

@@ -163,6 +163,14 @@ typedef struct worker {
     pp__shm       *shm;       /* the block shared with it (wshm.h), or NULL */
     pp__wshm      *wshm;
     uint8_t        shm_frame[PP__WIRE_SHM_LEN];
+    /* the rings of its block (ring.h), turned on once the SHM frame is written: every later
+     * frame, both ways, goes through them; the channel carries wake-up bytes, descriptors
+     * (each with a wake-up byte, before its frame) and, by its end, the worker's */
+    bool           ring_soon; /* its block has them: on after SHM */
+    bool           ringed;
+    bool           fd_sent;   /* the head frame's descriptor is gone */
+    bool           bell_full; /* the channel took no wake-up byte: write when writable */
+    pp__ring       tx, rx;
     pp__seg       *rseg;      /* its result segment (seg.h), or NULL */
     uint8_t        rseg_frame[PP__WIRE_SEG_LEN]; /* the SEG frame that gave it */
     uint8_t        call_frame[PP__WIRE_SEG_LEN]; /* the SEG frame of a CALL in a segment */

@@ -1860,10 +1860,51 @@ typedef struct events_look {
     pp_status    st;
 } events_look;
 
+/* Adds an event for tag to ev (or to its entry there), if there is room. */
+static void add_event(pp__event *ev, size_t *n, worker *w, unsigned what)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (ev[i].tag == w) {
+            ev[i].events |= what;
+            return;
+        }
+    }
+    if (*n < N_EVENTS)
+        ev[(*n)++] = (pp__event){w, what};
+}
+
+/* The rings' events, which no wait set reports: bytes from a worker to read (or a corrupt
+ * ring: the read says so); room for frames waiting to go to it. sleep: the manager is
+ * about to block: each ring first says so (ring.h), so that a worker that writes later
+ * rings. */
+static void ring_events(pp_executor *ex, pp__event *ev, size_t *n, bool sleep)
+{
+    for (worker *w = ex->workers; w; w = w->next) {
+        if (!w->ringed || !worker_live(w))
+            continue;
+        uint64_t k;
+        bool in = sleep ? pp__ring_sleep(&w->rx) : !pp__ring_avail(&w->rx, &k) || k > 0;
+        if (in)
+            add_event(ev, n, w, PP__EV_READ);
+        if (w->out_n && !w->bell_full && (!pp__ring_room(&w->tx, &k) || k > 0))
+            add_event(ev, n, w, PP__EV_WRITE);
+    }
+}
+
+/* After a sleep: no ring needs a wake-up any more. */
+static void ring_awake(pp_executor *ex)
+{
+    for (worker *w = ex->workers; w; w = w->next)
+        if (w->ringed)
+            pp__ring_awake(&w->rx);
+}
+
 static bool look_events(void *arg)
 {
     events_look *l = arg;
     l->st = pp__os_waitset_wait(l->ex->ws, 0, l->ev, N_EVENTS, l->n, l->oe);
+    if (l->st == PP_OK)
+        ring_events(l->ex, l->ev, l->n, false);
     return *l->n || l->st != PP_OK;
 }
 
@@ -1885,7 +1926,12 @@ static pp_status wait_events(pp_executor *ex, long timeout_ms, pp__event *ev, si
             long spent = (long)((pp__os_monotonic_ns() - t0) / 1000000);
             left = spent >= timeout_ms ? 0 : timeout_ms - spent;
         }
-        l.st = pp__os_waitset_wait(ex->ws, left, ev, N_EVENTS, n, oe);
+        ring_events(ex, ev, n, true); /* (the wait set's wait would overwrite ev) */
+        if (*n == 0)
+            l.st = pp__os_waitset_wait(ex->ws, left, ev, N_EVENTS, n, oe);
+        ring_awake(ex);
+        if (l.st == PP_OK)
+            ring_events(ex, ev, n, false);
     }
     pp__spin_end(&ex->spin, t0);
     return l.st;
@@ -1931,8 +1977,9 @@ static void manager_wait(pp_executor *ex, long timeout_ms)
             continue; /* the wakeup; or an exit event of an ended worker: reap_pass */
         if (ev[i].events & (PP__EV_READ | PP__EV_EXIT))
             pp__worker_read(ex, w);
-        if (worker_live(w) && (ev[i].events & PP__EV_WRITE))
-            pp__worker_flush(ex, w);
+        if (worker_live(w) &&
+            ((ev[i].events & PP__EV_WRITE) || (w->ringed && w->out_n && !w->bell_full)))
+            pp__worker_flush(ex, w); /* (a ringed worker rings when it has made room) */
         if (worker_live(w) && (ev[i].events & PP__EV_EXIT)) {
             /* The process is dead: whatever it wrote is readable now; then it has ended. */
             pp__worker_drain(ex, w);

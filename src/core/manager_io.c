@@ -99,12 +99,69 @@ bool pp__result_in_seg(pp_executor *ex, worker *w, const uint8_t *ref, size_t re
     return true;
 }
 
-/* Writes what the worker's output queue holds, as far as the channel takes it. */
+/* A wake-up byte for w (any byte: it reads them only to wake); false: its end is closed. */
+static bool ring_bell(worker *w)
+{
+    static const uint8_t bell = 0;
+    size_t n = 0;
+    if (pp__os_chan_write(w->chan, &bell, 1, &n, NULL) != PP_OK)
+        return false;
+    w->bell_full = n == 0; /* bytes the worker has not read are there: it wakes anyway */
+    return true;
+}
+
+/* The output queue into the ring to w, as far as it takes it. A frame with a descriptor
+ * sends it first, with a wake-up byte on the channel (the worker waits for it when it reads
+ * the frame: pp__os_chan_await_fd). A full ring: the worker rings once it has made room. */
+static void ring_flush(pp_executor *ex, worker *w)
+{
+    bool put = false;
+    pp__ring_unwait(&w->tx); /* rung, or about to look again */
+    while (w->out_n) {
+        outframe *o = &w->out[w->out_head];
+        if (w->out_off == 0 && o->attach && !w->fd_sent) {
+            pp__os_shm_attach(o->attach, w->chan);
+            if (!ring_bell(w)) {
+                w->out_closed = true; /* as a failed write: see pp__worker_flush */
+                w->out_n = 0;
+                break;
+            }
+            if (w->bell_full)
+                break; /* (the descriptor stays attached) when the channel is writable */
+            w->fd_sent = true;
+        }
+        size_t n = 0;
+        if (!pp__ring_put(&w->tx, o->p + w->out_off, o->len - w->out_off, &n)) {
+            pp__worker_malformed(ex, w, "a corrupt ring (its read position)");
+            return;
+        }
+        if (n == 0) {
+            if (!pp__ring_wait(&w->tx))
+                break;
+            pp__ring_unwait(&w->tx); /* room after all */
+            continue;
+        }
+        put = true;
+        w->out_off += n;
+        if (w->out_off == o->len) {
+            w->out_head = (w->out_head + 1) % OUTQ;
+            w->out_n--;
+            w->out_off = 0;
+            w->fd_sent = false;
+        }
+    }
+    if (put && pp__ring_put_wakes(&w->tx) && !ring_bell(w))
+        w->out_closed = true;
+}
+
+/* Writes what the worker's output queue holds, as far as the channel (the ring) takes it. */
 void pp__worker_flush(pp_executor *ex, worker *w)
 {
     if (w->out_closed || !worker_live(w) || ex->mstate == M_BROKEN)
         w->out_n = 0; /* nothing can, or need, be written any more */
-    while (w->out_n) {
+    if (w->ringed)
+        ring_flush(ex, w);
+    while (w->out_n && !w->ringed) {
         outframe *o = &w->out[w->out_head];
         size_t n = 0, total = 0;
         if (w->out_off == 0 && o->attach)
@@ -142,6 +199,8 @@ void pp__worker_flush(pp_executor *ex, worker *w)
             w->out_off += take;
             n -= take;
             if (w->out_off == o->len) {
+                if (o->p == w->shm_frame && w->ring_soon)
+                    w->ringed = true; /* the rest goes through the rings */
                 w->out_head = (w->out_head + 1) % OUTQ;
                 w->out_n--;
                 w->out_off = 0;
@@ -149,6 +208,8 @@ void pp__worker_flush(pp_executor *ex, worker *w)
         }
         if (partial)
             break; /* the channel is full */
+        if (w->ringed)
+            ring_flush(ex, w);
     }
     while (w->limbo && w->out_n == 0) {
         work *it = w->limbo;
@@ -157,7 +218,7 @@ void pp__worker_flush(pp_executor *ex, worker *w)
     }
     if (w->state == W_GONE)
         return;
-    bool want = w->out_n > 0;
+    bool want = w->ringed ? w->out_n > 0 && w->bell_full : w->out_n > 0;
     if (want != w->want_write) {
         pp__os_waitset_chan(ex->ws, w->chan, PP__EV_READ | (want ? PP__EV_WRITE : 0), w);
         w->want_write = want;
@@ -194,6 +255,12 @@ static void share_block(worker *w)
         return;
     }
     w->wshm = pp__os_shm_addr(w->shm);
+    if (pp__ring_enabled()) {
+        pp__wshm_ring_views(w->wshm, true, &w->tx, &w->rx);
+        atomic_store_explicit(&pp__wshm_rings(w->wshm)->to_worker_tail.on, 1,
+                              memory_order_release);
+        w->ring_soon = true;
+    }
     pp__wire_encode_shm(w->shm_frame, token, PP__WSHM_SIZE);
     pp__queue_frame_shm(w, w->shm_frame, sizeof w->shm_frame, w->shm);
 }
@@ -337,6 +404,33 @@ static bool parse_staged(pp_executor *ex, worker *w)
     return true;
 }
 
+/* Reads what w has sent: from its ring, and when that is empty, the wake-up bytes on the
+ * channel, whose end (or failure) is still the worker's; else from the channel. *bad: the
+ * ring is corrupt. */
+static pp_status link_read(worker *w, uint8_t *dst, size_t want, size_t *n, bool *bad)
+{
+    if (!w->ringed)
+        return pp__os_chan_read(w->chan, dst, want, n, NULL);
+    for (int pass = 0;; pass++) {
+        if (!pp__ring_get(&w->rx, dst, want, n)) {
+            *bad = true;
+            return PP_OK;
+        }
+        if (*n) {
+            if (pp__ring_get_wakes(&w->rx) && !ring_bell(w))
+                return PP_END;
+            return PP_OK;
+        }
+        if (pass)
+            return PP_OK;
+        uint8_t bells[256];
+        size_t k = 0;
+        pp_status st = pp__os_chan_read(w->chan, bells, sizeof bells, &k, NULL);
+        if (st != PP_OK || k == 0)
+            return st;
+    }
+}
+
 /* Reads what worker w has sent, up to a budget, and hands on every complete frame. */
 void pp__worker_read(pp_executor *ex, worker *w)
 {
@@ -360,7 +454,12 @@ void pp__worker_read(pp_executor *ex, worker *w)
         }
         if (drained)
             return;
-        pp_status st = pp__os_chan_read(w->chan, dst, want, &n, NULL);
+        bool bad = false;
+        pp_status st = link_read(w, dst, want, &n, &bad);
+        if (bad) {
+            pp__worker_malformed(ex, w, "a corrupt ring (its write position)");
+            return;
+        }
         if (st != PP_OK) {
             pp__worker_closed(ex, w);
             return;

@@ -49,6 +49,9 @@ char *pp__vasprintf(const char *fmt, va_list ap);
  * usual. */
 void pp__alloc_fail_nth(long k);
 bool pp__alloc_fault_fired(void);
+/* Tests: a worker's task writes raw bytes into the stream to its manager (ring or
+ * channel), as a worker gone wrong would (worker.c). */
+void pp__worker_inject(const void *p, size_t len);
 
 /* ---- this thread's last failure text (status.c; pp_last_error) ---- */
 

@@ -248,6 +248,12 @@ pp_status pp__os_chan_try_read(pp__chan *c, void *buf, size_t cap, size_t *n, pp
  * exit announcement); elsewhere it returns at once. */
 void pp__os_chan_wait_readable(pp__chan *c, int timeout_ms);
 
+/* Worker, when its frames come through the shared block's rings (ring.h: the channel then
+ * carries only wake-up bytes and descriptors): waits until the descriptor sent for the
+ * frame being read has arrived, taking the wake-up bytes there (POSIX; Windows: nothing
+ * travels that way, PP_OK at once). PP_END if the channel ends first. */
+pp_status pp__os_chan_await_fd(pp__chan *c);
+
 /* Closes and frees the channel. NULL: no-op. */
 void pp__os_chan_free(pp__chan *c);
 

@@ -159,10 +159,82 @@ static void die_quietly(int code)
 static unsigned char ra_buf[READ_AHEAD];
 static size_t ra_pos, ra_len;
 
+/* The rings of the shared block, once the manager turned them on (wshm.h, ring.h): every
+ * frame after SHM goes through them, both ways; the channel carries wake-up bytes (and
+ * descriptors), and its EOF still says the parent is gone. */
+static bool ringed;
+static pp__ring ring_out, ring_in;
+
+/* Wakes the manager: a byte on the channel (any: it reads them only to wake). */
+static void ring_bell(pp__chan *c)
+{
+    static const uint8_t bell = 0;
+    size_t n = 0;
+    (void)pp__os_chan_write(c, &bell, 1, &n, NULL);
+}
+
+/* Blocks until the channel has a byte (a wake-up), and takes those there; exits 0 on EOF. */
+static void ring_block(pp__chan *c)
+{
+    uint8_t bells[64];
+    size_t n = 0;
+    pp_status st = pp__os_chan_read(c, bells, sizeof bells, &n, NULL);
+    if (st == PP_END)
+        die_quietly(0);
+    if (st != PP_OK)
+        die_quietly(WORKER_EXIT_PROTOCOL);
+}
+
+/* read_some from the ring: sleeps on the channel only after saying so (pp__ring_sleep). */
+static size_t ring_read(pp__chan *c, void *buf, size_t cap, bool wait)
+{
+    for (;;) {
+        size_t n = 0;
+        if (!pp__ring_get(&ring_in, buf, cap, &n))
+            die_quietly(WORKER_EXIT_PROTOCOL);
+        if (n) {
+            if (pp__ring_get_wakes(&ring_in))
+                ring_bell(c); /* the manager waits for room */
+            return n;
+        }
+        if (!wait)
+            return 0;
+        if (!pp__ring_sleep(&ring_in))
+            ring_block(c);
+        pp__ring_awake(&ring_in);
+    }
+}
+
+/* Puts len bytes into the ring, as far as it takes them (all, unless wait is false: a
+ * signal handler's one attempt); rings for a manager that may be asleep. false: not all. */
+static bool ring_write(pp__chan *c, const void *buf, size_t len, bool wait)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        size_t n = 0;
+        if (!pp__ring_put(&ring_out, p, len, &n))
+            return false;
+        p += n;
+        len -= n;
+        if (n && pp__ring_put_wakes(&ring_out))
+            ring_bell(c);
+        if (len && !n) { /* full: wait for the manager to make room */
+            if (!wait)
+                return false;
+            if (!pp__ring_wait(&ring_out))
+                ring_block(c);
+            pp__ring_unwait(&ring_out);
+        }
+    }
+    return true;
+}
+
 /* Reads at most cap bytes: at least one if wait, else what is there (maybe none); exits 0
  * on EOF (the parent is gone). */
 static size_t read_some(pp__chan *c, void *buf, size_t cap, bool wait)
 {
+    if (ringed)
+        return ring_read(c, buf, cap, wait);
     size_t n = 0;
     pp_status st = wait ? pp__os_chan_read(c, buf, cap, &n, NULL)
                         : pp__os_chan_try_read(c, buf, cap, &n, NULL);
@@ -224,6 +296,12 @@ static volatile int writing;
 static void write_full(pp__chan *c, const void *buf, size_t len)
 {
     writing = 1;
+    if (ringed) {
+        if (!ring_write(c, buf, len, true))
+            die_quietly(WORKER_EXIT_PROTOCOL);
+        writing = 0;
+        return;
+    }
     const unsigned char *p = buf;
     while (len) {
         size_t n = 0;
@@ -265,6 +343,22 @@ static pp__chan *exit_chan; /* the channel, while serve() runs */
 static long long exit_pid;  /* this worker: a child a task forks must not speak for it */
 static bool in_task;
 
+/* A frame sent on the way out (an exit's announcement, a crash report): one attempt per
+ * piece, a broken channel (a full ring) ends it; async-signal-safe. false: not all sent. */
+static bool send_last(const uint8_t *f, size_t len)
+{
+    if (ringed)
+        return ring_write(exit_chan, f, len, false);
+    size_t off = 0;
+    while (off < len) {
+        size_t n = 0;
+        if (pp__os_chan_write(exit_chan, f + off, len - off, &n, NULL) != PP_OK || n == 0)
+            return false;
+        off += n;
+    }
+    return true;
+}
+
 static void announce_exit(int status)
 {
     if (!in_task || !exit_chan || pp__os_getpid() != exit_pid)
@@ -272,13 +366,14 @@ static void announce_exit(int status)
     in_task = false;
     uint8_t f[PP__WIRE_EXITING_LEN];
     pp__wire_encode_exiting(f, (int32_t)status);
-    size_t off = 0;
-    while (off < sizeof f) { /* one attempt per piece; a broken channel ends it */
-        size_t n = 0;
-        if (pp__os_chan_write(exit_chan, f + off, sizeof f - off, &n, NULL) != PP_OK || n == 0)
-            return;
-        off += n;
+    if (ringed) { /* wake-ups still unread would end the wait below at once */
+        uint8_t bells[64];
+        size_t n;
+        while (pp__os_chan_try_read(exit_chan, bells, sizeof bells, &n, NULL) == PP_OK && n)
+            continue;
     }
+    if (!send_last(f, sizeof f))
+        return;
     /* Wait for the manager's answer (or EOF) before going on with the exit: this process's
      * teardown, which the kernel does not interrupt, would otherwise hold the CPU that the
      * manager, or the caller it wakes, may be waiting for (measured: 0.3-0.9 ms later on a
@@ -302,14 +397,13 @@ static void report_crash(int code, const char *trace, size_t len)
         return;
     size_t n = pp__wire_encode_crash(crash_frame, sizeof crash_frame, (uint32_t)code, trace,
                                      len);
-    size_t off = 0;
-    while (off < n) { /* one attempt per piece; a broken channel ends it */
-        size_t k = 0;
-        if (pp__os_chan_write(exit_chan, crash_frame + off, n - off, &k, NULL) != PP_OK ||
-            k == 0)
-            return;
-        off += k;
-    }
+    (void)send_last(crash_frame, n);
+}
+
+void pp__worker_inject(const void *p, size_t len)
+{
+    if (exit_chan)
+        write_full(exit_chan, p, len);
 }
 
 /* ---- running calls ---- */
@@ -560,6 +654,8 @@ static void serve_seg(pp__chan *c, pp_task_ctx *ctx, const pp__wbuf *body, pp__w
     pp__wire_seg s;
     if (pp__wire_decode_seg(body->data, body->len, &s) != PP_OK || s.size > SIZE_MAX)
         die_quietly(WORKER_EXIT_PROTOCOL);
+    if (ringed && pp__os_chan_await_fd(c) != PP_OK) /* sent apart from the frame */
+        die_quietly(WORKER_EXIT_PROTOCOL);
     wseg *e = seg_find(s.seg_id);
     if (e) {
         pp__os_shm_drop(c, s.token);
@@ -675,6 +771,7 @@ static int serve_loop(pp__chan *c, bool session)
     exit_chan = c;
     exit_pid = pp__os_getpid();
     ra_pos = ra_len = 0;
+    ringed = false; /* (a pool's worker forked by a task of this one's: not this block's) */
     pp__wire_hdr h = read_frame(c, &body);
     if (session && h.type == PP__MSG_STOP) {
         pp__free(body.data);
@@ -689,6 +786,12 @@ static int serve_loop(pp__chan *c, bool session)
             pp__os_shm_open(c, token, (size_t)size, &shm, NULL) != PP_OK)
             die_quietly(WORKER_EXIT_PROTOCOL);
         shared = pp__os_shm_addr(shm); /* mapped for the life of this process */
+        if (atomic_load_explicit(&pp__wshm_rings(shared)->to_worker_tail.on,
+                                 memory_order_acquire)) {
+            pp__wshm_ring_views(shared, false, &ring_out, &ring_in);
+            ringed = true;
+            ra_pos = ra_len = 0; /* what followed SHM on the channel: wake-ups only */
+        }
         h = read_frame(c, &body);
     }
     if (h.type != PP__MSG_INIT)

@@ -17,14 +17,22 @@
 #define PP_WSHM_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "ring.h"
+
 /* The whole block; pages are only backed once touched (a chunk of small results touches
- * one or two). */
-#define PP__WSHM_SIZE (256u * 1024u)
+ * one or two). The struct below, then the rings' words (a cache line for each side of each
+ * ring), then the area up to PP__WSHM_RINGS, then the two rings' bytes (ring.h): manager
+ * to worker, then worker to manager. */
+#define PP__WSHM_RING_SIZE (128u * 1024u)
+#define PP__WSHM_RINGS (256u * 1024u)
+#define PP__WSHM_SIZE (PP__WSHM_RINGS + 2u * PP__WSHM_RING_SIZE)
+#define PP__WSHM_CTL 128u
 /* Where the area starts in the block, and its size. */
-#define PP__WSHM_AREA 256u
-#define PP__WSHM_AREA_SIZE (PP__WSHM_SIZE - PP__WSHM_AREA)
+#define PP__WSHM_AREA 512u
+#define PP__WSHM_AREA_SIZE (PP__WSHM_RINGS - PP__WSHM_AREA)
 /* Slots of calls queued ahead (below): at most this many calls of a worker are unclaimed
  * or revoked-but-not-yet-read at once. */
 #define PP__WSHM_SLOTS 8
@@ -61,6 +69,48 @@ typedef struct pp__wshm {
      * holds another call before the worker has read the CALL it was written for. */
     _Atomic(uint64_t) slot[PP__WSHM_SLOTS];
 } pp__wshm;
+
+/* The rings' words, from PP__WSHM_CTL: each line written by one side only. `on` is set by
+ * the manager before it shares the block: the frames after the SHM frame go through the
+ * rings, in both directions (else, PROCPOOL_RING=0, through the channel as before). */
+typedef struct pp__wshm_line {
+    _Atomic(uint64_t) count; /* a ring's head or tail */
+    _Atomic(uint32_t) flag;  /* its consumer's `sleeping` or its producer's `waiting` */
+    _Atomic(uint32_t) on;    /* (the first line only) */
+    uint8_t           pad[48];
+} pp__wshm_line;
+
+typedef struct pp__wshm_ctl {
+    pp__wshm_line to_worker_tail; /* the manager's: tail and waiting of the ring to the worker */
+    pp__wshm_line to_worker_head; /* the worker's: head and sleeping of that ring */
+    pp__wshm_line to_mgr_tail;    /* the worker's: tail and waiting of the ring to the manager */
+    pp__wshm_line to_mgr_head;    /* the manager's: head and sleeping of that ring */
+} pp__wshm_ctl;
+
+_Static_assert(sizeof(pp__wshm) <= PP__WSHM_CTL, "the block's words overlap its rings' words");
+_Static_assert(PP__WSHM_CTL + sizeof(pp__wshm_ctl) <= PP__WSHM_AREA,
+               "the rings' words overlap the area");
+
+static inline pp__wshm_ctl *pp__wshm_rings(pp__wshm *w)
+{
+    return (pp__wshm_ctl *)((uint8_t *)w + PP__WSHM_CTL);
+}
+
+/* The two rings of block w as one side sees them: *out the one it writes, *in the one it
+ * reads (manager: to the worker, from it; the worker: the other way round). */
+static inline void pp__wshm_ring_views(pp__wshm *w, bool manager, pp__ring *out, pp__ring *in)
+{
+    pp__wshm_ctl *c = pp__wshm_rings(w);
+    uint8_t *base = (uint8_t *)w + PP__WSHM_RINGS;
+    pp__ring to_w = {&c->to_worker_head.count, &c->to_worker_tail.count,
+                     &c->to_worker_head.flag,  &c->to_worker_tail.flag,
+                     base,                     PP__WSHM_RING_SIZE};
+    pp__ring to_m = {&c->to_mgr_head.count, &c->to_mgr_tail.count,
+                     &c->to_mgr_head.flag,  &c->to_mgr_tail.flag,
+                     base + PP__WSHM_RING_SIZE, PP__WSHM_RING_SIZE};
+    *out = manager ? to_w : to_m;
+    *in = manager ? to_m : to_w;
+}
 
 /* The value of a slot: the call's work id and its state. */
 #define PP__SLOT(id, st) (((uint64_t)(id) << 2) | (uint64_t)(st))

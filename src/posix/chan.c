@@ -155,6 +155,18 @@ pp_status pp__os_chan_write(pp__chan *c, const void *buf, size_t len, size_t *n,
     }
 }
 
+pp_status pp__os_chan_await_fd(pp__chan *c)
+{
+    while (c->passed_fd < 0) {
+        uint8_t bells[64];
+        size_t n = 0;
+        pp_status st = chan_recv(c, bells, sizeof bells, 0, &n, NULL);
+        if (st != PP_OK)
+            return st;
+    }
+    return PP_OK;
+}
+
 void pp__os_chan_wait_readable(pp__chan *c, int timeout_ms)
 {
     struct pollfd p = {c->fd, POLLIN, 0};

@@ -395,6 +395,12 @@ unsigned pp__win_chan_ready(pp__chan *c, unsigned interest)
 
 /* ---- freeing ---- */
 
+pp_status pp__os_chan_await_fd(pp__chan *c)
+{
+    (void)c; /* a handle is duplicated into the worker: its token is in the frame */
+    return PP_OK;
+}
+
 void pp__os_chan_wait_readable(pp__chan *c, int timeout_ms)
 {
     /* not needed: pp__os_on_exit() has nothing to hook on Windows */

@@ -1,0 +1,120 @@
+/*
+ * The shared-memory byte ring (ring.h).
+ */
+#include "ring.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool pp__ring_enabled(void)
+{
+    /* -1: not read yet. Threads that race here compute the same value. */
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        const char *e = getenv("PROCPOOL_RING");
+        v = !(e && strcmp(e, "0") == 0);
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v != 0;
+}
+
+/* The consumer's data is the producer's since tail's release; the producer may reuse room
+ * since head's release. */
+
+bool pp__ring_avail(pp__ring *r, uint64_t *n)
+{
+    uint64_t t = atomic_load_explicit(r->tail, memory_order_acquire);
+    uint64_t h = atomic_load_explicit(r->head, memory_order_relaxed);
+    *n = t - h;
+    return *n <= r->size;
+}
+
+bool pp__ring_room(pp__ring *r, uint64_t *n)
+{
+    uint64_t h = atomic_load_explicit(r->head, memory_order_acquire);
+    uint64_t t = atomic_load_explicit(r->tail, memory_order_relaxed);
+    uint64_t used = t - h;
+    *n = used <= r->size ? r->size - used : 0;
+    return used <= r->size;
+}
+
+bool pp__ring_put(pp__ring *r, const void *p, size_t len, size_t *n)
+{
+    uint64_t room;
+    *n = 0;
+    if (!pp__ring_room(r, &room))
+        return false;
+    size_t k = len < room ? len : (size_t)room;
+    if (k == 0)
+        return true;
+    uint64_t t = atomic_load_explicit(r->tail, memory_order_relaxed);
+    size_t at = (size_t)(t & (r->size - 1));
+    size_t first = k < r->size - at ? k : (size_t)(r->size - at);
+    memcpy(r->data + at, p, first);
+    memcpy(r->data, (const uint8_t *)p + first, k - first);
+    atomic_store_explicit(r->tail, t + k, memory_order_release);
+    *n = k;
+    return true;
+}
+
+bool pp__ring_get(pp__ring *r, void *buf, size_t cap, size_t *n)
+{
+    uint64_t avail;
+    *n = 0;
+    if (!pp__ring_avail(r, &avail))
+        return false;
+    size_t k = cap < avail ? cap : (size_t)avail;
+    if (k == 0)
+        return true;
+    uint64_t h = atomic_load_explicit(r->head, memory_order_relaxed);
+    size_t at = (size_t)(h & (r->size - 1));
+    size_t first = k < r->size - at ? k : (size_t)(r->size - at);
+    memcpy(buf, r->data + at, first);
+    memcpy((uint8_t *)buf + first, r->data, k - first);
+    atomic_store_explicit(r->head, h + k, memory_order_release);
+    *n = k;
+    return true;
+}
+
+/* The two halves of each Dekker pair: a store of one's own word and a load of the other
+ * side's, with a sequentially consistent fence between (the counters are stored with
+ * release only, so the fence orders them too). */
+
+bool pp__ring_put_wakes(pp__ring *r)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    return atomic_load_explicit(r->sleeping, memory_order_relaxed) != 0;
+}
+
+bool pp__ring_get_wakes(pp__ring *r)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    return atomic_load_explicit(r->waiting, memory_order_relaxed) != 0;
+}
+
+bool pp__ring_sleep(pp__ring *r)
+{
+    atomic_store_explicit(r->sleeping, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    uint64_t n;
+    return pp__ring_avail(r, &n) && n > 0;
+}
+
+void pp__ring_awake(pp__ring *r)
+{
+    atomic_store_explicit(r->sleeping, 0, memory_order_relaxed);
+}
+
+bool pp__ring_wait(pp__ring *r)
+{
+    atomic_store_explicit(r->waiting, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    uint64_t n;
+    return pp__ring_room(r, &n) && n > 0;
+}
+
+void pp__ring_unwait(pp__ring *r)
+{
+    atomic_store_explicit(r->waiting, 0, memory_order_relaxed);
+}

@@ -1,0 +1,72 @@
+/*
+ * A byte stream through shared memory: a single-producer single-consumer ring of bytes in
+ * a worker's shared block (wshm.h), one per direction, that carries the frames the channel
+ * carried before (docs/design.md, "Frames through the shared block"). The channel stays:
+ * it carries wake-up bytes (a "doorbell") and descriptors, and its end tells that the other
+ * process is gone.
+ *
+ * A doorbell is only rung for a side that may block: the consumer says so (`sleeping`)
+ * before it blocks on its channel, the producer when the ring is full (`waiting`); each
+ * side stores its flag and then loads the other side's counter, both sequentially
+ * consistent, so that either the blocking side sees the bytes (the room) or the other side
+ * sees the flag and rings (the Dekker pattern of the wait set's wake flag). While both
+ * sides are awake, no system call moves a frame.
+ *
+ * Counters only grow (64 bits: never wrap in practice); a position is the counter modulo
+ * the ring's size (a power of two). Both processes map the block, and the worker may have
+ * scribbled over it: the manager checks every counter it reads (a ring that claims more
+ * than its size, or less than nothing, is a protocol violation, as a malformed frame).
+ * Only lock-free atomics: address-free, valid in both mappings, and a process killed at any
+ * instant leaves nothing locked.
+ */
+#ifndef PP_RING_H
+#define PP_RING_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One side's view of one ring. The four words sit in the shared block: the producer
+ * writes tail and waiting, the consumer head and sleeping. */
+typedef struct pp__ring {
+    _Atomic(uint64_t) *head;     /* bytes consumed */
+    _Atomic(uint64_t) *tail;     /* bytes produced */
+    _Atomic(uint32_t) *sleeping; /* the consumer may block on its channel */
+    _Atomic(uint32_t) *waiting;  /* the producer may block for room */
+    uint8_t           *data;
+    uint64_t           size;     /* a power of two */
+} pp__ring;
+
+/* Whether workers' frames go through rings: yes, unless the environment variable
+ * PROCPOOL_RING is "0" (read once per process). */
+bool pp__ring_enabled(void);
+
+/* Producer: copies up to len bytes in, *n of them (0: full). false: the ring is corrupt
+ * (nothing copied). */
+bool pp__ring_put(pp__ring *r, const void *p, size_t len, size_t *n);
+
+/* Consumer: copies up to cap bytes out, *n of them (0: empty). false: corrupt. */
+bool pp__ring_get(pp__ring *r, void *buf, size_t cap, size_t *n);
+
+/* Bytes there to read (consumer) / room to write (producer); false: corrupt. */
+bool pp__ring_avail(pp__ring *r, uint64_t *n);
+bool pp__ring_room(pp__ring *r, uint64_t *n);
+
+/* Producer, after a put: whether the consumer must be woken (it said it may block). */
+bool pp__ring_put_wakes(pp__ring *r);
+
+/* Consumer, after a get: whether the producer must be woken (it waits for room). */
+bool pp__ring_get_wakes(pp__ring *r);
+
+/* Consumer, about to block on its channel: says so, then true if bytes are there after
+ * all (then it does not block: pp__ring_awake). false also for a corrupt ring (the next
+ * get says so). */
+bool pp__ring_sleep(pp__ring *r);
+void pp__ring_awake(pp__ring *r);
+
+/* Producer, about to block for room: says so, then true if there is room after all. */
+bool pp__ring_wait(pp__ring *r);
+void pp__ring_unwait(pp__ring *r);
+
+#endif /* PP_RING_H */
