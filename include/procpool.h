@@ -601,6 +601,9 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  * environment variable PROCPOOL_SHM_MIN sets that threshold in bytes (0: never), read once
  * per process. Such memory is reused while an executor exists (up to 1.5 GiB is kept) and
  * none of it outlives the process, however it or a worker ends.
+ * Frames between the manager and a local worker travel through rings in memory the two
+ * share, with no system call while both are awake; the environment variable PROCPOOL_RING=0
+ * keeps them on the worker's channel instead (read once per process).
  *
  * Thread-safety: any thread. CPython: ProcessPoolExecutor(max_workers, mp_context,
  * initializer, initargs, max_tasks_per_child=...).

@@ -27,6 +27,8 @@
  *   init_segv    any (initializer) -> SIGSEGV
  *   error_len    uint32 n        -> fails (code 1) with a text of n 'x' characters
  *   malformed    any             -> writes 16 bytes of junk into its stream to the parent
+ *   ring_corrupt any             -> its ring to the parent claims more than its size (an
+ *                                   error if its frames do not go through rings)
  *                                   (POSIX: descriptor 3), then sleeps: a protocol violation
  *   parent_only  bytes           -> the same bytes; registered in the parent always, but in a
  *                                   worker only if the environment variable
@@ -74,6 +76,7 @@
 #include "pp_core.h"
 #include "pp_os.h"
 #include "pp_test.h"
+#include "wshm.h"
 
 struct pp_t_thread {
     apr_pool_t   *pool;
@@ -971,6 +974,23 @@ static int t_malformed(pp_task_ctx *c, const void *a, size_t n)
     return 0;
 }
 
+static int t_ring_corrupt(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    pp__wshm *w = pp__worker_block();
+    if (!w) {
+        pp_task_error(c, "no rings: frames go through the channel");
+        return 1;
+    }
+    /* the ring to the manager now claims three times its size */
+    pp__wshm_ctl *r = pp__wshm_rings(w);
+    uint64_t head = atomic_load(&r->to_mgr_head.count);
+    atomic_store(&r->to_mgr_tail.count, head + 3 * (uint64_t)PP__WSHM_RING_SIZE);
+    pp__worker_bell();
+    pp_t_sleep_ms(10000);
+    return 0;
+}
+
 static int t_fork_exit(pp_task_ctx *c, const void *a, size_t n)
 {
     (void)a, (void)n;
@@ -1207,6 +1227,7 @@ void pp_t_register_tasks(void)
         {"init_exit", t_init_exit},
         {"init_segv", t_init_segv},
         {"malformed", t_malformed},
+        {"ring_corrupt", t_ring_corrupt},
         {"error_len", t_error_len},
         {"init_count", t_init_count},
         {"init_count_get", counted_t_init_count_get},

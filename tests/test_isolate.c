@@ -166,10 +166,6 @@ static void test_isolate_exit(void)
 static void test_isolate_malformed(void)
 {
     PP_T_SKIP_IF_FORK("PP_CRASH_ISOLATE is PP_EINVAL with fork");
-#ifdef _WIN32
-    printf("SKIP: the task writes to the POSIX channel descriptor\n");
-    return;
-#endif
     pp_executor *ex = policy_executor(1, PP_CRASH_ISOLATE, 0, NULL);
     pp_future *f = NULL;
     PP_ASSERT_OK_FATAL(pp_submit(ex, "malformed", NULL, 0, &f));

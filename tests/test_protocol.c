@@ -9,8 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <apr_pools.h>
+#include <apr_thread_cond.h>
+#include <apr_thread_mutex.h>
+
 #include "pp_test.h"
 #include "pp_core.h"
+#include "ring.h"
 #include "spin.h"
 #include "wire.h"
 
@@ -1298,6 +1303,221 @@ static void test_spin_poll(void)
     CU_ASSERT(pp_t_now_ms() - start < PP_T_TIMEOUT_MS);
 }
 
+/* ---- the shared-memory ring (ring.h) ---- */
+
+typedef struct ring_mem {
+    _Atomic(uint64_t) head, tail;
+    _Atomic(uint32_t) sleeping, waiting;
+    uint8_t           data[4096];
+} ring_mem;
+
+static void ring_of(ring_mem *m, pp__ring *r, uint64_t size)
+{
+    memset(m, 0, sizeof *m);
+    *r = (pp__ring){&m->head, &m->tail, &m->sleeping, &m->waiting, m->data, size};
+}
+
+/* Bytes in order through many wraps, in pieces of every size up to twice the ring's. */
+static void test_ring_order(void)
+{
+    ring_mem m;
+    pp__ring r;
+    ring_of(&m, &r, 64);
+    uint8_t in[200], out[200];
+    unsigned next_in = 0, next_out = 0, seed = 1;
+    for (int round = 0; round < 5000; round++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t want = (seed >> 16) % 129, n = 0;
+        for (size_t i = 0; i < want; i++)
+            in[i] = (uint8_t)(next_in + i);
+        CU_ASSERT_FATAL(pp__ring_put(&r, in, want, &n));
+        CU_ASSERT_FATAL(n <= want);
+        next_in += (unsigned)n;
+        uint64_t avail = 0;
+        CU_ASSERT_FATAL(pp__ring_avail(&r, &avail));
+        CU_ASSERT_FATAL(avail == next_in - next_out && avail <= 64);
+        size_t cap = (seed >> 8) % 129, got = 0;
+        CU_ASSERT_FATAL(pp__ring_get(&r, out, cap, &got));
+        CU_ASSERT_FATAL(got == (cap < avail ? cap : avail));
+        for (size_t i = 0; i < got; i++)
+            CU_ASSERT_FATAL(out[i] == (uint8_t)(next_out + i));
+        next_out += (unsigned)got;
+    }
+    CU_ASSERT(next_in > 64 * 100); /* it wrapped, many times */
+}
+
+/* Full takes nothing, empty gives nothing, and room comes back as bytes are read. */
+static void test_ring_full_empty(void)
+{
+    ring_mem m;
+    pp__ring r;
+    ring_of(&m, &r, 4096);
+    uint8_t buf[5000];
+    memset(buf, 7, sizeof buf);
+    size_t n = 0;
+    CU_ASSERT(pp__ring_get(&r, buf, sizeof buf, &n) && n == 0);
+    CU_ASSERT(pp__ring_put(&r, buf, sizeof buf, &n) && n == 4096);
+    CU_ASSERT(pp__ring_put(&r, buf, 1, &n) && n == 0);
+    uint64_t room = 1;
+    CU_ASSERT(pp__ring_room(&r, &room) && room == 0);
+    CU_ASSERT(pp__ring_get(&r, buf, 100, &n) && n == 100);
+    CU_ASSERT(pp__ring_room(&r, &room) && room == 100);
+    CU_ASSERT(pp__ring_put(&r, buf, 1000, &n) && n == 100);
+    CU_ASSERT(pp__ring_get(&r, buf, sizeof buf, &n) && n == 4096);
+    CU_ASSERT(pp__ring_get(&r, buf, sizeof buf, &n) && n == 0);
+}
+
+/* Counters the other process may have scribbled over: refused, nothing copied. */
+static void test_ring_corrupt(void)
+{
+    ring_mem m;
+    pp__ring r;
+    ring_of(&m, &r, 4096);
+    uint8_t buf[16] = {0};
+    size_t n = 99;
+    uint64_t k;
+    atomic_store(&m.head, 10);
+    atomic_store(&m.tail, 10 + 4097); /* more than the ring holds */
+    CU_ASSERT(!pp__ring_get(&r, buf, sizeof buf, &n) && n == 0);
+    CU_ASSERT(!pp__ring_put(&r, buf, sizeof buf, &n) && n == 0);
+    CU_ASSERT(!pp__ring_avail(&r, &k));
+    CU_ASSERT(!pp__ring_room(&r, &k));
+    atomic_store(&m.head, 20);
+    atomic_store(&m.tail, 19); /* read past what was written */
+    CU_ASSERT(!pp__ring_get(&r, buf, sizeof buf, &n) && n == 0);
+    CU_ASSERT(!pp__ring_put(&r, buf, sizeof buf, &n) && n == 0);
+    CU_ASSERT(!pp__ring_sleep(&r)); /* (nothing to read: the get says why) */
+    atomic_store(&m.tail, 20 + 4096); /* exactly full: fine */
+    CU_ASSERT(pp__ring_avail(&r, &k) && k == 4096);
+    CU_ASSERT(pp__ring_sleep(&r));
+}
+
+/* A wake-up: a count of bells, waited for with a bound (a lost wake-up fails the test
+ * instead of hanging it). */
+typedef struct bell {
+    apr_thread_mutex_t *m;
+    apr_thread_cond_t  *c;
+    unsigned            n;
+} bell;
+
+static void bell_ring(bell *b)
+{
+    apr_thread_mutex_lock(b->m);
+    b->n++;
+    apr_thread_cond_signal(b->c);
+    apr_thread_mutex_unlock(b->m);
+}
+
+static bool bell_wait(bell *b)
+{
+    bool ok = true;
+    apr_thread_mutex_lock(b->m);
+    long long until = pp_t_now_ms() + PP_T_TIMEOUT_MS;
+    while (!b->n && ok) {
+        long long left = until - pp_t_now_ms();
+        ok = left > 0 &&
+             (apr_thread_cond_timedwait(b->c, b->m, (apr_interval_time_t)left * 1000) ==
+                  APR_SUCCESS ||
+              b->n);
+    }
+    b->n = 0;
+    apr_thread_mutex_unlock(b->m);
+    return ok;
+}
+
+typedef struct ring_stream {
+    pp__ring       r;
+    bell           to_consumer, to_producer;
+    const uint8_t *src;
+    size_t         len;
+    atomic_int     lost; /* a bell waited for in vain */
+    unsigned long  sleeps, waits;
+} ring_stream;
+
+static void ring_producer(void *arg)
+{
+    ring_stream *s = arg;
+    size_t off = 0;
+    unsigned seed = 7;
+    while (off < s->len && !atomic_load(&s->lost)) {
+        seed = seed * 1103515245u + 12345u;
+        size_t want = 1 + (seed >> 16) % 3000, n = 0;
+        if (want > s->len - off)
+            want = s->len - off;
+        if (!pp__ring_put(&s->r, s->src + off, want, &n))
+            break;
+        off += n;
+        if (n && pp__ring_put_wakes(&s->r))
+            bell_ring(&s->to_consumer);
+        if (!n) { /* full: the producer's side of the protocol, as the manager's */
+            if (!pp__ring_wait(&s->r)) {
+                s->waits++;
+                if (!bell_wait(&s->to_producer))
+                    atomic_store(&s->lost, 1);
+            }
+            pp__ring_unwait(&s->r);
+        }
+    }
+}
+
+/* Two threads stream 4 MiB through a 4 KiB ring, each blocking when the other must go on
+ * (empty, full), woken only as the flags say: every byte arrives in order, and no wake-up
+ * is lost (each wait is bounded). */
+static void test_ring_threads(void)
+{
+    apr_pool_t *pool = NULL;
+    CU_ASSERT_FATAL(apr_pool_create(&pool, NULL) == APR_SUCCESS);
+    ring_mem *m = malloc(sizeof *m);
+    ring_stream *s = calloc(1, sizeof *s);
+    size_t len = (size_t)4 << 20;
+    uint8_t *src = malloc(len), *dst = malloc(len);
+    CU_ASSERT_FATAL(m && s && src && dst);
+    for (size_t i = 0; i < len; i++)
+        src[i] = (uint8_t)(i * 31 + (i >> 12));
+    ring_of(m, &s->r, sizeof m->data);
+    s->src = src;
+    s->len = len;
+    bell *bells[2] = {&s->to_consumer, &s->to_producer};
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_FATAL(apr_thread_mutex_create(&bells[i]->m, APR_THREAD_MUTEX_DEFAULT, pool) ==
+                        APR_SUCCESS);
+        CU_ASSERT_FATAL(apr_thread_cond_create(&bells[i]->c, pool) == APR_SUCCESS);
+    }
+    pp_t_thread *t = pp_t_thread_start(ring_producer, s);
+    size_t off = 0;
+    unsigned seed = 3;
+    while (off < len && !atomic_load(&s->lost)) {
+        seed = seed * 1103515245u + 12345u;
+        size_t cap = 1 + (seed >> 16) % 5000, n = 0;
+        if (cap > len - off)
+            cap = len - off;
+        CU_ASSERT_FATAL(pp__ring_get(&s->r, dst + off, cap, &n));
+        off += n;
+        if (n && pp__ring_get_wakes(&s->r))
+            bell_ring(&s->to_producer);
+        if (!n) { /* empty: the consumer's side, as a worker's */
+            if (!pp__ring_sleep(&s->r)) {
+                s->sleeps++;
+                if (!bell_wait(&s->to_consumer))
+                    atomic_store(&s->lost, 1);
+            }
+            pp__ring_awake(&s->r);
+        }
+    }
+    if (atomic_load(&s->lost))
+        bell_ring(&s->to_producer); /* (let it end) */
+    pp_t_thread_join(t);
+    CU_ASSERT_EQUAL(atomic_load(&s->lost), 0);
+    CU_ASSERT_EQUAL(off, len);
+    CU_ASSERT(memcmp(src, dst, len) == 0);
+    CU_ASSERT(s->sleeps + s->waits > 0); /* the protocol was exercised, not just polled */
+    free(src);
+    free(dst);
+    free(s);
+    free(m);
+    apr_pool_destroy(pool);
+}
+
 static CU_TestInfo tests[] = {
     {"header layout and checks", test_header_bytes},
     {"CALL exact bytes", test_call_exact_bytes},
@@ -1328,6 +1548,11 @@ static CU_TestInfo tests[] = {
     {"spin poll: looks until ready, within the policy and the limit", test_spin_poll},
     {"results around the direct-write size, alone and in a chunk",
      test_results_around_direct_size},
+    {"ring: bytes in order through many wraps", test_ring_order},
+    {"ring: full and empty", test_ring_full_empty},
+    {"ring: scribbled counters are refused", test_ring_corrupt},
+    {"ring: two threads stream 4 MiB, blocking and woken as the flags say",
+     test_ring_threads},
     CU_TEST_INFO_NULL,
 };
 

@@ -52,6 +52,10 @@ bool pp__alloc_fault_fired(void);
 /* Tests: a worker's task writes raw bytes into the stream to its manager (ring or
  * channel), as a worker gone wrong would (worker.c). */
 void pp__worker_inject(const void *p, size_t len);
+/* Tests: the worker's shared block when its frames go through the rings (wshm.h), else
+ * NULL; a wake-up for its manager, as after a write into them. */
+void *pp__worker_block(void);
+void  pp__worker_bell(void);
 
 /* ---- this thread's last failure text (status.c; pp_last_error) ---- */
 

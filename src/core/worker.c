@@ -406,6 +406,17 @@ void pp__worker_inject(const void *p, size_t len)
         write_full(exit_chan, p, len);
 }
 
+void *pp__worker_block(void)
+{
+    return ringed ? shared : NULL;
+}
+
+void pp__worker_bell(void)
+{
+    if (exit_chan && ringed)
+        ring_bell(exit_chan);
+}
+
 /* ---- running calls ---- */
 
 /* A result this large, alone in its RESULT, is written from the task's buffer after the
