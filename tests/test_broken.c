@@ -771,6 +771,7 @@ static void test_corrupt_ring(void)
     CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
     CU_ASSERT(strstr(e->message, "corrupt ring") != NULL);
     CU_ASSERT(all_gone(&e->pid, 1));
+    pp_future_release(f);
     pp_executor_destroy(ex);
 }
 
