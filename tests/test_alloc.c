@@ -379,7 +379,15 @@ static void test_mid_blocks_kept(void)
     CU_ASSERT(pp__mid_kept_bytes() >= 3000);
     q = pp__malloc(3000);
     CU_ASSERT_PTR_EQUAL(q, p);
+    memset(q, 0xab, 3000);
     pp__free(q);
+    unsigned char *z = pp__calloc(3, 1000); /* the same block, zeroed */
+    CU_ASSERT_PTR_EQUAL(z, p);
+    size_t nonzero = 0;
+    for (size_t i = 0; z && i < 3000; i++)
+        nonzero += z[i] != 0;
+    CU_ASSERT_EQUAL(nonzero, 0);
+    pp__free(z);
 
     pp_executor_destroy(ex);
     CU_ASSERT_EQUAL(pp__mid_kept_bytes(), 0); /* the last executor gave them back */

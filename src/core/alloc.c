@@ -55,8 +55,8 @@ static _Atomic(void *) big_slot[BIG_SLOTS];
 static atomic_int big_holders;
 
 /*
- * Medium blocks (a map chunk's CALL frame, its RESULT) are kept too, up to MID_KEEP_BYTES in
- * all, in bins by size class: a map of 200 000 items encodes ~3 MB of chunk frames at once;
+ * Medium blocks (a future with its call, a map chunk's CALL frame, its RESULT; pp__calloc's
+ * too, zeroed) are kept too, up to MID_KEEP_BYTES in all, in bins by size class: a map of 200 000 items encodes ~3 MB of chunk frames at once;
  * freed, they sit at the top of the C heap, which the C library gives back to the system
  * (glibc trims above 128 KiB) and faults in again at the next map, page by page (bench/: maps
  * of chunksize 100-1000 ran at half speed from the second map on). Each bin has a try-lock,
@@ -71,8 +71,8 @@ static atomic_int big_holders;
  * joins them and serves this size from them: kept apart by size, they made the next map
  * of another chunk size grow the heap anew (bench/: chunksize 1000 after 100, 0.6x).
  */
-#define MID_MIN_SHIFT 10 /* 1 KiB */
-#define MID_BINS 7       /* bin k: usable sizes [2^(k+10), 2^(k+11)), below MID_MAX */
+#define MID_MIN_SHIFT 8 /* 256 bytes */
+#define MID_BINS 9       /* bin k: usable sizes [2^(k+8), 2^(k+9)), below MID_MAX */
 #define MID_KEEP_BYTES ((size_t)16 << 20)
 #define MID_MAX ((size_t)128 << 10)
 #define MID_SPILL ((size_t)1 << 20)
@@ -266,7 +266,14 @@ void *pp__malloc(size_t n)
 
 void *pp__calloc(size_t n, size_t size)
 {
-    return fault_now() ? NULL : calloc(n ? n : 1, size ? size : 1); /* zeroed already */
+    if (fault_now())
+        return NULL;
+    n = n ? n : 1;
+    size = size ? size : 1;
+    void *p = size <= MID_MAX / n ? mid_take(n * size) : NULL;
+    if (p)
+        return memset(p, 0, n * size);
+    return calloc(n, size); /* zeroed already */
 }
 
 void *pp__realloc(void *p, size_t n)
