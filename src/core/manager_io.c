@@ -99,14 +99,16 @@ bool pp__result_in_seg(pp_executor *ex, worker *w, const uint8_t *ref, size_t re
     return true;
 }
 
-/* A wake-up byte for w (any byte: it reads them only to wake); false: its end is closed. */
-static bool ring_bell(worker *w)
+/* A wake-up byte for w (any byte: it reads them only to wake); false: its end is closed.
+ * *sent false: the channel is full (of bytes the worker has not read: it wakes anyway). */
+static bool ring_bell(worker *w, bool *sent)
 {
     static const uint8_t bell = 0;
     size_t n = 0;
     if (pp__os_chan_write(w->chan, &bell, 1, &n, NULL) != PP_OK)
         return false;
-    w->bell_full = n == 0; /* bytes the worker has not read are there: it wakes anyway */
+    if (sent)
+        *sent = n == 1;
     return true;
 }
 
@@ -115,19 +117,22 @@ static bool ring_bell(worker *w)
  * the frame: pp__os_chan_await_fd). A full ring: the worker rings once it has made room. */
 static void ring_flush(pp_executor *ex, worker *w)
 {
-    bool put = false;
+    bool put = false, sent = true;
     pp__ring_unwait(&w->tx); /* rung, or about to look again */
+    w->bell_full = false;
     while (w->out_n) {
         outframe *o = &w->out[w->out_head];
         if (w->out_off == 0 && o->attach && !w->fd_sent) {
             pp__os_shm_attach(o->attach, w->chan);
-            if (!ring_bell(w)) {
+            if (!ring_bell(w, &sent)) {
                 w->out_closed = true; /* as a failed write: see pp__worker_flush */
                 w->out_n = 0;
                 break;
             }
-            if (w->bell_full)
-                break; /* (the descriptor stays attached) when the channel is writable */
+            if (!sent) { /* (the descriptor stays attached) again when it is writable */
+                w->bell_full = true;
+                break;
+            }
             w->fd_sent = true;
         }
         size_t n = 0;
@@ -150,7 +155,7 @@ static void ring_flush(pp_executor *ex, worker *w)
             w->fd_sent = false;
         }
     }
-    if (put && pp__ring_put_wakes(&w->tx) && !ring_bell(w))
+    if (put && pp__ring_put_wakes(&w->tx) && !ring_bell(w, NULL))
         w->out_closed = true;
 }
 
@@ -417,7 +422,7 @@ static pp_status link_read(worker *w, uint8_t *dst, size_t want, size_t *n, bool
             return PP_OK;
         }
         if (*n) {
-            if (pp__ring_get_wakes(&w->rx) && !ring_bell(w))
+            if (pp__ring_get_wakes(&w->rx) && !ring_bell(w, NULL))
                 return PP_END;
             return PP_OK;
         }
