@@ -2008,6 +2008,19 @@ static void fork_workers(pp_executor *ex)
     apr_thread_mutex_unlock(ex->start_lock);
 }
 
+/* Backs the pages of the rings of each worker that has sent its first RESULT (pp_os.h: each
+ * page would otherwise fault at its first pass, one round trip in a few), once: after the
+ * dispatch that woke its caller, not while the worker starts. */
+static void back_rings(pp_executor *ex)
+{
+    for (worker *w = ex->workers; w; w = w->next) {
+        if (w->ringed && !w->ring_backed && w->calls > 0) {
+            pp__os_shm_prefault(w->shm, PP__WSHM_RINGS, 2 * (size_t)PP__WSHM_RING_SIZE);
+            w->ring_backed = true;
+        }
+    }
+}
+
 static void free_graveyard(pp_executor *ex)
 {
     while (ex->graveyard) {
@@ -2030,6 +2043,7 @@ void *APR_THREAD_FUNC pp__manager_main(apr_thread_t *thread, void *arg)
         if (ex->mstate == M_DONE)
             break;
         manager_wait(ex, wait_ms);
+        back_rings(ex);
     }
     pp__free(ex->brk.cause);
     ex->brk.cause = NULL;

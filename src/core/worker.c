@@ -164,6 +164,7 @@ static size_t ra_pos, ra_len;
  * descriptors), and its EOF still says the parent is gone. */
 static bool ringed;
 static pp__ring ring_out, ring_in;
+static pp__shm *ring_shm; /* the block, to back the rings' pages after the first call */
 
 /* Wakes the manager: a byte on the channel (any: it reads them only to wake). */
 static void ring_bell(pp__chan *c)
@@ -783,6 +784,7 @@ static int serve_loop(pp__chan *c, bool session)
     exit_pid = pp__os_getpid();
     ra_pos = ra_len = 0;
     ringed = false; /* (a pool's worker forked by a task of this one's: not this block's) */
+    ring_shm = NULL;
     pp__wire_hdr h = read_frame(c, &body);
     if (session && h.type == PP__MSG_STOP) {
         pp__free(body.data);
@@ -801,6 +803,7 @@ static int serve_loop(pp__chan *c, bool session)
                                  memory_order_acquire)) {
             pp__wshm_ring_views(shared, false, &ring_out, &ring_in);
             ringed = true;
+            ring_shm = shm;
             ra_pos = ra_len = 0; /* what followed SHM on the channel: wake-ups only */
         }
         h = read_frame(c, &body);
@@ -811,6 +814,10 @@ static int serve_loop(pp__chan *c, bool session)
     uint64_t done = 0;
     pp__spin_init(&await_spin, pp__spin_max_ns());
     for (;;) {
+        if (done && ring_shm) { /* its first RESULT is out: now, not at each first pass */
+            pp__os_shm_prefault(ring_shm, PP__WSHM_RINGS, 2 * (size_t)PP__WSHM_RING_SIZE);
+            ring_shm = NULL;
+        }
         await_frame(c);
         h = read_frame(c, &body);
         if (h.type == PP__MSG_STOP)
@@ -831,6 +838,7 @@ static int serve_loop(pp__chan *c, bool session)
         ctx.direct = call.n == 1;
         if (!serve_call(c, &ctx, &call, &out, last ? PP__MSGF_LAST : 0))
             continue; /* revoked: it did not count */
+
         if (++done, last)
             break;
     }
