@@ -167,8 +167,8 @@ typedef struct worker {
      * frame, both ways, goes through them; the channel carries wake-up bytes, descriptors
      * (each with a wake-up byte, before its frame) and, by its end, the worker's */
     bool           ring_soon; /* its block has them: on after SHM */
-    bool           ring_backed; /* their pages backed in this process (after its first
-                                   RESULT: pp__os_shm_prefault) */
+    size_t         ring_backed; /* bytes of their pages backed in this process so far
+                                   (pp__os_shm_prefault, a piece before each sleep) */
     bool           ringed;
     bool           fd_sent;   /* the head frame's descriptor is gone */
     bool           bell_full; /* the channel took no wake-up byte: write when writable */

@@ -1891,6 +1891,20 @@ static void ring_events(pp_executor *ex, pp__event *ev, size_t *n, bool sleep)
     }
 }
 
+/* About to sleep: backs the next piece of one worker's rings' pages (pp_os.h: each page
+ * would fault at its first pass, in each process), a piece per sleep, so that it costs no
+ * call anything (what arrives meanwhile is seen before the sleep). */
+static void back_rings_step(pp_executor *ex)
+{
+    for (worker *w = ex->workers; w; w = w->next) {
+        if (w->ringed && worker_live(w) && w->ring_backed < 2 * (size_t)PP__WSHM_RING_SIZE) {
+            pp__os_shm_prefault(w->shm, PP__WSHM_RINGS + w->ring_backed, PP__WSHM_BACK_STEP);
+            w->ring_backed += PP__WSHM_BACK_STEP;
+            return;
+        }
+    }
+}
+
 /* After a sleep: no ring needs a wake-up any more. */
 static void ring_awake(pp_executor *ex)
 {
@@ -1926,6 +1940,7 @@ static pp_status wait_events(pp_executor *ex, long timeout_ms, pp__event *ev, si
             long spent = (long)((pp__os_monotonic_ns() - t0) / 1000000);
             left = spent >= timeout_ms ? 0 : timeout_ms - spent;
         }
+        back_rings_step(ex);
         ring_events(ex, ev, n, true); /* (the wait set's wait would overwrite ev) */
         if (*n == 0)
             l.st = pp__os_waitset_wait(ex->ws, left, ev, N_EVENTS, n, oe);
@@ -2008,19 +2023,6 @@ static void fork_workers(pp_executor *ex)
     apr_thread_mutex_unlock(ex->start_lock);
 }
 
-/* Backs the pages of the rings of each worker that has sent its first RESULT (pp_os.h: each
- * page would otherwise fault at its first pass, one round trip in a few), once: after the
- * dispatch that woke its caller, not while the worker starts. */
-static void back_rings(pp_executor *ex)
-{
-    for (worker *w = ex->workers; w; w = w->next) {
-        if (w->ringed && !w->ring_backed && w->calls > 0) {
-            pp__os_shm_prefault(w->shm, PP__WSHM_RINGS, 2 * (size_t)PP__WSHM_RING_SIZE);
-            w->ring_backed = true;
-        }
-    }
-}
-
 static void free_graveyard(pp_executor *ex)
 {
     while (ex->graveyard) {
@@ -2043,7 +2045,6 @@ void *APR_THREAD_FUNC pp__manager_main(apr_thread_t *thread, void *arg)
         if (ex->mstate == M_DONE)
             break;
         manager_wait(ex, wait_ms);
-        back_rings(ex);
     }
     pp__free(ex->brk.cause);
     ex->brk.cause = NULL;

@@ -164,7 +164,8 @@ static size_t ra_pos, ra_len;
  * descriptors), and its EOF still says the parent is gone. */
 static bool ringed;
 static pp__ring ring_out, ring_in;
-static pp__shm *ring_shm; /* the block, to back the rings' pages after the first call */
+static pp__shm *ring_shm;    /* the block, while its rings' pages are not all backed */
+static size_t   ring_backed; /* bytes of the rings backed so far */
 
 /* Wakes the manager: a byte on the channel (any: it reads them only to wake). */
 static void ring_bell(pp__chan *c)
@@ -280,14 +281,29 @@ static bool look_channel(void *c)
     return ra_len != 0;
 }
 
+/* Idle, about to block: backs the next piece of the rings' pages (pp_os.h: each page would
+ * fault at its first pass, in each process), a piece per wait, so that it costs no call
+ * anything. */
+static void back_rings_step(void)
+{
+    if (!ring_shm)
+        return;
+    pp__os_shm_prefault(ring_shm, PP__WSHM_RINGS + ring_backed, PP__WSHM_BACK_STEP);
+    ring_backed += PP__WSHM_BACK_STEP;
+    if (ring_backed >= 2 * (size_t)PP__WSHM_RING_SIZE)
+        ring_shm = NULL;
+}
+
 static void await_frame(pp__chan *c)
 {
     if (ra_pos < ra_len)
         return;
     ra_pos = ra_len = 0;
     int64_t t0;
-    if (!pp__spin_poll(&await_spin, -1, look_channel, c, &t0))
+    if (!pp__spin_poll(&await_spin, -1, look_channel, c, &t0)) {
+        back_rings_step();
         ra_len = read_some(c, ra_buf, READ_AHEAD, true);
+    }
     pp__spin_end(&await_spin, t0);
 }
 
@@ -804,6 +820,7 @@ static int serve_loop(pp__chan *c, bool session)
             pp__wshm_ring_views(shared, false, &ring_out, &ring_in);
             ringed = true;
             ring_shm = shm;
+            ring_backed = 0;
             ra_pos = ra_len = 0; /* what followed SHM on the channel: wake-ups only */
         }
         h = read_frame(c, &body);
@@ -814,10 +831,6 @@ static int serve_loop(pp__chan *c, bool session)
     uint64_t done = 0;
     pp__spin_init(&await_spin, pp__spin_max_ns());
     for (;;) {
-        if (done && ring_shm) { /* its first RESULT is out: now, not at each first pass */
-            pp__os_shm_prefault(ring_shm, PP__WSHM_RINGS, 2 * (size_t)PP__WSHM_RING_SIZE);
-            ring_shm = NULL;
-        }
         await_frame(c);
         h = read_frame(c, &body);
         if (h.type == PP__MSG_STOP)
