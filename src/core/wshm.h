@@ -31,8 +31,9 @@
 #define PP__WSHM_SIZE (PP__WSHM_RINGS + 2u * PP__WSHM_RING_SIZE)
 #define PP__WSHM_CTL 128u
 /* The rings' pages are backed a piece at a time, whenever a side is about to block
- * (pp__os_shm_prefault): this much of them each time. */
-#define PP__WSHM_BACK_STEP (16u * 1024u)
+ * (pp__os_shm_prefault): this much of them each time (a page: more delayed a fresh pool's
+ * next call measurably). */
+#define PP__WSHM_BACK_STEP (4u * 1024u)
 /* Where the area starts in the block, and its size. */
 #define PP__WSHM_AREA 512u
 #define PP__WSHM_AREA_SIZE (PP__WSHM_RINGS - PP__WSHM_AREA)
