@@ -480,20 +480,28 @@ static void test_forked_child_exit_is_not_the_worker(void)
 }
 
 /* A worker that breaks the protocol breaks the pool and is killed. */
+/* f, whose task broke the protocol and then sleeps 10 s: fails PP_EBROKEN soon (the worker
+ * killed, not waited for), its message saying why; its error. */
+static const pp_error *protocol_break(pp_future *f, const char *why)
+{
+    long long t0 = pp_t_now_ms();
+    const pp_error *e = NULL;
+    PP_ASSERT_OK_FATAL(pp_future_exception(f, BOUND_MS, &e));
+    CU_ASSERT(pp_t_now_ms() - t0 < 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
+    CU_ASSERT(strstr(e->message, why) != NULL);
+    CU_ASSERT(e->pid > 0);
+    return e;
+}
+
 static void test_malformed_message(void)
 {
     pp_executor *ex = pp_t_executor(1);
     pp_future *f, *g;
     PP_ASSERT_OK_FATAL(pp_submit(ex, "malformed", NULL, 0, &f));
     PP_ASSERT_OK_FATAL(pp_submit(ex, "echo", "x", 1, &g));
-    long long t0 = pp_t_now_ms();
-    const pp_error *e = NULL;
-    PP_ASSERT_OK_FATAL(pp_future_exception(f, BOUND_MS, &e));
-    CU_ASSERT(pp_t_now_ms() - t0 < 5000); /* killed, not waited for (it sleeps 10 s) */
-    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
-    CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
-    CU_ASSERT(strstr(e->message, "malformed") != NULL);
-    CU_ASSERT(e->pid > 0);
+    const pp_error *e = protocol_break(f, "malformed");
     CU_ASSERT_EQUAL(pp_future_result(g, BOUND_MS, NULL), PP_EBROKEN);
     CU_ASSERT(all_gone(&e->pid, 1));
     pp_future *h = NULL;
@@ -763,13 +771,7 @@ static void test_corrupt_ring(void)
     pp_executor *ex = pp_t_executor(1);
     pp_future *f;
     PP_ASSERT_OK_FATAL(pp_submit(ex, "ring_corrupt", NULL, 0, &f));
-    long long t0 = pp_t_now_ms();
-    const pp_error *e = NULL;
-    PP_ASSERT_OK_FATAL(pp_future_exception(f, BOUND_MS, &e));
-    CU_ASSERT(pp_t_now_ms() - t0 < 5000); /* killed, not waited for (it sleeps 10 s) */
-    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
-    CU_ASSERT_EQUAL(e->status, PP_EBROKEN);
-    CU_ASSERT(strstr(e->message, "corrupt ring") != NULL);
+    const pp_error *e = protocol_break(f, "corrupt ring");
     CU_ASSERT(all_gone(&e->pid, 1));
     pp_future_release(f);
     pp_executor_destroy(ex);

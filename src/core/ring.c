@@ -93,10 +93,16 @@ bool pp__ring_get_wakes(pp__ring *r)
     return atomic_load_explicit(r->waiting, memory_order_relaxed) != 0;
 }
 
+/* Raises one's own flag, then (the caller) looks at the other side's counter. */
+static void raise_flag(_Atomic(uint32_t) *flag)
+{
+    atomic_store_explicit(flag, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
 bool pp__ring_sleep(pp__ring *r)
 {
-    atomic_store_explicit(r->sleeping, 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
+    raise_flag(r->sleeping);
     uint64_t n;
     return pp__ring_avail(r, &n) && n > 0;
 }
@@ -108,8 +114,7 @@ void pp__ring_awake(pp__ring *r)
 
 bool pp__ring_wait(pp__ring *r)
 {
-    atomic_store_explicit(r->waiting, 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
+    raise_flag(r->waiting);
     uint64_t n;
     return pp__ring_room(r, &n) && n > 0;
 }
