@@ -422,8 +422,8 @@ static pp_status link_read(worker *w, uint8_t *dst, size_t want, size_t *n, bool
             return PP_OK;
         }
         if (*n) {
-            if (pp__ring_get_wakes(&w->rx) && !ring_bell(w, NULL))
-                return PP_END;
+            if (pp__ring_get_wakes(&w->rx))
+                (void)ring_bell(w, NULL); /* (a closed end: its EOF comes next, these first) */
             return PP_OK;
         }
         if (pass)
