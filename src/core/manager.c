@@ -1873,6 +1873,14 @@ static void add_event(pp__event *ev, size_t *n, worker *w, unsigned what)
         ev[(*n)++] = (pp__event){w, what};
 }
 
+/* w's output queue may go on into its ring now (a full ring: the worker rings once it has
+ * made room; a descriptor's wake-up byte the channel did not take: when it is writable). */
+static bool ring_may_write(worker *w)
+{
+    uint64_t k;
+    return w->ringed && w->out_n && !w->bell_full && (!pp__ring_room(&w->tx, &k) || k > 0);
+}
+
 /* The rings' events, which no wait set reports: bytes from a worker to read (or a corrupt
  * ring: the read says so); room for frames waiting to go to it. sleep: the manager is
  * about to block: each ring first says so (ring.h), so that a worker that writes later
@@ -1886,7 +1894,7 @@ static void ring_events(pp_executor *ex, pp__event *ev, size_t *n, bool sleep)
         bool in = sleep ? pp__ring_sleep(&w->rx) : !pp__ring_avail(&w->rx, &k) || k > 0;
         if (in)
             add_event(ev, n, w, PP__EV_READ);
-        if (w->out_n && !w->bell_full && (!pp__ring_room(&w->tx, &k) || k > 0))
+        if (ring_may_write(w))
             add_event(ev, n, w, PP__EV_WRITE);
     }
 }
@@ -1896,13 +1904,9 @@ static void ring_events(pp_executor *ex, pp__event *ev, size_t *n, bool sleep)
  * call anything (what arrives meanwhile is seen before the sleep). */
 static void back_rings_step(pp_executor *ex)
 {
-    for (worker *w = ex->workers; w; w = w->next) {
-        if (w->ringed && worker_live(w) && w->ring_backed < 2 * (size_t)PP__WSHM_RING_SIZE) {
-            pp__os_shm_prefault(w->shm, PP__WSHM_RINGS + w->ring_backed, PP__WSHM_BACK_STEP);
-            w->ring_backed += PP__WSHM_BACK_STEP;
+    for (worker *w = ex->workers; w; w = w->next)
+        if (w->ringed && worker_live(w) && pp__wshm_back_rings(w->shm, &w->ring_backed))
             return;
-        }
-    }
 }
 
 /* After a sleep: no ring needs a wake-up any more. */
@@ -1992,8 +1996,7 @@ static void manager_wait(pp_executor *ex, long timeout_ms)
             continue; /* the wakeup; or an exit event of an ended worker: reap_pass */
         if (ev[i].events & (PP__EV_READ | PP__EV_EXIT))
             pp__worker_read(ex, w);
-        if (worker_live(w) &&
-            ((ev[i].events & PP__EV_WRITE) || (w->ringed && w->out_n && !w->bell_full)))
+        if (worker_live(w) && ((ev[i].events & PP__EV_WRITE) || ring_may_write(w)))
             pp__worker_flush(ex, w); /* (a ringed worker rings when it has made room) */
         if (worker_live(w) && (ev[i].events & PP__EV_EXIT)) {
             /* The process is dead: whatever it wrote is readable now; then it has ended. */

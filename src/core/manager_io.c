@@ -204,7 +204,7 @@ void pp__worker_flush(pp_executor *ex, worker *w)
             w->out_off += take;
             n -= take;
             if (w->out_off == o->len) {
-                if (o->p == w->shm_frame && w->ring_soon)
+                if (o->p == w->shm_frame && w->tx.data)
                     w->ringed = true; /* the rest goes through the rings */
                 w->out_head = (w->out_head + 1) % OUTQ;
                 w->out_n--;
@@ -264,7 +264,6 @@ static void share_block(worker *w)
         pp__wshm_ring_views(w->wshm, true, &w->tx, &w->rx);
         atomic_store_explicit(&pp__wshm_rings(w->wshm)->to_worker_tail.on, 1,
                               memory_order_release);
-        w->ring_soon = true;
     }
     pp__wire_encode_shm(w->shm_frame, token, PP__WSHM_SIZE);
     pp__queue_frame_shm(w, w->shm_frame, sizeof w->shm_frame, w->shm);

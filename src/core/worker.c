@@ -164,7 +164,7 @@ static size_t ra_pos, ra_len;
  * descriptors), and its EOF still says the parent is gone. */
 static bool ringed;
 static pp__ring ring_out, ring_in;
-static pp__shm *ring_shm;    /* the block, while its rings' pages are not all backed */
+static pp__shm *ring_shm;    /* the block (to back the rings' pages a piece at a time) */
 static size_t   ring_backed; /* bytes of the rings backed so far */
 
 /* Wakes the manager: a byte on the channel (any: it reads them only to wake). */
@@ -286,12 +286,8 @@ static bool look_channel(void *c)
  * anything. */
 static void back_rings_step(void)
 {
-    if (!ring_shm)
-        return;
-    pp__os_shm_prefault(ring_shm, PP__WSHM_RINGS + ring_backed, PP__WSHM_BACK_STEP);
-    ring_backed += PP__WSHM_BACK_STEP;
-    if (ring_backed >= 2 * (size_t)PP__WSHM_RING_SIZE)
-        ring_shm = NULL;
+    if (ring_shm)
+        (void)pp__wshm_back_rings(ring_shm, &ring_backed);
 }
 
 static void await_frame(pp__chan *c)

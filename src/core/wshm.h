@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pp_os.h"
 #include "ring.h"
 
 /* The whole block; pages are only backed once touched (a chunk of small results touches
@@ -114,6 +115,17 @@ static inline void pp__wshm_ring_views(pp__wshm *w, bool manager, pp__ring *out,
                      base + PP__WSHM_RING_SIZE, PP__WSHM_RING_SIZE};
     *out = manager ? to_w : to_m;
     *in = manager ? to_m : to_w;
+}
+
+/* Backs the next PP__WSHM_BACK_STEP of the rings' pages of block s in this process (the
+ * manager's or the worker's mapping); *backed: how much so far. false: all were already. */
+static inline bool pp__wshm_back_rings(pp__shm *s, size_t *backed)
+{
+    if (*backed >= 2 * (size_t)PP__WSHM_RING_SIZE)
+        return false;
+    pp__os_shm_prefault(s, PP__WSHM_RINGS + *backed, PP__WSHM_BACK_STEP);
+    *backed += PP__WSHM_BACK_STEP;
+    return true;
 }
 
 /* The value of a slot: the call's work id and its state. */
