@@ -279,6 +279,7 @@ pp_status pp__executor_create_ext(const pp_executor_options *o, const void *ext,
     ex->pipeline = ex->method == PP_START_MPI ? 0 : pp__pipeline_depth(); /* MPI: no block */
     ex->mstate = M_SERVING;
     pp__spin_init(&ex->spin, pp__spin_max_ns());
+    ex->cpus = pp__os_cpu_count();
     pp__oserr oe = {NULL, 0};
     const char *what = NULL; /* the step that failed, for pp_last_error() */
     bool no_program = ex->method == PP_START_FORK || ex->method == PP_START_MPI;

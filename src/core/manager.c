@@ -417,7 +417,7 @@ static void serve_stop_requests(pp_executor *ex)
         work *h = w->item;
         uint64_t v = h ? PP__SLOT(h->id, PP__SLOT_QUEUED) : 0;
         if (stop_all && h && h->slot >= 0 && w->wshm && w->stop_reason == STOP_NONE &&
-            atomic_compare_exchange_strong_explicit(&w->wshm->slot[h->slot], &v,
+            atomic_compare_exchange_strong_explicit(pp__wshm_slot(w->wshm, h->slot), &v,
                                                     PP__SLOT(h->id, PP__SLOT_REVOKED),
                                                     memory_order_acq_rel,
                                                     memory_order_acquire)) {
@@ -489,7 +489,7 @@ static int slot_state(const worker *w, const work *it)
 {
     if (it->slot < 0 || !w->wshm)
         return SL_NONE;
-    uint64_t v = atomic_load_explicit(&w->wshm->slot[it->slot], memory_order_acquire);
+    uint64_t v = atomic_load_explicit(pp__wshm_slot(w->wshm, it->slot), memory_order_acquire);
     if (v == PP__SLOT(it->id, PP__SLOT_QUEUED))
         return SL_QUEUED;
     if (v == PP__SLOT(it->id, PP__SLOT_REVOKED))
@@ -514,7 +514,7 @@ static void detach(work *it)
 static int free_slot(const worker *w)
 {
     for (int i = 0; i < PP__WSHM_SLOTS; i++)
-        if (atomic_load_explicit(&w->wshm->slot[i], memory_order_acquire) == 0)
+        if (atomic_load_explicit(pp__wshm_slot(w->wshm, i), memory_order_acquire) == 0)
             return i;
     return -1;
 }
@@ -666,7 +666,7 @@ static bool revoke_ahead(worker *w, work *it)
 {
     uint64_t v = PP__SLOT(it->id, PP__SLOT_QUEUED);
     if (it->slot < 0 || !w->wshm ||
-        !atomic_compare_exchange_strong_explicit(&w->wshm->slot[it->slot], &v,
+        !atomic_compare_exchange_strong_explicit(pp__wshm_slot(w->wshm, it->slot), &v,
                                                  PP__SLOT(it->id, PP__SLOT_REVOKED),
                                                  memory_order_acq_rel, memory_order_acquire))
         return false;
@@ -1554,12 +1554,12 @@ static bool hand_out(pp_executor *ex, worker *w, work *it, int slot)
     if (!ex->pipeline)
         return true; /* (RUNNING since take_pending) */
     if (slot >= 0)
-        atomic_store_explicit(&w->wshm->slot[slot], PP__SLOT(it->id, PP__SLOT_QUEUED),
+        atomic_store_explicit(pp__wshm_slot(w->wshm, slot), PP__SLOT(it->id, PP__SLOT_QUEUED),
                               memory_order_release);
-    if (!pp__future_hand_out(it->f, slot >= 0 ? &w->wshm->slot[slot] : NULL,
+    if (!pp__future_hand_out(it->f, slot >= 0 ? pp__wshm_slot(w->wshm, slot) : NULL,
                              PP__SLOT(it->id, PP__SLOT_QUEUED), pp__revoked_hook)) {
         if (slot >= 0)
-            atomic_store_explicit(&w->wshm->slot[slot], 0, memory_order_release);
+            atomic_store_explicit(pp__wshm_slot(w->wshm, slot), 0, memory_order_release);
         ex->n_handed--;
         pp__stats_add(ex, &ex->stats.cancelled);
         pp__work_free(it);
@@ -1858,6 +1858,7 @@ typedef struct events_look {
     size_t      *n;
     pp__oserr   *oe;
     pp_status    st;
+    bool         ring_in; /* a ring had bytes to read */
 } events_look;
 
 /* Adds an event for tag to ev (or to its entry there), if there is room. */
@@ -1881,22 +1882,32 @@ static bool ring_may_write(worker *w)
     return w->ringed && w->out_n && !w->bell_full && (!pp__ring_room(&w->tx, &k) || k > 0);
 }
 
+/* How ring_events looks at the rings: just looking, or about to sleep or nap. */
+enum { RINGS_LOOK, RINGS_SLEEP, RINGS_NAP };
+
 /* The rings' events, which no wait set reports: bytes from a worker to read (or a corrupt
- * ring: the read says so); room for frames waiting to go to it. sleep: the manager is
- * about to block: each ring first says so (ring.h), so that a worker that writes later
- * rings. */
-static void ring_events(pp_executor *ex, pp__event *ev, size_t *n, bool sleep)
+ * ring: the read says so); room for frames waiting to go to it. RINGS_SLEEP / _NAP: the
+ * manager is about to block: each ring first says so (ring.h), so that a worker that
+ * writes later rings (or, for a nap, rings once it would wait for the manager). True if
+ * some ring had bytes to read. */
+static bool ring_events(pp_executor *ex, pp__event *ev, size_t *n, int how)
 {
+    bool any = false;
     for (worker *w = ex->workers; w; w = w->next) {
         if (!w->ringed || !worker_live(w))
             continue;
         uint64_t k;
-        bool in = sleep ? pp__ring_sleep(&w->rx) : !pp__ring_avail(&w->rx, &k) || k > 0;
-        if (in)
+        bool in = how == RINGS_SLEEP ? pp__ring_sleep(&w->rx)
+                  : how == RINGS_NAP ? pp__ring_nap(&w->rx)
+                                     : !pp__ring_avail(&w->rx, &k) || k > 0;
+        if (in) {
             add_event(ev, n, w, PP__EV_READ);
+            any = true;
+        }
         if (ring_may_write(w))
             add_event(ev, n, w, PP__EV_WRITE);
     }
+    return any;
 }
 
 /* About to sleep: backs the next piece of one worker's rings' pages (pp_os.h: each page
@@ -1922,36 +1933,104 @@ static bool look_events(void *arg)
     events_look *l = arg;
     l->st = pp__os_waitset_wait(l->ex->ws, 0, l->ev, N_EVENTS, l->n, l->oe);
     if (l->st == PP_OK)
-        ring_events(l->ex, l->ev, l->n, false);
+        l->ring_in = ring_events(l->ex, l->ev, l->n, RINGS_LOOK);
     return *l->n || l->st != PP_OK;
 }
 
+/* ---- naps ----
+ *
+ * While workers finish calls every few tens of microseconds, a wake-up per result (a
+ * system call in the worker, a hand-off to the manager's thread) costs more than the
+ * frames. The manager then naps instead of sleeping: it blocks for at most NAP_NS (8 times
+ * the longest spin: 400 us by default), having told every ring so (PP__RING_NAPPING,
+ * ring.h); a worker then writes its results without ringing until it would itself wait
+ * for the manager (out of calls, or of room), and the nap's end reads them all: one
+ * wake-up for many results (with the pipeline's 32 calls a worker, it has work for the
+ * whole nap). A result then waits at most a nap longer than it would have. Naps are taken only while they pay: after a wait that was
+ * short (at most 2 naps long) and brought bytes from a ring (nap_ok), while some worker
+ * holds a call; a nap that brings nothing ends them until such a wait comes again. Never
+ * with PROCPOOL_SPIN_US=0 (a pool that never polls), nor where the backend cannot wait
+ * less than a millisecond (pp__os_waitset_nap: Windows).
+ *
+ * Polling (spin.h) is for a CPU that would idle otherwise: while every CPU has a worker
+ * running a call (the block's `busy`), the manager does not poll; it naps or sleeps, and
+ * the workers keep their CPUs. */
+#define NAP_NS(ex) (8 * (ex)->spin.max_ns)
+
+/* Workers that run a call now (ringed: as their blocks say; else: as the manager knows). */
+static int busy_workers(const pp_executor *ex)
+{
+    int k = 0;
+    for (const worker *w = ex->workers; w; w = w->next)
+        if (worker_live(w))
+            k += w->wshm ? atomic_load_explicit(&w->wshm->busy, memory_order_relaxed) != 0
+                         : w->state == W_BUSY;
+    return k;
+}
+
+static bool may_nap(const pp_executor *ex)
+{
+    if (ex->no_naps || !ex->nap_ok || !ex->spin.max_ns || ex->mstate != M_SERVING)
+        return false;
+    for (const worker *w = ex->workers; w; w = w->next)
+        if (w->ringed && worker_live(w) && w->item)
+            return true;
+    return false;
+}
+
+/* Blocks in the wait set up to timeout_ms, or naps (above). */
+static pp_status block_events(pp_executor *ex, long timeout_ms, pp__event *ev, size_t *n,
+                              pp__oserr *oe)
+{
+    pp_status st = PP_OK;
+    bool nap = may_nap(ex);
+    back_rings_step(ex);
+    ring_events(ex, ev, n, nap ? RINGS_NAP : RINGS_SLEEP);
+    if (*n)
+        return PP_OK; /* (the wait set's wait would overwrite ev) */
+    if (nap) {
+        int64_t us = NAP_NS(ex) / 1000;
+        if (timeout_ms != PP_FOREVER && (int64_t)timeout_ms * 1000 < us)
+            us = (int64_t)timeout_ms * 1000;
+        st = pp__os_waitset_nap(ex->ws, (long)us, ev, N_EVENTS, n, oe);
+        if (st != PP_ENOTSUP)
+            return st;
+        ex->no_naps = true; /* the rings were told NAPPING: tell them again */
+        ring_awake(ex);
+        ring_events(ex, ev, n, RINGS_SLEEP);
+        if (*n)
+            return PP_OK;
+    }
+    return pp__os_waitset_wait(ex->ws, timeout_ms, ev, N_EVENTS, n, oe);
+}
+
 /* Waits up to timeout_ms for events: first polling the wait set, while the spin policy
- * allows (spin.h), then sleeping in it. */
+ * allows (spin.h) and some CPU has no busy worker, then sleeping (or napping) in it. */
 static pp_status wait_events(pp_executor *ex, long timeout_ms, pp__event *ev, size_t *n,
                              pp__oserr *oe)
 {
-    events_look l = {ex, ev, n, oe, PP_OK};
+    events_look l = {ex, ev, n, oe, PP_OK, false};
     int64_t t0;
     *n = 0;
     int64_t limit_ns = timeout_ms == PP_FOREVER ? -1 : (int64_t)timeout_ms * 1000000;
     if (ex->mstate != M_SERVING)
         limit_ns = 0; /* broken or stopping: nothing is served fast by polling, and the
                          CPU is wanted by the callers waking up and the workers exiting */
+    else if (ex->spin.max_ns && busy_workers(ex) >= ex->cpus)
+        limit_ns = 0; /* no CPU to spare */
     if (!pp__spin_poll(&ex->spin, limit_ns, look_events, &l, &t0) && timeout_ms != 0) {
         long left = timeout_ms;
         if (timeout_ms != PP_FOREVER && ex->spin.max_ns) {
             long spent = (long)((pp__os_monotonic_ns() - t0) / 1000000);
             left = spent >= timeout_ms ? 0 : timeout_ms - spent;
         }
-        back_rings_step(ex);
-        ring_events(ex, ev, n, true); /* (the wait set's wait would overwrite ev) */
-        if (*n == 0)
-            l.st = pp__os_waitset_wait(ex->ws, left, ev, N_EVENTS, n, oe);
+        l.st = block_events(ex, left, ev, n, oe);
         ring_awake(ex);
         if (l.st == PP_OK)
-            ring_events(ex, ev, n, false);
+            l.ring_in = ring_events(ex, ev, n, RINGS_LOOK);
     }
+    if (ex->spin.max_ns)
+        ex->nap_ok = l.ring_in && pp__os_monotonic_ns() - t0 <= 2 * NAP_NS(ex);
     pp__spin_end(&ex->spin, t0);
     return l.st;
 }
@@ -2039,6 +2118,7 @@ void *APR_THREAD_FUNC pp__manager_main(apr_thread_t *thread, void *arg)
 {
     pp_executor *ex = arg;
     pp__tl_manager = ex;
+    pp__os_precise_timers(); /* (its naps) */
     if (ex->method == PP_START_FORK)
         fork_workers(ex);
     for (;;) {

@@ -99,6 +99,10 @@ int64_t pp__os_monotonic_ns(void);
  * two looks, so that it never holds up a thread it is waiting for. */
 void pp__os_yield(void);
 
+/* The calling thread's timed waits end when asked, not up to 50 us later (Linux: its timer
+ * slack, PR_SET_TIMERSLACK, made 1 ns; the manager's naps are 100 us). Elsewhere nothing. */
+void pp__os_precise_timers(void);
+
 /* The current process id. */
 long long pp__os_getpid(void);
 
@@ -367,6 +371,13 @@ void pp__os_waitset_wake(pp__waitset *ws);
  * consumed when reported. */
 pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, size_t cap,
                               size_t *n, pp__oserr *oe);
+
+/* pp__os_waitset_wait for at most timeout_us microseconds (the manager's nap: docs/
+ * design.md, "Naps"). PP_ENOTSUP where the backend's waits are not that fine (Windows: its
+ * waits end on the system timer's tick, 1-16 ms; POSIX without ppoll: whole milliseconds):
+ * the manager then never naps. */
+pp_status pp__os_waitset_nap(pp__waitset *ws, long timeout_us, pp__event *out, size_t cap,
+                             size_t *n, pp__oserr *oe);
 
 /* Frees the set (not the channels and processes in it). NULL: no-op. */
 void pp__os_waitset_free(pp__waitset *ws);

@@ -84,7 +84,13 @@ bool pp__ring_get(pp__ring *r, void *buf, size_t cap, size_t *n)
 bool pp__ring_put_wakes(pp__ring *r)
 {
     atomic_thread_fence(memory_order_seq_cst);
-    return atomic_load_explicit(r->sleeping, memory_order_relaxed) != 0;
+    uint32_t f = atomic_load_explicit(r->sleeping, memory_order_relaxed);
+    return f != 0 && f != PP__RING_NAPPING;
+}
+
+bool pp__ring_put_naps(pp__ring *r)
+{
+    return atomic_load_explicit(r->sleeping, memory_order_relaxed) == PP__RING_NAPPING;
 }
 
 bool pp__ring_get_wakes(pp__ring *r)
@@ -94,15 +100,22 @@ bool pp__ring_get_wakes(pp__ring *r)
 }
 
 /* Raises one's own flag, then (the caller) looks at the other side's counter. */
-static void raise_flag(_Atomic(uint32_t) *flag)
+static void raise_flag(_Atomic(uint32_t) *flag, uint32_t value)
 {
-    atomic_store_explicit(flag, 1, memory_order_relaxed);
+    atomic_store_explicit(flag, value, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
 }
 
 bool pp__ring_sleep(pp__ring *r)
 {
-    raise_flag(r->sleeping);
+    raise_flag(r->sleeping, PP__RING_ASLEEP);
+    uint64_t n;
+    return pp__ring_avail(r, &n) && n > 0;
+}
+
+bool pp__ring_nap(pp__ring *r)
+{
+    raise_flag(r->sleeping, PP__RING_NAPPING);
     uint64_t n;
     return pp__ring_avail(r, &n) && n > 0;
 }
@@ -114,7 +127,7 @@ void pp__ring_awake(pp__ring *r)
 
 bool pp__ring_wait(pp__ring *r)
 {
-    raise_flag(r->waiting);
+    raise_flag(r->waiting, 1);
     uint64_t n;
     return pp__ring_room(r, &n) && n > 0;
 }

@@ -12,6 +12,12 @@
  * sees the flag and rings (the Dekker pattern of the wait set's wake flag). While both
  * sides are awake, no system call moves a frame.
  *
+ * A consumer that will look again soon on its own (the manager, napping: a wait with a
+ * short timeout, docs/design.md "Naps") says so with its other flag value, NAPPING: a
+ * producer then need not ring for each put; it rings before it would itself wait for the
+ * consumer (out of work, or of room), and the consumer's timeout bounds how late the
+ * bytes are seen. A producer that writes on its way out rings either way.
+ *
  * Counters only grow (64 bits: never wrap in practice); a position is the counter modulo
  * the ring's size (a power of two). Both processes map the block, and the worker may have
  * scribbled over it: the manager checks every counter it reads (a ring that claims more
@@ -53,8 +59,17 @@ bool pp__ring_get(pp__ring *r, void *buf, size_t cap, size_t *n);
 bool pp__ring_avail(pp__ring *r, uint64_t *n);
 bool pp__ring_room(pp__ring *r, uint64_t *n);
 
-/* Producer, after a put: whether the consumer must be woken (it said it may block). */
+/* The consumer's flag: awake (0), asleep (it may block until rung), napping (it blocks
+ * with a short timeout, and looks at the ring when it ends). */
+#define PP__RING_ASLEEP 1u
+#define PP__RING_NAPPING 2u
+
+/* Producer, after a put: whether the consumer must be woken now (it said it may block,
+ * not napping; any other value the consumer's side holds counts as asleep). */
 bool pp__ring_put_wakes(pp__ring *r);
+/* Producer, after pp__ring_put_wakes said no: whether the consumer naps (a ring may then
+ * be deferred until the producer would wait for it). */
+bool pp__ring_put_naps(pp__ring *r);
 
 /* Consumer, after a get: whether the producer must be woken (it waits for room). */
 bool pp__ring_get_wakes(pp__ring *r);
@@ -63,6 +78,8 @@ bool pp__ring_get_wakes(pp__ring *r);
  * all (then it does not block: pp__ring_awake). false also for a corrupt ring (the next
  * get says so). */
 bool pp__ring_sleep(pp__ring *r);
+/* The same for a nap (PP__RING_NAPPING); pp__ring_awake ends it. */
+bool pp__ring_nap(pp__ring *r);
 void pp__ring_awake(pp__ring *r);
 
 /* Producer, about to block for room: says so, then true if there is room after all. */

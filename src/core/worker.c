@@ -175,6 +175,20 @@ static void ring_bell(pp__chan *c)
     (void)pp__os_chan_write(c, &bell, 1, &n, NULL);
 }
 
+/* A wake-up deferred while the manager naps (ring.h): it looks at the ring when its nap
+ * ends, so the bytes just written wait at most that long; owed, and rung, once this worker
+ * is about to wait for the manager (for its next call, or for room). */
+static bool bell_owed;
+
+static void pay_bell(pp__chan *c)
+{
+    if (!bell_owed)
+        return;
+    bell_owed = false;
+    if (pp__ring_put_wakes(&ring_out) || pp__ring_put_naps(&ring_out))
+        ring_bell(c);
+}
+
 /* Blocks until the channel has a byte (a wake-up), and takes those there; exits 0 on EOF. */
 static void ring_block(pp__chan *c)
 {
@@ -201,6 +215,7 @@ static size_t ring_read(pp__chan *c, void *buf, size_t cap, bool wait)
         }
         if (!wait)
             return 0;
+        pay_bell(c);
         if (!pp__ring_sleep(&ring_in))
             ring_block(c);
         pp__ring_awake(&ring_in);
@@ -218,11 +233,19 @@ static bool ring_write(pp__chan *c, const void *buf, size_t len, bool wait)
             return false;
         p += n;
         len -= n;
-        if (n && pp__ring_put_wakes(&ring_out))
+        if (n && pp__ring_put_wakes(&ring_out)) {
             ring_bell(c);
+            bell_owed = false;
+        } else if (n && pp__ring_put_naps(&ring_out)) {
+            if (wait)
+                bell_owed = true;
+            else
+                ring_bell(c); /* (on the way out: now) */
+        }
         if (len && !n) { /* full: wait for the manager to make room */
             if (!wait)
                 return false;
+            pay_bell(c);
             if (!pp__ring_wait(&ring_out))
                 ring_block(c);
             pp__ring_unwait(&ring_out);
@@ -295,6 +318,9 @@ static void await_frame(pp__chan *c)
     if (ra_pos < ra_len)
         return;
     ra_pos = ra_len = 0;
+    uint64_t k;
+    if (bell_owed && pp__ring_avail(&ring_in, &k) && k == 0)
+        pay_bell(c); /* out of work: the manager is wanted now */
     int64_t t0;
     if (!pp__spin_poll(&await_spin, -1, look_channel, c, &t0)) {
         back_rings_step();
@@ -598,26 +624,24 @@ static bool claim(uint64_t work_id)
     uint64_t queued = PP__SLOT(work_id, PP__SLOT_QUEUED);
     uint64_t revoked = PP__SLOT(work_id, PP__SLOT_REVOKED);
     for (int i = 0; i < PP__WSHM_SLOTS; i++) {
-        uint64_t v = atomic_load_explicit(&shared->slot[i], memory_order_acquire);
+        uint64_t v = atomic_load_explicit(pp__wshm_slot(shared, i), memory_order_acquire);
         if (v == queued &&
-            atomic_compare_exchange_strong_explicit(&shared->slot[i], &v, 0,
+            atomic_compare_exchange_strong_explicit(pp__wshm_slot(shared, i), &v, 0,
                                                     memory_order_acq_rel,
                                                     memory_order_acquire))
             return true;
         if (v == revoked) {
-            atomic_store_explicit(&shared->slot[i], 0, memory_order_release);
+            atomic_store_explicit(pp__wshm_slot(shared, i), 0, memory_order_release);
             return false;
         }
     }
     return true;
 }
 
-/* Runs one CALL and sends its RESULT; false: it was revoked before it started (claim). */
-static bool serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
-                       pp__wbuf *out, uint32_t flags)
+/* Runs one claimed CALL and sends its RESULT. */
+static void run_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call, pp__wbuf *out,
+                     uint32_t flags)
 {
-    if (!claim(call->work_id))
-        return false;
     pp_task_fn fn = NULL;
     char name[PP__NAME_MAX + 1];
     memcpy(name, call->name, call->name_len);
@@ -632,7 +656,7 @@ static bool serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
     ctx->work_id = call->work_id; /* pp_task_should_stop compares with it */
     if (call->n > 1 && shared) {
         serve_chunk(c, ctx, call, name, known ? fn : NULL, msg, (size_t)msg_len, out, flags);
-        return true;
+        return;
     }
     if (pp__wire_result_begin(out, call->work_id, call->n) != PP_OK)
         die_quietly(WORKER_EXIT_PROTOCOL);
@@ -662,11 +686,25 @@ static bool serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
         pp__wire_encode_segref(ref, flags, e->id, pp__os_shm_size(e->shm), total);
         rseg_id = 0; /* the parent's now, until it is sent again */
         write_full(c, ref, sizeof ref);
-        return true;
+        return;
     }
     write_full(c, out->data, out->len);
     if (tail.len)
         write_full(c, tail.data, tail.len);
+}
+
+/* Runs one CALL and sends its RESULT; false: it was revoked before it started (claim).
+ * The block's `busy` says, meanwhile, that a task holds this worker's CPU (wshm.h). */
+static bool serve_call(pp__chan *c, pp_task_ctx *ctx, const pp__wire_call *call,
+                       pp__wbuf *out, uint32_t flags)
+{
+    if (!claim(call->work_id))
+        return false;
+    if (shared)
+        atomic_store_explicit(&shared->busy, 1, memory_order_relaxed);
+    run_call(c, ctx, call, out, flags);
+    if (shared)
+        atomic_store_explicit(&shared->busy, 0, memory_order_relaxed);
     return true;
 }
 

@@ -35,12 +35,14 @@
  * (pp__os_shm_prefault): this much of them each time (a page: more delayed a fresh pool's
  * next call measurably). */
 #define PP__WSHM_BACK_STEP (4u * 1024u)
+/* The slots of calls queued ahead (below), after the rings' words. */
+#define PP__WSHM_SLOT_OFF 512u
 /* Where the area starts in the block, and its size. */
-#define PP__WSHM_AREA 512u
+#define PP__WSHM_AREA 1024u
 #define PP__WSHM_AREA_SIZE (PP__WSHM_RINGS - PP__WSHM_AREA)
 /* Slots of calls queued ahead (below): at most this many calls of a worker are unclaimed
  * or revoked-but-not-yet-read at once. */
-#define PP__WSHM_SLOTS 8
+#define PP__WSHM_SLOTS 32
 #define PP__SLOT_QUEUED 1u
 #define PP__SLOT_REVOKED 2u
 
@@ -63,16 +65,19 @@ typedef struct pp__wshm {
      * of a chunk began (pp__os_monotonic_ms: one clock for every process of the machine),
      * and the manager moves the chunk's deadline to that item's start + the limit. */
     _Atomic(uint32_t) timed;
+    /* 1 while the worker runs a call (worker-written; a hint: the manager polls for
+     * events only while some CPU has no busy worker, spin.h) */
+    _Atomic(uint32_t) busy;
     _Atomic(int64_t)  item_began;
     /* Calls queued ahead (docs/design.md, "The pipeline"): the manager hands a worker a
-     * few calls at once; each has a slot here, PP__SLOT(id, PP__SLOT_QUEUED), written by the
-     * manager before it sends the CALL. The worker, before it runs a CALL, looks for its id
-     * here: QUEUED is claimed by a CAS to 0 (started: from then the slot is free for the
-     * manager to reuse); REVOKED (a caller cancelled it, or the manager moved it to an idle
-     * worker) is freed (0) and the call is skipped without a RESULT; no slot: the call runs
-     * as before (pipeline off). The manager reuses only slots that are 0, so a slot never
-     * holds another call before the worker has read the CALL it was written for. */
-    _Atomic(uint64_t) slot[PP__WSHM_SLOTS];
+     * few calls at once; each has a slot (pp__wshm_slot: PP__WSHM_SLOTS words at
+     * PP__WSHM_SLOT_OFF), PP__SLOT(id, PP__SLOT_QUEUED), written by the manager before it
+     * sends the CALL. The worker, before it runs a CALL, looks for its id there: QUEUED is
+     * claimed by a CAS to 0 (started: from then the slot is free for the manager to
+     * reuse); REVOKED (a caller cancelled it, or the manager moved it to an idle worker) is
+     * freed (0) and the call is skipped without a RESULT; no slot: the call runs as before
+     * (pipeline off). The manager reuses only slots that are 0, so a slot never holds
+     * another call before the worker has read the CALL it was written for. */
 } pp__wshm;
 
 /* The rings' words, from PP__WSHM_CTL: each line written by one side only. `on` is set by
@@ -93,8 +98,16 @@ typedef struct pp__wshm_ctl {
 } pp__wshm_ctl;
 
 _Static_assert(sizeof(pp__wshm) <= PP__WSHM_CTL, "the block's words overlap its rings' words");
-_Static_assert(PP__WSHM_CTL + sizeof(pp__wshm_ctl) <= PP__WSHM_AREA,
-               "the rings' words overlap the area");
+_Static_assert(PP__WSHM_CTL + sizeof(pp__wshm_ctl) <= PP__WSHM_SLOT_OFF,
+               "the rings' words overlap the slots");
+_Static_assert(PP__WSHM_SLOT_OFF + PP__WSHM_SLOTS * sizeof(uint64_t) <= PP__WSHM_AREA,
+               "the slots overlap the area");
+
+/* Slot i (< PP__WSHM_SLOTS) of block w. */
+static inline _Atomic(uint64_t) *pp__wshm_slot(pp__wshm *w, int i)
+{
+    return (_Atomic(uint64_t) *)((uint8_t *)w + PP__WSHM_SLOT_OFF) + i;
+}
 
 static inline pp__wshm_ctl *pp__wshm_rings(pp__wshm *w)
 {

@@ -15,6 +15,9 @@
 #endif
 #include <pthread.h>
 #include <sched.h>
+#ifdef __linux__
+#  include <sys/prctl.h>
+#endif
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -169,6 +172,13 @@ int64_t pp__os_monotonic_ms(void)
 void pp__os_yield(void)
 {
     sched_yield();
+}
+
+void pp__os_precise_timers(void)
+{
+#ifdef __linux__
+    (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+#endif
 }
 
 long long pp__os_getpid(void)

@@ -290,16 +290,17 @@ static unsigned entry_events(const entry *e, short re)
     return ev;
 }
 
-pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, size_t cap,
-                              size_t *n, pp__oserr *oe)
+/* The wait of pp__os_waitset_wait and _nap: timeout_ns -1 (none), 0 (a poll) or more. */
+static pp_status wait_ns(pp__waitset *ws, int64_t timeout_ns, pp__event *out, size_t cap,
+                         size_t *n, pp__oserr *oe)
 {
     *n = 0;
     if (ws->dirty && rebuild(ws) != PP_OK)
         return PP_ENOMEM;
     /* timeout 0 (a poll: the manager's spin) needs no clock */
-    int64_t deadline = timeout_ms == PP_FOREVER ? -1
-                       : timeout_ms > 0         ? pp__os_monotonic_ms() + timeout_ms
-                                                : 0;
+    int64_t deadline = timeout_ns < 0   ? -1
+                       : timeout_ns > 0 ? pp__os_monotonic_ns() + timeout_ns
+                                        : 0;
     /* About to block: say so, then look at the flag (see pp__os_waitset_wake). A wake seen
      * here makes this wait a poll without a timeout. */
     bool may_block = deadline != 0;
@@ -310,14 +311,21 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
     }
     int r;
     for (;;) {
-        int t = -1;
+        int64_t left = -1;
         if (deadline == 0) {
-            t = 0;
+            left = 0;
         } else if (deadline > 0) {
-            int64_t left = deadline - pp__os_monotonic_ms();
-            t = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+            left = deadline - pp__os_monotonic_ns();
+            if (left < 0)
+                left = 0;
         }
-        r = poll(ws->pfd, (nfds_t)(ws->n + 1), t);
+#ifdef __linux__
+        struct timespec ts = {(time_t)(left / 1000000000), (long)(left % 1000000000)};
+        r = ppoll(ws->pfd, (nfds_t)(ws->n + 1), left < 0 ? NULL : &ts, NULL);
+#else
+        int64_t ms = left < 0 ? -1 : (left + 999999) / 1000000;
+        r = poll(ws->pfd, (nfds_t)(ws->n + 1), ms > INT_MAX ? INT_MAX : (int)ms);
+#endif
         if (r >= 0 || errno != EINTR)
             break;
     }
@@ -347,4 +355,27 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
         }
     }
     return PP_OK;
+}
+
+pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, size_t cap,
+                              size_t *n, pp__oserr *oe)
+{
+    return wait_ns(ws, timeout_ms == PP_FOREVER ? -1 : timeout_ms > 0 ? (int64_t)timeout_ms * 1000000 : 0,
+                   out, cap, n, oe);
+}
+
+pp_status pp__os_waitset_nap(pp__waitset *ws, long timeout_us, pp__event *out, size_t cap,
+                             size_t *n, pp__oserr *oe)
+{
+#ifdef __linux__
+    return wait_ns(ws, timeout_us > 0 ? (int64_t)timeout_us * 1000 : 0, out, cap, n, oe);
+#else
+    (void)ws;
+    (void)timeout_us;
+    (void)out;
+    (void)cap;
+    *n = 0;
+    (void)pp__posix_err(oe, "ppoll (poll() waits whole milliseconds here)", ENOTSUP);
+    return PP_ENOTSUP;
+#endif
 }

@@ -188,6 +188,11 @@ void pp__os_yield(void)
     SwitchToThread();
 }
 
+void pp__os_precise_timers(void)
+{
+    /* (no per-thread slack; the manager does not nap here: pp__os_waitset_nap) */
+}
+
 long long pp__os_getpid(void)
 {
     return (long long)GetCurrentProcessId();

@@ -290,3 +290,17 @@ pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, 
         return pp__win_err(oe, "WaitForMultipleObjects", r == WAIT_FAILED ? GetLastError() : r);
     }
 }
+
+pp_status pp__os_waitset_nap(pp__waitset *ws, long timeout_us, pp__event *out, size_t cap,
+                             size_t *n, pp__oserr *oe)
+{
+    /* A wait here ends on the system timer's tick (1-16 ms), not after some microseconds:
+     * a nap would hold results back that long. The manager sleeps until rung instead. */
+    (void)ws;
+    (void)timeout_us;
+    (void)out;
+    (void)cap;
+    *n = 0;
+    (void)pp__win_err(oe, "a wait of microseconds (timer resolution)", ERROR_NOT_SUPPORTED);
+    return PP_ENOTSUP;
+}
