@@ -765,6 +765,39 @@ static void test_wake(void)
     pp__os_waitset_free(NULL);
 }
 
+/* The manager's nap (docs/design.md, "Naps"): a wait of microseconds that ends by itself,
+ * or at an event; Windows cannot wait less than its timer's tick, and says so. */
+static void test_nap(void)
+{
+    pp__waitset *ws;
+    PP_ASSERT_OK_FATAL(pp__os_waitset_create(&ws, NULL));
+    pp__event ev[4];
+    size_t n = 99;
+    pp__oserr oe = {NULL, 0};
+#if defined(_WIN32) || !defined(__linux__)
+    CU_ASSERT_EQUAL(pp__os_waitset_nap(ws, 200, ev, 4, &n, &oe), PP_ENOTSUP);
+    CU_ASSERT_EQUAL(n, 0);
+    char msg[256];
+    CU_ASSERT(strlen(pp__os_strerror(&oe, msg, sizeof msg)) > 0);
+#else
+    long long t0 = pp_t_now_ms();
+    PP_ASSERT_OK(pp__os_waitset_nap(ws, 200, ev, 4, &n, &oe));
+    CU_ASSERT_EQUAL(n, 0); /* nothing: it ended by itself */
+    CU_ASSERT(pp_t_now_ms() - t0 < WAIT_MS);
+    pp__os_waitset_wake(ws); /* an event ends it (here: at once) */
+    PP_ASSERT_OK(pp__os_waitset_nap(ws, 1000000, ev, 4, &n, &oe));
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_EQUAL(ev[0].events, PP__EV_WAKE);
+    pp_t_thread *t = pp_t_thread_start(wake_after, ws); /* a long nap: woken meanwhile */
+    t0 = pp_t_now_ms();
+    PP_ASSERT_OK(pp__os_waitset_nap(ws, 30 * 1000000L, ev, 4, &n, &oe));
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT(pp_t_now_ms() - t0 < WAIT_MS);
+    pp_t_thread_join(t);
+#endif
+    pp__os_waitset_free(ws);
+}
+
 typedef struct waker {
     pp__waitset *ws;
     atomic_int   stop;
@@ -1551,6 +1584,7 @@ static CU_TestInfo tests[] = {
     {"spawn failures leave nothing behind", test_spawn_failures},
     {"chan_from_argv: markers, tokens, descriptors", test_chan_from_argv},
     {"wakes: coalesced, cross-thread, timeouts", test_wake},
+    {"a nap: a wait of microseconds (or PP_ENOTSUP)", test_nap},
     {"a storm of racing wakes loses none", test_wake_storm},
     {"more ready tags than room: none starves", test_more_ready_than_room},
     {"200 spawn/stop cycles leak no descriptor", test_no_descriptor_leak},

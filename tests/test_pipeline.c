@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pp_core.h"
 #include "pp_test.h"
 
 #define BOUND_MS 30000L
@@ -31,7 +32,7 @@ static void set_pipeline(const char *v)
 
 typedef struct steps {
     int           n;
-    pp_t_step_arg args[16];
+    pp_t_step_arg args[48];
     char          path[256];
 } steps;
 
@@ -177,6 +178,80 @@ static void test_cancel_every_call_not_started(void)
     pp_future_release(b0);
     pp_future_release(b1);
     end_gated(ex, g, &s);
+}
+
+/* The depth: 32 calls a worker by default, and PROCPOOL_PIPELINE above 32 means 32: one
+ * worker blocked on a gate holds 32 (31 queued ahead), one more waits in the call queue,
+ * and the rest stay pending; all but the blocked one can be cancelled and none runs. */
+static void depth_holds(const char *depth)
+{
+    enum { N = 40 };
+    pp_executor *ex = pipe_executor(1, depth, PP_CRASH_BREAK);
+    pp_t_gate *g = NULL;
+    pp_future *b = blocked_call(ex, "depth", &g);
+    steps s;
+    steps_init(&s, N, "depth");
+    pp_future *f[N];
+    for (int i = 0; i < N; i++)
+        f[i] = submit_step(ex, &s, i);
+    CU_ASSERT(handed_out_within(ex, 33, BOUND_MS));
+    pp_executor_stats st;
+    PP_ASSERT_OK(pp_executor_stats_get(ex, &st));
+    CU_ASSERT_EQUAL(st.handed_out, 33); /* (not more: it stays there) */
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_TRUE(pp_future_cancel(f[i]));
+    pp_t_gate_open(g);
+    PP_ASSERT_OK(pp_future_result(b, BOUND_MS, NULL));
+    PP_ASSERT_OK(pp_executor_shutdown(ex, true, false));
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(pp_future_result(f[i], 0, NULL), PP_ECANCELLED);
+        CU_ASSERT_EQUAL(pp_t_step_runs(s.path, i), 0);
+        pp_future_release(f[i]);
+    }
+    pp_future_release(b);
+    end_gated(ex, g, &s);
+}
+
+static void test_depth_default(void)
+{
+    depth_holds(NULL);
+}
+
+static void test_depth_clamped(void)
+{
+    depth_holds("100");
+}
+
+/* A result is never held back behind the next call (docs/design.md, "Naps"): many short
+ * calls (the manager naps between their results, and the worker rings only when it would
+ * wait), the last of them followed by a call that blocks until the test opens its gate:
+ * the short calls' results all arrive while it blocks. */
+static void test_result_not_held_back(void)
+{
+    enum { N = 300 };
+    pp__naps_always(true); /* (else, with a CPU to spare, the manager polls instead) */
+    pp_executor *ex = pipe_executor(1, NULL, PP_CRASH_BREAK);
+    char gname[160];
+    pp_t_gate *g = new_gate(gname, sizeof gname, "held");
+    for (int round = 0; round < 3; round++) {
+        pp_future *f[N];
+        for (int i = 0; i < N; i++)
+            PP_ASSERT_OK_FATAL(pp_submit(ex, "noop", NULL, 0, &f[i]));
+        pp_future *b = round == 2 ? submit_gate(ex, gname) : NULL;
+        for (int i = 0; i < N; i++) {
+            PP_ASSERT_OK(pp_future_result(f[i], BOUND_MS, NULL));
+            pp_future_release(f[i]);
+        }
+        if (b) {
+            CU_ASSERT_FALSE(pp_future_done(b));
+            pp_t_gate_open(g);
+            PP_ASSERT_OK(pp_future_result(b, BOUND_MS, NULL));
+            pp_future_release(b);
+        }
+    }
+    pp_t_gate_free(g);
+    pp_executor_destroy(ex);
+    pp__naps_always(false);
 }
 
 /* One worker: a call queued ahead behind a blocked one is not running (and can be
@@ -399,6 +474,9 @@ static void test_many_calls_and_chunks(void)
 static CU_TestInfo tests[] = {
     {"cancel succeeds for every call not started; none runs", test_cancel_every_call_not_started},
     {"running only once the worker started the call", test_running_only_once_started},
+    {"32 calls a worker by default", test_depth_default},
+    {"a result is not held back behind the next call", test_result_not_held_back},
+    {"PROCPOOL_PIPELINE above 32 means 32", test_depth_clamped},
     {"a call queued behind a blocked one moves to a worker left idle", test_revoke_to_idle_worker},
     {"ISOLATE: killed with calls queued ahead: they run elsewhere", test_killed_isolate},
     {"BREAK: killed with calls queued ahead: they fail broken", test_killed_break},

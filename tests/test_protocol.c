@@ -1392,6 +1392,31 @@ static void test_ring_corrupt(void)
     CU_ASSERT(pp__ring_sleep(&r));
 }
 
+/* The consumer's flag as the producer reads it: awake (no ring), asleep (ring now), napping
+ * (a ring may wait: pp__ring_put_naps), and any other value the other process wrote there
+ * counts as asleep; pp__ring_nap, like pp__ring_sleep, says whether bytes are there. */
+static void test_ring_nap(void)
+{
+    ring_mem m;
+    pp__ring r;
+    ring_of(&m, &r, 4096);
+    uint8_t b = 1;
+    size_t n = 0;
+    CU_ASSERT(!pp__ring_put_wakes(&r) && !pp__ring_put_naps(&r));
+    CU_ASSERT_FALSE(pp__ring_nap(&r)); /* empty: the nap goes ahead */
+    CU_ASSERT(!pp__ring_put_wakes(&r) && pp__ring_put_naps(&r));
+    CU_ASSERT(pp__ring_put(&r, &b, 1, &n) && n == 1);
+    CU_ASSERT(!pp__ring_put_wakes(&r) && pp__ring_put_naps(&r));
+    pp__ring_awake(&r);
+    CU_ASSERT(!pp__ring_put_wakes(&r) && !pp__ring_put_naps(&r));
+    CU_ASSERT_TRUE(pp__ring_nap(&r)); /* a byte is there: no nap */
+    pp__ring_awake(&r);
+    CU_ASSERT_TRUE(pp__ring_sleep(&r));
+    CU_ASSERT(pp__ring_put_wakes(&r) && !pp__ring_put_naps(&r));
+    atomic_store(&m.sleeping, 7); /* scribbled: rung, as for a sleeper */
+    CU_ASSERT(pp__ring_put_wakes(&r) && !pp__ring_put_naps(&r));
+}
+
 /* A wake-up: a count of bells, waited for with a bound (a lost wake-up fails the test
  * instead of hanging it). */
 typedef struct bell {
@@ -1551,6 +1576,7 @@ static CU_TestInfo tests[] = {
     {"ring: bytes in order through many wraps", test_ring_order},
     {"ring: full and empty", test_ring_full_empty},
     {"ring: scribbled counters are refused", test_ring_corrupt},
+    {"ring: a napping consumer need not be rung at once", test_ring_nap},
     {"ring: two threads stream 4 MiB, blocking and woken as the flags say",
      test_ring_threads},
     CU_TEST_INFO_NULL,

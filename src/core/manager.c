@@ -1968,9 +1968,18 @@ static int busy_workers(const pp_executor *ex)
     return k;
 }
 
+static atomic_bool naps_always; /* (tests) */
+
+void pp__naps_always(bool on)
+{
+    atomic_store(&naps_always, on);
+}
+
 static bool may_nap(const pp_executor *ex)
 {
-    if (ex->no_naps || !ex->nap_ok || !ex->spin.max_ns || ex->mstate != M_SERVING)
+    bool always = atomic_load_explicit(&naps_always, memory_order_relaxed);
+    if (ex->no_naps || ex->mstate != M_SERVING ||
+        (!always && (!ex->nap_ok || !ex->spin.max_ns)))
         return false;
     for (const worker *w = ex->workers; w; w = w->next)
         if (w->ringed && worker_live(w) && w->item)
@@ -1989,7 +1998,7 @@ static pp_status block_events(pp_executor *ex, long timeout_ms, pp__event *ev, s
     if (*n)
         return PP_OK; /* (the wait set's wait would overwrite ev) */
     if (nap) {
-        int64_t us = NAP_NS(ex) / 1000;
+        int64_t us = (ex->spin.max_ns ? NAP_NS(ex) : 8 * PP__SPIN_DEFAULT_US * 1000) / 1000;
         if (timeout_ms != PP_FOREVER && (int64_t)timeout_ms * 1000 < us)
             us = (int64_t)timeout_ms * 1000;
         st = pp__os_waitset_nap(ex->ws, (long)us, ev, N_EVENTS, n, oe);
@@ -2016,8 +2025,9 @@ static pp_status wait_events(pp_executor *ex, long timeout_ms, pp__event *ev, si
     if (ex->mstate != M_SERVING)
         limit_ns = 0; /* broken or stopping: nothing is served fast by polling, and the
                          CPU is wanted by the callers waking up and the workers exiting */
-    else if (ex->spin.max_ns && busy_workers(ex) >= ex->cpus)
-        limit_ns = 0; /* no CPU to spare */
+    else if (ex->spin.max_ns && (busy_workers(ex) >= ex->cpus ||
+                                 atomic_load_explicit(&naps_always, memory_order_relaxed)))
+        limit_ns = 0; /* no CPU to spare (or tests want naps) */
     if (!pp__spin_poll(&ex->spin, limit_ns, look_events, &l, &t0) && timeout_ms != 0) {
         long left = timeout_ms;
         if (timeout_ms != PP_FOREVER && ex->spin.max_ns) {

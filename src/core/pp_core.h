@@ -56,6 +56,9 @@ void pp__worker_inject(const void *p, size_t len);
  * NULL; a wake-up for its manager, as after a write into them. */
 void *pp__worker_block(void);
 void  pp__worker_bell(void);
+/* Tests: managers nap whenever they would sleep while a worker holds a call (no poll
+ * before, no record of short waits needed: manager.c, "naps"), where the backend can. */
+void pp__naps_always(bool on);
 
 /* ---- this thread's last failure text (status.c; pp_last_error) ---- */
 
