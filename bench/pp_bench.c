@@ -490,31 +490,49 @@ static void bench_broken(int reps)
 
 /* cpu: n tasks of us microseconds of CPU each, all submitted at once, then collected; the
  * wall time over the ideal n * us / min(workers, CPUs): how much the pool's own waiting
- * costs CPU-bound work (1.0 = none). */
-static void bench_cpu(size_t n, uint64_t us)
+ * costs CPU-bound work (1.0 = none). `batches` rounds on one warm pool: the first
+ * (cpu.*: its memory is fresh, and each page of it faults once, in the parent and in the
+ * workers: ~25 us a fault on the VM of bench/) and the median of the others (cpu_steady.*:
+ * a pool that has run such a batch before). With each round, the parent's CPU per task and
+ * the workers' CPU beyond their tasks (Linux). */
+static void bench_cpu(size_t n, uint64_t us, int batches)
 {
     pp_future **fs = xmalloc(n * sizeof *fs);
+    double *ratio = xmalloc((size_t)batches * sizeof *ratio);
     pp_executor *ex = new_pool();
     warm(ex);
-    double t0 = now_s();
-    for (size_t i = 0; i < n; i++) {
-        pp_status st = pp_submit(ex, "burn", &us, sizeof us, &fs[i]);
-        if (st != PP_OK)
-            die_st("pp_submit", st);
-    }
-    for (size_t i = 0; i < n; i++) {
-        pp_status st = pp_future_result(fs[i], PP_FOREVER, NULL);
-        if (st != PP_OK)
-            die_st("pp_future_result", st);
-        pp_future_release(fs[i]);
-    }
-    double t1 = now_s();
-    pp_executor_destroy(ex);
     int cpus = pp_cpu_count();
     int par = g_workers < cpus ? g_workers : cpus;
     double ideal = (double)n * (double)us * 1e-6 / par;
+    for (int b = 0; b < batches; b++) {
+        double s0, s1, c0 = cpu_s(&s0), k0 = tree_cpu_s();
+        double t0 = now_s();
+        for (size_t i = 0; i < n; i++) {
+            pp_status st = pp_submit(ex, "burn", &us, sizeof us, &fs[i]);
+            if (st != PP_OK)
+                die_st("pp_submit", st);
+        }
+        for (size_t i = 0; i < n; i++) {
+            pp_status st = pp_future_result(fs[i], PP_FOREVER, NULL);
+            if (st != PP_OK)
+                die_st("pp_future_result", st);
+            pp_future_release(fs[i]);
+        }
+        double t1 = now_s();
+        double c1 = cpu_s(&s1), k1 = tree_cpu_s();
+        ratio[b] = (t1 - t0) / ideal;
+        printf("# batch %d: %.3f x ideal; the parent's CPU %.2f us/task, the workers' beyond "
+               "their tasks %.2f us/task\n",
+               b + 1, ratio[b], (c1 - c0) / (double)n * 1e6,
+               k0 < 0 ? -1.0 : ((k1 - k0) - (c1 - c0)) / (double)n * 1e6 - (double)us);
+    }
+    pp_executor_destroy(ex);
     printf("cpu.%lluus.w%d.%s\t%.3f\tx ideal\n", (unsigned long long)us, g_workers,
-           g_method_name, (t1 - t0) / ideal);
+           g_method_name, ratio[0]);
+    if (batches > 1)
+        printf("cpu_steady.%lluus.w%d.%s\t%.3f\tx ideal\n", (unsigned long long)us, g_workers,
+               g_method_name, bench_median(ratio + 1, (size_t)batches - 1));
+    free(ratio);
     free(fs);
 }
 
@@ -720,7 +738,7 @@ int main(int argc, char **argv)
         bench_payload(reps > 0 ? reps : 3, size ? size : 64u * 1024u * 1024u, inflight,
                       warm_rounds);
     } else if (strcmp(what, "cpu") == 0) {
-        bench_cpu(n ? n : 2000, size ? size : 1000);
+        bench_cpu(n ? n : 2000, size ? size : 1000, reps > 0 ? reps : 3);
     } else if (strcmp(what, "broken") == 0) {
         bench_broken(reps > 0 ? reps : 10);
     } else if (strcmp(what, "flow") == 0) {

@@ -262,6 +262,7 @@ pp_status pp__executor_create_ext(const pp_executor_options *o, const void *ext,
     ex->max_body = o->max_message_size ? o->max_message_size : PP_DEFAULT_MAX_MESSAGE_SIZE;
     ex->max_body = ex->max_body > PP__WIRE_HDR ? ex->max_body - PP__WIRE_HDR : 0;
     ex->max_workers = o->max_workers ? o->max_workers : pp__os_cpu_count();
+    ex->take_work = true; /* (the manager says otherwise once all its workers are full) */
     if (ex->max_workers > pp__os_max_workers())
         ex->max_workers = pp__os_max_workers();
     ex->initializer = o->initializer
@@ -279,7 +280,6 @@ pp_status pp__executor_create_ext(const pp_executor_options *o, const void *ext,
     ex->pipeline = ex->method == PP_START_MPI ? 0 : pp__pipeline_depth(); /* MPI: no block */
     ex->mstate = M_SERVING;
     pp__spin_init(&ex->spin, pp__spin_max_ns());
-    ex->cpus = pp__os_cpu_count();
     pp__oserr oe = {NULL, 0};
     const char *what = NULL; /* the step that failed, for pp_last_error() */
     bool no_program = ex->method == PP_START_FORK || ex->method == PP_START_MPI;
@@ -530,6 +530,7 @@ pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args,
     bool room = wait_for_room(ex, wait_ms);
     pp_status st = ex->broken ? PP_EBROKEN : ex->shutdown ? PP_ESHUTDOWN : room ? PP_OK
                                                                                : PP_ETIMEDOUT;
+    bool wake = ex->take_work;
     if (st == PP_OK) {
         pp__fifo_push(&ex->fifo_tail, it);
         ex->stats.pending = ++ex->n_fifo;
@@ -544,7 +545,8 @@ pp_status pp__submit_work(pp_executor *ex, const char *task, const pp_buf *args,
      * which breaks with the pool if a worker cannot start (as in CPython). */
     if (ensure_started(ex) != PP_OK)
         fail_unstarted(ex, "cannot start the executor's manager thread");
-    pp__os_waitset_wake(ex->ws);
+    if (wake) /* (else no worker could take it now: the next RESULT wakes the manager) */
+        pp__os_waitset_wake(ex->ws);
     *out = f;
     return PP_OK;
 }

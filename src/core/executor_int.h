@@ -272,6 +272,9 @@ struct pp_executor {
     size_t              n_pids;
     int                 want_workers; /* pp_executor_start_workers: start up to this many */
     int                 n_ready;      /* live workers that have sent READY */
+    bool                take_work;    /* a submitted call could go out at once (else a
+                                         submit does not wake the manager: manager.c,
+                                         could_take_work); true until it says */
     apr_thread_cond_t  *ready_cond;   /* signalled when n_ready, broken or shutdown change */
     uint64_t           *aborts;       /* pp_future_abort: work ids whose call is to stop */
     size_t              n_aborts, cap_aborts;
@@ -299,8 +302,8 @@ struct pp_executor {
     bool                starter_done;  /* PP_START_MPI: the starter has no more workers */
     pending_break       brk;
     pp__spin            spin;          /* how long to poll before sleeping (spin.h) */
-    int                 cpus;          /* CPUs this process may use (polling: only while
-                                          one has no busy worker) */
+    int                 busy_seen;     /* its workers running a call at the last wait, as
+                                          counted in pp__spin_busy_add (spin.h) */
     bool                nap_ok;        /* the last wait was short and brought results:
                                           the next may be a nap (manager.c, "naps") */
     bool                no_naps;       /* the backend cannot nap (pp__os_waitset_nap) */

@@ -1770,8 +1770,25 @@ static long idle_pass(pp_executor *ex)
 }
 
 /* Publishes the manager-private counts that pp_executor_stats_get reports. */
+/* Whether a call submitted now could go to a worker at once. If not (every worker holds
+ * as many calls as it may, and the pool cannot grow), a submit need not wake the manager
+ * (executor.c): what frees a place (a RESULT, a worker's end, a revoke) wakes it, and the
+ * call goes out then. While the workers are busy with short calls, that spares the
+ * submitting thread a system call, and the manager a wake-up, per submit. */
+static bool could_take_work(const pp_executor *ex)
+{
+    if (ex->mstate != M_SERVING || ex->brk.set || ex->n_workers < ex->max_workers)
+        return true;
+    unsigned depth = ex->pipeline > 1 ? (unsigned)ex->pipeline : 1;
+    for (const worker *w = ex->workers; w; w = w->next)
+        if (w->state != W_BUSY || held_calls(w) < depth)
+            return true;
+    return false;
+}
+
 static void publish(pp_executor *ex)
 {
+    bool take_work = could_take_work(ex);
     int idle = 0, ready = 0;
     for (worker *w = ex->workers; w; w = w->next) {
         idle += w->state == W_IDLE;
@@ -1792,6 +1809,7 @@ static void publish(pp_executor *ex)
         p->calls = w->calls;
     }
     ex->n_pub = k;
+    ex->take_work = take_work;
     if (ready != ex->n_ready) {
         ex->n_ready = ready;
         apr_thread_cond_broadcast(ex->ready_cond);
@@ -2025,9 +2043,13 @@ static pp_status wait_events(pp_executor *ex, long timeout_ms, pp__event *ev, si
     if (ex->mstate != M_SERVING)
         limit_ns = 0; /* broken or stopping: nothing is served fast by polling, and the
                          CPU is wanted by the callers waking up and the workers exiting */
-    else if (ex->spin.max_ns && (busy_workers(ex) >= ex->cpus ||
-                                 atomic_load_explicit(&naps_always, memory_order_relaxed)))
-        limit_ns = 0; /* no CPU to spare (or tests want naps) */
+    else if (atomic_load_explicit(&naps_always, memory_order_relaxed))
+        limit_ns = 0; /* (tests want naps) */
+    if (ex->spin.max_ns) { /* (pp__spin_poll polls only while a CPU has no busy worker) */
+        int busy = ex->mstate == M_SERVING ? busy_workers(ex) : 0;
+        pp__spin_busy_add(busy - ex->busy_seen);
+        ex->busy_seen = busy;
+    }
     if (!pp__spin_poll(&ex->spin, limit_ns, look_events, &l, &t0) && timeout_ms != 0) {
         long left = timeout_ms;
         if (timeout_ms != PP_FOREVER && ex->spin.max_ns) {
@@ -2139,6 +2161,8 @@ void *APR_THREAD_FUNC pp__manager_main(apr_thread_t *thread, void *arg)
             break;
         manager_wait(ex, wait_ms);
     }
+    pp__spin_busy_add(-ex->busy_seen); /* its workers are gone */
+    ex->busy_seen = 0;
     pp__free(ex->brk.cause);
     ex->brk.cause = NULL;
     pp__tl_manager = NULL;

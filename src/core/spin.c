@@ -55,11 +55,32 @@ void pp__spin_record(pp__spin *s, int64_t waited_ns)
     s->avg_ns += (w - s->avg_ns) / 4;
 }
 
+static atomic_int busy_workers;
+
+void pp__spin_busy_add(int delta)
+{
+    if (delta)
+        atomic_fetch_add_explicit(&busy_workers, delta, memory_order_relaxed);
+}
+
+bool pp__spin_cpus_taken(void)
+{
+    static atomic_int cpus; /* 0: not read yet */
+    int n = atomic_load_explicit(&cpus, memory_order_relaxed);
+    if (!n) {
+        n = pp__os_cpu_count();
+        atomic_store_explicit(&cpus, n, memory_order_relaxed);
+    }
+    return atomic_load_explicit(&busy_workers, memory_order_relaxed) >= n;
+}
+
 bool pp__spin_poll(const pp__spin *s, int64_t limit_ns, bool (*ready)(void *arg), void *arg,
                    int64_t *t0)
 {
     *t0 = s->max_ns ? pp__os_monotonic_ns() : 0;
     int64_t budget = pp__spin_budget(s);
+    if (budget > 0 && pp__spin_cpus_taken())
+        budget = 0;
     if (limit_ns >= 0 && limit_ns < budget)
         budget = limit_ns;
     while (budget > 0) {
