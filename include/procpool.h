@@ -593,8 +593,12 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  * executor: destroy it with pp_executor_destroy(). On error, *out is NULL.
  *
  * Large payload buffers are reused while an executor exists, and the pool's threads poll
- * briefly before they sleep (docs/design.md says how); the environment variable
- * PROCPOOL_SPIN_US sets the longest poll in microseconds (0: never poll; at most 10000).
+ * briefly before they sleep, unless every CPU has a worker running a call (docs/design.md
+ * says how); the environment variable PROCPOOL_SPIN_US sets the longest poll in
+ * microseconds (0: never poll; at most 10000). While workers finish calls every few tens of
+ * microseconds, the executor's thread reads their results in batches, at most 8 x that
+ * poll (400 us by default) after each arrives, instead of being woken for each (not on
+ * Windows; never with PROCPOOL_SPIN_US=0).
  * Calls and results of 256 KiB or more travel through shared memory, not through the
  * worker's channel: written once, read in place by the task, and a result is a view of that
  * memory until its future is released (not for PP_START_MPI or remote workers); the
@@ -977,11 +981,12 @@ PP_API pp_status pp_future_exception(pp_future *f, long timeout_ms, const pp_err
 
 /**
  * Cancels @p f if its call has not started: its worker has not begun it. Calls may be
- * queued ahead to a worker (up to 4 per worker; the environment variable PROCPOOL_PIPELINE
- * sets how many, 1..4, read at pp_executor_create()); such a call can still be cancelled,
- * and is then never run. PROCPOOL_PIPELINE=0 gives CPython's rule instead: a call counts as
- * started once it is handed to a worker or to the executor's call queue (max_workers + 1
- * calls at most). A future not made by an executor can be cancelled until
+ * queued ahead to a worker (up to 32 per worker; the environment variable PROCPOOL_PIPELINE
+ * sets how many, 1..32, read at pp_executor_create()); such a call can still be cancelled,
+ * and is then never run; a worker left idle takes calls another has not started.
+ * PROCPOOL_PIPELINE=0 gives CPython's rule instead: a call counts as started once it is
+ * handed to a worker or to the executor's call queue (max_workers + 1 calls at most). A
+ * future not made by an executor can be cancelled until
  * pp_future_set_running_or_notify_cancel().
  *
  * Returns true if the future is now cancelled (also when it already was), false if it is

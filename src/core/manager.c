@@ -1502,10 +1502,16 @@ void pp__on_frame(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *bo
 /* Moves items from the FIFO to the call queue while fewer than max_workers + 1 are handed
  * out (with the pipeline: max_workers x its depth + 1), setting their futures running (the
  * pipeline: only once a worker starts them, see give); cancelled ones are dropped here. */
+/* How many items may be handed out at once (in the call queue and held by workers). */
+static size_t handed_cap(const pp_executor *ex)
+{
+    return (size_t)ex->max_workers * (ex->pipeline > 1 ? (size_t)ex->pipeline : 1) +
+           EXTRA_QUEUED_CALLS;
+}
+
 static void take_pending(pp_executor *ex)
 {
-    size_t cap = (size_t)ex->max_workers * (ex->pipeline > 1 ? (size_t)ex->pipeline : 1) +
-                 EXTRA_QUEUED_CALLS;
+    size_t cap = handed_cap(ex);
     /* every item there is room for, under one hold of the lock (the submitting threads
      * take it too: one round of the lock per pass, not per call); again while cancelled
      * ones, dropped, left room */
@@ -1770,14 +1776,16 @@ static long idle_pass(pp_executor *ex)
 }
 
 /* Publishes the manager-private counts that pp_executor_stats_get reports. */
-/* Whether a call submitted now could go to a worker at once. If not (every worker holds
- * as many calls as it may, and the pool cannot grow), a submit need not wake the manager
- * (executor.c): what frees a place (a RESULT, a worker's end, a revoke) wakes it, and the
- * call goes out then. While the workers are busy with short calls, that spares the
- * submitting thread a system call, and the manager a wake-up, per submit. */
+/* Whether a call submitted now could be handed out at once. If not (as many are handed
+ * out as may be, every worker holds as many calls as it may, and the pool cannot grow), a
+ * submit need not wake the manager (executor.c): what frees a place (a RESULT, a worker's
+ * end, a revoke) wakes it, and the call goes out then. While the workers are busy with
+ * short calls, that spares the submitting thread a system call, and the manager a
+ * wake-up, per submit. */
 static bool could_take_work(const pp_executor *ex)
 {
-    if (ex->mstate != M_SERVING || ex->brk.set || ex->n_workers < ex->max_workers)
+    if (ex->mstate != M_SERVING || ex->brk.set || ex->n_workers < ex->max_workers ||
+        ex->n_handed < handed_cap(ex))
         return true;
     unsigned depth = ex->pipeline > 1 ? (unsigned)ex->pipeline : 1;
     for (const worker *w = ex->workers; w; w = w->next)
