@@ -63,6 +63,11 @@ void pp__spin_busy_add(int delta)
         atomic_fetch_add_explicit(&busy_workers, delta, memory_order_relaxed);
 }
 
+void pp__spin_busy_forget(void)
+{
+    atomic_store_explicit(&busy_workers, 0, memory_order_relaxed);
+}
+
 bool pp__spin_cpus_taken(void)
 {
     static atomic_int cpus; /* 0: not read yet */

@@ -70,5 +70,7 @@ void pp__spin_end(pp__spin *s, int64_t t0);
  * process polls (pp__spin_poll): a poller would take a CPU from a worker. */
 void pp__spin_busy_add(int delta);
 bool pp__spin_cpus_taken(void);
+/* A worker process starts with none (a forked one inherits its parent's count). */
+void pp__spin_busy_forget(void);
 
 #endif /* PP_SPIN_H */

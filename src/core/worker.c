@@ -864,6 +864,7 @@ static int serve_loop(pp__chan *c, bool session)
     uint32_t max_tasks = serve_init(c, &ctx, &body, &out);
     uint64_t done = 0;
     pp__spin_init(&await_spin, pp__spin_max_ns());
+    pp__spin_busy_forget(); /* (the pools of the process it was forked from are not its) */
     for (;;) {
         await_frame(c);
         h = read_frame(c, &body);
