@@ -145,6 +145,19 @@ bool pp__os_on_exit(void (*fn)(int status))
 #endif
 }
 
+void pp__os_mem_prefault(void *p, size_t len)
+{
+#if defined(MADV_POPULATE_WRITE)
+    const uintptr_t page = 4096;
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + len) & ~(page - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE); /* failure changes nothing */
+#else
+    (void)p, (void)len;
+#endif
+}
+
 size_t pp__os_alloc_size(void *p)
 {
 #if defined(__GLIBC__) || defined(__linux__)

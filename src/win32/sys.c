@@ -152,6 +152,14 @@ void pp__os_mem_large(void *p, size_t len)
     (void)len;
 }
 
+void pp__os_mem_prefault(void *p, size_t len)
+{
+    /* (PrefetchVirtualMemory reads pages in from their backing store; a fresh heap page
+     * has none: nothing to do ahead of the first write here) */
+    (void)p;
+    (void)len;
+}
+
 bool pp__os_on_exit(void (*fn)(int status))
 {
     /* atexit handlers do not see the status; a worker that exits is noticed by its pipe
