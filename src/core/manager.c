@@ -1982,6 +1982,7 @@ static bool look_events(void *arg)
  * running a call (the block's `busy`), the manager does not poll; it naps or sleeps, and
  * the workers keep their CPUs. */
 #define NAP_NS(ex) (8 * (ex)->spin.max_ns)
+#define NAP_BACK_STEPS 4 /* pieces of the rings backed before a nap (one before a sleep) */
 
 /* Workers that run a call now (ringed: as their blocks say; else: as the manager knows). */
 static int busy_workers(const pp_executor *ex)
@@ -2019,7 +2020,10 @@ static pp_status block_events(pp_executor *ex, long timeout_ms, pp__event *ev, s
 {
     pp_status st = PP_OK;
     bool nap = may_nap(ex);
-    back_rings_step(ex);
+    /* a nap is taken while calls stream through the rings: their pages are wanted soon,
+     * and the nap's end is the manager's to choose */
+    for (int i = 0; i < (nap ? NAP_BACK_STEPS : 1); i++)
+        back_rings_step(ex);
     ring_events(ex, ev, n, nap ? RINGS_NAP : RINGS_SLEEP);
     if (*n)
         return PP_OK; /* (the wait set's wait would overwrite ev) */
