@@ -57,9 +57,10 @@ static atomic_int big_holders;
 /*
  * Medium blocks (a future with its call, a map chunk's CALL frame, its RESULT; pp__calloc's
  * too, zeroed) are kept too, up to MID_KEEP_BYTES in all, in bins by size class: a map of
- * 200 000 items encodes ~3 MB of chunk frames at once; freed, they sit at the top of the C heap, which the C library gives back to the system
- * (glibc trims above 128 KiB) and faults in again at the next map, page by page (bench/: maps
- * of chunksize 100-1000 ran at half speed from the second map on). Each bin has a try-lock,
+ * 200 000 items encodes ~3 MB of chunk frames at once; freed, they sit at the top of the C
+ * heap, which the C library gives back to the system (glibc trims above 128 KiB) and faults
+ * in again at the next map, page by page (bench/: maps of chunksize 100-1000 ran at half
+ * speed from the second map on). Each bin has a try-lock,
  * never waited for: a caller that finds it taken goes to malloc/free as if the bin were empty
  * or full, so a forked worker that inherits a taken bin just bypasses it.
  *
@@ -301,11 +302,12 @@ void *pp__calloc(size_t n, size_t size)
         return NULL;
     n = n ? n : 1;
     size = size ? size : 1;
-    void *p = size <= MID_MAX / n ? mid_take(n * size) : NULL;
-    if (p)
-        return memset(p, 0, n * size);
-    if (size <= MID_MAX / n)
+    if (size <= MID_MAX / n) { /* a medium block (or less) */
+        void *p = mid_take(n * size);
+        if (p)
+            return memset(p, 0, n * size);
         fresh(n * size);
+    }
     return calloc(n, size); /* zeroed already */
 }
 

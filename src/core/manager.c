@@ -1499,9 +1499,6 @@ void pp__on_frame(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *bo
 
 /* ---- handing out work ---- */
 
-/* Moves items from the FIFO to the call queue while fewer than max_workers + 1 are handed
- * out (with the pipeline: max_workers x its depth + 1), setting their futures running (the
- * pipeline: only once a worker starts them, see give); cancelled ones are dropped here. */
 /* How many items may be handed out at once (in the call queue and held by workers). */
 static size_t handed_cap(const pp_executor *ex)
 {
@@ -1509,6 +1506,9 @@ static size_t handed_cap(const pp_executor *ex)
            EXTRA_QUEUED_CALLS;
 }
 
+/* Moves items from the FIFO to the call queue while fewer than max_workers + 1 are handed
+ * out (with the pipeline: max_workers x its depth + 1), setting their futures running (the
+ * pipeline: only once a worker starts them, see give); cancelled ones are dropped here. */
 static void take_pending(pp_executor *ex)
 {
     size_t cap = handed_cap(ex);
@@ -1775,25 +1775,17 @@ static long idle_pass(pp_executor *ex)
     return wait_ms;
 }
 
-/* Publishes the manager-private counts that pp_executor_stats_get reports. */
-/* Whether a call submitted now could be handed out at once. If not (as many are handed
- * out as may be, every worker holds as many calls as it may, and the pool cannot grow), a
- * submit need not wake the manager (executor.c): what frees a place (a RESULT, a worker's
- * end, a revoke) wakes it, and the call goes out then. While the workers are busy with
- * short calls, that spares the submitting thread a system call, and the manager a
- * wake-up, per submit. */
+/* Whether a call submitted now could be handed out at once: fewer are handed out than
+ * may be (take_pending takes from the FIFO only then). If not, a submit need not wake the
+ * manager (executor.c): what frees a place (a RESULT, a worker's end, a revoke) wakes it,
+ * and the call goes out then. While the workers are busy with short calls, that spares the
+ * submitting thread a system call, and the manager a wake-up, per submit. */
 static bool could_take_work(const pp_executor *ex)
 {
-    if (ex->mstate != M_SERVING || ex->brk.set || ex->n_workers < ex->max_workers ||
-        ex->n_handed < handed_cap(ex))
-        return true;
-    unsigned depth = ex->pipeline > 1 ? (unsigned)ex->pipeline : 1;
-    for (const worker *w = ex->workers; w; w = w->next)
-        if (w->state != W_BUSY || held_calls(w) < depth)
-            return true;
-    return false;
+    return ex->mstate != M_SERVING || ex->brk.set || ex->n_handed < handed_cap(ex);
 }
 
+/* Publishes the manager-private counts that pp_executor_stats_get reports. */
 static void publish(pp_executor *ex)
 {
     bool take_work = could_take_work(ex);
@@ -1972,11 +1964,11 @@ static bool look_events(void *arg)
  * ring.h); a worker then writes its results without ringing until it would itself wait
  * for the manager (out of calls, or of room), and the nap's end reads them all: one
  * wake-up for many results (with the pipeline's 32 calls a worker, it has work for the
- * whole nap). A result then waits at most a nap longer than it would have. Naps are taken only while they pay: after a wait that was
- * short (at most 2 naps long) and brought bytes from a ring (nap_ok), while some worker
- * holds a call; a nap that brings nothing ends them until such a wait comes again. Never
- * with PROCPOOL_SPIN_US=0 (a pool that never polls), nor where the backend cannot wait
- * less than a millisecond (pp__os_waitset_nap: Windows).
+ * whole nap). A result then waits at most a nap longer than it would have. Naps are taken
+ * only while they pay: after a wait that was short (at most 2 naps long) and brought bytes
+ * from a ring (nap_ok), while some worker holds a call; a nap that brings nothing ends them
+ * until such a wait comes again. Never with PROCPOOL_SPIN_US=0 (a pool that never polls),
+ * nor where the backend cannot wait less than a millisecond (pp__os_waitset_nap: Windows).
  *
  * Polling (spin.h) is for a CPU that would idle otherwise: while every CPU has a worker
  * running a call (the block's `busy`), the manager does not poll; it naps or sleeps, and

@@ -23,13 +23,25 @@ int64_t pp__spin_parse_ns(const char *value)
     return (int64_t)v * 1000;
 }
 
+/* The CPUs this process may use, read once (threads that race here read the same). */
+static int cpus(void)
+{
+    static atomic_int cached; /* 0: not read yet */
+    int n = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (!n) {
+        n = pp__os_cpu_count();
+        atomic_store_explicit(&cached, n, memory_order_relaxed);
+    }
+    return n;
+}
+
 int64_t pp__spin_max_ns(void)
 {
     /* -1: not read yet. Threads that race here compute the same value. */
     static atomic_llong cached = -1;
     long long v = atomic_load_explicit(&cached, memory_order_relaxed);
     if (v < 0) {
-        v = pp__os_cpu_count() > 1 ? (long long)pp__spin_parse_ns(getenv(PP__SPIN_ENV)) : 0;
+        v = cpus() > 1 ? (long long)pp__spin_parse_ns(getenv(PP__SPIN_ENV)) : 0;
         atomic_store_explicit(&cached, v, memory_order_relaxed);
     }
     return (int64_t)v;
@@ -70,13 +82,7 @@ void pp__spin_busy_forget(void)
 
 bool pp__spin_cpus_taken(void)
 {
-    static atomic_int cpus; /* 0: not read yet */
-    int n = atomic_load_explicit(&cpus, memory_order_relaxed);
-    if (!n) {
-        n = pp__os_cpu_count();
-        atomic_store_explicit(&cpus, n, memory_order_relaxed);
-    }
-    return atomic_load_explicit(&busy_workers, memory_order_relaxed) >= n;
+    return atomic_load_explicit(&busy_workers, memory_order_relaxed) >= cpus();
 }
 
 bool pp__spin_poll(const pp__spin *s, int64_t limit_ns, bool (*ready)(void *arg), void *arg,

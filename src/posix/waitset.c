@@ -360,8 +360,9 @@ static pp_status wait_ns(pp__waitset *ws, int64_t timeout_ns, pp__event *out, si
 pp_status pp__os_waitset_wait(pp__waitset *ws, long timeout_ms, pp__event *out, size_t cap,
                               size_t *n, pp__oserr *oe)
 {
-    return wait_ns(ws, timeout_ms == PP_FOREVER ? -1 : timeout_ms > 0 ? (int64_t)timeout_ms * 1000000 : 0,
-                   out, cap, n, oe);
+    int64_t ns = timeout_ms == PP_FOREVER ? -1 : timeout_ms > 0 ? (int64_t)timeout_ms * 1000000
+                                                                 : 0;
+    return wait_ns(ws, ns, out, cap, n, oe);
 }
 
 pp_status pp__os_waitset_nap(pp__waitset *ws, long timeout_us, pp__event *out, size_t cap,
