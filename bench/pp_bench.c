@@ -85,6 +85,12 @@ static double cpu_s(double *sys_s)
     *sys_s = ks;
     return ks + us;
 }
+
+/* The parent's page faults so far (not counted here: 0). */
+static double faults(void)
+{
+    return 0;
+}
 #else
 static double now_s(void)
 {
@@ -101,6 +107,14 @@ static double cpu_s(double *sys_s)
     *sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
     return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
+/* The parent's page faults so far (every thread; minor and major). */
+static double faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_minflt + (double)ru.ru_majflt;
 }
 #endif
 
@@ -505,7 +519,7 @@ static void bench_cpu(size_t n, uint64_t us, int batches)
     int par = g_workers < cpus ? g_workers : cpus;
     double ideal = (double)n * (double)us * 1e-6 / par;
     for (int b = 0; b < batches; b++) {
-        double s0, s1, c0 = cpu_s(&s0), k0 = tree_cpu_s();
+        double s0, s1, c0 = cpu_s(&s0), k0 = tree_cpu_s(), pf0 = faults();
         double t0 = now_s();
         for (size_t i = 0; i < n; i++) {
             pp_status st = pp_submit(ex, "burn", &us, sizeof us, &fs[i]);
@@ -519,11 +533,11 @@ static void bench_cpu(size_t n, uint64_t us, int batches)
             pp_future_release(fs[i]);
         }
         double t1 = now_s();
-        double c1 = cpu_s(&s1), k1 = tree_cpu_s();
+        double c1 = cpu_s(&s1), k1 = tree_cpu_s(), pf1 = faults();
         ratio[b] = (t1 - t0) / ideal;
-        printf("# batch %d: %.3f x ideal; the parent's CPU %.2f us/task, the workers' beyond "
-               "their tasks %.2f us/task\n",
-               b + 1, ratio[b], (c1 - c0) / (double)n * 1e6,
+        printf("# batch %d: %.3f x ideal; the parent's CPU %.2f us/task (%.2f page faults a "
+               "task), the workers' beyond their tasks %.2f us/task\n",
+               b + 1, ratio[b], (c1 - c0) / (double)n * 1e6, (pf1 - pf0) / (double)n,
                k0 < 0 ? -1.0 : ((k1 - k0) - (c1 - c0)) / (double)n * 1e6 - (double)us);
     }
     pp_executor_destroy(ex);

@@ -258,10 +258,12 @@ static bool big_keep(void *p)
  * PREFAULT_STEP from the C library, backs its pages in one system call
  * (pp__os_mem_prefault) and gives it back: the C library carves the next blocks from those
  * pages (its heap keeps that much at its top when it trims: glibc's M_TOP_PAD, 128 KiB).
- * Memory already backed costs the call a walk of its page table, no more.
+ * Memory already backed costs the call a walk of its page table, no more. A thread's first
+ * PREFAULT_STEP bytes fault as they go: a pool that serves a call or two (start-up) pays
+ * no system call for pages it may never use.
  */
 #define PREFAULT_STEP ((size_t)96 << 10)
-static PP__THREAD_LOCAL size_t fresh_bytes = PREFAULT_STEP; /* (the first miss backs) */
+static PP__THREAD_LOCAL size_t fresh_bytes;
 
 static void fresh(size_t n)
 {

@@ -1934,7 +1934,7 @@ static bool ring_events(pp_executor *ex, pp__event *ev, size_t *n, int how)
 static void back_rings_step(pp_executor *ex)
 {
     for (worker *w = ex->workers; w; w = w->next)
-        if (w->ringed && worker_live(w) && pp__wshm_back_rings(w->shm, &w->ring_backed))
+        if (w->ringed && worker_live(w) && pp__wshm_back_rings(w->shm, &w->tx, &w->ring_backed))
             return;
 }
 

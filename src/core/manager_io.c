@@ -29,26 +29,35 @@ static bool share_seg(worker *w, pp__seg *s, uint64_t *token)
     return w->shm && pp__os_shm_share(s->shm, w->proc, w->chan, token, NULL) == PP_OK;
 }
 
+/* Gives w its result segment: where it writes a large RESULT (kept until one comes), able
+ * to grow to the largest RESULT frame max_message_size allows, as the worker rounds it
+ * (Windows reserves that much). Queued right after INIT, while the worker starts (making
+ * and sending it costs a descriptor and a mapping on each side: with the first CALL that
+ * was on the first result's path), and again with the next CALL after a large result took
+ * it. */
+static void give_rseg(pp_executor *ex, worker *w)
+{
+    uint64_t token = 0;
+    if (!w->shm || w->rseg || pp__seg_min() == 0)
+        return;
+    uint64_t body = ex->max_body < PP__WIRE_MAX_BODY ? ex->max_body : PP__WIRE_MAX_BODY;
+    uint64_t most = (body + PP__WIRE_HDR + 0xFFFFu) & ~(uint64_t)0xFFFFu;
+    most = most > SIZE_MAX ? SIZE_MAX : most;
+    pp__seg *s = pp__seg_get_result((size_t)most, w->pid);
+    if (s && share_seg(w, s, &token)) {
+        s->last_pid = w->pid;
+        w->rseg = s;
+        pp__wire_encode_seg(w->rseg_frame, token, s->size, s->id, 0);
+        pp__queue_frame_shm(w, w->rseg_frame, sizeof w->rseg_frame, s->shm);
+    } else {
+        pp__seg_put(s);
+    }
+}
+
 void pp__queue_call(pp_executor *ex, worker *w, work *it)
 {
     uint64_t token = 0;
-    if (w->shm && !w->rseg && pp__seg_min() != 0) {
-        /* its result segment: where it writes a large RESULT (kept until one comes), able
-         * to grow to the largest RESULT frame max_message_size allows, as the worker rounds
-         * it (Windows reserves that much) */
-        uint64_t body = ex->max_body < PP__WIRE_MAX_BODY ? ex->max_body : PP__WIRE_MAX_BODY;
-        uint64_t most = (body + PP__WIRE_HDR + 0xFFFFu) & ~(uint64_t)0xFFFFu;
-        most = most > SIZE_MAX ? SIZE_MAX : most;
-        pp__seg *s = pp__seg_get_result((size_t)most, w->pid);
-        if (s && share_seg(w, s, &token)) {
-            s->last_pid = w->pid;
-            w->rseg = s;
-            pp__wire_encode_seg(w->rseg_frame, token, s->size, s->id, 0);
-            pp__queue_frame_shm(w, w->rseg_frame, sizeof w->rseg_frame, s->shm);
-        } else {
-            pp__seg_put(s);
-        }
-    }
+    give_rseg(ex, w);
     if (it->seg && share_seg(w, it->seg, &token)) {
         pp__wire_encode_seg(w->call_frame, token, it->seg->size, it->seg->id, it->frame_len);
         pp__queue_frame_shm(w, w->call_frame, sizeof w->call_frame, it->seg->shm);
@@ -330,6 +339,7 @@ worker *pp__worker_start(pp_executor *ex)
     apr_thread_mutex_unlock(ex->lock);
     share_block(w);
     pp__queue_frame(w, ex->init_frame.data, ex->init_frame.len);
+    give_rseg(ex, w);
     pp__worker_flush(ex, w);
     return w;
 }

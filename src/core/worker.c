@@ -310,7 +310,7 @@ static bool look_channel(void *c)
 static void back_rings_step(void)
 {
     if (ring_shm)
-        (void)pp__wshm_back_rings(ring_shm, &ring_backed);
+        (void)pp__wshm_back_rings(ring_shm, &ring_out, &ring_backed);
 }
 
 static void await_frame(pp__chan *c)

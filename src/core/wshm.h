@@ -131,10 +131,15 @@ static inline void pp__wshm_ring_views(pp__wshm *w, bool manager, pp__ring *out,
 }
 
 /* Backs the next PP__WSHM_BACK_STEP of the rings' pages of block s in this process (the
- * manager's or the worker's mapping); *backed: how much so far. false: all were already. */
-static inline bool pp__wshm_back_rings(pp__shm *s, size_t *backed)
+ * manager's or the worker's mapping); *backed: how much so far; out: the ring this side
+ * writes. Only once frames stream: while this side has put less than a piece into it (a
+ * worker that has answered a call or two, a pool just started), a system call before each
+ * wait would cost the next frame more than the fault it spares. false: nothing to back
+ * (all were already, or no stream yet). */
+static inline bool pp__wshm_back_rings(pp__shm *s, const pp__ring *out, size_t *backed)
 {
-    if (*backed >= 2 * (size_t)PP__WSHM_RING_SIZE)
+    if (*backed >= 2 * (size_t)PP__WSHM_RING_SIZE ||
+        atomic_load_explicit(out->tail, memory_order_relaxed) < PP__WSHM_BACK_STEP)
         return false;
     pp__os_shm_prefault(s, PP__WSHM_RINGS + *backed, PP__WSHM_BACK_STEP);
     *backed += PP__WSHM_BACK_STEP;
