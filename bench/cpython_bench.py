@@ -3,6 +3,7 @@
 
     python3 cpython_bench.py WORKLOAD [--start=spawn|fork|forkserver] [--reps N] [--n N]
                                       [--chunksize C[,C...]] [--size BYTES] [--inflight N] [--warm N]
+                                      (cpu: --size is microseconds per call)
 
 The same workloads, defaults and output as pp_bench (bench/README.md describes each
 figure): one line per figure, "figure<TAB>value<TAB>unit"; lines starting with '#' are
@@ -21,10 +22,10 @@ import time
 # Only what the workers need is imported at module level: a spawned worker re-imports this
 # file, and its imports count in the start-up figure. argparse is imported in main(). The
 # tasks, statistics and timed loops are pybench_common's (shared with the peers' scripts).
-from pybench_common import (RESULT, WORKERS, add_options, die, echo, map_rates, median,
-                            out, out_payload, out_roundtrip, out_submit, payload_buf,
-                            payload_label, payload_runs, roundtrip_times, startup_times,
-                            submit_runs)
+from pybench_common import (RESULT, WORKERS, add_options, cpu_batches, die, echo, map_rates,
+                            median, out, out_cpu, out_payload, out_roundtrip, out_submit,
+                            payload_buf, payload_label, payload_runs, roundtrip_times,
+                            startup_times, submit_runs)
 
 
 # ---- helpers ----
@@ -106,11 +107,19 @@ def bench_broken(ctx, m, reps):
     out("broken.%s" % m, median(t) * 1e3, "ms", "%.4f")
 
 
+def bench_cpu(ctx, m, batches, n, us):
+    """cpu: n calls of us microseconds of CPU each, submitted at once, then collected, on a
+    warm pool: the wall time over the ideal (pp_bench cpu's figure)."""
+    with new_pool(ctx) as ex:
+        warm(ex)
+        out_cpu(m, us, cpu_batches(ex.submit, RESULT, n, us, batches))
+
+
 def main():
     import argparse
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("workload",
-                   choices=["startup", "submit", "map", "roundtrip", "payload", "broken"])
+                   choices=["startup", "submit", "map", "roundtrip", "payload", "broken", "cpu"])
     add_options(p)
     a = p.parse_args()
     ctx = multiprocessing.get_context(a.start)
@@ -130,6 +139,9 @@ def main():
         bench_payload(ctx, m, a.reps or 3, a.size, a.inflight, a.warm)
     elif a.workload == "broken":
         bench_broken(ctx, m, a.reps or 10)
+    elif a.workload == "cpu":  # --size: microseconds per call (as pp_bench)
+        us = a.size if a.size != 64 * 1024 * 1024 else 1000
+        bench_cpu(ctx, m, a.reps or 3, a.n or 2000, us)
 
 
 if __name__ == "__main__":

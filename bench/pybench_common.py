@@ -32,6 +32,16 @@ def sink(x):
     return None
 
 
+def burn(us):
+    """Busy for us microseconds of wall time: the CPU-bound task of the cpu workload."""
+    end = time.perf_counter() + us * 1e-6
+    x = 0
+    while time.perf_counter() < end:
+        for i in range(100):
+            x += i
+    return None
+
+
 def die():
     """Exits the worker in the middle of the task: (f). os._exit, since SystemExit would be
     caught by the worker and sent back as the task's exception."""
@@ -39,6 +49,30 @@ def die():
 
 
 # ---- helpers ----
+
+def cpu_batches(submit, result, n, us, batches):
+    """The cpu workload's loop: batches rounds of n burn(us) calls submitted at once, then
+    collected; each round's wall time over the ideal n * us / min(WORKERS, CPUs)."""
+    par = min(WORKERS, os.cpu_count() or 1)
+    ideal = n * us * 1e-6 / par
+    ratios = []
+    for b in range(batches):
+        t0 = time.perf_counter()
+        fs = [submit(burn, us) for _ in range(n)]
+        for f in fs:
+            result(f)
+        ratios.append((time.perf_counter() - t0) / ideal)
+        print("# batch %d: %.3f x ideal" % (b + 1, ratios[-1]), flush=True)
+    return ratios
+
+
+def out_cpu(m, us, ratios):
+    """cpu.*: the first batch; cpu_steady.*: the median of the others (as pp_bench)."""
+    out("cpu.%dus.w%d.%s" % (us, WORKERS, m), ratios[0], "x ideal", "%.3f")
+    if len(ratios) > 1:
+        out("cpu_steady.%dus.w%d.%s" % (us, WORKERS, m), median(ratios[1:]), "x ideal",
+            "%.3f")
+
 
 def cpu_s():
     """The parent's CPU time so far (all threads): (user + system, system)."""
