@@ -307,6 +307,9 @@ struct pp_executor {
     bool                nap_ok;        /* the last wait was short and brought results:
                                           the next may be a nap (manager.c, "naps") */
     bool                no_naps;       /* the backend cannot nap (pp__os_waitset_nap) */
+    bool                dispatching;   /* manager_wait is handling the events of a wait */
+    bool                assign_owed;   /* ... and a RESULT freed a worker: assign at its
+                                          end, once (manager.c, assign_soon) */
     uint8_t            *wbatch;        /* WBATCH_CAP bytes: small frames queued for one
                                           worker, gathered into one write (manager_io.c) */
 

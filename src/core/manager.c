@@ -1257,6 +1257,18 @@ static void finish_item(pp_executor *ex, worker *w, work *it, const pp__wire_res
 
 static void assign(pp_executor *ex);
 
+/* After a RESULT: the next calls for the worker it freed. While manager_wait handles the
+ * events of one wait (many RESULTs read at once from the rings), once at its end, before
+ * the CALLs are written: one pass of assign (and one hold of the lock for the FIFO) for
+ * all of them, not one per RESULT. Elsewhere at once. */
+static void assign_soon(pp_executor *ex)
+{
+    if (ex->dispatching)
+        ex->assign_owed = true;
+    else
+        assign(ex);
+}
+
 /* A frame handler: false if the frame breaks the protocol. It may take the body (sets
  * *owned false); otherwise pp__on_frame frees it. */
 typedef bool (*frame_fn)(pp_executor *ex, worker *w, const pp__wire_hdr *h, uint8_t *body,
@@ -1364,10 +1376,10 @@ static bool on_result_body(pp_executor *ex, worker *w, const pp__wire_hdr *h, ui
             chunk_stopped(ex, w, it, why, false, grace, &last);
         }
         pp__seg_put(seg); /* the items are copied */
-        assign(ex);
+        assign_soon(ex);
         return true; /* the body is freed by the caller */
     }
-    assign(ex);
+    assign_soon(ex);
     if (why == STOP_TIMELIMIT || why == STOP_ABORT) { /* returned within the grace */
         pp__seg_put(seg);
         fail_stopped(ex, it, why, w->pid, false, 0);
@@ -2105,6 +2117,7 @@ static void manager_wait(pp_executor *ex, long timeout_ms)
         return;
     }
     pp__future_defer_wakes(true); /* the waiters of this dispatch: woken once, at its end */
+    ex->dispatching = true;
     for (size_t i = 0; i < n; i++) {
         worker *w = ev[i].tag;
         if (!w || !worker_live(w))
@@ -2118,6 +2131,11 @@ static void manager_wait(pp_executor *ex, long timeout_ms)
             pp__worker_drain(ex, w);
             pp__worker_closed(ex, w);
         }
+    }
+    ex->dispatching = false;
+    if (ex->assign_owed) {
+        ex->assign_owed = false;
+        assign(ex);
     }
     flush_wanted(ex); /* the next CALLs first */
     pp__future_defer_wakes(false);
