@@ -136,12 +136,11 @@ def main():
     elif a.workload == "roundtrip":
         bench_roundtrip(ctx, m, a.n or 2000)
     elif a.workload == "payload":
-        bench_payload(ctx, m, a.reps or 3, a.size, a.inflight, a.warm)
+        bench_payload(ctx, m, a.reps or 3, a.size or 64 * 1024 * 1024, a.inflight, a.warm)
     elif a.workload == "broken":
         bench_broken(ctx, m, a.reps or 10)
     elif a.workload == "cpu":  # --size: microseconds per call (as pp_bench)
-        us = a.size if a.size != 64 * 1024 * 1024 else 1000
-        bench_cpu(ctx, m, a.reps or 3, a.n or 2000, us)
+        bench_cpu(ctx, m, a.reps or 3, a.n or 2000, a.size or 1000)
 
 
 if __name__ == "__main__":

@@ -298,7 +298,7 @@ def main():
     elif w == "roundtrip":
         bench_roundtrip(P, m, a.n or 2000)
     elif w == "payload":
-        bench_payload(P, m, a.reps or 3, a.size, a.inflight, a.warm)
+        bench_payload(P, m, a.reps or 3, a.size or 64 * 1024 * 1024, a.inflight, a.warm)
     elif w == "broken":
         bench_broken(P, m, a.reps or 10, a.hang)
     elif w == "isolate":

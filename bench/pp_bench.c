@@ -86,10 +86,10 @@ static double cpu_s(double *sys_s)
     return ks + us;
 }
 
-/* The parent's page faults so far (not counted here: 0). */
+/* The parent's page faults so far (not counted here: -1). */
 static double faults(void)
 {
-    return 0;
+    return -1;
 }
 #else
 static double now_s(void)
@@ -537,7 +537,8 @@ static void bench_cpu(size_t n, uint64_t us, int batches)
         ratio[b] = (t1 - t0) / ideal;
         printf("# batch %d: %.3f x ideal; the parent's CPU %.2f us/task (%.2f page faults a "
                "task), the workers' beyond their tasks %.2f us/task\n",
-               b + 1, ratio[b], (c1 - c0) / (double)n * 1e6, (pf1 - pf0) / (double)n,
+               b + 1, ratio[b], (c1 - c0) / (double)n * 1e6,
+               pf0 < 0 ? -1.0 : (pf1 - pf0) / (double)n,
                k0 < 0 ? -1.0 : ((k1 - k0) - (c1 - c0)) / (double)n * 1e6 - (double)us);
     }
     pp_executor_destroy(ex);

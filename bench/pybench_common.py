@@ -127,7 +127,7 @@ def add_options(p):
     p.add_argument("--reps", type=int, default=0)
     p.add_argument("--n", type=int, default=0)
     p.add_argument("--chunksize", default="1,100,1000")
-    p.add_argument("--size", type=int, default=64 * 1024 * 1024)
+    p.add_argument("--size", type=int, default=0)  # payload: 64 MiB; cpu: 1000 us
     p.add_argument("--inflight", type=int, default=1)
     p.add_argument("--warm", type=int, default=0)
 

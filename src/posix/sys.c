@@ -148,7 +148,9 @@ bool pp__os_on_exit(void (*fn)(int status))
 void pp__os_mem_prefault(void *p, size_t len)
 {
 #if defined(MADV_POPULATE_WRITE)
-    const uintptr_t page = 4096;
+    long v = sysconf(_SC_PAGESIZE); /* (arm64 kernels may use 16 or 64 KiB; once per call
+                                       is cheap: a call backs 96 KiB or more) */
+    uintptr_t page = v > 0 ? (uintptr_t)v : 4096;
     uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
     uintptr_t hi = ((uintptr_t)p + len) & ~(page - 1);
     if (hi > lo)
