@@ -62,6 +62,48 @@ static int take_fd(pp__chan *c)
     return fd;
 }
 
+/* A segment about to be written whole gets its pages at once, in the kernel, not by one
+ * fault per page at the first copy (each allocates a page; in a virtual machine with shadow
+ * page tables a trip to the hypervisor: a fresh 64 MiB cost ~250 ms that way). Two steps,
+ * so that no other thread of the process waits on the address space's lock while fresh
+ * memory is allocated (on a VM where it is dear, ~40 ms per 64 MiB, the manager waited that
+ * long to map a 256 KiB result segment while the caller populated a 64 MiB CALL segment
+ * with MAP_POPULATE, and the workers ran dry):
+ * - back_pages: the pages are allocated and zeroed in the memfd (Linux: fallocate), which
+ *   does not touch the address space; false where it cannot (then map_pages allocates);
+ * - map_pages: the mapping's entries are filled (MADV_POPULATE_WRITE) POPULATE_STEP at a
+ *   time, so that the lock is held for one step at most.
+ * Without MADV_POPULATE_WRITE, mmap's MAP_POPULATE does both under the lock, as before.
+ * Measured (64 MiB x8 echo, first round, 9 runs interleaved): 1598 -> 2064 MB/s with
+ * fallocate alone (the writer faulting each page in), 2391 -> 2707 with the steps too. */
+#define POPULATE_STEP ((size_t)2 << 20)
+#if defined(MADV_POPULATE_WRITE)
+#  define HAVE_POPULATE_WRITE 1
+#else
+#  define HAVE_POPULATE_WRITE 0
+#endif
+
+static void back_pages(int fd, size_t off, size_t len)
+{
+#if defined(__linux__)
+    if (len)
+        (void)fallocate(fd, 0, (off_t)off, (off_t)len); /* failing, map_pages allocates */
+#else
+    (void)fd, (void)off, (void)len;
+#endif
+}
+
+static void map_pages(char *a, size_t len)
+{
+#if HAVE_POPULATE_WRITE
+    for (size_t o = 0; o < len; o += POPULATE_STEP) /* failure changes nothing */
+        (void)madvise(a + o, len - o < POPULATE_STEP ? len - o : POPULATE_STEP,
+                      MADV_POPULATE_WRITE);
+#else
+    (void)a, (void)len;
+#endif
+}
+
 pp_status pp__os_shm_create_max(size_t size, size_t most, bool populate, pp__shm **s,
                                 pp__oserr *oe)
 {
@@ -86,10 +128,9 @@ pp_status pp__os_shm_create(size_t size, bool populate, pp__shm **s, pp__oserr *
         pp__free(m);
         return pp__posix_err(oe, "ftruncate", e);
     }
-    /* MAP_POPULATE: its pages are faulted in here at once, in the kernel, instead of one
-     * fault per page at the first copy (in a virtual machine with shadow page tables, each
-     * of those is a trip to the hypervisor: a fresh 64 MiB cost ~250 ms that way) */
-    int how = MAP_SHARED | (populate ? MAP_POPULATE : 0);
+    if (populate) /* see back_pages */
+        back_pages(m->fd, 0, size);
+    int how = MAP_SHARED | (populate && !HAVE_POPULATE_WRITE ? MAP_POPULATE : 0);
     m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, how, m->fd, 0);
     if (m->addr == MAP_FAILED) {
         int e = errno;
@@ -97,6 +138,8 @@ pp_status pp__os_shm_create(size_t size, bool populate, pp__shm **s, pp__oserr *
         pp__free(m);
         return pp__posix_err(oe, "mmap", e);
     }
+    if (populate)
+        map_pages(m->addr, size);
 #ifdef MADV_DONTFORK
     /* A worker forked later (PP_START_FORK) gets its own segments through its channel; a
      * copy of this mapping would keep the memory alive in it after the parent freed it. */
@@ -219,6 +262,12 @@ pp_status pp__os_shm_resize(pp__shm *s, size_t size, bool grow, pp__oserr *oe)
         return pp__posix_err(oe, "mremap (no descriptor kept)", EBADF);
     if (grow && ftruncate(s->fd, (off_t)size) != 0)
         return pp__posix_err(oe, "ftruncate", errno);
+    /* grown here: the new part is about to be written (a result larger than the segment);
+     * grown by the other side (the manager, adopting a larger result): its pages exist,
+     * and are read once by the caller (a read fault maps several pages at once) */
+    bool fill = grow && size > s->size;
+    if (fill)
+        back_pages(s->fd, s->size, size - s->size);
     if (!grow) {
         struct stat st;
         if (fstat(s->fd, &st) != 0 || (uint64_t)st.st_size < (uint64_t)size)
@@ -230,10 +279,8 @@ pp_status pp__os_shm_resize(pp__shm *s, size_t size, bool grow, pp__oserr *oe)
 #ifdef MADV_DONTFORK
     (void)madvise(a, size, MADV_DONTFORK);
 #endif
-#if defined(MADV_POPULATE_WRITE)
-    if (size > s->size) /* the new part, at once (as MAP_POPULATE does at creation) */
-        (void)madvise((char *)a + s->size, size - s->size, MADV_POPULATE_WRITE);
-#endif
+    if (fill)
+        map_pages((char *)a + s->size, size - s->size);
     s->addr = a;
     s->size = size;
     return PP_OK;
