@@ -91,6 +91,11 @@ static double faults(void)
 {
     return -1;
 }
+
+static double switches(void)
+{
+    return -1;
+}
 #else
 static double now_s(void)
 {
@@ -115,6 +120,15 @@ static double faults(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_minflt + (double)ru.ru_majflt;
+}
+
+/* The parent's context switches so far (every thread: each wait that slept, each
+ * preemption). */
+static double switches(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_nvcsw + (double)ru.ru_nivcsw;
 }
 #endif
 
@@ -519,7 +533,7 @@ static void bench_cpu(size_t n, uint64_t us, int batches)
     int par = g_workers < cpus ? g_workers : cpus;
     double ideal = (double)n * (double)us * 1e-6 / par;
     for (int b = 0; b < batches; b++) {
-        double s0, s1, c0 = cpu_s(&s0), k0 = tree_cpu_s(), pf0 = faults();
+        double s0, s1, c0 = cpu_s(&s0), k0 = tree_cpu_s(), pf0 = faults(), sw0 = switches();
         double t0 = now_s();
         for (size_t i = 0; i < n; i++) {
             pp_status st = pp_submit(ex, "burn", &us, sizeof us, &fs[i]);
@@ -533,12 +547,13 @@ static void bench_cpu(size_t n, uint64_t us, int batches)
             pp_future_release(fs[i]);
         }
         double t1 = now_s();
-        double c1 = cpu_s(&s1), k1 = tree_cpu_s(), pf1 = faults();
+        double c1 = cpu_s(&s1), k1 = tree_cpu_s(), pf1 = faults(), sw1 = switches();
         ratio[b] = (t1 - t0) / ideal;
-        printf("# batch %d: %.3f x ideal; the parent's CPU %.2f us/task (%.2f page faults a "
-               "task), the workers' beyond their tasks %.2f us/task\n",
+        printf("# batch %d: %.3f x ideal; the parent's CPU %.2f us/task (%.2f page faults, "
+               "%.3f context switches a task), the workers' beyond their tasks %.2f us/task\n",
                b + 1, ratio[b], (c1 - c0) / (double)n * 1e6,
                pf0 < 0 ? -1.0 : (pf1 - pf0) / (double)n,
+               sw0 < 0 ? -1.0 : (sw1 - sw0) / (double)n,
                k0 < 0 ? -1.0 : ((k1 - k0) - (c1 - c0)) / (double)n * 1e6 - (double)us);
     }
     pp_executor_destroy(ex);
