@@ -275,7 +275,9 @@ void pp__os_chan_free(pp__chan *c);
 typedef struct pp__shm pp__shm;
 
 /* populate: its pages are backed at once (payload segments, about to be filled; POSIX:
- * MAP_POPULATE), else when first touched (the per-worker block: mostly never). */
+ * fallocate, then the mapping filled a piece at a time, so that no other thread of the
+ * process waits on its address-space lock meanwhile: src/posix/shm.c), else when first
+ * touched (the per-worker block: mostly never). */
 pp_status pp__os_shm_create(size_t size, bool populate, pp__shm **s, pp__oserr *oe);
 void     *pp__os_shm_addr(const pp__shm *s);
 void      pp__os_shm_free(pp__shm *s); /* unmaps and closes; NULL: no-op */
@@ -321,9 +323,10 @@ pp_status pp__os_shm_create_max(size_t size, size_t most, bool populate, pp__shm
                                 pp__oserr *oe);
 
 /* Maps s at size bytes (the address may change). grow: the memory is first made that long
- * (a worker whose result is larger than its segment); else it is already (the other side
- * grew it). Windows: commits within the section's reservation; PP_ENOTSUP above it
- * (pp__os_shm_max). */
+ * (a worker whose result is larger than its segment), its new part backed as
+ * pp__os_shm_create's populate does; else it is already (the other side grew it, and its
+ * pages exist: they are left to fault in as read). Windows: commits within the section's
+ * reservation; PP_ENOTSUP above it (pp__os_shm_max). */
 pp_status pp__os_shm_resize(pp__shm *s, size_t size, bool grow, pp__oserr *oe);
 size_t    pp__os_shm_size(const pp__shm *s);
 
