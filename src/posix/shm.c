@@ -70,12 +70,13 @@ static int take_fd(pp__chan *c)
  * long to map a 256 KiB result segment while the caller populated a 64 MiB CALL segment
  * with MAP_POPULATE, and the workers ran dry):
  * - back_pages: the pages are allocated and zeroed in the memfd (Linux: fallocate), which
- *   does not touch the address space; false where it cannot (then map_pages allocates);
+ *   does not touch the address space; where it cannot, map_pages allocates them;
  * - map_pages: the mapping's entries are filled (MADV_POPULATE_WRITE) POPULATE_STEP at a
  *   time, so that the lock is held for one step at most.
  * Without MADV_POPULATE_WRITE, mmap's MAP_POPULATE does both under the lock, as before.
- * Measured (64 MiB x8 echo, first round, 9 runs interleaved): 1598 -> 2064 MB/s with
- * fallocate alone (the writer faulting each page in), 2391 -> 2707 with the steps too. */
+ * Measured (64 MiB x8 echo, first round): 2082 -> 2967 MB/s against one MAP_POPULATE
+ * (bench/ab, 7 repetitions); of that, the steps against fallocate alone (the writer then
+ * faulting each page in) 2391 -> 2707 (9 runs interleaved). */
 #define POPULATE_STEP ((size_t)2 << 20)
 #if defined(MADV_POPULATE_WRITE)
 #  define HAVE_POPULATE_WRITE 1
