@@ -86,15 +86,10 @@ static double cpu_s(double *sys_s)
     return ks + us;
 }
 
-/* The parent's page faults so far (not counted here: -1). */
-static double faults(void)
+/* The parent's page faults and context switches so far (not counted here: -1). */
+static void counts(double *faults, double *switches)
 {
-    return -1;
-}
-
-static double switches(void)
-{
-    return -1;
+    *faults = *switches = -1;
 }
 #else
 static double now_s(void)
@@ -114,21 +109,14 @@ static double cpu_s(double *sys_s)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
-/* The parent's page faults so far (every thread; minor and major). */
-static double faults(void)
+/* The parent's page faults (minor and major) and context switches (each wait that slept,
+ * each preemption) so far, every thread. */
+static void counts(double *faults, double *switches)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_minflt + (double)ru.ru_majflt;
-}
-
-/* The parent's context switches so far (every thread: each wait that slept, each
- * preemption). */
-static double switches(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_nvcsw + (double)ru.ru_nivcsw;
+    *faults = (double)ru.ru_minflt + (double)ru.ru_majflt;
+    *switches = (double)ru.ru_nvcsw + (double)ru.ru_nivcsw;
 }
 #endif
 
@@ -533,7 +521,8 @@ static void bench_cpu(size_t n, uint64_t us, int batches)
     int par = g_workers < cpus ? g_workers : cpus;
     double ideal = (double)n * (double)us * 1e-6 / par;
     for (int b = 0; b < batches; b++) {
-        double s0, s1, c0 = cpu_s(&s0), k0 = tree_cpu_s(), pf0 = faults(), sw0 = switches();
+        double s0, s1, c0 = cpu_s(&s0), k0 = tree_cpu_s(), pf0, sw0;
+        counts(&pf0, &sw0);
         double t0 = now_s();
         for (size_t i = 0; i < n; i++) {
             pp_status st = pp_submit(ex, "burn", &us, sizeof us, &fs[i]);
@@ -547,7 +536,8 @@ static void bench_cpu(size_t n, uint64_t us, int batches)
             pp_future_release(fs[i]);
         }
         double t1 = now_s();
-        double c1 = cpu_s(&s1), k1 = tree_cpu_s(), pf1 = faults(), sw1 = switches();
+        double c1 = cpu_s(&s1), k1 = tree_cpu_s(), pf1, sw1;
+        counts(&pf1, &sw1);
         ratio[b] = (t1 - t0) / ideal;
         printf("# batch %d: %.3f x ideal; the parent's CPU %.2f us/task (%.2f page faults, "
                "%.3f context switches a task), the workers' beyond their tasks %.2f us/task\n",
