@@ -27,6 +27,11 @@
  *   init_segv    any (initializer) -> SIGSEGV
  *   error_len    uint32 n        -> fails (code 1) with a text of n 'x' characters
  *   malformed    any             -> writes 16 bytes of junk into its stream to the parent
+ *   ring_where   any             -> uint64[6]: its block's rings as it sees them: the tail
+ *                                   and skip of the ring to it, of the ring to the parent,
+ *                                   the rings' pages resident (Linux: mincore; else
+ *                                   UINT64_MAX) and the page size (an error if its frames do
+ *                                   not go through rings)
  *   ring_corrupt any             -> its ring to the parent claims more than its size (an
  *                                   error if its frames do not go through rings)
  *                                   (POSIX: descriptor 3), then sleeps: a protocol violation
@@ -61,6 +66,7 @@
 #  include <signal.h>
 #  include <sys/types.h>
 #  include <sys/wait.h>
+#  include <sys/mman.h>
 #  include <time.h>
 #  include <unistd.h>
 #endif
@@ -974,6 +980,33 @@ static int t_malformed(pp_task_ctx *c, const void *a, size_t n)
     return 0;
 }
 
+static int t_ring_where(pp_task_ctx *c, const void *a, size_t n)
+{
+    (void)a, (void)n;
+    pp__wshm *w = pp__worker_block();
+    if (!w || !atomic_load(&pp__wshm_rings(w)->to_worker_tail.on)) {
+        pp_task_error(c, "no rings: frames go through the channel");
+        return 1;
+    }
+    pp__wshm_ctl *r = pp__wshm_rings(w);
+    uint64_t out[6] = {atomic_load(&r->to_worker_tail.count), atomic_load(&r->to_worker_tail.skip),
+                       atomic_load(&r->to_mgr_tail.count), atomic_load(&r->to_mgr_tail.skip),
+                       UINT64_MAX, 0};
+#ifdef __linux__
+    long page = sysconf(_SC_PAGESIZE);
+    out[5] = (uint64_t)page;
+    size_t pages = 2 * (size_t)PP__WSHM_RING_SIZE / (size_t)page;
+    unsigned char *vec = malloc(pages);
+    if (vec && mincore((uint8_t *)w + PP__WSHM_RINGS, pages * (size_t)page, vec) == 0) {
+        out[4] = 0;
+        for (size_t i = 0; i < pages; i++)
+            out[4] += vec[i] & 1;
+    }
+    free(vec);
+#endif
+    return pp_task_return(c, out, sizeof out) == PP_OK ? 0 : 1;
+}
+
 static int t_ring_corrupt(pp_task_ctx *c, const void *a, size_t n)
 {
     (void)a, (void)n;
@@ -1227,6 +1260,7 @@ void pp_t_register_tasks(void)
         {"init_exit", t_init_exit},
         {"init_segv", t_init_segv},
         {"malformed", t_malformed},
+        {"ring_where", t_ring_where},
         {"ring_corrupt", t_ring_corrupt},
         {"error_len", t_error_len},
         {"init_count", t_init_count},

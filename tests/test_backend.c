@@ -1530,43 +1530,6 @@ static void test_no_fork_on_windows(void)
 #endif
 }
 
-/* pp__os_shm_prefault backs the pages of the range asked for, and only those, without
- * changing them (Linux: mincore on the memfd mapping; elsewhere nothing is done: said). */
-static void test_shm_prefault(void)
-{
-#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
-    enum { PAGES = 16 };
-    long page = sysconf(_SC_PAGESIZE);
-    pp__shm *s = NULL;
-    PP_ASSERT_OK_FATAL(pp__os_shm_create((size_t)PAGES * (size_t)page, false, &s, NULL));
-    unsigned char *a = pp__os_shm_addr(s);
-    unsigned char vec[PAGES];
-    CU_ASSERT_FATAL(mincore(a, (size_t)PAGES * (size_t)page, vec) == 0);
-    int before = 0;
-    for (int i = 0; i < PAGES; i++)
-        before += vec[i] & 1;
-    CU_ASSERT_EQUAL(before, 0); /* a fresh block: nothing backed */
-    a[0] = 7;                   /* one touched page, kept as it is */
-    if (madvise(a, (size_t)page, MADV_POPULATE_WRITE) != 0) { /* (on a backed page) */
-        printf("SKIP: this kernel has no MADV_POPULATE_WRITE (errno %d; Linux 5.14+)\n",
-               errno);
-        pp__os_shm_free(s);
-        return;
-    }
-    pp__os_shm_prefault(s, 4 * (size_t)page, 8 * (size_t)page);
-    CU_ASSERT_FATAL(mincore(a, (size_t)PAGES * (size_t)page, vec) == 0);
-    for (int i = 0; i < PAGES; i++)
-        CU_ASSERT_EQUAL(vec[i] & 1, i == 0 || (i >= 4 && i < 12));
-    CU_ASSERT_EQUAL(a[0], 7);
-    CU_ASSERT_EQUAL(a[4 * page], 0);
-    pp__os_shm_prefault(s, 15 * (size_t)page, 2 * (size_t)page); /* past the end: nothing */
-    CU_ASSERT_FATAL(mincore(a, (size_t)PAGES * (size_t)page, vec) == 0);
-    CU_ASSERT_EQUAL(vec[15] & 1, 0);
-    pp__os_shm_free(s);
-#else
-    printf("SKIP: pp__os_shm_prefault does nothing here (Linux MADV_POPULATE_WRITE only)\n");
-#endif
-}
 
 /* pp__os_mem_prefault (alloc.c backs fresh heap pages with it): the whole pages within the
  * range are backed (Linux: mincore), the rest not, and no byte changes, anywhere. */
@@ -1611,7 +1574,6 @@ static void test_mem_prefault(void)
 static CU_TestInfo tests[] = {
     {"process facts: exe path, CPUs, clock, errors, signal names", test_process_facts},
     {"heap memory: prefault backs the whole pages asked for, unchanged", test_mem_prefault},
-    {"shared memory: prefault backs the range asked for, unchanged", test_shm_prefault},
     {"spawned worker answers calls", test_echo_round_trip},
     {"a worker polling for its next call: answers, split frames, EOF", test_worker_polls},
     {"64 MiB to a worker and back", test_big_round_trip},

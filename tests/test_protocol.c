@@ -1308,23 +1308,27 @@ static void test_spin_poll(void)
 typedef struct ring_mem {
     _Atomic(uint64_t) head, tail;
     _Atomic(uint32_t) sleeping, waiting;
+    _Atomic(uint64_t) skip;
     uint8_t           data[4096];
 } ring_mem;
 
 static void ring_of(ring_mem *m, pp__ring *r, uint64_t size)
 {
     memset(m, 0, sizeof *m);
-    *r = (pp__ring){&m->head, &m->tail, &m->sleeping, &m->waiting, m->data, size};
+    *r = (pp__ring){&m->head, &m->tail, &m->sleeping, &m->waiting, &m->skip, m->data, size, 0};
 }
 
-/* Bytes in order through many wraps, in pieces of every size up to twice the ring's. */
-static void test_ring_order(void)
+/* Bytes in order through many wraps, in pieces of every size up to twice the ring's; with a
+ * rewind, through many skips too (the skipped bytes count as unread until passed). */
+static void ring_order(uint64_t rewind)
 {
     ring_mem m;
     pp__ring r;
     ring_of(&m, &r, 64);
+    r.rewind = rewind;
     uint8_t in[200], out[200];
-    unsigned next_in = 0, next_out = 0, seed = 1;
+    unsigned next_in = 0, next_out = 0, seed = 1, skips = 0;
+    uint64_t last_skip = 0;
     for (int round = 0; round < 5000; round++) {
         seed = seed * 1103515245u + 12345u;
         size_t want = (seed >> 16) % 129, n = 0;
@@ -1333,17 +1337,98 @@ static void test_ring_order(void)
         CU_ASSERT_FATAL(pp__ring_put(&r, in, want, &n));
         CU_ASSERT_FATAL(n <= want);
         next_in += (unsigned)n;
+        if (atomic_load(&m.skip) != last_skip) {
+            CU_ASSERT_FATAL(atomic_load(&m.skip) > last_skip);
+            CU_ASSERT_FATAL(atomic_load(&m.skip) % 64 >= rewind);
+            last_skip = atomic_load(&m.skip);
+            skips++;
+        }
         uint64_t avail = 0;
         CU_ASSERT_FATAL(pp__ring_avail(&r, &avail));
-        CU_ASSERT_FATAL(avail == next_in - next_out && avail <= 64);
+        CU_ASSERT_FATAL(avail <= 64);
+        CU_ASSERT_FATAL(rewind ? avail >= next_in - next_out : avail == next_in - next_out);
         size_t cap = (seed >> 8) % 129, got = 0;
         CU_ASSERT_FATAL(pp__ring_get(&r, out, cap, &got));
-        CU_ASSERT_FATAL(got == (cap < avail ? cap : avail));
+        CU_ASSERT_FATAL(got <= (cap < avail ? cap : avail));
+        CU_ASSERT_FATAL(rewind || got == (cap < avail ? cap : avail));
         for (size_t i = 0; i < got; i++)
             CU_ASSERT_FATAL(out[i] == (uint8_t)(next_out + i));
         next_out += (unsigned)got;
     }
     CU_ASSERT(next_in > 64 * 100); /* it wrapped, many times */
+    CU_ASSERT(rewind ? skips > 100 : skips == 0);
+}
+
+static void test_ring_order(void)
+{
+    ring_order(0);
+    ring_order(16);
+}
+
+/* A producer far enough into a lap, with what is unread and what it puts fitting below,
+ * writes at the ring's start; the consumer reads what came before the skip first, then
+ * goes on at the start. Not when it would not fit; and a skip the producer's side claims
+ * while its tail is not past the lap's end is not taken (a corrupt one: the bytes are read
+ * as they are, and nothing is read past the tail). */
+static void test_ring_rewind(void)
+{
+    ring_mem m;
+    pp__ring r;
+    ring_of(&m, &r, 64);
+    r.rewind = 16;
+    uint8_t buf[64], got[64];
+    for (int i = 0; i < 64; i++)
+        buf[i] = (uint8_t)(100 + i);
+    size_t n = 0;
+    CU_ASSERT(pp__ring_put(&r, buf, 20, &n) && n == 20);
+    CU_ASSERT_EQUAL(atomic_load(&m.tail), 20);
+    CU_ASSERT(pp__ring_get(&r, got, 8, &n) && n == 8);
+    /* 12 unread + 4 more fit below 20: skip from 20 to 64 */
+    CU_ASSERT(pp__ring_put(&r, buf + 20, 4, &n) && n == 4);
+    CU_ASSERT_EQUAL(atomic_load(&m.skip), 20);
+    CU_ASSERT_EQUAL(atomic_load(&m.tail), 68);
+    CU_ASSERT(memcmp(m.data, buf + 20, 4) == 0); /* at the ring's start */
+    uint64_t k = 0;
+    CU_ASSERT(pp__ring_room(&r, &k) && k == 64 - 60); /* the skipped bytes are taken */
+    CU_ASSERT(pp__ring_get(&r, got, sizeof got, &n) && n == 12); /* up to the skip */
+    CU_ASSERT(memcmp(got, buf + 8, 12) == 0);
+    CU_ASSERT_EQUAL(atomic_load(&m.head), 20);
+    CU_ASSERT(pp__ring_avail(&r, &k) && k == 48);
+    CU_ASSERT(pp__ring_get(&r, got, sizeof got, &n) && n == 4); /* then the next lap */
+    CU_ASSERT(memcmp(got, buf + 20, 4) == 0);
+    CU_ASSERT_EQUAL(atomic_load(&m.head), 68);
+    CU_ASSERT(pp__ring_avail(&r, &k) && k == 0);
+
+    /* 40 bytes unread at position 44 (68 + 40): 40 + 8 do not fit below 44, no skip */
+    CU_ASSERT(pp__ring_put(&r, buf, 40, &n) && n == 40);
+    CU_ASSERT(pp__ring_put(&r, buf + 40, 8, &n) && n == 8);
+    CU_ASSERT_EQUAL(atomic_load(&m.skip), 20);
+    CU_ASSERT_EQUAL(atomic_load(&m.tail), 116);
+    CU_ASSERT(pp__ring_get(&r, got, sizeof got, &n) && n == 48);
+    CU_ASSERT(memcmp(got, buf, 48) == 0);
+
+    /* the other side claims a skip at the consumer's position with its tail short of the
+     * lap's end: not taken */
+    ring_of(&m, &r, 64);
+    atomic_store(&m.head, 10);
+    atomic_store(&m.tail, 15);
+    atomic_store(&m.skip, 10);
+    memcpy(m.data + 10, "abcde", 5);
+    CU_ASSERT(pp__ring_get(&r, got, sizeof got, &n) && n == 5);
+    CU_ASSERT(memcmp(got, "abcde", 5) == 0);
+    CU_ASSERT_EQUAL(atomic_load(&m.head), 15);
+    /* ... and one past the tail bounds nothing */
+    atomic_store(&m.tail, 20);
+    atomic_store(&m.skip, 30);
+    CU_ASSERT(pp__ring_get(&r, got, sizeof got, &n) && n == 5);
+    CU_ASSERT_EQUAL(atomic_load(&m.head), 20);
+    /* a consumer with no rewind of its own still takes the producer's skips */
+    atomic_store(&m.skip, 20);
+    atomic_store(&m.tail, 64 + 3);
+    memcpy(m.data, "xyz", 3);
+    CU_ASSERT(pp__ring_get(&r, got, sizeof got, &n) && n == 3);
+    CU_ASSERT(memcmp(got, "xyz", 3) == 0);
+    CU_ASSERT_EQUAL(atomic_load(&m.head), 67);
 }
 
 /* Full takes nothing, empty gives nothing, and room comes back as bytes are read. */
@@ -1487,8 +1572,8 @@ static void ring_producer(void *arg)
 
 /* Two threads stream 4 MiB through a 4 KiB ring, each blocking when the other must go on
  * (empty, full), woken only as the flags say: every byte arrives in order, and no wake-up
- * is lost (each wait is bounded). */
-static void test_ring_threads(void)
+ * is lost (each wait is bounded). With a rewind, through the skips too. */
+static void ring_threads(uint64_t rewind)
 {
     apr_pool_t *pool = NULL;
     CU_ASSERT_FATAL(apr_pool_create(&pool, NULL) == APR_SUCCESS);
@@ -1500,6 +1585,7 @@ static void test_ring_threads(void)
     for (size_t i = 0; i < len; i++)
         src[i] = (uint8_t)(i * 31 + (i >> 12));
     ring_of(m, &s->r, sizeof m->data);
+    s->r.rewind = rewind;
     s->src = src;
     s->len = len;
     bell *bells[2] = {&s->to_consumer, &s->to_producer};
@@ -1536,11 +1622,18 @@ static void test_ring_threads(void)
     CU_ASSERT_EQUAL(off, len);
     CU_ASSERT(memcmp(src, dst, len) == 0);
     CU_ASSERT(s->sleeps + s->waits > 0); /* the protocol was exercised, not just polled */
+    CU_ASSERT(rewind ? atomic_load(&m->skip) > 0 : atomic_load(&m->skip) == 0);
     free(src);
     free(dst);
     free(s);
     free(m);
     apr_pool_destroy(pool);
+}
+
+static void test_ring_threads(void)
+{
+    ring_threads(0);
+    ring_threads(1024);
 }
 
 static CU_TestInfo tests[] = {
@@ -1573,7 +1666,8 @@ static CU_TestInfo tests[] = {
     {"spin poll: looks until ready, within the policy and the limit", test_spin_poll},
     {"results around the direct-write size, alone and in a chunk",
      test_results_around_direct_size},
-    {"ring: bytes in order through many wraps", test_ring_order},
+    {"ring: bytes in order through many wraps (and skips)", test_ring_order},
+    {"ring: a producer skips to the start while little is unread", test_ring_rewind},
     {"ring: full and empty", test_ring_full_empty},
     {"ring: scribbled counters are refused", test_ring_corrupt},
     {"ring: a napping consumer need not be rung at once", test_ring_nap},

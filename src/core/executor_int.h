@@ -166,8 +166,6 @@ typedef struct worker {
     /* the rings of its block (ring.h), turned on once the SHM frame is written: every later
      * frame, both ways, goes through them; the channel carries wake-up bytes, descriptors
      * (each with a wake-up byte, before its frame) and, by its end, the worker's */
-    size_t         ring_backed; /* bytes of their pages backed in this process so far
-                                   (pp__os_shm_prefault, a piece before each sleep) */
     bool           ringed;    /* (tx.data: its block has them, on once SHM is written) */
     bool           fd_sent;   /* the head frame's descriptor is gone */
     bool           bell_full; /* the channel took no wake-up byte: write when writable */

@@ -1940,16 +1940,6 @@ static bool ring_events(pp_executor *ex, pp__event *ev, size_t *n, int how)
     return any;
 }
 
-/* About to sleep: backs the next piece of one worker's rings' pages (pp_os.h: each page
- * would fault at its first pass, in each process), a piece per sleep, so that it costs no
- * call anything (what arrives meanwhile is seen before the sleep). */
-static void back_rings_step(pp_executor *ex)
-{
-    for (worker *w = ex->workers; w; w = w->next)
-        if (w->ringed && worker_live(w) && pp__wshm_back_rings(w->shm, &w->tx, &w->ring_backed))
-            return;
-}
-
 /* After a sleep: no ring needs a wake-up any more. */
 static void ring_awake(pp_executor *ex)
 {
@@ -1986,7 +1976,6 @@ static bool look_events(void *arg)
  * running a call (the block's `busy`), the manager does not poll; it naps or sleeps, and
  * the workers keep their CPUs. */
 #define NAP_NS(ex) (8 * (ex)->spin.max_ns)
-#define NAP_BACK_STEPS 4 /* pieces of the rings backed before a nap (one before a sleep) */
 
 /* Workers that run a call now (ringed: as their blocks say; else: as the manager knows). */
 static int busy_workers(const pp_executor *ex)
@@ -2024,10 +2013,6 @@ static pp_status block_events(pp_executor *ex, long timeout_ms, pp__event *ev, s
 {
     pp_status st = PP_OK;
     bool nap = may_nap(ex);
-    /* a nap is taken while calls stream through the rings: their pages are wanted soon,
-     * and the nap's end is the manager's to choose */
-    for (int i = 0; i < (nap ? NAP_BACK_STEPS : 1); i++)
-        back_rings_step(ex);
     ring_events(ex, ev, n, nap ? RINGS_NAP : RINGS_SLEEP);
     if (*n)
         return PP_OK; /* (the wait set's wait would overwrite ev) */

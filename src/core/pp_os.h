@@ -330,13 +330,6 @@ pp_status pp__os_shm_create_max(size_t size, size_t most, bool populate, pp__shm
 pp_status pp__os_shm_resize(pp__shm *s, size_t size, bool grow, pp__oserr *oe);
 size_t    pp__os_shm_size(const pp__shm *s);
 
-/* Backs the pages of [off, off + len) of s in this process's mapping now, without changing
- * them, so that their first use does not fault one page at a time (a worker's rings: each
- * page faulted in both processes at its first pass, ~25 us each on a VM, made the slowest
- * 1 % of round trips of a fresh pool twice as slow). POSIX: madvise(MADV_POPULATE_WRITE)
- * where the system has it, else nothing; Windows: nothing (a section's pages are committed
- * and zero-filled on first touch, and no call maps them ahead without touching them). */
-void      pp__os_shm_prefault(pp__shm *s, size_t off, size_t len);
 /* The most s can be resized to: POSIX SIZE_MAX; Windows the section's reserved size. */
 size_t    pp__os_shm_max(const pp__shm *s);
 

@@ -41,15 +41,23 @@ bool pp__ring_room(pp__ring *r, uint64_t *n)
 
 bool pp__ring_put(pp__ring *r, const void *p, size_t len, size_t *n)
 {
-    uint64_t room;
     *n = 0;
-    if (!pp__ring_room(r, &room))
+    uint64_t h = atomic_load_explicit(r->head, memory_order_acquire);
+    uint64_t t = atomic_load_explicit(r->tail, memory_order_relaxed);
+    uint64_t used = t - h;
+    if (used > r->size)
         return false;
-    size_t k = len < room ? len : (size_t)room;
+    size_t k = len < r->size - used ? len : (size_t)(r->size - used);
     if (k == 0)
         return true;
-    uint64_t t = atomic_load_explicit(r->tail, memory_order_relaxed);
     size_t at = (size_t)(t & (r->size - 1));
+    if (r->rewind && at >= r->rewind && used + len <= at) {
+        /* everything unread and all of this fit below `at`: on to the next lap (the skip is
+         * the consumer's since the tail's release below) */
+        atomic_store_explicit(r->skip, t, memory_order_relaxed);
+        t += r->size - at;
+        at = 0;
+    }
     size_t first = k < r->size - at ? k : (size_t)(r->size - at);
     memcpy(r->data + at, p, first);
     memcpy(r->data, (const uint8_t *)p + first, k - first);
@@ -60,19 +68,33 @@ bool pp__ring_put(pp__ring *r, const void *p, size_t len, size_t *n)
 
 bool pp__ring_get(pp__ring *r, void *buf, size_t cap, size_t *n)
 {
-    uint64_t avail;
     *n = 0;
-    if (!pp__ring_avail(r, &avail))
-        return false;
-    size_t k = cap < avail ? cap : (size_t)avail;
-    if (k == 0)
-        return true;
+    uint64_t t = atomic_load_explicit(r->tail, memory_order_acquire);
     uint64_t h = atomic_load_explicit(r->head, memory_order_relaxed);
-    size_t at = (size_t)(h & (r->size - 1));
+    uint64_t avail = t - h;
+    if (avail > r->size)
+        return false;
+    if (avail == 0)
+        return true;
+    /* A skip (the producer's, or what a corrupt one wrote there): taken where it says, and
+     * only once the tail is past the lap's end (before that it may be the one the producer
+     * is writing, ahead of its tail); else the bytes are read as they are. */
+    uint64_t s = atomic_load_explicit(r->skip, memory_order_relaxed);
+    uint64_t at = h & (r->size - 1);
+    uint64_t h0 = h;
+    if (s == h && at != 0 && avail >= r->size - at) {
+        h += r->size - at;
+        avail = t - h;
+        at = 0;
+    } else if (s > h && s - h < avail) {
+        avail = s - h; /* this lap's bytes first */
+    }
+    size_t k = cap < avail ? cap : (size_t)avail;
     size_t first = k < r->size - at ? k : (size_t)(r->size - at);
     memcpy(buf, r->data + at, first);
     memcpy((uint8_t *)buf + first, r->data, k - first);
-    atomic_store_explicit(r->head, h + k, memory_order_release);
+    if (h + k != h0)
+        atomic_store_explicit(r->head, h + k, memory_order_release);
     *n = k;
     return true;
 }

@@ -19,7 +19,14 @@
  * bytes are seen. A producer that writes on its way out rings either way.
  *
  * Counters only grow (64 bits: never wrap in practice); a position is the counter modulo
- * the ring's size (a power of two). Both processes map the block, and the worker may have
+ * the ring's size (a power of two). A producer that is at least `rewind` bytes into a lap,
+ * with everything unread and what it puts fitting below that point, skips the rest of the
+ * lap and writes at position 0: it stores the counter it skips from in `skip` (with the
+ * tail's release), and the consumer, at that counter, moves to the next lap. So while
+ * little is in flight, frames keep to the ring's first pages (a page or two, warm in both
+ * caches) instead of sweeping all of it; each fresh page costs a fault in both processes.
+ * The skipped bytes count as unread until the consumer passes them. At most one skip is
+ * outstanding: the next needs the consumer past the lap's start. Both processes map the block, and the worker may have
  * scribbled over it: the manager checks every counter it reads (a ring that claims more
  * than its size, or less than nothing, is a protocol violation, as a malformed frame).
  * Only lock-free atomics: address-free, valid in both mappings, and a process killed at any
@@ -33,15 +40,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One side's view of one ring. The four words sit in the shared block: the producer
- * writes tail and waiting, the consumer head and sleeping. */
+/* One side's view of one ring. The five words sit in the shared block: the producer
+ * writes tail, waiting and skip, the consumer head and sleeping. */
 typedef struct pp__ring {
     _Atomic(uint64_t) *head;     /* bytes consumed */
     _Atomic(uint64_t) *tail;     /* bytes produced */
     _Atomic(uint32_t) *sleeping; /* the consumer may block on its channel */
     _Atomic(uint32_t) *waiting;  /* the producer may block for room */
+    _Atomic(uint64_t) *skip;     /* where the producer last skipped to the next lap (0: not
+                                    yet; never a lap's start) */
     uint8_t           *data;
     uint64_t           size;     /* a power of two */
+    uint64_t           rewind;   /* how far into a lap a producer may skip the rest (0:
+                                    never); the producer's own setting */
 } pp__ring;
 
 /* Whether workers' frames go through rings: yes, unless the environment variable
@@ -52,10 +63,12 @@ bool pp__ring_enabled(void);
  * (nothing copied). */
 bool pp__ring_put(pp__ring *r, const void *p, size_t len, size_t *n);
 
-/* Consumer: copies up to cap bytes out, *n of them (0: empty). false: corrupt. */
+/* Consumer: copies up to cap bytes out, *n of them (0: empty), up to a skip (the next get
+ * goes on from the next lap). false: corrupt. */
 bool pp__ring_get(pp__ring *r, void *buf, size_t cap, size_t *n);
 
-/* Bytes there to read (consumer) / room to write (producer); false: corrupt. */
+/* Bytes there to read, skipped ones included (consumer) / room to write (producer); false:
+ * corrupt. */
 bool pp__ring_avail(pp__ring *r, uint64_t *n);
 bool pp__ring_room(pp__ring *r, uint64_t *n);
 

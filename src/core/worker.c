@@ -164,8 +164,6 @@ static size_t ra_pos, ra_len;
  * descriptors), and its EOF still says the parent is gone. */
 static bool ringed;
 static pp__ring ring_out, ring_in;
-static pp__shm *ring_shm;    /* the block (to back the rings' pages a piece at a time) */
-static size_t   ring_backed; /* bytes of the rings backed so far */
 
 /* Wakes the manager: a byte on the channel (any: it reads them only to wake). */
 static void ring_bell(pp__chan *c)
@@ -304,15 +302,6 @@ static bool look_channel(void *c)
     return ra_len != 0;
 }
 
-/* Idle, about to block: backs the next piece of the rings' pages (pp_os.h: each page would
- * fault at its first pass, in each process), a piece per wait, so that it costs no call
- * anything. */
-static void back_rings_step(void)
-{
-    if (ring_shm)
-        (void)pp__wshm_back_rings(ring_shm, &ring_out, &ring_backed);
-}
-
 static void await_frame(pp__chan *c)
 {
     if (ra_pos < ra_len)
@@ -322,10 +311,8 @@ static void await_frame(pp__chan *c)
     if (bell_owed && pp__ring_avail(&ring_in, &k) && k == 0)
         pay_bell(c); /* out of work: the manager is wanted now */
     int64_t t0;
-    if (!pp__spin_poll(&await_spin, -1, look_channel, c, &t0)) {
-        back_rings_step();
+    if (!pp__spin_poll(&await_spin, -1, look_channel, c, &t0))
         ra_len = read_some(c, ra_buf, READ_AHEAD, true);
-    }
     pp__spin_end(&await_spin, t0);
 }
 
@@ -834,7 +821,6 @@ static int serve_loop(pp__chan *c, bool session)
     exit_pid = pp__os_getpid();
     ra_pos = ra_len = 0;
     ringed = false; /* (a pool's worker forked by a task of this one's: not this block's) */
-    ring_shm = NULL;
     pp__wire_hdr h = read_frame(c, &body);
     if (session && h.type == PP__MSG_STOP) {
         pp__free(body.data);
@@ -853,8 +839,6 @@ static int serve_loop(pp__chan *c, bool session)
                                  memory_order_acquire)) {
             pp__wshm_ring_views(shared, false, &ring_out, &ring_in);
             ringed = true;
-            ring_shm = shm;
-            ring_backed = 0;
             ra_pos = ra_len = 0; /* what followed SHM on the channel: wake-ups only */
         }
         h = read_frame(c, &body);

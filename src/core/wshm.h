@@ -30,11 +30,10 @@
 #define PP__WSHM_RING_SIZE (128u * 1024u)
 #define PP__WSHM_RINGS (256u * 1024u)
 #define PP__WSHM_SIZE (PP__WSHM_RINGS + 2u * PP__WSHM_RING_SIZE)
+/* How far into a lap of its ring a producer may skip to the next (ring.h): frames of a
+ * few hundred bytes then keep to the first two pages of each ring. */
+#define PP__WSHM_REWIND (4u * 1024u)
 #define PP__WSHM_CTL 128u
-/* The rings' pages are backed a piece at a time, whenever a side is about to block
- * (pp__os_shm_prefault): this much of them each time (a page: more delayed a fresh pool's
- * next call measurably). */
-#define PP__WSHM_BACK_STEP (4u * 1024u)
 /* The slots of calls queued ahead (below), after the rings' words. */
 #define PP__WSHM_SLOT_OFF 512u
 /* Where the area starts in the block, and its size. */
@@ -87,7 +86,8 @@ typedef struct pp__wshm_line {
     _Atomic(uint64_t) count; /* a ring's head or tail */
     _Atomic(uint32_t) flag;  /* its consumer's `sleeping` or its producer's `waiting` */
     _Atomic(uint32_t) on;    /* (the first line only) */
-    uint8_t           pad[48];
+    _Atomic(uint64_t) skip;  /* (a producer's line) the ring's skip (ring.h) */
+    uint8_t           pad[40];
 } pp__wshm_line;
 
 typedef struct pp__wshm_ctl {
@@ -122,28 +122,14 @@ static inline void pp__wshm_ring_views(pp__wshm *w, bool manager, pp__ring *out,
     uint8_t *base = (uint8_t *)w + PP__WSHM_RINGS;
     pp__ring to_w = {&c->to_worker_head.count, &c->to_worker_tail.count,
                      &c->to_worker_head.flag,  &c->to_worker_tail.flag,
-                     base,                     PP__WSHM_RING_SIZE};
+                     &c->to_worker_tail.skip,  base,
+                     PP__WSHM_RING_SIZE,       PP__WSHM_REWIND};
     pp__ring to_m = {&c->to_mgr_head.count, &c->to_mgr_tail.count,
                      &c->to_mgr_head.flag,  &c->to_mgr_tail.flag,
-                     base + PP__WSHM_RING_SIZE, PP__WSHM_RING_SIZE};
+                     &c->to_mgr_tail.skip,  base + PP__WSHM_RING_SIZE,
+                     PP__WSHM_RING_SIZE,    PP__WSHM_REWIND};
     *out = manager ? to_w : to_m;
     *in = manager ? to_m : to_w;
-}
-
-/* Backs the next PP__WSHM_BACK_STEP of the rings' pages of block s in this process (the
- * manager's or the worker's mapping); *backed: how much so far; out: the ring this side
- * writes. Only once frames stream: while this side has put less than a piece into it (a
- * worker that has answered a call or two, a pool just started), a system call before each
- * wait would cost the next frame more than the fault it spares. false: nothing to back
- * (all were already, or no stream yet). */
-static inline bool pp__wshm_back_rings(pp__shm *s, const pp__ring *out, size_t *backed)
-{
-    if (*backed >= 2 * (size_t)PP__WSHM_RING_SIZE ||
-        atomic_load_explicit(out->tail, memory_order_relaxed) < PP__WSHM_BACK_STEP)
-        return false;
-    pp__os_shm_prefault(s, PP__WSHM_RINGS + *backed, PP__WSHM_BACK_STEP);
-    *backed += PP__WSHM_BACK_STEP;
-    return true;
 }
 
 /* The value of a slot: the call's work id and its state. */

@@ -283,16 +283,6 @@ pp_status pp__os_shm_resize(pp__shm *s, size_t size, bool grow, pp__oserr *oe)
     return PP_OK;
 }
 
-void pp__os_shm_prefault(pp__shm *s, size_t off, size_t len)
-{
-#if defined(MADV_POPULATE_WRITE)
-    if (s && off < s->size && len <= s->size - off)
-        (void)madvise((char *)s->addr + off, len, MADV_POPULATE_WRITE);
-#else
-    (void)s, (void)off, (void)len;
-#endif
-}
-
 size_t pp__os_shm_size(const pp__shm *s)
 {
     return s->size;

@@ -208,11 +208,6 @@ pp_status pp__os_shm_resize(pp__shm *s, size_t size, bool grow, pp__oserr *oe)
     return st;
 }
 
-void pp__os_shm_prefault(pp__shm *s, size_t off, size_t len)
-{
-    (void)s, (void)off, (void)len; /* (pp_os.h says why nothing) */
-}
-
 size_t pp__os_shm_size(const pp__shm *s)
 {
     return s->size;
