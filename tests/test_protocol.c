@@ -1551,7 +1551,8 @@ static void ring_producer(void *arg)
     unsigned seed = 7;
     while (off < s->len && !atomic_load(&s->lost)) {
         seed = seed * 1103515245u + 12345u;
-        size_t want = 1 + (seed >> 16) % 3000, n = 0;
+        /* (with a rewind, small puts: each skips once the consumer is close behind) */
+        size_t want = 1 + (seed >> 16) % (s->r.rewind ? 300 : 3000), n = 0;
         if (want > s->len - off)
             want = s->len - off;
         if (!pp__ring_put(&s->r, s->src + off, want, &n))
@@ -1572,7 +1573,8 @@ static void ring_producer(void *arg)
 
 /* Two threads stream 4 MiB through a 4 KiB ring, each blocking when the other must go on
  * (empty, full), woken only as the flags say: every byte arrives in order, and no wake-up
- * is lost (each wait is bounded). With a rewind, through the skips too. */
+ * is lost (each wait is bounded). With a rewind, through whatever skips the threads'
+ * timing allows too. */
 static void ring_threads(uint64_t rewind)
 {
     apr_pool_t *pool = NULL;
@@ -1622,7 +1624,10 @@ static void ring_threads(uint64_t rewind)
     CU_ASSERT_EQUAL(off, len);
     CU_ASSERT(memcmp(src, dst, len) == 0);
     CU_ASSERT(s->sleeps + s->waits > 0); /* the protocol was exercised, not just polled */
-    CU_ASSERT(rewind ? atomic_load(&m->skip) > 0 : atomic_load(&m->skip) == 0);
+    if (!rewind)
+        CU_ASSERT_EQUAL(atomic_load(&m->skip), 0);
+    /* (whether a skip happened depends on how the threads ran: ring_order and
+     * test_ring_rewind say that they happen) */
     free(src);
     free(dst);
     free(s);
