@@ -596,8 +596,8 @@ PP_API void pp_executor_options_init(pp_executor_options *o);
  * briefly before they sleep, unless every CPU has a worker running a call (docs/design.md
  * says how); the environment variable PROCPOOL_SPIN_US sets the longest poll in
  * microseconds (0: never poll; at most 10000). While workers finish calls every few tens of
- * microseconds, the executor's thread reads their results in batches, at most 8 x that
- * poll (400 us by default) after each arrives, instead of being woken for each (not on
+ * microseconds, the executor's thread reads their results in batches, at most 16 x that
+ * poll (800 us by default) after each arrives, instead of being woken for each (not on
  * Windows; never with PROCPOOL_SPIN_US=0).
  * Calls and results of 256 KiB or more travel through shared memory, not through the
  * worker's channel: written once, read in place by the task, and a result is a view of that
@@ -981,8 +981,8 @@ PP_API pp_status pp_future_exception(pp_future *f, long timeout_ms, const pp_err
 
 /**
  * Cancels @p f if its call has not started: its worker has not begun it. Calls may be
- * queued ahead to a worker (up to 32 per worker; the environment variable PROCPOOL_PIPELINE
- * sets how many, 1..32, read at pp_executor_create()); such a call can still be cancelled,
+ * queued ahead to a worker (up to 64 per worker; the environment variable PROCPOOL_PIPELINE
+ * sets how many, 1..64, read at pp_executor_create()); such a call can still be cancelled,
  * and is then never run; a worker left idle takes calls another has not started.
  * PROCPOOL_PIPELINE=0 gives CPython's rule instead: a call counts as started once it is
  * handed to a worker or to the executor's call queue (max_workers + 1 calls at most). A

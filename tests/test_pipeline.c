@@ -33,12 +33,13 @@ static void set_pipeline(const char *v)
 
 typedef struct steps {
     int           n;
-    pp_t_step_arg args[48];
+    pp_t_step_arg args[80];
     char          path[256];
 } steps;
 
 static void steps_init(steps *s, int n, const char *tag)
 {
+    CU_ASSERT_FATAL(n <= (int)(sizeof s->args / sizeof s->args[0]));
     s->n = n;
     snprintf(s->path, sizeof s->path, "pp_pipeline_%s_%lld_%s.runs", tag, pp_t_getpid(),
              pp_t_start_name());
@@ -181,12 +182,13 @@ static void test_cancel_every_call_not_started(void)
     end_gated(ex, g, &s);
 }
 
-/* The depth: 32 calls a worker by default, and PROCPOOL_PIPELINE above 32 means 32: one
- * worker blocked on a gate holds 32 (31 queued ahead), one more waits in the call queue,
+/* The depth: 64 calls a worker by default, and PROCPOOL_PIPELINE above 64 means 64: one
+ * worker blocked on a gate holds 64 (63 queued ahead), one more waits in the call queue,
  * and the rest stay pending; all but the blocked one can be cancelled and none runs. */
+#define DEPTH 64
 static void depth_holds(const char *depth)
 {
-    enum { N = 40 };
+    enum { N = DEPTH + 8 };
     pp_executor *ex = pipe_executor(1, depth, PP_CRASH_BREAK);
     pp_t_gate *g = NULL;
     pp_future *b = blocked_call(ex, "depth", &g);
@@ -195,10 +197,10 @@ static void depth_holds(const char *depth)
     pp_future *f[N];
     for (int i = 0; i < N; i++)
         f[i] = submit_step(ex, &s, i);
-    CU_ASSERT(handed_out_within(ex, 33, BOUND_MS));
+    CU_ASSERT(handed_out_within(ex, DEPTH + 1, BOUND_MS));
     pp_executor_stats st;
     PP_ASSERT_OK(pp_executor_stats_get(ex, &st));
-    CU_ASSERT_EQUAL(st.handed_out, 33); /* (not more: it stays there) */
+    CU_ASSERT_EQUAL(st.handed_out, DEPTH + 1); /* (not more: it stays there) */
     for (int i = 0; i < N; i++)
         CU_ASSERT_TRUE(pp_future_cancel(f[i]));
     pp_t_gate_open(g);
@@ -525,9 +527,9 @@ static void test_many_calls_and_chunks(void)
 static CU_TestInfo tests[] = {
     {"cancel succeeds for every call not started; none runs", test_cancel_every_call_not_started},
     {"running only once the worker started the call", test_running_only_once_started},
-    {"32 calls a worker by default", test_depth_default},
+    {"64 calls a worker by default", test_depth_default},
     {"a result is not held back behind the next call", test_result_not_held_back},
-    {"PROCPOOL_PIPELINE above 32 means 32", test_depth_clamped},
+    {"PROCPOOL_PIPELINE above 64 means 64", test_depth_clamped},
     {"a call queued behind a blocked one moves to a worker left idle", test_revoke_to_idle_worker},
     {"ISOLATE: killed with calls queued ahead: they run elsewhere", test_killed_isolate},
     {"BREAK: killed with calls queued ahead: they fail broken", test_killed_break},

@@ -32,8 +32,8 @@
 #define RBUF_CAP (64u * 1024u)           /* staging buffer for small frames, per worker */
 #define READ_BUDGET (8u * 1024u * 1024u) /* bytes read from one worker per wakeup */
 #define WBATCH_CAP 8192 /* small frames for one worker gathered into one write, up to this */
-#define PIPE_MAX 32 /* PROCPOOL_PIPELINE: at most this many calls held by one worker */
-#define PIPE_DEFAULT 32 /* ... and by default (docs/design.md, "The pipeline") */
+#define PIPE_MAX 64 /* PROCPOOL_PIPELINE: at most this many calls held by one worker */
+#define PIPE_DEFAULT 64 /* ... and by default (docs/design.md, "The pipeline") */
 #define OUTQ (6 + PIPE_MAX) /* SHM + INIT + result SEG + a CALL (or its SEG) + STOP, and
                                the calls queued ahead */
 #define REAP_GRACE_MS 2000 /* a worker whose channel closed, or that was told to terminate,

@@ -1961,12 +1961,14 @@ static bool look_events(void *arg)
  *
  * While workers finish calls every few tens of microseconds, a wake-up per result (a
  * system call in the worker, a hand-off to the manager's thread) costs more than the
- * frames. The manager then naps instead of sleeping: it blocks for at most NAP_NS (8 times
- * the longest spin: 400 us by default), having told every ring so (PP__RING_NAPPING,
+ * frames. The manager then naps instead of sleeping: it blocks for at most NAP_NS (16 times
+ * the longest spin: 800 us by default), having told every ring so (PP__RING_NAPPING,
  * ring.h); a worker then writes its results without ringing until it would itself wait
  * for the manager (out of calls, or of room), and the nap's end reads them all: one
- * wake-up for many results (with the pipeline's 32 calls a worker, it has work for the
- * whole nap). A result then waits at most a nap longer than it would have. Naps are taken
+ * wake-up for many results (with the pipeline's 64 calls a worker, it has work for the
+ * whole nap down to calls of ~15 us; shorter ones run out and ring). Each wake-up costs
+ * the manager ~25 us of CPU on the VM of bench/ whatever it brings (timer, switch, poll):
+ * 400 us naps with 32 calls a worker spent ~45 us a cycle on 20 us calls. A result then waits at most a nap longer than it would have. Naps are taken
  * only while they pay: after a wait that was short (at most 2 naps long) and brought bytes
  * from a ring (nap_ok), while some worker holds a call; a nap that brings nothing ends them
  * until such a wait comes again. Never with PROCPOOL_SPIN_US=0 (a pool that never polls),
@@ -1975,7 +1977,7 @@ static bool look_events(void *arg)
  * Polling (spin.h) is for a CPU that would idle otherwise: while every CPU has a worker
  * running a call (the block's `busy`), the manager does not poll; it naps or sleeps, and
  * the workers keep their CPUs. */
-#define NAP_NS(ex) (8 * (ex)->spin.max_ns)
+#define NAP_NS(ex) (16 * (ex)->spin.max_ns)
 
 /* Workers that run a call now (ringed: as their blocks say; else: as the manager knows). */
 static int busy_workers(const pp_executor *ex)
@@ -2017,7 +2019,7 @@ static pp_status block_events(pp_executor *ex, long timeout_ms, pp__event *ev, s
     if (*n)
         return PP_OK; /* (the wait set's wait would overwrite ev) */
     if (nap) {
-        int64_t us = (ex->spin.max_ns ? NAP_NS(ex) : 8 * PP__SPIN_DEFAULT_US * 1000) / 1000;
+        int64_t us = (ex->spin.max_ns ? NAP_NS(ex) : 16 * PP__SPIN_DEFAULT_US * 1000) / 1000;
         if (timeout_ms != PP_FOREVER && (int64_t)timeout_ms * 1000 < us)
             us = (int64_t)timeout_ms * 1000;
         st = pp__os_waitset_nap(ex->ws, (long)us, ev, N_EVENTS, n, oe);

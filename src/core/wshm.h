@@ -41,7 +41,7 @@
 #define PP__WSHM_AREA_SIZE (PP__WSHM_RINGS - PP__WSHM_AREA)
 /* Slots of calls queued ahead (below): at most this many calls of a worker are unclaimed
  * or revoked-but-not-yet-read at once. */
-#define PP__WSHM_SLOTS 32
+#define PP__WSHM_SLOTS 64
 #define PP__SLOT_QUEUED 1u
 #define PP__SLOT_REVOKED 2u
 
