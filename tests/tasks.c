@@ -32,6 +32,9 @@
  *                                   the rings' pages resident (Linux: mincore; else
  *                                   UINT64_MAX) and the page size (an error if its frames do
  *                                   not go through rings)
+ *   slots_queued uint32 want     -> uint32: the most calls queued ahead to this worker (slots
+ *                                   QUEUED in its block) it saw, polling until `want` or
+ *                                   PP_T_TIMEOUT_MS / 2 pass
  *   ring_corrupt any             -> its ring to the parent claims more than its size (an
  *                                   error if its frames do not go through rings)
  *                                   (POSIX: descriptor 3), then sleeps: a protocol violation
@@ -1007,6 +1010,34 @@ static int t_ring_where(pp_task_ctx *c, const void *a, size_t n)
     return pp_task_return(c, out, sizeof out) == PP_OK ? 0 : 1;
 }
 
+static int t_slots_queued(pp_task_ctx *c, const void *a, size_t n)
+{
+    uint32_t want = 0;
+    if (n != sizeof want) {
+        pp_task_error(c, "slots_queued wants a uint32");
+        return 2;
+    }
+    memcpy(&want, a, sizeof want);
+    pp__wshm *w = pp__worker_block();
+    if (!w) {
+        pp_task_error(c, "no shared block");
+        return 1;
+    }
+    uint32_t best = 0;
+    long long end = pp_t_now_ms() + PP_T_TIMEOUT_MS / 2;
+    for (;;) {
+        uint32_t k = 0;
+        for (int i = 0; i < PP__WSHM_SLOTS; i++)
+            k += (atomic_load(pp__wshm_slot(w, i)) & 3u) == PP__SLOT_QUEUED;
+        if (k > best)
+            best = k;
+        if (best >= want || pp_t_now_ms() > end)
+            break;
+        pp_t_sleep_ms(1);
+    }
+    return pp_task_return(c, &best, sizeof best) == PP_OK ? 0 : 1;
+}
+
 static int t_ring_corrupt(pp_task_ctx *c, const void *a, size_t n)
 {
     (void)a, (void)n;
@@ -1261,6 +1292,7 @@ void pp_t_register_tasks(void)
         {"init_segv", t_init_segv},
         {"malformed", t_malformed},
         {"ring_where", t_ring_where},
+        {"slots_queued", t_slots_queued},
         {"ring_corrupt", t_ring_corrupt},
         {"error_len", t_error_len},
         {"init_count", t_init_count},

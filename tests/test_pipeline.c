@@ -442,6 +442,52 @@ static void test_stop_cancels_queued_ahead(void)
     pp_t_step_remove(s.path, s.n);
 }
 
+/* A worker fed through rings is topped up to its depth at each of the manager's passes, not
+ * only once half of its calls are gone (worth_topping_up): a worker holding a blocked call
+ * and 63 queued ahead, the blocked one and the 20 after it return; the call after those
+ * then sees 63 calls queued ahead behind it again (with the half rule: 42, for 43 held is
+ * more than half, and the worker could run dry before the manager's next pass). */
+static void test_topped_up_to_depth(void)
+{
+    const char *e_ring = getenv("PROCPOOL_RING");
+    if (e_ring && strcmp(e_ring, "0") == 0) {
+        printf("SKIP: PROCPOOL_RING=0: through the channel the half rule stays\n");
+        return;
+    }
+    enum { QUICK = 20, REST = 100 };
+    pp_executor *ex = pipe_executor(1, NULL, PP_CRASH_BREAK);
+    pp_t_gate *g = NULL;
+    pp_future *b = blocked_call(ex, "topup", &g);
+    pp_future *q[QUICK], *r[REST], *p = NULL;
+    for (int i = 0; i < QUICK; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "noop", NULL, 0, &q[i]));
+    uint32_t want = DEPTH - 1;
+    PP_ASSERT_OK_FATAL(pp_submit(ex, "slots_queued", &want, sizeof want, &p));
+    for (int i = 0; i < REST; i++)
+        PP_ASSERT_OK_FATAL(pp_submit(ex, "noop", NULL, 0, &r[i]));
+    CU_ASSERT(handed_out_within(ex, DEPTH + 1, BOUND_MS)); /* b and 63 ahead, one waiting */
+    pp_t_gate_open(g);
+    pp_buf out = {NULL, 0};
+    PP_ASSERT_OK(pp_future_result(p, BOUND_MS, &out));
+    uint32_t seen = 0;
+    CU_ASSERT_FATAL(out.len == sizeof seen && out.data);
+    memcpy(&seen, out.data, sizeof seen);
+    CU_ASSERT_EQUAL(seen, DEPTH - 1);
+    PP_ASSERT_OK(pp_future_result(b, BOUND_MS, NULL));
+    for (int i = 0; i < QUICK; i++) {
+        PP_ASSERT_OK(pp_future_result(q[i], BOUND_MS, NULL));
+        pp_future_release(q[i]);
+    }
+    for (int i = 0; i < REST; i++) {
+        PP_ASSERT_OK(pp_future_result(r[i], BOUND_MS, NULL));
+        pp_future_release(r[i]);
+    }
+    pp_future_release(p);
+    pp_future_release(b);
+    pp_executor_destroy(ex);
+    pp_t_gate_free(g);
+}
+
 /* Small calls streaming through a worker's rings keep to their first pages (ring.h: a
  * producer skips to the ring's start while little is unread): after more than a ring's
  * worth of frames each way, both sides have skipped, both write positions are within the
@@ -537,6 +583,7 @@ static CU_TestInfo tests[] = {
     {"pp_executor_stop cancels calls queued ahead", test_stop_cancels_queued_ahead},
     {"many calls and map chunks, pipelined", test_many_calls_and_chunks},
     {"small calls keep to the rings' first pages", test_rings_keep_to_first_pages},
+    {"a worker fed through rings is topped up to its depth at each pass", test_topped_up_to_depth},
     CU_TEST_INFO_NULL,
 };
 
