@@ -417,6 +417,8 @@ static pp_executor *spawn_executor(int max_workers, pp_crash_policy policy)
  * runs (never reproduced on purpose; more often on a loaded machine); procpool bounds it
  * (SPAWN_WAIT_MS in src/mpi/mpi.c) and breaks the pool saying so. That outcome, and only
  * that one, is reported as the known runtime fault: true if f ended so. */
+static bool known_fault; /* (then the program ends with _exit: see main) */
+
 static bool known_spawn_fault(pp_future *f, pp_status st)
 {
     const pp_error *e = NULL;
@@ -425,6 +427,7 @@ static bool known_spawn_fault(pp_future *f, pp_status st)
         !strstr(e->message, "MPI_Comm_spawn did not return"))
         return false;
     printf("mpi_check: spawn: isolate: KNOWN Open MPI fault, not procpool's: %s\n", e->message);
+    known_fault = true;
     return true;
 }
 
@@ -699,5 +702,9 @@ int main(int argc, char **argv)
         return 2;
     }
     printf("mpi_check: exit %d\n", failures ? 1 : 0);
+    if (known_fault) /* Open MPI's runtime is wedged in the spawn that never returned: its
+                        finalization at exit hung the job until run.sh's guard (seen once
+                        under ctest -j2); nothing is left to check */
+        _exit(failures ? 1 : 0);
     return failures ? 1 : 0;
 }
