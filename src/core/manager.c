@@ -1972,10 +1972,11 @@ static bool look_events(void *arg)
  * wake-up for many results (with the pipeline's 64 calls a worker, it has work for the
  * whole nap down to calls of ~15 us; shorter ones run out and ring). Each wake-up costs
  * the manager ~25 us of CPU on the VM of bench/ whatever it brings (timer, switch, poll):
- * 400 us naps with 32 calls a worker spent ~45 us a cycle on 20 us calls. A result then waits at most a nap longer than it would have. Naps are taken
- * only while they pay: after a wait that was short (at most 2 naps long) and brought bytes
- * from a ring (nap_ok), while some worker holds a call; a nap that brings nothing ends them
- * until such a wait comes again. Never with PROCPOOL_SPIN_US=0 (a pool that never polls),
+ * 400 us naps with 32 calls a worker spent ~45 us a cycle on 20 us calls. A result then
+ * waits at most a nap longer than it would have. Naps are taken only while they pay:
+ * after a wait that was short (at most 2 naps long) and brought bytes from a ring
+ * (nap_ok), while some worker holds a call; a nap that brings nothing ends them until such
+ * a wait comes again. Never with PROCPOOL_SPIN_US=0 (a pool that never polls),
  * nor where the backend cannot wait less than a millisecond (pp__os_waitset_nap: Windows).
  *
  * Polling (spin.h) is for a CPU that would idle otherwise: while every CPU has a worker
