@@ -112,6 +112,17 @@ int pp__pipeline_depth(void); /* (the library's, src/core/manager.c) */
         }                                                                                      \
     } while (0)
 
+/* PROCPOOL_RING=0 keeps a local worker's frames on its channel (docs/design.md, "Frames
+ * through the shared block"): a test of the rings themselves skips under it. */
+bool pp__ring_enabled(void); /* (the library's, src/core/ring.c) */
+#define PP_T_SKIP_IF_NO_RINGS(why)                                                             \
+    do {                                                                                       \
+        if (!pp__ring_enabled()) {                                                             \
+            printf("SKIP (PROCPOOL_RING=0): %s\n", why);                                       \
+            return;                                                                            \
+        }                                                                                      \
+    } while (0)
+
 /* This program's path spelled anew ("dir/./name", one more "./" at each call; free()): a
  * worker_path no executor used before, so that forkserver starts a new server, which sees
  * the environment as it is now. pp_t_executor*() use it when PP_T_HIDE_PARENT_ONLY is set. */

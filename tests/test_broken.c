@@ -763,11 +763,7 @@ static void test_dies_while_big_argument_written(void)
  * broken, nothing read past the ring. */
 static void test_corrupt_ring(void)
 {
-    const char *e_ring = getenv("PROCPOOL_RING");
-    if (e_ring && strcmp(e_ring, "0") == 0) {
-        printf("SKIP: PROCPOOL_RING=0: frames go through the channel\n");
-        return;
-    }
+    PP_T_SKIP_IF_NO_RINGS("frames go through the channel");
     pp_executor *ex = pp_t_executor(1);
     pp_future *f;
     PP_ASSERT_OK_FATAL(pp_submit(ex, "ring_corrupt", NULL, 0, &f));

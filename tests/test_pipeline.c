@@ -449,11 +449,7 @@ static void test_stop_cancels_queued_ahead(void)
  * more than half, and the worker could run dry before the manager's next pass). */
 static void test_topped_up_to_depth(void)
 {
-    const char *e_ring = getenv("PROCPOOL_RING");
-    if (e_ring && strcmp(e_ring, "0") == 0) {
-        printf("SKIP: PROCPOOL_RING=0: through the channel the half rule stays\n");
-        return;
-    }
+    PP_T_SKIP_IF_NO_RINGS("through the channel the half rule stays");
     enum { QUICK = 20, REST = 100 };
     pp_executor *ex = pipe_executor(1, NULL, PP_CRASH_BREAK);
     pp_t_gate *g = NULL;
@@ -494,11 +490,7 @@ static void test_topped_up_to_depth(void)
  * first pages, and (Linux) only those pages of the rings exist. */
 static void test_rings_keep_to_first_pages(void)
 {
-    const char *e_ring = getenv("PROCPOOL_RING");
-    if (e_ring && strcmp(e_ring, "0") == 0) {
-        printf("SKIP: PROCPOOL_RING=0: frames go through the channel\n");
-        return;
-    }
+    PP_T_SKIP_IF_NO_RINGS("frames go through the channel");
     set_pipeline(NULL);
     pp_executor *ex = pp_t_executor(1);
     enum { N = 6000 };

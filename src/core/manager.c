@@ -1982,7 +1982,8 @@ static bool look_events(void *arg)
  * Polling (spin.h) is for a CPU that would idle otherwise: while every CPU has a worker
  * running a call (the block's `busy`), the manager does not poll; it naps or sleeps, and
  * the workers keep their CPUs. */
-#define NAP_NS(ex) (16 * (ex)->spin.max_ns)
+#define NAP_NS_OF(spin_ns) (16 * (spin_ns))
+#define NAP_NS(ex) NAP_NS_OF((ex)->spin.max_ns)
 
 /* Workers that run a call now (ringed: as their blocks say; else: as the manager knows). */
 static int busy_workers(const pp_executor *ex)
@@ -2024,7 +2025,8 @@ static pp_status block_events(pp_executor *ex, long timeout_ms, pp__event *ev, s
     if (*n)
         return PP_OK; /* (the wait set's wait would overwrite ev) */
     if (nap) {
-        int64_t us = (ex->spin.max_ns ? NAP_NS(ex) : 16 * PP__SPIN_DEFAULT_US * 1000) / 1000;
+        int64_t us = NAP_NS_OF(ex->spin.max_ns ? ex->spin.max_ns
+                                               : (int64_t)PP__SPIN_DEFAULT_US * 1000) / 1000;
         if (timeout_ms != PP_FOREVER && (int64_t)timeout_ms * 1000 < us)
             us = (int64_t)timeout_ms * 1000;
         st = pp__os_waitset_nap(ex->ws, (long)us, ev, N_EVENTS, n, oe);

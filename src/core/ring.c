@@ -22,30 +22,35 @@ bool pp__ring_enabled(void)
 /* The consumer's data is the producer's since tail's release; the producer may reuse room
  * since head's release. */
 
+/* The two counters as one side sees them (the other side's with acquire), and the bytes
+ * between them; false: more than the ring holds (a corrupt counter). */
+static bool counters(pp__ring *r, bool producer, uint64_t *h, uint64_t *t, uint64_t *used)
+{
+    *h = atomic_load_explicit(r->head, producer ? memory_order_acquire : memory_order_relaxed);
+    *t = atomic_load_explicit(r->tail, producer ? memory_order_relaxed : memory_order_acquire);
+    *used = *t - *h;
+    return *used <= r->size;
+}
+
 bool pp__ring_avail(pp__ring *r, uint64_t *n)
 {
-    uint64_t t = atomic_load_explicit(r->tail, memory_order_acquire);
-    uint64_t h = atomic_load_explicit(r->head, memory_order_relaxed);
-    *n = t - h;
-    return *n <= r->size;
+    uint64_t h, t;
+    return counters(r, false, &h, &t, n);
 }
 
 bool pp__ring_room(pp__ring *r, uint64_t *n)
 {
-    uint64_t h = atomic_load_explicit(r->head, memory_order_acquire);
-    uint64_t t = atomic_load_explicit(r->tail, memory_order_relaxed);
-    uint64_t used = t - h;
-    *n = used <= r->size ? r->size - used : 0;
-    return used <= r->size;
+    uint64_t h, t, used;
+    bool ok = counters(r, true, &h, &t, &used);
+    *n = ok ? r->size - used : 0;
+    return ok;
 }
 
 bool pp__ring_put(pp__ring *r, const void *p, size_t len, size_t *n)
 {
     *n = 0;
-    uint64_t h = atomic_load_explicit(r->head, memory_order_acquire);
-    uint64_t t = atomic_load_explicit(r->tail, memory_order_relaxed);
-    uint64_t used = t - h;
-    if (used > r->size)
+    uint64_t h, t, used;
+    if (!counters(r, true, &h, &t, &used))
         return false;
     size_t k = len < r->size - used ? len : (size_t)(r->size - used);
     if (k == 0)
@@ -69,10 +74,8 @@ bool pp__ring_put(pp__ring *r, const void *p, size_t len, size_t *n)
 bool pp__ring_get(pp__ring *r, void *buf, size_t cap, size_t *n)
 {
     *n = 0;
-    uint64_t t = atomic_load_explicit(r->tail, memory_order_acquire);
-    uint64_t h = atomic_load_explicit(r->head, memory_order_relaxed);
-    uint64_t avail = t - h;
-    if (avail > r->size)
+    uint64_t h, t, avail;
+    if (!counters(r, false, &h, &t, &avail))
         return false;
     if (avail == 0)
         return true;
@@ -81,7 +84,6 @@ bool pp__ring_get(pp__ring *r, void *buf, size_t cap, size_t *n)
      * is writing, ahead of its tail); else the bytes are read as they are. */
     uint64_t s = atomic_load_explicit(r->skip, memory_order_relaxed);
     uint64_t at = h & (r->size - 1);
-    uint64_t h0 = h;
     if (s == h && at != 0 && avail >= r->size - at) {
         h += r->size - at;
         avail = t - h;
@@ -93,8 +95,7 @@ bool pp__ring_get(pp__ring *r, void *buf, size_t cap, size_t *n)
     size_t first = k < r->size - at ? k : (size_t)(r->size - at);
     memcpy(buf, r->data + at, first);
     memcpy((uint8_t *)buf + first, r->data, k - first);
-    if (h + k != h0)
-        atomic_store_explicit(r->head, h + k, memory_order_release);
+    atomic_store_explicit(r->head, h + k, memory_order_release);
     *n = k;
     return true;
 }

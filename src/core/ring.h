@@ -26,9 +26,11 @@
  * little is in flight, frames keep to the ring's first pages (a page or two, warm in both
  * caches) instead of sweeping all of it; each fresh page costs a fault in both processes.
  * The skipped bytes count as unread until the consumer passes them. At most one skip is
- * outstanding: the next needs the consumer past the lap's start. Both processes map the block, and the worker may have
- * scribbled over it: the manager checks every counter it reads (a ring that claims more
- * than its size, or less than nothing, is a protocol violation, as a malformed frame).
+ * outstanding: the next needs the consumer past the lap's start.
+ *
+ * Both processes map the block, and the worker may have scribbled over it: the manager
+ * checks every counter it reads (a ring that claims more than its size, or less than
+ * nothing, is a protocol violation, as a malformed frame).
  * Only lock-free atomics: address-free, valid in both mappings, and a process killed at any
  * instant leaves nothing locked.
  */
