@@ -392,6 +392,50 @@ static double proc_cpu_s(const char *pid, int children)
 }
 #endif
 
+/* The page faults (minor and major) of every child of every thread of this process (the
+ * workers) so far, from /proc/PID/stat; -1 where there is no /proc. */
+static double children_faults(void)
+{
+#ifdef __linux__
+    double sum = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        char child[32];
+        while (fscanf(f, "%31s", child) == 1) {
+            snprintf(path, sizeof path, "/proc/%s/stat", child);
+            FILE *st = fopen(path, "r");
+            char line[1024];
+            size_t got = st ? fread(line, 1, sizeof line - 1, st) : 0;
+            if (st)
+                fclose(st);
+            line[got] = '\0';
+            /* after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt cminflt
+             * majflt (the command may hold spaces and parentheses: after its last ')') */
+            const char *after = strrchr(line, ')');
+            unsigned long long minflt, majflt;
+            if (after && sscanf(after + 1, " %*c %*d %*d %*d %*d %*d %*u %llu %*u %llu",
+                                &minflt, &majflt) == 2)
+                sum += (double)minflt + (double)majflt;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return sum;
+#else
+    return -1;
+#endif
+}
+
 static double tree_cpu_s(void)
 {
 #ifdef __linux__
@@ -510,7 +554,7 @@ static void bench_broken(int reps)
  * (cpu.*: its memory is fresh, and each page of it faults once, in the parent and in the
  * workers: ~25 us a fault on the VM of bench/) and the median of the others (cpu_steady.*:
  * a pool that has run such a batch before). With each round, the parent's CPU per task and
- * the workers' CPU beyond their tasks (Linux). */
+ * the workers' CPU beyond their tasks and page faults (Linux). */
 static void bench_cpu(size_t n, uint64_t us, int batches)
 {
     pp_future **fs = xmalloc(n * sizeof *fs);
@@ -521,7 +565,7 @@ static void bench_cpu(size_t n, uint64_t us, int batches)
     int par = g_workers < cpus ? g_workers : cpus;
     double ideal = (double)n * (double)us * 1e-6 / par;
     for (int b = 0; b < batches; b++) {
-        double s0, s1, c0 = cpu_s(&s0), k0 = tree_cpu_s(), pf0, sw0;
+        double s0, s1, c0 = cpu_s(&s0), k0 = tree_cpu_s(), pf0, sw0, wf0 = children_faults();
         counts(&pf0, &sw0);
         double t0 = now_s();
         for (size_t i = 0; i < n; i++) {
@@ -536,15 +580,17 @@ static void bench_cpu(size_t n, uint64_t us, int batches)
             pp_future_release(fs[i]);
         }
         double t1 = now_s();
-        double c1 = cpu_s(&s1), k1 = tree_cpu_s(), pf1, sw1;
+        double c1 = cpu_s(&s1), k1 = tree_cpu_s(), pf1, sw1, wf1 = children_faults();
         counts(&pf1, &sw1);
         ratio[b] = (t1 - t0) / ideal;
         printf("# batch %d: %.3f x ideal; the parent's CPU %.2f us/task (%.2f page faults, "
-               "%.3f context switches a task), the workers' beyond their tasks %.2f us/task\n",
+               "%.3f context switches a task), the workers' beyond their tasks %.2f us/task "
+               "(%.0f page faults in all)\n",
                b + 1, ratio[b], (c1 - c0) / (double)n * 1e6,
                pf0 < 0 ? -1.0 : (pf1 - pf0) / (double)n,
                sw0 < 0 ? -1.0 : (sw1 - sw0) / (double)n,
-               k0 < 0 ? -1.0 : ((k1 - k0) - (c1 - c0)) / (double)n * 1e6 - (double)us);
+               k0 < 0 ? -1.0 : ((k1 - k0) - (c1 - c0)) / (double)n * 1e6 - (double)us,
+               wf0 < 0 ? -1.0 : wf1 - wf0);
     }
     pp_executor_destroy(ex);
     printf("cpu.%lluus.w%d.%s\t%.3f\tx ideal\n", (unsigned long long)us, g_workers,
