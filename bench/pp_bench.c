@@ -356,90 +356,109 @@ static void size_label(size_t size, char *buf, size_t cap)
  * run so far, from /proc/.../schedstat (ns): a measure of the work of a round that the
  * load of the machine does not change as much as the wall time. -1: not on this system. */
 #ifdef __linux__
-/* The run time of every thread of process pid ("self" or a number), and (children) of
- * every child of any of them, in seconds. */
-static double proc_cpu_s(const char *pid, int children)
+/* Calls visit(path, arg) with "/proc/PID/task/TID" of every thread of process pid ("self"
+ * or a number). */
+static void each_thread(const char *pid, void (*visit)(const char *path, void *arg), void *arg)
 {
-    double sum = 0;
     char path[512];
     snprintf(path, sizeof path, "/proc/%s/task", pid);
     DIR *d = opendir(path);
     if (!d)
-        return 0;
+        return;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        unsigned long long ns = 0;
-        snprintf(path, sizeof path, "/proc/%s/task/%s/schedstat", pid, e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f) {
-            if (fscanf(f, "%llu", &ns) == 1)
-                sum += (double)ns / 1e9;
-            fclose(f);
-        }
-        snprintf(path, sizeof path, "/proc/%s/task/%s/children", pid, e->d_name);
-        f = children ? fopen(path, "r") : NULL;
-        if (f) {
-            char child[32];
-            while (fscanf(f, "%31s", child) == 1)
-                sum += proc_cpu_s(child, 0);
-            fclose(f);
-        }
+        snprintf(path, sizeof path, "/proc/%s/task/%s", pid, e->d_name);
+        visit(path, arg);
     }
     closedir(d);
+}
+
+static void add_run_time(const char *thread, void *sum)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/schedstat", thread);
+    FILE *f = fopen(path, "r");
+    unsigned long long ns = 0;
+    if (f && fscanf(f, "%llu", &ns) == 1)
+        *(double *)sum += (double)ns / 1e9;
+    if (f)
+        fclose(f);
+}
+
+/* The run time of every thread of process pid, in seconds. */
+static double threads_cpu_s(const char *pid)
+{
+    double sum = 0;
+    each_thread(pid, add_run_time, &sum);
     return sum;
+}
+
+/* The page faults (minor and major) of process pid so far, from /proc/PID/stat. */
+static double proc_faults(const char *pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    FILE *f = fopen(path, "r");
+    size_t got = f ? fread(line, 1, sizeof line - 1, f) : 0;
+    if (f)
+        fclose(f);
+    line[got] = '\0';
+    /* after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt cminflt majflt
+     * (the command may hold spaces and parentheses: after its last ')') */
+    const char *after = strrchr(line, ')');
+    unsigned long long minflt, majflt;
+    if (after && sscanf(after + 1, " %*c %*d %*d %*d %*d %*d %*u %llu %*u %llu", &minflt,
+                        &majflt) == 2)
+        return (double)minflt + (double)majflt;
+    return 0;
+}
+
+typedef struct children_sum {
+    double (*of)(const char *pid);
+    double sum;
+} children_sum;
+
+static void add_children(const char *thread, void *arg)
+{
+    children_sum *c = arg;
+    char path[600];
+    snprintf(path, sizeof path, "%s/children", thread);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char child[32];
+    while (fscanf(f, "%31s", child) == 1)
+        c->sum += c->of(child);
+    fclose(f);
+}
+
+/* The sum of of(child) over the children of every thread of this process (the workers). */
+static double sum_children(double (*of)(const char *pid))
+{
+    children_sum c = {of, 0};
+    each_thread("self", add_children, &c);
+    return c.sum;
 }
 #endif
 
-/* The page faults (minor and major) of every child of every thread of this process (the
- * workers) so far, from /proc/PID/stat; -1 where there is no /proc. */
+/* The page faults of the workers (every child of this process) so far; -1 where there is no
+ * /proc. */
 static double children_faults(void)
 {
 #ifdef __linux__
-    double sum = 0;
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[512];
-        snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        char child[32];
-        while (fscanf(f, "%31s", child) == 1) {
-            snprintf(path, sizeof path, "/proc/%s/stat", child);
-            FILE *st = fopen(path, "r");
-            char line[1024];
-            size_t got = st ? fread(line, 1, sizeof line - 1, st) : 0;
-            if (st)
-                fclose(st);
-            line[got] = '\0';
-            /* after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt cminflt
-             * majflt (the command may hold spaces and parentheses: after its last ')') */
-            const char *after = strrchr(line, ')');
-            unsigned long long minflt, majflt;
-            if (after && sscanf(after + 1, " %*c %*d %*d %*d %*d %*d %*u %llu %*u %llu",
-                                &minflt, &majflt) == 2)
-                sum += (double)minflt + (double)majflt;
-        }
-        fclose(f);
-    }
-    closedir(d);
-    return sum;
+    return sum_children(proc_faults);
 #else
     return -1;
 #endif
 }
 
+/* This process's run time and its children's, in seconds; -1 where there is no /proc. */
 static double tree_cpu_s(void)
 {
 #ifdef __linux__
-    return proc_cpu_s("self", 1);
+    return threads_cpu_s("self") + sum_children(threads_cpu_s);
 #else
     return -1;
 #endif

@@ -1028,7 +1028,7 @@ static int t_slots_queued(pp_task_ctx *c, const void *a, size_t n)
     for (;;) {
         uint32_t k = 0;
         for (int i = 0; i < PP__WSHM_SLOTS; i++)
-            k += (atomic_load(pp__wshm_slot(w, i)) & 3u) == PP__SLOT_QUEUED;
+            k += PP__SLOT_STATE(atomic_load(pp__wshm_slot(w, i))) == PP__SLOT_QUEUED;
         if (k > best)
             best = k;
         if (best >= want || pp_t_now_ms() > end)

@@ -1530,7 +1530,6 @@ static void test_no_fork_on_windows(void)
 #endif
 }
 
-
 /* pp__os_mem_prefault (alloc.c backs fresh heap pages with it): the whole pages within the
  * range are backed (Linux: mincore), the rest not, and no byte changes, anywhere. */
 static void test_mem_prefault(void)

@@ -510,6 +510,10 @@ static void detach(work *it)
     it->slot = -1;
 }
 
+/* Each call queued ahead holds a slot until the worker is done with it: the deepest
+ * pipeline must find one for each (else it would be shallower than it says). */
+_Static_assert(PIPE_MAX <= PP__WSHM_SLOTS, "PROCPOOL_PIPELINE's most needs a slot a call");
+
 /* A slot of w's block the worker is done with, or -1. */
 static int free_slot(const worker *w)
 {

@@ -65,8 +65,8 @@ pp_status pp__os_exepath(char **utf8, pp__oserr *oe);
 void pp__os_mem_large(void *p, size_t len);
 /* Backs the whole pages within [p, p + len), memory of the caller's (a heap block it owns,
  * a mapping of a shared segment), in one system call, as a first write to each would
- * (Linux: MADV_POPULATE_WRITE; else, or
- * where the kernel lacks it: nothing). The contents do not change. */
+ * (Linux: MADV_POPULATE_WRITE; else, or where the kernel lacks it: nothing). The contents
+ * do not change. */
 void pp__os_mem_prefault(void *p, size_t len);
 
 /* Has fn(status) called when the process exits through exit(status) (not when it is

@@ -132,8 +132,9 @@ static inline void pp__wshm_ring_views(pp__wshm *w, bool manager, pp__ring *out,
     *in = manager ? to_m : to_w;
 }
 
-/* The value of a slot: the call's work id and its state. */
+/* The value of a slot: the call's work id and its state; and its state back. */
 #define PP__SLOT(id, st) (((uint64_t)(id) << 2) | (uint64_t)(st))
+#define PP__SLOT_STATE(v) ((uint32_t)((v) & 3u))
 
 static inline uint8_t *pp__wshm_area(pp__wshm *w)
 {
