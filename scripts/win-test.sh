@@ -49,7 +49,7 @@ cmake --build "$BUILD" -j "$JOBS"
 
 # Wine writes CRLF line ends (msvcrt text mode): strip the CRs for whoever reads the log.
 rc=0
-junit=$BUILD/ctest-junit.xml
+junit=$(cd "$BUILD" && pwd)/ctest-junit.xml # (absolute: ctest puts a relative one in the build tree)
 rm -f "$junit"
 ctest --test-dir "$BUILD" --output-on-failure --output-junit "$junit" "$@" 2>&1 | tr -d '\r' ||
     rc=$?
